@@ -1,0 +1,69 @@
+"""Deadlines: the only timeouts a spec has are upper bounds for failing, all scaled at once.
+
+Every wait in the harness takes a Deadline (or seconds, made into one). The global scale,
+from ``--deadline-scale`` or the ``IPC_DEADLINE_SCALE`` environment variable, stretches every
+deadline on a slow machine without touching a spec.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+SCALE_ENV = "IPC_DEADLINE_SCALE"
+
+_scale: float = 1.0
+
+
+def parse_scale(value: str, source: str) -> float:
+    """A scale factor from VALUE, or ValueError naming SOURCE and the fix."""
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = -1.0
+    if not factor > 0 or factor != factor or factor == float("inf"):
+        raise ValueError(
+            f"invalid deadline scale {value!r} from {source}: expected a positive number "
+            f"such as 2 (every deadline twice as long)"
+        )
+    return factor
+
+
+def set_scale(factor: float) -> None:
+    global _scale
+    _scale = factor
+
+
+def scale() -> float:
+    return _scale
+
+
+def scale_from_env() -> float | None:
+    value = os.environ.get(SCALE_ENV)
+    return None if value is None else parse_scale(value, f"environment variable {SCALE_ENV}")
+
+
+class Deadline:
+    """A point in monotonic time, SECONDS (times the global scale) from now."""
+
+    __slots__ = ("seconds", "end")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds * _scale
+        self.end = time.monotonic() + self.seconds
+
+    @classmethod
+    def of(cls, timeout: "float | Deadline") -> "Deadline":
+        return timeout if isinstance(timeout, Deadline) else cls(timeout)
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def __repr__(self) -> str:
+        return f"Deadline({self.seconds:.3g} s, {self.remaining():.3g} s left)"
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.3g} s"

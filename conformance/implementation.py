@@ -1,0 +1,81 @@
+"""An implementation as a spec sees it: its programs, started under the spec's supervisor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .deadline import Deadline
+from .manifest import Manifest
+from .outcomes import NotImplementedBySubmission, SpecFailure
+from .runner import Proc, Supervisor
+
+
+@dataclass
+class Implementation:
+    manifest: Manifest
+    supervisor: Supervisor
+    who: str
+    """How messages name it: "your" for the graded one, "the reference" for the reference."""
+    mechanism: str
+    """The spec's own mechanism: the default for every call."""
+    build_error: str | None = None
+
+    def argv(self, *args: str, mechanism: str | None = None) -> list[str]:
+        """The command line for MECHANISM (default: the spec's) with ARGS appended.
+
+        Raises NotImplementedBySubmission when the manifest names no runnable program for it,
+        and SpecFailure when the implementation's build failed.
+        """
+        mechanism = mechanism or self.mechanism
+        m = self.manifest
+        if self.build_error:
+            raise SpecFailure(self.build_error)
+        if m.error:
+            raise NotImplementedBySubmission(m.error)
+        if mechanism in m.problems:
+            raise NotImplementedBySubmission(m.problems[mechanism])
+        program = m.program(mechanism)
+        if program is None:
+            raise NotImplementedBySubmission(
+                f"{m.file} has no [programs] entry for {mechanism}: add "
+                f"{mechanism} = \"<command>\" to implement it"
+            )
+        return [*program.argv, *args]
+
+    def label(self, args: Sequence[str], mechanism: str | None = None) -> str:
+        words = " ".join([mechanism or self.mechanism, *args[:1]])
+        return f"{self.who} `{words}`"
+
+    def spawn(
+        self,
+        *args: str,
+        mechanism: str | None = None,
+        stdin: str = "pipe",
+        capture_limit: int = 8 << 20,
+        pass_fds: Sequence[int] = (),
+    ) -> Proc:
+        """Start the program for MECHANISM with ARGS (role first), supervised."""
+        argv = self.argv(*args, mechanism=mechanism)
+        return self.supervisor.spawn(
+            argv,
+            cwd=str(self.manifest.root),
+            label=self.label(args, mechanism),
+            stdin=stdin,
+            capture_limit=capture_limit,
+            pass_fds=pass_fds,
+        )
+
+    def run(
+        self,
+        *args: str,
+        input: bytes = b"",
+        timeout: "float | Deadline" = 10,
+        mechanism: str | None = None,
+        capture_limit: int = 8 << 20,
+    ) -> Proc:
+        """Start the program, feed INPUT and close stdin, and wait for it to exit."""
+        proc = self.spawn(*args, mechanism=mechanism, capture_limit=capture_limit)
+        proc.feed(input)
+        proc.wait(timeout)
+        return proc

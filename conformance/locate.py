@@ -1,0 +1,23 @@
+"""Where the bundled reference implementation and student template are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def bundled(name: str) -> Path:
+    """The directory of the bundled NAME (``reference`` or ``student_template``).
+
+    Installed, it ships inside this package (conformance/bundled/NAME); in a checkout it is the
+    repository's top-level NAME/.
+    """
+    for candidate in (HERE / "bundled" / name, HERE.parent / name):
+        if (candidate / "ipc.toml").is_file():
+            return candidate
+    raise FileNotFoundError(f"the bundled {name} is missing from {HERE} (reinstall ipc-conformance)")
+
+
+def specs_dir() -> Path:
+    return HERE / "specs"

@@ -1,0 +1,208 @@
+"""Load and check an implementation's manifest, ``ipc.toml`` (contract section 1).
+
+Nothing here raises for a mistake in the submission: every problem becomes a sentence naming
+the file, the key and the fix, attached to the manifest as a whole (no spec can run) or to one
+mechanism (its specs report it). The plugin turns those into spec statuses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .mechanisms import MECHANISMS
+
+MANIFEST = "ipc.toml"
+TEMPLATE_HINT = "copy student_template/ipc.toml as a starting point"
+
+SECTIONS: dict[str, dict[str, str]] = {
+    "implementation": {"name": "a display name", "build": "a build command such as \"make\""},
+    "programs": {m: f"the command for {m}" for m in MECHANISMS},
+}
+
+PYTHON_WORDS = ("python3", "python")
+
+
+@dataclass
+class Program:
+    mechanism: str
+    command: str
+    """As written in the manifest."""
+    argv: list[str]
+    """The command split into words, ``python3``/``python`` replaced by the grader's interpreter."""
+
+
+@dataclass
+class Manifest:
+    root: Path
+    name: str = ""
+    build: str | None = None
+    programs: dict[str, Program] = field(default_factory=dict)
+    error: str | None = None
+    """A problem that stops every spec (no manifest, bad TOML, unknown key, failed build)."""
+    problems: dict[str, str] = field(default_factory=dict)
+    """Per mechanism: why its program cannot run (missing file, not executable)."""
+
+    @property
+    def file(self) -> Path:
+        return self.root / MANIFEST
+
+    def program(self, mechanism: str) -> Program | None:
+        return self.programs.get(mechanism)
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def split_command(command: str) -> list[str]:
+    """Split COMMAND like a shell splits words (no shell runs), with the interpreter rule."""
+    words = shlex.split(command)
+    if words and words[0] in PYTHON_WORDS:
+        words[0] = sys.executable
+    return words
+
+
+def load(root: str | os.PathLike[str]) -> Manifest:
+    """Read ROOT/ipc.toml; problems are recorded on the result, never raised."""
+    root = Path(root).resolve()
+    manifest = Manifest(root=root, name=root.name)
+    file = manifest.file
+    if not root.is_dir():
+        manifest.error = f"implementation directory {root} does not exist (check the path given to --impl)"
+        return manifest
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        manifest.error = f"no manifest: {file} does not exist ({TEMPLATE_HINT})"
+        return manifest
+    except UnicodeDecodeError:
+        manifest.error = f"{file} is not UTF-8 text; save it as UTF-8"
+        return manifest
+    except tomllib.TOMLDecodeError as exc:
+        manifest.error = f"{file} is not valid TOML: {exc}; fix the syntax there"
+        return manifest
+    except OSError as exc:
+        manifest.error = f"cannot read {file}: {exc.strerror}"
+        return manifest
+
+    errors: list[str] = []
+    for section, value in data.items():
+        if section not in SECTIONS:
+            errors.append(
+                f"unknown section [{section}] in {file}: {_suggest(section, list(SECTIONS))}"
+                f"the sections are [implementation] and [programs]"
+            )
+            continue
+        if not isinstance(value, dict):
+            errors.append(f"{section} in {file} must be a table: write it as [{section}]")
+            continue
+        for key, item in value.items():
+            if key not in SECTIONS[section]:
+                errors.append(
+                    f"unknown key '{section}.{key}' in {file}: {_suggest(key, list(SECTIONS[section]))}"
+                    f"the keys of [{section}] are {', '.join(SECTIONS[section])}"
+                )
+            elif not isinstance(item, str) or not item.strip():
+                errors.append(
+                    f"'{section}.{key}' in {file} must be a non-empty string "
+                    f"({SECTIONS[section][key]}), not {item!r}"
+                )
+    if errors:
+        manifest.error = "; ".join(errors)
+        return manifest
+
+    impl = data.get("implementation", {})
+    manifest.name = impl.get("name", root.name)
+    manifest.build = impl.get("build")
+    for mechanism, command in data.get("programs", {}).items():
+        try:
+            argv = split_command(command)
+        except ValueError as exc:
+            manifest.problems[mechanism] = (
+                f"'programs.{mechanism}' in {file} cannot be split into words ({exc}): "
+                f"check its quotes"
+            )
+            continue
+        manifest.programs[mechanism] = Program(mechanism, command, argv)
+    return manifest
+
+
+def check_programs(manifest: Manifest) -> None:
+    """Record, per mechanism, a program that does not exist or cannot be executed.
+
+    Run after the build, which may be what creates the programs.
+    """
+    for mechanism, program in manifest.programs.items():
+        problem = _program_problem(manifest, program)
+        if problem:
+            manifest.problems[mechanism] = problem
+
+
+def _program_problem(manifest: Manifest, program: Program) -> str | None:
+    key = f"'programs.{program.mechanism}' in {manifest.file}"
+    first = program.argv[0]
+    if first == sys.executable:
+        script = next((w for w in program.argv[1:] if not w.startswith("-")), None)
+        if script is None or program.argv[1:2] in (["-c"], ["-m"]):
+            return None
+        path = manifest.root / script
+        if not path.is_file():
+            return f"{key} runs {script}, which does not exist in {manifest.root}: add it or fix the name"
+        return None
+    if "/" in first:
+        path = (manifest.root / first).resolve()
+        if not path.exists():
+            hint = " (is it made by the build?)" if manifest.build else ""
+            return f"{key} runs {first}, which does not exist in {manifest.root}{hint}: add it or fix the path"
+        if path.is_dir() or not os.access(path, os.X_OK):
+            return f"{key} runs {first}, which is not executable: chmod +x {first}"
+        return None
+    from shutil import which
+
+    if which(first) is None:
+        return f"{key} runs {first!r}, which is not on PATH: give a path such as ./{first}"
+    return None
+
+
+BUILD_TIMEOUT = 300.0
+
+
+def run_build(manifest: Manifest) -> str | None:
+    """Run the manifest's build once in the implementation directory; None if it succeeded.
+
+    Otherwise the sentence that every spec reports: what ran, how it ended, the end of its
+    output and what to do.
+    """
+    from .outcomes import SpecFailure, SpecTimeout
+    from .runner import Supervisor
+
+    assert manifest.build is not None
+    where = f"the build `{manifest.build}` ('implementation.build' in {manifest.file})"
+    try:
+        argv = split_command(manifest.build)
+    except ValueError as exc:
+        return f"{where} cannot be split into words ({exc}): check its quotes"
+    if not argv:
+        return f"{where} is empty"
+    sup = Supervisor()
+    try:
+        proc = sup.spawn(argv, cwd=str(manifest.root), label="the build", stdin="devnull")
+        status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
+    except SpecTimeout:
+        return f"{where} did not finish within {BUILD_TIMEOUT:.0f} s"
+    except SpecFailure as exc:
+        return f"{where} could not start: {exc}"
+    finally:
+        sup.teardown()
+    if status.ok:
+        return None
+    output = (proc.stdout.text() + proc.stderr.text()).strip()
+    tail = "\n".join(output.splitlines()[-15:])
+    return f"{where} failed: it {status}. Its output ends:\n{tail}\nRun it in {manifest.root} yourself and fix the first error."

@@ -1,0 +1,429 @@
+"""Kernel observation: what /proc, /proc/sysvipc and /dev/shm say about a process.
+
+These are the grader's eyes. A spec asks the kernel, not the program's output, whether a
+process is asleep and in which system call, which pipe ends it holds, and which IPC objects
+exist. Every reader returns None (or an empty collection) for a process that has gone, since
+a process can exit between any two reads.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import syscalls
+from .deadline import Deadline
+from .outcomes import SpecTimeout
+
+PROC = Path("/proc")
+
+STATE_NAMES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "in uninterruptible sleep",
+    "T": "stopped",
+    "t": "stopped by a tracer",
+    "Z": "a zombie",
+    "X": "dead",
+    "I": "idle",
+}
+
+
+@dataclass(frozen=True)
+class Stat:
+    pid: int
+    comm: str
+    state: str
+    ppid: int
+    pgrp: int
+    session: int
+    utime: int
+    stime: int
+    num_threads: int
+
+    @property
+    def cpu_ticks(self) -> int:
+        return self.utime + self.stime
+
+
+def read_stat(pid: int) -> Stat | None:
+    """/proc/PID/stat, parsed (the command name may hold spaces and parentheses)."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_bytes().decode("utf-8", "replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    rest = raw[raw.rindex(")") + 2 :].split()
+    return Stat(
+        pid=pid,
+        comm=comm,
+        state=rest[0],
+        ppid=int(rest[1]),
+        pgrp=int(rest[2]),
+        session=int(rest[3]),
+        utime=int(rest[11]),
+        stime=int(rest[12]),
+        num_threads=int(rest[17]),
+    )
+
+
+def state(pid: int) -> str | None:
+    st = read_stat(pid)
+    return st.state if st else None
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """User plus system CPU time of the whole process, in clock ticks."""
+    st = read_stat(pid)
+    return st.cpu_ticks if st else None
+
+
+def comm(pid: int) -> str:
+    st = read_stat(pid)
+    return st.comm if st else "?"
+
+
+def wchan(pid: int) -> str | None:
+    try:
+        value = (PROC / str(pid) / "wchan").read_text().strip()
+    except OSError:
+        return None
+    return value if value and value != "0" else None
+
+
+@dataclass(frozen=True)
+class Syscall:
+    """What /proc/PID/syscall says: the call a sleeping thread is in, or that it runs."""
+
+    nr: int | None
+    """None when the thread is running in user space (or the file said so)."""
+    name: str | None
+    args: tuple[int, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.nr is None
+
+    def __str__(self) -> str:
+        if self.nr is None:
+            return "running"
+        return self.name or f"syscall {self.nr}"
+
+
+class SyscallUnavailable(Exception):
+    """/proc/PID/syscall cannot be read here (kernel without it, or no ptrace access)."""
+
+
+def syscall(pid: int, tid: int | None = None) -> Syscall | None:
+    """The system call thread TID (default: the main thread) of PID is in; None if gone."""
+    path = PROC / str(pid) / ("syscall" if tid is None else f"task/{tid}/syscall")
+    try:
+        raw = path.read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except PermissionError as exc:
+        raise SyscallUnavailable(f"{path}: permission denied") from exc
+    except OSError as exc:
+        raise SyscallUnavailable(f"{path}: {exc.strerror}") from exc
+    if not raw or raw[0] == "running":
+        return Syscall(None, None)
+    if raw[0] == "-1":  # blocked, but not in a system call (e.g. a page fault)
+        return Syscall(-1, "not in a system call")
+    nr = int(raw[0])
+    table = syscalls.table() or {}
+    return Syscall(nr, table.get(nr), tuple(int(a, 16) for a in raw[1:]))
+
+
+def threads(pid: int) -> list[int]:
+    try:
+        return sorted(int(t) for t in os.listdir(PROC / str(pid) / "task"))
+    except OSError:
+        return []
+
+
+def _all_stats() -> list[Stat]:
+    out = []
+    for entry in os.listdir(PROC):
+        if entry.isdigit():
+            st = read_stat(int(entry))
+            if st:
+                out.append(st)
+    return out
+
+
+def children(pid: int) -> list[int]:
+    return sorted(st.pid for st in _all_stats() if st.ppid == pid)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below PID in the tree (children, their children, ...), parents first."""
+    by_parent: dict[int, list[int]] = {}
+    for st in _all_stats():
+        by_parent.setdefault(st.ppid, []).append(st.pid)
+    out: list[int] = []
+    todo = list(by_parent.get(pid, []))
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo.extend(by_parent.get(p, []))
+    return out
+
+
+# --- file descriptors ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fd:
+    fd: int
+    target: str
+    """What the /proc/PID/fd link says: ``pipe:[123]``, ``socket:[45]``, a path, ..."""
+    kind: str
+    """pipe, fifo, socket, file, dir, anon (anon_inode) or other."""
+    inode: int | None
+    access: str
+    """r, w or rw, from the open flags in /proc/PID/fdinfo."""
+
+    def __str__(self) -> str:
+        end = {"r": "read end", "w": "write end", "rw": "read-write"}[self.access]
+        return f"fd {self.fd} ({self.target}, {end})"
+
+
+def _access(pid: int, fd: int) -> str:
+    try:
+        for line in (PROC / str(pid) / "fdinfo" / str(fd)).read_text().splitlines():
+            if line.startswith("flags:"):
+                mode = int(line.split()[1], 8) & os.O_ACCMODE
+                return {os.O_RDONLY: "r", os.O_WRONLY: "w"}.get(mode, "rw")
+    except OSError:
+        pass
+    return "rw"
+
+
+def fds(pid: int) -> dict[int, Fd]:
+    """The open file descriptors of PID and what each refers to."""
+    base = PROC / str(pid) / "fd"
+    out: dict[int, Fd] = {}
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return out
+    for entry in entries:
+        fd = int(entry)
+        try:
+            target = os.readlink(base / entry)
+        except OSError:
+            continue
+        inode = None
+        if target.startswith(("pipe:[", "socket:[")):
+            kind = target.split(":", 1)[0]
+            inode = int(target[target.index("[") + 1 : -1])
+        elif target.startswith("anon_inode:"):
+            kind = "anon"
+        elif target.startswith("/"):
+            try:
+                st = os.stat(base / entry)
+                inode = st.st_ino
+                kind = (
+                    "fifo" if stat_mod.S_ISFIFO(st.st_mode)
+                    else "dir" if stat_mod.S_ISDIR(st.st_mode)
+                    else "socket" if stat_mod.S_ISSOCK(st.st_mode)
+                    else "file"
+                )
+            except OSError:
+                kind = "file"
+        else:
+            kind = "other"
+        out[fd] = Fd(fd, target, kind, inode, _access(pid, fd))
+    return out
+
+
+def pipe_ends(pids: Iterable[int]) -> dict[int, list[tuple[int, Fd]]]:
+    """For each pipe inode open in PIDS: who holds it, as (pid, fd) pairs."""
+    out: dict[int, list[tuple[int, Fd]]] = {}
+    for pid in pids:
+        for fd in fds(pid).values():
+            if fd.kind in ("pipe", "fifo") and fd.inode is not None:
+                out.setdefault(fd.inode, []).append((pid, fd))
+    return out
+
+
+# --- System V IPC and POSIX shared memory --------------------------------------------------
+
+
+def sysvipc(kind: str) -> list[dict[str, int]]:
+    """The rows of /proc/sysvipc/KIND (msg, shm or sem), each a dict keyed by column name."""
+    try:
+        lines = (PROC / "sysvipc" / kind).read_text().splitlines()
+    except OSError:
+        return []
+    if not lines:
+        return []
+    header = lines[0].split()
+    rows = []
+    for line in lines[1:]:
+        values = line.split()
+        rows.append({k: int(v) for k, v in zip(header, values)})
+    return rows
+
+
+def dev_shm() -> list[str]:
+    """Names in /dev/shm: POSIX shared memory objects, and semaphores as ``sem.NAME``."""
+    try:
+        return sorted(os.listdir("/dev/shm"))
+    except OSError:
+        return []
+
+
+# --- waiting on the kernel -----------------------------------------------------------------
+
+
+class _Pacer:
+    """Paces a /proc poll: yields the CPU at first, then waits a little longer each time.
+
+    This is not synchronisation by sleeping: every round re-reads the kernel's state and the
+    caller returns the moment the state is right. The pause only stops a poll from starving
+    the process it watches on a two-core machine.
+    """
+
+    def __init__(self) -> None:
+        self.rounds = 0
+        self._event = threading.Event()
+
+    def pause(self, deadline: Deadline) -> None:
+        self.rounds += 1
+        if self.rounds <= 50:
+            os.sched_yield()
+            return
+        self._event.wait(min(0.0005 * 2 ** min(self.rounds - 50, 4), deadline.remaining()))
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Evidence that a process sleeps in a system call."""
+
+    pid: int
+    tid: int
+    syscall: Syscall
+    wchan: str | None
+    exact: bool
+    """False when /proc/PID/syscall could not be read and only the state was watched."""
+
+    def __str__(self) -> str:
+        where = f" (wait channel {self.wchan})" if self.wchan else ""
+        if not self.exact:
+            return f"pid {self.pid} sleeps (state S; its system call could not be read){where}"
+        return f"pid {self.pid} sleeps in {self.syscall}{where}"
+
+
+class ProcessGone(Exception):
+    """The process exited (or was never there) while we waited for it to block."""
+
+
+def describe(pid: int) -> str:
+    """One line on what PID is doing now, for failure messages."""
+    st = read_stat(pid)
+    if st is None:
+        return f"pid {pid} has exited"
+    text = f"pid {pid} ({st.comm}) is {STATE_NAMES.get(st.state, st.state)}"
+    if st.state in ("S", "D"):
+        try:
+            sc = syscall(pid)
+        except SyscallUnavailable:
+            sc = None
+        if sc and not sc.running:
+            text += f" in {sc}"
+        wc = wchan(pid)
+        if wc:
+            text += f" (wait channel {wc})"
+    return text + f", {st.cpu_ticks} CPU ticks used"
+
+
+def wait_until_blocked(
+    pid: int, names: Iterable[str], deadline: "Deadline | float", what: str = ""
+) -> Blocked:
+    """Return as soon as some thread of PID sleeps in one of the system calls NAMES.
+
+    The whole process must be asleep (no thread running). Where /proc/PID/syscall cannot be
+    read, fall back to waiting for the process to sleep at all, and say so in the result.
+    Raises ProcessGone if PID exits, SpecTimeout (with what PID was doing) at the deadline.
+    """
+    deadline = Deadline.of(deadline)
+    wanted = set(names)
+    numbers = syscalls.numbers(wanted)
+    pacer = _Pacer()
+    exact = True
+    while True:
+        st = read_stat(pid)
+        if st is None or st.state in ("Z", "X"):
+            raise ProcessGone(f"pid {pid} exited while we waited for it to block in {'/'.join(sorted(wanted))}")
+        tids = threads(pid) or [pid]
+        states = [state_of_thread(pid, t) for t in tids]
+        asleep = all(s in ("S", "D") for s in states if s)
+        if asleep:
+            if exact:
+                try:
+                    for tid in tids:
+                        sc = syscall(pid, tid if len(tids) > 1 else None)
+                        if sc and sc.nr in numbers:
+                            return Blocked(pid, tid, sc, wchan(pid), True)
+                except SyscallUnavailable:
+                    exact = False
+            if not exact:
+                return Blocked(pid, pid, Syscall(None, None), wchan(pid), False)
+        if deadline.expired():
+            raise SpecTimeout(
+                f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} "
+                f"within {deadline}: {describe(pid)}"
+            )
+        pacer.pause(deadline)
+
+
+def state_of_thread(pid: int, tid: int) -> str | None:
+    try:
+        raw = (PROC / str(pid) / "task" / str(tid) / "stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()[0]
+
+
+def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: str = "") -> str:
+    """Return the state as soon as PID's state is one of STATES (e.g. "T")."""
+    deadline = Deadline.of(deadline)
+    pacer = _Pacer()
+    while True:
+        s = state(pid)
+        if s is None:
+            raise ProcessGone(f"pid {pid} exited while we waited for state {states}")
+        if s in states:
+            return s
+        if deadline.expired():
+            raise SpecTimeout(
+                f"{what or f'pid {pid}'} did not reach state {states} within {deadline}: {describe(pid)}"
+            )
+        pacer.pause(deadline)
+
+
+def wait_until(predicate, deadline: "Deadline | float", what: str):
+    """Poll PREDICATE (a function of no arguments reading kernel state) until it is truthy."""
+    deadline = Deadline.of(deadline)
+    pacer = _Pacer()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if deadline.expired():
+            raise SpecTimeout(f"{what} did not happen within {deadline}")
+        pacer.pause(deadline)
+
+
+def clock_ticks_per_second() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def monotonic() -> float:
+    return time.monotonic()

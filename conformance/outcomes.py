@@ -1,0 +1,82 @@
+"""What a spec can end as, and the exceptions that end it so.
+
+LTP's three outcomes, widened for grading: the behaviour is wrong (failed, or timeout when a
+deadline ran out), the submission lacks it (not-implemented), the machine lacks a feature
+(unsupported: excluded from the maximum), or the harness itself failed (broken: not charged to
+the student, shown to the instructor).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    NOT_IMPLEMENTED = "not-implemented"
+    UNSUPPORTED = "unsupported"
+    BROKEN = "broken"
+
+    @property
+    def counts_toward_max(self) -> bool:
+        return self is not Status.UNSUPPORTED
+
+
+class SpecFailure(AssertionError):
+    """The implementation behaved wrongly: the message says what was done, expected, observed."""
+
+
+class SpecOutcome(BaseException):
+    """An outcome that ends the spec at once.
+
+    These derive from BaseException on purpose: Hypothesis shrinks on Exception, and a
+    deadline that ran out, a missing program or a missing feature must not be retried for
+    every smaller example (a hanging submission would cost a spec many deadlines).
+    """
+
+
+class SpecTimeout(SpecOutcome):
+    """A deadline ran out while waiting for the implementation to do something."""
+
+
+class NotImplementedBySubmission(SpecOutcome):
+    """The manifest names no program for the mechanism, or its program says `not implemented`."""
+
+
+class Unsupported(SpecOutcome):
+    """This machine lacks a feature the spec needs (strace, network namespaces, ...)."""
+
+
+class HarnessBroken(SpecOutcome):
+    """The grader could not do its own part (not the implementation's fault)."""
+
+
+#: Exceptions that set the status directly, in the order they are checked.
+STATUS_OF_EXCEPTION: tuple[tuple[type[BaseException], Status], ...] = (
+    (SpecTimeout, Status.TIMEOUT),
+    (NotImplementedBySubmission, Status.NOT_IMPLEMENTED),
+    (Unsupported, Status.UNSUPPORTED),
+    (HarnessBroken, Status.BROKEN),
+    (AssertionError, Status.FAILED),
+)
+
+
+def status_of(exc: BaseException) -> Status:
+    """The status an exception raised by a spec stands for.
+
+    An exception group (Hypothesis raises one for several distinct failures) takes the status
+    of its member that says most about the implementation: a wrong behaviour outweighs a
+    deadline, which outweighs a harness failure. Anything unexpected is a harness bug: broken.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        statuses = [status_of(e) for e in exc.exceptions]
+        for s in (Status.FAILED, Status.TIMEOUT, Status.NOT_IMPLEMENTED, Status.BROKEN):
+            if s in statuses:
+                return s
+        return statuses[0] if statuses else Status.BROKEN
+    for cls, status in STATUS_OF_EXCEPTION:
+        if isinstance(exc, cls):
+            return status
+    return Status.BROKEN

@@ -1,0 +1,374 @@
+"""The pytest plugin: ``pytest --impl=PATH`` grades the implementation at PATH.
+
+Read top to bottom in the order pytest calls it: options, configure, collection, the run
+hooks (status of each spec), the session's end (the run record and the grade table), then the
+fixtures specs use, then helpers.
+
+Settings and their precedence (lowest first): the ``IPC_DEADLINE_SCALE`` environment variable,
+then ``--deadline-scale``. A spec's own budget comes from its ``spec`` marker.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grading import record as run_record
+
+from . import CONTRACT_VERSION, __version__, deadline, locate, manifest as manifest_mod, naming
+from .implementation import Implementation
+from .outcomes import Status, status_of
+from .runner import Limits, Supervisor, become_subreaper
+from .spec import SPEC_MARKER_HELP, SpecMeta, validate_items
+
+HELP = {
+    "impl": "grade the implementation in directory PATH (it holds ipc.toml) against the IPC "
+    "conformance specs; only the specs are collected",
+    "deadline_scale": "multiply every deadline by FACTOR on a slow machine (default 1, or "
+    f"${deadline.SCALE_ENV})",
+    "ipc_json": "write the run record (JSON, see docs/run-record.md) to FILE",
+}
+
+CONTEXT = pytest.StashKey["RunContext"]()
+META = pytest.StashKey[SpecMeta]()
+
+#: The Hypothesis settings profile specs run under when grading: the same submission always
+#: gets the same examples, so the same grade.
+HYPOTHESIS_PROFILE = "ipc-grading"
+
+#: Extra seconds pytest-timeout grants beyond a spec's scaled budget before it interrupts:
+#: the spec's own deadlines should fire first and explain themselves.
+TIMEOUT_GRACE = 15
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ipc-conformance", "IPC conformance grading")
+    group.addoption("--impl", metavar="PATH", default=None, help=HELP["impl"])
+    group.addoption("--deadline-scale", metavar="FACTOR", default=None, help=HELP["deadline_scale"])
+    group.addoption("--ipc-json", metavar="FILE", default=None, help=HELP["ipc_json"])
+
+
+# --- configure -----------------------------------------------------------------------------
+
+
+@dataclass
+class RunContext:
+    """What every spec in this process shares: the implementation, the reference, names."""
+
+    impl: manifest_mod.Manifest
+    reference: manifest_mod.Manifest
+    build_error: str | None
+    names: naming.Names
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", SPEC_MARKER_HELP)
+    _configure_scale(config)
+    impl = config.getoption("impl")
+    if impl is None:
+        return
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        # `pytest --impl=PATH` from any directory runs the specs, and nothing else
+        config.args[:] = [str(locate.specs_dir())]
+    workerinput = getattr(config, "workerinput", None)
+    shared = workerinput.get("ipc_conformance") if workerinput else None
+    if shared is None:
+        shared = _prepare_run(config, impl)
+    config.stash[CONTEXT] = _context(shared, workerinput)
+    if workerinput is None:
+        config.pluginmanager.register(Grading(config), "ipc-conformance-grading")
+    become_subreaper()
+    _configure_hypothesis(config)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(shared), "ipc-conformance-xdist")
+
+
+def _configure_scale(config: pytest.Config) -> None:
+    value = config.getoption("deadline_scale")
+    try:
+        factor = (
+            deadline.parse_scale(value, "command-line option --deadline-scale")
+            if value is not None
+            else deadline.scale_from_env()
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
+    if factor is not None:
+        deadline.set_scale(factor)
+
+
+def _prepare_run(config: pytest.Config, impl: str) -> dict[str, Any]:
+    """In the controller only: check the manifest and build once, for every worker."""
+    started = time.time()
+    m = manifest_mod.load(impl)
+    build_error = manifest_mod.run_build(m) if m.error is None and m.build else None
+    return {
+        "run_id": naming.new_run_id(),
+        "impl": str(m.root),
+        "build_error": build_error,
+        "meta": {
+            "grader": {"name": "ipc-conformance", "version": __version__},
+            "contract_version": CONTRACT_VERSION,
+            "started_at": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
+            "deadline_scale": deadline.scale(),
+            "hypothesis_profile": HYPOTHESIS_PROFILE,
+            "isolation": "per-run names and keys",
+            "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
+        },
+    }
+
+
+def _context(shared: dict[str, Any], workerinput: dict | None) -> RunContext:
+    impl = manifest_mod.load(shared["impl"])
+    if impl.error is None and shared["build_error"] is None:
+        manifest_mod.check_programs(impl)
+    reference = manifest_mod.load(locate.bundled("reference"))
+    return RunContext(
+        impl=impl,
+        reference=reference,
+        build_error=shared["build_error"],
+        names=naming.Names(shared["run_id"], naming.worker_name(workerinput)),
+        meta=shared["meta"],
+    )
+
+
+def _configure_hypothesis(config: pytest.Config) -> None:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        HYPOTHESIS_PROFILE,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        max_examples=20,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+    )
+    if config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+class _XdistHooks:
+    """Hands the controller's run (id, build result) to each worker."""
+
+    def __init__(self, shared: dict[str, Any]) -> None:
+        self.shared = shared
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["ipc_conformance"] = self.shared
+
+
+# --- collection ----------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    specs_dir = locate.specs_dir()
+    spec_items = [i for i in items if Path(str(i.path)).is_relative_to(specs_dir)]
+    if not spec_items:
+        return
+    if CONTEXT not in config.stash:
+        raise pytest.UsageError(
+            "ipc-conformance: the conformance specs grade an implementation: run them with "
+            "--impl=PATH (for example --impl=student_template)"
+        )
+    try:
+        metas = validate_items(spec_items)
+    except ValueError as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
+    for item, meta in zip(spec_items, metas):
+        item.stash[META] = meta
+        item.user_properties.append(("ipc_spec", meta.as_dict()))
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(meta.timeout * deadline.scale() + TIMEOUT_GRACE))
+
+
+# --- running: the status of each spec ------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if META not in item.stash:
+        return report
+    status, message = _status(report, call)
+    if status is None:
+        return report
+    report.user_properties.append(("ipc_status", {"status": status.value, "message": message}))
+    if status in (Status.NOT_IMPLEMENTED, Status.UNSUPPORTED):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"{status.value}: {_first_line(message)}")
+    return report
+
+
+def _status(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Status | None, str]:
+    if report.when == "call" and report.passed:
+        return Status.PASSED, ""
+    excinfo = call.excinfo
+    if excinfo is None:
+        return None, ""
+    exc = excinfo.value
+    if isinstance(exc, pytest.skip.Exception):
+        return Status.UNSUPPORTED, str(exc.msg)
+    if isinstance(exc, pytest.fail.Exception) and "Timeout" in str(exc.msg):
+        return Status.TIMEOUT, f"the spec ran out of its time budget ({exc.msg})"
+    status = status_of(exc)
+    if status is Status.BROKEN:
+        return status, f"the harness failed ({type(exc).__name__}: {exc}); this is not charged to the student.\n{report.longreprtext}"
+    if report.when == "teardown":
+        return Status.BROKEN, f"cleaning up after the spec failed: {exc}"
+    return status, _message(exc)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        text += "\n" + "\n".join(notes)
+    if isinstance(exc, BaseExceptionGroup):
+        text = "\n".join(_message(e) for e in exc.exceptions)
+    return text.strip()
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+class Results:
+    """The controller's view of every spec, from the reports of whatever process ran it."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, run_record.SpecResult] = {}
+        self.decided: set[str] = set()
+        self.started = time.monotonic()
+
+    def add(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        meta = props.get("ipc_spec")
+        if meta is None:
+            return
+        spec = self.specs.get(report.nodeid)
+        if spec is None:
+            spec = self.specs[report.nodeid] = run_record.SpecResult(
+                id=meta["id"],
+                mechanism=meta["mechanism"],
+                title=meta["title"],
+                status=Status.BROKEN.value,
+                points=0,
+                max_points=meta["points"],
+                hint=meta["hint"],
+                nodeid=report.nodeid,
+                message="the spec did not finish: the process running it crashed",
+            )
+        spec.duration_s = round(spec.duration_s + report.duration, 3)
+        outcome = props.get("ipc_status")
+        if outcome is None:
+            return
+        # setup and call decide; a teardown problem can only spoil a pass
+        if report.when == "teardown" and report.nodeid in self.decided and spec.status != "passed":
+            return
+        self.decided.add(report.nodeid)
+        spec.status = outcome["status"]
+        spec.message = outcome["message"]
+        spec.points = spec.max_points if spec.status == Status.PASSED.value else 0
+
+    def record(self, ctx: RunContext) -> run_record.RunRecord:
+        meta = dict(ctx.meta)
+        meta["duration_s"] = round(time.monotonic() - self.started, 3)
+        return run_record.RunRecord(
+            implementation={"path": str(ctx.impl.root), "name": ctx.impl.name},
+            specs=list(self.specs.values()),
+            error=ctx.impl.error or ctx.build_error,
+            meta=meta,
+        )
+
+
+class Grading:
+    """In the process that reports (the controller under xdist): collects, records, prints."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results = Results()
+        self.record: run_record.RunRecord | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.results.add(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.record = self.results.record(self.config.stash[CONTEXT])
+        path = self.config.getoption("ipc_json")
+        if path:
+            run_record.write(path, self.record)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.record is None or not self.record.specs and self.record.error is None:
+            return
+        from grading.terminal import render
+
+        terminalreporter.write_sep("=", "IPC conformance grade")
+        terminalreporter.write(render(self.record, color=terminalreporter.hasmarkup))
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spec_meta(request: pytest.FixtureRequest) -> SpecMeta:
+    """The spec's marker data (id, mechanism, points, hint)."""
+    meta = request.node.stash.get(META, None)
+    if meta is None:
+        raise pytest.UsageError("ipc-conformance fixtures are for specs (tests with a spec marker)")
+    return meta
+
+
+@pytest.fixture
+def run_context(request: pytest.FixtureRequest) -> RunContext:
+    return request.config.stash[CONTEXT]
+
+
+@pytest.fixture
+def supervisor() -> Iterator[Supervisor]:
+    """Starts programs for this spec; at teardown every process it left is killed and reaped."""
+    sup = Supervisor(limits=Limits())
+    yield sup
+    sup.teardown()
+
+
+@pytest.fixture
+def impl(run_context: RunContext, supervisor: Supervisor, spec_meta: SpecMeta) -> Implementation:
+    """The implementation being graded."""
+    return Implementation(run_context.impl, supervisor, "your", spec_meta.mechanism, run_context.build_error)
+
+
+@pytest.fixture
+def reference(run_context: RunContext, supervisor: Supervisor, spec_meta: SpecMeta) -> Implementation:
+    """The bundled reference implementation, for interoperability specs."""
+    return Implementation(run_context.reference, supervisor, "the reference", spec_meta.mechanism)
+
+
+@pytest.fixture
+def names(run_context: RunContext) -> naming.Names:
+    """Names, keys and paths unique to this run and worker."""
+    return run_context.names
+
+
+@pytest.fixture
+def ipc_tmp(names: naming.Names) -> Iterator[Path]:
+    """A fresh, short directory for FIFOs and socket files; removed after the spec."""
+    import shutil
+
+    path = names.tmp_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+

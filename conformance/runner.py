@@ -1,0 +1,655 @@
+"""The supervised runner: how the grader starts, feeds, watches and ends implementation programs.
+
+Every program runs in its own session with default signal dispositions, an empty signal mask,
+resource limits and no core dumps; its stdout and stderr are read as they come and kept up to
+a cap (head and tail); every wait has a deadline. When a spec ends, the Supervisor stops and
+SIGKILLs every process the spec started and all their descendants, including those that left
+the session or double-forked: the grader is a child subreaper, so orphans come back to it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import os
+import re
+import resource
+import select
+import signal
+import subprocess
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import observe
+from .deadline import Deadline
+from .outcomes import HarnessBroken, NotImplementedBySubmission, SpecFailure, SpecTimeout
+
+NOT_IMPLEMENTED_EXIT = 69
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of every orphan below it (Linux >= 3.4)."""
+    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for implementation programs (setrlimit(2)); None leaves one alone."""
+
+    processes: int | None = 256
+    """Processes and threads the program's user may have beyond those it has now."""
+    cpu_seconds: int | None = 120
+    address_space: int | None = 4 << 30
+    file_size: int | None = 256 << 20
+    open_files: int | None = 1024
+
+    def rlimits(self) -> list[tuple[int, int]]:
+        out = [(resource.RLIMIT_CORE, 0)]
+        if self.cpu_seconds:
+            out.append((resource.RLIMIT_CPU, self.cpu_seconds))
+        if self.address_space:
+            out.append((resource.RLIMIT_AS, self.address_space))
+        if self.file_size:
+            out.append((resource.RLIMIT_FSIZE, self.file_size))
+        if self.open_files:
+            out.append((resource.RLIMIT_NOFILE, self.open_files))
+        if self.processes and os.geteuid() != 0:
+            # RLIMIT_NPROC counts every task of the real user, so the budget goes on top of
+            # what that user runs already. (Root is exempt from it; see README, Isolation.)
+            out.append((resource.RLIMIT_NPROC, _tasks_of_user(os.getuid()) + self.processes))
+        return out
+
+
+def _tasks_of_user(uid: int) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                pass
+    return count
+
+
+def _child_setup(rlimits: list[tuple[int, int]]) -> None:
+    """Runs in the child between fork and exec: only async-signal-safe-ish, no Python locks."""
+    for sig in range(1, signal.NSIG):
+        _libc.signal(sig, 0)  # SIG_DFL; SIGKILL, SIGSTOP and glibc's own fail harmlessly
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    for res, value in rlimits:
+        soft, hard = resource.getrlimit(res)
+        new_hard = value if hard == resource.RLIM_INFINITY else min(hard, value)
+        try:
+            resource.setrlimit(res, (min(value, new_hard), new_hard))
+        except (ValueError, OSError):
+            pass
+
+
+# --- exit status ---------------------------------------------------------------------------
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        if signal.SIGRTMIN <= sig <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{sig - signal.SIGRTMIN}" if sig != signal.SIGRTMIN else "SIGRTMIN"
+        return f"signal {sig}"
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a process ended: an exit code, or the signal that killed it."""
+
+    code: int | None
+    signal: int | None = None
+    core: bool = False
+
+    @classmethod
+    def from_returncode(cls, rc: int) -> "ExitStatus":
+        return cls(None, -rc) if rc < 0 else cls(rc)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    def __str__(self) -> str:
+        if self.signal is not None:
+            return f"killed by signal {self.signal} ({signal_name(self.signal)})"
+        return f"exited with status {self.code}"
+
+
+# --- captured output -----------------------------------------------------------------------
+
+
+class Capture:
+    """A stream's bytes as read, kept up to LIMIT: the head and the tail, plus a digest of all."""
+
+    def __init__(self, limit: int, line_limit: int = 1 << 20) -> None:
+        self.limit = limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.length = 0
+        self._sha = hashlib.sha256()
+        self.lines: list[bytes] = []
+        self._partial = bytearray()
+        self._line_limit = line_limit
+        self.eof = False
+
+    def feed(self, chunk: bytes) -> None:
+        chunk_all = chunk
+        self.length += len(chunk)
+        self._sha.update(chunk)
+        half = self.limit // 2
+        room = half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > half:
+                del self.tail[: len(self.tail) - half]
+        self._track_lines(chunk_all)
+
+    def _track_lines(self, chunk: bytes) -> None:
+        # lines are kept for the first LINE_LIMIT bytes only: readiness lines come first
+        if self.length - len(chunk) > self._line_limit:
+            return
+        self._partial += chunk
+        *done, self._partial = self._partial.split(b"\n")
+        self.lines.extend(bytes(d) for d in done)
+
+    @property
+    def complete(self) -> bool:
+        """True when every byte read is kept (nothing was cut from the middle)."""
+        return self.length == len(self.head) + len(self.tail)
+
+    @property
+    def data(self) -> bytes:
+        if self.complete:
+            return bytes(self.head + self.tail)
+        cut = self.length - len(self.head) - len(self.tail)
+        return bytes(self.head) + f"\n[... {cut} bytes not kept ...]\n".encode() + bytes(self.tail)
+
+    @property
+    def digest(self) -> str:
+        return self._sha.hexdigest()
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+    def matches(self, expected: bytes) -> bool:
+        return self.length == len(expected) and self.digest == hashlib.sha256(expected).hexdigest()
+
+
+def _preview(data: bytes, limit: int = 600) -> str:
+    text = data.decode("utf-8", "replace")
+    if len(text) > limit:
+        text = text[: limit // 2] + f" [... {len(text) - limit} characters ...] " + text[-limit // 2 :]
+    return text
+
+
+# --- a supervised process ------------------------------------------------------------------
+
+
+class Proc:
+    """One running implementation (or reference) program."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        label: str,
+        env: dict[str, str],
+        limits: Limits,
+        capture_limit: int,
+        stdin: str,
+        pass_fds: Sequence[int] = (),
+        user: int | None = None,
+        group: int | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.label = label
+        self.stdout = Capture(capture_limit)
+        self.stderr = Capture(64 << 10)
+        self.fed = 0
+        """Bytes of stdin the program has accepted so far (see feed)."""
+        self.stdin_error: str | None = None
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._status: ExitStatus | None = None
+        self._line_cursor = 0
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE if stdin == "pipe" else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                restore_signals=True,
+                close_fds=True,
+                pass_fds=tuple(pass_fds),
+                preexec_fn=lambda: _child_setup(limits.rlimits()),
+                user=user,
+                group=group,
+                extra_groups=[] if user is not None else None,
+            )
+        except FileNotFoundError as exc:
+            raise SpecFailure(f"cannot start {label}: {self.argv[0]} not found ({exc.strerror})") from exc
+        except PermissionError as exc:
+            raise SpecFailure(f"cannot start {label}: {self.argv[0]} is not executable") from exc
+        self.pid = self.popen.pid
+        #: inodes of the pipes the grader itself made for stdin/stdout/stderr, so that evidence
+        #: about the program's own pipes can leave them out
+        self.harness_pipes = {
+            os.fstat(f.fileno()).st_ino for f in (self.popen.stdin, self.popen.stdout, self.popen.stderr) if f
+        }
+        try:
+            self._pidfd: int | None = os.pidfd_open(self.pid)
+        except OSError:
+            self._pidfd = None
+        for stream, capture in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr)):
+            t = threading.Thread(target=self._reader, args=(stream, capture), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    # stdout and stderr are read by threads so that a chatty program never blocks on a full pipe
+    def _reader(self, stream, capture: Capture) -> None:
+        fd = stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            with self._cond:
+                if chunk:
+                    capture.feed(chunk)
+                else:
+                    capture.eof = True
+                self._cond.notify_all()
+            if not chunk:
+                stream.close()
+                return
+
+    # --- input -----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Write DATA to stdin now (blocks while the program does not read)."""
+        try:
+            self.popen.stdin.write(data)
+            self.popen.stdin.flush()
+            self.fed += len(data)
+        except BrokenPipeError:
+            self.stdin_error = "the program closed its stdin (EPIPE)"
+            raise
+
+    def feed(self, data: bytes, close: bool = True, chunk: int = 1 << 16) -> threading.Thread:
+        """Write DATA to stdin from a background thread; ``fed`` counts what was accepted."""
+
+        def run() -> None:
+            stdin = self.popen.stdin
+            view = memoryview(data)
+            try:
+                for i in range(0, len(view), chunk):
+                    part = view[i : i + chunk]
+                    stdin.write(part)
+                    stdin.flush()
+                    with self._cond:
+                        self.fed += len(part)
+                        self._cond.notify_all()
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                self.stdin_error = f"writing stdin failed after {self.fed} bytes: {exc}"
+            finally:
+                if close:
+                    self.close_stdin()
+                with self._cond:
+                    self._cond.notify_all()
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self._threads.append(t)
+        return t
+
+    def close_stdin(self) -> None:
+        try:
+            if self.popen.stdin and not self.popen.stdin.closed:
+                self.popen.stdin.close()
+        except OSError:
+            pass
+
+    # --- output ----------------------------------------------------------------------------
+
+    def expect_line(self, pattern: str | re.Pattern[str], timeout: "float | Deadline", what: str = "") -> re.Match[str]:
+        """Wait for a stdout line matching PATTERN (re.fullmatch, trailing whitespace ignored)."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = Deadline.of(timeout)
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.stdout.lines[seen:]:
+                    text = line.decode("utf-8", "replace").rstrip()
+                    m = regex.fullmatch(text)
+                    if m:
+                        return m
+                seen = len(self.stdout.lines)
+                if self.stdout.eof:
+                    break
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        expected = what or f"a line matching {regex.pattern!r}"
+        if self.stdout.eof:
+            status = self.wait(5)
+            raise SpecFailure(f"{self.label} ended without printing {expected}; it {status}.\n{self.transcript()}")
+        raise SpecTimeout(
+            f"{self.label} did not print {expected} within {deadline}; {observe.describe(self.pid)}.\n"
+            f"{self.transcript()}"
+        )
+
+    def next_line(self, timeout: "float | Deadline", what: str = "") -> bytes:
+        """The next stdout line not yet returned (without its newline), as bytes.
+
+        A last line without a newline counts once the program closes its stdout.
+        """
+        deadline = Deadline.of(timeout)
+        with self._cond:
+            while True:
+                lines = self.stdout.lines
+                if self._line_cursor < len(lines):
+                    self._line_cursor += 1
+                    return lines[self._line_cursor - 1]
+                if self.stdout.eof:
+                    if self.stdout._partial and self._line_cursor == len(lines):
+                        self._line_cursor += 1
+                        return bytes(self.stdout._partial)
+                    break
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise SpecTimeout(
+                        f"{self.label} did not print {what or 'another line'} within {deadline}; "
+                        f"{observe.describe(self.pid)}.\n{self.transcript()}"
+                    )
+                self._cond.wait(remaining)
+        raise self._exited_early(f"printing {what or 'another line'}")
+
+    # --- waiting on the kernel, aware that the program may exit first ----------------------
+
+    def _exited_early(self, what: str) -> SpecFailure:
+        self.wait(5)  # raises NotImplementedBySubmission for a stub
+        return SpecFailure(f"{self.label} exited ({self.status}) before {what}.\n{self.transcript()}")
+
+    def wait_for(self, predicate, timeout: "float | Deadline", what: str):
+        """Poll PREDICATE (reading kernel state) until truthy; fail if the program exits first."""
+        deadline = Deadline.of(timeout)
+        pacer = observe._Pacer()
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if self.poll() is not None:
+                raise self._exited_early(what)
+            if deadline.expired():
+                raise SpecTimeout(f"{what} did not happen within {deadline}: {observe.describe(self.pid)}.\n{self.transcript()}")
+            pacer.pause(deadline)
+
+    def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:
+        """Wait until PID (default: this program) sleeps in one of SYSCALLS."""
+        pid = pid or self.pid
+        who = who or (self.label if pid == self.pid else f"pid {pid} (started by {self.label})")
+        try:
+            return observe.wait_until_blocked(pid, syscalls, timeout, what=who)
+        except observe.ProcessGone:
+            if self.poll() is not None:
+                raise self._exited_early(f"it blocked in {'/'.join(sorted(syscalls))}") from None
+            raise SpecFailure(f"{who} exited before it blocked in {'/'.join(sorted(syscalls))}.\n{self.transcript()}") from None
+
+    def wait_state(self, states: str, timeout: "float | Deadline", pid: int | None = None) -> str:
+        pid = pid or self.pid
+        try:
+            return observe.wait_for_state(pid, states, timeout, what=self.label if pid == self.pid else f"pid {pid}")
+        except observe.ProcessGone:
+            raise self._exited_early(f"pid {pid} reached state {states}") from None
+
+    def tree(self) -> list[int]:
+        """This program's pid and all its descendants' now."""
+        return [self.pid, *observe.descendants(self.pid)] if observe.state(self.pid) else []
+
+    def lines(self) -> list[str]:
+        with self._cond:
+            return [line.decode("utf-8", "replace") for line in self.stdout.lines]
+
+    def wait_output(self, timeout: "float | Deadline") -> None:
+        """Wait until stdout and stderr reach EOF."""
+        deadline = Deadline.of(timeout)
+        with self._cond:
+            while not (self.stdout.eof and self.stderr.eof):
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise SpecTimeout(f"{self.label} kept its output open past {deadline}; {observe.describe(self.pid)}")
+                self._cond.wait(remaining)
+
+    def wait_fed(self, n: int, timeout: "float | Deadline") -> None:
+        deadline = Deadline.of(timeout)
+        with self._cond:
+            while self.fed < n and self.stdin_error is None:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise SpecTimeout(f"{self.label} read only {self.fed} of {n} bytes of stdin within {deadline}")
+                self._cond.wait(remaining)
+
+    # --- exit ------------------------------------------------------------------------------
+
+    def poll(self) -> ExitStatus | None:
+        if self._status is None:
+            rc = self.popen.poll()
+            if rc is not None:
+                self._status = ExitStatus.from_returncode(rc)
+        return self._status
+
+    def exited_within(self, seconds: "float | Deadline") -> bool:
+        """Wait up to SECONDS for the process to exit (on its pidfd: no polling)."""
+        deadline = Deadline.of(seconds)
+        if self.poll() is not None:
+            return True
+        if self._pidfd is not None:
+            ready, _, _ = select.select([self._pidfd], [], [], deadline.remaining())
+            return bool(ready) and self.poll() is not None
+        try:
+            self.popen.wait(deadline.remaining())
+        except subprocess.TimeoutExpired:
+            return False
+        return self.poll() is not None
+
+    def wait(self, timeout: "float | Deadline", what: str = "", check_implemented: bool = True) -> ExitStatus:
+        """Wait for the process to exit, then for its output; SpecTimeout at the deadline."""
+        deadline = Deadline.of(timeout)
+        if not self.exited_within(deadline):
+            raise SpecTimeout(
+                f"{what or self.label} did not exit within {deadline}; {observe.describe(self.pid)}.\n"
+                f"{self.transcript()}"
+            )
+        status = self.poll()
+        assert status is not None
+        # output pipes may be held open by a descendant; do not wait past the deadline for them
+        try:
+            self.wait_output(max(deadline.remaining(), 0.5))
+        except SpecTimeout:
+            pass
+        if check_implemented:
+            self.check_implemented()
+        return status
+
+    def check_implemented(self) -> None:
+        status = self.poll()
+        if status and status.code == NOT_IMPLEMENTED_EXIT and b"not implemented" in self.stderr.data:
+            raise NotImplementedBySubmission(f"{self.label} says: not implemented")
+
+    @property
+    def status(self) -> ExitStatus | None:
+        return self.poll()
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def transcript(self) -> str:
+        parts = [f"$ {' '.join(self.argv)}   ({self.label}, pid {self.pid})"]
+        if self.fed:
+            parts.append(f"stdin: {self.fed} bytes written")
+        for name, cap in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if cap.length:
+                parts.append(f"{name} ({cap.length} bytes): {_preview(cap.data)}")
+            else:
+                parts.append(f"{name}: (empty)")
+        status = self.poll()
+        if status is not None:
+            parts.append(str(status))
+        return "\n".join("    " + p for p in parts)
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        self.close_stdin()
+
+
+# --- the supervisor ------------------------------------------------------------------------
+
+
+@dataclass
+class Supervisor:
+    """Starts programs for one spec and, at teardown, ends every process they left behind."""
+
+    limits: Limits = field(default_factory=Limits)
+    env: dict[str, str] | None = None
+    user: int | None = None
+    group: int | None = None
+    procs: list[Proc] = field(default_factory=list)
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        label: str,
+        stdin: str = "pipe",
+        capture_limit: int = 8 << 20,
+        pass_fds: Sequence[int] = (),
+        env: dict[str, str] | None = None,
+    ) -> Proc:
+        proc = Proc(
+            argv,
+            cwd=cwd,
+            label=label,
+            env=env or self.env or program_env(),
+            limits=self.limits,
+            capture_limit=capture_limit,
+            stdin=stdin,
+            pass_fds=pass_fds,
+            user=self.user,
+            group=self.group,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def teardown(self) -> list[str]:
+        """SIGKILL and reap every process started here and all their descendants.
+
+        Returns notes on what had to be killed (for the instructor's view).
+        """
+        notes = []
+        for p in self.procs:
+            if p.poll() is None:
+                notes.append(f"{p.label} (pid {p.pid}) was still running and was killed")
+        kill_tree([p.pid for p in self.procs], reap_known={p.pid: p for p in self.procs})
+        for p in self.procs:
+            p.close()
+        return notes
+
+
+def program_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_", "HYPOTHESIS"))}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ in a submission
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def kill_tree(roots: Iterable[int], reap_known: dict[int, Proc] | None = None, rounds: int = 200) -> None:
+    """Stop, then SIGKILL, ROOTS, their descendants and any orphan adopted by this process.
+
+    Stopping first freezes a fork bomb: a stopped process cannot fork, so the scan converges.
+    """
+    reap_known = reap_known or {}
+    me = os.getpid()
+    roots = list(roots)
+    for pid in roots:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # each program leads its own session and group
+        except (ProcessLookupError, PermissionError):
+            pass
+    for _ in range(rounds):
+        victims = set(roots) | set(observe.children(me))
+        victims |= {d for r in roots for d in observe.descendants(r)}
+        alive = [v for v in victims if v != me and observe.state(v) not in (None, "Z", "X")]
+        for v in alive:
+            try:
+                os.kill(v, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for v in alive:
+            try:
+                os.kill(v, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        _reap(me, reap_known)
+        if not alive:
+            break
+    _reap(me, reap_known)
+
+
+def _reap(me: int, known: dict[int, Proc]) -> None:
+    for child in observe.children(me):
+        if child in known:
+            continue
+        try:
+            os.waitpid(child, os.WNOHANG if observe.state(child) != "Z" else 0)
+        except ChildProcessError:
+            pass
+    for pid, proc in known.items():
+        if proc.poll() is None:
+            try:
+                proc.popen.wait(5)
+            except subprocess.TimeoutExpired as exc:
+                raise HarnessBroken(f"pid {pid} survived SIGKILL for 5 s (state {observe.state(pid)})") from exc
+            proc.poll()
+
+
+__all__ = [
+    "Capture",
+    "ExitStatus",
+    "Limits",
+    "Proc",
+    "Supervisor",
+    "become_subreaper",
+    "kill_tree",
+    "program_env",
+    "signal_name",
+]

@@ -1,0 +1,1 @@
+"""The behavioural specs, one module per mechanism (conformance/mechanisms.py lists them)."""

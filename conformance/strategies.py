@@ -1,0 +1,48 @@
+"""Hypothesis strategies and settings shared by specs."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+#: Health checks that do not fit specs which start real processes for every example.
+SPEC_HEALTH_CHECKS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+
+
+def spec_settings(max_examples: int, **kwargs) -> settings:
+    """Settings for a spec: on top of the active profile (the grading one when grading)."""
+    return settings(max_examples=max_examples, deadline=None, suppress_health_check=SPEC_HEALTH_CHECKS, **kwargs)
+
+
+def sized_bytes(size: int, seed: int) -> bytes:
+    """SIZE reproducible pseudo-random bytes: large payloads without drawing every byte."""
+    return random.Random(seed).randbytes(size)
+
+
+def payloads(large_sizes: list[int], small_max: int = 2048) -> st.SearchStrategy[bytes]:
+    """Small payloads drawn byte by byte, and large ones of the sizes given (boundaries and MiB)."""
+    large = st.builds(sized_bytes, st.sampled_from(large_sizes), st.integers(0, 2**32 - 1))
+    return st.one_of(st.binary(max_size=small_max), large)
+
+
+def describe_bytes(data: bytes) -> str:
+    """A short description of a payload for a message: its length and a preview."""
+    preview = data[:24]
+    more = "..." if len(data) > 24 else ""
+    return f"{len(data)} bytes ({preview!r}{more})"
+
+
+def first_difference(expected: bytes, got: bytes) -> str:
+    """Where GOT first differs from EXPECTED, in words."""
+    n = min(len(expected), len(got))
+    for i in range(0, n, 4096):
+        if expected[i : i + 4096] != got[i : i + 4096]:
+            j = next(k for k in range(i, min(i + 4096, n)) if expected[k] != got[k])
+            return f"first difference at byte {j}: expected {expected[j:j + 8]!r}, got {got[j:j + 8]!r}"
+    if len(got) < len(expected):
+        return f"the output stops after {len(got)} of {len(expected)} bytes"
+    if len(got) > len(expected):
+        return f"{len(got) - len(expected)} extra bytes after the expected {len(expected)}: {got[n:n + 16]!r}"
+    return "identical"
