@@ -19,9 +19,9 @@ from conformance.strategies import describe_bytes, first_difference, payloads, s
 
 MiB = 1 << 20
 #: How long a relay may take to pass a payload and exit (several MiB through Python is < 1 s).
-EXIT_DEADLINE = 15
+EXIT_DEADLINE = 8
 #: How long a program gets to reach a state we wait for (fork, block, print a line).
-STEP_DEADLINE = 10
+STEP_DEADLINE = 5
 #: Window over which a sleeping process must use no CPU (clock ticks are 10 ms).
 IDLE_WINDOW = 0.3
 IDLE_TICKS = 2
@@ -111,11 +111,11 @@ def test_uses_pipe(impl):
     """A parent and a child share one pipe: the parent holds its write end, the child its read end."""
     relay = impl.spawn("relay")
     relay.write(b"through the pipe\n")
-    relay.expect_line("through the pipe", STEP_DEADLINE)
+    relay.wait_blocked(explain.READ_CALLS, STEP_DEADLINE, who=f"the parent (pid {relay.pid}), waiting for more input,")
     kids = observe.children(relay.pid)
     if not kids:
         raise SpecFailure(
-            f"{relay.label} (pid {relay.pid}) passed data on without a child process: the relay "
+            f"{relay.label} (pid {relay.pid}) waits for input without a child process: the relay "
             f"must fork, and send the data through a pipe to its child.\n{relay.transcript()}"
         )
     child = kids[0]
@@ -144,7 +144,7 @@ def test_uses_pipe(impl):
 )
 def test_blocks_when_full(impl):
     """With the child stopped, a full pipe puts the parent to sleep in write and stops it reading stdin."""
-    payload = bytes(range(256)) * (32 * MiB // 256)
+    payload = bytes(range(256)) * (8 * MiB // 256)
     relay = impl.spawn("relay", capture_limit=len(payload) + 1024)
     relay.write(b"x")
     child = _child(relay)
@@ -154,16 +154,17 @@ def test_blocks_when_full(impl):
     blocked = relay.wait_blocked(explain.WRITE_CALLS | {"futex"}, STEP_DEADLINE, who=f"the parent (pid {relay.pid})")
     if blocked.exact and blocked.syscall.name == "futex":
         raise SpecFailure(f"the parent waits on a lock (futex), not in write: {blocked}.")
-    fed = relay.fed
     _assert_idle(relay, relay.pid, "the parent")
-    if relay.fed != fed or relay.fed >= len(payload) // 2:
+    # a pipe holds 64 KiB (at most 1 MiB if enlarged): more than half the payload taken means
+    # the parent read its input into memory instead of letting the full pipe stop it
+    if relay.fed >= len(payload) // 2:
         raise SpecFailure(
             f"while its child was stopped, {relay.label} took {relay.fed} of {len(payload)} bytes "
             f"from its stdin (a pipe holds 64 KiB): it keeps reading input into memory, so "
             f"back-pressure never reaches whoever feeds it. {blocked}."
         )
     _kill(child, signal.SIGCONT)
-    relay.wait(EXIT_DEADLINE * 2)
+    relay.wait(EXIT_DEADLINE)
     expected = b"x" + payload
     if not relay.stdout.matches(expected):
         raise SpecFailure(
@@ -182,9 +183,9 @@ def test_broken_pipe(impl):
     relay = impl.spawn("relay")
     relay.write(b"first\n")
     child = _child(relay)
-    relay.expect_line("first", STEP_DEADLINE)
+    relay.wait_blocked(explain.READ_CALLS, STEP_DEADLINE, pid=child, who=f"the relay's child (pid {child})")
     _kill(child, signal.SIGKILL)
-    relay.feed(b"more data\n" * (400_000), close=False)  # 4 MB: the parent must write after the death
+    relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
     if not relay.exited_within(STEP_DEADLINE):
         pids = relay.tree()
         holders = explain.pipe_holders(pids, exclude=relay.harness_pipes)

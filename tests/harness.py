@@ -1,0 +1,86 @@
+"""Grade an implementation the way a user does, in a subprocess, and read its run record."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance import locate
+from grading import record as run_record
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTANTS = ROOT / "tests" / "mutants"
+
+
+def grade(impl: Path, *args: str, cwd: Path | None = None, timeout: float = 600) -> tuple[run_record.RunRecord, subprocess.CompletedProcess]:
+    """Run `pytest --impl=IMPL ARGS` and return its run record and the finished process."""
+    out = Path(cwd or impl) / ".run.json" if cwd else impl.parent / f".{impl.name}.run.json"
+    cmd = [sys.executable, "-m", "pytest", f"--impl={impl}", f"--ipc-json={out}", "-p", "no:cacheprovider", "-q", *args]
+    proc = subprocess.run(cmd, cwd=cwd or impl, capture_output=True, text=True, timeout=timeout, env=_env())
+    if not out.exists():
+        raise AssertionError(f"no run record from {' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    rec = run_record.load(out)
+    out.unlink()
+    return rec, proc
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+@dataclass
+class Mutant:
+    mechanism: str
+    name: str
+    description: str
+    fails: set[str]
+    source: Path
+
+    @property
+    def id(self) -> str:
+        return f"{self.mechanism}/{self.name}"
+
+    def materialize(self, into: Path) -> Path:
+        """The mutant as an implementation directory under INTO."""
+        if self.source.is_dir():
+            target = into / self.name
+            shutil.copytree(self.source, target)
+            return target
+        spec = tomllib.loads(self.source.read_text())
+        reference = locate.bundled("reference")
+        target = into / self.name
+        target.mkdir()
+        files: dict[str, str] = {}
+        for edit in spec.get("edit", []):
+            name = edit["file"]
+            text = files.get(name) or (reference / name).read_text()
+            count = text.count(edit["old"])
+            if count != 1:
+                raise AssertionError(f"mutant {self.id}: the text to replace occurs {count} times in reference/{name} (expected once)")
+            files[name] = text.replace(edit["old"], edit["new"])
+        for name in {p.name for p in reference.iterdir() if p.suffix == ".py"}:
+            (target / name).write_text(files.get(name) or (reference / name).read_text())
+        program = next(p for p in tomllib.loads((reference / "ipc.toml").read_text())["programs"].items() if p[0] == self.mechanism)
+        (target / "ipc.toml").write_text(f'[implementation]\nname = "mutant {self.id}"\n\n[programs]\n{program[0]} = "{program[1]}"\n')
+        return target
+
+
+def mutants() -> list[Mutant]:
+    out = []
+    for mech_dir in sorted(p for p in MUTANTS.iterdir() if p.is_dir()):
+        for entry in sorted(mech_dir.iterdir()):
+            if entry.suffix == ".toml":
+                meta = tomllib.loads(entry.read_text())
+                out.append(Mutant(mech_dir.name, entry.stem, meta["description"], set(meta["fails"]), entry))
+            elif entry.is_dir():
+                meta = tomllib.loads((entry / "mutant.toml").read_text())
+                out.append(Mutant(mech_dir.name, entry.name, meta["description"], set(meta["fails"]), entry))
+    return out

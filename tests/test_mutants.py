@@ -1,0 +1,26 @@
+"""The suite proves itself: every mutant is caught by exactly the specs aimed at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import locate
+from harness import grade, mutants
+
+MUTANTS = mutants()
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
+def test_mutant_is_caught(mutant, tmp_path):
+    impl = mutant.materialize(tmp_path)
+    specs = locate.specs_dir() / f"test_{mutant.mechanism}.py"
+    rec, proc = grade(impl, str(specs), cwd=tmp_path)
+    by_status = {s.id: s.status for s in rec.specs}
+    not_passed = {i for i, st in by_status.items() if st != "passed"}
+    assert not_passed == mutant.fails, (
+        f"mutant {mutant.id} ({mutant.description}):\n"
+        f"  expected exactly these specs not to pass: {sorted(mutant.fails)}\n"
+        f"  these did not pass: { {i: by_status[i] for i in sorted(not_passed)} }\n"
+        + "\n".join(f"  {s.id}: {s.status}: {s.message[:300]}" for s in rec.specs if s.id in not_passed ^ mutant.fails)
+    )
+    assert all(st in ("failed", "timeout") for i, st in by_status.items() if i in not_passed), by_status
