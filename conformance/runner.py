@@ -136,7 +136,7 @@ class ExitStatus:
 class Capture:
     """A stream's bytes as read, kept up to LIMIT: the head and the tail, plus a digest of all."""
 
-    def __init__(self, limit: int, line_limit: int = 1 << 20) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.head = bytearray()
         self.tail = bytearray()
@@ -144,7 +144,6 @@ class Capture:
         self._sha = hashlib.sha256()
         self.lines: list[bytes] = []
         self._partial = bytearray()
-        self._line_limit = line_limit
         self.eof = False
 
     def feed(self, chunk: bytes) -> None:
@@ -163,8 +162,8 @@ class Capture:
         self._track_lines(chunk_all)
 
     def _track_lines(self, chunk: bytes) -> None:
-        # lines are kept for the first LINE_LIMIT bytes only: readiness lines come first
-        if self.length - len(chunk) > self._line_limit:
+        # lines are kept while the output stays within the cap, like the bytes themselves
+        if self.length - len(chunk) > self.limit:
             return
         self._partial += chunk
         *done, self._partial = self._partial.split(b"\n")

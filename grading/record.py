@@ -50,6 +50,9 @@ class RunRecord:
     """Run facts: grader and contract version, isolation, deadline scale, Hypothesis profile,
     seed, start time and duration. Time fields are named *_at or duration_s."""
 
+    def __post_init__(self) -> None:
+        self.specs.sort(key=spec_order)
+
     @property
     def score(self) -> float:
         return round(sum(s.points for s in self.specs if s.counted), 6)
@@ -73,7 +76,7 @@ class RunRecord:
             "error": self.error,
             "counts": self.counts(),
             **self.meta,
-            "specs": [asdict(s) for s in sorted(self.specs, key=spec_order)],
+            "specs": [asdict(s) for s in self.specs],
         }
 
     @classmethod
