@@ -189,6 +189,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(f"ipc-conformance: {exc}") from None
     for item, meta in zip(spec_items, metas):
         item.stash[META] = meta
+        item.extra_keyword_matches.add(meta.id)  # -k pipe.eof-on-close selects by spec id
         item.user_properties.append(("ipc_spec", meta.as_dict()))
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(meta.timeout * deadline.scale() + TIMEOUT_GRACE))

@@ -1,0 +1,92 @@
+"""A broken manifest gives a message naming the file, the key and the fix; never a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from conformance import locate, manifest
+from harness import grade
+
+PIPE = (locate.bundled("reference") / "pipe.py").read_text()
+
+
+def write_impl(path, toml, files=None):
+    path.mkdir(exist_ok=True)
+    if toml is not None:
+        (path / "ipc.toml").write_text(toml)
+    for name, text in (files or {}).items():
+        (path / name).write_text(text)
+    return path
+
+
+CASES = {
+    "missing": (None, ["no manifest", "ipc.toml does not exist", "student_template/ipc.toml"]),
+    "bad-toml": ("[programs\npipe = 1\n", ["is not valid TOML", "line 1"]),
+    "unknown-key": ('[programs]\npipes = "python3 pipe.py"\n', ["unknown key 'programs.pipes'", "did you mean 'pipe'"]),
+    "unknown-section": ('[program]\npipe = "python3 pipe.py"\n', ["unknown section [program]", "did you mean 'programs'"]),
+    "not-a-string": ("[programs]\npipe = 3\n", ["'programs.pipe'", "must be a non-empty string"]),
+    "bad-quotes": ('[programs]\npipe = "python3 \'pipe.py"\n', ["cannot be split into words", "quotes"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_manifest_mistakes_are_explained(tmp_path, case):
+    toml, phrases = CASES[case]
+    m = manifest.load(write_impl(tmp_path / "impl", toml))
+    if case != "bad-quotes":
+        manifest.check_programs(m)
+    problem = m.error or m.problems.get("pipe", "")
+    for phrase in phrases:
+        assert phrase in problem, f"{phrase!r} not in {problem!r}"
+    assert str(tmp_path / "impl" / "ipc.toml") in problem
+
+
+def test_missing_program_is_named(tmp_path):
+    m = manifest.load(write_impl(tmp_path / "impl", '[programs]\npipe = "python3 nothere.py"\nfifo = "./fifo"\n', {"fifo": "#!/bin/sh\n"}))
+    manifest.check_programs(m)
+    assert "nothere.py, which does not exist" in m.problems["pipe"]
+    assert "not executable: chmod +x ./fifo" in m.problems["fifo"]
+
+
+def test_python_means_the_graders_interpreter(tmp_path):
+    m = manifest.load(write_impl(tmp_path / "impl", '[programs]\npipe = "python3 -u pipe.py"\n', {"pipe.py": ""}))
+    assert m.programs["pipe"].argv == [sys.executable, "-u", "pipe.py"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "files", "status", "phrase"),
+    [
+        (None, {}, "not-implemented", "no manifest"),
+        ('[programs]\npipe = "python3 gone.py"\n', {}, "not-implemented", "gone.py, which does not exist"),
+        ('[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "python3 pipe.py"\n',
+         {"pipe.py": PIPE, "build.py": "import sys\nprint('compile error: x.c:3: expected ;')\nsys.exit(2)\n"},
+         "failed", "compile error: x.c:3"),
+    ],
+    ids=["no-manifest", "missing-program", "failed-build"],
+)
+def test_bad_implementations_are_reported_per_spec(tmp_path, toml, files, status, phrase):
+    impl = write_impl(tmp_path / "impl", toml, files)
+    rec, proc = grade(impl, "-k", "relay-roundtrip or uses-pipe", cwd=tmp_path)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1), proc.stdout[-2000:]
+    assert {s.status for s in rec.specs} == {status}
+    assert all(phrase in s.message for s in rec.specs), [s.message for s in rec.specs]
+    assert rec.score == 0 and rec.max_score > 0
+    if status == "failed":
+        assert rec.error and phrase in rec.error
+
+
+def test_build_runs_once_before_the_specs(tmp_path):
+    counter = tmp_path / "builds"
+    impl = write_impl(
+        tmp_path / "impl",
+        f'[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "python3 pipe.py"\n',
+        {"build.py": f"open({str(counter)!r}, 'a').write('built\\n')\n", "pipe.py": PIPE},
+    )
+    rec, _ = grade(impl, "-k", "relay-roundtrip or uses-pipe", "-n", "2", cwd=tmp_path)
+    assert counter.read_text() == "built\n"
+    assert {s.status for s in rec.specs} == {"passed"}
+    assert os.access(impl, os.R_OK)
