@@ -256,7 +256,10 @@ def pipe_ends(pids: Iterable[int]) -> dict[int, list[tuple[int, Fd]]]:
 
 
 def sysvipc(kind: str) -> list[dict[str, int]]:
-    """The rows of /proc/sysvipc/KIND (msg, shm or sem), each a dict keyed by column name."""
+    """The rows of /proc/sysvipc/KIND (msg, shm or sem), each a dict keyed by column name.
+
+    ``perms`` is printed in octal and parsed as such (0o600); every other column is decimal.
+    """
     try:
         lines = (PROC / "sysvipc" / kind).read_text().splitlines()
     except OSError:
@@ -267,7 +270,7 @@ def sysvipc(kind: str) -> list[dict[str, int]]:
     rows = []
     for line in lines[1:]:
         values = line.split()
-        rows.append({k: int(v) for k, v in zip(header, values)})
+        rows.append({k: int(v, 8 if k == "perms" else 10) for k, v in zip(header, values)})
     return rows
 
 

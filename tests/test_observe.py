@@ -1,0 +1,77 @@
+"""Kernel observation reads /proc exactly, and waits without sleeping."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import sysv_ipc
+
+from conformance import observe, syscalls
+from conformance.outcomes import SpecTimeout
+from conformance.runner import Supervisor, become_subreaper
+
+
+@pytest.fixture
+def sup():
+    become_subreaper()
+    s = Supervisor()
+    yield s
+    s.teardown()
+
+
+def test_wait_until_blocked_returns_as_soon_as_the_process_sleeps_in_read(sup):
+    cat = sup.spawn(["cat"], cwd="/", label="cat")
+    t0 = time.monotonic()
+    blocked = observe.wait_until_blocked(cat.pid, {"read"}, 5)
+    assert time.monotonic() - t0 < 1
+    assert blocked.exact and blocked.syscall.name == "read" and blocked.syscall.args[0] == 0
+    assert "sleeps in read" in str(blocked)
+
+
+def test_wait_until_blocked_names_what_the_process_does_instead(sup):
+    cat = sup.spawn(["cat"], cwd="/", label="cat")
+    observe.wait_until_blocked(cat.pid, {"read"}, 5)
+    with pytest.raises(SpecTimeout, match=r"did not block in msgrcv within 0.2 s: pid \d+ \(cat\) is sleeping in read"):
+        observe.wait_until_blocked(cat.pid, {"msgrcv"}, 0.2)
+
+
+def test_wait_until_blocked_notices_an_exit(sup):
+    p = sup.spawn(["true"], cwd="/", label="true")
+    p.wait(5)
+    with pytest.raises(observe.ProcessGone):
+        observe.wait_until_blocked(p.pid, {"read"}, 5)
+
+
+def test_fds_tell_pipe_ends_apart(sup):
+    cat = sup.spawn(["cat"], cwd="/", label="cat")
+    fds = observe.fds(cat.pid)
+    assert fds[0].kind == "pipe" and fds[0].access == "r" and fds[0].inode in cat.harness_pipes
+    assert fds[1].kind == "pipe" and fds[1].access == "w"
+    assert fds[0].inode != fds[1].inode
+
+
+def test_descendants_and_cpu_ticks(sup):
+    sh = sup.spawn(["sh", "-c", "sleep 100 & wait"], cwd="/", label="sh")
+    kids = sh.wait_for(lambda: observe.descendants(sh.pid), 5, "sh started sleep")
+    assert observe.comm(kids[0]) == "sleep"
+    assert observe.cpu_ticks(sh.pid) is not None
+
+
+def test_sysvipc_rows_by_column_name():
+    key = 0x5EED0000 + os.getpid() % 0xFFFF
+    q = sysv_ipc.MessageQueue(key, sysv_ipc.IPC_CREX, mode=0o600)
+    try:
+        q.send(b"hello", type=7)
+        rows = [r for r in observe.sysvipc("msg") if r["key"] == key]
+        assert rows and rows[0]["qnum"] == 1 and rows[0]["cbytes"] == 5 and rows[0]["perms"] == 0o600
+    finally:
+        q.remove()
+    assert not [r for r in observe.sysvipc("msg") if r["key"] == key]
+
+
+def test_syscall_tables():
+    assert syscalls.X86_64[0] == "read" and syscalls.X86_64[70] == "msgrcv" and syscalls.X86_64[202] == "futex"
+    assert syscalls.AARCH64[63] == "read" and syscalls.AARCH64[188] == "msgrcv" and syscalls.AARCH64[98] == "futex"
+    assert syscalls.numbers({"pause", "rt_sigsuspend"}, "aarch64") == {133}
