@@ -22,7 +22,7 @@ import pytest
 
 from grading import record as run_record
 
-from . import CONTRACT_VERSION, __version__, deadline, locate, manifest as manifest_mod, naming
+from . import CONTRACT_VERSION, __version__, deadline, isolation as isolation_mod, locate, manifest as manifest_mod, naming
 from .implementation import Implementation
 from .outcomes import Status, status_of
 from .runner import Limits, Supervisor, become_subreaper
@@ -111,6 +111,7 @@ def _configure_scale(config: pytest.Config) -> None:
 def _prepare_run(config: pytest.Config, impl: str) -> dict[str, Any]:
     """In the controller only: check the manifest and build once, for every worker."""
     started = time.time()
+    isolation, why_not = isolation_mod.enter_private_ipc()
     m = manifest_mod.load(impl)
     build_error = manifest_mod.run_build(m) if m.error is None and m.build else None
     return {
@@ -123,7 +124,8 @@ def _prepare_run(config: pytest.Config, impl: str) -> dict[str, Any]:
             "started_at": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
             "deadline_scale": deadline.scale(),
             "hypothesis_profile": HYPOTHESIS_PROFILE,
-            "isolation": "per-run names and keys",
+            "isolation": isolation,
+            "isolation_note": why_not,
             "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
         },
     }
