@@ -54,8 +54,9 @@ def test_fds_tell_pipe_ends_apart(sup):
 
 def test_descendants_and_cpu_ticks(sup):
     sh = sup.spawn(["sh", "-c", "sleep 100 & wait"], cwd="/", label="sh")
-    kids = sh.wait_for(lambda: observe.descendants(sh.pid), 5, "sh started sleep")
-    assert observe.comm(kids[0]) == "sleep"
+    # the child is sh until it execs sleep: wait for the exec, not just the fork
+    kids = sh.wait_for(lambda: [p for p in observe.descendants(sh.pid) if observe.comm(p) == "sleep"], 5, "sh started sleep")
+    assert observe.read_stat(kids[0]).ppid == sh.pid
     assert observe.cpu_ticks(sh.pid) is not None
 
 
