@@ -59,7 +59,7 @@ class Implementation:
         argv = self.argv(*args, mechanism=mechanism)
         return self.supervisor.spawn(
             argv,
-            cwd=str(self.manifest.root),
+            cwd=str(self.manifest.cwd),
             label=self.label(args, mechanism),
             stdin=stdin,
             capture_limit=capture_limit,

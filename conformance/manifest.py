@@ -47,10 +47,17 @@ class Manifest:
     """A problem that stops every spec (no manifest, bad TOML, unknown key, failed build)."""
     problems: dict[str, str] = field(default_factory=dict)
     """Per mechanism: why its program cannot run (missing file, not executable)."""
+    run_root: Path | None = None
+    """Where the programs run when the implementation was staged (see sandbox.py)."""
 
     @property
     def file(self) -> Path:
         return self.root / MANIFEST
+
+    @property
+    def cwd(self) -> Path:
+        """The directory programs and the build run in: the staged copy, or ROOT itself."""
+        return self.run_root or self.root
 
     def program(self, mechanism: str) -> Program | None:
         return self.programs.get(mechanism)
@@ -152,12 +159,12 @@ def _program_problem(manifest: Manifest, program: Program) -> str | None:
         script = next((w for w in program.argv[1:] if not w.startswith("-")), None)
         if script is None or program.argv[1:2] in (["-c"], ["-m"]):
             return None
-        path = manifest.root / script
+        path = manifest.cwd / script
         if not path.is_file():
             return f"{key} runs {script}, which does not exist in {manifest.root}: add it or fix the name"
         return None
     if "/" in first:
-        path = (manifest.root / first).resolve()
+        path = (manifest.cwd / first).resolve()
         if not path.exists():
             hint = " (is it made by the build?)" if manifest.build else ""
             return f"{key} runs {first}, which does not exist in {manifest.root}{hint}: add it or fix the path"
@@ -174,7 +181,7 @@ def _program_problem(manifest: Manifest, program: Program) -> str | None:
 BUILD_TIMEOUT = 300.0
 
 
-def run_build(manifest: Manifest) -> str | None:
+def run_build(manifest: Manifest, user: int | None = None) -> str | None:
     """Run the manifest's build once in the implementation directory; None if it succeeded.
 
     Otherwise the sentence that every spec reports: what ran, how it ended, the end of its
@@ -191,9 +198,9 @@ def run_build(manifest: Manifest) -> str | None:
         return f"{where} cannot be split into words ({exc}): check its quotes"
     if not argv:
         return f"{where} is empty"
-    sup = Supervisor()
+    sup = Supervisor(user=user, group=user)
     try:
-        proc = sup.spawn(argv, cwd=str(manifest.root), label="the build", stdin="devnull")
+        proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull")
         status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
     except SpecTimeout:
         return f"{where} did not finish within {BUILD_TIMEOUT:.0f} s"

@@ -23,6 +23,7 @@ import pytest
 from grading import record as run_record
 
 from . import CONTRACT_VERSION, __version__, deadline, isolation as isolation_mod, locate, manifest as manifest_mod, naming
+from . import sandbox as sandbox_mod
 from .implementation import Implementation
 from .outcomes import Status, status_of
 from .runner import Limits, Supervisor, become_subreaper
@@ -34,6 +35,8 @@ HELP = {
     "deadline_scale": "multiply every deadline by FACTOR on a slow machine (default 1, or "
     f"${deadline.SCALE_ENV})",
     "ipc_json": "write the run record (JSON, see docs/run-record.md) to FILE",
+    "run_as": "who implementation programs run as: auto (default: an unprivileged user id of "
+    "their own when the grader is root, else the grader's user), none, or a user name or id",
 }
 
 CONTEXT = pytest.StashKey["RunContext"]()
@@ -56,6 +59,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--impl", metavar="PATH", default=None, help=HELP["impl"])
     group.addoption("--deadline-scale", metavar="FACTOR", default=None, help=HELP["deadline_scale"])
     group.addoption("--ipc-json", metavar="FILE", default=None, help=HELP["ipc_json"])
+    _add_grading_options(group)
+    group.addoption("--run-as", metavar="USER", default="auto", help=HELP["run_as"])
+
+
+def _add_grading_options(group: Any) -> None:
+    """--rubric, and one --ipc-FORMAT option per report format (grading.reports.FORMATS)."""
+    from grading.reports import FORMATS
+
+    group.addoption("--rubric", metavar="FILE", default=None, help=HELP_GRADING["rubric"])
+    for f in FORMATS.values():
+        if f.name != "json":  # --ipc-json, above
+            group.addoption(f"--ipc-{f.name}", metavar="FILE", default=None, help=f.help)
+    group.addoption("--ipc-show-hidden", action="store_true", default=False, help=HELP_GRADING["show_hidden"])
+
+
+HELP_GRADING = {
+    "rubric": "grade by the rubric in FILE (docs/rubric.md): only the specs it selects run, with its "
+    "points, visibility, required flags and hints",
+    "show_hidden": "instructors' reports: show hidden specs' details (students' reports never do)",
+}
 
 
 # --- configure -----------------------------------------------------------------------------
@@ -70,6 +93,7 @@ class RunContext:
     build_error: str | None
     names: naming.Names
     meta: dict[str, Any] = field(default_factory=dict)
+    sandbox: sandbox_mod.Sandbox | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,9 +107,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args[:] = [str(locate.specs_dir())]
     workerinput = getattr(config, "workerinput", None)
     shared = workerinput.get("ipc_conformance") if workerinput else None
+    sandbox = None
     if shared is None:
-        shared = _prepare_run(config, impl)
-    config.stash[CONTEXT] = _context(shared, workerinput)
+        shared, sandbox = _prepare_run(config, impl)
+    config.stash[CONTEXT] = _context(shared, workerinput, sandbox)
+    _configure_rubric(config)
     if workerinput is None:
         config.pluginmanager.register(Grading(config), "ipc-conformance-grading")
     become_subreaper()
@@ -108,15 +134,36 @@ def _configure_scale(config: pytest.Config) -> None:
         deadline.set_scale(factor)
 
 
-def _prepare_run(config: pytest.Config, impl: str) -> dict[str, Any]:
-    """In the controller only: check the manifest and build once, for every worker."""
+def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sandbox_mod.Sandbox | None]:
+    """In the controller only: isolate the run, stage and build once, for every worker."""
     started = time.time()
     isolation, why_not = isolation_mod.enter_private_ipc()
+    run_as = config.getoption("run_as")
+    try:
+        sandbox_mod.parse_run_as(run_as)
+        sandbox = sandbox_mod.allocate(run_as)
+    except (ValueError, PermissionError, RuntimeError) as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
+    run_id = naming.new_run_id()
     m = manifest_mod.load(impl)
-    build_error = manifest_mod.run_build(m) if m.error is None and m.build else None
-    return {
-        "run_id": naming.new_run_id(),
+    staged: dict[str, str | None] = {"impl": None, "reference": None}
+    run_as_note = None
+    if sandbox is not None:
+        root = naming.Names(run_id, "m").tmp_root()
+        staged["reference"] = str(sandbox_mod.stage(locate.bundled("reference"), root / "reference", sandbox))
+        run_as_note = sandbox_mod.probe(sandbox, Path(staged["reference"]))
+        if run_as_note is not None and run_as == "auto":
+            sandbox_mod.release(sandbox)  # cannot work here: run as ourselves, and say so
+            sandbox, run_as, staged["reference"] = None, "none", None
+        elif m.root.is_dir():
+            staged["impl"] = str(sandbox_mod.stage(m.root, root / "impl", sandbox))
+            m.run_root = Path(staged["impl"])
+    build_error = manifest_mod.run_build(m, sandbox.uid if sandbox else None) if m.error is None and m.build else None
+    shared = {
+        "run_id": run_id,
         "impl": str(m.root),
+        "staged": staged,
+        "run_as": run_as,
         "build_error": build_error,
         "meta": {
             "grader": {"name": "ipc-conformance", "version": __version__},
@@ -126,22 +173,33 @@ def _prepare_run(config: pytest.Config, impl: str) -> dict[str, Any]:
             "hypothesis_profile": HYPOTHESIS_PROFILE,
             "isolation": isolation,
             "isolation_note": why_not,
+            "programs_run_as": "an unprivileged user id per grading process" if sandbox else "the grader's own user",
+            "programs_run_as_note": run_as_note,
             "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
         },
     }
+    return shared, sandbox
 
 
-def _context(shared: dict[str, Any], workerinput: dict | None) -> RunContext:
+def _context(shared: dict[str, Any], workerinput: dict | None, sandbox: sandbox_mod.Sandbox | None) -> RunContext:
     impl = manifest_mod.load(shared["impl"])
+    reference = manifest_mod.load(locate.bundled("reference"))
+    staged = shared["staged"]
+    if staged["impl"]:
+        impl.run_root = Path(staged["impl"])
+    if staged["reference"]:
+        reference.run_root = Path(staged["reference"])
+    if workerinput is not None:  # each worker runs programs as a user id of its own
+        sandbox = sandbox_mod.allocate(shared["run_as"])
     if impl.error is None and shared["build_error"] is None:
         manifest_mod.check_programs(impl)
-    reference = manifest_mod.load(locate.bundled("reference"))
     return RunContext(
         impl=impl,
         reference=reference,
         build_error=shared["build_error"],
         names=naming.Names(shared["run_id"], naming.worker_name(workerinput)),
         meta=shared["meta"],
+        sandbox=sandbox,
     )
 
 
@@ -172,6 +230,24 @@ class _XdistHooks:
         node.workerinput["ipc_conformance"] = self.shared
 
 
+RUBRIC = pytest.StashKey["Rubric"]()
+
+
+def _configure_rubric(config: pytest.Config) -> None:
+    """Load --rubric, checked against the specs' own markers; a bad one is a usage error."""
+    path = config.getoption("rubric")
+    if path is None:
+        return
+    from grading.rubric import RubricError, load
+
+    from .catalogue import specs
+
+    try:
+        config.stash[RUBRIC] = load(path, specs())
+    except RubricError as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
+
+
 # --- collection ----------------------------------------------------------------------------
 
 
@@ -195,6 +271,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.user_properties.append(("ipc_spec", meta.as_dict()))
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(meta.timeout * deadline.scale() + TIMEOUT_GRACE))
+    _deselect_by_rubric(config, items)
+
+
+def _deselect_by_rubric(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Only the specs the rubric selects are graded; the others are deselected."""
+    rubric = config.stash.get(RUBRIC, None)
+    if rubric is None:
+        return
+    keep, drop = [], []
+    for item in items:
+        meta = item.stash.get(META, None)
+        (drop if meta is not None and not rubric.selects(meta.id) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 # --- running: the status of each spec ------------------------------------------------------
@@ -310,9 +401,17 @@ class Grading:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.record = self.results.record(self.config.stash[CONTEXT])
+        self.record = _by_rubric(self.config, self.record)
         path = self.config.getoption("ipc_json")
         if path:
             run_record.write(path, self.record)
+        _write_reports(self.config, self.record)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Remove the run's directory: staged copies, FIFOs and socket files of every worker."""
+        import shutil
+
+        shutil.rmtree(self.config.stash[CONTEXT].names.tmp_root(), ignore_errors=True)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.record is None or not self.record.specs and self.record.error is None:
@@ -320,7 +419,23 @@ class Grading:
         from grading.terminal import render
 
         terminalreporter.write_sep("=", "IPC conformance grade")
-        terminalreporter.write(render(self.record, color=terminalreporter.hasmarkup))
+        terminalreporter.write(render(self.record, color=terminalreporter.hasmarkup, show_hidden=self.config.getoption("ipc_show_hidden")))
+
+
+def _by_rubric(config: pytest.Config, record: run_record.RunRecord) -> run_record.RunRecord:
+    rubric = config.stash.get(RUBRIC, None)
+    return record if rubric is None else rubric.apply(record)
+
+
+def _write_reports(config: pytest.Config, record: run_record.RunRecord) -> None:
+    """Every --ipc-FORMAT report; one that cannot be written is reported, the others still are."""
+    import sys
+
+    from grading import reports
+
+    targets = {name: config.getoption(f"ipc_{name}") for name in reports.FORMATS if name != "json"}
+    for problem in reports.write_all(record, targets, show_hidden=config.getoption("ipc_show_hidden")):
+        print(f"ipc-conformance: {problem}", file=sys.stderr)
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -341,9 +456,10 @@ def run_context(request: pytest.FixtureRequest) -> RunContext:
 
 
 @pytest.fixture
-def supervisor() -> Iterator[Supervisor]:
+def supervisor(run_context: RunContext) -> Iterator[Supervisor]:
     """Starts programs for this spec; at teardown every process it left is killed and reaped."""
-    sup = Supervisor(limits=Limits())
+    box = run_context.sandbox
+    sup = Supervisor(limits=Limits(), user=box.uid if box else None, group=box.gid if box else None)
     yield sup
     sup.teardown()
 
@@ -367,11 +483,12 @@ def names(run_context: RunContext) -> naming.Names:
 
 
 @pytest.fixture
-def ipc_tmp(names: naming.Names) -> Iterator[Path]:
-    """A fresh, short directory for FIFOs and socket files; removed after the spec."""
+def ipc_tmp(names: naming.Names, run_context: RunContext) -> Iterator[Path]:
+    """A fresh, short directory for FIFOs and socket files, the programs' to write in;
+    removed after the spec."""
     import shutil
 
-    path = names.tmp_dir()
+    path = sandbox_mod.give(names.tmp_dir(), run_context.sandbox)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

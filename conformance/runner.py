@@ -52,7 +52,8 @@ class Limits:
     file_size: int | None = 256 << 20
     open_files: int | None = 1024
 
-    def rlimits(self) -> list[tuple[int, int]]:
+    def rlimits(self, uid: int) -> list[tuple[int, int]]:
+        """The limits for a program that runs as UID (computed in the grader, before fork)."""
         out = [(resource.RLIMIT_CORE, 0)]
         if self.cpu_seconds:
             out.append((resource.RLIMIT_CPU, self.cpu_seconds))
@@ -62,10 +63,10 @@ class Limits:
             out.append((resource.RLIMIT_FSIZE, self.file_size))
         if self.open_files:
             out.append((resource.RLIMIT_NOFILE, self.open_files))
-        if self.processes and os.geteuid() != 0:
+        if self.processes and uid != 0:
             # RLIMIT_NPROC counts every task of the real user, so the budget goes on top of
-            # what that user runs already. (Root is exempt from it; see README, Isolation.)
-            out.append((resource.RLIMIT_NPROC, _tasks_of_user(os.getuid()) + self.processes))
+            # what that user runs already. (Root is exempt from it: see sandbox.py.)
+            out.append((resource.RLIMIT_NPROC, _tasks_of_user(uid) + self.processes))
         return out
 
 
@@ -81,12 +82,21 @@ def _tasks_of_user(uid: int) -> int:
     return count
 
 
-def _child_setup(rlimits: list[tuple[int, int]]) -> None:
-    """Runs in the child between fork and exec: only async-signal-safe-ish, no Python locks."""
+CLONE_NEWNET = 0x40000000
+
+
+def _child_setup(rlimits: list[tuple[int, int]], user: int | None, group: int | None, netns_fd: int | None) -> None:
+    """Runs in the child between fork and exec: no locks, no threads, nothing that can hang."""
     for sig in range(1, signal.NSIG):
         _libc.signal(sig, 0)  # SIG_DFL; SIGKILL, SIGSTOP and glibc's own fail harmlessly
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if netns_fd is not None and _libc.setns(netns_fd, CLONE_NEWNET) != 0:
+        os._exit(126)
+    if user is not None:  # after setns, which needs the privileges this gives up
+        os.setgroups([])
+        os.setgid(group if group is not None else user)
+        os.setuid(user)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
     for res, value in rlimits:
         soft, hard = resource.getrlimit(res)
         new_hard = value if hard == resource.RLIM_INFINITY else min(hard, value)
@@ -218,6 +228,7 @@ class Proc:
         pass_fds: Sequence[int] = (),
         user: int | None = None,
         group: int | None = None,
+        netns_fd: int | None = None,
     ) -> None:
         self.argv = list(argv)
         self.label = label
@@ -230,6 +241,9 @@ class Proc:
         self._threads: list[threading.Thread] = []
         self._status: ExitStatus | None = None
         self._line_cursor = 0
+        rlimits = limits.rlimits(os.getuid() if user is None else user)
+        if netns_fd is not None:
+            pass_fds = (*pass_fds, netns_fd)
         try:
             self.popen = subprocess.Popen(
                 self.argv,
@@ -242,10 +256,7 @@ class Proc:
                 restore_signals=True,
                 close_fds=True,
                 pass_fds=tuple(pass_fds),
-                preexec_fn=lambda: _child_setup(limits.rlimits()),
-                user=user,
-                group=group,
-                extra_groups=[] if user is not None else None,
+                preexec_fn=lambda: _child_setup(rlimits, user, group, netns_fd),
             )
         except FileNotFoundError as exc:
             raise SpecFailure(f"cannot start {label}: {self.argv[0]} not found ({exc.strerror})") from exc
@@ -555,6 +566,7 @@ class Supervisor:
     limits: Limits = field(default_factory=Limits)
     env: dict[str, str] | None = None
     user: int | None = None
+    """Run programs as this user id (the sandbox, see sandbox.py), or as the grader if None."""
     group: int | None = None
     procs: list[Proc] = field(default_factory=list)
 
@@ -568,7 +580,23 @@ class Supervisor:
         capture_limit: int = 8 << 20,
         pass_fds: Sequence[int] = (),
         env: dict[str, str] | None = None,
+        netns: str | None = None,
+        privileged: bool = False,
     ) -> Proc:
+        """Start ARGV supervised.
+
+        NETNS (a path such as /run/netns/NAME) runs it in that network namespace. PRIVILEGED
+        keeps the grader's own user: for the harness's tools, never for implementation code.
+        """
+        netns_fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC) if netns else None
+        try:
+            proc = self._spawn(argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged)
+        finally:
+            if netns_fd is not None:
+                os.close(netns_fd)
+        return proc
+
+    def _spawn(self, argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged) -> Proc:
         proc = Proc(
             argv,
             cwd=cwd,
@@ -578,8 +606,9 @@ class Supervisor:
             capture_limit=capture_limit,
             stdin=stdin,
             pass_fds=pass_fds,
-            user=self.user,
-            group=self.group,
+            user=None if privileged else self.user,
+            group=None if privileged else self.group,
+            netns_fd=netns_fd,
         )
         self.procs.append(proc)
         return proc

@@ -1,0 +1,70 @@
+"""As root, programs run as an unprivileged user of their own: a fork bomb or an attack on the
+grader costs one spec, nothing more. These tests run only where that sandbox works (a grader
+whose Python other users can run); .ci/run runs them with the system's Python."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance import locate, sandbox
+from conformance.runner import Supervisor, become_subreaper
+from harness import ROOT, grade
+
+HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
+
+
+def _sandbox_or_skip():
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox is for a grader running as root")
+    box = sandbox.allocate("auto")
+    why = sandbox.probe(box, locate.bundled("reference"))
+    if why:
+        sandbox.release(box)
+        pytest.skip(f"no sandbox here: {why}")
+    return box
+
+
+def _pool_processes() -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                uid = os.stat(f"/proc/{entry}").st_uid
+            except OSError:
+                continue
+            if sandbox.POOL_BASE <= uid < sandbox.POOL_BASE + sandbox.POOL_SIZE:
+                out.append(int(entry))
+    return out
+
+
+def test_sandboxed_programs_have_a_process_limit_and_no_privileges():
+    box = _sandbox_or_skip()
+    become_subreaper()
+    sup = Supervisor(user=box.uid, group=box.gid)
+    try:
+        p = sup.spawn(["sh", "-c", "awk '/Max processes/ {print $3}' /proc/self/limits; id -u; kill -0 1 2>/dev/null && echo can-signal-init || echo no"], cwd="/", label="probe")
+        p.wait(10)
+        limit, uid, init = p.stdout.text().split()
+    finally:
+        sup.teardown()
+        sandbox.release(box)
+    assert limit != "unlimited" and int(limit) < 10_000
+    assert int(uid) == box.uid
+    assert init == "no"
+
+
+def test_a_fork_bomb_costs_its_specs_and_nothing_escapes(tmp_path):
+    _sandbox_or_skip()
+    t0 = time.monotonic()
+    rec, proc = grade(HOSTILE, "-k", "relay-roundtrip or uses-pipe or eof-on-close", "-n", "2", cwd=tmp_path)
+    elapsed = time.monotonic() - t0
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert rec.meta["programs_run_as"] == "an unprivileged user id per grading process", rec.meta
+    assert len(rec.specs) == 3 and all(s.status in ("failed", "timeout") for s in rec.specs), [(s.id, s.status) for s in rec.specs]
+    assert elapsed < 60
+    assert _pool_processes() == [], "every sandboxed process was killed with its spec"
+    assert not Path(rec.implementation["path"], "__pycache__").exists()
