@@ -38,7 +38,8 @@ def first_difference(expected: bytes, got: bytes) -> str:
     """Where GOT first differs from EXPECTED, in words."""
     n = min(len(expected), len(got))
     for i in range(0, n, 4096):
-        if expected[i : i + 4096] != got[i : i + 4096]:
+        end = min(i + 4096, n)  # compare only the common prefix: a shorter GOT is handled below
+        if expected[i:end] != got[i:end]:
             j = next(k for k in range(i, min(i + 4096, n)) if expected[k] != got[k])
             return f"first difference at byte {j}: expected {expected[j:j + 8]!r}, got {got[j:j + 8]!r}"
     if len(got) < len(expected):
