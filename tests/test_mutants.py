@@ -16,11 +16,16 @@ def test_mutant_is_caught(mutant, tmp_path):
     specs = locate.specs_dir() / f"test_{mutant.mechanism}.py"
     rec, proc = grade(impl, str(specs), cwd=tmp_path)
     by_status = {s.id: s.status for s in rec.specs}
-    not_passed = {i for i, st in by_status.items() if st != "passed"}
-    assert not_passed == mutant.fails, (
+    # a spec this machine cannot run (no strace, no network namespaces) proves nothing either way
+    unsupported = {i for i, st in by_status.items() if st == "unsupported"}
+    expected = mutant.fails - unsupported
+    if not expected:
+        pytest.skip(f"every spec aimed at {mutant.id} is unsupported here: {sorted(unsupported)}")
+    not_passed = {i for i, st in by_status.items() if st not in ("passed", "unsupported")}
+    assert not_passed == expected, (
         f"mutant {mutant.id} ({mutant.description}):\n"
         f"  expected exactly these specs not to pass: {sorted(mutant.fails)}\n"
         f"  these did not pass: { {i: by_status[i] for i in sorted(not_passed)} }\n"
-        + "\n".join(f"  {s.id}: {s.status}: {s.message[:300]}" for s in rec.specs if s.id in not_passed ^ mutant.fails)
+        + "\n".join(f"  {s.id}: {s.status}: {s.message[:300]}" for s in rec.specs if s.id in not_passed ^ expected)
     )
     assert all(st in ("failed", "timeout") for i, st in by_status.items() if i in not_passed), by_status
