@@ -1,12 +1,20 @@
-"""`ipc-grade`: grade an implementation and print (and write) its grade report.
+"""`ipc-grade`: grade an implementation and print (and write) its grade reports.
 
-    ipc-grade                 grade the bundled reference implementation
-    ipc-grade PATH            grade the implementation in directory PATH
-    ipc-grade PATH --json F   also write the run record to F
+    ipc-grade                       grade the bundled reference implementation
+    ipc-grade PATH                  grade the implementation in directory PATH
+    ipc-grade PATH --rubric R       grade it by the course's rubric (docs/rubric.md)
+    ipc-grade PATH --json F --html G --gradescope H ...   also write reports
+    ipc-grade batch DIR --out OUT   grade a whole class (docs/batch.md)
+    ipc-grade merge OUT1 OUT2 --out OUT
+    ipc-grade gradescope-bundle --rubric R --out autograder.zip
 
 The grading itself runs `pytest --impl=PATH` in a child process, so that nothing the
 implementation does (or a crash of the harness) can stop this process from writing a report:
-if the run cannot finish, the report says why, with score 0.
+if the run cannot finish, every report says why, with score 0.
+
+Exit status: 0 every graded spec passed; 1 some did not, or the run could not grade; 2 a usage
+error (bad option, bad rubric, a report that cannot be written); 3 with --check-required, a
+spec the rubric requires did not pass.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import record as run_record
+from . import reports
+from .rubric import Rubric, RubricError
 from .terminal import render
 
 #: Subcommands, each a function of its argument list returning an exit status.
@@ -29,16 +39,51 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {}
 
 DEFAULT_SESSION_TIMEOUT = 1800.0
 
+EXIT_PASSED = 0
+EXIT_NOT_PASSED = 1
+EXIT_USAGE = 2
+EXIT_REQUIRED_FAILED = 3
+
+#: Statuses that fail a required spec (unsupported and broken are not the submission's doing).
+REQUIRED_FAILS = frozenset({"failed", "timeout", "not-implemented"})
+
 
 def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ipc-grade",
         description="Grade an IPC implementation (a directory with ipc.toml) against the conformance specs.",
-        epilog="Exit status: 0 when every graded spec passed, 1 when some did not or the run failed, 2 on a usage error.",
+        epilog=(
+            "Subcommands: `ipc-grade batch DIR --out OUT` grades a class, `ipc-grade merge` combines batch "
+            "shards, `ipc-grade gradescope-bundle` builds a Gradescope autograder (each has --help). "
+            "Exit status: 0 when every graded spec passed, 1 when some did not or the run could not grade, "
+            "2 on a usage error, 3 with --check-required when a required spec did not pass."
+        ),
     )
     p.add_argument("path", nargs="?", help="the implementation directory (default: the bundled reference)")
-    p.add_argument("--json", metavar="FILE", help="write the run record (docs/run-record.md) to FILE")
-    p.add_argument("-j", "--jobs", default="auto", help="parallel workers (pytest-xdist -n; default: auto = one per CPU; 0 = none)")
+    add_grading_options(p)
+    out = p.add_argument_group("reports (each FILE is written even when the run cannot grade)")
+    for f in reports.FORMATS.values():
+        out.add_argument(f"--{f.name}", metavar="FILE", help=f.help)
+    out.add_argument(
+        "--show-hidden",
+        action="store_true",
+        help="instructors' reports: show hidden specs' details (students' reports never do; Gradescope's applies visibility itself)",
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal report")
+    p.add_argument(
+        "--check-required",
+        action="store_true",
+        help=f"exit {EXIT_REQUIRED_FAILED} when a spec the rubric marks required did not pass, else 0 "
+        f"(1 if the run could not grade): a CI check",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as it runs")
+    return p
+
+
+def add_grading_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how to grade; shared by ipc-grade and ipc-grade batch."""
+    p.add_argument("--rubric", metavar="FILE", help="grade by the rubric in FILE (docs/rubric.md): its specs, points, visibility")
+    p.add_argument("-j", "--jobs", default="auto", help="parallel workers (pytest-xdist -n; default: auto = one per CPU; 0 or 1 = none)")
     p.add_argument("-k", metavar="EXPR", help="grade only the specs matching EXPR (pytest -k)")
     p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on a slow machine")
     p.add_argument(
@@ -48,15 +93,32 @@ def grade_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"give up on the whole run after SECONDS (default {DEFAULT_SESSION_TIMEOUT:.0f})",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as it runs")
-    return p
+    p.add_argument("--run-as", metavar="USER", help="run the implementation's programs as USER (see pytest --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
-    args = grade_parser().parse_args(argv)
+    parser = grade_parser()
+    args = parser.parse_args(argv)
+    targets = {name: getattr(args, name) for name in reports.FORMATS}
+    problems = reports.check_targets(targets)
+    rubric = None
+    if args.rubric:
+        try:
+            rubric = load_rubric(args.rubric)
+        except RubricError as exc:
+            problems.append(str(exc))
+        else:
+            for warning in rubric.warnings:
+                print(f"ipc-grade: warning: {warning}", file=sys.stderr)
+    if args.session_timeout <= 0:
+        problems.append(f"--session-timeout {args.session_timeout:g}: give a positive number of seconds")
+    if problems:
+        for problem in problems:
+            print(f"ipc-grade: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     rec = grade(
         args.path,
         jobs=args.jobs,
@@ -64,11 +126,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         deadline_scale=args.deadline_scale,
         session_timeout=args.session_timeout,
         verbose=args.verbose,
+        rubric=rubric,
+        run_as=args.run_as,
     )
-    sys.stdout.write(render(rec, color=sys.stdout.isatty()))
-    if args.json:
-        run_record.write(args.json, rec)
-    return 0 if rec.error is None and rec.specs and all(s.status == "passed" for s in rec.specs if s.counted) else 1
+    if not args.quiet:
+        sys.stdout.write(render(rec, color=sys.stdout.isatty(), show_hidden=args.show_hidden))
+    failed_writes = reports.write_all(rec, targets, show_hidden=args.show_hidden)
+    for problem in failed_writes:
+        print(f"ipc-grade: error: {problem}", file=sys.stderr)
+    status = exit_status(rec, check_required=args.check_required)
+    if args.check_required:
+        _say_required(rec, status)
+    return EXIT_USAGE if failed_writes else status
+
+
+def exit_status(rec: run_record.RunRecord, *, check_required: bool = False) -> int:
+    if check_required:
+        if any(s.required and s.status in REQUIRED_FAILS for s in rec.specs):
+            return EXIT_REQUIRED_FAILED
+        return EXIT_NOT_PASSED if rec.error is not None else EXIT_PASSED
+    passed = rec.error is None and rec.specs and all(s.status == "passed" for s in rec.specs if s.counted)
+    return EXIT_PASSED if passed else EXIT_NOT_PASSED
+
+
+def _say_required(rec: run_record.RunRecord, status: int) -> None:
+    required = [s for s in rec.specs if s.required]
+    failing = [s for s in required if s.status in REQUIRED_FAILS]
+    if status == EXIT_REQUIRED_FAILED:
+        shown = [s.id for s in failing if not s.hidden]
+        names = ", ".join(shown) + (f" and {len(failing) - len(shown)} hidden" if len(shown) < len(failing) else "")
+        print(f"ipc-grade: required check failed: {len(failing)} required spec(s) did not pass: {names}", file=sys.stderr)
+    elif status == EXIT_NOT_PASSED:
+        print("ipc-grade: required check failed: the run could not grade (see the report)", file=sys.stderr)
+    elif not required:
+        print("ipc-grade: required check passed (the rubric requires no spec)", file=sys.stderr)
+    else:
+        print(f"ipc-grade: required check passed: all {len(required)} required specs passed", file=sys.stderr)
+
+
+def catalogue() -> list:
+    """Every spec's metadata, read from the spec modules' ``spec`` markers."""
+    from conformance.catalogue import specs
+
+    return specs()
+
+
+def load_rubric(path: str | os.PathLike[str]) -> Rubric:
+    """The rubric at PATH checked against the spec catalogue; RubricError says what is wrong."""
+    from . import rubric as rubric_mod
+
+    try:
+        known = catalogue()
+    except Exception as exc:  # a spec module that cannot be imported is the grader's problem
+        raise RubricError(f"cannot read the spec catalogue to check the rubric ({type(exc).__name__}: {exc}); reinstall the grader") from None
+    return rubric_mod.load(path, known)
 
 
 def default_implementation() -> Path:
@@ -86,8 +197,14 @@ def grade(
     session_timeout: float = DEFAULT_SESSION_TIMEOUT,
     verbose: bool = False,
     extra_args: Sequence[str] = (),
+    rubric: Rubric | None = None,
+    run_as: str | None = None,
 ) -> run_record.RunRecord:
-    """Grade the implementation at PATH in a child pytest; always return a record."""
+    """Grade the implementation at PATH in a child pytest; always return a record.
+
+    With RUBRIC (already checked), only its specs run and the record carries its points; a run
+    that fails before grading still names the rubric.
+    """
     impl = Path(path).resolve() if path else default_implementation()
     implementation = {"path": str(impl), "name": impl.name}
     started = time.monotonic()
@@ -116,31 +233,38 @@ def grade(
             cmd += ["-k", keyword]
         if deadline_scale:
             cmd += ["--deadline-scale", deadline_scale]
+        if rubric is not None:
+            cmd += [f"--rubric={Path(rubric.path).resolve()}"]
+        if run_as:
+            cmd += ["--run-as", run_as]
         cmd += list(extra_args)
         log = tmp_path / "pytest.log"
-        reason = _run(cmd, cwd=tmp_path, log=log, timeout=session_timeout, verbose=verbose)
+        reason, kind = _run(cmd, cwd=tmp_path, log=log, timeout=session_timeout, verbose=verbose)
         output = log.read_text(errors="replace") if log.exists() else ""
+        rec = None
         if record_file.exists():
             try:
                 rec = run_record.load(record_file)
             except (ValueError, KeyError, TypeError) as exc:
                 reason = reason or f"the run record could not be read ({exc})"
-                rec = None
-        else:
-            rec = None
+                kind = kind or "bad-record"
     if rec is not None and reason is None:
         return rec
     if reason is None:
         reason = "the grading run ended without a result: " + _last_lines(output)
+        kind = "no-record"
     duration = round(time.monotonic() - started, 3)
     specs = rec.specs if rec is not None else []
     meta = rec.meta if rec is not None else {}
-    meta = {**meta, "duration_s": duration}
-    return run_record.failed_run(implementation, reason, specs, **meta)
+    meta = {**meta, "duration_s": duration, "error_kind": kind}
+    failed = run_record.failed_run(implementation, reason, specs, **meta)
+    if rubric is not None:
+        failed = rubric.apply(failed)
+    return failed
 
 
-def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool) -> str | None:
-    """Run CMD in its own session; None when it finished, else why it did not."""
+def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool) -> tuple[str | None, str | None]:
+    """Run CMD in its own session; (None, None) when it finished, else why not and a kind."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -155,23 +279,43 @@ def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            return f"the grading run did not finish within {timeout:.0f} s and was stopped"
+            return f"the grading run did not finish within {timeout:.0f} s and was stopped", "session-timeout"
         except KeyboardInterrupt:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
     if code in (0, 1, 5):  # all passed, some failed, or nothing collected (-k)
-        return None
+        return None, None
     if code == 4:
-        return "the grader was given bad arguments: " + _last_lines(log.read_text(errors="replace"))
+        return "the grader was given bad arguments: " + _last_lines(log.read_text(errors="replace")), "bad-arguments"
     if code == 2:
-        return "the grading run was interrupted"
-    return f"the grading run crashed (pytest exit status {code}): " + _last_lines(log.read_text(errors="replace"))
+        return "the grading run was interrupted", "interrupted"
+    return f"the grading run crashed (pytest exit status {code}): " + _last_lines(log.read_text(errors="replace")), "crashed"
 
 
 def _last_lines(text: str, n: int = 6) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return " | ".join(lines[-n:]) if lines else "(no output)"
+
+
+def _subcommand(module: str, function: str = "main") -> Callable[[list[str]], int]:
+    """A subcommand whose module is imported only when it runs."""
+
+    def run(argv: list[str]) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f"grading.{module}"), function)(argv)
+
+    return run
+
+
+SUBCOMMANDS.update(
+    {
+        "batch": _subcommand("batch"),
+        "merge": _subcommand("batch", "merge_main"),
+        "gradescope-bundle": _subcommand("bundle"),
+    }
+)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from typing import Any
 VERSION = 1
 
 STATUSES = ("passed", "failed", "timeout", "not-implemented", "unsupported", "broken")
+#: Who may see a spec's details, in Gradescope's words (docs/rubric.md): always, never, after
+#: the due date, or after the grades are published. Set by a rubric; "visible" without one.
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 #: Statuses whose points do not count toward the maximum: the machine lacked a feature
 #: (unsupported) or the grader itself failed (broken); neither is charged to the student.
 UNCOUNTED = frozenset({"unsupported", "broken"})
@@ -34,10 +37,19 @@ class SpecResult:
     duration_s: float = 0.0
     hint: str = ""
     nodeid: str = ""
+    visibility: str = "visible"
+    """One of VISIBILITIES: whether students may see this spec's details (a rubric sets it)."""
+    required: bool = False
+    """The rubric requires this spec to pass (``ipc-grade --check-required``)."""
 
     @property
     def counted(self) -> bool:
         return self.status not in UNCOUNTED
+
+    @property
+    def hidden(self) -> bool:
+        """Students may not see this spec's details now (anything but "visible")."""
+        return self.visibility != "visible"
 
 
 @dataclass
@@ -55,6 +67,9 @@ class RunRecord:
 
     @property
     def score(self) -> float:
+        """The points earned; 0 for a run that could not grade (``error`` is set)."""
+        if self.error is not None:
+            return 0.0
         return round(sum(s.points for s in self.specs if s.counted), 6)
 
     @property
@@ -102,12 +117,29 @@ def dumps(record: RunRecord) -> str:
 
 def write(path: str | os.PathLike[str], record: RunRecord) -> None:
     """Write RECORD to PATH atomically (a reader never sees half a file)."""
+    write_text(path, dumps(record))
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write TEXT to PATH: a regular file atomically (a reader never sees half of it; through
+    a symbolic link, the file it names is replaced, not the link); a stream such as /dev/stdout
+    or a FIFO is written as it is, never replaced."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(dumps(record))
-    os.replace(tmp, path)
+    if path.parts[1:2] in (("dev",), ("proc",)) or path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    target = path.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | os.PathLike[str]) -> RunRecord:

@@ -1,10 +1,10 @@
-"""The terminal report: every spec with its status and points, subtotals, then what failed."""
+"""The terminal report: each spec with its status and points, per-mechanism subtotals, the total,
+then each failure with what was expected, what was observed, and its hint."""
 
 from __future__ import annotations
 
-from itertools import groupby
-
-from .record import RunRecord, SpecResult
+from .present import View, clean, points
+from .record import STATUSES, RunRecord, SpecResult
 
 COLORS = {
     "passed": "32",
@@ -15,36 +15,45 @@ COLORS = {
     "broken": "35",
 }
 
+#: Lines of a failure message shown here; the rest is in the other reports.
+MESSAGE_LINES = 12
 
-def _fmt(points: float) -> str:
-    return f"{points:g}"
 
-
-def render(record: RunRecord, color: bool = False) -> str:
+def render(record: RunRecord, color: bool = False, show_hidden: bool = False) -> str:
     def paint(text: str, status: str) -> str:
         return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if color and status in COLORS else text
 
+    view = View(record, show_hidden)
     lines: list[str] = []
-    name = record.implementation.get("name", "")
-    lines.append(f"Implementation: {name} ({record.implementation.get('path', '')})")
+    lines.append(f"Implementation: {clean(view.name)} ({clean(record.implementation.get('path', ''))})")
+    if view.title:
+        lines.append(f"Rubric: {clean(view.title)}")
     if record.meta.get("isolation"):
         lines.append(f"Isolation: {record.meta['isolation']}")
     if record.error:
-        lines.append(f"Could not grade normally: {record.error}")
-    width = max((len(s.id) for s in record.specs), default=20)
+        lines.append(f"Could not grade normally: {clean(record.error)}")
+    width = max((len(s.id) for s in view.specs), default=20)
     lines.append("")
     lines.append(f"{'spec':<{width}}  {'status':<15}  points")
-    for mechanism, group in groupby(record.specs, key=lambda s: s.mechanism):
-        specs = list(group)
-        for s in specs:
-            lines.append(f"{s.id:<{width}}  {paint(f'{s.status:<15}', s.status)}  {_fmt(s.points)}/{_fmt(s.max_points)}")
-        got = sum(s.points for s in specs if s.counted)
-        out_of = sum(s.max_points for s in specs if s.counted)
-        lines.append(f"{'':<{width}}  {mechanism + ' subtotal':<15}  {_fmt(got)}/{_fmt(out_of)}")
+    for group in view.groups():
+        for s in group.specs:
+            mark = _marks(s, show_hidden)
+            lines.append(f"{s.id:<{width}}  {paint(f'{s.status:<15}', s.status)}  {points(s.points)}/{points(s.max_points)}{mark}")
+        more = f"  (+{group.hidden} hidden spec{'s' if group.hidden != 1 else ''})" if group.hidden else ""
+        label = f"{group.mechanism} subtotal"
+        lines.append(f"{'':<{width}}  {label:<15}  {points(group.got)}/{points(group.out_of)}{more}")
     lines.append("")
-    counts = ", ".join(f"{n} {status}" for status, n in record.counts().items() if n)
-    lines.append(f"Total: {_fmt(record.score)}/{_fmt(record.max_score)}  ({counts or 'no specs ran'})")
-    problems = [s for s in record.specs if s.status in ("failed", "timeout", "broken")]
+    counts = ", ".join(f"{n} {status}" for status, n in _counts(view).items() if n)
+    lines.append(f"Total: {view.total_line()}  ({counts or 'no specs ran'})")
+    if view.hidden:
+        lines.append(view.hidden_note())
+    missing = view.not_implemented()
+    if missing:
+        lines.append("")
+        lines.append("Not implemented:")
+        for mechanism, (n, why) in missing.items():
+            lines.append(f"- {mechanism} ({n} spec{'s' if n != 1 else ''}): {why}")
+    problems = view.problems()
     if problems:
         lines.append("")
         lines.append("What went wrong:")
@@ -53,13 +62,32 @@ def render(record: RunRecord, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _marks(spec: SpecResult, show_hidden: bool) -> str:
+    marks = []
+    if spec.required:
+        marks.append("required")
+    if show_hidden and spec.hidden:
+        marks.append(spec.visibility.replace("_", " "))
+    return f"  [{', '.join(marks)}]" if marks else ""
+
+
+def _counts(view: View) -> dict[str, int]:
+    out = dict.fromkeys(STATUSES, 0)
+    for s in view.specs:
+        out[s.status] = out.get(s.status, 0) + 1
+    if view.hidden:
+        out["hidden"] = len(view.hidden)
+    return out
+
+
 def _problem(s: SpecResult) -> list[str]:
-    out = [f"- {s.id} ({s.status}): {s.title}"]
-    message = s.message.strip().splitlines()
-    for line in message[:12]:
+    required = ", required" if s.required else ""
+    out = [f"- {s.id} ({s.status}{required}): {clean(s.title)}"]
+    message = clean(s.message).strip().splitlines()
+    for line in message[:MESSAGE_LINES]:
         out.append(f"    {line}")
-    if len(message) > 12:
-        out.append(f"    [... {len(message) - 12} more lines in the JSON record]")
+    if len(message) > MESSAGE_LINES:
+        out.append(f"    [... {len(message) - MESSAGE_LINES} more lines in the HTML report and the JSON record]")
     if s.hint:
-        out.append(f"    hint: {s.hint}")
+        out.append(f"    hint: {clean(s.hint)}")
     return out

@@ -1,0 +1,310 @@
+"""`ipc-grade gradescope-bundle`: a Gradescope autograder zip that carries the grader itself.
+
+    ipc-grade gradescope-bundle --rubric course.toml --out autograder.zip
+
+The zip holds, at its root, what Gradescope's autograder specification asks for:
+
+    setup.sh          run once when Gradescope builds the image: installs Python 3.11+, the
+                      grader (from grader/ below) in /opt/ipc-grader, and an unprivileged user
+    run_autograder    run for each submission: grades /autograder/submission by the rubric,
+                      running the student's programs as that user, and always writes
+                      /autograder/results/results.json (score 0 and the reason when it cannot grade)
+    rubric.toml       the course's rubric
+    grader/           this grader's source, installable with pip
+
+Exit status: 0 written; 2 a usage error (a bad rubric, an unwritable --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cli import load_rubric
+from .rubric import RubricError
+
+#: The unprivileged user the student's programs run as on Gradescope.
+STUDENT_USER = "ipc-student"
+#: Gradescope stops an autograder after its timeout (10 minutes unless the assignment sets
+#: more); the grader gives up a little before, so results.json is still written.
+DEFAULT_SESSION_TIMEOUT = 540
+
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".venv", ".pytest_cache", ".git")
+
+#: Fixed timestamp for every zip entry: the same inputs give the same bundle.
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image.
+set -euxo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
+
+apt-get update
+# a compiler and Python headers build posix_ipc and sysv_ipc; strace serves one signal spec
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip python3-dev build-essential strace
+
+PYTHON=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  # older images (Ubuntu 22.04) ship Python 3.10; the grader needs 3.11 or newer
+  apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev
+  PYTHON=python3.11
+fi
+
+"$PYTHON" -m venv /opt/ipc-grader
+/opt/ipc-grader/bin/pip install --upgrade pip
+/opt/ipc-grader/bin/pip install "$SOURCE/grader"
+chmod -R a+rX /opt/ipc-grader
+
+# the unprivileged user the student's programs run as
+id -u {user} >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin {user}
+
+/opt/ipc-grader/bin/ipc-grade --help >/dev/null
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this, as root, for every submission. Whatever happens, it writes
+# results.json: the grade, or score 0 with the reason.
+set -u
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+IPC_GRADE="${IPC_GRADE:-/opt/ipc-grader/bin/ipc-grade}"
+RUN_AS="${IPC_RUN_AS:-{user}}"
+RESULTS="$ROOT/results/results.json"
+mkdir -p "$ROOT/results"
+rm -f "$RESULTS"
+
+fallback() {
+  # the grader itself could not run: still a valid results.json, with the reason and score 0
+  cat > "$RESULTS" <<EOF
+{
+  "score": 0,
+  "output": "The autograder could not grade this submission: $1. This is not a problem with your code: please tell your instructor. Score: 0.",
+  "visibility": "visible",
+  "stdout_visibility": "hidden",
+  "tests": []
+}
+EOF
+}
+
+if [ "$RUN_AS" != none ] && [ "$RUN_AS" != auto ] && ! id -u "$RUN_AS" >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$RUN_AS" || true
+fi
+
+# the implementation: the submission itself, or the folder in it that holds ipc.toml
+IMPL="$ROOT/submission"
+MANIFEST="$(find "$IMPL" -maxdepth 3 -name ipc.toml -not -path '*/__MACOSX/*' -printf '%d %p\\n' 2>/dev/null | sort -n | head -n 1 | cut -d' ' -f2-)"
+if [ -n "$MANIFEST" ]; then IMPL="$(dirname "$MANIFEST")"; fi
+
+if [ -x "$IPC_GRADE" ]; then
+  # stdout (the full report, hidden specs included) is shown to instructors only
+  "$IPC_GRADE" "$IMPL" \\
+    --rubric "$ROOT/source/rubric.toml" \\
+    --run-as "$RUN_AS" \\
+    --jobs {jobs} \\
+    --session-timeout {session_timeout} \\{deadline_scale}
+    --gradescope "$RESULTS" \\
+    --show-hidden
+  status=$?
+  if [ ! -s "$RESULTS" ]; then
+    fallback "the grader exited with status $status without writing results"
+  fi
+else
+  fallback "the grader is not installed at $IPC_GRADE (did setup.sh fail?)"
+fi
+exit 0
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ipc-grade gradescope-bundle",
+        description="Build a Gradescope autograder zip (setup.sh, run_autograder, the rubric and this grader).",
+        epilog="Upload the zip as the assignment's autograder (Docker image: Ubuntu 22.04 or newer). "
+        "Exit status: 0 written; 2 a usage error.",
+    )
+    p.add_argument("--rubric", required=True, metavar="FILE", help="the course's rubric (docs/rubric.md)")
+    p.add_argument("--out", required=True, metavar="ZIP", help="the zip to write, such as autograder.zip")
+    p.add_argument("--jobs", default="auto", help="pytest-xdist workers on Gradescope (default auto)")
+    p.add_argument(
+        "--session-timeout",
+        type=float,
+        default=DEFAULT_SESSION_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop grading after SECONDS, before Gradescope's own timeout (default {DEFAULT_SESSION_TIMEOUT})",
+    )
+    p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on Gradescope's machines")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(list(argv))
+    try:
+        rubric = load_rubric(args.rubric)
+    except RubricError as exc:
+        print(f"ipc-grade gradescope-bundle: error: {exc}", file=sys.stderr)
+        return 2
+    for warning in rubric.warnings:
+        print(f"ipc-grade gradescope-bundle: warning: {warning}", file=sys.stderr)
+    out = Path(args.out)
+    if out.is_dir():
+        print(f"ipc-grade gradescope-bundle: error: --out {args.out} is a directory: name the zip, such as {out / 'autograder.zip'}", file=sys.stderr)
+        return 2
+    if args.session_timeout <= 0:
+        print(f"ipc-grade gradescope-bundle: error: --session-timeout {args.session_timeout:g}: give a positive number", file=sys.stderr)
+        return 2
+    try:
+        data = build(Path(args.rubric).read_bytes(), jobs=args.jobs, session_timeout=args.session_timeout, deadline_scale=args.deadline_scale)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    except OSError as exc:
+        print(f"ipc-grade gradescope-bundle: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(
+        f"ipc-grade gradescope-bundle: wrote {out} ({len(data) // 1024} KiB) grading {len(rubric.rules)} specs "
+        f"for up to {rubric.max_points:g} points; upload it as the assignment's autograder",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def scripts(*, jobs: str = "auto", session_timeout: float = DEFAULT_SESSION_TIMEOUT, deadline_scale: str | None = None) -> dict[str, str]:
+    scale = f'\n    --deadline-scale {_shell_word(deadline_scale)} \\' if deadline_scale else ""
+    return {
+        "setup.sh": SETUP_SH.replace("{user}", STUDENT_USER),
+        "run_autograder": RUN_AUTOGRADER.replace("{user}", STUDENT_USER)
+        .replace("{jobs}", _shell_word(str(jobs)))
+        .replace("{session_timeout}", f"{session_timeout:g}")
+        .replace("{deadline_scale}", scale),
+    }
+
+
+def _shell_word(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
+
+
+def build(rubric: bytes, **options) -> bytes:
+    """The autograder zip, as bytes: the same inputs give the same bytes."""
+    with tempfile.TemporaryDirectory(prefix="ipc-bundle-") as tmp:
+        grader = Path(tmp) / "grader"
+        copy_grader(grader)
+        files: dict[str, tuple[bytes, int]] = {}
+        for name, text in scripts(**options).items():
+            files[name] = (text.encode(), 0o755)
+        files["rubric.toml"] = (rubric, 0o644)
+        for path in sorted(grader.rglob("*")):
+            if path.is_file():
+                mode = 0o755 if os.access(path, os.X_OK) else 0o644
+                files[str(path.relative_to(tmp))] = (path.read_bytes(), mode)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            data, mode = files[name]
+            info = zipfile.ZipInfo(name, ZIP_TIME)
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+# --- the grader's own source ---------------------------------------------------------------
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this grader runs from (an editable install), or None."""
+    root = Path(__file__).resolve().parents[1]
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and 'name = "ipc-conformance"' in pyproject.read_text(encoding="utf-8"):
+        return root
+    return None
+
+
+def copy_grader(dest: Path) -> None:
+    """An installable copy of this grader in DEST: the checkout's files, or, when installed
+    from a wheel, a project rebuilt from the installed packages."""
+    root = checkout_root()
+    if root is not None:
+        copy_checkout(root, dest)
+    else:
+        project_from_packages(Path(__file__).resolve().parents[1], dest)
+
+
+def copy_checkout(root: Path, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (root / name).is_file():
+            shutil.copy2(root / name, dest / name)
+    if not (dest / "README.md").exists():
+        (dest / "README.md").write_text("# ipc-conformance\n")
+    for name in ("conformance", "grading", "reference", "student_template"):
+        shutil.copytree(root / name, dest / name, ignore=IGNORE)
+
+
+def project_from_packages(site: Path, dest: Path) -> None:
+    """A pyproject project in DEST from the installed packages conformance and grading in SITE."""
+    from importlib import metadata
+
+    dest.mkdir(parents=True)
+    for name in ("conformance", "grading"):
+        shutil.copytree(site / name, dest / name, ignore=IGNORE)
+    try:
+        dist = metadata.distribution("ipc-conformance")
+        version = dist.version
+        requires = [r for r in (dist.requires or []) if "extra ==" not in r]
+    except metadata.PackageNotFoundError:
+        from conformance import __version__ as version
+
+        requires = ["pytest>=8.0", "pytest-xdist>=3.5", "pytest-timeout>=2.2", "hypothesis>=6.100", "pexpect>=4.8", "posix_ipc>=1.1", "sysv_ipc>=1.1"]
+    packages = sorted(
+        ".".join(p.relative_to(dest).parts)
+        for p in [dest / "conformance", dest / "grading", *(dest / "conformance").rglob("*"), *(dest / "grading").rglob("*")]
+        if p.is_dir() and not any(part.startswith(".") for part in p.relative_to(dest).parts)
+    )
+    deps = ",\n".join(f"    {_toml_string(r)}" for r in requires)
+    pkgs = ",\n".join(f"    {_toml_string(p)}" for p in packages)
+    (dest / "README.md").write_text("# ipc-conformance\n")
+    (dest / "pyproject.toml").write_text(
+        f"""[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "ipc-conformance"
+version = {_toml_string(version)}
+requires-python = ">=3.11"
+readme = "README.md"
+dependencies = [
+{deps}
+]
+
+[project.entry-points.pytest11]
+ipc_conformance = "conformance.plugin"
+
+[project.scripts]
+ipc-grade = "grading.cli:main"
+
+[tool.setuptools]
+packages = [
+{pkgs}
+]
+
+[tool.setuptools.package-data]
+"*" = ["*", ".github/workflows/*"]
+""",
+        encoding="utf-8",
+    )
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

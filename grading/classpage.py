@@ -1,0 +1,204 @@
+"""A class's results: the gradebook (CSV) and the class page (HTML), from the run records of
+every submission. Pure and deterministic: rows sorted by submission id, no time fields."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .render_html import bar, e, page
+from .present import one_sentence, percent, points
+from .record import RunRecord
+
+#: Gradebook statuses (docs/batch.md): what happened to a submission as a whole.
+GRADED = "graded"
+BROKEN_SPECS = "graded-with-broken-specs"
+NOT_GRADABLE = "not-gradable"
+TIMEOUT = "timeout"
+CRASHED = "crashed"
+BAD_ARCHIVE = "bad-archive"
+#: Statuses that mean the harness, not the submission, needs a look.
+HARNESS = (CRASHED, TIMEOUT, BROKEN_SPECS)
+
+
+@dataclass
+class Entry:
+    id: str
+    record: RunRecord
+
+    @property
+    def status(self) -> str:
+        return status_of(self.record)
+
+    @property
+    def reason(self) -> str:
+        rec = self.record
+        if rec.error:
+            return one_sentence(rec.error)
+        broken = [s.id for s in rec.specs if s.status == "broken"]
+        return f"the grader failed on {', '.join(broken)}" if broken else ""
+
+
+def status_of(record: RunRecord) -> str:
+    if record.error is None:
+        return BROKEN_SPECS if any(s.status == "broken" for s in record.specs) else GRADED
+    kind = record.meta.get("error_kind")
+    if kind is None:
+        return NOT_GRADABLE  # the plugin's own: no manifest, a bad one, a failed build
+    if kind == "session-timeout":
+        return TIMEOUT
+    if kind == BAD_ARCHIVE:
+        return BAD_ARCHIVE
+    return CRASHED
+
+
+def mechanisms(entries: Sequence[Entry]) -> list[str]:
+    """Every mechanism any record graded, in the registry's order."""
+    from conformance.mechanisms import MECHANISMS
+
+    seen = {s.mechanism for entry in entries for s in entry.record.specs}
+    order = list(MECHANISMS)
+    return sorted(seen, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def subtotal(record: RunRecord, mechanism: str) -> float:
+    if record.error:
+        return 0.0
+    return sum(s.points for s in record.specs if s.mechanism == mechanism and s.counted)
+
+
+def gradebook(entries: Sequence[Entry]) -> str:
+    """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status, reason."""
+    entries = sorted(entries, key=lambda en: en.id)
+    mechs = mechanisms(entries)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["id", "total", "max", *mechs, "status", "reason"])
+    for en in entries:
+        rec = en.record
+        w.writerow(
+            [
+                en.id,
+                points(rec.score),
+                points(rec.max_score),
+                *(points(subtotal(rec, m)) if any(s.mechanism == m for s in rec.specs) else "" for m in mechs),
+                en.status,
+                en.reason,
+            ]
+        )
+    return out.getvalue()
+
+
+def render(entries: Sequence[Entry], title: str = "", links: bool = True) -> str:
+    """The class page: pass rate of every spec, the score distribution, what broke the harness,
+    and every submission (linking to its own report when LINKS)."""
+    entries = sorted(entries, key=lambda en: en.id)
+    b: list[str] = []
+    b.append(f"<h1>Class report{': ' + e(title) if title else ''}</h1>")
+    counts: dict[str, int] = {}
+    for en in entries:
+        counts[en.status] = counts.get(en.status, 0) + 1
+    b.append(f'<p class="sub">{len(entries)} submissions · ' + " · ".join(f"{n} {e(s)}" for s, n in sorted(counts.items())) + "</p>")
+    scored = [percent(en.record.score, en.record.max_score) for en in entries if en.record.max_score]
+    if scored:
+        b.append(
+            f'<p class="note">Score (percent of the maximum): mean {statistics.fmean(scored):.1f}, '
+            f"median {statistics.median(scored):.1f}, lowest {min(scored):.1f}, highest {max(scored):.1f}</p>"
+        )
+
+    b.append("<h2>Score distribution</h2>")
+    b.append(histogram(scored))
+
+    b.append("<h2>Specs, hardest first</h2>")
+    b.append('<p class="sub">The share of the submissions that graded it which passed each spec: the behaviours the class misunderstands come first.</p>')
+    b.append('<table><thead><tr><th>spec</th><th class="num">passed</th><th>rate</th><th>behaviour</th></tr></thead><tbody>')
+    for spec_id, title_, passed, graded in pass_rates(entries):
+        rate = percent(passed, graded)
+        b.append(
+            f"<tr><td><code>{e(spec_id)}</code></td><td class=\"num\">{passed} of {graded}</td>"
+            f"<td>{bar(rate)}</td><td>{e(title_)}</td></tr>"
+        )
+    b.append("</tbody></table>")
+
+    broke = [en for en in entries if en.status in HARNESS]
+    b.append("<h2>Submissions that broke the harness</h2>")
+    if broke:
+        b.append("<table><thead><tr><th>submission</th><th>status</th><th>why</th></tr></thead><tbody>")
+        for en in broke:
+            b.append(f"<tr><td>{_link(en.id, links)}</td><td>{e(en.status)}</td><td>{e(en.reason)}</td></tr>")
+        b.append("</tbody></table>")
+    else:
+        b.append("<p>None: every submission was graded to the end.</p>")
+
+    mechs = mechanisms(entries)
+    b.append("<h2>Every submission</h2>")
+    head = "".join(f'<th class="num">{e(m)}</th>' for m in mechs)
+    b.append(f'<table><thead><tr><th>submission</th><th class="num">total</th>{head}<th>status</th></tr></thead><tbody>')
+    for en in entries:
+        rec = en.record
+        cells = "".join(
+            f'<td class="num">{e(points(subtotal(rec, m))) if any(s.mechanism == m for s in rec.specs) else ""}</td>' for m in mechs
+        )
+        b.append(
+            f'<tr><td>{_link(en.id, links)}</td><td class="num">{e(points(rec.score))}/{e(points(rec.max_score))}</td>{cells}<td>{e(en.status)}</td></tr>'
+        )
+    b.append("</tbody></table>")
+    return page(f"Class report{': ' + title if title else ''}", "\n".join(b))
+
+
+def _link(submission: str, links: bool) -> str:
+    if not links:
+        return e(submission)
+    return f'<a href="submissions/{e(submission)}/report.html">{e(submission)}</a>'
+
+
+def pass_rates(entries: Sequence[Entry]) -> list[tuple[str, str, int, int]]:
+    """(spec id, title, passed, graded) for every spec, lowest pass rate first.
+
+    A submission counts for a spec when it graded it (the run did not fail, the spec counted).
+    """
+    rates: dict[str, list] = {}
+    for en in entries:
+        if en.record.error:
+            continue
+        for s in en.record.specs:
+            if not s.counted:
+                continue
+            row = rates.setdefault(s.id, [s.title, 0, 0])
+            row[1] += s.status == "passed"
+            row[2] += 1
+    rows = [(spec_id, t, p, g) for spec_id, (t, p, g) in rates.items()]
+    return sorted(rows, key=lambda r: (r[2] / r[3] if r[3] else 1.0, r[0]))
+
+
+def histogram(scores: Sequence[float], bins: int = 10) -> str:
+    """An inline SVG bar chart of SCORES (percentages) in BINS equal bins."""
+    width, height, left, bottom, top = 640, 240, 40, 36, 16
+    counts = [0] * bins
+    for s in scores:
+        counts[min(int(s * bins / 100), bins - 1)] += 1
+    peak = max(counts, default=0) or 1
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    slot = plot_w / bins
+    parts = [
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="score distribution of {len(scores)} submissions">',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#57606a"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#57606a"/>',
+    ]
+    for i, n in enumerate(counts):
+        h = plot_h * n / peak
+        x = left + i * slot + 3
+        y = top + plot_h - h
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot - 6:.1f}" height="{h:.1f}" fill="#1a7f37"><title>{n} submissions</title></rect>')
+        if n:
+            parts.append(f'<text x="{x + (slot - 6) / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{n}</text>')
+        parts.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16:.1f}" text-anchor="middle">{i * 100 // bins}–{(i + 1) * 100 // bins}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle">score (% of the maximum)</text>')
+    parts.append(f'<text x="{left - 8}" y="{top + 10}" text-anchor="end">{peak}</text>')
+    parts.append(f'<text x="{left - 8}" y="{top + plot_h}" text-anchor="end">0</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)

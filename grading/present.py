@@ -1,0 +1,209 @@
+"""What every report shows, decided once: who sees what, subtotals, and a failure's parts.
+
+Renderers take a run record and a ``show_hidden`` flag. Students' reports (the default) never
+show a hidden spec's details: no id, title, message, hint or status of its own. They show how
+many specs are hidden, and, as Gradescope does, no total that would reveal the hidden specs'
+points. Instructors' reports (``show_hidden=True``) show everything, each hidden spec marked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import groupby
+
+from .record import RunRecord, SpecResult
+
+#: Statuses that are the submission's problem: shown with what went wrong and a hint.
+PROBLEMS = ("failed", "timeout", "not-implemented")
+#: Statuses a failure section explains (broken is the grader's, shown all the same).
+EXPLAINED = ("failed", "timeout", "broken")
+
+STATUS_WORDS = {
+    "passed": "passed",
+    "failed": "failed",
+    "timeout": "timed out",
+    "not-implemented": "not implemented",
+    "unsupported": "unsupported here (not counted)",
+    "broken": "grader failure (not counted)",
+}
+
+VISIBILITY_WORDS = {
+    "visible": "visible",
+    "hidden": "hidden from students",
+    "after_due_date": "shown to students after the due date",
+    "after_published": "shown to students once grades are published",
+}
+
+
+def points(value: float) -> str:
+    """Points as people write them: 3, 2.5, 5.26."""
+    return f"{round(value, 2):g}"
+
+
+def percent(got: float, out_of: float) -> float:
+    return 100.0 * got / out_of if out_of else 0.0
+
+
+@dataclass
+class Group:
+    mechanism: str
+    specs: list[SpecResult]
+    """The specs this reader may see."""
+    hidden: int
+    """How many more specs of the mechanism this reader may not see."""
+    run_failed: bool = False
+    """The run could not grade: nothing is earned."""
+
+    @property
+    def got(self) -> float:
+        return 0.0 if self.run_failed else sum(s.points for s in self.specs if s.counted)
+
+    @property
+    def out_of(self) -> float:
+        return sum(s.max_points for s in self.specs if s.counted)
+
+
+class View:
+    """RECORD as one reader sees it."""
+
+    def __init__(self, record: RunRecord, show_hidden: bool = False) -> None:
+        self.record = record
+        self.show_hidden = show_hidden
+        self.specs = [s for s in record.specs if show_hidden or not s.hidden]
+        self.hidden = [s for s in record.specs if s.hidden and not show_hidden]
+
+    @property
+    def complete(self) -> bool:
+        """The reader sees every spec, so the total."""
+        return not self.hidden
+
+    def groups(self) -> Iterator[Group]:
+        hidden_by_mech: dict[str, int] = {}
+        for s in self.hidden:
+            hidden_by_mech[s.mechanism] = hidden_by_mech.get(s.mechanism, 0) + 1
+        seen = set()
+        for mechanism, group in groupby(self.record.specs, key=lambda s: s.mechanism):
+            if mechanism in seen:
+                continue
+            seen.add(mechanism)
+            shown = [s for s in self.specs if s.mechanism == mechanism]
+            if shown or hidden_by_mech.get(mechanism):
+                yield Group(mechanism, shown, hidden_by_mech.get(mechanism, 0), self.record.error is not None)
+
+    @property
+    def got(self) -> float:
+        return 0.0 if self.record.error else sum(s.points for s in self.specs if s.counted)
+
+    @property
+    def out_of(self) -> float:
+        return sum(s.max_points for s in self.specs if s.counted)
+
+    def problems(self) -> list[SpecResult]:
+        """Shown specs whose failure is explained one by one, in report order."""
+        return [s for s in self.specs if s.status in EXPLAINED]
+
+    def not_implemented(self) -> dict[str, tuple[int, str]]:
+        """Per mechanism: how many shown specs are not implemented, and the first reason."""
+        out: dict[str, tuple[int, str]] = {}
+        for s in self.specs:
+            if s.status == "not-implemented":
+                n, why = out.get(s.mechanism, (0, clean(one_sentence(s.message))))
+                out[s.mechanism] = (n + 1, why)
+        return out
+
+    def total_line(self) -> str:
+        """The total as this reader may see it."""
+        rec = self.record
+        if self.complete:
+            return f"{points(rec.score)}/{points(rec.max_score)}"
+        return f"{points(self.got)}/{points(self.out_of)} on the visible specs"
+
+    def hidden_note(self) -> str:
+        n = len(self.hidden)
+        if not n:
+            return ""
+        return (
+            f"{n} more spec{'s are' if n != 1 else ' is'} graded but hidden: "
+            f"{'their' if n != 1 else 'its'} results and your total appear when your instructor releases them."
+        )
+
+    @property
+    def title(self) -> str:
+        rubric = self.record.meta.get("rubric") or {}
+        return rubric.get("title", "")
+
+    @property
+    def name(self) -> str:
+        impl = self.record.implementation
+        return impl.get("name") or impl.get("path", "") or "implementation"
+
+
+# --- a failure's parts ---------------------------------------------------------------------
+
+_TRANSCRIPT_START = re.compile(r"^\s+\$ ", re.MULTILINE)
+_EXPECTED = re.compile(r"(?:^|(?<=[.;:] ))([Ee]xpected [^.;\n]*)")
+
+
+@dataclass(frozen=True)
+class Failure:
+    expected: str
+    observed: str
+    transcript: str
+    hint: str
+
+
+def failure(spec: SpecResult) -> Failure:
+    """SPEC's message split for reading: what was expected (the spec's behaviour and any
+    'expected ...' clause), what was observed, and the transcript of the programs run."""
+    message = clean(spec.message.strip("\n"))
+    m = _TRANSCRIPT_START.search(message)
+    observed, transcript = (message[: m.start()], message[m.start() :]) if m else (message, "")
+    expected = spec.title
+    clauses = [c.strip() for c in _EXPECTED.findall(observed)]
+    if clauses:
+        expected = f"{expected} ({'; '.join(clauses)})" if expected else "; ".join(clauses)
+    return Failure(expected=expected, observed=observed.strip(), transcript=_dedent(transcript.rstrip()), hint=spec.hint)
+
+
+def _dedent(text: str) -> str:
+    lines = text.splitlines()
+    indents = [len(line) - len(line.lstrip(" ")) for line in lines if line.strip()]
+    cut = min(indents, default=0)
+    return "\n".join(line[cut:] for line in lines)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean(text: str) -> str:
+    """TEXT safe to show anywhere: control characters (a student's output may hold terminal
+    escapes or NUL bytes) become visible escapes such as \\x1b; tabs and newlines stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100 else f"\\u{ord(m.group(0)):04x}", text)
+
+
+def truncate(text: str, limit: int, what: str = "the JSON run record") -> str:
+    """TEXT cut to about LIMIT characters, keeping its head and tail, saying where the rest is."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit * 2 // 3]
+    tail = text[-(limit // 3) :]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut: the whole text is in {what} ...]\n{tail}"
+
+
+def one_sentence(text: str) -> str:
+    """The first sentence of TEXT (a run's reason), on one line."""
+    flat = " ".join(text.split())
+    m = re.search(r"(?<=[.!?])\s", flat)
+    return flat[: m.start()] if m else flat
+
+
+def time_fields(record: RunRecord) -> dict[str, str]:
+    """The documented time fields of a record (docs/run-record.md), as reports show them."""
+    out = {}
+    if record.meta.get("started_at"):
+        out["started_at"] = str(record.meta["started_at"])
+    if record.meta.get("duration_s") is not None:
+        out["duration_s"] = f"{float(record.meta['duration_s']):.1f} s"
+    return out

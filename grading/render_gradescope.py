@@ -1,0 +1,105 @@
+"""Gradescope's results.json (its autograder specification, "Output format").
+
+Top level: ``score`` (the run's total), ``execution_time`` (seconds, a time field), ``output``
+(the summary, or why the run could not grade), ``visibility``, ``stdout_visibility``, ``tests``.
+Each test: ``name`` (spec id and behaviour), ``number``, ``score``, ``max_score``, ``status``
+(``passed``/``failed``), ``visibility`` (the rubric's, Gradescope's own values), ``tags`` and
+``output`` (what was done, expected and observed, the hint, the transcript).
+
+Gradescope enforces visibility itself: a hidden test is never shown to students, and students
+do not see the total while any test is hidden. So each test carries its details and its
+visibility, and the top-level output names no hidden spec. The run's stdout (the terminal
+report) stays hidden from students (``stdout_visibility``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .present import View, clean, failure, one_sentence, points, truncate
+from .record import RunRecord, SpecResult
+
+#: Characters of one test's output (Gradescope shows it in a collapsed <pre>).
+OUTPUT_LIMIT = 20_000
+
+
+def render(record: RunRecord, show_hidden: bool = False) -> str:
+    """results.json for RECORD. SHOW_HIDDEN is ignored: Gradescope applies visibility."""
+    return json.dumps(document(record), indent=2, ensure_ascii=False) + "\n"
+
+
+def document(record: RunRecord) -> dict[str, Any]:
+    tests = []
+    numbers: dict[str, int] = {}
+    mechanisms: list[str] = []
+    for s in record.specs:
+        if s.mechanism not in mechanisms:
+            mechanisms.append(s.mechanism)
+        numbers[s.mechanism] = numbers.get(s.mechanism, 0) + 1
+        tests.append(_test(s, f"{mechanisms.index(s.mechanism) + 1}.{numbers[s.mechanism]}", record.error is not None))
+    out: dict[str, Any] = {
+        "score": record.score,
+        "execution_time": int(round(float(record.meta.get("duration_s") or 0))),
+        "output": _summary(record),
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+    return out
+
+
+def _summary(record: RunRecord) -> str:
+    view = View(record, show_hidden=False)  # the top-level output is always shown to students
+    lines = []
+    if record.error:
+        lines.append(f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0.")
+        lines.append("")
+        lines.append(truncate(clean(record.error), OUTPUT_LIMIT))
+    else:
+        for group in view.groups():
+            if not group.specs:
+                lines.append(f"{group.mechanism}: {group.hidden} hidden spec{'s' if group.hidden != 1 else ''}")
+                continue
+            more = f" (+{group.hidden} hidden)" if group.hidden else ""
+            lines.append(f"{group.mechanism}: {points(group.got)}/{points(group.out_of)}{more}")
+        if view.hidden:
+            lines.append(view.hidden_note())
+    rubric = record.meta.get("rubric") or {}
+    if rubric.get("title"):
+        lines.insert(0, f"Rubric: {clean(rubric['title'])}")
+    return "\n".join(lines)
+
+
+def _test(s: SpecResult, number: str, run_failed: bool) -> dict[str, Any]:
+    counted = s.counted
+    passed = s.status == "passed" and not run_failed
+    return {
+        "name": f"{s.id}: {clean(s.title)}",
+        "number": number,
+        "score": s.points if counted and not run_failed else 0.0,
+        "max_score": s.max_points if counted else 0.0,
+        "status": "passed" if passed else "failed",
+        "visibility": s.visibility,
+        "tags": [s.mechanism] + (["required"] if s.required else []),
+        "output": truncate(_output(s), OUTPUT_LIMIT),
+        "output_format": "text",
+    }
+
+
+def _output(s: SpecResult) -> str:
+    if s.status == "passed":
+        return "Passed."
+    lines = [f"Status: {s.status}" + (" (required)" if s.required else "")]
+    if s.status == "unsupported":
+        lines.append("This machine lacks a feature this spec needs; it does not count toward the score.")
+    if s.status == "broken":
+        lines.append("The grader itself failed on this spec; it is not charged to you and does not count toward the score.")
+    f = failure(s)
+    lines += ["", f"Expected: {f.expected}", "", f"Observed: {f.observed or '(no details)'}"]
+    if f.hint:
+        lines += ["", f"Hint: {clean(f.hint)}"]
+    if f.transcript:
+        lines += ["", "Transcript:", f.transcript]
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""PrairieLearn's external-grading results.json (its "Grading results" format).
+
+Top level: ``gradable`` (always true: a run that could not grade scores 0, it is not "invalid"),
+``score`` (0 to 1: the run's total over its maximum), ``message`` (one sentence), ``output``
+(the terminal report as students see it) and ``tests``, each with ``name`` (the spec id),
+``description`` (the behaviour), ``points``, ``max_points``, ``message`` (status and hint) and
+``output`` (expected, observed, transcript).
+
+PrairieLearn has no per-test visibility: students see every test listed. A hidden spec is
+therefore not listed; the hidden specs appear as one entry without details, and they count in
+``score``, which is the grade.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .present import View, clean, failure, one_sentence, points, truncate
+from .record import RunRecord, SpecResult
+from .terminal import render as terminal
+
+#: PrairieLearn limits results.json to 1 MB; these keep it well under.
+OUTPUT_LIMIT = 16_000
+TOTAL_OUTPUT_LIMIT = 200_000
+
+
+def render(record: RunRecord, show_hidden: bool = False) -> str:
+    return json.dumps(document(record, show_hidden), indent=2, ensure_ascii=False) + "\n"
+
+
+def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
+    view = View(record, show_hidden)
+    score = round(record.score / record.max_score, 6) if record.max_score and not record.error else 0.0
+    tests = [_test(s, record.error is not None) for s in view.specs]
+    if view.hidden:
+        got = sum(s.points for s in view.hidden if s.counted)
+        out_of = sum(s.max_points for s in view.hidden if s.counted)
+        tests.append(
+            {
+                "name": "hidden specs",
+                "description": f"{len(view.hidden)} specs whose details are hidden until your instructor releases them",
+                "points": 0.0 if record.error else round(got, 6),
+                "max_points": round(out_of, 6),
+                "message": "Their details are not shown.",
+                "output": "",
+            }
+        )
+    if record.error:
+        message = f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0."
+    else:
+        message = f"Score {points(record.score)}/{points(record.max_score)}."
+    return {
+        "gradable": True,
+        "score": score,
+        "message": message,
+        "output": truncate(terminal(record, show_hidden=show_hidden), TOTAL_OUTPUT_LIMIT),
+        "tests": tests,
+    }
+
+
+def _test(s: SpecResult, run_failed: bool) -> dict[str, Any]:
+    message = {"passed": "Passed."}.get(s.status, f"{s.status}" + (" (required)" if s.required else ""))
+    if s.status != "passed" and s.hint:
+        message += f". Hint: {clean(s.hint)}"
+    out = ""
+    if s.status != "passed":
+        f = failure(s)
+        out = f"Expected: {f.expected}\n\nObserved: {f.observed or '(no details)'}"
+        if f.transcript:
+            out += f"\n\nTranscript:\n{f.transcript}"
+    return {
+        "name": s.id,
+        "description": clean(s.title),
+        "points": 0.0 if run_failed or not s.counted else s.points,
+        "max_points": s.max_points if s.counted else 0.0,
+        "message": message,
+        "output": truncate(out, OUTPUT_LIMIT),
+    }

@@ -1,0 +1,290 @@
+"""`ipc-grade` as users run it: every report from one run, exit statuses, runs that cannot
+grade, the required-spec check, and the Gradescope bundle. Grades only a spec or two."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conformance import locate
+from grading import bundle, reports
+from grading.cli import grade_parser
+from harness import ROOT, _env, mutants
+
+REFERENCE = locate.bundled("reference")
+QUICK = "pipe.uses-pipe or pipe.broken-pipe"
+
+
+def ipc_grade(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "grading.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**_env(), **(env or {})},
+    )
+
+
+def report_args(out: Path) -> list[str]:
+    return [a for name, f in reports.FORMATS.items() for a in (f"--{name}", str(out / f.filename))]
+
+
+def mutant(name: str, into: Path) -> Path:
+    return next(m for m in mutants() if m.id == name).materialize(into)
+
+
+def check_all(out: Path, reason: str | None = None) -> dict:
+    """Every report in OUT parses; with REASON, each says it and scores 0."""
+    docs = {
+        "json": json.loads((out / "record.json").read_text()),
+        "gradescope": json.loads((out / "gradescope.json").read_text()),
+        "prairielearn": json.loads((out / "prairielearn.json").read_text()),
+        "junit": ET.parse(out / "junit.xml").getroot(),
+    }
+    for f in reports.FORMATS.values():
+        assert (out / f.filename).stat().st_size > 0
+    if reason:
+        assert docs["json"]["score"] == 0 and reason in docs["json"]["error"]
+        assert docs["gradescope"]["score"] == 0 and reason in docs["gradescope"]["output"]
+        assert docs["prairielearn"]["score"] == 0 and reason in docs["prairielearn"]["message"]
+        for name in ("report.md", "report.html", "report.txt"):
+            assert reason in (out / name).read_text(), name
+    return docs
+
+
+def test_one_run_writes_every_format(tmp_path):
+    out = tmp_path / "reports"
+    proc = ipc_grade(str(mutant("pipe/parent-dies-of-sigpipe", tmp_path)), "-k", QUICK, "-j", "1", *report_args(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    docs = check_all(out)
+    assert {s["id"]: s["status"] for s in docs["json"]["specs"]} == {"pipe.broken-pipe": "failed", "pipe.uses-pipe": "passed"}
+    assert docs["gradescope"]["score"] == 2
+    assert "What went wrong:" in proc.stdout and "hint: A write to a pipe with no reader" in proc.stdout
+    html = (out / "report.html").read_text()
+    assert "<dt>Expected</dt>" in html and "<dt>Transcript</dt>" in html and "killed by signal 13 (SIGPIPE)" in html
+
+
+def test_a_run_that_cannot_start_still_writes_every_report(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "reports"
+    proc = ipc_grade(str(empty), "-k", QUICK, "-j", "1", *report_args(out), cwd=tmp_path)
+    assert proc.returncode == 1
+    check_all(out, reason="no manifest")
+
+
+def test_a_session_timeout_still_writes_every_report(tmp_path):
+    out = tmp_path / "reports"
+    hang = mutant("pipe/child-keeps-write-end", tmp_path)
+    proc = ipc_grade(str(hang), "-k", "pipe.eof-on-close", "--session-timeout", "2", "-j", "1", *report_args(out), cwd=tmp_path)
+    assert proc.returncode == 1
+    docs = check_all(out, reason="did not finish within 2 s")
+    assert docs["json"]["error_kind"] == "session-timeout"
+
+
+def test_required_check_exit_statuses(tmp_path):
+    rubric = tmp_path / "r.toml"
+    rubric.write_text('mechanisms = []\n[spec."pipe.broken-pipe"]\nrequired = true\n[spec."pipe.uses-pipe"]\n')
+    common = ["--rubric", str(rubric), "--check-required", "-q", "-j", "1"]
+    impl = mutant("pipe/parent-dies-of-sigpipe", tmp_path)
+    caught = ipc_grade(str(impl), *common, cwd=tmp_path)
+    assert caught.returncode == 3, caught.stderr
+    assert "required check failed: 1 required spec(s) did not pass: pipe.broken-pipe" in caught.stderr
+    # a spec that is not required may fail: the check passes
+    rubric.write_text('mechanisms = []\n[spec."pipe.uses-pipe"]\nrequired = true\n[spec."pipe.broken-pipe"]\n')
+    passed = ipc_grade(str(impl), *common, cwd=tmp_path)
+    assert passed.returncode == 0, passed.stderr
+    # without --check-required, a failing spec is exit status 1
+    assert ipc_grade(str(impl), "--rubric", str(rubric), "-q", "-j", "1", cwd=tmp_path).returncode == 1
+    # a run that could not grade is not a pass
+    (tmp_path / "empty").mkdir()
+    assert ipc_grade(str(tmp_path / "empty"), *common, cwd=tmp_path).returncode == 3  # nothing required passed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rubric", "missing.toml"], "no such file"),
+        (["--json", "."], "is a directory"),
+        (["--json", "a.json", "--html", "a.json"], "both name a.json"),
+        (["--session-timeout", "0"], "positive number of seconds"),
+        (["--html", "afile/report.html"], "cannot create a file"),
+    ],
+)
+def test_usage_errors_exit_2_without_a_traceback(tmp_path, args, message):
+    (tmp_path / "afile").write_text("a file, not a directory")
+    proc = ipc_grade(*args, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_bad_rubric_exits_2_naming_its_line(tmp_path):
+    (tmp_path / "r.toml").write_text('title = "x"\n[spec."pipe.eof-on-close"]\npoints = -1\n')
+    proc = ipc_grade("--rubric", "r.toml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "r.toml, line 3: 'spec.pipe.eof-on-close.points' is negative" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_pytest_writes_the_reports_too(tmp_path):
+    out = tmp_path / "reports"
+    opts = [f"--ipc-{name}={out / f.filename}" for name, f in reports.FORMATS.items() if name != "json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", f"--impl={REFERENCE}", f"--ipc-json={out / 'record.json'}", *opts, "-k", "pipe.uses-pipe", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    docs = check_all(out)
+    assert docs["gradescope"]["tests"][0]["name"].startswith("pipe.uses-pipe: ")
+
+
+# --- the Gradescope bundle -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def autograder(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("bundle")
+    rubric = tmp / "course.toml"
+    rubric.write_text('mechanisms = []\ntotal = 10\n[spec."pipe.uses-pipe"]\n[spec."pipe.eof-on-close"]\nvisibility = "after_due_date"\n')
+    zip_path = tmp / "autograder.zip"
+    proc = ipc_grade("gradescope-bundle", "--rubric", str(rubric), "--out", str(zip_path), "--session-timeout", "120", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    return zip_path
+
+
+def test_bundle_layout_and_scripts(autograder, tmp_path):
+    with zipfile.ZipFile(autograder) as zf:
+        names = zf.namelist()
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+        zf.extractall(tmp_path)
+    assert {"setup.sh", "run_autograder", "rubric.toml", "grader/pyproject.toml"} <= set(names)
+    assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
+    assert any(n.startswith("grader/conformance/specs/") for n in names) and any(n.startswith("grader/reference/") for n in names)
+    assert "grader/student_template/.github/workflows/grade.yml" in names
+    for script in ("setup.sh", "run_autograder"):
+        subprocess.run(["bash", "-n", str(tmp_path / script)], check=True)
+    run = (tmp_path / "run_autograder").read_text()
+    assert '--run-as "$RUN_AS"' in run and "ipc-student" in run and "/autograder/results/results.json" not in run.replace('"$ROOT/results/results.json"', "")
+    assert "useradd" in (tmp_path / "setup.sh").read_text()
+    # the same inputs give the same bundle
+    again = tmp_path / "again.zip"
+    rubric = tmp_path / "rubric.toml"
+    assert ipc_grade("gradescope-bundle", "--rubric", str(rubric), "--out", str(again), "--session-timeout", "120", cwd=tmp_path).returncode == 0
+    assert again.read_bytes() == autograder.read_bytes()
+
+
+def _run_autograder(autograder: Path, root: Path, submission: Path | None, env: dict) -> dict:
+    (root / "source").mkdir(parents=True)
+    with zipfile.ZipFile(autograder) as zf:
+        zf.extractall(root / "source")
+    (root / "submission").mkdir()
+    if submission is not None:
+        import shutil
+
+        shutil.copytree(submission, root / "submission" / "my-work")  # a folder inside, as a zip upload gives
+    proc = subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**_env(), "AUTOGRADER_ROOT": str(root), **env},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((root / "results" / "results.json").read_text())
+
+
+def test_run_autograder_grades_the_submission(autograder, tmp_path):
+    ipc = str(Path(sys.executable).with_name("ipc-grade"))
+    doc = _run_autograder(autograder, tmp_path, REFERENCE, {"IPC_GRADE": ipc, "IPC_RUN_AS": "auto"})
+    assert doc["score"] == 10
+    assert {t["name"].split(":")[0]: t["visibility"] for t in doc["tests"]} == {"pipe.eof-on-close": "after_due_date", "pipe.uses-pipe": "visible"}
+
+
+def test_run_autograder_always_writes_results(autograder, tmp_path):
+    doc = _run_autograder(autograder, tmp_path, None, {"IPC_GRADE": str(tmp_path / "no-such-grader"), "IPC_RUN_AS": "none"})
+    assert doc["score"] == 0 and "could not grade" in doc["output"] and doc["tests"] == []
+
+
+def test_the_bundled_grader_installs_with_pip(autograder, tmp_path):
+    with zipfile.ZipFile(autograder) as zf:
+        zf.extractall(tmp_path / "src")
+    target = tmp_path / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(tmp_path / "src" / "grader")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0 and "network" in proc.stderr.lower():
+        pytest.skip(f"pip cannot fetch setuptools here: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (target / "conformance" / "bundled" / "reference" / "ipc.toml").is_file()
+    assert (target / "grading" / "cli.py").is_file() and (target / "grading" / "render_html.py").is_file()
+
+
+def test_a_grader_installed_from_a_wheel_rebuilds_an_installable_project(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    import shutil
+
+    shutil.copytree(ROOT / "conformance", site / "conformance", ignore=bundle.IGNORE)
+    shutil.copytree(ROOT / "grading", site / "grading", ignore=bundle.IGNORE)
+    shutil.copytree(ROOT / "reference", site / "conformance" / "bundled" / "reference", ignore=bundle.IGNORE)
+    shutil.copytree(ROOT / "student_template", site / "conformance" / "bundled" / "student_template", ignore=bundle.IGNORE)
+    bundle.project_from_packages(site, tmp_path / "project")
+    text = (tmp_path / "project" / "pyproject.toml").read_text()
+    import tomllib
+
+    meta = tomllib.loads(text)
+    assert "conformance.bundled.reference" in meta["tool"]["setuptools"]["packages"]
+    assert meta["project"]["scripts"]["ipc-grade"] == "grading.cli:main"
+    assert any(d.startswith("pytest") for d in meta["project"]["dependencies"])
+
+
+# --- the student's CI workflow -------------------------------------------------------------
+
+WORKFLOW = ROOT / "student_template" / ".github" / "workflows" / "grade.yml"
+
+
+def test_the_student_workflow_grades_reports_and_checks_required_specs():
+    text = WORKFLOW.read_text()
+    for needle in ("actions/checkout@v4", "actions/upload-artifact@v4", "$GITHUB_STEP_SUMMARY", "--check-required", "if: always()"):
+        assert needle in text, needle
+    # its ipc-grade command line is one ipc-grade accepts
+    command = text[text.index("ipc-grade . "):text.index("|| status=$?")]
+    words = shlex.split(command.replace("\\\n", " "))
+    words = [w for w in words if w != '"${rubric[@]}"' and w != "${rubric[@]}"]
+    args = grade_parser().parse_args(words[1:])
+    assert args.check_required and args.markdown and args.junit and args.html
+    try:
+        import yaml
+    except ImportError:
+        return
+    doc = yaml.safe_load(text)
+    steps = doc["jobs"]["grade"]["steps"]
+    assert steps[-1]["if"] == "always()" and steps[-1]["with"]["path"] == "reports/"
+
+
+def test_a_crash_of_the_harness_still_gives_every_report(tmp_path, monkeypatch):
+    """A plugin that dies inside pytest: the child ends without a record, and the reports say so."""
+    (tmp_path / "crash_plugin.py").write_text("def pytest_sessionstart(session):\n    raise RuntimeError('the harness fell over')\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    from grading.cli import grade
+
+    rec = grade(REFERENCE, jobs="1", keyword="pipe.uses-pipe", extra_args=["-p", "crash_plugin"])
+    assert rec.error.startswith("the grading run crashed") and rec.meta["error_kind"] == "crashed"
+    out = tmp_path / "reports"
+    assert reports.write_all(rec, {name: out / f.filename for name, f in reports.FORMATS.items()}) == []
+    check_all(out, reason="the grading run crashed")
