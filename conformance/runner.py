@@ -414,7 +414,7 @@ class Proc:
             if self.poll() is not None:
                 raise self._exited_early(what)
             if deadline.expired():
-                raise SpecTimeout(f"{what} did not happen within {deadline}: {observe.describe(self.pid)}.\n{self.transcript()}")
+                raise SpecTimeout(f"expected within {deadline}: {what}; instead {observe.describe(self.pid)}.\n{self.transcript()}")
             pacer.pause(deadline)
 
     def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:

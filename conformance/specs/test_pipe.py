@@ -34,7 +34,7 @@ def _kill(pid, sig):
         pass
 
 
-def _child(proc, what="the relay's child"):
+def _child(proc, what="its child"):
     """The single child of PROC once it exists."""
     kids = proc.wait_for(lambda: observe.children(proc.pid), STEP_DEADLINE, f"{proc.label} forked {what}")
     return kids[0]
