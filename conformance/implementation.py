@@ -21,6 +21,9 @@ class Implementation:
     """The spec's own mechanism: the default for every call."""
     build_error: str | None = None
 
+    def __repr__(self) -> str:  # Hypothesis prints fixtures in a falsifying example
+        return f"<{self.who} implementation>"
+
     def argv(self, *args: str, mechanism: str | None = None) -> list[str]:
         """The command line for MECHANISM (default: the spec's) with ARGS appended.
 

@@ -559,7 +559,8 @@ class Proc:
 # --- the supervisor ------------------------------------------------------------------------
 
 
-@dataclass
+
+@dataclass(repr=False)
 class Supervisor:
     """Starts programs for one spec and, at teardown, ends every process they left behind."""
 
@@ -596,6 +597,9 @@ class Supervisor:
                 os.close(netns_fd)
         return proc
 
+    def __repr__(self) -> str:  # Hypothesis prints fixtures in a falsifying example
+        return f"<Supervisor of {len(self.procs)} processes>"
+
     def _spawn(self, argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged) -> Proc:
         proc = Proc(
             argv,
@@ -622,7 +626,9 @@ class Supervisor:
         for p in self.procs:
             if p.poll() is None:
                 notes.append(f"{p.label} (pid {p.pid}) was still running and was killed")
-        kill_tree([p.pid for p in self.procs], reap_known={p.pid: p for p in self.procs})
+        # only programs not yet reaped: a reaped one's pid may already belong to someone else
+        running = {p.pid: p for p in self.procs if p.poll() is None}
+        kill_tree(list(running), reap_known=running)
         for p in self.procs:
             p.close()
         return notes

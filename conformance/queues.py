@@ -1,0 +1,410 @@
+"""Message-queue helpers for the msgq (System V) and mqueue (POSIX) specs.
+
+The grader's own side of a queue: queues made under this run's keys and names and removed at
+teardown whatever happened, messages sent and taken without ever blocking the grader, the
+`NUMBER LENGTH` + body output of a `recv` parsed defensively, and a wait that ends when a
+program either exits or falls asleep in a given system call (a receiver that sleeps although a
+matching message is queued is a finding, not a reason to wait out a deadline).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import observe, syscalls
+from .deadline import Deadline
+from .outcomes import HarnessBroken, SpecFailure, Unsupported
+from .runner import Proc
+
+#: The system calls a program sleeps in while it waits on a queue (the *_time64 variants are
+#: what 32-bit programs on a 64-bit kernel use).
+MSGRCV = frozenset({"msgrcv"})
+MSGSND = frozenset({"msgsnd"})
+MQ_RECEIVE = frozenset({"mq_timedreceive", "mq_timedreceive_time64"})
+MQ_SEND = frozenset({"mq_timedsend", "mq_timedsend_time64"})
+
+
+# --- what a program is doing ----------------------------------------------------------------
+
+
+def blocked_now(pid: int, calls: Iterable[str]) -> observe.Blocked | None:
+    """Evidence that PID sleeps in one of CALLS right now, else None (one look, no waiting).
+
+    Where /proc/PID/syscall cannot be read, a sleeping process counts, as in
+    observe.wait_until_blocked, and the evidence says it is not exact.
+    """
+    numbers = syscalls.numbers(set(calls))
+    tids = observe.threads(pid) or [pid]
+    states = [s for s in (observe.state_of_thread(pid, t) for t in tids) if s]
+    if not states or any(s not in ("S", "D") for s in states):
+        return None  # gone, or some thread still runs
+    try:
+        for tid in tids:
+            sc = observe.syscall(pid, tid if len(tids) > 1 else None)
+            if sc and sc.nr in numbers:
+                return observe.Blocked(pid, tid, sc, observe.wchan(pid), True)
+    except observe.SyscallUnavailable:
+        return observe.Blocked(pid, pid, observe.Syscall(None, None), observe.wchan(pid), False)
+    return None
+
+
+#: Calls a program sleeps in when it polls: try without blocking, nap, try again.
+NAP_CALLS = frozenset({"nanosleep", "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait"})
+#: A program seen napping this many times, over at least NAP_SPAN seconds, waking in between
+#: (its voluntary context switches grow), and never in the call it should sleep in, polls.
+NAPS = 3
+NAP_SPAN = 0.2
+
+
+def voluntary_switches(pid: int) -> int | None:
+    """How many times PID has gone to sleep of its own accord (/proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _settle(proc: Proc, calls: frozenset[str], timeout: "float | Deadline", who: str, fix: str) -> observe.Blocked | None:
+    """Wait until PROC exits (None) or sleeps in one of CALLS (the evidence); fail at once when
+    it is seen napping again and again instead (it polls), and time out otherwise."""
+    wanted = "/".join(sorted(calls))
+    naps: list[tuple[float, str, int | None]] = []
+
+    def settled():
+        if proc.poll() is not None:
+            return "exited"
+        blocked = blocked_now(proc.pid, calls)
+        if blocked:
+            return blocked
+        if observe.state(proc.pid) == "S":
+            try:
+                sc = observe.syscall(proc.pid)
+            except observe.SyscallUnavailable:
+                sc = None
+            if sc is not None and sc.name in NAP_CALLS:
+                naps.append((observe.monotonic(), sc.name, voluntary_switches(proc.pid)))
+                first, last = naps[0], naps[-1]
+                woke = first[2] is not None and last[2] is not None and last[2] - first[2] >= NAPS
+                if len(naps) >= NAPS and last[0] - first[0] >= NAP_SPAN and woke:
+                    return "polling"
+        return None
+
+    outcome = observe.wait_until(settled, timeout, f"{who} (pid {proc.pid}) exiting or sleeping in {wanted}")
+    if outcome == "polling":
+        seen = sorted({name for _, name, _ in naps})
+        raise SpecFailure(
+            f"{who} (pid {proc.pid}) never sleeps in {wanted}: it was seen asleep in {'/'.join(seen)} "
+            f"{len(naps)} times, so it polls (tries, naps, tries again). {fix}\n{proc.transcript()}"
+        )
+    return None if outcome == "exited" else outcome
+
+
+def exit_or_block(proc: Proc, calls: Iterable[str], timeout: "float | Deadline", who: str = "", fix: str = "") -> observe.Blocked | None:
+    """Wait until PROC exits (None) or sleeps in one of CALLS (the evidence).
+
+    A program that polls instead (seen napping in nanosleep, poll, ... again and again) fails
+    at once with FIX as the advice; one that does neither times out, saying what it does.
+    """
+    return _settle(proc, frozenset(calls), timeout, who or proc.label, fix or "Let the call block instead.")
+
+
+def wait_asleep_in(proc: Proc, calls: Iterable[str], timeout: "float | Deadline", who: str, fix: str) -> observe.Blocked:
+    """Wait until PROC sleeps in one of CALLS, as Proc.wait_blocked does, but fail at once, and
+    say why, when it exits first or polls instead. WHO names it; FIX says what to do instead."""
+    calls = frozenset(calls)
+    blocked = _settle(proc, calls, timeout, who, fix)
+    if blocked is None:
+        proc.wait(5)  # a stub that says `not implemented` ends the spec here
+        raise SpecFailure(f"{who} exited ({proc.status}) instead of sleeping in {'/'.join(sorted(calls))}.\n{proc.transcript()}")
+    return blocked
+
+
+# --- what a recv printed ---------------------------------------------------------------------
+
+_HEADER = re.compile(rb"[ \t]*(-?[0-9]+)[ \t]+([0-9]+)[ \t]*\r?")
+
+
+def describe_message(number: int | None, body: bytes, field: str = "type") -> str:
+    """`type 3, 5 bytes b'hello'` for messages."""
+    preview = repr(body[:40]) + ("..." if len(body) > 40 else "")
+    head = f"{field} {number}, " if number is not None else ""
+    return f"{head}{len(body)} bytes {preview}"
+
+
+def received(proc: Proc, field: str = "TYPE") -> tuple[int, bytes]:
+    """The (FIELD, body) a finished `recv` printed as `FIELD LENGTH` then LENGTH bytes.
+
+    Malformed output is the implementation's fault: SpecFailure saying what was wrong.
+    """
+    out = proc.stdout
+    if not out.complete:
+        raise SpecFailure(f"{proc.label} printed {out.length} bytes: far more than one message.\n{proc.transcript()}")
+    data = out.data
+    cut = data.find(b"\n")
+    if cut < 0:
+        raise SpecFailure(
+            f"{proc.label} printed {data[:80]!r} with no header line: expected `{field} LENGTH`, "
+            f"a newline, then exactly LENGTH bytes of the message.\n{proc.transcript()}"
+        )
+    header, body = data[:cut], data[cut + 1 :]
+    m = _HEADER.fullmatch(header)
+    if m is None:
+        raise SpecFailure(
+            f"{proc.label} printed the header line {header[:80]!r}; expected `{field} LENGTH`, two "
+            f"decimal numbers separated by a space (for example `3 11`).\n{proc.transcript()}"
+        )
+    number, length = int(m.group(1)), int(m.group(2))
+    if len(body) < length:
+        raise SpecFailure(
+            f"{proc.label} printed the header {header.decode('ascii', 'replace')!r} but only "
+            f"{len(body)} bytes of body follow it, not {length}.\n{proc.transcript()}"
+        )
+    if len(body) > length:
+        raise SpecFailure(
+            f"{proc.label} printed {len(body) - length} more byte(s) after the {length}-byte body its header "
+            f"announced ({body[length:length + 16]!r}): print exactly LENGTH bytes, with no newline "
+            f"after the body.\n{proc.transcript()}"
+        )
+    return number, body
+
+
+# --- the grader's System V queues ------------------------------------------------------------
+
+
+def _sysv():
+    try:
+        import sysv_ipc
+    except ImportError as exc:  # pragma: no cover - a dependency of the grader
+        raise HarnessBroken(f"the grader needs the sysv_ipc package: {exc}") from exc
+    return sysv_ipc
+
+
+def msgmax() -> int:
+    """The largest System V message the kernel takes here (MSGMAX)."""
+    try:
+        with open("/proc/sys/kernel/msgmax") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 8192
+
+
+@dataclass
+class Taken:
+    type: int
+    body: bytes
+
+
+class SysvQueues:
+    """The spec's System V message queues, each under a fresh key; all removed at cleanup.
+
+    OWNER (anything with ``uid`` and ``gid``, such as the run's sandbox) is the user the
+    implementation runs as: the grader's queues are handed to it (msgctl IPC_SET), so that a
+    queue of mode 0600 is as open to the implementation as one it made itself.
+    """
+
+    def __init__(self, names, owner=None) -> None:
+        self._names = names
+        self._owner = owner
+        self.keys: list[int] = []
+        self.ipc = _sysv()
+
+    def new_key(self) -> int:
+        """A key no queue uses now; whatever gets created under it is removed at cleanup."""
+        key = self._names.sysv_key()
+        self.keys.append(key)
+        return key
+
+    def create(self, max_bytes: int | None = None):
+        """A new, empty queue (mode 0600) under a fresh key; MAX_BYTES lowers its msg_qbytes."""
+        key = self.new_key()
+        try:
+            queue = self.ipc.MessageQueue(key, self.ipc.IPC_CREX, mode=0o600, max_message_size=max(msgmax(), 8192))
+        except OSError as exc:
+            if exc.errno == errno.ENOSYS:
+                raise Unsupported("this kernel has no System V message queues (msgget: ENOSYS)") from exc
+            raise HarnessBroken(f"the grader could not create a System V queue with key {key}: {exc}") from exc
+        if self._owner is not None:
+            queue.uid, queue.gid = self._owner.uid, self._owner.gid  # msgctl(IPC_SET)
+        if max_bytes is not None:
+            queue.max_size = max_bytes  # msgctl(IPC_SET) with msg_qbytes
+        return queue
+
+    def open(self, key: int):
+        """The queue with KEY, or None if there is none."""
+        try:
+            return self.ipc.MessageQueue(key, 0, max_message_size=max(msgmax(), 8192))
+        except self.ipc.ExistentialError:
+            return None
+
+    def count(self, key: int) -> int | None:
+        """How many messages the queue with KEY holds (None: no such queue)."""
+        queue = self.open(key)
+        try:
+            return None if queue is None else queue.current_messages
+        except self.ipc.ExistentialError:
+            return None
+
+    def take(self, key: int, mtype: int = 0) -> Taken | None:
+        """Receive one message without blocking; None if none matches (or no queue)."""
+        queue = self.open(key)
+        if queue is None:
+            return None
+        try:
+            body, got = queue.receive(block=False, type=mtype)
+        except (self.ipc.BusyError, self.ipc.ExistentialError):
+            return None
+        return Taken(got, body)
+
+    def take_all(self, key: int) -> list[Taken]:
+        """Every message left in the queue, oldest first (this empties it)."""
+        out = []
+        while (msg := self.take(key)) is not None:
+            out.append(msg)
+        return out
+
+    def remove(self, key: int) -> bool:
+        """Remove the queue with KEY; False if there was none."""
+        queue = self.open(key)
+        if queue is None:
+            return False
+        try:
+            queue.remove()
+        except self.ipc.ExistentialError:
+            return False
+        return True
+
+    def cleanup(self) -> None:
+        for key in self.keys:
+            self.remove(key)
+
+
+# --- the grader's POSIX queues ---------------------------------------------------------------
+
+
+def _posix():
+    try:
+        import posix_ipc
+    except ImportError as exc:  # pragma: no cover - a dependency of the grader
+        raise HarnessBroken(f"the grader needs the posix_ipc package: {exc}") from exc
+    if not posix_ipc.MESSAGE_QUEUES_SUPPORTED:
+        raise Unsupported("this platform has no POSIX message queues")
+    return posix_ipc
+
+
+class PosixQueues:
+    """The spec's POSIX message queues, each under a fresh name; all unlinked at cleanup.
+
+    Queues are kept small: each one is charged to the user's RLIMIT_MSGQUEUE (800 KiB by
+    default, about nine queues of 10 x 8192 bytes) until it is unlinked and closed. OWNER, as
+    for SysvQueues, is the user the implementation runs as: the grader's queues are given to it.
+    """
+
+    def __init__(self, names, owner=None) -> None:
+        self._names = names
+        self._owner = owner
+        self.names: list[str] = []
+        self._open: list = []
+        self.ipc = _posix()
+
+    def new_name(self, tag: str = "mq") -> str:
+        """A name no queue has; whatever gets created under it is unlinked at cleanup."""
+        name = self._names.posix(tag)
+        self.names.append(name)
+        return name
+
+    def create(self, max_messages: int = 4, message_size: int = 64, name: str | None = None):
+        """A new, empty queue (mode 0600) under a fresh name (or NAME)."""
+        name = name or self.new_name()
+        try:
+            queue = self.ipc.MessageQueue(
+                name, self.ipc.O_CREX, mode=0o600, max_messages=max_messages, max_message_size=message_size
+            )
+        except OSError as exc:
+            if exc.errno == errno.ENOSYS:
+                raise Unsupported("this kernel has no POSIX message queues (mq_open: ENOSYS)") from exc
+            raise HarnessBroken(f"the grader could not create the POSIX queue {name}: {exc}") from exc
+        except self.ipc.Error as exc:
+            raise HarnessBroken(f"the grader could not create the POSIX queue {name}: {exc}") from exc
+        self._open.append(queue)
+        if self._owner is not None:
+            os.fchown(queue.mqd, self._owner.uid, self._owner.gid)  # a Linux mqd_t is a descriptor
+        return queue
+
+    def open(self, name: str):
+        """The queue NAME, opened for reading and writing, or None if there is none."""
+        try:
+            queue = self.ipc.MessageQueue(name, 0)
+        except self.ipc.ExistentialError:
+            return None
+        self._open.append(queue)
+        return queue
+
+    def exists(self, name: str) -> bool:
+        queue = self.open(name)
+        if queue is None:
+            return False
+        self._close(queue)
+        return True
+
+    def take(self, queue) -> tuple[int, bytes] | None:
+        """(priority, body) of the next message, without blocking; None if empty."""
+        try:
+            body, priority = queue.receive(timeout=0)
+        except self.ipc.BusyError:
+            return None
+        return priority, body
+
+    def take_all(self, queue) -> list[tuple[int, bytes]]:
+        out = []
+        while (msg := self.take(queue)) is not None:
+            out.append(msg)
+        return out
+
+    def _close(self, queue) -> None:
+        try:
+            queue.close()
+        except self.ipc.Error:
+            pass
+        if queue in self._open:
+            self._open.remove(queue)
+
+    def remove(self, name: str) -> bool:
+        """Close the grader's descriptors for NAME and unlink it; False if there was no such name."""
+        for queue in [q for q in self._open if q.name == name]:
+            self._close(queue)
+        try:
+            self.ipc.unlink_message_queue(name)
+        except self.ipc.ExistentialError:
+            return False
+        return True
+
+    def cleanup(self) -> None:
+        for queue in list(self._open):
+            self._close(queue)
+        for name in self.names:
+            self.remove(name)
+
+
+__all__ = [
+    "MQ_RECEIVE",
+    "MQ_SEND",
+    "MSGRCV",
+    "MSGSND",
+    "PosixQueues",
+    "SysvQueues",
+    "Taken",
+    "blocked_now",
+    "describe_message",
+    "exit_or_block",
+    "wait_asleep_in",
+    "msgmax",
+    "received",
+]
