@@ -420,8 +420,57 @@ def wait_until(predicate, deadline: "Deadline | float", what: str):
         if value:
             return value
         if deadline.expired():
-            raise SpecTimeout(f"{what} did not happen within {deadline}")
+            raise SpecTimeout(f"expected within {deadline}: {what}")
         pacer.pause(deadline)
+
+
+@dataclass(frozen=True)
+class SignalSets:
+    """A thread's signal sets from /proc/PID[/task/TID]/status, as sets of signal numbers."""
+
+    pending: frozenset[int]
+    """SigPnd: pending for this thread alone."""
+    shared_pending: frozenset[int]
+    """ShdPnd: pending for the whole process (kill(2) sends here)."""
+    blocked: frozenset[int]
+    ignored: frozenset[int]
+    caught: frozenset[int]
+    """SigCgt: signals with a handler installed."""
+
+
+def _signal_set(mask: str) -> frozenset[int]:
+    bits = int(mask, 16)
+    return frozenset(i + 1 for i in range(bits.bit_length()) if bits >> i & 1)
+
+
+def signal_sets(pid: int, tid: int | None = None) -> SignalSets | None:
+    """The signal sets of thread TID (default: the main thread) of PID; None if gone."""
+    path = PROC / str(pid) / ("status" if tid is None else f"task/{tid}/status")
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    fields = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+            fields[key] = _signal_set(value.strip())
+    if len(fields) != 5:
+        return None
+    return SignalSets(fields["SigPnd"], fields["ShdPnd"], fields["SigBlk"], fields["SigIgn"], fields["SigCgt"])
+
+
+def pending_signals(pid: int) -> frozenset[int] | None:
+    """Every signal pending for PID: for the process, or for any of its threads; None if gone."""
+    main = signal_sets(pid)
+    if main is None:
+        return None
+    out = set(main.shared_pending) | main.pending
+    for tid in threads(pid):
+        sets = signal_sets(pid, tid)
+        if sets is not None:
+            out |= sets.pending
+    return frozenset(out)
 
 
 def clock_ticks_per_second() -> int:

@@ -27,6 +27,9 @@ from .deadline import Deadline
 from .outcomes import HarnessBroken, NotImplementedBySubmission, SpecFailure, SpecTimeout
 
 NOT_IMPLEMENTED_EXIT = 69
+#: Every program starts with this umask, whatever the grader's, so a mode it creates is graded
+#: the same on every machine (mkfifo(path, 0666) gives 0644 here, never 0600 by luck).
+PROGRAM_UMASK = 0o022
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 PR_SET_PDEATHSIG = 1
@@ -254,6 +257,7 @@ class Proc:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 restore_signals=True,
+                umask=PROGRAM_UMASK,
                 close_fds=True,
                 pass_fds=tuple(pass_fds),
                 preexec_fn=lambda: _child_setup(rlimits, user, group, netns_fd),

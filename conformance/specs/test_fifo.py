@@ -1,0 +1,535 @@
+"""Specs for `fifo write PATH` and `fifo read PATH`: named pipes between unrelated processes.
+
+fifo(7), mkfifo(3), open(2), pipe(7). The seeds: a named pipe extends the anonymous pipe beyond
+parent and child: it has a name, so any process that knows the name can use it; data stays
+one-way and in order. fifo(7): opening a FIFO blocks until the other end is opened too; the
+reader sees end-of-file once every writer has closed. pipe(7): a write of at most PIPE_BUF
+bytes is atomic, so the lines of concurrent writers never interleave.
+
+Where a spec needs the other end to be exactly right it is the grader's own: it opens the FIFO
+itself (non-blocking, so it never waits on a program) and closes it when it chooses.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import itertools
+import os
+import select
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given
+
+from conformance import explain, observe
+from conformance import sandbox as sandbox_mod
+from conformance.deadline import Deadline
+from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.runner import Proc
+from conformance.spec import spec
+from conformance.strategies import describe_bytes, first_difference, payloads, spec_settings
+
+MiB = 1 << 20
+PIPE_BUF = 4096
+#: How long a program gets to reach a state we wait for (start, create, block, print, exit).
+STEP_DEADLINE = 5
+#: How long a transfer of a few MiB through a FIFO may take, start to exit.
+EXIT_DEADLINE = 10
+#: Calls in which open(2) of a FIFO sleeps until the other end is opened.
+OPEN_CALLS = frozenset({"open", "openat", "openat2"})
+#: Concurrent writers in atomic-writes.
+WRITERS = 4
+#: The lengths (newline included) of each writer's lines, in turn: the limit, around it, small.
+LINE_LENGTHS = (4096, 4095, 4000, 2049, 4096, 3001, 17, 4096, 2500, 4096, 1500, 4093)
+MODE = 0o600
+#: How much the grader reads at a time in atomic-writes: less than a page.
+READ_CHUNK = 1024
+
+
+@pytest.fixture
+def ends() -> Iterator["Ends"]:
+    """FIFO ends the grader opens itself; all closed after the spec."""
+    e = Ends()
+    yield e
+    e.close_all()
+
+
+class Ends:
+    def __init__(self) -> None:
+        self.fds: set[int] = set()
+
+    def open_reader(self, path: Path) -> int:
+        """The read end, non-blocking: open(2) succeeds at once, with or without a writer."""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self.fds.add(fd)
+        return fd
+
+    def open_writer(self, proc: Proc, path: Path, who: str) -> int:
+        """The write end, once PROC has the FIFO open for reading (or sleeps in open for it).
+
+        A non-blocking open for writing fails with ENXIO while no reader has the FIFO open
+        (fifo(7)); a reader asleep in open(2) already counts, so this is a poll of the kernel.
+        """
+
+        def attempt() -> int | None:
+            try:
+                return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno in (errno.ENXIO, errno.ENOENT):
+                    return None
+                raise
+
+        fd = proc.wait_for(lambda: attempt(), STEP_DEADLINE, f"{who} opened {path} for reading")
+        self.fds.add(fd)
+        os.set_blocking(fd, True)
+        return fd
+
+    def close(self, fd: int) -> None:
+        if fd in self.fds:
+            self.fds.discard(fd)
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self.fds):
+            self.close(fd)
+
+
+_counter = itertools.count()
+
+
+def _path(ipc_tmp: Path, tag: str) -> Path:
+    return ipc_tmp / f"{tag}-{next(_counter)}"
+
+
+def _is_fifo(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _describe_path(path: Path) -> str:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a regular file" if stat.S_ISREG(st.st_mode) else f"a file of type {stat.S_IFMT(st.st_mode):o}"
+    return f"{path} is {kind} with mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def _wait_fifo(proc: Proc, path: Path) -> None:
+    try:
+        proc.wait_for(lambda: _is_fifo(path), STEP_DEADLINE, f"{proc.label} created the FIFO {path}")
+    except SpecTimeout:
+        raise SpecFailure(
+            f"{proc.label} did not create a FIFO at {path} within {STEP_DEADLINE} s ({_describe_path(path)}); "
+            f"{observe.describe(proc.pid)}. Create it with mkfifo(3) when nothing is there.\n{proc.transcript()}"
+        ) from None
+
+
+def _fifo_fds(pid: int, path: Path) -> list[observe.Fd]:
+    try:
+        ino = os.stat(path).st_ino
+    except OSError:
+        return []
+    return [fd for fd in observe.fds(pid).values() if fd.kind == "fifo" and fd.inode == ino]
+
+
+def _why_no_eof(proc: Proc, path: Path) -> str:
+    held = [fd for fd in _fifo_fds(proc.pid, path) if fd.access in ("w", "rw")]
+    if held:
+        return (
+            f"it holds the FIFO itself as {held[0]}, so a writer is always there and read(2) never "
+            f"returns 0: open it O_RDONLY"
+        )
+    return observe.describe(proc.pid)
+
+
+#: Calls in which a reader waits for data.
+WAIT_FOR_DATA = explain.READ_CALLS | {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
+
+
+def _stuck_reading(pid: int, path: Path) -> bool:
+    """PID sleeps waiting for data on the FIFO while holding a write end of it itself.
+
+    Once every other writer has gone, such a reader can never see end-of-file: the kernel
+    reports EOF only when no process at all has the FIFO open for writing.
+    """
+    if observe.state(pid) not in ("S", "D"):
+        return False
+    try:
+        sc = observe.syscall(pid)
+    except observe.SyscallUnavailable:
+        sc = None
+    if sc is not None and not sc.running and sc.name not in WAIT_FOR_DATA:
+        return False
+    return any(fd.access in ("w", "rw") for fd in _fifo_fds(pid, path))
+
+
+def _reader_exits(reader: Proc, path: Path, timeout: "float | Deadline") -> bool:
+    """True once READER exits; False at TIMEOUT, or at once when it is stuck (see _stuck_reading).
+
+    Call it when no other process has the FIFO open for writing any more.
+    """
+
+    def settled():
+        if reader.poll() is not None:
+            return "exited"
+        return "stuck" if _stuck_reading(reader.pid, path) else None
+
+    try:
+        return observe.wait_until(settled, timeout, f"{reader.label} exited") == "exited"
+    except SpecTimeout:
+        return False
+
+
+def _drain(fd: int, deadline: Deadline, what: str, chunk: int = 1 << 16) -> bytes:
+    """Read FD (non-blocking) until end-of-file, waiting in select(2); SpecTimeout at DEADLINE."""
+    os.set_blocking(fd, False)
+    out = bytearray()
+    while True:
+        ready, _, _ = select.select([fd], [], [], deadline.remaining())
+        if not ready:
+            raise SpecTimeout(f"{what}: no end-of-file within {deadline} ({len(out)} bytes read)")
+        try:
+            data = os.read(fd, chunk)
+        except BlockingIOError:
+            continue
+        if not data:
+            return bytes(out)
+        out += data
+
+
+def _asleep(pid: int) -> bool:
+    return observe.state(pid) in ("S", "D")
+
+
+def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> None:
+    """Wait for WRITER and READER to finish a transfer of DATA, and check it."""
+    writer.feed(data)
+    deadline = Deadline(EXIT_DEADLINE)
+    if not writer.exited_within(deadline):
+        raise SpecFailure(
+            f"{who}: the writer did not finish within {EXIT_DEADLINE} s ({describe_bytes(data)} to "
+            f"send; writer: {observe.describe(writer.pid)}; reader: {observe.describe(reader.pid)}, "
+            f"{reader.stdout.length} bytes printed).\n{writer.transcript()}\n{reader.transcript()}"
+        )
+    if not _reader_exits(reader, path, max(deadline.remaining(), STEP_DEADLINE)):
+        raise SpecFailure(
+            f"{who}: the writer {writer.status} after sending {describe_bytes(data)}, but the reader "
+            f"did not exit: {_why_no_eof(reader, path)}.\n{writer.transcript()}\n{reader.transcript()}"
+        )
+    rstatus = reader.wait(STEP_DEADLINE)
+    wstatus = writer.wait(STEP_DEADLINE)
+    if not reader.stdout.matches(data):
+        raise SpecFailure(
+            f"{who}: {describe_bytes(data)} went in, and the reader's output differs: "
+            f"{first_difference(data, reader.stdout.data)}.\n{writer.transcript()}\n{reader.transcript()}"
+        )
+    if not (rstatus.ok and wstatus.ok):
+        raise SpecFailure(
+            f"{who}: the data passed, but the writer {wstatus} and the reader {rstatus}; expected "
+            f"exit status 0 from both.\n{writer.transcript()}\n{reader.transcript()}"
+        )
+
+
+def _interop_payload() -> bytes:
+    text = b"".join(b"line %d through a named pipe\n" % i for i in range(500))
+    return text + bytes(range(256)) * 800 + b"\nlast line without a newline"
+
+
+# --- specs ---------------------------------------------------------------------------------
+
+
+@spec(
+    "fifo.creates-fifo",
+    points=1,
+    hint="mkfifo(PATH, 0600) when nothing is at PATH; the umask can clear bits, so set the mode "
+    "exactly (umask(0) around mkfifo, or chmod after it). Both roles create it.",
+)
+def test_creates_fifo(impl, ipc_tmp):
+    """Each role creates a FIFO with mode 0600 at PATH when nothing is there (mkfifo(3))."""
+    for role in ("read", "write"):
+        path = _path(ipc_tmp, role)
+        proc = impl.spawn(role, str(path))
+        _wait_fifo(proc, path)
+        proc.wait_for(lambda: _asleep(proc.pid), STEP_DEADLINE, f"{proc.label} waited for its peer")
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+        if mode != MODE:
+            raise SpecFailure(
+                f"`fifo {role} PATH` created the FIFO with mode {mode:04o}; expected {MODE:04o} "
+                f"(read and write for its owner only).\n{proc.transcript()}"
+            )
+
+
+@spec(
+    "fifo.open-blocks-until-peer",
+    points=2,
+    hint="Open the FIFO with a plain blocking open(2): O_RDONLY for read, O_WRONLY for write. "
+    "It sleeps until the other end is opened; do not use O_RDWR or O_NONBLOCK to avoid the wait.",
+)
+def test_open_blocks_until_peer(impl, ipc_tmp, ends):
+    """Each role started alone sleeps in open(2) until the other end is opened, then proceeds (fifo(7))."""
+    # the reader alone
+    path = _path(ipc_tmp, "reader-alone")
+    reader = impl.spawn("read", str(path), stdin="devnull")
+    _wait_fifo(reader, path)
+    _wait_in_open(reader, path, "`fifo read` with no writer", WAIT_FOR_DATA)
+    fd = ends.open_writer(reader, path, reader.label)
+    os.write(fd, b"peer\n")
+    ends.close(fd)
+    status = reader.wait(STEP_DEADLINE)
+    if reader.stdout.data != b"peer\n" or not status.ok:
+        raise SpecFailure(
+            f"once the grader opened the FIFO, wrote `peer` and closed it, `fifo read` printed "
+            f"{reader.stdout.data[:80]!r} and {status}; expected b'peer\\n' and exit status 0.\n{reader.transcript()}"
+        )
+    # the writer alone
+    path = _path(ipc_tmp, "writer-alone")
+    writer = impl.spawn("write", str(path))
+    writer.feed(b"peer\n")
+    _wait_fifo(writer, path)
+    _wait_in_open(writer, path, "`fifo write` with no reader", explain.READ_CALLS | explain.WRITE_CALLS)
+    fd = ends.open_reader(path)
+    got = _drain(fd, Deadline(STEP_DEADLINE), "reading what `fifo write` wrote")
+    status = writer.wait(STEP_DEADLINE)
+    if got != b"peer\n" or not status.ok:
+        raise SpecFailure(
+            f"once the grader opened the FIFO for reading, `fifo write` with `peer` on stdin wrote "
+            f"{got[:80]!r} and {status}; expected b'peer\\n' and exit status 0.\n{writer.transcript()}"
+        )
+
+
+def _wait_in_open(proc: Proc, path: Path, who: str, instead: frozenset[str]) -> None:
+    """PROC sleeps in open(2); fails at once if it sleeps in one of INSTEAD (it got past open)."""
+    try:
+        blocked = proc.wait_blocked(OPEN_CALLS | instead, STEP_DEADLINE, who=who)
+        if not blocked.exact or blocked.syscall.name in OPEN_CALLS:
+            return
+        where = str(blocked)
+    except SpecTimeout:
+        where = observe.describe(proc.pid)
+    held = _fifo_fds(proc.pid, path)
+    raise SpecFailure(
+        f"{who} does not sleep in open(2): {where}"
+        + (f"; it has the FIFO open already as {held[0]}" if held else "")
+        + ". Opening a FIFO must wait for the other end (no O_RDWR, no O_NONBLOCK).\n"
+        + proc.transcript()
+    )
+
+
+@spec(
+    "fifo.roundtrip",
+    points=3,
+    hint="Copy until read() returns 0, and loop on write() until every byte is written; both "
+    "ends of the FIFO are plain blocking opens.",
+)
+@spec_settings(max_examples=10)
+@given(data=payloads([4095, 4096, 4097, 65535, 65536, 65537, MiB + 3]))
+@example(data=b"")
+@example(data=bytes(range(256)) * 4)
+def test_roundtrip(impl, ipc_tmp, data):
+    """Bytes written by `fifo write` come out of `fifo read`, an unrelated process, byte for byte."""
+    path = _path(ipc_tmp, "roundtrip")
+    reader = impl.spawn("read", str(path), stdin="devnull", capture_limit=len(data) + 1024)
+    writer = impl.spawn("write", str(path))
+    try:
+        _transfer(writer, reader, data, path, "`fifo write` into `fifo read`")
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@spec(
+    "fifo.eof-on-writer-close",
+    points=2,
+    hint="The reader must not hold a write end itself: open the FIFO O_RDONLY, copy until read() "
+    "returns 0, then exit 0.",
+)
+def test_eof_on_writer_close(impl, ipc_tmp, ends):
+    """`fifo read` exits 0 once its writer closes: read(2) returns 0 when no writer is left (pipe(7))."""
+    path = _path(ipc_tmp, "eof")
+    reader = impl.spawn("read", str(path), stdin="devnull")
+    _wait_fifo(reader, path)
+    fd = ends.open_writer(reader, path, reader.label)
+    os.write(fd, b"first line\n")
+    line = reader.next_line(STEP_DEADLINE, what="the line the grader wrote into the FIFO")
+    if line != b"first line":
+        raise SpecFailure(f"the grader wrote b'first line\\n' into the FIFO; `fifo read` printed {line[:80]!r}.\n{reader.transcript()}")
+    reader.wait_blocked(WAIT_FOR_DATA, STEP_DEADLINE, who="`fifo read`, waiting for more data,")
+    ends.close(fd)
+    if not _reader_exits(reader, path, STEP_DEADLINE):
+        raise SpecFailure(
+            f"the grader, the FIFO's only writer, closed its end; `fifo read` did not exit within "
+            f"{STEP_DEADLINE} s: {_why_no_eof(reader, path)}.\n{reader.transcript()}"
+        )
+    status = reader.wait(STEP_DEADLINE)
+    if not status.ok or reader.stdout.data != b"first line\n":
+        raise SpecFailure(
+            f"after its writer closed, `fifo read` {status} having printed {reader.stdout.data[:80]!r}; "
+            f"expected exit status 0 after b'first line\\n'.\n{reader.transcript()}"
+        )
+
+
+def _writer_lines(w: int, count: int) -> list[bytes]:
+    """Writer W's lines: a tag `W:K:` and W's own letter up to a length from LINE_LENGTHS."""
+    fill = bytes([ord("a") + w])
+    out = []
+    for k in range(count):
+        length = LINE_LENGTHS[(k + w) % len(LINE_LENGTHS)]
+        tag = b"%d:%d:" % (w, k)
+        out.append(tag + fill * (length - len(tag) - 1) + b"\n")
+    return out
+
+
+def _check_lines(output: bytes, expected: list[list[bytes]]) -> str | None:
+    """Where OUTPUT is not the writers' lines, each whole and in its writer's order; None if it is."""
+    known = {line[:-1]: (w, k) for w, lines in enumerate(expected) for k, line in enumerate(lines)}
+    next_k = [0] * len(expected)
+    for n, line in enumerate(output.split(b"\n")[:-1] if output.endswith(b"\n") else output.split(b"\n")):
+        where = known.get(line)
+        if where is None:
+            tag = line[:12]
+            return (
+                f"output line {n + 1} is torn ({len(line) + 1} bytes, starting {tag!r}, ending "
+                f"{line[-12:]!r}): it is no writer's line, so parts of different lines were mixed"
+            )
+        w, k = where
+        if k != next_k[w]:
+            return f"output line {n + 1} is writer {w}'s line {k}, but its line {next_k[w]} was expected next (lines lost or repeated)"
+        next_k[w] += 1
+    missing = [(w, len(lines) - next_k[w]) for w, lines in enumerate(expected) if next_k[w] != len(lines)]
+    if missing:
+        return "lines are missing: " + ", ".join(f"{n} of writer {w}'s" for w, n in missing)
+    return None
+
+
+@spec(
+    "fifo.atomic-writes",
+    points=2,
+    hint="Write each line (at most PIPE_BUF = 4096 bytes) with one write(2) call, never split "
+    "across calls (a stdio buffer flushes at its own boundaries: write whole lines yourself).",
+)
+def test_atomic_writes(impl, ipc_tmp, ends, run_context):
+    """Lines of at most PIPE_BUF bytes from several concurrent writers never interleave (pipe(7))."""
+    path = ipc_tmp / "atomic"
+    os.mkfifo(path, MODE)
+    sandbox_mod.give(path, getattr(run_context, "sandbox", None))  # the writers may open it
+    fd = ends.open_reader(path)  # first: the writers' opens do not wait
+    capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    per_writer = capacity // 4096 * 2 + 8  # each writer alone has more than the FIFO holds
+    expected = [_writer_lines(w, per_writer) for w in range(WRITERS)]
+    writers = []
+    for w in range(WRITERS):
+        proc = impl.spawn("write", str(path))
+        proc.feed(b"".join(expected[w]))
+        writers.append(proc)
+    # with nobody reading yet, the FIFO fills and every writer sleeps in write: they all
+    # compete for the room the grader's reads make
+    for w, proc in enumerate(writers):
+        proc.wait_blocked(explain.WRITE_CALLS, STEP_DEADLINE, who=f"writer {w} ({proc.label}, pid {proc.pid}), with the FIFO full,")
+    # small reads keep the FIFO nearly full, so a writer whose write does not fit must wait
+    # part-way through it while the others write: a line split over writes is then torn
+    output = _drain(fd, Deadline(EXIT_DEADLINE), f"reading the lines of {WRITERS} concurrent `fifo write`", chunk=READ_CHUNK)
+    for proc in writers:
+        status = proc.wait(STEP_DEADLINE)
+        if not status.ok:
+            raise SpecFailure(f"{proc.label} {status}; expected exit status 0.\n{proc.transcript()}")
+    problem = _check_lines(output, expected)
+    if problem:
+        raise SpecFailure(
+            f"{WRITERS} `fifo write` processes each wrote {per_writer} lines of 17 to 4096 bytes "
+            f"(newline included; writer 0's lines are filled with `a`, writer 1's with `b`, and so "
+            f"on) into one FIFO at once; {problem}. A write of at most PIPE_BUF "
+            f"bytes is atomic, so a line written with one write(2) is never torn."
+        )
+
+
+@spec(
+    "fifo.rejects-non-fifo",
+    points=2,
+    hint="If PATH exists, check it with stat(2) (S_ISFIFO) before opening; not a FIFO: exit 1, "
+    "and never remove, truncate or write the file. Open without O_CREAT and O_TRUNC.",
+)
+def test_rejects_non_fifo(impl, ipc_tmp, run_context):
+    """With a regular file at PATH, each role exits 1 and leaves the file exactly as it was."""
+    content = b"a regular file that is not a FIFO\n" * 8
+    for role in ("read", "write"):
+        path = _path(ipc_tmp, f"regular-{role}")
+        path.write_bytes(content)
+        os.chmod(path, 0o644)
+        sandbox_mod.give(path, getattr(run_context, "sandbox", None))  # the program's own file
+        before = os.lstat(path)
+        proc = impl.spawn(role, str(path))
+        proc.feed(b"data that must not reach the file\n")
+
+        def touched() -> bool:
+            try:
+                now = os.lstat(path)
+            except FileNotFoundError:
+                return True
+            return (now.st_ino, now.st_mode, now.st_size, now.st_mtime_ns) != (before.st_ino, before.st_mode, before.st_size, before.st_mtime_ns)
+
+        try:  # until it exits, or at once when the file is no longer what it was
+            exited = observe.wait_until(lambda: proc.poll() is not None or touched(), STEP_DEADLINE, "") and proc.poll() is not None
+        except SpecTimeout:
+            exited = False
+        try:
+            after = os.lstat(path)
+            now = path.read_bytes() if stat.S_ISREG(after.st_mode) else None
+        except FileNotFoundError:
+            after, now = None, None
+        if after is None or after.st_ino != before.st_ino or not stat.S_ISREG(after.st_mode):
+            raise SpecFailure(
+                f"`fifo {role} PATH` with a regular file at PATH removed or replaced it: now "
+                f"{_describe_path(path)}. Leave a file that is not a FIFO alone and exit 1.\n{proc.transcript()}"
+            )
+        if now != content or stat.S_IMODE(after.st_mode) != stat.S_IMODE(before.st_mode):
+            raise SpecFailure(
+                f"`fifo {role} PATH` changed the regular file at PATH: "
+                + (f"its content is now {first_difference(content, now or b'')}" if now != content else f"its mode is now {stat.S_IMODE(after.st_mode):04o}")
+                + f". Check S_ISFIFO before opening, and exit 1.\n{proc.transcript()}"
+            )
+        if not exited:
+            raise SpecFailure(
+                f"`fifo {role} PATH` with a regular file at PATH did not exit within {STEP_DEADLINE} s: "
+                f"{observe.describe(proc.pid)}; expected exit status 1 at once.\n{proc.transcript()}"
+            )
+        status = proc.wait(STEP_DEADLINE)
+        if status.code != 1:
+            raise SpecFailure(
+                f"`fifo {role} PATH` with a regular file at PATH {status}; expected exit status 1 "
+                f"(and a one-line reason on stderr).\n{proc.transcript()}"
+            )
+
+
+@spec(
+    "fifo.interop-writer",
+    points=1,
+    hint="Your writer must work with any reader: plain bytes, no framing, and close the FIFO when done.",
+)
+def test_interop_writer(impl, reference, ipc_tmp):
+    """`fifo write` (yours, creating the FIFO) feeds the reference `fifo read`, byte for byte."""
+    data = _interop_payload()
+    path = _path(ipc_tmp, "interop-writer")
+    writer = impl.spawn("write", str(path))
+    _wait_fifo(writer, path)
+    reader = reference.spawn("read", str(path), stdin="devnull", capture_limit=len(data) + 1024)
+    _transfer(writer, reader, data, path, "your `fifo write` into the reference `fifo read`")
+
+
+@spec(
+    "fifo.interop-reader",
+    points=1,
+    hint="Your reader must work with any writer: copy every byte until end-of-file, nothing more.",
+)
+def test_interop_reader(impl, reference, ipc_tmp):
+    """`fifo read` (yours, creating the FIFO) takes the reference `fifo write`'s bytes, byte for byte."""
+    data = _interop_payload()
+    path = _path(ipc_tmp, "interop-reader")
+    reader = impl.spawn("read", str(path), stdin="devnull", capture_limit=len(data) + 1024)
+    _wait_fifo(reader, path)
+    writer = reference.spawn("write", str(path))
+    _transfer(writer, reader, data, path, "the reference `fifo write` into your `fifo read`")

@@ -1,0 +1,634 @@
+"""Specs for `signal catch`, `signal child` and `signal send`: handlers, uncatchable signals, waiting.
+
+signal(7), sigaction(2), sigsuspend(2), sigwaitinfo(2), sigprocmask(2), kill(2). The seeds: a
+signal is an event the kernel delivers to a process it names by pid; it may arrive at any time,
+so it is asynchronous; the receiver handles it with a handler installed by sigaction, but
+SIGKILL and SIGSTOP can be neither caught nor ignored; the seed's child waits with
+sigpause(SIGUSR1) for the kill(pid, SIGUSR1) of its parent.
+
+signal(7) on pending signals: a standard signal that is already pending is not queued again
+(several become one delivery), while real-time signals are queued, one delivery per signal
+sent. The catcher's output lines are read as the grader's evidence of deliveries; the kernel's
+own view (/proc/PID/status: pending and blocked sets, /proc/PID/syscall, a strace of
+rt_sigaction) says why when they are wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+from conformance import deadline, observe, trace
+from conformance.deadline import Deadline
+from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
+from conformance.runner import Proc, signal_name
+from conformance.spec import spec
+
+#: How long a program gets to reach a state we wait for (start, print a line, block, exit).
+STEP_DEADLINE = 5
+#: How long a run of `signal child --delay-ms 0` may take from start to exit.
+EXIT_DEADLINE = 5
+#: Starting under strace is slower: every system call stops the program for the tracer.
+TRACE_DEADLINE = 15
+#: Window over which a sleeping process must use no CPU (clock ticks are 10 ms).
+IDLE_WINDOW = 0.3
+IDLE_TICKS = 2
+#: A catcher that never sleeps cannot show it is done with its signals; it gets this long to
+#: finish its lines before the marker is sent. A catcher that sleeps never waits here.
+SETTLE_WINDOW = 1
+#: How many times `signal child --delay-ms 0` runs: the race it must never lose is narrow.
+CHILD_RUNS = 30
+#: The parent's delay in child-suspends (scaled with the deadlines): long enough to watch the child.
+CHILD_DELAY_MS = 1500
+#: How many of each signal the burst specs send while the catcher is stopped.
+BURST = 5
+
+#: System calls in which a process waits for a signal itself (or for a signalfd / self-pipe).
+SIGNAL_WAIT_CALLS = frozenset(
+    {
+        "rt_sigsuspend", "sigsuspend", "pause", "rt_sigtimedwait", "rt_sigtimedwait_time64",
+        "ppoll", "ppoll_time64", "pselect6", "pselect6_time64", "poll", "select",
+        "epoll_wait", "epoll_pwait", "epoll_pwait2",
+    }
+)
+#: A read that waits for a signal: on a signalfd, or on a self-pipe its handler writes to.
+READ_WAIT_CALLS = frozenset({"read", "readv"})
+WAITING_HINT = (
+    "Wait in the kernel for the signal: sigsuspend(2) or pause(2) with a handler installed, or "
+    "block the signals and call sigwaitinfo(2) (Python: signal.pause(), signal.sigwaitinfo())."
+)
+
+HANDLED = {
+    "SIGUSR1": signal.SIGUSR1,
+    "SIGUSR2": signal.SIGUSR2,
+    "SIGHUP": signal.SIGHUP,
+    "SIGINT": signal.SIGINT,
+    "SIGRTMIN": signal.SIGRTMIN,
+    "SIGTERM": signal.SIGTERM,
+}
+HANDLED_NUMBERS = frozenset(int(s) for s in HANDLED.values())
+READY = re.compile(r"ready (\d+)")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Catcher:
+    """A running `signal catch` whose `ready PID` line has been read."""
+
+    proc: Proc
+    pid: int
+    startup: list[str] = field(default_factory=list)
+    """The lines it printed before `ready`."""
+    stopped_view: tuple[frozenset[int], observe.SignalSets | None] = (frozenset(), None)
+    """What the kernel held for it while it was stopped (pending; all its sets), for messages."""
+
+    def send(self, sig: int) -> None:
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            status = self.proc.wait(STEP_DEADLINE)  # a stub's exit says: not implemented
+            raise SpecFailure(
+                f"{self.proc.label} (pid {self.pid}) exited ({status}) before {signal_name(sig)} could "
+                f"be sent to it.\n{self.proc.transcript()}"
+            ) from None
+
+    def next(self, what: str, timeout: "float | Deadline" = STEP_DEADLINE) -> str:
+        return self.proc.next_line(timeout, what=what).decode("utf-8", "replace").rstrip()
+
+
+def _start(impl, role_proc: Proc | None = None, pid_ok=None, timeout=STEP_DEADLINE) -> Catcher:
+    """Start `signal catch` (or use ROLE_PROC) and read its lines up to `ready PID`."""
+    proc = role_proc or impl.spawn("catch", stdin="devnull")
+    deadline_ = Deadline.of(timeout)
+    startup: list[str] = []
+    while True:
+        line = proc.next_line(deadline_, what="`ready PID`").decode("utf-8", "replace").rstrip()
+        if line.startswith("ready"):
+            break
+        startup.append(line)
+        if len(startup) > 10:
+            raise SpecFailure(f"{proc.label} printed {len(startup)} lines and no `ready PID` line.\n{proc.transcript()}")
+    m = READY.fullmatch(line)
+    if not m:
+        raise SpecFailure(
+            f"{proc.label} printed {line[:80]!r}; expected `ready PID` with its own process id in "
+            f"decimal, such as `ready {proc.pid}`.\n{proc.transcript()}"
+        )
+    pid = int(m.group(1))
+    ok = pid_ok(pid) if pid_ok else pid == proc.pid
+    if not ok:
+        raise SpecFailure(
+            f"{proc.label} printed `ready {pid}`, but its process id is {proc.pid}: print "
+            f"getpid(), the pid a sender must signal.\n{proc.transcript()}"
+        )
+    return Catcher(proc, pid, startup)
+
+
+def _expect_caught(c: Catcher, name: str, after: str) -> None:
+    """The next line must be `caught NAME`."""
+    try:
+        line = c.next(f"`caught {name}` {after}")
+    except SpecFailure:
+        status = c.proc.status
+        if status is not None and status.signal is not None:
+            raise SpecFailure(
+                f"{after}, {c.proc.label} was {status}: no handler was in place, so the signal's "
+                f"default action ended it. Install the handler before printing `ready`, and "
+                f"keep it installed (sigaction(2) without SA_RESETHAND; System V signal() resets "
+                f"it after one delivery).\n{c.proc.transcript()}"
+            ) from None
+        raise
+    if line != f"caught {name}":
+        raise SpecFailure(f"{after}, {c.proc.label} printed {line[:80]!r}; expected `caught {name}`.\n{c.proc.transcript()}")
+
+
+def _asleep(pid: int) -> bool:
+    """Every thread of PID sleeps (state S or D)."""
+    states = [s for s in (observe.state_of_thread(pid, t) for t in observe.threads(pid)) if s]
+    return bool(states) and all(s in ("S", "D") for s in states)
+
+
+def _settle(c: Catcher, what: str) -> None:
+    """Wait until the catcher has taken every handled signal pending for it and sleeps again.
+
+    Once nothing it handles is pending and it sleeps, it has run (or is blocked in) everything
+    those deliveries caused. A catcher that never sleeps (it spins) gets SETTLE_WINDOW instead.
+    """
+
+    def taken() -> bool:
+        pending = observe.pending_signals(c.pid)
+        return pending is not None and not (pending & HANDLED_NUMBERS)
+
+    c.proc.wait_for(taken, STEP_DEADLINE, f"{c.proc.label} (pid {c.pid}) took its pending signals ({what})")
+    try:
+        c.proc.wait_for(lambda: _asleep(c.pid), SETTLE_WINDOW, f"{c.proc.label} went back to sleep")
+    except SpecTimeout:
+        pass  # it spins (waits-without-spinning reports that); the window was its time to print
+
+
+def _lines_until_marker(c: Catcher, what: str) -> list[str]:
+    """Send SIGUSR2 as a marker and return the lines printed before its `caught SIGUSR2`.
+
+    Call it once the catcher has settled (see _settle): every line WHAT caused is then printed
+    before the marker's, whatever order the catcher takes pending signals in.
+    """
+    c.send(signal.SIGUSR2)
+    lines: list[str] = []
+    while True:
+        try:
+            line = c.next(f"`caught SIGUSR2` (sent after {what}, to mark the end of its output)")
+        except SpecTimeout as exc:
+            raise SpecTimeout(f"{exc}\nThe lines after `ready` so far: {lines}") from None
+        if line == "caught SIGUSR2":
+            return lines
+        lines.append(line)
+        if len(lines) > 200:
+            raise SpecFailure(f"{c.proc.label} printed {len(lines)} lines for {what}; stopped reading.\n{c.proc.transcript()}")
+
+
+def _burst(impl) -> tuple[Catcher, list[str]]:
+    """Stop the catcher, send SIGUSR1 and SIGRTMIN BURST times each, continue it: its lines."""
+    c = _start(impl)
+    c.send(signal.SIGSTOP)
+    c.proc.wait_state("T", STEP_DEADLINE, pid=c.pid)
+    for _ in range(BURST):
+        c.send(signal.SIGUSR1)
+    for _ in range(BURST):
+        c.send(signal.SIGRTMIN)
+    c.stopped_view = (observe.pending_signals(c.pid) or frozenset(), observe.signal_sets(c.pid))
+    c.send(signal.SIGCONT)
+    what = f"{BURST} SIGUSR1 and {BURST} SIGRTMIN sent while it was stopped"
+    _settle(c, what)
+    lines = _lines_until_marker(c, what)
+    return c, lines
+
+
+def _times(n: int) -> str:
+    return {0: "no times", 1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _describe_sets(c: Catcher) -> str:
+    pending, sets = c.stopped_view
+    names = lambda s: ", ".join(signal_name(n) for n in sorted(s & HANDLED_NUMBERS)) or "none"  # noqa: E731
+    text = f"while it was stopped, the kernel held pending: {names(pending)}"
+    if sets is not None:
+        text += f"; it had handlers (SigCgt) for: {names(sets.caught)}; blocked: {names(sets.blocked)}"
+    return text
+
+
+def _assert_idle(proc: Proc, pid: int, who: str) -> None:
+    """PID (WHO, named without its pid) uses no CPU over IDLE_WINDOW."""
+    before = observe.cpu_ticks(pid)
+    proc.exited_within(IDLE_WINDOW)  # a measurement window; returns early only if it exits
+    after = observe.cpu_ticks(pid)
+    if before is not None and after is not None and after - before > IDLE_TICKS:
+        raise SpecFailure(
+            f"{who} (pid {pid}) used {after - before} clock ticks of CPU in {IDLE_WINDOW} s while it "
+            f"waited for a signal: it spins ({observe.describe(pid)}). {WAITING_HINT}"
+        )
+
+
+def _sleeping_call(pid: int) -> observe.Syscall | None:
+    """The call PID sleeps in: the wanted one if any thread is in one; None while it runs."""
+    if not _asleep(pid):
+        return None
+    tids = observe.threads(pid) or [pid]
+    calls = [observe.syscall(pid, tid if len(tids) > 1 else None) for tid in tids]
+    calls = [sc for sc in calls if sc is not None and not sc.running]
+    wanted = [sc for sc in calls if sc.name in SIGNAL_WAIT_CALLS | READ_WAIT_CALLS]
+    return (wanted or calls or [None])[0]
+
+
+def _assert_waits_for_signal(proc: Proc, pid: int, who: str) -> None:
+    """PID (WHO, named without its pid) sleeps in a call that waits for a signal.
+
+    A read counts when it is on a signalfd or on a self-pipe (a pipe that is not the grader's).
+    Where /proc/PID/syscall cannot be read, only the flat CPU (checked before) is evidence.
+    """
+    others: Counter[str] = Counter()
+
+    def waiting() -> observe.Syscall | None:
+        if observe.state(pid) in (None, "Z", "X"):
+            raise SpecFailure(f"{who} (pid {pid}) exited while it should wait for a signal.\n{proc.transcript()}")
+        sc = _sleeping_call(pid)
+        if sc is None:
+            return None
+        if sc.name in SIGNAL_WAIT_CALLS | READ_WAIT_CALLS:
+            return sc
+        others[str(sc)] += 1
+        return None
+
+    try:
+        sc = proc.wait_for(waiting, STEP_DEADLINE, f"{who} (pid {pid}) slept in a signal-wait call")
+    except observe.SyscallUnavailable:
+        return
+    except SpecTimeout:
+        seen = ", ".join(name for name, _ in others.most_common(3))
+        raise SpecFailure(
+            f"{who} (pid {pid}) never slept in a call that waits for a signal "
+            f"({', '.join(sorted(SIGNAL_WAIT_CALLS))}) within {STEP_DEADLINE} s"
+            + (f"; it slept in {seen} instead" if seen else f"; {observe.describe(pid)}")
+            + f". A timed sleep (nanosleep) or a lock is polling, not waiting for the signal. "
+            f"{WAITING_HINT}\n{proc.transcript()}"
+        ) from None
+    if sc.name in READ_WAIT_CALLS:
+        fd = observe.fds(pid).get(sc.args[0]) if sc.args else None
+        if fd is None or not ("signalfd" in fd.target or (fd.kind == "pipe" and fd.inode not in proc.harness_pipes)):
+            raise SpecFailure(
+                f"{who} (pid {pid}) sleeps in read on {fd or 'an unknown fd'}, not on a signalfd or a "
+                f"self-pipe: it waits for input, not for a signal. {WAITING_HINT}\n{proc.transcript()}"
+            )
+
+
+def _handles(impl, name: str) -> None:
+    c = _start(impl)
+    for n in (1, 2):
+        c.send(HANDLED[name])
+        _expect_caught(c, name, f"after {'a second' if n == 2 else 'one'} {name} (sent with kill(2) to pid {c.pid})")
+
+
+# --- the uncatchable signals ---------------------------------------------------------------
+
+
+@spec(
+    "signal.sigkill-uncatchable",
+    points=2,
+    hint="Call sigaction(2) for SIGKILL: it fails with EINVAL, then print `cannot catch SIGKILL`. "
+    "Nothing you do can stop SIGKILL from ending the process.",
+)
+def test_sigkill_uncatchable(impl):
+    """The catcher reports that SIGKILL cannot be caught, and SIGKILL ends it at once (signal(7))."""
+    c = _start(impl)
+    if "cannot catch SIGKILL" not in c.startup:
+        raise SpecFailure(
+            f"before `ready`, {c.proc.label} printed {c.startup}; expected a line `cannot catch SIGKILL` "
+            f"once its attempt to install a handler for SIGKILL failed.\n{c.proc.transcript()}"
+        )
+    c.send(signal.SIGKILL)
+    status = c.proc.wait(STEP_DEADLINE)
+    if status.signal != signal.SIGKILL:
+        raise SpecFailure(f"after SIGKILL, {c.proc.label} {status}; expected killed by signal 9 (SIGKILL).\n{c.proc.transcript()}")
+    if "terminating" in c.proc.lines():
+        raise SpecFailure(
+            f"{c.proc.label} printed `terminating` although it got SIGKILL, which no handler sees: "
+            f"print `terminating` for SIGTERM only.\n{c.proc.transcript()}"
+        )
+
+
+@spec(
+    "signal.sigkill-attempted",
+    points=1,
+    hint="Really try: call sigaction(SIGKILL, &act, NULL) (Python: signal.signal(signal.SIGKILL, handler)) "
+    "and print `cannot catch SIGKILL` when it fails; likewise for SIGSTOP. Do not just print the line.",
+)
+def test_sigkill_attempted(impl, ipc_tmp):
+    """The catcher really asks the kernel to catch SIGKILL and SIGSTOP, and the kernel refuses (EINVAL)."""
+    out = ipc_tmp / "catch.strace"
+    traced = trace.spawn(impl, "catch", syscalls={"rt_sigaction"}, out=out, stdin="devnull")
+    c = _start(impl, role_proc=traced.proc, pid_ok=traced.in_tree, timeout=TRACE_DEADLINE)
+    calls = traced.finish(STEP_DEADLINE)
+    for name in ("SIGKILL", "SIGSTOP"):
+        about = [call for call in calls if call.name == "rt_sigaction" and call.arg(0) == name]
+        attempts = [call for call in about if call.arg(1) not in (None, "NULL")]
+        refused = [call for call in attempts if call.errno == "EINVAL"]
+        if refused:
+            continue
+        seen = "; ".join(str(call) for call in about[:4]) or "none"
+        raise SpecFailure(
+            f"traced `signal catch` with strace: it made no rt_sigaction({name}, <new action>, ...) "
+            f"call that the kernel refused with EINVAL, so its `cannot catch {name}` line (if any) "
+            f"is not the kernel's answer. Its rt_sigaction calls for {name}: {seen} (a NULL new "
+            f"action only reads the current one). Lines it printed before `ready`: {c.startup}.\n"
+            f"{c.proc.transcript()}"
+        )
+
+
+@spec(
+    "signal.sigstop-uncatchable",
+    points=2,
+    hint="Try sigaction(2) for SIGSTOP and print `cannot catch SIGSTOP` when it fails. SIGSTOP "
+    "always stops the process; SIGCONT resumes it, and your handlers must still be in place.",
+)
+def test_sigstop_uncatchable(impl):
+    """The catcher reports that SIGSTOP cannot be caught; SIGSTOP stops it and SIGCONT resumes it, still handling SIGUSR1."""
+    c = _start(impl)
+    if "cannot catch SIGSTOP" not in c.startup:
+        raise SpecFailure(
+            f"before `ready`, {c.proc.label} printed {c.startup}; expected a line `cannot catch SIGSTOP` "
+            f"once its attempt to install a handler for SIGSTOP failed.\n{c.proc.transcript()}"
+        )
+    c.send(signal.SIGSTOP)
+    c.proc.wait_state("T", STEP_DEADLINE, pid=c.pid)
+    c.send(signal.SIGCONT)
+    c.proc.wait_for(lambda: observe.state(c.pid) not in ("T", "t"), STEP_DEADLINE, f"{c.proc.label} resumed after SIGCONT")
+    c.send(signal.SIGUSR1)
+    _expect_caught(c, "SIGUSR1", "after SIGSTOP, SIGCONT and then SIGUSR1")
+
+
+# --- handled signals -----------------------------------------------------------------------
+
+
+@spec("signal.handles-usr1", points=1, hint="Install a handler for SIGUSR1 (sigaction(2)) before printing `ready`; print `caught SIGUSR1` for each delivery.")
+def test_handles_usr1(impl):
+    """Each SIGUSR1 sent to the catcher gives a `caught SIGUSR1` line."""
+    _handles(impl, "SIGUSR1")
+
+
+@spec("signal.handles-usr2", points=1, hint="Install a handler for SIGUSR2 (sigaction(2)) before printing `ready`; print `caught SIGUSR2` for each delivery.")
+def test_handles_usr2(impl):
+    """Each SIGUSR2 sent to the catcher gives a `caught SIGUSR2` line."""
+    _handles(impl, "SIGUSR2")
+
+
+@spec("signal.handles-hup", points=1, hint="Install a handler for SIGHUP (sigaction(2)) before printing `ready`; print `caught SIGHUP` for each delivery.")
+def test_handles_hup(impl):
+    """Each SIGHUP sent to the catcher gives a `caught SIGHUP` line."""
+    _handles(impl, "SIGHUP")
+
+
+@spec(
+    "signal.handles-int",
+    points=1,
+    hint="Install your own handler for SIGINT before printing `ready` (in Python, replace the "
+    "default one, which raises KeyboardInterrupt); print `caught SIGINT` for each delivery.",
+)
+def test_handles_int(impl):
+    """Each SIGINT sent to the catcher gives a `caught SIGINT` line (Ctrl-C does not end it)."""
+    _handles(impl, "SIGINT")
+
+
+@spec(
+    "signal.sigterm-graceful",
+    points=1,
+    hint="On SIGTERM print `terminating` (no `caught` line) and exit with status 0.",
+)
+def test_sigterm_graceful(impl):
+    """On SIGTERM the catcher prints `terminating` and exits 0."""
+    c = _start(impl)
+    c.send(signal.SIGTERM)
+    status = c.proc.wait(STEP_DEADLINE)
+    after = c.proc.lines()[len(c.startup) + 1 :]
+    if status.signal == signal.SIGTERM:
+        raise SpecFailure(f"{c.proc.label} was {status}: it has no handler for SIGTERM.\n{c.proc.transcript()}")
+    if after != ["terminating"] or not status.ok:
+        raise SpecFailure(
+            f"after SIGTERM, {c.proc.label} printed {after} and {status}; expected exactly the line "
+            f"`terminating` and exit status 0.\n{c.proc.transcript()}"
+        )
+
+
+@spec(
+    "signal.waits-without-spinning",
+    points=2,
+    hint="Do not loop checking a flag: sleep in sigsuspend(2)/pause(2) (handlers) or sigwaitinfo(2) "
+    "(blocked signals) until a signal comes.",
+)
+def test_waits_without_spinning(impl):
+    """While no signal comes, the catcher sleeps in a signal-wait call and uses no CPU."""
+    c = _start(impl)
+    _assert_idle(c.proc, c.pid, c.proc.label)
+    _assert_waits_for_signal(c.proc, c.pid, c.proc.label)
+
+
+# --- pending signals: standard ones coalesce, real-time ones queue -------------------------
+
+
+@spec(
+    "signal.standard-coalesce",
+    points=1,
+    hint="A standard signal is pending or not: five SIGUSR1 sent while you cannot run are one "
+    "delivery. Print one line per delivery, not a line per kill you imagine was sent.",
+)
+def test_standard_coalesce(impl):
+    """Five SIGUSR1 sent while the catcher is stopped become one delivery: one `caught SIGUSR1` (signal(7))."""
+    c, lines = _burst(impl)
+    count = lines.count("caught SIGUSR1")
+    if count != 1:
+        raise SpecFailure(
+            f"stopped {c.proc.label} with SIGSTOP, sent SIGUSR1 {BURST} times and SIGRTMIN {BURST} "
+            f"times, then SIGCONT: it printed `caught SIGUSR1` {_times(count)}; expected exactly once, "
+            f"since a standard signal that is already pending is not queued again. Its lines: "
+            f"{lines}; {_describe_sets(c)}.\n{c.proc.transcript()}"
+        )
+
+
+@spec(
+    "signal.realtime-queued",
+    points=2,
+    hint="Real-time signals queue: take each instance, e.g. with sigwaitinfo(2) on the blocked "
+    "signals. Python runs a handler once for several instances that arrived before it could run.",
+)
+def test_realtime_queued(impl):
+    """Five SIGRTMIN sent while the catcher is stopped are five deliveries: five `caught SIGRTMIN` (signal(7))."""
+    c, lines = _burst(impl)
+    count = lines.count("caught SIGRTMIN")
+    if count != BURST:
+        raise SpecFailure(
+            f"stopped {c.proc.label} with SIGSTOP, sent SIGUSR1 {BURST} times and SIGRTMIN {BURST} "
+            f"times, then SIGCONT: it printed `caught SIGRTMIN` {_times(count)}; expected {BURST} "
+            f"times, since real-time signals are queued and each is delivered. Its lines: {lines}; "
+            f"{_describe_sets(c)}."
+            + (
+                " It takes SIGRTMIN with a handler: if that is a Python handler, Python runs it "
+                "once for all the instances delivered before it could run; block the signals and "
+                "take each one with signal.sigwaitinfo instead."
+                if count < BURST and c.stopped_view[1] is not None and signal.SIGRTMIN in c.stopped_view[1].caught
+                else ""
+            )
+            + f"\n{c.proc.transcript()}"
+        )
+
+
+# --- signal child --------------------------------------------------------------------------
+
+
+def _child_run_problem(run: Proc, n: int) -> str | None:
+    """Why run N of `signal child` is wrong, or None; RUN has exited."""
+    status = run.wait(STEP_DEADLINE)  # and its output to the end
+    lines = run.lines()
+    want = ["child got SIGUSR1", "child exited 0"]
+    if lines == want and status.ok:
+        return None
+    return (
+        f"run {n} of `signal child --delay-ms 0` printed {lines} and {status}; expected the lines "
+        f"{want} and exit status 0"
+    )
+
+
+@spec(
+    "signal.child-no-lost-signal",
+    points=3,
+    hint="Block SIGUSR1 (sigprocmask) BEFORE fork; the child then waits with sigsuspend(2) on a "
+    "mask without SIGUSR1 (or sigwaitinfo), which unblocks and sleeps in one step. A handler "
+    "installed after fork misses a signal that comes first.",
+)
+def test_child_no_lost_signal(impl):
+    """With no delay, the child never loses a SIGUSR1 that arrives before it waits (30 runs in a row)."""
+    for n in range(1, CHILD_RUNS + 1):
+        run = impl.spawn("child", "--delay-ms", "0", stdin="devnull")
+        if not run.exited_within(EXIT_DEADLINE):
+            kids = observe.children(run.pid)
+            where = "; ".join(
+                f"the child (pid {k}): {observe.describe(k)}, signals pending for it: "
+                + (", ".join(signal_name(s) for s in sorted(observe.pending_signals(k) or ())) or "none")
+                for k in kids
+            )
+            raise SpecFailure(
+                f"run {n} of {CHILD_RUNS} of `signal child --delay-ms 0` did not finish within "
+                f"{EXIT_DEADLINE} s: {observe.describe(run.pid)}"
+                + (f"; {where}" if where else "")
+                + ". The SIGUSR1 came before the child waited for it and was lost. Block SIGUSR1 "
+                f"before fork and wait with it unblocked atomically (sigsuspend/sigwaitinfo).\n{run.transcript()}"
+            )
+        problem = _child_run_problem(run, n)
+        if problem:
+            lost = any("SIGUSR1" in line and "killed" in line for line in run.lines())
+            raise SpecFailure(
+                problem
+                + (
+                    ". The child died of SIGUSR1's default action: the signal came before its handler was installed"
+                    if lost
+                    else ""
+                )
+                + f".\n{run.transcript()}"
+            )
+
+
+@spec(
+    "signal.child-suspends",
+    points=2,
+    hint="The child must sleep until SIGUSR1 comes: sigsuspend(2), pause(2) or sigwaitinfo(2), "
+    "never a loop that checks a flag.",
+)
+def test_child_suspends(impl):
+    """While the parent delays, the child sleeps in a signal-wait call and uses no CPU."""
+    delay_ms = int(CHILD_DELAY_MS * deadline.scale())
+    started = observe.monotonic()
+    run = impl.spawn("child", "--delay-ms", str(delay_ms), stdin="devnull")
+    kids = run.wait_for(lambda: observe.children(run.pid), STEP_DEADLINE, f"{run.label} forked its child")
+    child = kids[0]
+    who = f"the child of `signal child --delay-ms {delay_ms}`"
+    try:
+        _assert_idle(run, child, who)
+        _assert_waits_for_signal(run, child, who)
+    except SpecFailure:
+        if observe.state(child) in (None, "Z"):
+            took = observe.monotonic() - started
+            if took >= delay_ms / 1000:
+                raise HarnessBroken(
+                    f"the grader took {took:.2f} s to watch {who}, longer than the delay: this "
+                    f"machine is too slow for this spec at --deadline-scale {deadline.scale()}"
+                ) from None
+            raise SpecFailure(
+                f"{who} exited {took:.2f} s after the start although the parent was to wait "
+                f"{delay_ms} ms before sending SIGUSR1: honour --delay-ms.\n{run.transcript()}"
+            ) from None
+        raise
+    status = run.wait(delay_ms / 1000 + EXIT_DEADLINE)
+    lines = run.lines()
+    if lines != ["child got SIGUSR1", "child exited 0"] or not status.ok:
+        raise SpecFailure(
+            f"`signal child --delay-ms {delay_ms}` printed {lines} and {status}; expected `child got "
+            f"SIGUSR1`, `child exited 0` and exit status 0.\n{run.transcript()}"
+        )
+
+
+# --- signal send ---------------------------------------------------------------------------
+
+
+@spec(
+    "signal.send-delivers",
+    points=2,
+    hint="Look the name up (SIGUSR1, SIGHUP, SIGRTMIN, ...) and call kill(PID, sig) COUNT times.",
+)
+def test_send_delivers(impl, reference):
+    """`signal send PID NAME [COUNT]` delivers NAME to PID, COUNT times (checked with the reference catcher)."""
+    c = _start(reference)
+    for name in ("SIGUSR1", "SIGHUP"):
+        send = impl.run("send", str(c.pid), name, timeout=STEP_DEADLINE)
+        if not send.status.ok:
+            raise SpecFailure(f"`signal send {c.pid} {name}` {send.status}; expected exit status 0.\n{send.transcript()}")
+        _expect_caught(c, name, f"after `signal send {c.pid} {name}` exited")
+    count = 3
+    send = impl.run("send", str(c.pid), "SIGRTMIN", str(count), timeout=STEP_DEADLINE)
+    if not send.status.ok:
+        raise SpecFailure(f"`signal send {c.pid} SIGRTMIN {count}` {send.status}; expected exit status 0.\n{send.transcript()}")
+    _settle(c, f"`signal send {c.pid} SIGRTMIN {count}`")
+    lines = _lines_until_marker(c, f"`signal send {c.pid} SIGRTMIN {count}`")
+    got = Counter(lines)
+    if got != Counter({"caught SIGRTMIN": count}):
+        raise SpecFailure(
+            f"after `signal send {c.pid} SIGRTMIN {count}`, the reference catcher (which takes every "
+            f"queued instance) printed {lines}; expected `caught SIGRTMIN` {count} times: send "
+            f"SIGRTMIN (signal {int(signal.SIGRTMIN)} here) COUNT times.\n{send.transcript()}\n{c.proc.transcript()}"
+        )
+
+
+@spec(
+    "signal.send-no-such-process",
+    points=1,
+    hint="kill(2) fails with ESRCH for a pid with no process: print `no such process` on stderr and exit 1.",
+)
+def test_send_no_such_process(impl, supervisor, ipc_tmp):
+    """`signal send` to a pid with no process exits 1 with `no such process` (kill(2): ESRCH)."""
+    for _ in range(10):
+        gone = supervisor.spawn([sys.executable, "-c", "pass"], cwd=str(ipc_tmp), label="a short-lived process", stdin="devnull")
+        gone.wait(STEP_DEADLINE, check_implemented=False)  # exited and reaped: its pid is free
+        pid = gone.pid
+        if observe.read_stat(pid) is None:
+            break
+    else:
+        raise SpecFailure("could not find a free pid: every reaped child's pid was in use again at once")
+    send = impl.run("send", str(pid), "SIGUSR1", timeout=STEP_DEADLINE)
+    if send.status.code != 1 or b"no such process" not in send.stderr.data.lower():
+        raise SpecFailure(
+            f"`signal send {pid} SIGUSR1` for a pid with no process {send.status} with stderr "
+            f"{send.stderr.data[-200:]!r}; expected exit status 1 and `no such process` on stderr.\n{send.transcript()}"
+        )
+
