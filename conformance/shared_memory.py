@@ -1,0 +1,283 @@
+"""Shared-memory helpers for the shm and buffer specs: the grader's own side of the objects.
+
+The grader reads and writes System V segments (shmget(2), shmat(2)), POSIX shared memory
+objects (shm_open(3)) and POSIX named semaphores (sem_overview(7)) directly, as the contract
+lays them out, to check an implementation from outside and to hand it objects it did not make.
+
+Everything the grader creates here is tracked by a ``Made`` registry and removed when the spec
+ends, whatever happened; objects an implementation leaves behind are found by name (POSIX) or
+by key or creator pid (System V) and removed the same way, after the spec has judged them.
+
+When programs run as a user of their own (see sandbox.py), an object the grader makes for them
+is given to that user, as if the program had made it (mode 0600 would otherwise shut it out).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from . import observe
+from .outcomes import HarnessBroken
+
+DEV_SHM = "/dev/shm"
+
+
+def _posix():
+    import posix_ipc
+
+    return posix_ipc
+
+
+def _sysv():
+    import sysv_ipc
+
+    return sysv_ipc
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who the programs run as: the owner to give objects the grader makes for them."""
+
+    uid: int
+    gid: int
+
+    @classmethod
+    def of(cls, run_context) -> "Owner | None":
+        box = getattr(run_context, "sandbox", None)
+        return cls(box.uid, box.gid) if box is not None else None
+
+
+# --- System V shared memory segments ------------------------------------------------------
+
+
+def segment_row(key: int) -> dict[str, int] | None:
+    """The /proc/sysvipc/shm row of the segment with KEY (never IPC_PRIVATE), or None."""
+    for row in observe.sysvipc("shm"):
+        if row.get("key") == key:
+            return row
+    return None
+
+
+def segment_ids() -> set[int]:
+    """The shmid of every segment that exists now."""
+    return {row["shmid"] for row in observe.sysvipc("shm")}
+
+
+def read_segment(key: int) -> bytes | None:
+    """All the bytes of segment KEY (attached for the read only), or None if there is none."""
+    sysv_ipc = _sysv()
+    try:
+        seg = sysv_ipc.SharedMemory(key)
+    except sysv_ipc.ExistentialError:
+        return None
+    try:
+        return seg.read(seg.size, 0)
+    finally:
+        seg.detach()
+
+
+def create_segment(key: int, size: int, content: bytes, owner: Owner | None) -> None:
+    """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, owned by OWNER."""
+    sysv_ipc = _sysv()
+    seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
+    try:
+        seg.write(content, 0)
+        if owner is not None:
+            seg.uid, seg.gid = owner.uid, owner.gid
+    finally:
+        seg.detach()
+
+
+def remove_segment_id(shmid: int) -> None:
+    sysv_ipc = _sysv()
+    try:
+        sysv_ipc.remove_shared_memory(shmid)
+    except (sysv_ipc.ExistentialError, ValueError):
+        pass
+
+
+def remove_segment(key: int) -> bool:
+    """Remove segment KEY if it exists; True if there was one."""
+    row = segment_row(key)
+    if row is None:
+        return False
+    remove_segment_id(row["shmid"])
+    return True
+
+
+# --- POSIX shared memory objects and named semaphores --------------------------------------
+
+
+def object_path(name: str) -> str:
+    """Where shm_open(NAME) lives: /dev/shm/NAME without its slash."""
+    return os.path.join(DEV_SHM, name.lstrip("/"))
+
+
+def semaphore_path(name: str) -> str:
+    """Where sem_open(NAME) lives on Linux (glibc): /dev/shm/sem.NAME without its slash."""
+    return os.path.join(DEV_SHM, "sem." + name.lstrip("/"))
+
+
+def object_exists(name: str) -> bool:
+    return os.path.exists(object_path(name))
+
+
+def semaphore_exists(name: str) -> bool:
+    return os.path.exists(semaphore_path(name))
+
+
+def read_object(name: str) -> bytes | None:
+    """All the bytes of shared memory object NAME, or None if there is none."""
+    try:
+        with open(object_path(name), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def semaphore_value(name: str) -> int | None:
+    """The value of named semaphore NAME (sem_getvalue(3)), or None if there is none."""
+    posix_ipc = _posix()
+    try:
+        sem = posix_ipc.Semaphore(name)
+    except posix_ipc.ExistentialError:
+        return None
+    try:
+        return sem.value
+    finally:
+        sem.close()
+
+
+def _give(path: str, owner: Owner | None) -> None:
+    if owner is not None:
+        os.chown(path, owner.uid, owner.gid)
+
+
+def create_object(name: str, content: bytes, owner: Owner | None) -> None:
+    """Make shared memory object NAME (mode 0600) holding CONTENT, owned by OWNER."""
+    posix_ipc = _posix()
+    shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600, max(len(content), 1))
+    try:
+        with mmap.mmap(shm.fd, shm.size) as memory:
+            memory[: len(content)] = content
+    finally:
+        shm.close_fd()
+    _give(object_path(name), owner)
+
+
+def create_semaphore(name: str, value: int, owner: Owner | None) -> None:
+    """Make named semaphore NAME (mode 0600) with VALUE, owned by OWNER."""
+    posix_ipc = _posix()
+    posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()
+    _give(semaphore_path(name), owner)
+
+
+def unlink_object(name: str) -> bool:
+    """shm_unlink(NAME) if it exists; True if there was one."""
+    posix_ipc = _posix()
+    try:
+        posix_ipc.unlink_shared_memory(name)
+        return True
+    except posix_ipc.ExistentialError:
+        return False
+
+
+def unlink_semaphore(name: str) -> bool:
+    """sem_unlink(NAME) if it exists; True if there was one."""
+    posix_ipc = _posix()
+    try:
+        posix_ipc.unlink_semaphore(name)
+        return True
+    except posix_ipc.ExistentialError:
+        return False
+
+
+# --- what a spec made, removed when it ends ----------------------------------------------
+
+
+@dataclass
+class Made:
+    """The objects a spec uses, by name or key, removed at the end whoever made them."""
+
+    keys: list[int] = field(default_factory=list)
+    shmids: list[int] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    semaphores: list[str] = field(default_factory=list)
+
+    def key(self, key: int) -> int:
+        self.keys.append(key)
+        return key
+
+    def shmid(self, shmid: int) -> int:
+        self.shmids.append(shmid)
+        return shmid
+
+    def object(self, name: str) -> str:
+        self.objects.append(name)
+        return name
+
+    def semaphore(self, name: str) -> str:
+        self.semaphores.append(name)
+        return name
+
+    def remove_all(self) -> list[str]:
+        """Remove everything registered; returns what could not be removed (never raises)."""
+        errors = []
+        for action, items in (
+            (remove_segment, self.keys),
+            (remove_segment_id, self.shmids),
+            (unlink_object, self.objects),
+            (unlink_semaphore, self.semaphores),
+        ):
+            for item in items:
+                try:
+                    action(item)
+                except OSError as exc:  # e.g. a permission problem: the harness's fault
+                    errors.append(f"{item}: {exc}")
+        return errors
+
+
+@contextmanager
+def made() -> Iterator[Made]:
+    """A Made registry whose objects are removed when the block ends (fixture or example).
+
+    A removal that fails is the harness's problem (HarnessBroken), raised only when the block
+    itself ended normally, so it never hides the spec's own verdict.
+    """
+    registry = Made()
+    try:
+        yield registry
+    except BaseException:
+        registry.remove_all()
+        raise
+    errors = registry.remove_all()
+    if errors:
+        raise HarnessBroken("could not remove IPC objects after the spec: " + "; ".join(errors))
+
+
+__all__ = [
+    "DEV_SHM",
+    "Made",
+    "Owner",
+    "create_object",
+    "create_segment",
+    "create_semaphore",
+    "made",
+    "object_exists",
+    "object_path",
+    "read_object",
+    "read_segment",
+    "remove_segment",
+    "remove_segment_id",
+    "segment_ids",
+    "segment_row",
+    "semaphore_exists",
+    "semaphore_path",
+    "semaphore_value",
+    "unlink_object",
+    "unlink_semaphore",
+]

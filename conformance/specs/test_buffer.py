@@ -1,0 +1,675 @@
+"""Specs for `buffer`: the bounded buffer in shared memory, the producer/consumer problem.
+
+shm_overview(7), shm_open(3), sem_overview(7), sem_open(3), sem_wait(3), sem_post(3). The
+seeds: shared memory is the fastest IPC because the kernel stays out of each access, so the
+processes must synchronise themselves with semaphores. The classic solution these specs hold
+an implementation to: `empty` counts free slots and `full` filled ones, so a full buffer puts
+the producer to sleep and an empty one the consumer (no spinning, no overwriting, no dropping);
+`mutex` guards head and tail, so that several producers and consumers at once neither lose nor
+duplicate nor tear an item. The layout of the object and the names of the semaphores are the
+contract's (section 3), so producers and consumers of different implementations work together.
+
+Semaphore values are read from outside with sem_getvalue(3); processes are watched in /proc
+(a producer asleep in a semaphore wait sleeps in futex(2) and uses no CPU).
+
+`buffer.no-loss-no-duplicates` perturbs the scheduling by stopping and continuing random
+participants (SIGSTOP/SIGCONT) from a random.Random seeded with a number derived from the spec
+id, so every grading run perturbs the same way; set the environment variable IPC_SEED to an
+integer to try another seed. A failure message names the seed it ran with.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import zlib
+from collections import Counter
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conformance import explain, observe, shared_memory
+from conformance.deadline import Deadline
+from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
+from conformance.spec import spec
+from conformance.strategies import first_difference, spec_settings
+
+#: How long a program gets for one step (start, init, take or store an item, block, exit).
+STEP_DEADLINE = 5
+#: How long a whole exchange of items may take (thousands of items, perturbed: about 1 s).
+EXIT_DEADLINE = 20
+#: Window over which a sleeping process must use no CPU (clock ticks are 10 ms).
+IDLE_WINDOW = 0.3
+IDLE_TICKS = 2
+#: CPU a program may use (clock ticks) before it must be asleep: starting Python costs a few.
+SPIN_TICKS = 30
+#: A semaphore wait (sem_wait, sem_timedwait) sleeps in futex(2).
+SEM_WAIT = frozenset({"futex"})
+#: The contract's layout: four 32-bit little-endian integers, then the slots.
+HEADER = 16
+DEFAULT_SLOT_SIZE = 256
+ROLES = ("empty", "full", "mutex")
+#: Where IPC_SEED comes from, and the default seed: derived from the spec id, so stable.
+SEED_ENV = "IPC_SEED"
+
+
+# --- the grader's side of a buffer -----------------------------------------------------------
+
+
+@pytest.fixture
+def made():
+    """Objects and semaphores this spec uses, removed after it whatever happened."""
+    with shared_memory.made() as registry:
+        yield registry
+
+
+@pytest.fixture
+def owner(run_context):
+    """Who the programs run as, to hand the objects the grader makes for them."""
+    return shared_memory.Owner.of(run_context)
+
+
+def _new_buffer(made, names):
+    """A fresh buffer NAME, its object and semaphores registered for removal."""
+    name = names.posix("bb")
+    made.object(name)
+    for role in ROLES:
+        made.semaphore(f"{name}.{role}")
+    return name
+
+
+def _values(name):
+    """(full, empty, mutex) as sem_getvalue reads them now; None for a missing one."""
+    return tuple(shared_memory.semaphore_value(f"{name}.{role}") for role in ("full", "empty", "mutex"))
+
+
+def _show(name):
+    full, empty, mutex = _values(name)
+    return f"{name}.full reads {full}, {name}.empty {empty}, {name}.mutex {mutex}"
+
+
+def _present(name):
+    """Which of the buffer's four objects exist, as /dev/shm shows them."""
+    out = [shared_memory.object_path(name)] if shared_memory.object_exists(name) else []
+    return out + [shared_memory.semaphore_path(f"{name}.{r}") for r in ROLES if shared_memory.semaphore_exists(f"{name}.{r}")]
+
+
+def _expect_exit(proc, code, doing):
+    status = proc.status
+    if status is None or status.code != code:
+        raise SpecFailure(f"{doing}: {proc.label} {status}; expected exit status {code}.\n{proc.transcript()}")
+
+
+def _init(impl, name, slots, slot_size=None):
+    args = ["init", name, str(slots)] + (["--slot-size", str(slot_size)] if slot_size else [])
+    proc = impl.run(*args, timeout=STEP_DEADLINE)
+    _expect_exit(proc, 0, f"`buffer {' '.join(args)}`")
+    return proc
+
+
+def _lines(items):
+    return b"".join(item + b"\n" for item in items)
+
+
+def _produce(impl, name, items):
+    producer = impl.spawn("produce", name)
+    producer.feed(_lines(items))
+    return producer
+
+
+def _consume(impl, name, count):
+    return impl.spawn("consume", name, str(count), stdin="devnull")
+
+
+def _wait_filled(producer, name, count):
+    """Wait until NAME.full reads COUNT (the producer filled as many slots) or the producer exits."""
+
+    def filled():
+        return producer.poll() is not None or (shared_memory.semaphore_value(f"{name}.full") or 0) >= count
+
+    try:
+        observe.wait_until(filled, STEP_DEADLINE, f"{producer.label} storing {count} item(s)")
+    except SpecTimeout as exc:
+        raise SpecTimeout(f"{exc}: {_show(name)}; {observe.describe(producer.pid)}.\n{producer.transcript()}") from None
+    if producer.poll() is not None and not producer.status.ok:
+        producer.wait(STEP_DEADLINE)
+        raise SpecFailure(f"{producer.label} {producer.status} while storing items; expected it to store them.\n{producer.transcript()}")
+
+
+def _blocked_now(pid):
+    """Evidence that PID sleeps in a semaphore wait right now (one look), else None."""
+    try:
+        return observe.wait_until_blocked(pid, SEM_WAIT, 0)
+    except (SpecTimeout, observe.ProcessGone):
+        return None
+
+
+def _assert_asleep(proc, who, fix):
+    """PROC falls asleep in a semaphore wait and then uses no CPU; None if it exits instead.
+
+    A program that burns SPIN_TICKS of CPU without falling asleep is spinning: that fails at
+    once rather than at the deadline. (Starting up costs a Python program a few ticks.)
+    """
+    start = observe.cpu_ticks(proc.pid) or 0
+
+    def settled():
+        if proc.poll() is not None:
+            return "exited"
+        blocked = _blocked_now(proc.pid)
+        if blocked is not None:
+            return blocked
+        if (observe.cpu_ticks(proc.pid) or start) - start > SPIN_TICKS:
+            return "spinning"
+        return None
+
+    try:
+        outcome = observe.wait_until(settled, STEP_DEADLINE, f"{who} (pid {proc.pid}) falling asleep")
+    except SpecTimeout:
+        raise SpecFailure(
+            f"{who} (pid {proc.pid}) did not fall asleep in a semaphore wait (futex) within "
+            f"{STEP_DEADLINE} s: {observe.describe(proc.pid)}. {fix}"
+        ) from None
+    if outcome == "exited":
+        return None
+    if outcome == "spinning":
+        raise SpecFailure(
+            f"{who} (pid {proc.pid}) used over {SPIN_TICKS} clock ticks of CPU without ever falling "
+            f"asleep in a semaphore wait: {observe.describe(proc.pid)}. {fix}"
+        )
+    before = observe.cpu_ticks(proc.pid)
+    if proc.exited_within(IDLE_WINDOW):  # a measurement window; returns early only if it exits
+        return None
+    after = observe.cpu_ticks(proc.pid)
+    if before is not None and after is not None and after - before > IDLE_TICKS:
+        raise SpecFailure(
+            f"{who} (pid {proc.pid}) used {after - before} clock ticks of CPU in {IDLE_WINDOW} s while "
+            f"it should sleep: {observe.describe(proc.pid)}. {fix}"
+        )
+    return _blocked_now(proc.pid) or outcome
+
+
+def _compare_items(expected, proc, doing):
+    got = proc.stdout.data
+    if got != _lines(expected):
+        got_items = got.split(b"\n")
+        where = next((i for i, (a, b) in enumerate(zip(expected, got_items)) if a != b), min(len(expected), len(got_items)))
+        detail = (
+            f"item {where + 1} was {expected[where][:60]!r} but the consumer printed {got_items[where][:60]!r}"
+            if where < len(expected) and where < len(got_items)
+            else first_difference(_lines(expected), got)
+        )
+        raise SpecFailure(
+            f"{doing}: the consumer's output differs from the items in order: {detail}. "
+            f"Items leave the buffer in the order they entered it (take at head, store at tail, "
+            f"each advanced modulo SLOTS).\n{proc.transcript()}"
+        )
+
+
+# --- init and destroy ------------------------------------------------------------------------
+
+
+@spec(
+    "buffer.init-layout",
+    points=2,
+    hint="Create the object with shm_open + ftruncate(16 + SLOTS * SLOT_SIZE), write SLOTS, "
+    "SLOT_SIZE, head 0, tail 0 as 32-bit little-endian; sem_open NAME.empty (SLOTS), "
+    "NAME.full (0), NAME.mutex (1), each with O_CREAT | O_EXCL.",
+)
+def test_init_layout(impl, names, made):
+    """`buffer init` lays out the header and slots as the contract says, with semaphores at SLOTS, 0 and 1."""
+    for slots, slot_size in ((5, 40), (3, None)):
+        name = _new_buffer(made, names)
+        _init(impl, name, slots, slot_size)
+        size = slot_size or DEFAULT_SLOT_SIZE
+        raw = shared_memory.read_object(name)
+        if raw is None:
+            raise SpecFailure(f"`buffer init {name} {slots}` exited 0 but there is no shared memory object {name} ({shared_memory.object_path(name)}).")
+        header = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, min(len(raw), HEADER), 4)]
+        if header != [slots, size, 0, 0] or len(raw) < HEADER + slots * size:
+            raise SpecFailure(
+                f"after `buffer init {name} {slots}{f' --slot-size {slot_size}' if slot_size else ''}`, the object "
+                f"has {len(raw)} bytes and its header reads {header}; expected at least "
+                f"{HEADER + slots * size} bytes and [SLOTS {slots}, SLOT_SIZE {size}, head 0, tail 0], "
+                f"32-bit little-endian."
+            )
+        values = _values(name)
+        if values != (0, slots, 1):
+            raise SpecFailure(
+                f"after `buffer init {name} {slots}`, {_show(name)}; expected full 0, empty {slots} "
+                f"(every slot free) and mutex 1 (None means the semaphore does not exist)."
+            )
+
+
+@spec(
+    "buffer.init-refuses-existing",
+    points=1,
+    hint="Open every object with O_CREAT | O_EXCL: EEXIST means someone else's buffer; exit 1 "
+    "without touching it (and remove only what this call created).",
+)
+def test_init_refuses_existing(impl, reference, names, made, owner):
+    """`buffer init` exits 1 when the object or any semaphore exists, and leaves what exists untouched."""
+    # a live buffer: initialised by the reference, one item in it
+    name = _new_buffer(made, names)
+    _init(reference, name, 3)
+    producer = reference.run("produce", name, input=b"still here\n", timeout=STEP_DEADLINE)
+    _expect_exit(producer, 0, "the reference storing one item")
+    raw, values = shared_memory.read_object(name), _values(name)
+    _expect_exit(impl.run("init", name, "3", timeout=STEP_DEADLINE), 1, f"`buffer init {name} 3` on a buffer that holds an item")
+    if shared_memory.read_object(name) != raw or _values(name) != values:
+        raise SpecFailure(
+            f"a refused `buffer init` on a live buffer changed it: before, {values} (full, empty, mutex) and "
+            f"its header {raw[:HEADER].hex(' ')}; after, {_values(name)} and {(shared_memory.read_object(name) or b'')[:HEADER].hex(' ')}."
+        )
+    # each of the four alone
+    for what in ("object", *ROLES):
+        name = _new_buffer(made, names)
+        if what == "object":
+            content = b"someone else's data"
+            shared_memory.create_object(name, content, owner)
+            label = f"the shared memory object {name}"
+        else:
+            shared_memory.create_semaphore(f"{name}.{what}", 7, owner)
+            label = f"the semaphore {name}.{what}"
+        _expect_exit(impl.run("init", name, "2", timeout=STEP_DEADLINE), 1, f"`buffer init {name} 2` when {label} exists already")
+        if what == "object":
+            if shared_memory.read_object(name) != content:
+                raise SpecFailure(f"a refused `buffer init` changed {label}: it must leave it as it was.")
+        elif shared_memory.semaphore_value(f"{name}.{what}") != 7:
+            raise SpecFailure(
+                f"a refused `buffer init` changed {label}: it read 7 before and "
+                f"{shared_memory.semaphore_value(f'{name}.{what}')} after."
+            )
+
+
+@spec(
+    "buffer.destroy-cleans-up",
+    points=1,
+    hint="shm_unlink(NAME) and sem_unlink each of NAME.empty, NAME.full, NAME.mutex; go on after "
+    "a missing one, then exit 1 if any was missing.",
+)
+def test_destroy_cleans_up(impl, reference, names, made):
+    """`buffer destroy` unlinks the object and the three semaphores; with one missing it removes the rest and exits 1."""
+    name = _new_buffer(made, names)
+    _init(reference, name, 2)
+    _expect_exit(impl.run("destroy", name, timeout=STEP_DEADLINE), 0, f"`buffer destroy {name}`")
+    left = _present(name)
+    if left:
+        raise SpecFailure(f"`buffer destroy {name}` exited 0 but left {', '.join(left)} behind.")
+    _expect_exit(impl.run("destroy", name, timeout=STEP_DEADLINE), 1, f"`buffer destroy {name}` when nothing is left")
+
+    name = _new_buffer(made, names)
+    _init(reference, name, 2)
+    shared_memory.unlink_semaphore(f"{name}.full")
+    _expect_exit(impl.run("destroy", name, timeout=STEP_DEADLINE), 1, f"`buffer destroy {name}` with {name}.full missing")
+    left = _present(name)
+    if left:
+        raise SpecFailure(f"`buffer destroy {name}` with {name}.full missing left {', '.join(left)} behind; remove the others anyway.")
+
+
+# --- blocking ----------------------------------------------------------------------------------
+
+
+FULL_SLOTS = 3
+
+
+@spec(
+    "buffer.blocks-when-full",
+    points=3,
+    hint="Before storing, sem_wait(empty): with every slot filled it sleeps until a consumer "
+    "posts empty. Lock the mutex only after that wait, never before it (a producer asleep "
+    "holding the mutex locks every consumer out).",
+)
+def test_blocks_when_full(impl, names, made):
+    """A producer facing a full buffer sleeps in a semaphore wait, with no CPU, until a consumer takes an item."""
+    k = FULL_SLOTS
+    name = _new_buffer(made, names)
+    _init(impl, name, k)
+    items = [b"item %d" % i for i in range(1, k + 2)]
+    producer = _produce(impl, name, items)
+    _wait_filled(producer, name, k)
+    if producer.exited_within(0):
+        producer.wait(STEP_DEADLINE)
+        raise SpecFailure(
+            f"with {k} slots and {k + 1} lines, {producer.label} {producer.status} without waiting for "
+            f"a free slot; now {_show(name)}. A full buffer must put the producer to sleep in "
+            f"sem_wait(empty) until a consumer frees a slot: it never drops or overwrites an item.\n"
+            f"{producer.transcript()}"
+        )
+    fix = "Wait with sem_wait(empty): the kernel wakes the producer when a consumer posts; no polling loop."
+    blocked = _assert_asleep(producer, "the producer facing a full buffer", fix)
+    full, empty, mutex = _values(name)
+    if blocked is None or (full, empty) != (k, 0):
+        raise SpecFailure(
+            f"with {k} slots and {k + 1} lines, {producer.label} "
+            + ("exited" if blocked is None else f"sleeps ({blocked})")
+            + f" while {_show(name)}; expected it asleep with full {k} and empty 0: a full buffer "
+            f"must stop the producer, never lose or overwrite an item.\n{producer.transcript()}"
+        )
+    if mutex != 1:
+        raise SpecFailure(
+            f"the producer sleeps on a full buffer holding the mutex ({_show(name)}): no consumer "
+            f"can ever take an item, a deadlock. Call sem_wait(empty) first, then lock the mutex."
+        )
+    consumer = _consume(impl, name, 1)
+    first = consumer.next_line(STEP_DEADLINE, what="the first item")
+    if first != items[0]:
+        raise SpecFailure(f"the consumer took {first!r} first; expected {items[0]!r}, the oldest item.\n{consumer.transcript()}")
+    consumer.wait(STEP_DEADLINE)
+    _expect_exit(consumer, 0, "taking one item")
+    if not producer.exited_within(STEP_DEADLINE):
+        raise SpecFailure(
+            f"a consumer took one item ({_show(name)}), but the producer did not finish within "
+            f"{STEP_DEADLINE} s: {observe.describe(producer.pid)}. The consumer's sem_post(empty) "
+            f"must wake it to store its last item.\n{producer.transcript()}"
+        )
+    producer.wait(STEP_DEADLINE)
+    _expect_exit(producer, 0, f"producing {k + 1} items")
+    if _values(name)[:2] != (k, 0):
+        raise SpecFailure(f"after the producer stored its last item, {_show(name)}; expected full {k} and empty 0.")
+
+
+@spec(
+    "buffer.blocks-when-empty",
+    points=3,
+    hint="Before taking, sem_wait(full): on an empty buffer it sleeps until a producer posts "
+    "full. No polling loop, and never hold the mutex while waiting.",
+)
+def test_blocks_when_empty(impl, names, made):
+    """A consumer facing an empty buffer sleeps in a semaphore wait, with no CPU, until an item arrives."""
+    name = _new_buffer(made, names)
+    _init(impl, name, 2)
+    consumer = _consume(impl, name, 2)
+    fix = "Wait with sem_wait(full): the kernel wakes the consumer when a producer posts; no polling loop."
+    blocked = _assert_asleep(consumer, "the consumer facing an empty buffer", fix)
+    if blocked is None:
+        consumer.wait(STEP_DEADLINE)
+        raise SpecFailure(f"on an empty buffer {consumer.label} {consumer.status} instead of waiting for an item.\n{consumer.transcript()}")
+    if _values(name) != (0, 2, 1):
+        raise SpecFailure(
+            f"while the consumer waits on an empty buffer, {_show(name)}; expected full 0, empty 2 "
+            f"and mutex 1 (a consumer asleep holding the mutex locks every producer out)."
+        )
+    for item in (b"first item", b"second item"):
+        producer = impl.run("produce", name, input=item + b"\n", timeout=STEP_DEADLINE)
+        _expect_exit(producer, 0, f"producing {item!r}")
+        line = consumer.next_line(STEP_DEADLINE, what=f"the item {item!r} once it arrived")
+        if line != item:
+            raise SpecFailure(f"the waiting consumer printed {line!r}; expected {item!r}, the item just produced.\n{consumer.transcript()}")
+    consumer.wait(STEP_DEADLINE)
+    _expect_exit(consumer, 0, "consuming two items")
+
+
+# --- order, loss, interoperability ------------------------------------------------------------
+
+
+@st.composite
+def fifo_cases(draw):
+    """(SLOTS, SLOT_SIZE or None for the default, items): items fit their slots, hold no newline."""
+    slot_size = draw(st.sampled_from([None, 8, 40]))
+    limit = (slot_size or DEFAULT_SLOT_SIZE) - 4
+    slots = draw(st.integers(1, 6))
+    item = st.binary(max_size=limit).map(lambda b: b.replace(b"\n", b""))
+    items = draw(st.lists(item, min_size=1, max_size=24))
+    return slots, slot_size, items
+
+
+@spec(
+    "buffer.fifo-order",
+    points=3,
+    hint="Store at tail and take at head, each advanced by one modulo SLOTS under the mutex; "
+    "the item's length goes in the slot's first 4 bytes, so empty and binary items survive.",
+)
+@spec_settings(max_examples=8)
+@given(case=fifo_cases())
+@example(case=(3, None, [b"item %d" % i for i in range(1, 13)]))
+@example(case=(1, 8, [b"", b"1234", b"\x00\xff\r", b""]))
+def test_fifo_order(impl, names, case):
+    """One producer and one consumer: every item comes out once, in the order it went in, whatever the number of slots."""
+    slots, slot_size, items = case
+    with shared_memory.made() as made:
+        name = _new_buffer(made, names)
+        _init(impl, name, slots, slot_size)
+        # the producer fills the buffer first (it blocks if there are more items than slots),
+        # then the consumer drains it while the producer stores the rest
+        producer = _produce(impl, name, items)
+        _wait_filled(producer, name, min(len(items), slots))
+        consumer = _consume(impl, name, len(items))
+        consumer.wait(EXIT_DEADLINE)
+        producer.wait(EXIT_DEADLINE)
+        _expect_exit(producer, 0, f"producing {len(items)} items into {slots} slots")
+        _expect_exit(consumer, 0, f"consuming {len(items)} items from {slots} slots")
+        _compare_items(items, consumer, f"{len(items)} items through {slots} slot(s) of {slot_size or DEFAULT_SLOT_SIZE} bytes")
+
+
+@spec(
+    "buffer.interop-producer",
+    points=2,
+    hint="Follow the contract's layout exactly: header fields 32-bit little-endian, slot i at "
+    "16 + i * SLOT_SIZE holding a 4-byte length then the bytes, and semaphores NAME.empty, "
+    "NAME.full, NAME.mutex.",
+)
+def test_interop_producer(impl, reference, names, made):
+    """Items from your producer, in a buffer the reference made, come out of the reference's consumer in order."""
+    name = _new_buffer(made, names)
+    _init(reference, name, 3, 64)
+    items = [b"from your producer %d" % i for i in range(1, 10)] + [b"", b"x" * 60]
+    producer = _produce(impl, name, items)
+    _wait_filled(producer, name, 3)
+    consumer = _consume(reference, name, len(items))
+    consumer.wait(EXIT_DEADLINE)
+    producer.wait(EXIT_DEADLINE)
+    _expect_exit(producer, 0, f"producing {len(items)} items")
+    _expect_exit(consumer, 0, f"the reference consuming {len(items)} items")
+    _compare_items(items, consumer, "your producer, the reference's consumer")
+
+
+@spec(
+    "buffer.interop-consumer",
+    points=2,
+    hint="Follow the contract's layout exactly: read SLOTS and SLOT_SIZE from the header, take "
+    "the item at head (slot at 16 + head * SLOT_SIZE: a 4-byte length, then the bytes) and "
+    "advance head modulo SLOTS.",
+)
+def test_interop_consumer(impl, reference, names, made):
+    """Items from the reference's producer come out of your consumer in order."""
+    name = _new_buffer(made, names)
+    _init(reference, name, 3, 64)
+    items = [b"from the reference %d" % i for i in range(1, 10)] + [b"", b"y" * 60]
+    consumer = _consume(impl, name, len(items))
+    producer = _produce(reference, name, items)
+    consumer.wait(EXIT_DEADLINE)
+    producer.wait(EXIT_DEADLINE)
+    _expect_exit(producer, 0, f"the reference producing {len(items)} items")
+    _expect_exit(consumer, 0, f"consuming {len(items)} items")
+    _compare_items(items, consumer, "the reference's producer, your consumer")
+
+
+@spec(
+    "buffer.item-too-long",
+    points=1,
+    hint="Check each line's length against SLOT_SIZE - 4 before waiting for a slot; exit 1 "
+    "for one too long, keeping the items stored before it.",
+)
+def test_item_too_long(impl, names, made):
+    """A line too long for a slot stops the producer with exit 1; the items before it stay in the buffer."""
+    name = _new_buffer(made, names)
+    _init(impl, name, 4, 16)
+    fits = b"x" * 12  # 16 - 4: exactly a slot
+    producer = impl.run("produce", name, input=_lines([b"ok", fits, b"y" * 13, b"never"]), timeout=STEP_DEADLINE)
+    _expect_exit(producer, 1, "producing a 13-byte line into 16-byte slots")
+    if _values(name)[0] != 2:
+        raise SpecFailure(f"after the producer refused a 13-byte line, {_show(name)}; expected full 2 (the two lines before it).")
+    consumer = _consume(impl, name, 2)
+    consumer.wait(STEP_DEADLINE)
+    _expect_exit(consumer, 0, "consuming 2 items")
+    _compare_items([b"ok", fits], consumer, "the items before a line too long")
+
+
+# --- many producers and consumers at once ------------------------------------------------------
+
+#: How long the participants together may take to start and wait for input before the exchange.
+SETTLE_DEADLINE = 3
+PRODUCERS = 4
+CONSUMERS = 3
+ITEMS_EACH = 900  # 3600 items in all, 1200 per consumer
+CONTENDED_SLOTS = 64
+CONTENDED_SLOT_SIZE = 64
+assert PRODUCERS * ITEMS_EACH % CONSUMERS == 0, "every consumer takes the same number of items"
+ITEM = re.compile(rb"(\d+) (\d+) ([a-z]*) ([0-9a-f]{8})")
+
+
+def _seed(spec_id):
+    override = os.environ.get(SEED_ENV)
+    if override is not None:
+        try:
+            return int(override, 0)
+        except ValueError:
+            raise HarnessBroken(f"{SEED_ENV}={override!r} is not an integer; unset it or give a number") from None
+    return zlib.crc32(spec_id.encode())
+
+
+def _tagged_item(producer, seq, rng):
+    """`P SEQ FILLER CRC`: who made it, its number, random filler, and a checksum of the rest."""
+    body = b"%d %d %s" % (producer, seq, bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(0, 36))))
+    return body + b" %08x" % zlib.crc32(body)
+
+
+def _perturb(rng, procs, deadline):
+    """Until all PROCS exit: stop one at random, let another run for a random moment, continue it.
+
+    A stopped process may hold the mutex or be halfway through a store; the others go on
+    meanwhile. Every round waits on the kernel (the victim's state) or on a process's pidfd, and
+    every participant is continued at the end whatever happened.
+    """
+    deadline = Deadline.of(deadline)
+    try:
+        while not deadline.expired():
+            alive = [p for p in procs if p.poll() is None]
+            if len(alive) < 2:
+                return
+            # prefer one that is running now: stopped halfway through a store or a take, it
+            # shows whether the others respect the mutex it holds
+            running = [p for p in alive if observe.state(p.pid) == "R"]
+            victim = rng.choice(running or alive)
+            other = rng.choice([p for p in alive if p is not victim])
+            stopped_for, then = rng.uniform(0.001, 0.02), rng.uniform(0, 0.005)
+            victim.send_signal(signal.SIGSTOP)
+            try:
+                observe.wait_for_state(victim.pid, "TtZX", STEP_DEADLINE)
+            except observe.ProcessGone:
+                pass
+            other.exited_within(stopped_for)  # the others run while the victim is stopped
+            victim.send_signal(signal.SIGCONT)
+            rng.choice(alive).exited_within(then)  # and a moment with everyone running
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGCONT)
+
+
+def _settle(proc, calls, deadline):
+    """Wait (until DEADLINE at most) for PROC to sleep in one of CALLS: started, awaiting input.
+
+    Only a way to start the participants together; a program that waits some other way is
+    not wrong for it, so the wait just ends.
+    """
+    try:
+        proc.wait_blocked(calls, deadline)
+    except SpecTimeout:
+        pass
+
+
+def _check_exchange(produced, consumers, seed):
+    """Every produced item consumed exactly once, untorn, each producer's items in order."""
+    where = f" (seed {seed}; set {SEED_ENV}={seed} to replay this perturbation)"
+    by_line = {line: key for key, line in produced.items()}
+    seen = Counter()
+    torn, order = [], []
+    for c, proc in enumerate(consumers, 1):
+        last = {}
+        for line in proc.stdout.data.split(b"\n")[:-1]:
+            m = ITEM.fullmatch(line)
+            if line not in by_line:
+                intact = m is not None and zlib.crc32(b"%s %s %s" % m.group(1, 2, 3)) == int(m.group(4), 16)
+                torn.append(f"consumer #{c} printed {line[:70]!r}" + (", a well-formed item nobody produced" if intact else ", which is no item any producer sent (its checksum does not match: a torn item)"))
+                continue
+            key = by_line[line]
+            seen[key] += 1
+            p, seq = key
+            if seq < last.get(p, -1):
+                order.append(f"consumer #{c} took producer {p}'s item {seq} after its item {last[p]}")
+            last[p] = seq
+    lost = [k for k in produced if seen[k] == 0]
+    dup = [k for k, n in seen.items() if n > 1]
+    if torn or lost or dup or order:
+        problems = []
+        if lost:
+            problems.append(f"{len(lost)} item(s) lost, e.g. " + ", ".join(f"producer {p}'s item {s}" for p, s in lost[:4]))
+        if dup:
+            problems.append(f"{len(dup)} item(s) taken more than once, e.g. " + ", ".join(f"producer {p}'s item {s} ({seen[(p, s)]} times)" for p, s in dup[:4]))
+        if torn:
+            problems.append(f"{len(torn)} line(s) not produced: " + "; ".join(torn[:3]))
+        if order:
+            problems.append("order broken: " + "; ".join(order[:3]))
+        raise SpecFailure(
+            f"{PRODUCERS} producers and {CONSUMERS} consumers sharing {CONTENDED_SLOTS} slots{where}: "
+            + "; ".join(problems)
+            + ". Two processes updated head or tail at once: each store (read tail, write the slot, "
+            "advance tail) and each take (read head, read the slot, advance head) must happen "
+            "whole under the mutex."
+        )
+
+
+@spec(
+    "buffer.no-loss-no-duplicates",
+    points=4,
+    hint="Guard every store and every take with the mutex: sem_wait(empty), sem_wait(mutex), "
+    "store at tail, advance tail, sem_post(mutex), sem_post(full) (and the mirror image to "
+    "take). Without the mutex two processes use the same slot.",
+    timeout=90,
+)
+def test_no_loss_no_duplicates(impl, names, made, spec_meta):
+    """Several producers and consumers at once, perturbed: every item is taken exactly once, whole and in order.
+
+    Each item carries its producer, a sequence number and a checksum, so a lost, duplicated,
+    torn or reordered item is named in the failure.
+    """
+    seed = _seed(spec_meta.id)
+    rng = random.Random(seed)
+    name = _new_buffer(made, names)
+    _init(impl, name, CONTENDED_SLOTS, CONTENDED_SLOT_SIZE)
+    produced = {(p, s): _tagged_item(p, s, rng) for p in range(PRODUCERS) for s in range(ITEMS_EACH)}
+    take = PRODUCERS * ITEMS_EACH // CONSUMERS
+    consumers = [_consume(impl, name, take) for _ in range(CONSUMERS)]
+    producers = [impl.spawn("produce", name) for _ in range(PRODUCERS)]
+    everyone = producers + consumers
+    # start them together: each consumer waits for an item, each producer for its input, then
+    # every producer gets all its lines at once, so they all store into the empty slots together
+    settle = Deadline(SETTLE_DEADLINE)
+    for proc in consumers:
+        _settle(proc, SEM_WAIT, settle)
+    for proc in producers:
+        _settle(proc, explain.READ_CALLS, settle)
+    inputs = [_lines([produced[(p, s)] for s in range(ITEMS_EACH)]) for p in range(PRODUCERS)]
+    for proc, data in zip(producers, inputs):
+        try:
+            proc.write(data)  # less than a pipe holds: returns at once, so all start within microseconds
+        except BrokenPipeError:
+            pass  # it exited already: its exit status tells why, below
+    for proc in producers:
+        proc.close_stdin()
+    deadline = Deadline(EXIT_DEADLINE)
+    _perturb(rng, everyone, deadline)
+    for proc in everyone:
+        if not proc.exited_within(deadline):
+            stuck = "; ".join(observe.describe(p.pid) for p in everyone if p.poll() is None)
+            raise SpecTimeout(
+                f"{PRODUCERS} producers and {CONSUMERS} consumers (seed {seed}) did not all finish "
+                f"within {EXIT_DEADLINE} s: {stuck}; {_show(name)}.\n{proc.transcript()}"
+            )
+    for proc in everyone:
+        proc.wait(STEP_DEADLINE)
+        _expect_exit(proc, 0, f"exchanging {len(produced)} items with {PRODUCERS} producers and {CONSUMERS} consumers (seed {seed})")
+    _check_exchange(produced, consumers, seed)

@@ -1,0 +1,395 @@
+"""Specs for `shm`: a record in a System V segment, the seed's fork demo, a counter under a lock.
+
+shmget(2), shmat(2), shmctl(2) and sysvipc(7) for `write`, `read`, `rm` and `fork`;
+shm_overview(7), shm_open(3), sem_overview(7) and sem_open(3) for `counter`. The seeds:
+shared memory is the fastest IPC, because once a segment is attached the processes read and
+write it with no system call; a segment exists apart from the processes using it (shmget
+creates, shmat attaches, shmctl(IPC_RMID) removes); and since the kernel no longer orders the
+accesses, the processes must synchronise themselves with locks and semaphores. The seed's demo:
+a segment made with shmget(IPC_PRIVATE) holds 11 and 22, the child of a fork writes 33 and 44,
+and the parent prints `33, 44`.
+
+A record is a 4-byte little-endian length at offset 0, then that many bytes (contract section 3).
+The grader reads and writes segments itself, so that layout is checked from outside.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import example, given
+
+from conformance import observe, shared_memory
+from conformance.outcomes import SpecFailure
+from conformance.spec import spec
+from conformance.strategies import describe_bytes, first_difference, payloads, spec_settings
+
+MiB = 1 << 20
+#: How long a program gets for one step (start, write or read a record, exit).
+STEP_DEADLINE = 5
+#: How long `write`/`read` of up to a few MiB may take.
+EXIT_DEADLINE = 10
+#: How long `counter` may take for the largest case (the reference in Python: well under 1 s).
+COUNTER_DEADLINE = 20
+#: The default segment size and the length field in front of a record.
+DEFAULT_SIZE = 4096
+LENGTH = 4
+#: (PROCS, ITERS) for `shm.counter-exact`. One process checks the arithmetic alone; many
+#: processes with many iterations each are preempted inside each other's read-add-write, so a
+#: counter without its lock loses updates in every run (measured: thousands of them).
+COUNTER_CASES = ((1, 1000), (8, 20000), (4, 20000))
+
+
+@pytest.fixture
+def made():
+    """Segments, objects and semaphores this spec uses, removed after it whatever happened."""
+    with shared_memory.made() as registry:
+        yield registry
+
+
+@pytest.fixture
+def owner(run_context):
+    """Who the programs run as, to hand the objects the grader makes for them."""
+    return shared_memory.Owner.of(run_context)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _expect_exit(proc, code, doing):
+    """Fail unless PROC exited with CODE; DOING says what it was asked to do."""
+    status = proc.status
+    if status is None or status.code != code:
+        raise SpecFailure(
+            f"{doing}: {proc.label} {status}; expected exit status {code}.\n{proc.transcript()}"
+        )
+
+
+def _write(impl, key, data, *args):
+    proc = impl.run("write", str(key), *args, input=data, timeout=EXIT_DEADLINE)
+    _expect_exit(proc, 0, f"storing {describe_bytes(data)} in segment {key}" + (f" with {' '.join(args)}" if args else ""))
+    return proc
+
+
+def _read(impl, key, expected):
+    """`shm read KEY` must print exactly EXPECTED and exit 0."""
+    proc = impl.run("read", str(key), timeout=EXIT_DEADLINE, capture_limit=len(expected) + 4096)
+    _expect_exit(proc, 0, f"reading segment {key}")
+    if not proc.stdout.matches(expected):
+        raise SpecFailure(
+            f"`shm read {key}` printed {describe_bytes(proc.stdout.data)}; expected the record "
+            f"stored there, {describe_bytes(expected)}: {first_difference(expected, proc.stdout.data)}. "
+            f"Print exactly LENGTH bytes from offset 4, as bytes (no terminator, no newline added).\n"
+            f"{proc.transcript()}"
+        )
+    return proc
+
+
+def _text(proc):
+    """Everything PROC printed, as text (a last line without a newline counts too)."""
+    return proc.stdout.data.decode("utf-8", "replace")
+
+
+def _describe_row(row):
+    return (
+        f"shmid {row['shmid']}, key {row['key']}, {row['size']} bytes, mode {row['perms'] & 0o777:o}, "
+        f"created by pid {row['cpid']}, {row['nattch']} attached"
+    )
+
+
+# --- write, read, rm ---------------------------------------------------------------------
+
+
+@spec(
+    "shm.roundtrip",
+    points=3,
+    hint="Store a 4-byte little-endian length at offset 0 and the bytes after it; `read` prints "
+    "exactly LENGTH bytes from offset 4. Treat the data as bytes: a NUL is data, not an end.",
+)
+@spec_settings(max_examples=10)
+@given(data=payloads([DEFAULT_SIZE - LENGTH - 1, DEFAULT_SIZE - LENGTH, 65536, MiB]))
+@example(data=b"")
+@example(data=b"\0binary\0\n\xff\xfe" * 7)
+def test_roundtrip(impl, names, data):
+    """Bytes stored with `shm write KEY` come back byte for byte from `shm read KEY` (0 B to 1 MiB)."""
+    with shared_memory.made() as made:
+        key = made.key(names.sysv_key())
+        # records up to 4092 bytes use the default segment; larger ones a segment they just fit
+        size = [] if len(data) + LENGTH <= DEFAULT_SIZE else ["--size", str(len(data) + LENGTH)]
+        _write(impl, key, data, *size)
+        _read(impl, key, data)
+
+
+@spec(
+    "shm.persists",
+    points=2,
+    hint="A segment is a kernel object: it stays until shmctl(IPC_RMID), whoever attached it "
+    "and exited. Create it with shmget(KEY, 4096, IPC_CREAT | 0600) and never remove it in `write`.",
+)
+def test_persists(impl, names, made):
+    """The segment outlives its writer: 4096 bytes, mode 0600, and readable again and again."""
+    key = made.key(names.sysv_key())
+    record = b"written by a process that has exited\n"
+    _write(impl, key, record)
+    row = shared_memory.segment_row(key)
+    if row is None:
+        raise SpecFailure(
+            f"`shm write` exited 0, but afterwards /proc/sysvipc/shm lists no segment with key {key}: "
+            f"the segment must outlive the writer (only `shm rm` removes it)."
+        )
+    if row["size"] != DEFAULT_SIZE or row["perms"] & 0o777 != 0o600:
+        raise SpecFailure(
+            f"`shm write` without --size made the segment {_describe_row(row)}; expected "
+            f"{DEFAULT_SIZE} bytes with mode 600 (shmget(KEY, 4096, IPC_CREAT | 0600))."
+        )
+    for _ in range(2):  # reading is not taking: the record is still there for the next reader
+        _read(impl, key, record)
+
+
+@spec(
+    "shm.layout-interop",
+    points=2,
+    hint="Offset 0: the length as 4 bytes little-endian (struct.pack('<I', n), or a uint32_t on "
+    "x86); offset 4: the bytes. Read LENGTH bytes, not up to a terminator: what follows is junk.",
+)
+def test_layout_interop(impl, names, made, owner):
+    """Segments follow the contract's layout both ways: a 4-byte little-endian length, then the bytes.
+
+    The grader reads the segment `write` made, and `read` prints a segment the grader made.
+    """
+    key = made.key(names.sysv_key())
+    record = bytes(range(255, -1, -1)) * 2 + b"end"  # 515 bytes: the length needs two bytes
+    _write(impl, key, record, "--size", "1000")
+    row = shared_memory.segment_row(key)
+    if row is None or row["size"] != 1000 or row["perms"] & 0o777 != 0o600:
+        raise SpecFailure(
+            f"`shm write {key} --size 1000` exited 0 but made "
+            + (_describe_row(row) if row else "no segment with that key")
+            + "; expected a 1000-byte segment with mode 600."
+        )
+    raw = shared_memory.read_segment(key) or b""
+    header = len(record).to_bytes(LENGTH, "little")
+    if raw[:LENGTH] != header:
+        swapped = " (that is the length big-endian: store it little-endian)" if raw[:LENGTH] == len(record).to_bytes(LENGTH, "big") else ""
+        raise SpecFailure(
+            f"after storing a {len(record)}-byte record, the segment's first 4 bytes are "
+            f"{raw[:LENGTH].hex(' ')}{swapped}; expected {header.hex(' ')} ({len(record)} as 32 bits, little-endian)."
+        )
+    if raw[LENGTH : LENGTH + len(record)] != record:
+        raise SpecFailure(
+            f"the record's bytes in the segment, from offset 4, differ from what was stored: "
+            f"{first_difference(record, raw[LENGTH : LENGTH + len(record)])}."
+        )
+
+    key = made.key(names.sysv_key())
+    record = b"stored by the grader\0\xff" * 10
+    junk = b"\xaa" * 64  # bytes after the record that a reader must not print
+    shared_memory.create_segment(key, 512, len(record).to_bytes(LENGTH, "little") + record + junk, owner)
+    _read(impl, key, record)
+
+
+@spec(
+    "shm.too-large",
+    points=2,
+    hint="Read all input first and compare LENGTH + 4 with the segment's size (shmctl IPC_STAT "
+    "gives shm_segsz); refuse before writing a byte. Open an existing segment with size 0 so "
+    "its own size applies, whatever --size says.",
+)
+def test_too_large(impl, names, made):
+    """Input that does not fit the segment gives exit 1 and leaves the previous record intact."""
+    key = made.key(names.sysv_key())
+    fits = bytes(range(60))  # 4 + 60 = 64: exactly fills a 64-byte segment
+    _write(impl, key, fits, "--size", "64")
+    before = shared_memory.read_segment(key)
+    too_big = b"\xee" * 61
+    attempts = (
+        (too_big, ["--size", "64"], "61 bytes need 65 with the length, and the segment has 64"),
+        (too_big, ["--size", "4096"], "the existing 64-byte segment keeps its size whatever --size says"),
+        (b"\xdd" * 5000, [], "5000 bytes do not fit in 64"),
+    )
+    for data, args, why in attempts:
+        proc = impl.run("write", str(key), *args, input=data, timeout=EXIT_DEADLINE)
+        if proc.status.code != 1:
+            raise SpecFailure(
+                f"`shm write {key} {' '.join(args)}` with {describe_bytes(data)} {proc.status}; "
+                f"expected exit status 1 ({why}).\n{proc.transcript()}"
+            )
+        after = shared_memory.read_segment(key)
+        if after is None:
+            raise SpecFailure(
+                f"a refused `shm write` ({why}) removed segment {key}; it must leave the segment as it was."
+            )
+        if after != before:
+            raise SpecFailure(
+                f"a refused `shm write` ({why}) changed the segment: {first_difference(before, after)}. "
+                f"Check that the record fits before writing anything.\n{proc.transcript()}"
+            )
+    _read(impl, key, fits)
+
+
+@spec(
+    "shm.rewrite",
+    points=1,
+    hint="`write` replaces the record: store the new length along with the new bytes.",
+)
+def test_rewrite(impl, names, made):
+    """A second `shm write` replaces the record: a shorter record reads back exactly, with nothing of the old one."""
+    key = made.key(names.sysv_key())
+    _write(impl, key, b"L" * 300)
+    _write(impl, key, b"short")
+    _read(impl, key, b"short")
+
+
+@spec(
+    "shm.rm-removes",
+    points=1,
+    hint="`rm`: shmget(KEY, 0, 0) then shmctl(id, IPC_RMID); when shmget fails with ENOENT, "
+    "print why on stderr and exit 1. `read` of a missing key exits 1 the same way.",
+)
+def test_rm_removes(impl, names, made):
+    """`shm rm KEY` removes the segment; `read` and `rm` of a segment that does not exist exit 1."""
+    key = made.key(names.sysv_key())
+    _expect_exit(impl.run("read", str(key), timeout=STEP_DEADLINE), 1, f"reading segment {key}, which does not exist")
+    _write(impl, key, b"to be removed")
+    _expect_exit(impl.run("rm", str(key), timeout=STEP_DEADLINE), 0, f"removing segment {key}")
+    row = shared_memory.segment_row(key)
+    if row is not None:
+        raise SpecFailure(f"`shm rm {key}` exited 0 but the segment is still there: {_describe_row(row)}.")
+    _expect_exit(impl.run("rm", str(key), timeout=STEP_DEADLINE), 1, f"removing segment {key} a second time")
+    _expect_exit(impl.run("read", str(key), timeout=STEP_DEADLINE), 1, f"reading segment {key} after it was removed")
+
+
+# --- fork: the seed's demo -------------------------------------------------------------------
+
+
+@spec(
+    "shm.fork-shares",
+    points=3,
+    hint="shmget(IPC_PRIVATE) and shmat BEFORE fork: the child inherits the attachment, so its "
+    "writes land in the parent's memory. A plain variable is copied by fork. Then shmdt and "
+    "shmctl(IPC_RMID) in the parent.",
+)
+def test_fork_shares(impl, made):
+    """`shm fork` prints `33, 44`: the child's writes reach the parent through the segment, which is then removed."""
+    before = shared_memory.segment_ids()
+    proc = impl.spawn("fork", stdin="devnull")
+    status = proc.wait(STEP_DEADLINE)
+    # the segment is IPC_PRIVATE (key 0), so it is known by who made it: created or last
+    # attached by this program, and not there before it started
+    left = [
+        row
+        for row in observe.sysvipc("shm")
+        if row["shmid"] not in before and proc.pid in (row["cpid"], row["lpid"])
+    ]
+    for row in left:
+        made.shmid(row["shmid"])
+    lines = [line.rstrip() for line in _text(proc).splitlines()]
+    if lines != ["33, 44"]:
+        why = ""
+        if lines == ["11, 22"]:
+            why = (
+                " The parent still sees the values it stored before fork: the child wrote to its "
+                "own copy. fork gives the child a copy of ordinary memory; only a segment "
+                "attached before fork is the same memory in both."
+            )
+        raise SpecFailure(f"`shm fork` printed {proc.stdout.data[:200]!r}; expected the line `33, 44`.{why}\n{proc.transcript()}")
+    if not status.ok:
+        raise SpecFailure(f"`shm fork` printed `33, 44` but {status}; expected exit status 0.\n{proc.transcript()}")
+    if left:
+        raise SpecFailure(
+            f"`shm fork` exited, leaving its segment behind: {'; '.join(_describe_row(r) for r in left)}. "
+            f"A segment outlives its processes: remove it with shmctl(IPC_RMID) once the parent has read it."
+        )
+
+
+# --- counter: a shared counter under a lock ----------------------------------------------
+
+
+def _printed_value(proc):
+    lines = [line.strip() for line in _text(proc).splitlines() if line.strip()]
+    if len(lines) != 1 or not re.fullmatch(r"\d+", lines[0]):
+        raise SpecFailure(
+            f"`shm counter` printed {proc.stdout.data[:200]!r}; expected one line with the final "
+            f"value, a decimal number.\n{proc.transcript()}"
+        )
+    return int(lines[0])
+
+
+@spec(
+    "shm.counter-exact",
+    points=4,
+    hint="value = value + 1 is a read and a write: two processes that interleave them lose an "
+    "update. Take the semaphore (sem_wait) before reading the counter and post it after writing, "
+    "on every iteration.",
+    timeout=90,
+)
+def test_counter_exact(impl, names, made):
+    """`shm counter` loses no update: PROCS processes adding 1 ITERS times each make exactly PROCS x ITERS.
+
+    Both the printed value and the one left in the object (with --keep) are checked, and the
+    lock semaphore must be free at the end.
+    """
+    for procs, iters in COUNTER_CASES:
+        name = names.posix("cnt")
+        made.object(name)
+        made.semaphore(name)
+        expected = procs * iters
+        proc = impl.run("counter", name, str(procs), str(iters), "--keep", timeout=COUNTER_DEADLINE)
+        _expect_exit(proc, 0, f"counting with {procs} processes x {iters} iterations")
+        printed = _printed_value(proc)
+        if printed != expected:
+            lost = f": {expected - printed} updates were lost" if printed < expected else ""
+            raise SpecFailure(
+                f"`shm counter {name} {procs} {iters}` printed {printed}; expected {procs} x {iters} = "
+                f"{expected}{lost}. Two processes read the same value and both stored value + 1: the "
+                f"read and the write of each addition must happen under the semaphore.\n{proc.transcript()}"
+            )
+        stored = shared_memory.read_object(name)
+        if stored is None or len(stored) < 8:
+            raise SpecFailure(
+                f"with --keep, the shared memory object {name} must remain, holding the counter; "
+                + ("it does not exist." if stored is None else f"it has only {len(stored)} bytes.")
+            )
+        value = int.from_bytes(stored[:8], "little")
+        if value != expected:
+            raise SpecFailure(
+                f"`shm counter` printed {printed}, but the object {name} holds {value} "
+                f"(bytes {stored[:8].hex(' ')}); the counter is 64 bits, little-endian, at offset 0."
+            )
+        lock = shared_memory.semaphore_value(name)
+        if lock != 1:
+            raise SpecFailure(
+                f"with --keep, the semaphore {name} (the counter's lock) must remain, free: it "
+                + ("does not exist (create it with sem_open(NAME, O_CREAT, 0600, 1))." if lock is None
+                   else f"reads {lock} after every process finished; each sem_wait needs exactly one sem_post.")
+            )
+
+
+@spec(
+    "shm.counter-cleans-up",
+    points=1,
+    hint="Without --keep, call shm_unlink(NAME) and sem_unlink(NAME) before exiting: both "
+    "outlive every process otherwise.",
+)
+def test_counter_cleans_up(impl, names, made):
+    """Without --keep, `shm counter` unlinks its shared memory object and its semaphore before exiting."""
+    name = names.posix("cnt")
+    made.object(name)
+    made.semaphore(name)
+    # the value is shm.counter-exact's business; here only what is left afterwards counts
+    proc = impl.run("counter", name, "3", "1000", timeout=COUNTER_DEADLINE)
+    _expect_exit(proc, 0, "counting with 3 processes x 1000 iterations")
+    left = [
+        path
+        for path, there in (
+            (shared_memory.object_path(name), shared_memory.object_exists(name)),
+            (shared_memory.semaphore_path(name), shared_memory.semaphore_exists(name)),
+        )
+        if there
+    ]
+    if left:
+        raise SpecFailure(
+            f"`shm counter {name} 3 1000` (no --keep) exited leaving {' and '.join(left)} behind; "
+            f"unlink the object (shm_unlink) and the semaphore (sem_unlink) before exiting."
+        )
