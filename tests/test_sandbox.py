@@ -68,3 +68,14 @@ def test_a_fork_bomb_costs_its_specs_and_nothing_escapes(tmp_path):
     assert elapsed < 60
     assert _pool_processes() == [], "every sandboxed process was killed with its spec"
     assert not Path(rec.implementation["path"], "__pycache__").exists()
+
+
+def test_the_reference_passes_every_spec_when_sandboxed(tmp_path):
+    """Objects the harness makes for a program (queues, segments, semaphores, socket files)
+    must be handed to the sandbox user, or the reference itself would fail."""
+    _sandbox_or_skip()
+    rec, proc = grade(locate.bundled("reference"), "-n", "2", cwd=tmp_path)
+    assert rec.meta["programs_run_as"] == "an unprivileged user id per grading process", rec.meta
+    failed = {s.id: s.message[:300] for s in rec.specs if s.status not in ("passed", "unsupported")}
+    assert not failed, failed
+    assert _pool_processes() == []

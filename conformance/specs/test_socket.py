@@ -33,7 +33,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import netstat, observe
+from conformance import netstat, observe, sandbox
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
 from conformance.runner import ExitStatus
@@ -946,13 +946,14 @@ def test_unix_roundtrip(impl, reference, servers, data):
     hint="bind() fails with EADDRINUSE on a socket file a dead server left behind: if connect() "
     "to it is refused, nobody uses it, so unlink() it and bind again.",
 )
-def test_unix_stale_path(impl, ipc_tmp, grader_sockets):
+def test_unix_stale_path(impl, ipc_tmp, grader_sockets, run_context):
     """A Unix server replaces a stale socket file left at PATH by a server that died."""
     path = str(ipc_tmp / "stale.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # closed without unlink: what a killed server leaves behind
     if not stat.S_ISSOCK(os.lstat(path).st_mode):
         raise HarnessBroken(f"could not make a stale socket file at {path}")
+    sandbox.give(Path(path), run_context.sandbox)  # left by the program's own user, as it would be
     server = impl.spawn("unix-server", path)
     try:
         _listening_path(server, path)
