@@ -47,7 +47,7 @@ class Owner:
 
     @classmethod
     def of(cls, run_context) -> "Owner | None":
-        box = getattr(run_context, "sandbox", None)
+        box = run_context.sandbox
         return cls(box.uid, box.gid) if box is not None else None
 
 

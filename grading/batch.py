@@ -37,7 +37,7 @@ from pathlib import Path
 
 from . import archives, classpage, reports
 from . import record as run_record
-from .cli import DEFAULT_SESSION_TIMEOUT, load_rubric
+from .cli import DEFAULT_SESSION_TIMEOUT, add_grading_options, load_rubric
 from .present import points
 from .rubric import RubricError
 
@@ -72,18 +72,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="the directory of submissions")
     p.add_argument("--out", required=True, metavar="OUT", help="the directory for the gradebook and reports (created if needed)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help=f"submissions graded at once (default: one per CPU, {default_jobs()} here)")
-    p.add_argument("--rubric", metavar="FILE", help="grade by the rubric in FILE (docs/rubric.md)")
     p.add_argument("--shard", metavar="I/N", help="grade only slice I of N (0 <= I < N) of the submissions, for one machine of several")
-    p.add_argument("-k", metavar="EXPR", help="grade only the specs matching EXPR (pytest -k)")
-    p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on a slow machine")
-    p.add_argument(
-        "--session-timeout",
-        type=float,
-        default=DEFAULT_BATCH_SESSION_TIMEOUT,
-        metavar="SECONDS",
-        help=f"give up on one submission after SECONDS (default {DEFAULT_BATCH_SESSION_TIMEOUT:.0f})",
-    )
-    p.add_argument("--run-as", metavar="USER", help="run the implementations' programs as USER (see pytest --help)")
+    add_grading_options(p, session_timeout=DEFAULT_BATCH_SESSION_TIMEOUT, session_what="one submission")
     p.add_argument("--show-hidden", action="store_true", help="write instructors' reports (hidden specs' details included) instead of students'")
     return p
 

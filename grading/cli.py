@@ -60,7 +60,8 @@ def grade_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", nargs="?", help="the implementation directory (default: the bundled reference)")
-    add_grading_options(p)
+    add_grading_options(p, session_timeout=DEFAULT_SESSION_TIMEOUT, session_what="the whole run")
+    p.add_argument("-j", "--jobs", default="auto", help="parallel workers (pytest-xdist -n; default: auto = one per CPU; 0 or 1 = none)")
     out = p.add_argument_group("reports (each FILE is written even when the run cannot grade)")
     for f in reports.FORMATS.values():
         out.add_argument(f"--{f.name}", metavar="FILE", help=f.help)
@@ -80,18 +81,18 @@ def grade_parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_grading_options(p: argparse.ArgumentParser) -> None:
-    """The options that say how to grade; shared by ipc-grade and ipc-grade batch."""
+def add_grading_options(p: argparse.ArgumentParser, *, session_timeout: float, session_what: str) -> None:
+    """The options that say how each implementation is graded: one definition for
+    ipc-grade and ipc-grade batch (SESSION_WHAT names what --session-timeout bounds)."""
     p.add_argument("--rubric", metavar="FILE", help="grade by the rubric in FILE (docs/rubric.md): its specs, points, visibility")
-    p.add_argument("-j", "--jobs", default="auto", help="parallel workers (pytest-xdist -n; default: auto = one per CPU; 0 or 1 = none)")
     p.add_argument("-k", metavar="EXPR", help="grade only the specs matching EXPR (pytest -k)")
     p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on a slow machine")
     p.add_argument(
         "--session-timeout",
         type=float,
-        default=DEFAULT_SESSION_TIMEOUT,
+        default=session_timeout,
         metavar="SECONDS",
-        help=f"give up on the whole run after SECONDS (default {DEFAULT_SESSION_TIMEOUT:.0f})",
+        help=f"give up on {session_what} after SECONDS (default {session_timeout:.0f})",
     )
     p.add_argument("--run-as", metavar="USER", help="run the implementation's programs as USER (see pytest --help)")
 

@@ -416,7 +416,7 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context):
     """Lines of at most PIPE_BUF bytes from several concurrent writers never interleave (pipe(7))."""
     path = ipc_tmp / "atomic"
     os.mkfifo(path, MODE)
-    sandbox_mod.give(path, getattr(run_context, "sandbox", None))  # the writers may open it
+    sandbox_mod.give(path, run_context.sandbox)  # the writers may open it
     fd = ends.open_reader(path)  # first: the writers' opens do not wait
     capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
     per_writer = capacity // 4096 * 2 + 8  # each writer alone has more than the FIFO holds
@@ -460,7 +460,7 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
         path = _path(ipc_tmp, f"regular-{role}")
         path.write_bytes(content)
         os.chmod(path, 0o644)
-        sandbox_mod.give(path, getattr(run_context, "sandbox", None))  # the program's own file
+        sandbox_mod.give(path, run_context.sandbox)  # the program's own file
         before = os.lstat(path)
         proc = impl.spawn(role, str(path))
         proc.feed(b"data that must not reach the file\n")

@@ -41,7 +41,7 @@ SLEEP_IN_SEND = "Open the queue without O_NONBLOCK and call mq_send(3): the kern
 @pytest.fixture
 def mqueues(names, run_context):
     """POSIX queues under this run's names, unlinked after the spec whatever happened."""
-    q = PosixQueues(names, owner=getattr(run_context, "sandbox", None))
+    q = PosixQueues(names, owner=run_context.sandbox)
     yield q
     q.cleanup()
 

@@ -51,7 +51,7 @@ SLEEP_IN_MSGSND = "Call msgsnd(2) without IPC_NOWAIT and let the kernel wake you
 @pytest.fixture
 def queues(names, run_context):
     """System V queues under this run's keys, removed after the spec whatever happened."""
-    q = SysvQueues(names, owner=getattr(run_context, "sandbox", None))
+    q = SysvQueues(names, owner=run_context.sandbox)
     yield q
     q.cleanup()
 
