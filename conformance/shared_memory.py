@@ -18,9 +18,11 @@ import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from . import observe
+from .sandbox import Sandbox, give
 from .outcomes import HarnessBroken
 
 DEV_SHM = "/dev/shm"
@@ -36,19 +38,6 @@ def _sysv():
     import sysv_ipc
 
     return sysv_ipc
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who the programs run as: the owner to give objects the grader makes for them."""
-
-    uid: int
-    gid: int
-
-    @classmethod
-    def of(cls, run_context) -> "Owner | None":
-        box = run_context.sandbox
-        return cls(box.uid, box.gid) if box is not None else None
 
 
 # --- System V shared memory segments ------------------------------------------------------
@@ -80,7 +69,7 @@ def read_segment(key: int) -> bytes | None:
         seg.detach()
 
 
-def create_segment(key: int, size: int, content: bytes, owner: Owner | None) -> None:
+def create_segment(key: int, size: int, content: bytes, owner: Sandbox | None) -> None:
     """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, owned by OWNER."""
     sysv_ipc = _sysv()
     seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
@@ -152,12 +141,11 @@ def semaphore_value(name: str) -> int | None:
         sem.close()
 
 
-def _give(path: str, owner: Owner | None) -> None:
-    if owner is not None:
-        os.chown(path, owner.uid, owner.gid)
+def _give(path: str, owner: Sandbox | None) -> None:
+    give(Path(path), owner)
 
 
-def create_object(name: str, content: bytes, owner: Owner | None) -> None:
+def create_object(name: str, content: bytes, owner: Sandbox | None) -> None:
     """Make shared memory object NAME (mode 0600) holding CONTENT, owned by OWNER."""
     posix_ipc = _posix()
     shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600, max(len(content), 1))
@@ -169,7 +157,7 @@ def create_object(name: str, content: bytes, owner: Owner | None) -> None:
     _give(object_path(name), owner)
 
 
-def create_semaphore(name: str, value: int, owner: Owner | None) -> None:
+def create_semaphore(name: str, value: int, owner: Sandbox | None) -> None:
     """Make named semaphore NAME (mode 0600) with VALUE, owned by OWNER."""
     posix_ipc = _posix()
     posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()
@@ -262,7 +250,6 @@ def made() -> Iterator[Made]:
 __all__ = [
     "DEV_SHM",
     "Made",
-    "Owner",
     "create_object",
     "create_segment",
     "create_semaphore",

@@ -51,7 +51,7 @@ def made():
 @pytest.fixture
 def owner(run_context):
     """Who the programs run as, to hand the objects the grader makes for them."""
-    return shared_memory.Owner.of(run_context)
+    return run_context.sandbox
 
 
 # --- helpers -------------------------------------------------------------------------------
