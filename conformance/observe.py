@@ -394,6 +394,12 @@ def state_of_thread(pid: int, tid: int) -> str | None:
     return raw[raw.rindex(")") + 2 :].split()[0]
 
 
+def asleep(pid: int) -> bool:
+    """Every thread of PID sleeps (state S or D): nothing of it runs or waits to run."""
+    states = [s for s in (state_of_thread(pid, t) for t in threads(pid)) if s]
+    return bool(states) and all(s in ("S", "D") for s in states)
+
+
 def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: str = "") -> str:
     """Return the state as soon as PID's state is one of STATES (e.g. "T")."""
     deadline = Deadline.of(deadline)

@@ -439,6 +439,18 @@ class Proc:
         except observe.ProcessGone:
             raise self._exited_early(f"pid {pid} reached state {states}") from None
 
+    def cpu_ticks_over(self, window: float, pid: int | None = None) -> int | None:
+        """The CPU clock ticks PID (default: this program) uses over WINDOW seconds.
+
+        The window is a measurement, not a wait for an event: it ends early only if this
+        program exits. None when either end could not be read (the process had gone).
+        """
+        pid = pid or self.pid
+        before = observe.cpu_ticks(pid)
+        self.exited_within(window)
+        after = observe.cpu_ticks(pid)
+        return None if before is None or after is None else after - before
+
     def tree(self) -> list[int]:
         """This program's pid and all its descendants' now."""
         return [self.pid, *observe.descendants(self.pid)] if observe.state(self.pid) else []

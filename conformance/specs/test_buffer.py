@@ -179,13 +179,12 @@ def _assert_asleep(proc, who, fix):
             f"{who} (pid {proc.pid}) used over {SPIN_TICKS} clock ticks of CPU without ever falling "
             f"asleep in a semaphore wait: {observe.describe(proc.pid)}. {fix}"
         )
-    before = observe.cpu_ticks(proc.pid)
-    if proc.exited_within(IDLE_WINDOW):  # a measurement window; returns early only if it exits
+    used = proc.cpu_ticks_over(IDLE_WINDOW)
+    if proc.poll() is not None:
         return None
-    after = observe.cpu_ticks(proc.pid)
-    if before is not None and after is not None and after - before > IDLE_TICKS:
+    if used is not None and used > IDLE_TICKS:
         raise SpecFailure(
-            f"{who} (pid {proc.pid}) used {after - before} clock ticks of CPU in {IDLE_WINDOW} s while "
+            f"{who} (pid {proc.pid}) used {used} clock ticks of CPU in {IDLE_WINDOW} s while "
             f"it should sleep: {observe.describe(proc.pid)}. {fix}"
         )
     return _blocked_now(proc.pid) or outcome

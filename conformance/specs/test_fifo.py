@@ -203,10 +203,6 @@ def _drain(fd: int, deadline: Deadline, what: str, chunk: int = 1 << 16) -> byte
         out += data
 
 
-def _asleep(pid: int) -> bool:
-    return observe.state(pid) in ("S", "D")
-
-
 def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> None:
     """Wait for WRITER and READER to finish a transfer of DATA, and check it."""
     writer.feed(data)
@@ -256,7 +252,7 @@ def test_creates_fifo(impl, ipc_tmp):
         path = _path(ipc_tmp, role)
         proc = impl.spawn(role, str(path))
         _wait_fifo(proc, path)
-        proc.wait_for(lambda: _asleep(proc.pid), STEP_DEADLINE, f"{proc.label} waited for its peer")
+        proc.wait_for(lambda: observe.asleep(proc.pid), STEP_DEADLINE, f"{proc.label} waited for its peer")
         mode = stat.S_IMODE(os.lstat(path).st_mode)
         if mode != MODE:
             raise SpecFailure(

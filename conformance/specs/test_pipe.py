@@ -41,12 +41,10 @@ def _child(proc, what="its child"):
 
 
 def _assert_idle(proc, pid, who):
-    before = observe.cpu_ticks(pid)
-    proc.exited_within(IDLE_WINDOW)  # a measurement window; returns early only if it exits
-    after = observe.cpu_ticks(pid)
-    if before is not None and after is not None and after - before > IDLE_TICKS:
+    used = proc.cpu_ticks_over(IDLE_WINDOW, pid)
+    if used is not None and used > IDLE_TICKS:
         raise SpecFailure(
-            f"{who} (pid {pid}) used {after - before} clock ticks of CPU in {IDLE_WINDOW} s while "
+            f"{who} (pid {pid}) used {used} clock ticks of CPU in {IDLE_WINDOW} s while "
             f"it should sleep: {observe.describe(pid)}. Block in write(2) instead of retrying in a loop."
         )
 

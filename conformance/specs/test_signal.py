@@ -148,12 +148,6 @@ def _expect_caught(c: Catcher, name: str, after: str) -> None:
         raise SpecFailure(f"{after}, {c.proc.label} printed {line[:80]!r}; expected `caught {name}`.\n{c.proc.transcript()}")
 
 
-def _asleep(pid: int) -> bool:
-    """Every thread of PID sleeps (state S or D)."""
-    states = [s for s in (observe.state_of_thread(pid, t) for t in observe.threads(pid)) if s]
-    return bool(states) and all(s in ("S", "D") for s in states)
-
-
 def _settle(c: Catcher, what: str) -> None:
     """Wait until the catcher has taken every handled signal pending for it and sleeps again.
 
@@ -167,7 +161,7 @@ def _settle(c: Catcher, what: str) -> None:
 
     c.proc.wait_for(taken, STEP_DEADLINE, f"{c.proc.label} (pid {c.pid}) took its pending signals ({what})")
     try:
-        c.proc.wait_for(lambda: _asleep(c.pid), SETTLE_WINDOW, f"{c.proc.label} went back to sleep")
+        c.proc.wait_for(lambda: observe.asleep(c.pid), SETTLE_WINDOW, f"{c.proc.label} went back to sleep")
     except SpecTimeout:
         pass  # it spins (waits-without-spinning reports that); the window was its time to print
 
@@ -224,19 +218,17 @@ def _describe_sets(c: Catcher) -> str:
 
 def _assert_idle(proc: Proc, pid: int, who: str) -> None:
     """PID (WHO, named without its pid) uses no CPU over IDLE_WINDOW."""
-    before = observe.cpu_ticks(pid)
-    proc.exited_within(IDLE_WINDOW)  # a measurement window; returns early only if it exits
-    after = observe.cpu_ticks(pid)
-    if before is not None and after is not None and after - before > IDLE_TICKS:
+    used = proc.cpu_ticks_over(IDLE_WINDOW, pid)
+    if used is not None and used > IDLE_TICKS:
         raise SpecFailure(
-            f"{who} (pid {pid}) used {after - before} clock ticks of CPU in {IDLE_WINDOW} s while it "
+            f"{who} (pid {pid}) used {used} clock ticks of CPU in {IDLE_WINDOW} s while it "
             f"waited for a signal: it spins ({observe.describe(pid)}). {WAITING_HINT}"
         )
 
 
 def _sleeping_call(pid: int) -> observe.Syscall | None:
     """The call PID sleeps in: the wanted one if any thread is in one; None while it runs."""
-    if not _asleep(pid):
+    if not observe.asleep(pid):
         return None
     tids = observe.threads(pid) or [pid]
     calls = [observe.syscall(pid, tid if len(tids) > 1 else None) for tid in tids]

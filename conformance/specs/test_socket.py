@@ -449,11 +449,6 @@ def _threads_doing(pid: int) -> str:
     return f"pid {pid}: " + ", ".join(parts) if parts else observe.describe(pid)
 
 
-def _asleep(pid: int) -> bool:
-    states = [observe.state_of_thread(pid, t) for t in observe.threads(pid)]
-    return bool(states) and all(s in ("S", "D") for s in states if s)
-
-
 class Stalled(Exception):
     """Nothing moved for STALL_WINDOWS windows while every process involved slept."""
 
@@ -468,7 +463,7 @@ def _wait_moving(client, deadline: Deadline, progress, others=list) -> None:
     last, still = None, 0
     while not client.exited_within(STALL_WINDOW):
         now = progress()
-        asleep = _asleep(client.pid) and all(_asleep(pid) for pid in others())
+        asleep = observe.asleep(client.pid) and all(observe.asleep(pid) for pid in others())
         still = still + 1 if now == last and asleep else 0
         last = now
         if still >= STALL_WINDOWS:
@@ -560,7 +555,7 @@ def test_tcp_concurrent_clients(impl, grader_sockets):
 
     def not_accepted() -> bool:  # its connection waits in the accept queue while the server sleeps
         queued = any(s.listening and s.rx_queue for s in netstat.on_port(port, pid=server.pid))
-        return queued and all(_asleep(pid) for pid in server.tree())
+        return queued and all(observe.asleep(pid) for pid in server.tree())
 
     got, eof = _recv_until_eof(second, STEP_DEADLINE, stuck=not_accepted)
     if got != b"second client\n" or not eof:
