@@ -25,17 +25,20 @@ def blocked_on_fd(pid: int, calls: frozenset[str]) -> observe.Fd | None:
         return None
     try:
         sc = observe.syscall(pid)
-    except observe.SyscallUnavailable:
-        return None
-    if sc is None or sc.running or sc.name not in calls or not sc.args:
-        return None
-    return observe.fds(pid).get(sc.args[0])
+        if sc is None or sc.running or sc.name not in calls or not sc.args:
+            return None
+        return observe.fds(pid).get(sc.args[0])
+    except observe.NOT_SHOWN:
+        return None  # explanations are sentences, never verdicts
 
 
 def why_no_eof(pids: Iterable[int], roles: Mapping[int, str], exclude: set[int] = frozenset()) -> list[str]:
     """Why a reader among PIDS never sees EOF: who still holds a write end of its pipe."""
     pids = list(pids)
-    holders = pipe_holders(pids, exclude)
+    try:
+        holders = pipe_holders(pids, exclude)
+    except observe.NOT_SHOWN:
+        return []  # explanations are sentences, never verdicts
     out = []
     for pid in pids:
         fd = blocked_on_fd(pid, READ_CALLS)

@@ -4,6 +4,13 @@ These are the grader's eyes. A spec asks the kernel, not the program's output, w
 process is asleep and in which system call, which pipe ends it holds, and which IPC objects
 exist. Every reader returns None (or an empty collection) for a process that has gone, since
 a process can exit between any two reads.
+
+What the kernel shows a process's own user only (its system call, wait channel and open
+files) is read as that user (credentials.as_owner_of), so the evidence is the same whether
+the grader is root with every capability, root in a container with Docker's defaults, or an
+ordinary user. Evidence that cannot be read is never taken for an answer: a reader raises
+EvidenceUnavailable (this machine does not show it to anyone: the spec is unsupported) or
+Unreadable (the process hid it from its own user: the program's doing, so the spec fails).
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import syscalls
+from . import credentials, syscalls
 from .deadline import Deadline
-from .outcomes import SpecTimeout
+from .outcomes import SpecFailure, SpecTimeout, Unsupported
 
 PROC = Path("/proc")
 
@@ -32,6 +39,86 @@ STATE_NAMES = {
     "X": "dead",
     "I": "idle",
 }
+
+
+# --- evidence the kernel guards -----------------------------------------------------------
+
+#: The guarded sources of evidence, by the name the run record uses, and what each holds.
+SOURCES = {
+    "syscall": "/proc/PID/syscall (the system call a process sleeps in)",
+    "wchan": "/proc/PID/wchan (where in the kernel it sleeps)",
+    "fds": "/proc/PID/fd and fdinfo (the files, pipe ends and sockets it holds)",
+}
+
+_unavailable: dict[str, str] = {}
+
+
+def set_unavailable(reasons: dict[str, str]) -> None:
+    """Record which SOURCES this machine does not show to the grader, and why (evidence.probe)."""
+    _unavailable.clear()
+    _unavailable.update(reasons)
+
+
+def unavailable() -> dict[str, str]:
+    return dict(_unavailable)
+
+
+class EvidenceUnavailable(Unsupported):
+    """This machine does not let the grader read a source of evidence any spec of it needs."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        super().__init__(
+            f"evidence unavailable: the grader cannot read {SOURCES.get(source, source)} on this "
+            f"machine ({reason}), and this spec draws its verdict from it"
+        )
+
+
+class Unreadable(SpecFailure):
+    """A process hid a guarded source from its own user, which this machine otherwise shows."""
+
+    def __init__(self, pid: int, source: str, path: str) -> None:
+        self.pid, self.source = pid, source
+        super().__init__(
+            f"the kernel refuses to show {path} of pid {pid} ({comm(pid)}) even to its own user, "
+            f"although it shows it for other programs here, so the grader cannot see what this "
+            f"spec checks: the process made itself non-dumpable (prctl PR_SET_DUMPABLE, 0), changed "
+            f"its user, or runs a file it may not read. Drop that, and let the kernel show your process."
+        )
+
+
+#: What a reader raises when the kernel will not show it: for sentences in messages, catch these
+#: and say less; never turn them into a verdict.
+NOT_SHOWN = (EvidenceUnavailable, Unreadable)
+
+
+#: How long a guarded source may stay refused before the refusal counts. A program started as
+#: another user is briefly hidden even from that user: execve(2) closes the descriptor that
+#: tells the grader it has started a moment before it makes the process dumpable again.
+REFUSAL_GRACE = 0.5
+
+
+def guarded(pid: int, source: str, path: "str | Path", read):
+    """READ() run as PID's own user; None if PID has gone; EvidenceUnavailable or Unreadable if
+    the kernel will not say."""
+    deadline: Deadline | None = None
+    pacer = _Pacer()
+    while True:
+        with credentials.as_owner_of(pid):  # looked up afresh: the process may change its user
+            try:
+                return read()
+            except (FileNotFoundError, ProcessLookupError):
+                return None
+            except PermissionError:
+                pass
+        if source in _unavailable:
+            raise EvidenceUnavailable(source, _unavailable[source])
+        if state(pid) in (None, "Z", "X"):
+            return None
+        deadline = deadline or Deadline(REFUSAL_GRACE)
+        if deadline.expired():
+            raise Unreadable(pid, source, str(path))
+        pacer.pause(deadline)
 
 
 @dataclass(frozen=True)
@@ -89,10 +176,15 @@ def comm(pid: int) -> str:
 
 
 def wchan(pid: int) -> str | None:
+    """Where in the kernel PID sleeps (a function name), or None if that is not known."""
+    path = PROC / str(pid) / "wchan"
     try:
-        value = (PROC / str(pid) / "wchan").read_text().strip()
+        value = guarded(pid, "wchan", path, path.read_text)
+    except NOT_SHOWN:
+        return None  # a detail for messages only: never a verdict
     except OSError:
         return None
+    value = (value or "").strip()
     return value if value and value != "0" else None
 
 
@@ -115,21 +207,21 @@ class Syscall:
         return self.name or f"syscall {self.nr}"
 
 
-class SyscallUnavailable(Exception):
-    """/proc/PID/syscall cannot be read here (kernel without it, or no ptrace access)."""
-
-
 def syscall(pid: int, tid: int | None = None) -> Syscall | None:
-    """The system call thread TID (default: the main thread) of PID is in; None if gone."""
+    """The system call thread TID (default: the main thread) of PID is in; None if gone.
+
+    Raises EvidenceUnavailable or Unreadable when the kernel will not say (see guarded).
+    """
     path = PROC / str(pid) / ("syscall" if tid is None else f"task/{tid}/syscall")
     try:
-        raw = path.read_text().split()
-    except (FileNotFoundError, ProcessLookupError):
+        text = guarded(pid, "syscall", path, path.read_text)
+    except OSError as exc:  # e.g. a kernel built without it
+        if "syscall" in _unavailable:
+            raise EvidenceUnavailable("syscall", _unavailable["syscall"]) from exc
+        raise EvidenceUnavailable("syscall", f"{path}: {exc.strerror}") from exc
+    if text is None:
         return None
-    except PermissionError as exc:
-        raise SyscallUnavailable(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise SyscallUnavailable(f"{path}: {exc.strerror}") from exc
+    raw = text.split()
     if not raw or raw[0] == "running":
         return Syscall(None, None)
     if raw[0] == "-1":  # blocked, but not in a system call (e.g. a page fault)
@@ -205,19 +297,23 @@ def _access(pid: int, fd: int) -> str:
 
 
 def fds(pid: int) -> dict[int, Fd]:
-    """The open file descriptors of PID and what each refers to."""
+    """The open file descriptors of PID and what each refers to (empty if PID has gone).
+
+    Raises EvidenceUnavailable or Unreadable when the kernel will not say (see guarded).
+    """
     base = PROC / str(pid) / "fd"
+    return guarded(pid, "fds", base, lambda: _fds(pid, base)) or {}
+
+
+def _fds(pid: int, base: Path) -> dict[int, Fd]:
     out: dict[int, Fd] = {}
-    try:
-        entries = os.listdir(base)
-    except OSError:
-        return out
+    entries = os.listdir(base)  # PermissionError: guarded decides what that means
     for entry in entries:
         fd = int(entry)
         try:
             target = os.readlink(base / entry)
-        except OSError:
-            continue
+        except FileNotFoundError:
+            continue  # closed since the listing
         inode = None
         if target.startswith(("pipe:[", "socket:[")):
             kind = target.split(":", 1)[0]
@@ -313,13 +409,9 @@ class Blocked:
     tid: int
     syscall: Syscall
     wchan: str | None
-    exact: bool
-    """False when /proc/PID/syscall could not be read and only the state was watched."""
 
     def __str__(self) -> str:
         where = f" (wait channel {self.wchan})" if self.wchan else ""
-        if not self.exact:
-            return f"pid {self.pid} sleeps (state S; its system call could not be read){where}"
         return f"pid {self.pid} sleeps in {self.syscall}{where}"
 
 
@@ -336,8 +428,9 @@ def describe(pid: int) -> str:
     if st.state in ("S", "D"):
         try:
             sc = syscall(pid)
-        except SyscallUnavailable:
+        except NOT_SHOWN:
             sc = None
+            text += " (its system call cannot be read)"
         if sc and not sc.running:
             text += f" in {sc}"
         wc = wchan(pid)
@@ -346,38 +439,44 @@ def describe(pid: int) -> str:
     return text + f", {st.cpu_ticks} CPU ticks used"
 
 
+def blocked_now(pid: int, names: Iterable[str]) -> Blocked | None:
+    """Evidence that PID sleeps in one of the system calls NAMES right now, else None.
+
+    One look, no waiting. The whole process must be asleep (no thread running), and some
+    thread of it in one of NAMES. Raises EvidenceUnavailable or Unreadable when the kernel
+    will not show the system call: a sleep whose call is unknown is never taken for one.
+    """
+    numbers = syscalls.numbers(set(names))
+    tids = threads(pid) or [pid]
+    states = [s for s in (state_of_thread(pid, t) for t in tids) if s]
+    if not states or any(s not in ("S", "D") for s in states):
+        return None  # gone, or some thread still runs
+    for tid in tids:
+        sc = syscall(pid, tid if len(tids) > 1 else None)
+        if sc and sc.nr in numbers:
+            return Blocked(pid, tid, sc, wchan(pid))
+    return None
+
+
 def wait_until_blocked(
     pid: int, names: Iterable[str], deadline: "Deadline | float", what: str = ""
 ) -> Blocked:
     """Return as soon as some thread of PID sleeps in one of the system calls NAMES.
 
-    The whole process must be asleep (no thread running). Where /proc/PID/syscall cannot be
-    read, fall back to waiting for the process to sleep at all, and say so in the result.
-    Raises ProcessGone if PID exits, SpecTimeout (with what PID was doing) at the deadline.
+    The whole process must be asleep (no thread running). Raises ProcessGone if PID exits,
+    SpecTimeout (with what PID was doing) at the deadline, and what blocked_now raises when
+    the system call cannot be read.
     """
     deadline = Deadline.of(deadline)
     wanted = set(names)
-    numbers = syscalls.numbers(wanted)
     pacer = _Pacer()
-    exact = True
     while True:
         st = read_stat(pid)
         if st is None or st.state in ("Z", "X"):
             raise ProcessGone(f"pid {pid} exited while we waited for it to block in {'/'.join(sorted(wanted))}")
-        tids = threads(pid) or [pid]
-        states = [state_of_thread(pid, t) for t in tids]
-        asleep = all(s in ("S", "D") for s in states if s)
-        if asleep:
-            if exact:
-                try:
-                    for tid in tids:
-                        sc = syscall(pid, tid if len(tids) > 1 else None)
-                        if sc and sc.nr in numbers:
-                            return Blocked(pid, tid, sc, wchan(pid), True)
-                except SyscallUnavailable:
-                    exact = False
-            if not exact:
-                return Blocked(pid, pid, Syscall(None, None), wchan(pid), False)
+        blocked = blocked_now(pid, wanted)
+        if blocked:
+            return blocked
         if deadline.expired():
             raise SpecTimeout(
                 f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} "

@@ -22,7 +22,7 @@ import pytest
 
 from grading import record as run_record
 
-from . import CONTRACT_VERSION, __version__, deadline, isolation as isolation_mod, locate, manifest as manifest_mod, naming
+from . import CONTRACT_VERSION, __version__, credentials, deadline, evidence, isolation as isolation_mod, locate, manifest as manifest_mod, naming, observe
 from . import sandbox as sandbox_mod
 from .implementation import Implementation
 from .outcomes import Status, status_of
@@ -159,6 +159,7 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
             staged["impl"] = str(sandbox_mod.stage(m.root, root / "impl", sandbox))
             m.run_root = Path(staged["impl"])
     build_error = manifest_mod.run_build(m, sandbox.uid if sandbox else None) if m.error is None and m.build else None
+    unavailable = evidence.probe(_supervisor(sandbox))
     shared = {
         "run_id": run_id,
         "impl": str(m.root),
@@ -175,6 +176,7 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
             "isolation_note": why_not,
             "programs_run_as": "an unprivileged user id per grading process" if sandbox else "the grader's own user",
             "programs_run_as_note": run_as_note,
+            "evidence_unavailable": unavailable,
             "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
         },
     }
@@ -191,6 +193,8 @@ def _context(shared: dict[str, Any], workerinput: dict | None, sandbox: sandbox_
         reference.run_root = Path(staged["reference"])
     if workerinput is not None:  # each worker runs programs as a user id of its own
         sandbox = sandbox_mod.allocate(shared["run_as"])
+    credentials.set_program_user(sandbox.uid if sandbox else None, sandbox.gid if sandbox else None)
+    observe.set_unavailable(shared["meta"]["evidence_unavailable"])
     if impl.error is None and shared["build_error"] is None:
         manifest_mod.check_programs(impl)
     return RunContext(
@@ -299,7 +303,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     status, message = _status(report, call)
     if status is None:
         return report
-    report.user_properties.append(("ipc_status", {"status": status.value, "message": message}))
+    outcome = {"status": status.value, "message": message}
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, observe.EvidenceUnavailable):
+        outcome["evidence_unavailable"] = exc.source
+    report.user_properties.append(("ipc_status", outcome))
     if status in (Status.NOT_IMPLEMENTED, Status.UNSUPPORTED):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"{status.value}: {_first_line(message)}")
@@ -375,6 +383,7 @@ class Results:
         self.decided.add(report.nodeid)
         spec.status = outcome["status"]
         spec.message = outcome["message"]
+        spec.evidence_unavailable = outcome.get("evidence_unavailable", "")
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0
 
     def record(self, ctx: RunContext) -> run_record.RunRecord:
@@ -455,11 +464,14 @@ def run_context(request: pytest.FixtureRequest) -> RunContext:
     return request.config.stash[CONTEXT]
 
 
+def _supervisor(box: sandbox_mod.Sandbox | None) -> Supervisor:
+    return Supervisor(limits=Limits(), user=box.uid if box else None, group=box.gid if box else None)
+
+
 @pytest.fixture
 def supervisor(run_context: RunContext) -> Iterator[Supervisor]:
     """Starts programs for this spec; at teardown every process it left is killed and reaped."""
-    box = run_context.sandbox
-    sup = Supervisor(limits=Limits(), user=box.uid if box else None, group=box.gid if box else None)
+    sup = _supervisor(run_context.sandbox)
     yield sup
     sup.teardown()
 

@@ -100,6 +100,16 @@ class View:
     def out_of(self) -> float:
         return sum(s.max_points for s in self.specs if s.counted)
 
+    def evidence_notes(self) -> list[str]:
+        """A sentence per source of kernel evidence this machine did not show, with the specs it
+        left unsupported (none when everything could be read)."""
+        out = []
+        for source, reason in sorted((self.record.meta.get("evidence_unavailable") or {}).items()):
+            touched = [s.id for s in self.specs if s.evidence_unavailable == source]
+            specs = f"; unsupported for want of it: {', '.join(touched)}" if touched else "; no spec here needed it"
+            out.append(f"Evidence unavailable on this machine: {source} ({clean(reason)}){specs}")
+        return out
+
     def problems(self) -> list[SpecResult]:
         """Shown specs whose failure is explained one by one, in report order."""
         return [s for s in self.specs if s.status in EXPLAINED]

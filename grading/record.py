@@ -41,6 +41,9 @@ class SpecResult:
     """One of VISIBILITIES: whether students may see this spec's details (a rubric sets it)."""
     required: bool = False
     """The rubric requires this spec to pass (``ipc-grade --check-required``)."""
+    evidence_unavailable: str = ""
+    """For an unsupported spec: the source of kernel evidence it needed and this machine does not
+    show (a key of the run's ``evidence_unavailable``), else ''."""
 
     @property
     def counted(self) -> bool:

@@ -91,6 +91,8 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
         )
         if clean(record.error).strip() != one_sentence(record.error):
             b.append(f"<pre>{e(truncate(record.error, TRANSCRIPT_LIMIT))}</pre>")
+    for note in view.evidence_notes():
+        b.append(f'<p class="note">{e(note)}</p>')
     b.append(f'<p class="total">{e(view.total_line())}</p>')
     if view.hidden:
         b.append(f'<p class="note">{e(view.hidden_note())}</p>')

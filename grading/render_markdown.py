@@ -41,6 +41,9 @@ def _render(record: RunRecord, show_hidden: bool, transcript_limit: int) -> str:
         if rest != one_sentence(record.error):
             out.extend(_fenced(truncate(rest, 4000, "the JSON run record")))
             out.append("")
+    for note in view.evidence_notes():
+        out.append(f"> {_inline(note)}")
+        out.append("")
     out.append(f"**Total: {view.total_line()}**")
     if view.hidden:
         out.append("")

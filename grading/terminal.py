@@ -30,6 +30,7 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False) ->
         lines.append(f"Rubric: {clean(view.title)}")
     if record.meta.get("isolation"):
         lines.append(f"Isolation: {record.meta['isolation']}")
+    lines.extend(view.evidence_notes())
     if record.error:
         lines.append(f"Could not grade normally: {clean(record.error)}")
     width = max((len(s.id) for s in view.specs), default=20)

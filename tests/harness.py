@@ -43,6 +43,9 @@ class Mutant:
     description: str
     fails: set[str]
     source: Path
+    unprivileged: bool = False
+    """It proves something only where programs run as a user without privileges (the grader,
+    root with CAP_SYS_PTRACE, sees through what it hides from its own user)."""
 
     @property
     def id(self) -> str:
@@ -79,8 +82,8 @@ def mutants() -> list[Mutant]:
         for entry in sorted(mech_dir.iterdir()):
             if entry.suffix == ".toml":
                 meta = tomllib.loads(entry.read_text())
-                out.append(Mutant(mech_dir.name, entry.stem, meta["description"], set(meta["fails"]), entry))
+                out.append(Mutant(mech_dir.name, entry.stem, meta["description"], set(meta["fails"]), entry, meta.get("unprivileged", False)))
             elif entry.is_dir():
                 meta = tomllib.loads((entry / "mutant.toml").read_text())
-                out.append(Mutant(mech_dir.name, entry.name, meta["description"], set(meta["fails"]), entry))
+                out.append(Mutant(mech_dir.name, entry.name, meta["description"], set(meta["fails"]), entry, meta.get("unprivileged", False)))
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conformance import locate
@@ -15,6 +17,8 @@ def test_mutant_is_caught(mutant, tmp_path):
     impl = mutant.materialize(tmp_path)
     specs = locate.specs_dir() / f"test_{mutant.mechanism}.py"
     rec, proc = grade(impl, str(specs), cwd=tmp_path)
+    if mutant.unprivileged and os.geteuid() == 0 and rec.meta.get("programs_run_as") == "the grader's own user":
+        pytest.skip(f"{mutant.id} hides from its own user; here its programs run as root, whom it cannot hide from")
     by_status = {s.id: s.status for s in rec.specs}
     # a spec this machine cannot run (no strace, no network namespaces) proves nothing either way
     unsupported = {i for i, st in by_status.items() if st == "unsupported"}

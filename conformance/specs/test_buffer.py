@@ -66,12 +66,6 @@ def made():
         yield registry
 
 
-@pytest.fixture
-def owner(run_context):
-    """Who the programs run as, to hand the objects the grader makes for them."""
-    return run_context.sandbox
-
-
 def _new_buffer(made, names):
     """A fresh buffer NAME, its object and semaphores registered for removal."""
     name = names.posix("bb")
@@ -139,14 +133,6 @@ def _wait_filled(producer, name, count):
         raise SpecFailure(f"{producer.label} {producer.status} while storing items; expected it to store them.\n{producer.transcript()}")
 
 
-def _blocked_now(pid):
-    """Evidence that PID sleeps in a semaphore wait right now (one look), else None."""
-    try:
-        return observe.wait_until_blocked(pid, SEM_WAIT, 0)
-    except (SpecTimeout, observe.ProcessGone):
-        return None
-
-
 def _assert_asleep(proc, who, fix):
     """PROC falls asleep in a semaphore wait and then uses no CPU; None if it exits instead.
 
@@ -158,7 +144,7 @@ def _assert_asleep(proc, who, fix):
     def settled():
         if proc.poll() is not None:
             return "exited"
-        blocked = _blocked_now(proc.pid)
+        blocked = observe.blocked_now(proc.pid, SEM_WAIT)
         if blocked is not None:
             return blocked
         if (observe.cpu_ticks(proc.pid) or start) - start > SPIN_TICKS:
@@ -187,7 +173,7 @@ def _assert_asleep(proc, who, fix):
             f"{who} (pid {proc.pid}) used {used} clock ticks of CPU in {IDLE_WINDOW} s while "
             f"it should sleep: {observe.describe(proc.pid)}. {fix}"
         )
-    return _blocked_now(proc.pid) or outcome
+    return observe.blocked_now(proc.pid, SEM_WAIT) or outcome
 
 
 def _compare_items(expected, proc, doing):
@@ -248,7 +234,7 @@ def test_init_layout(impl, names, made):
     hint="Open every object with O_CREAT | O_EXCL: EEXIST means someone else's buffer; exit 1 "
     "without touching it (and remove only what this call created).",
 )
-def test_init_refuses_existing(impl, reference, names, made, owner):
+def test_init_refuses_existing(impl, reference, names, made):
     """`buffer init` exits 1 when the object or any semaphore exists, and leaves what exists untouched."""
     # a live buffer: initialised by the reference, one item in it
     name = _new_buffer(made, names)
@@ -267,10 +253,10 @@ def test_init_refuses_existing(impl, reference, names, made, owner):
         name = _new_buffer(made, names)
         if what == "object":
             content = b"someone else's data"
-            shared_memory.create_object(name, content, owner)
+            shared_memory.create_object(name, content)
             label = f"the shared memory object {name}"
         else:
-            shared_memory.create_semaphore(f"{name}.{what}", 7, owner)
+            shared_memory.create_semaphore(f"{name}.{what}", 7)
             label = f"the semaphore {name}.{what}"
         _expect_exit(impl.run("init", name, "2", timeout=STEP_DEADLINE), 1, f"`buffer init {name} 2` when {label} exists already")
         if what == "object":
