@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import observe, syscalls
+from . import credentials, observe
 from .deadline import Deadline
 from .outcomes import HarnessBroken, SpecFailure, Unsupported
 from .runner import Proc
@@ -29,27 +29,6 @@ MQ_SEND = frozenset({"mq_timedsend", "mq_timedsend_time64"})
 
 
 # --- what a program is doing ----------------------------------------------------------------
-
-
-def blocked_now(pid: int, calls: Iterable[str]) -> observe.Blocked | None:
-    """Evidence that PID sleeps in one of CALLS right now, else None (one look, no waiting).
-
-    Where /proc/PID/syscall cannot be read, a sleeping process counts, as in
-    observe.wait_until_blocked, and the evidence says it is not exact.
-    """
-    numbers = syscalls.numbers(set(calls))
-    tids = observe.threads(pid) or [pid]
-    states = [s for s in (observe.state_of_thread(pid, t) for t in tids) if s]
-    if not states or any(s not in ("S", "D") for s in states):
-        return None  # gone, or some thread still runs
-    try:
-        for tid in tids:
-            sc = observe.syscall(pid, tid if len(tids) > 1 else None)
-            if sc and sc.nr in numbers:
-                return observe.Blocked(pid, tid, sc, observe.wchan(pid), True)
-    except observe.SyscallUnavailable:
-        return observe.Blocked(pid, pid, observe.Syscall(None, None), observe.wchan(pid), False)
-    return None
 
 
 #: Calls a program sleeps in when it polls: try without blocking, nap, try again.
@@ -81,14 +60,11 @@ def _settle(proc: Proc, calls: frozenset[str], timeout: "float | Deadline", who:
     def settled():
         if proc.poll() is not None:
             return "exited"
-        blocked = blocked_now(proc.pid, calls)
+        blocked = observe.blocked_now(proc.pid, calls)
         if blocked:
             return blocked
         if observe.state(proc.pid) == "S":
-            try:
-                sc = observe.syscall(proc.pid)
-            except observe.SyscallUnavailable:
-                sc = None
+            sc = observe.syscall(proc.pid)
             if sc is not None and sc.name in NAP_CALLS:
                 naps.append((observe.monotonic(), sc.name, voluntary_switches(proc.pid)))
                 first, last = naps[0], naps[-1]
@@ -129,7 +105,8 @@ def wait_asleep_in(proc: Proc, calls: Iterable[str], timeout: "float | Deadline"
 
 # --- what a recv printed ---------------------------------------------------------------------
 
-_HEADER = re.compile(rb"[ \t]*(-?[0-9]+)[ \t]+([0-9]+)[ \t]*\r?")
+#: At most 18 digits each: no message type, priority or length is larger (a C long is 19).
+_HEADER = re.compile(rb"[ \t]*(-?[0-9]{1,18})[ \t]+([0-9]{1,18})[ \t]*\r?")
 
 
 def describe_message(number: int | None, body: bytes, field: str = "type") -> str:
@@ -205,14 +182,14 @@ class Taken:
 class SysvQueues:
     """The spec's System V message queues, each under a fresh key; all removed at cleanup.
 
-    OWNER (anything with ``uid`` and ``gid``, such as the run's sandbox) is the user the
-    implementation runs as: the grader's queues are handed to it (msgctl IPC_SET), so that a
-    queue of mode 0600 is as open to the implementation as one it made itself.
+    The grader's queues are handed to the user programs run as (msgctl IPC_SET), so that a
+    queue of mode 0600 is as open to them as one they made; the grader, their creator, keeps
+    its rights to them. A queue a program made is opened, read and removed as the programs'
+    user (credentials.as_program), which needs no CAP_IPC_OWNER.
     """
 
-    def __init__(self, names, owner=None) -> None:
+    def __init__(self, names) -> None:
         self._names = names
-        self._owner = owner
         self.keys: list[int] = []
         self.ipc = _sysv()
 
@@ -231,36 +208,43 @@ class SysvQueues:
             if exc.errno == errno.ENOSYS:
                 raise Unsupported("this kernel has no System V message queues (msgget: ENOSYS)") from exc
             raise HarnessBroken(f"the grader could not create a System V queue with key {key}: {exc}") from exc
-        if self._owner is not None:
-            queue.uid, queue.gid = self._owner.uid, self._owner.gid  # msgctl(IPC_SET)
+        owner = credentials.program_user()
+        if owner is not None:
+            queue.uid, queue.gid = owner  # msgctl(IPC_SET)
         if max_bytes is not None:
             queue.max_size = max_bytes  # msgctl(IPC_SET) with msg_qbytes
         return queue
 
-    def open(self, key: int):
-        """The queue with KEY, or None if there is none."""
+    def _open(self, key: int):
+        """The queue with KEY, or None if there is none (call it as the programs' user)."""
         try:
             return self.ipc.MessageQueue(key, 0, max_message_size=max(msgmax(), 8192))
         except self.ipc.ExistentialError:
             return None
 
+    def mode(self, key: int) -> int | None:
+        """The permission bits of the queue with KEY (/proc/sysvipc/msg), or None if there is none."""
+        return next((row["perms"] & 0o777 for row in observe.sysvipc("msg") if row["key"] == key), None)
+
     def count(self, key: int) -> int | None:
         """How many messages the queue with KEY holds (None: no such queue)."""
-        queue = self.open(key)
-        try:
-            return None if queue is None else queue.current_messages
-        except self.ipc.ExistentialError:
-            return None
+        with credentials.as_program():
+            queue = self._open(key)
+            try:
+                return None if queue is None else queue.current_messages
+            except self.ipc.ExistentialError:
+                return None
 
     def take(self, key: int, mtype: int = 0) -> Taken | None:
         """Receive one message without blocking; None if none matches (or no queue)."""
-        queue = self.open(key)
-        if queue is None:
-            return None
-        try:
-            body, got = queue.receive(block=False, type=mtype)
-        except (self.ipc.BusyError, self.ipc.ExistentialError):
-            return None
+        with credentials.as_program():
+            queue = self._open(key)
+            if queue is None:
+                return None
+            try:
+                body, got = queue.receive(block=False, type=mtype)
+            except (self.ipc.BusyError, self.ipc.ExistentialError):
+                return None
         return Taken(got, body)
 
     def take_all(self, key: int) -> list[Taken]:
@@ -272,13 +256,14 @@ class SysvQueues:
 
     def remove(self, key: int) -> bool:
         """Remove the queue with KEY; False if there was none."""
-        queue = self.open(key)
-        if queue is None:
-            return False
-        try:
-            queue.remove()
-        except self.ipc.ExistentialError:
-            return False
+        with credentials.as_program():
+            queue = self._open(key)
+            if queue is None:
+                return False
+            try:
+                queue.remove()
+            except self.ipc.ExistentialError:
+                return False
         return True
 
     def cleanup(self) -> None:
@@ -303,13 +288,13 @@ class PosixQueues:
     """The spec's POSIX message queues, each under a fresh name; all unlinked at cleanup.
 
     Queues are kept small: each one is charged to the user's RLIMIT_MSGQUEUE (800 KiB by
-    default, about nine queues of 10 x 8192 bytes) until it is unlinked and closed. OWNER, as
-    for SysvQueues, is the user the implementation runs as: the grader's queues are given to it.
+    default, about nine queues of 10 x 8192 bytes) until it is unlinked and closed. As with
+    SysvQueues, the grader's queues are given to the user programs run as, and queues are
+    opened and unlinked as that user.
     """
 
-    def __init__(self, names, owner=None) -> None:
+    def __init__(self, names) -> None:
         self._names = names
-        self._owner = owner
         self.names: list[str] = []
         self._open: list = []
         self.ipc = _posix()
@@ -334,14 +319,16 @@ class PosixQueues:
         except self.ipc.Error as exc:
             raise HarnessBroken(f"the grader could not create the POSIX queue {name}: {exc}") from exc
         self._open.append(queue)
-        if self._owner is not None:
-            os.fchown(queue.mqd, self._owner.uid, self._owner.gid)  # a Linux mqd_t is a descriptor
+        owner = credentials.program_user()
+        if owner is not None:
+            os.fchown(queue.mqd, *owner)  # a Linux mqd_t is a descriptor
         return queue
 
     def open(self, name: str):
         """The queue NAME, opened for reading and writing, or None if there is none."""
         try:
-            queue = self.ipc.MessageQueue(name, 0)
+            with credentials.as_program():
+                queue = self.ipc.MessageQueue(name, 0)
         except self.ipc.ExistentialError:
             return None
         self._open.append(queue)
@@ -381,7 +368,8 @@ class PosixQueues:
         for queue in [q for q in self._open if q.name == name]:
             self._close(queue)
         try:
-            self.ipc.unlink_message_queue(name)
+            with credentials.as_program():
+                self.ipc.unlink_message_queue(name)
         except self.ipc.ExistentialError:
             return False
         return True
@@ -401,7 +389,6 @@ __all__ = [
     "PosixQueues",
     "SysvQueues",
     "Taken",
-    "blocked_now",
     "describe_message",
     "exit_or_block",
     "wait_asleep_in",

@@ -8,8 +8,10 @@ Everything the grader creates here is tracked by a ``Made`` registry and removed
 ends, whatever happened; objects an implementation leaves behind are found by name (POSIX) or
 by key or creator pid (System V) and removed the same way, after the spec has judged them.
 
-When programs run as a user of their own (see sandbox.py), an object the grader makes for them
-is given to that user, as if the program had made it (mode 0600 would otherwise shut it out).
+When programs run as a user of their own (see sandbox.py), the grader handles every object as
+that user (credentials.as_program): what it makes for them is theirs, as if a program had made
+it, and what they make (mode 0600) it may read and remove without CAP_IPC_OWNER or
+CAP_DAC_OVERRIDE, which a container may not grant.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass, field
 
 from . import observe
-from .sandbox import Sandbox, give
+from .credentials import as_program
 from .outcomes import HarnessBroken
 
 DEV_SHM = "/dev/shm"
@@ -59,34 +60,35 @@ def segment_ids() -> set[int]:
 def read_segment(key: int) -> bytes | None:
     """All the bytes of segment KEY (attached for the read only), or None if there is none."""
     sysv_ipc = _sysv()
-    try:
-        seg = sysv_ipc.SharedMemory(key)
-    except sysv_ipc.ExistentialError:
-        return None
-    try:
-        return seg.read(seg.size, 0)
-    finally:
-        seg.detach()
+    with as_program():
+        try:
+            seg = sysv_ipc.SharedMemory(key)
+        except sysv_ipc.ExistentialError:
+            return None
+        try:
+            return seg.read(seg.size, 0)
+        finally:
+            seg.detach()
 
 
-def create_segment(key: int, size: int, content: bytes, owner: Sandbox | None) -> None:
-    """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, owned by OWNER."""
+def create_segment(key: int, size: int, content: bytes) -> None:
+    """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, the programs' own."""
     sysv_ipc = _sysv()
-    seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
-    try:
-        seg.write(content, 0)
-        if owner is not None:
-            seg.uid, seg.gid = owner.uid, owner.gid
-    finally:
-        seg.detach()
+    with as_program():
+        seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
+        try:
+            seg.write(content, 0)
+        finally:
+            seg.detach()
 
 
 def remove_segment_id(shmid: int) -> None:
     sysv_ipc = _sysv()
-    try:
-        sysv_ipc.remove_shared_memory(shmid)
-    except (sysv_ipc.ExistentialError, ValueError):
-        pass
+    with as_program():
+        try:
+            sysv_ipc.remove_shared_memory(shmid)
+        except (sysv_ipc.ExistentialError, ValueError):
+            pass
 
 
 def remove_segment(key: int) -> bool:
@@ -121,67 +123,67 @@ def semaphore_exists(name: str) -> bool:
 
 def read_object(name: str) -> bytes | None:
     """All the bytes of shared memory object NAME, or None if there is none."""
-    try:
-        with open(object_path(name), "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
+    with as_program():
+        try:
+            with open(object_path(name), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
 
 
 def semaphore_value(name: str) -> int | None:
     """The value of named semaphore NAME (sem_getvalue(3)), or None if there is none."""
     posix_ipc = _posix()
-    try:
-        sem = posix_ipc.Semaphore(name)
-    except posix_ipc.ExistentialError:
-        return None
-    try:
-        return sem.value
-    finally:
-        sem.close()
+    with as_program():
+        try:
+            sem = posix_ipc.Semaphore(name)
+        except posix_ipc.ExistentialError:
+            return None
+        try:
+            return sem.value
+        finally:
+            sem.close()
 
 
-def _give(path: str, owner: Sandbox | None) -> None:
-    give(Path(path), owner)
-
-
-def create_object(name: str, content: bytes, owner: Sandbox | None) -> None:
-    """Make shared memory object NAME (mode 0600) holding CONTENT, owned by OWNER."""
+def create_object(name: str, content: bytes) -> None:
+    """Make shared memory object NAME (mode 0600) holding CONTENT, the programs' own."""
     posix_ipc = _posix()
-    shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600, max(len(content), 1))
-    try:
-        with mmap.mmap(shm.fd, shm.size) as memory:
-            memory[: len(content)] = content
-    finally:
-        shm.close_fd()
-    _give(object_path(name), owner)
+    with as_program():
+        shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600, max(len(content), 1))
+        try:
+            with mmap.mmap(shm.fd, shm.size) as memory:
+                memory[: len(content)] = content
+        finally:
+            shm.close_fd()
 
 
-def create_semaphore(name: str, value: int, owner: Sandbox | None) -> None:
-    """Make named semaphore NAME (mode 0600) with VALUE, owned by OWNER."""
+def create_semaphore(name: str, value: int) -> None:
+    """Make named semaphore NAME (mode 0600) with VALUE, the programs' own."""
     posix_ipc = _posix()
-    posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()
-    _give(semaphore_path(name), owner)
+    with as_program():
+        posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()
 
 
 def unlink_object(name: str) -> bool:
     """shm_unlink(NAME) if it exists; True if there was one."""
     posix_ipc = _posix()
-    try:
-        posix_ipc.unlink_shared_memory(name)
-        return True
-    except posix_ipc.ExistentialError:
-        return False
+    with as_program():
+        try:
+            posix_ipc.unlink_shared_memory(name)
+            return True
+        except posix_ipc.ExistentialError:
+            return False
 
 
 def unlink_semaphore(name: str) -> bool:
     """sem_unlink(NAME) if it exists; True if there was one."""
     posix_ipc = _posix()
-    try:
-        posix_ipc.unlink_semaphore(name)
-        return True
-    except posix_ipc.ExistentialError:
-        return False
+    with as_program():
+        try:
+            posix_ipc.unlink_semaphore(name)
+            return True
+        except posix_ipc.ExistentialError:
+            return False
 
 
 # --- what a spec made, removed when it ends ----------------------------------------------

@@ -39,9 +39,9 @@ SLEEP_IN_SEND = "Open the queue without O_NONBLOCK and call mq_send(3): the kern
 
 
 @pytest.fixture
-def mqueues(names, run_context):
+def mqueues(names):
     """POSIX queues under this run's names, unlinked after the spec whatever happened."""
-    q = PosixQueues(names, owner=run_context.sandbox)
+    q = PosixQueues(names)
     yield q
     q.cleanup()
 

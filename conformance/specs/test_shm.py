@@ -48,12 +48,6 @@ def made():
         yield registry
 
 
-@pytest.fixture
-def owner(run_context):
-    """Who the programs run as, to hand the objects the grader makes for them."""
-    return run_context.sandbox
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -153,7 +147,7 @@ def test_persists(impl, names, made):
     hint="Offset 0: the length as 4 bytes little-endian (struct.pack('<I', n), or a uint32_t on "
     "x86); offset 4: the bytes. Read LENGTH bytes, not up to a terminator: what follows is junk.",
 )
-def test_layout_interop(impl, names, made, owner):
+def test_layout_interop(impl, names, made):
     """Segments follow the contract's layout both ways: a 4-byte little-endian length, then the bytes.
 
     The grader reads the segment `write` made, and `read` prints a segment the grader made.
@@ -185,7 +179,7 @@ def test_layout_interop(impl, names, made, owner):
     key = made.key(names.sysv_key())
     record = b"stored by the grader\0\xff" * 10
     junk = b"\xaa" * 64  # bytes after the record that a reader must not print
-    shared_memory.create_segment(key, 512, len(record).to_bytes(LENGTH, "little") + record + junk, owner)
+    shared_memory.create_segment(key, 512, len(record).to_bytes(LENGTH, "little") + record + junk)
     _read(impl, key, record)
 
 
@@ -308,7 +302,7 @@ def test_fork_shares(impl, made):
 
 def _printed_value(proc):
     lines = [line.strip() for line in _text(proc).splitlines() if line.strip()]
-    if len(lines) != 1 or not re.fullmatch(r"\d+", lines[0]):
+    if len(lines) != 1 or not re.fullmatch(r"[0-9]{1,18}", lines[0]):
         raise SpecFailure(
             f"`shm counter` printed {proc.stdout.data[:200]!r}; expected one line with the final "
             f"value, a decimal number.\n{proc.transcript()}"
