@@ -18,6 +18,7 @@ import resource
 import select
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -205,6 +206,36 @@ class Capture:
         return self.length == len(expected) and self.digest == hashlib.sha256(expected).hexdigest()
 
 
+def _why_write_failed(exc: BaseException) -> str:
+    if isinstance(exc, BrokenPipeError):
+        return "the program had closed its stdin, or exited (EPIPE)"
+    if isinstance(exc, ValueError):
+        return "the grader had closed it"
+    return str(exc)
+
+
+def _cannot_start(label: str, program: str, cwd: str, user: int | None, exc: OSError) -> Exception:
+    """Why exec failed: the submission's fault (its program is missing or not executable) or,
+    when what failed is the grader's own choice (its interpreter, a helper, the staged copy),
+    the grader's, which is never charged to the student."""
+    who = "the grader" if user is None else f"uid {user}, whom programs run as,"
+    if os.path.realpath(program) in _grader_programs() or exc.filename == cwd or not os.path.isdir(cwd):
+        return HarnessBroken(
+            f"cannot start {label}: {who} cannot run {program} in {cwd} ({exc.strerror}). "
+            f"The grader's installation is out of that user's reach: install the grader where "
+            f"every user may run it (for example a virtual environment under /opt), or pass "
+            f"--run-as none."
+        )
+    if isinstance(exc, FileNotFoundError):
+        return SpecFailure(f"cannot start {label}: {program} not found ({exc.strerror})")
+    return SpecFailure(f"cannot start {label}: {program} is not executable ({exc.strerror})")
+
+
+def _grader_programs() -> set[str]:
+    """Executables the grader itself puts on a program's command line."""
+    return {os.path.realpath(sys.executable)}
+
+
 def _preview(data: bytes, limit: int = 600) -> str:
     text = data.decode("utf-8", "replace")
     if len(text) > limit:
@@ -262,10 +293,8 @@ class Proc:
                 pass_fds=tuple(pass_fds),
                 preexec_fn=lambda: _child_setup(rlimits, user, group, netns_fd),
             )
-        except FileNotFoundError as exc:
-            raise SpecFailure(f"cannot start {label}: {self.argv[0]} not found ({exc.strerror})") from exc
-        except PermissionError as exc:
-            raise SpecFailure(f"cannot start {label}: {self.argv[0]} is not executable") from exc
+        except (FileNotFoundError, PermissionError) as exc:
+            raise _cannot_start(label, self.argv[0], cwd, user, exc) from exc
         self.pid = self.popen.pid
         #: inodes of the pipes the grader itself made for stdin/stdout/stderr, so that evidence
         #: about the program's own pipes can leave them out
@@ -301,15 +330,20 @@ class Proc:
 
     # --- input -----------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Write DATA to stdin now (blocks while the program does not read)."""
+    def write(self, data: bytes) -> bool:
+        """Write DATA to stdin now (blocks while the program does not read); False if it could not.
+
+        A program that has exited or closed its stdin is behaving, not breaking the grader: the
+        write is dropped, ``stdin_error`` says so, and the spec goes on to judge what it did.
+        """
         try:
             self.popen.stdin.write(data)
             self.popen.stdin.flush()
-            self.fed += len(data)
-        except BrokenPipeError:
-            self.stdin_error = "the program closed its stdin (EPIPE)"
-            raise
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            self.stdin_error = f"writing stdin failed after {self.fed} bytes: {_why_write_failed(exc)}"
+            return False
+        self.fed += len(data)
+        return True
 
     def feed(self, data: bytes, close: bool = True, chunk: int = 1 << 16) -> threading.Thread:
         """Write DATA to stdin from a background thread; ``fed`` counts what was accepted."""
@@ -326,7 +360,7 @@ class Proc:
                         self.fed += len(part)
                         self._cond.notify_all()
             except (BrokenPipeError, ValueError, OSError) as exc:
-                self.stdin_error = f"writing stdin failed after {self.fed} bytes: {exc}"
+                self.stdin_error = f"writing stdin failed after {self.fed} bytes: {_why_write_failed(exc)}"
             finally:
                 if close:
                     self.close_stdin()
@@ -531,7 +565,12 @@ class Proc:
         me = os.getpid()
         holders = []
         for pid in observe.descendants(me):
-            if any(fd.inode in inodes and fd.access != "r" for fd in observe.fds(pid).values() if fd.kind == "pipe"):
+            try:
+                held = observe.fds(pid).values()
+            except observe.NOT_SHOWN:
+                holders.append(pid)  # it may hold them: take the output so far as all there is
+                continue
+            if any(fd.inode in inodes and fd.access != "r" for fd in held if fd.kind == "pipe"):
                 holders.append(pid)
         return holders
 

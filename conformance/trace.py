@@ -294,7 +294,7 @@ def spawn(
     command = [strace, "-f", "-qq", "-e", f"trace={','.join(sorted(set(syscalls)))}", "-e", "signal=none", *extra, "-o", str(out), "--", *argv]
     proc = impl.supervisor.spawn(
         command,
-        cwd=str(impl.manifest.root),
+        cwd=str(impl.manifest.cwd),  # where the program runs: the staged copy when sandboxed
         label=impl.label(args, mechanism) + " (under strace)",
         stdin=stdin,
         capture_limit=capture_limit,

@@ -1,0 +1,91 @@
+"""`broken` is the grader's fault and nothing else: whatever a program does, its verdict is its own.
+
+A program that exits at once, closes its stdin, prints noise or prints a number too big to parse
+ends *failed*, *timeout* or *not-implemented*, decided by what it did; such a status can neither be
+forced out of the maximum (a `broken` spec is not counted) nor change from run to run. The
+other way round, what the grader or its machine gets wrong is `broken`, never charged.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import locate
+from harness import ROOT, grade
+
+FIXTURES = ROOT / "tests" / "fixtures"
+JUDGED = {"failed", "timeout", "not-implemented"}
+
+
+def _statuses(rec) -> dict[str, str]:
+    return {s.id: s.status for s in rec.specs}
+
+
+def _assert_judged(rec, allowed=JUDGED):
+    wrong = {s.id: f"{s.status}: {s.message[:300]}" for s in rec.specs if s.status not in allowed}
+    assert not wrong, wrong
+
+
+def test_the_template_is_not_implemented_the_same_way_every_run(tmp_path):
+    """The untouched template: every spec not-implemented, the same maximum each run."""
+    template = locate.bundled("student_template")
+    runs = [grade(template, "-n", "2", cwd=tmp_path)[0] for _ in range(2)]
+    for rec in runs:
+        _assert_judged(rec, {"not-implemented", "unsupported"})
+    assert len({rec.max_score for rec in runs}) == 1, [rec.max_score for rec in runs]
+    assert _statuses(runs[0]) == _statuses(runs[1])
+
+
+def test_programs_that_close_stdin_and_exit_at_once_are_judged(tmp_path):
+    """The grader's write to a program that has gone is the program's behaviour, not a fault."""
+    rec, _ = grade(FIXTURES / "quits", "-n", "2", cwd=tmp_path)
+    _assert_judged(rec, JUDGED | {"passed", "unsupported"})
+    assert sum(s.status in JUDGED for s in rec.specs) >= len(rec.specs) - 2
+
+
+@pytest.mark.parametrize(
+    "spec_id, said",
+    [
+        ("signal.handles-usr1", "ready"),
+        ("socket.tcp-roundtrip", "listening"),
+        ("msgq.typed-receive", "header"),
+        ("mqueue.priority-order", "header"),
+        ("shm.counter-exact", "expected one line with the final value"),
+    ],
+)
+def test_a_number_too_big_to_parse_is_wrong_output(tmp_path, spec_id, said):
+    """A 5000-digit `ready`, port, message header or counter: failed, saying what was printed."""
+    rec, _ = grade(FIXTURES / "bignum", "-k", spec_id, cwd=tmp_path)
+    (spec,) = [s for s in rec.specs if s.id == spec_id]
+    assert spec.status == "failed", (spec.status, spec.message[:500])
+    assert said in spec.message and "9999999999" in spec.message, spec.message[:500]
+
+
+def test_noise_on_every_stream_is_judged(tmp_path):
+    """Binary noise, control bytes, Unicode digits and any exit status: never broken."""
+    rec, _ = grade(FIXTURES / "garbage", "-n", "2", cwd=tmp_path)
+    _assert_judged(rec, JUDGED | {"passed", "unsupported"})
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Could a user other than root execute PATH (every directory above it searchable)?"""
+    real = Path(os.path.realpath(path))
+    for parent in real.parents:
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            return False
+    return bool(os.stat(real).st_mode & stat.S_IXOTH)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="programs run as another user only when the grader is root")
+@pytest.mark.skipif(_reachable_by_others(sys.executable), reason=f"other users can run {sys.executable} here")
+def test_an_interpreter_out_of_the_programs_reach_is_the_graders_fault(tmp_path):
+    """Programs forced to run as a user who cannot run the grader's Python: broken, never failed."""
+    rec, proc = grade(locate.bundled("reference"), "--run-as", "2100004095", "-k", "pipe.relay-roundtrip or fifo.roundtrip", cwd=tmp_path)
+    assert rec.specs and all(s.status == "broken" for s in rec.specs), [(s.id, s.status, s.message[:200]) for s in rec.specs]
+    assert all("cannot run" in s.message and "not charged" in s.message for s in rec.specs)
+    assert rec.max_score == 0
