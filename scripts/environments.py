@@ -1,0 +1,248 @@
+"""Grade the same implementations in every environment where courses grade; the verdicts must agree.
+
+    sudo python scripts/environments.py --shared-python /opt/ipc-venv/bin/python
+    sudo python scripts/environments.py --env docker --runs 20 --hog      # the issue's bar
+
+The environments (docs/environments.md):
+
+- ``root``: root with every capability, the grader's own Python (programs run as root when
+  other users cannot run that Python, as with a pyenv under /root);
+- ``root-sandbox``: root with every capability, a Python other users can run: programs run
+  as an unprivileged user id of their own;
+- ``docker``: root with exactly Docker's default capabilities (Gradescope, PrairieLearn),
+  the sandbox active;
+- ``docker-private-python``: the same capabilities with the grader's own Python;
+- ``user``: an ordinary user (a student's laptop, GitHub Actions);
+- ``batch``: ``ipc-grade batch`` of a class, the sandbox active.
+
+Each grades the reference (every spec) and a few mutants (their mechanism's specs). A spec's
+verdict must be the same in every environment, except that a spec may be *unsupported* where
+the environment lacks a capability it needs (network namespaces), with the reason. Prints a
+table, and exits 1 on any disagreement or when the reference misses a point it could earn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+#: Docker's default capability set (moby's oci/caps/defaults.go), which Gradescope and
+#: PrairieLearn containers run with.
+DOCKER_DEFAULT_CAPS = (
+    "chown dac_override fowner fsetid kill setgid setuid setpcap net_bind_service net_raw "
+    "sys_chroot mknod audit_write setfcap"
+).split()
+#: Mutants graded beside the reference: each leans on a different kind of kernel evidence.
+MUTANTS = ("pipe/no-pipe", "msgq/recv-polls", "shm/rm-only-detaches")
+USER = "ipc-grade-ci"
+
+
+def docker_drop() -> str:
+    """Every capability this kernel knows outside Docker's default set, for capsh --drop."""
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    names = subprocess.run(["capsh", "--decode=" + format((1 << (last + 1)) - 1, "x")], capture_output=True, text=True, check=True).stdout
+    every = names.split("=", 1)[1].strip().split(",")
+    return ",".join(c for c in every if c.removeprefix("cap_") not in DOCKER_DEFAULT_CAPS)
+
+
+@dataclass
+class Env:
+    name: str
+    what: str
+    python: str
+    wrap: Callable[[list[str]], list[str]] = lambda cmd: cmd
+    batch: bool = False
+
+
+@dataclass
+class Result:
+    verdicts: dict[str, dict[str, str]] = field(default_factory=dict)
+    """implementation -> spec id -> status"""
+    reasons: dict[str, dict[str, str]] = field(default_factory=dict)
+    """implementation -> spec id -> message, for specs that did not pass"""
+    seconds: float = 0.0
+    problem: str | None = None
+
+
+def environments(default_python: str, shared_python: str | None) -> list[Env]:
+    out = [Env("root", "root, every capability, the grader's own Python", default_python)]
+    if os.geteuid() != 0:
+        return [Env("user", "an ordinary user", default_python)]
+    drop = docker_drop()
+    capsh = lambda cmd: ["capsh", f"--drop={drop}", "--", "-c", shlex.join(cmd)]  # noqa: E731
+    if shared_python:
+        out.append(Env("root-sandbox", "root, every capability, a Python other users can run", shared_python))
+        out.append(Env("docker", "root, Docker's default capabilities, sandbox active", shared_python, capsh))
+    out.append(Env("docker-private-python", "root, Docker's default capabilities, the grader's own Python", default_python, capsh))
+    if shared_python:
+        ensure_user(USER)
+        user = lambda cmd: ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--reset-env", *cmd]  # noqa: E731
+        out.append(Env("user", f"an ordinary user ({USER})", shared_python, user))
+        out.append(Env("batch", "root, ipc-grade batch, sandbox active", shared_python, batch=True))
+    return out
+
+
+def ensure_user(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+
+
+def implementations(into: Path, mutants: tuple[str, ...]) -> dict[str, tuple[Path, str | None]]:
+    """name -> (directory, mechanism or None for every spec), readable by every user."""
+    from harness import mutants as all_mutants
+
+    from conformance import locate
+
+    out: dict[str, tuple[Path, str | None]] = {}
+    ref = into / "reference"
+    shutil.copytree(locate.bundled("reference"), ref, ignore=shutil.ignore_patterns("__pycache__", "c"))
+    out["reference"] = (ref, None)
+    by_id = {m.id: m for m in all_mutants()}
+    for mid in mutants:
+        m = by_id[mid]
+        where = into / "mutants" / m.mechanism
+        where.mkdir(parents=True, exist_ok=True)
+        out[mid] = (m.materialize(where), m.mechanism)
+    for path in [into, *into.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return out
+
+
+def specs_dir(python: str) -> str:
+    return subprocess.run([python, "-c", "from conformance import locate; print(locate.specs_dir())"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def grade(env: Env, impls: dict[str, tuple[Path, str | None]], work: Path, jobs: str) -> Result:
+    result = Result()
+    work.mkdir(mode=0o777, exist_ok=True)
+    work.chmod(0o777)
+    t0 = time.monotonic()
+    if env.batch:
+        return _grade_batch(env, impls, work, jobs, result, t0)
+    specs = specs_dir(env.python)
+    for name, (path, mechanism) in impls.items():
+        out = work / (name.replace("/", "-") + ".json")
+        cmd = [env.python, "-m", "pytest", f"--impl={path}", f"--ipc-json={out}", "-n", jobs, "-p", "no:cacheprovider", "-q"]
+        if mechanism:
+            cmd.append(f"{specs}/test_{mechanism}.py")
+        done = subprocess.run(env.wrap(cmd), cwd=work, capture_output=True, text=True)
+        if not out.exists():
+            result.problem = f"{name}: no run record ({done.returncode}):\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+            break
+        _take(result, name, json.loads(out.read_text()))
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _grade_batch(env: Env, impls, work: Path, jobs: str, result: Result, t0: float) -> Result:
+    klass = work / "class"
+    klass.mkdir()
+    names = {}
+    for name, (path, _) in impls.items():
+        sid = name.replace("/", "-")
+        shutil.copytree(path, klass / sid)
+        names[sid] = name
+    out = work / "out"
+    grader = [env.python, "-m", "grading.cli", "batch", str(klass), "--out", str(out), "--jobs", jobs]
+    done = subprocess.run(env.wrap(grader), cwd=work, capture_output=True, text=True)
+    for sid, name in names.items():
+        record = out / "submissions" / sid / "record.json"
+        if not record.exists():
+            result.problem = f"batch: no record for {sid} ({done.returncode}):\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+            break
+        data = json.loads(record.read_text())
+        mechanism = impls[name][1]
+        if mechanism:  # a batch grades every spec; a mutant's other mechanisms are not in its manifest
+            data["specs"] = [s for s in data["specs"] if s["mechanism"] == mechanism]
+        _take(result, name, data)
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _take(result: Result, name: str, record: dict) -> None:
+    result.verdicts[name] = {s["id"]: s["status"] for s in record["specs"]}
+    result.reasons[name] = {s["id"]: s["message"].splitlines()[0][:200] if s["message"] else "" for s in record["specs"] if s["status"] != "passed"}
+    if record.get("programs_run_as"):
+        result.reasons[name]["(programs ran as)"] = record["programs_run_as"]
+
+
+def compare(results: dict[str, Result]) -> list[str]:
+    """Disagreements between environments, and points the reference missed."""
+    problems = []
+    impls = sorted({i for r in results.values() for i in r.verdicts})
+    for impl in impls:
+        specs = sorted({s for r in results.values() for s in r.verdicts.get(impl, {})})
+        for spec in specs:
+            seen = {env: r.verdicts.get(impl, {}).get(spec) for env, r in results.items() if r.problem is None}
+            judged = {env: v for env, v in seen.items() if v != "unsupported"}
+            if len(set(judged.values())) > 1:
+                detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items())
+                problems.append(f"{impl} {spec} differs: {detail}")
+            if impl == "reference" and any(v not in ("passed", "unsupported") for v in seen.values()):
+                detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items() if v != "passed")
+                problems.append(f"the reference does not pass {spec}: {detail}")
+    return problems
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shared-python", help="a Python other users can run, with the grader installed (a venv on /usr/bin/python3 under /opt)")
+    p.add_argument("--env", action="append", help="only these environments (repeatable)")
+    p.add_argument("--runs", type=int, default=1, help="grade this many times in each environment")
+    p.add_argument("--hog", action="store_true", help="keep a CPU-bound process running beside the gradings")
+    p.add_argument("--jobs", default="2")
+    p.add_argument("--reference-only", action="store_true")
+    args = p.parse_args()
+    envs = environments(sys.executable, args.shared_python)
+    if args.env:
+        unknown = set(args.env) - {e.name for e in envs}
+        if unknown:
+            p.error(f"unknown or unavailable environment(s) {sorted(unknown)}; here: {[e.name for e in envs]}")
+        envs = [e for e in envs if e.name in args.env]
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
+    results: dict[str, Result] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="ipc-envs-") as tmp:
+            base = Path(tmp)
+            base.chmod(0o755)
+            impls = implementations(base / "impls", () if args.reference_only else MUTANTS)
+            for env in envs:
+                for run in range(args.runs):
+                    key = env.name if args.runs == 1 else f"{env.name}#{run + 1}"
+                    r = results[key] = grade(env, impls, base / key.replace("#", "-"), args.jobs)
+                    ref = r.verdicts.get("reference", {})
+                    line = f"{key:<24} {r.seconds:6.1f} s  reference: {sum(v == 'passed' for v in ref.values())}/{len(ref)} passed"
+                    unsupported = sorted(s for s, v in ref.items() if v == "unsupported")
+                    if unsupported:
+                        why = [f"{s} ({r.reasons['reference'][s]})" for s in unsupported]
+                        line += ", unsupported: " + ", ".join(why)
+                    print(line + (f"\n  PROBLEM: {r.problem}" if r.problem else ""), flush=True)
+    finally:
+        if hog:
+            hog.kill()
+            hog.wait()
+    problems = compare(results) + [f"{env}: {r.problem}" for env, r in results.items() if r.problem]
+    for line in problems:
+        print("DISAGREE " + line)
+    print(f"{len(results)} gradings in {len(envs)} environment(s): " + ("every verdict agrees" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
