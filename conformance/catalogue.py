@@ -2,6 +2,7 @@
 
     python -m conformance.catalogue            the spec table as Markdown
     python -m conformance.catalogue README.md  rewrite the table between README's markers
+    python -m conformance.catalogue --json     every spec's metadata, for ipc-grade (a rubric's check)
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .mechanisms import MECHANISMS
+from .record import MECHANISMS
 from .spec import SpecMeta, spec_meta_of
 
 
@@ -49,7 +50,11 @@ def with_table(text: str) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
+    if sys.argv[1:] == ["--json"]:
+        import json
+
+        json.dump([meta.as_dict() for meta in specs()], sys.stdout)
+    elif len(sys.argv) > 1:
         from pathlib import Path
 
         path = Path(sys.argv[1])

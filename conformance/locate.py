@@ -1,7 +1,11 @@
-"""Where the bundled reference implementation and student template are."""
+"""Where the bundled reference implementation and student template are.
+
+    python -m conformance.locate reference     prints the directory (for ipc-grade)
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -21,3 +25,7 @@ def bundled(name: str) -> Path:
 
 def specs_dir() -> Path:
     return HERE / "specs"
+
+
+if __name__ == "__main__":
+    print(bundled(sys.argv[1]) if len(sys.argv) == 2 else specs_dir())

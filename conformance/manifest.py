@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .mechanisms import MECHANISMS
+from .record import MECHANISMS
 
 MANIFEST = "ipc.toml"
 TEMPLATE_HINT = "copy student_template/ipc.toml as a starting point"

@@ -8,20 +8,7 @@ the student, shown to the instructor).
 
 from __future__ import annotations
 
-import enum
-
-
-class Status(str, enum.Enum):
-    PASSED = "passed"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    NOT_IMPLEMENTED = "not-implemented"
-    UNSUPPORTED = "unsupported"
-    BROKEN = "broken"
-
-    @property
-    def counts_toward_max(self) -> bool:
-        return self is not Status.UNSUPPORTED
+from .record import Status
 
 
 class SpecFailure(AssertionError):

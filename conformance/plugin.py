@@ -1,8 +1,10 @@
 """The pytest plugin: ``pytest --impl=PATH`` grades the implementation at PATH.
 
 Read top to bottom in the order pytest calls it: options, configure, collection, the run
-hooks (status of each spec), the session's end (the run record and the grade table), then the
-fixtures specs use, then helpers.
+hooks (status of each spec), the session's end (the run record, handed on through the
+``pytest_ipc_record`` hook: conformance/hookspecs.py), then the fixtures specs use, then helpers.
+Reports, rubrics and the grade table are the reporting side's (grading/plugin.py): this module
+decides verdicts and writes the record, and imports nothing of grading.
 
 Settings and their precedence (lowest first): the ``IPC_DEADLINE_SCALE`` environment variable,
 then ``--deadline-scale``. A spec's own budget comes from its ``spec`` marker.
@@ -20,10 +22,22 @@ from typing import Any
 
 import pytest
 
-from grading import record as run_record
-
-from . import CONTRACT_VERSION, __version__, credentials, deadline, evidence, isolation as isolation_mod, locate, manifest as manifest_mod, naming, observe
+from . import (
+    CONTRACT_VERSION,
+    __version__,
+    credentials,
+    deadline,
+    evidence,
+    hookspecs,
+    locate,
+    naming,
+    observe,
+)
+from . import isolation as isolation_mod
+from . import manifest as manifest_mod
+from . import record as run_record
 from . import sandbox as sandbox_mod
+from .catalogue import specs as catalogue_specs
 from .implementation import Implementation
 from .outcomes import Status, status_of
 from .runner import Limits, Supervisor, become_subreaper
@@ -34,7 +48,6 @@ HELP = {
     "conformance specs; only the specs are collected",
     "deadline_scale": "multiply every deadline by FACTOR on a slow machine (default 1, or "
     f"${deadline.SCALE_ENV})",
-    "ipc_json": "write the run record (JSON, see docs/run-record.md) to FILE",
     "run_as": "who implementation programs run as: auto (default: an unprivileged user id of "
     "their own when the grader is root, else the grader's user), none, or a user name or id",
 }
@@ -54,31 +67,15 @@ TIMEOUT_GRACE = 15
 # --- options -------------------------------------------------------------------------------
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ipc-conformance", "IPC conformance grading")
     group.addoption("--impl", metavar="PATH", default=None, help=HELP["impl"])
     group.addoption("--deadline-scale", metavar="FACTOR", default=None, help=HELP["deadline_scale"])
-    group.addoption("--ipc-json", metavar="FILE", default=None, help=HELP["ipc_json"])
-    _add_grading_options(group)
     group.addoption("--run-as", metavar="USER", default="auto", help=HELP["run_as"])
-
-
-def _add_grading_options(group: Any) -> None:
-    """--rubric, and one --ipc-FORMAT option per report format (grading.reports.FORMATS)."""
-    from grading.reports import FORMATS
-
-    group.addoption("--rubric", metavar="FILE", default=None, help=HELP_GRADING["rubric"])
-    for f in FORMATS.values():
-        if f.name != "json":  # --ipc-json, above
-            group.addoption(f"--ipc-{f.name}", metavar="FILE", default=None, help=f.help)
-    group.addoption("--ipc-show-hidden", action="store_true", default=False, help=HELP_GRADING["show_hidden"])
-
-
-HELP_GRADING = {
-    "rubric": "grade by the rubric in FILE (docs/rubric.md): only the specs it selects run, with its "
-    "points, visibility, required flags and hints",
-    "show_hidden": "instructors' reports: show hidden specs' details (students' reports never do)",
-}
 
 
 # --- configure -----------------------------------------------------------------------------
@@ -111,9 +108,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if shared is None:
         shared, sandbox = _prepare_run(config, impl)
     config.stash[CONTEXT] = _context(shared, workerinput, sandbox)
-    _configure_rubric(config)
     if workerinput is None:
-        config.pluginmanager.register(Grading(config), "ipc-conformance-grading")
+        config.pluginmanager.register(Recorder(config), "ipc-conformance-recorder")
     become_subreaper()
     _configure_hypothesis(config)
     if config.pluginmanager.hasplugin("xdist"):
@@ -234,24 +230,6 @@ class _XdistHooks:
         node.workerinput["ipc_conformance"] = self.shared
 
 
-RUBRIC = pytest.StashKey["Rubric"]()
-
-
-def _configure_rubric(config: pytest.Config) -> None:
-    """Load --rubric, checked against the specs' own markers; a bad one is a usage error."""
-    path = config.getoption("rubric")
-    if path is None:
-        return
-    from grading.rubric import RubricError, load
-
-    from .catalogue import specs
-
-    try:
-        config.stash[RUBRIC] = load(path, specs())
-    except RubricError as exc:
-        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
-
-
 # --- collection ----------------------------------------------------------------------------
 
 
@@ -275,18 +253,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.user_properties.append(("ipc_spec", meta.as_dict()))
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(meta.timeout * deadline.scale() + TIMEOUT_GRACE))
-    _deselect_by_rubric(config, items)
+    _deselect(config, items)
 
 
-def _deselect_by_rubric(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Only the specs the rubric selects are graded; the others are deselected."""
-    rubric = config.stash.get(RUBRIC, None)
-    if rubric is None:
-        return
+def pytest_ipc_catalogue(config: pytest.Config) -> list[dict[str, Any]]:
+    """Every spec, from the spec modules' markers (whatever this session collects)."""
+    return [meta.as_dict() for meta in catalogue_specs()]
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the specs a plugin says not to grade (pytest_ipc_select: a rubric)."""
     keep, drop = [], []
     for item in items:
         meta = item.stash.get(META, None)
-        (drop if meta is not None and not rubric.selects(meta.id) else keep).append(item)
+        selected = meta is None or config.hook.pytest_ipc_select(config=config, spec_id=meta.id) is not False
+        (keep if selected else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -397,54 +378,26 @@ class Results:
         )
 
 
-class Grading:
-    """In the process that reports (the controller under xdist): collects, records, prints."""
+class Recorder:
+    """In the process that reports (the controller under xdist): collects every spec's verdict
+    and, when the session ends, hands the run record on (pytest_ipc_record)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results = Results()
-        self.record: run_record.RunRecord | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.record = self.results.record(self.config.stash[CONTEXT])
-        self.record = _by_rubric(self.config, self.record)
-        path = self.config.getoption("ipc_json")
-        if path:
-            run_record.write(path, self.record)
-        _write_reports(self.config, self.record)
+        record = self.results.record(self.config.stash[CONTEXT])
+        self.config.hook.pytest_ipc_record(config=self.config, record=record)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Remove the run's directory: staged copies, FIFOs and socket files of every worker."""
         import shutil
 
         shutil.rmtree(self.config.stash[CONTEXT].names.tmp_root(), ignore_errors=True)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.record is None or not self.record.specs and self.record.error is None:
-            return
-        from grading.terminal import render
-
-        terminalreporter.write_sep("=", "IPC conformance grade")
-        terminalreporter.write(render(self.record, color=terminalreporter.hasmarkup, show_hidden=self.config.getoption("ipc_show_hidden")))
-
-
-def _by_rubric(config: pytest.Config, record: run_record.RunRecord) -> run_record.RunRecord:
-    rubric = config.stash.get(RUBRIC, None)
-    return record if rubric is None else rubric.apply(record)
-
-
-def _write_reports(config: pytest.Config, record: run_record.RunRecord) -> None:
-    """Every --ipc-FORMAT report; one that cannot be written is reported, the others still are."""
-    import sys
-
-    from grading import reports
-
-    targets = {name: config.getoption(f"ipc_{name}") for name in reports.FORMATS if name != "json"}
-    for problem in reports.write_all(record, targets, show_hidden=config.getoption("ipc_show_hidden")):
-        print(f"ipc-conformance: {problem}", file=sys.stderr)
 
 
 # --- fixtures ------------------------------------------------------------------------------

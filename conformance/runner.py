@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 
 from . import observe
 from .deadline import Deadline
-from .outcomes import HarnessBroken, NotImplementedBySubmission, SpecFailure, SpecTimeout
+from .outcomes import (
+    HarnessBroken,
+    NotImplementedBySubmission,
+    SpecFailure,
+    SpecTimeout,
+)
 
 NOT_IMPLEMENTED_EXIT = 69
 #: Every program starts with this umask, whatever the grader's, so a mode it creates is graded

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .mechanisms import MECHANISMS
+from .record import MECHANISMS
 
 SPEC_MARKER_HELP = (
     "spec(id, *, points=1, hint='', timeout=60): an IPC conformance spec: its id "

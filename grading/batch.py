@@ -35,9 +35,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance import record as run_record
+
 from . import archives, classpage, reports
-from . import record as run_record
-from .cli import DEFAULT_SESSION_TIMEOUT, add_grading_options, load_rubric
+from .cli import add_grading_options, load_rubric
 from .present import points
 from .rubric import RubricError
 

@@ -9,9 +9,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .render_html import bar, e, page
+from conformance.record import RunRecord, mechanism_order
+
 from .present import one_sentence, percent, points
-from .record import RunRecord
+from .render_html import bar, e, page
 
 #: Gradebook statuses (docs/batch.md): what happened to a submission as a whole.
 GRADED = "graded"
@@ -57,11 +58,8 @@ def status_of(record: RunRecord) -> str:
 
 def mechanisms(entries: Sequence[Entry]) -> list[str]:
     """Every mechanism any record graded, in the registry's order."""
-    from conformance.mechanisms import MECHANISMS
-
     seen = {s.mechanism for entry in entries for s in entry.record.specs}
-    order = list(MECHANISMS)
-    return sorted(seen, key=lambda m: (order.index(m) if m in order else len(order), m))
+    return sorted(seen, key=lambda m: (mechanism_order(m), m))
 
 
 def subtotal(record: RunRecord, mechanism: str) -> float:

@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import record as run_record
-from . import reports
+from conformance import record as run_record
+
+from . import grader, reports
 from .rubric import Rubric, RubricError
 from .terminal import render
 
@@ -44,8 +45,6 @@ EXIT_NOT_PASSED = 1
 EXIT_USAGE = 2
 EXIT_REQUIRED_FAILED = 3
 
-#: Statuses that fail a required spec (unsupported and broken are not the submission's doing).
-REQUIRED_FAILS = frozenset({"failed", "timeout", "not-implemented"})
 
 
 def grade_parser() -> argparse.ArgumentParser:
@@ -143,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exit_status(rec: run_record.RunRecord, *, check_required: bool = False) -> int:
     if check_required:
-        if any(s.required and s.status in REQUIRED_FAILS for s in rec.specs):
+        if any(s.required and s.info.charged for s in rec.specs):
             return EXIT_REQUIRED_FAILED
         return EXIT_NOT_PASSED if rec.error is not None else EXIT_PASSED
     passed = rec.error is None and rec.specs and all(s.status == "passed" for s in rec.specs if s.counted)
@@ -152,7 +151,7 @@ def exit_status(rec: run_record.RunRecord, *, check_required: bool = False) -> i
 
 def _say_required(rec: run_record.RunRecord, status: int) -> None:
     required = [s for s in rec.specs if s.required]
-    failing = [s for s in required if s.status in REQUIRED_FAILS]
+    failing = [s for s in required if s.info.charged]
     if status == EXIT_REQUIRED_FAILED:
         shown = [s.id for s in failing if not s.hidden]
         names = ", ".join(shown) + (f" and {len(failing) - len(shown)} hidden" if len(shown) < len(failing) else "")
@@ -165,28 +164,15 @@ def _say_required(rec: run_record.RunRecord, status: int) -> None:
         print(f"ipc-grade: required check passed: all {len(required)} required specs passed", file=sys.stderr)
 
 
-def catalogue() -> list:
-    """Every spec's metadata, read from the spec modules' ``spec`` markers."""
-    from conformance.catalogue import specs
-
-    return specs()
-
-
 def load_rubric(path: str | os.PathLike[str]) -> Rubric:
     """The rubric at PATH checked against the spec catalogue; RubricError says what is wrong."""
     from . import rubric as rubric_mod
 
     try:
-        known = catalogue()
-    except Exception as exc:  # a spec module that cannot be imported is the grader's problem
-        raise RubricError(f"cannot read the spec catalogue to check the rubric ({type(exc).__name__}: {exc}); reinstall the grader") from None
+        known = grader.catalogue()
+    except (grader.GraderMissing, ValueError, KeyError) as exc:
+        raise RubricError(f"cannot read the spec catalogue to check the rubric: {exc}") from None
     return rubric_mod.load(path, known)
-
-
-def default_implementation() -> Path:
-    from conformance import locate
-
-    return locate.bundled("reference")
 
 
 def grade(
@@ -206,7 +192,7 @@ def grade(
     With RUBRIC (already checked), only its specs run and the record carries its points; a run
     that fails before grading still names the rubric.
     """
-    impl = Path(path).resolve() if path else default_implementation()
+    impl = Path(path).resolve() if path else grader.bundled("reference")
     implementation = {"path": str(impl), "name": impl.name}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ipc-grade-") as tmp:

@@ -13,21 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
-from .record import RunRecord, SpecResult
+from conformance.record import STATUS, RunRecord, SpecResult
 
-#: Statuses that are the submission's problem: shown with what went wrong and a hint.
-PROBLEMS = ("failed", "timeout", "not-implemented")
-#: Statuses a failure section explains (broken is the grader's, shown all the same).
-EXPLAINED = ("failed", "timeout", "broken")
 
-STATUS_WORDS = {
-    "passed": "passed",
-    "failed": "failed",
-    "timeout": "timed out",
-    "not-implemented": "not implemented",
-    "unsupported": "unsupported here (not counted)",
-    "broken": "grader failure (not counted)",
-}
+def status_words(status: str) -> str:
+    """How a report says STATUS (the status table's words; an unknown one as it is)."""
+    info = STATUS.get(status)
+    return info.words if info else status
+
 
 VISIBILITY_WORDS = {
     "visible": "visible",
@@ -112,7 +105,7 @@ class View:
 
     def problems(self) -> list[SpecResult]:
         """Shown specs whose failure is explained one by one, in report order."""
-        return [s for s in self.specs if s.status in EXPLAINED]
+        return [s for s in self.specs if s.info.explained]
 
     def not_implemented(self) -> dict[str, tuple[int, str]]:
         """Per mechanism: how many shown specs are not implemented, and the first reason."""

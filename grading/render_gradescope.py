@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.record import RunRecord, SpecResult
+
 from .present import View, clean, failure, one_sentence, points, truncate
-from .record import RunRecord, SpecResult
 
 #: Characters of one test's output (Gradescope shows it in a collapsed <pre>).
 OUTPUT_LIMIT = 20_000
@@ -92,10 +93,8 @@ def _output(s: SpecResult) -> str:
     if s.status == "passed":
         return "Passed."
     lines = [f"Status: {s.status}" + (" (required)" if s.required else "")]
-    if s.status == "unsupported":
-        lines.append("This machine lacks a feature this spec needs; it does not count toward the score.")
-    if s.status == "broken":
-        lines.append("The grader itself failed on this spec; it is not charged to you and does not count toward the score.")
+    if s.info.note:
+        lines.append(s.info.note)
     f = failure(s)
     lines += ["", f"Expected: {f.expected}", "", f"Observed: {f.observed or '(no details)'}"]
     if f.hint:

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from html import escape
 
-from .present import STATUS_WORDS, View, clean, failure, one_sentence, percent, points, time_fields, truncate
-from .record import RunRecord, SpecResult
+from conformance.record import RunRecord, SpecResult
+
+from .present import (
+    View,
+    clean,
+    failure,
+    one_sentence,
+    percent,
+    points,
+    status_words,
+    time_fields,
+    truncate,
+)
 
 TRANSCRIPT_LIMIT = 30_000
 
@@ -68,7 +79,7 @@ def e(text: str) -> str:
 
 
 def chip(status: str) -> str:
-    return f'<span class="chip s-{e(status)}">{e(STATUS_WORDS.get(status, status))}</span>'
+    return f'<span class="chip s-{e(status)}">{e(status_words(status))}</span>'
 
 
 def bar(pct: float) -> str:
@@ -115,7 +126,7 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
             tags += '<span class="tag">required</span>'
         if show_hidden and s.hidden:
             tags += f'<span class="tag">{e(s.visibility.replace("_", " "))}</span>'
-        link = f'<a href="#{e(s.id)}"><code>{e(s.id)}</code></a>' if s.status in ("failed", "timeout", "broken") else f"<code>{e(s.id)}</code>"
+        link = f'<a href="#{e(s.id)}"><code>{e(s.id)}</code></a>' if s.info.explained else f"<code>{e(s.id)}</code>"
         b.append(
             f"<tr><td>{link}{tags}</td><td>{chip(s.status)}</td><td class=\"num\">{e(points(s.points))}/{e(points(s.max_points))}</td><td>{e(s.title)}</td></tr>"
         )

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from conformance.record import RunRecord, SpecResult
+
 from .present import View, clean, failure, one_sentence, points, truncate
-from .record import RunRecord, SpecResult
 
 MESSAGE_LIMIT = 20_000
 
-_KIND = {"failed": "failure", "timeout": "failure", "not-implemented": "failure", "broken": "error", "unsupported": "skipped"}
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
@@ -54,7 +54,7 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
 
 
 def _counts(specs: list[SpecResult], record: RunRecord) -> dict[str, str]:
-    kinds = [_KIND.get(s.status) for s in specs]
+    kinds = [s.info.junit for s in specs]
     if record.error:
         kinds = ["skipped" if k == "skipped" else "error" if k == "error" else "failure" for k in kinds]
     return {
@@ -76,7 +76,7 @@ def _case(suite: ET.Element, s: SpecResult, record: RunRecord) -> None:
     _prop(props, "required", "true" if s.required else "false")
     if s.hidden:
         _prop(props, "visibility", s.visibility)
-    kind = _KIND.get(s.status)
+    kind = s.info.junit
     if record.error and kind is None:
         kind = "failure"  # the run could not grade: nothing passed
     if kind is None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import re
 
-from .present import STATUS_WORDS, View, clean, failure, one_sentence, percent, points, time_fields, truncate
-from .record import RunRecord, SpecResult
+from conformance.record import RunRecord, SpecResult
+
+from .present import (
+    View,
+    clean,
+    failure,
+    one_sentence,
+    percent,
+    points,
+    status_words,
+    time_fields,
+    truncate,
+)
 
 LIMIT = 60_000
-ICONS = {"passed": "✅", "failed": "❌", "timeout": "⏱️", "not-implemented": "⬜", "unsupported": "➖", "broken": "⚠️"}
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
@@ -67,7 +77,7 @@ def _render(record: RunRecord, show_hidden: bool, transcript_limit: int) -> str:
         tag = " **required**" if s.required else ""
         if show_hidden and s.hidden:
             tag += f" _({s.visibility.replace('_', ' ')})_"
-        out.append(f"| {ICONS.get(s.status, '')} | `{s.id}`{tag} | {STATUS_WORDS.get(s.status, s.status)} | {points(s.points)}/{points(s.max_points)} | {_inline(s.title)} |")
+        out.append(f"| {s.info.icon} | `{s.id}`{tag} | {status_words(s.status)} | {points(s.points)}/{points(s.max_points)} | {_inline(s.title)} |")
     out.append("")
     out.append("</details>")
     missing = view.not_implemented()
@@ -94,7 +104,7 @@ def _render(record: RunRecord, show_hidden: bool, transcript_limit: int) -> str:
 def _failure(s: SpecResult, transcript_limit: int) -> list[str]:
     f = failure(s)
     req = " (required)" if s.required else ""
-    out = [f"<details><summary>{ICONS.get(s.status, '')} <code>{s.id}</code>{req}: {_html(s.title)}</summary>", ""]
+    out = [f"<details><summary>{s.info.icon} <code>{s.id}</code>{req}: {_html(s.title)}</summary>", ""]
     out.append(f"**Expected:** {_inline(f.expected)}")
     out.append("")
     out.append("**Observed:**")

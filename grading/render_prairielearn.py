@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.record import RunRecord, SpecResult
+
 from .present import View, clean, failure, one_sentence, points, truncate
-from .record import RunRecord, SpecResult
 from .terminal import render as terminal
 
 #: PrairieLearn limits results.json to 1 MB; these keep it well under.

@@ -12,10 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import record as run_record
+from conformance import record as run_record
+from conformance.record import RunRecord
+
+from . import render_gradescope as gradescope
+from . import render_html as htmlpage
+from . import render_junit as junit
+from . import render_markdown as markdown
+from . import render_prairielearn as prairielearn
 from . import terminal
-from . import render_gradescope as gradescope, render_html as htmlpage, render_junit as junit, render_markdown as markdown, render_prairielearn as prairielearn
-from .record import RunRecord
 
 
 @dataclass(frozen=True)

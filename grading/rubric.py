@@ -19,18 +19,25 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .record import VISIBILITIES, RunRecord
+from conformance.record import MECHANISMS, VISIBILITIES, RunRecord
 
 
-class SpecInfo(Protocol):
-    """What a rubric needs to know about a spec (conformance.spec.SpecMeta has it)."""
+@dataclass(frozen=True)
+class SpecInfo:
+    """What a rubric needs to know about a spec: an entry of the grader's catalogue."""
 
     id: str
     mechanism: str
     points: float
-    hint: str
+    hint: str = ""
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any]) -> "SpecInfo":
+        """From a catalogue entry (``python -m conformance.catalogue --json``, the
+        ``pytest_ipc_catalogue`` hook)."""
+        return cls(str(entry["id"]), str(entry["mechanism"]), float(entry["points"]), str(entry.get("hint", "")))
 
 
 class RubricError(ValueError):
@@ -149,7 +156,6 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
     lines = KeyLines(text)
     problems = _Problems(source, lines)
     specs = {s.id: s for s in catalogue}
-    from conformance.mechanisms import MECHANISMS
 
     # keys and types, top down
     _check_keys(problems, data, TOP_KEYS, ())

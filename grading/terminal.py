@@ -3,17 +3,9 @@ then each failure with what was expected, what was observed, and its hint."""
 
 from __future__ import annotations
 
-from .present import View, clean, points
-from .record import STATUSES, RunRecord, SpecResult
+from conformance.record import STATUS, STATUSES, RunRecord, SpecResult
 
-COLORS = {
-    "passed": "32",
-    "failed": "31",
-    "timeout": "31",
-    "not-implemented": "33",
-    "unsupported": "36",
-    "broken": "35",
-}
+from .present import View, clean, points
 
 #: Lines of a failure message shown here; the rest is in the other reports.
 MESSAGE_LINES = 12
@@ -21,7 +13,7 @@ MESSAGE_LINES = 12
 
 def render(record: RunRecord, color: bool = False, show_hidden: bool = False) -> str:
     def paint(text: str, status: str) -> str:
-        return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if color and status in COLORS else text
+        return f"\x1b[{STATUS[status].color}m{text}\x1b[0m" if color and status in STATUS else text
 
     view = View(record, show_hidden)
     lines: list[str] = []

@@ -17,10 +17,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from harness import _env, mutants
 
 from conformance import locate
 from grading import archives, batch, reports
-from harness import _env, mutants
 
 RUBRIC = 'title = "batch test"\nmechanisms = []\n[spec."pipe.uses-pipe"]\n[spec."pipe.broken-pipe"]\nrequired = true\n'
 

@@ -13,11 +13,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from harness import ROOT, _env, mutants
 
 from conformance import locate
 from grading import bundle, reports
 from grading.cli import grade_parser
-from harness import ROOT, _env, mutants
 
 REFERENCE = locate.bundled("reference")
 QUICK = "pipe.uses-pipe or pipe.broken-pipe"

@@ -6,9 +6,9 @@ import os
 import sys
 
 import pytest
+from harness import grade
 
 from conformance import locate, manifest
-from harness import grade
 
 PIPE = (locate.bundled("reference") / "pipe.py").read_text()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from harness import grade, mutants
 
 from conformance import locate
-from harness import grade, mutants
 
 MUTANTS = mutants()
 

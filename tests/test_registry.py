@@ -5,10 +5,10 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from harness import MUTANTS, ROOT
 
 from conformance import catalogue, locate
-from conformance.mechanisms import MECHANISMS
-from harness import MUTANTS, ROOT
+from conformance.record import MECHANISMS
 
 REFERENCE = locate.bundled("reference")
 TEMPLATE = locate.bundled("student_template")

@@ -19,9 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from conformance.record import RunRecord, SpecResult, failed_run
+from grading import render_gradescope as gradescope
+from grading import render_html as htmlpage
+from grading import render_junit as junit
+from grading import render_markdown as markdown
+from grading import render_prairielearn as prairielearn
 from grading import reports
-from grading import render_gradescope as gradescope, render_html as htmlpage, render_junit as junit, render_markdown as markdown, render_prairielearn as prairielearn
-from grading.record import RunRecord, SpecResult, failed_run
 from grading.terminal import render as terminal
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

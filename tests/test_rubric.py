@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from harness import ROOT, grade
 
 from conformance import catalogue, locate
-from grading.record import RunRecord, SpecResult
+from conformance.record import RunRecord, SpecResult
 from grading.rubric import KeyLines, RubricError, load, loads
-from harness import ROOT, grade
 
 EXAMPLE = ROOT / "docs" / "examples" / "pipes-and-queues.toml"
 

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from harness import ROOT, grade
 
 from conformance import locate, sandbox
 from conformance.runner import Supervisor, become_subreaper
-from harness import ROOT, grade
 
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
 

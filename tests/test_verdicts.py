@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import ROOT, grade
 
 from conformance import locate
-from harness import ROOT, grade
 
 FIXTURES = ROOT / "tests" / "fixtures"
 JUDGED = {"failed", "timeout", "not-implemented"}

@@ -1,1 +1,1 @@
-"""The behavioural specs, one module per mechanism (conformance/mechanisms.py lists them)."""
+"""The behavioural specs, one module per mechanism (the registry in conformance/record.py lists them)."""

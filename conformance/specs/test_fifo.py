@@ -30,7 +30,12 @@ from conformance.deadline import Deadline
 from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.runner import Proc
 from conformance.spec import spec
-from conformance.strategies import describe_bytes, first_difference, payloads, spec_settings
+from conformance.strategies import (
+    describe_bytes,
+    first_difference,
+    payloads,
+    spec_settings,
+)
 
 MiB = 1 << 20
 PIPE_BUF = 4096

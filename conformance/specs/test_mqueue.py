@@ -22,7 +22,15 @@ from hypothesis import strategies as st
 
 from conformance import observe
 from conformance.outcomes import HarnessBroken, SpecFailure
-from conformance.queues import MQ_RECEIVE, MQ_SEND, PosixQueues, describe_message, exit_or_block, received, wait_asleep_in
+from conformance.queues import (
+    MQ_RECEIVE,
+    MQ_SEND,
+    PosixQueues,
+    describe_message,
+    exit_or_block,
+    received,
+    wait_asleep_in,
+)
 from conformance.spec import spec
 from conformance.strategies import spec_settings
 

@@ -15,7 +15,12 @@ from hypothesis import example, given
 from conformance import explain, observe
 from conformance.outcomes import SpecFailure
 from conformance.spec import spec
-from conformance.strategies import describe_bytes, first_difference, payloads, spec_settings
+from conformance.strategies import (
+    describe_bytes,
+    first_difference,
+    payloads,
+    spec_settings,
+)
 
 MiB = 1 << 20
 #: How long a relay may take to pass a payload and exit (several MiB through Python is < 1 s).

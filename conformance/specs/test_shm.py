@@ -23,7 +23,12 @@ from hypothesis import example, given
 from conformance import observe, shared_memory
 from conformance.outcomes import SpecFailure
 from conformance.spec import spec
-from conformance.strategies import describe_bytes, first_difference, payloads, spec_settings
+from conformance.strategies import (
+    describe_bytes,
+    first_difference,
+    payloads,
+    spec_settings,
+)
 
 MiB = 1 << 20
 #: How long a program gets for one step (start, write or read a record, exit).

@@ -18,12 +18,12 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import select
 import shutil
 import signal
 import socket
 import stat
-import re
 import subprocess
 import threading
 import time
@@ -39,7 +39,13 @@ from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
 from conformance.runner import ExitStatus
 from conformance.spec import spec
-from conformance.strategies import describe_bytes, first_difference, payloads, sized_bytes, spec_settings
+from conformance.strategies import (
+    describe_bytes,
+    first_difference,
+    payloads,
+    sized_bytes,
+    spec_settings,
+)
 
 MiB = 1 << 20
 #: How long a program gets to do one step: print `listening`, answer one small request, exit.

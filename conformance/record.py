@@ -1,0 +1,346 @@
+"""The run record and the vocabulary it is written in: the leaf both sides share.
+
+The grader (``conformance``) writes a run record; the reports (``grading``) are pure functions
+of one. Both use this module, and this module imports neither: here are the mechanisms in
+their order, the statuses a spec can end in and what each means for points and reports, and
+the record itself (its fields are documented in docs/run-record.md; a change that removes or
+renames one is a new version).
+
+    manifest -> runner -> kernel observation -> spec verdict -> RunRecord -> renderers
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+
+
+# --- the mechanisms ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    name: str
+    """The manifest key in ``[programs]`` and the prefix of every spec id."""
+    title: str
+    roles: tuple[str, ...]
+    """The first argument each program accepts (contract section 3)."""
+    program: str
+    """The reference's file for it (and the template's stub)."""
+
+
+#: The registry of mechanisms: the one list every other part derives from, in report order.
+#: docs/adding-a-mechanism.md lists what else a new one touches; tests/test_registry.py checks.
+MECHANISMS: dict[str, Mechanism] = {
+    m.name: m
+    for m in (
+        Mechanism("pipe", "Anonymous pipes", ("relay", "duplex"), "pipe.py"),
+        Mechanism("fifo", "Named pipes (FIFOs)", ("write", "read"), "fifo.py"),
+        Mechanism("signal", "Signals", ("catch", "child", "send"), "signals.py"),
+        Mechanism("msgq", "System V message queues", ("send", "recv", "rm"), "msgq.py"),
+        Mechanism("mqueue", "POSIX message queues", ("send", "recv", "unlink"), "mqueue.py"),
+        Mechanism("shm", "Shared memory", ("write", "read", "rm", "fork", "counter"), "shm.py"),
+        Mechanism("buffer", "Bounded buffer (producer/consumer)", ("init", "produce", "consume", "destroy"), "buffer.py"),
+        Mechanism(
+            "socket",
+            "Sockets",
+            ("tcp-server", "tcp-client", "udp-server", "udp-client", "unix-server", "unix-client"),
+            "sockets.py",
+        ),
+    )
+}
+
+
+def mechanism_order(name: str) -> int:
+    """NAME's place in the registry (an unknown name sorts last)."""
+    order = list(MECHANISMS)
+    return order.index(name) if name in order else len(order)
+
+
+# --- the statuses --------------------------------------------------------------------------
+
+
+class Status(str, enum.Enum):
+    """LTP's three outcomes, widened for grading (see StatusInfo for what each means)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    NOT_IMPLEMENTED = "not-implemented"
+    UNSUPPORTED = "unsupported"
+    BROKEN = "broken"
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    status: Status
+    counted: bool
+    """Its points count toward the maximum. Unsupported (the machine lacks a feature) and
+    broken (the grader failed) are nobody's doing in the submission, so they do not."""
+    charged: bool
+    """The submission's doing: it fails a required spec and is listed as a problem."""
+    explained: bool
+    """A report explains it spec by spec: what was expected and observed, the transcripts."""
+    words: str
+    """How a report says it in a sentence."""
+    junit: str | None
+    """The JUnit element it becomes (failure, error, skipped), None when passed."""
+    color: str
+    """ANSI SGR colour for the terminal."""
+    icon: str
+    """Markdown's icon."""
+    note: str = ""
+    """What it means for the student, where that needs saying."""
+
+
+STATUS: dict[str, StatusInfo] = {
+    i.status.value: i
+    for i in (
+        StatusInfo(Status.PASSED, True, False, False, "passed", None, "32", "✅"),
+        StatusInfo(Status.FAILED, True, True, True, "failed", "failure", "31", "❌"),
+        StatusInfo(Status.TIMEOUT, True, True, True, "timed out", "failure", "31", "⏱️"),
+        StatusInfo(Status.NOT_IMPLEMENTED, True, True, False, "not implemented", "failure", "33", "⬜"),
+        StatusInfo(
+            Status.UNSUPPORTED, False, False, False, "unsupported here (not counted)", "skipped", "36", "➖",
+            "This machine lacks a feature this spec needs; it does not count toward the score.",
+        ),
+        StatusInfo(
+            Status.BROKEN, False, False, True, "grader failure (not counted)", "error", "35", "⚠️",
+            "The grader itself failed on this spec; it is not charged to you and does not count toward the score.",
+        ),
+    )
+}
+STATUSES = tuple(STATUS)
+
+#: Who may see a spec's details, in Gradescope's words (docs/rubric.md): always, never, after
+#: the due date, or after the grades are published. Set by a rubric; "visible" without one.
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+# --- a failure, as data --------------------------------------------------------------------
+
+
+@dataclass
+class Transcript:
+    """One program the spec ran, as the reports show it."""
+
+    command: str
+    """Its command line, as a shell would show it."""
+    label: str
+    """Who it is in the messages (`your \\`pipe relay\\``)."""
+    pid: int
+    stdin_bytes: int = 0
+    """Bytes of stdin it accepted."""
+    stdout: str = ""
+    """What it printed, readable: escaped, long runs collapsed, head and tail kept."""
+    stdout_bytes: int = 0
+    stderr: str = ""
+    stderr_bytes: int = 0
+    status: str = ""
+    """How it ended (`exited with status 1`), or "" if it was still running."""
+    stdin_note: str = ""
+    """Why the grader could not write all it meant to (the program had closed its stdin)."""
+
+    def text(self) -> str:
+        """The transcript as plain text, indented, as messages have always shown it."""
+        parts = [f"$ {self.command}   ({self.label}, pid {self.pid})"]
+        if self.stdin_bytes:
+            parts.append(f"stdin: {self.stdin_bytes} bytes written")
+        if self.stdin_note:
+            parts.append(f"stdin: {self.stdin_note}")
+        for name, shown, length in (("stdout", self.stdout, self.stdout_bytes), ("stderr", self.stderr, self.stderr_bytes)):
+            parts.append(f"{name} ({length} bytes): {shown}" if length else f"{name}: (empty)")
+        if self.status:
+            parts.append(self.status)
+        return "\n".join("    " + p for p in parts)
+
+
+@dataclass
+class Failure:
+    """Why a spec did not pass, in parts a report lays out as it likes."""
+
+    observed: str
+    """What happened (the sentence a student reads first)."""
+    expected: str = ""
+    """What should have happened, when it says more than the spec's title."""
+    done: str = ""
+    """What the grader did to get there (the steps)."""
+    evidence: list[str] = field(default_factory=list)
+    """What the kernel showed, a sentence each."""
+    fix: str = ""
+    """What to change, for this failure (the spec's hint is the general advice)."""
+    transcripts: list[Transcript] = field(default_factory=list)
+
+    def text(self) -> str:
+        """All of it as one plain text: the record's ``message``."""
+        head = [p for p in (self.done, self.observed) if p]
+        lines = [" ".join(head)] if head else []
+        if self.expected:
+            lines.append(f"Expected: {self.expected}")
+        lines += self.evidence
+        if self.fix:
+            lines.append(self.fix)
+        lines += [t.text() for t in self.transcripts]
+        return "\n".join(lines)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Failure":
+        transcripts = [Transcript(**_known(Transcript, t)) for t in data.get("transcripts", [])]
+        return cls(**{**_known(cls, data), "transcripts": transcripts})
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+
+
+# --- the record ----------------------------------------------------------------------------
+
+
+@dataclass
+class SpecResult:
+    id: str
+    mechanism: str
+    title: str
+    status: str
+    points: float
+    max_points: float
+    message: str = ""
+    duration_s: float = 0.0
+    hint: str = ""
+    nodeid: str = ""
+    visibility: str = "visible"
+    """One of VISIBILITIES: whether students may see this spec's details (a rubric sets it)."""
+    required: bool = False
+    """The rubric requires this spec to pass (``ipc-grade --check-required``)."""
+    evidence_unavailable: str = ""
+    """For an unsupported spec: the source of kernel evidence it needed and this machine does not
+    show (a key of the run's ``evidence_unavailable``), else ''."""
+    failure: Failure | None = None
+    """For a spec that failed or timed out: its parts (``message`` is their text)."""
+
+    @property
+    def info(self) -> StatusInfo:
+        return STATUS[self.status]
+
+    @property
+    def counted(self) -> bool:
+        return self.info.counted
+
+    @property
+    def hidden(self) -> bool:
+        """Students may not see this spec's details now (anything but "visible")."""
+        return self.visibility != "visible"
+
+    @property
+    def parts(self) -> Failure:
+        """The failure's parts; for a spec that carries only a message, that message observed."""
+        return self.failure if self.failure is not None else Failure(observed=self.message)
+
+
+@dataclass
+class RunRecord:
+    implementation: dict[str, str]
+    specs: list[SpecResult] = field(default_factory=list)
+    error: str | None = None
+    """Why the run could not grade anything (no manifest, build failed, crash), or None."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Run facts: grader and contract version, isolation, deadline scale, Hypothesis profile,
+    seed, start time and duration. Time fields are named *_at or duration_s."""
+
+    def __post_init__(self) -> None:
+        self.specs.sort(key=spec_order)
+
+    @property
+    def score(self) -> float:
+        """The points earned; 0 for a run that could not grade (``error`` is set)."""
+        if self.error is not None:
+            return 0.0
+        return round(sum(s.points for s in self.specs if s.counted), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(s.max_points for s in self.specs if s.counted), 6)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATUSES, 0)
+        for s in self.specs:
+            out[s.status] = out.get(s.status, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "implementation": dict(self.implementation),
+            "score": self.score,
+            "max_score": self.max_score,
+            "error": self.error,
+            "counts": self.counts(),
+            **self.meta,
+            "specs": [asdict(s) for s in self.specs],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunRecord":
+        if data.get("version") != VERSION:
+            raise ValueError(f"run record version {data.get('version')!r}: this grader reads version {VERSION}")
+        known = {"version", "implementation", "score", "max_score", "error", "counts", "specs"}
+        specs = []
+        for s in data["specs"]:
+            fields = _known(SpecResult, s)
+            if fields.get("failure") is not None:
+                fields["failure"] = Failure.from_json(fields["failure"])
+            specs.append(SpecResult(**fields))
+        meta = {k: v for k, v in data.items() if k not in known}
+        return cls(implementation=data["implementation"], specs=specs, error=data.get("error"), meta=meta)
+
+
+def spec_order(spec: SpecResult) -> tuple[int, str]:
+    return (mechanism_order(spec.mechanism), spec.id)
+
+
+def dumps(record: RunRecord) -> str:
+    return json.dumps(record.to_json(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def write(path: str | os.PathLike[str], record: RunRecord) -> None:
+    """Write RECORD to PATH atomically (a reader never sees half a file)."""
+    write_text(path, dumps(record))
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write TEXT to PATH: a regular file atomically (a reader never sees half of it; through
+    a symbolic link, the file it names is replaced, not the link); a stream such as /dev/stdout
+    or a FIFO is written as it is, never replaced."""
+    path = Path(path)
+    if path.parts[1:2] in (("dev",), ("proc",)) or path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    target = path.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | os.PathLike[str]) -> RunRecord:
+    return RunRecord.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def failed_run(implementation: dict[str, str], reason: str, specs: Iterable[SpecResult] = (), **meta: Any) -> RunRecord:
+    """A record for a run that could not grade: score 0 and REASON, visible in every report."""
+    return RunRecord(implementation=implementation, specs=list(specs), error=reason, meta=meta)

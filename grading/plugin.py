@@ -1,0 +1,92 @@
+"""The reporting side of ``pytest --impl``: rubrics, report files and the grade table.
+
+The grader (conformance/plugin.py) decides verdicts and hands the finished run record over
+through the ``pytest_ipc_record`` hook (conformance/hookspecs.py); this plugin applies the
+rubric to it, writes every ``--ipc-FORMAT`` file and prints the grade table. It learns the
+spec catalogue through ``pytest_ipc_catalogue`` and says which specs a rubric grades through
+``pytest_ipc_select``: data in, data out, no import of the grader.
+
+Read top to bottom in the order pytest calls it: options, configure, collection, the record,
+the terminal summary.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from conformance import record as run_record
+
+from . import reports
+from .rubric import Rubric, RubricError, SpecInfo, load
+
+HELP = {
+    "rubric": "grade by the rubric in FILE (docs/rubric.md): only the specs it selects run, with its "
+    "points, visibility, required flags and hints",
+    "show_hidden": "instructors' reports: show hidden specs' details (students' reports never do)",
+}
+
+RUBRIC = pytest.StashKey[Rubric]()
+RECORD = pytest.StashKey[run_record.RunRecord]()
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ipc-conformance", "IPC conformance grading")
+    group.addoption("--rubric", metavar="FILE", default=None, help=HELP["rubric"])
+    for f in reports.FORMATS.values():
+        group.addoption(f"--ipc-{f.name}", metavar="FILE", default=None, help=f.help)
+    group.addoption("--ipc-show-hidden", action="store_true", default=False, help=HELP["show_hidden"])
+
+
+# --- configure -----------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load --rubric, checked against the grader's catalogue; a bad one is a usage error."""
+    path = config.getoption("rubric")
+    if path is None or config.getoption("impl", None) is None:
+        return
+    catalogue = config.hook.pytest_ipc_catalogue(config=config)
+    if catalogue is None:
+        raise pytest.UsageError("ipc-conformance: --rubric needs the grader's plugin (ipc_conformance), which is not loaded")
+    try:
+        config.stash[RUBRIC] = load(path, [SpecInfo.of(spec) for spec in catalogue])
+    except RubricError as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
+
+
+# --- collection ----------------------------------------------------------------------------
+
+
+def pytest_ipc_select(config: pytest.Config, spec_id: str) -> bool | None:
+    rubric = config.stash.get(RUBRIC, None)
+    return None if rubric is None else rubric.selects(spec_id)
+
+
+# --- the record ----------------------------------------------------------------------------
+
+
+def pytest_ipc_record(config: pytest.Config, record: run_record.RunRecord) -> None:
+    """The record graded by the rubric, written in every format asked for."""
+    rubric = config.stash.get(RUBRIC, None)
+    if rubric is not None:
+        record = rubric.apply(record)
+    config.stash[RECORD] = record
+    targets = {name: config.getoption(f"ipc_{name}") for name in reports.FORMATS}
+    for problem in reports.write_all(record, targets, show_hidden=config.getoption("ipc_show_hidden")):
+        print(f"ipc-conformance: {problem}", file=sys.stderr)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    record = config.stash.get(RECORD, None)
+    if record is None or not record.specs and record.error is None:
+        return
+    from .terminal import render
+
+    terminalreporter.write_sep("=", "IPC conformance grade")
+    terminalreporter.write(render(record, color=terminalreporter.hasmarkup, show_hidden=config.getoption("ipc_show_hidden")))
