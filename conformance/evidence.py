@@ -16,7 +16,7 @@ import shutil
 
 from . import observe
 from .outcomes import SpecOutcome
-from .runner import Supervisor
+from .supervisor import Supervisor
 
 #: How long the probe may take to start and fall asleep.
 PROBE_DEADLINE = 10.0

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from .deadline import Deadline
 from .manifest import Manifest
 from .outcomes import NotImplementedBySubmission, SpecFailure
-from .runner import Proc, Supervisor
+from .process import Proc
+from .supervisor import Supervisor
 
 
 @dataclass

@@ -188,7 +188,7 @@ def run_build(manifest: Manifest, user: int | None = None) -> str | None:
     output and what to do.
     """
     from .outcomes import SpecFailure, SpecTimeout
-    from .runner import Supervisor
+    from .supervisor import Supervisor
 
     assert manifest.build is not None
     where = f"the build `{manifest.build}` ('implementation.build' in {manifest.file})"

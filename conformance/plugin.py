@@ -39,9 +39,10 @@ from . import record as run_record
 from . import sandbox as sandbox_mod
 from .catalogue import specs as catalogue_specs
 from .implementation import Implementation
+from .limits import Limits, become_subreaper
 from .outcomes import Status, status_of
-from .runner import Limits, Supervisor, become_subreaper
 from .spec import SPEC_MARKER_HELP, SpecMeta, validate_items
+from .supervisor import Supervisor
 
 HELP = {
     "impl": "grade the implementation in directory PATH (it holds ipc.toml) against the IPC "

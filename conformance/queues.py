@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import credentials, observe
 from .deadline import Deadline
 from .outcomes import HarnessBroken, SpecFailure, Unsupported
-from .runner import Proc
+from .process import Proc
 
 #: The system calls a program sleeps in while it waits on a queue (the *_time64 variants are
 #: what 32-bit programs on a 64-bit kernel use).

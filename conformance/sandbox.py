@@ -104,7 +104,7 @@ def probe(sandbox: Sandbox, cwd: Path) -> str | None:
 
     None if so, else why not (an interpreter under /root, for example, is out of its reach).
     """
-    from .runner import Supervisor
+    from .supervisor import Supervisor
 
     sup = Supervisor(user=sandbox.uid, group=sandbox.gid)
     try:

@@ -29,7 +29,8 @@ from pathlib import Path
 from . import observe
 from .deadline import Deadline
 from .outcomes import SpecTimeout, Unsupported
-from .runner import Proc, Supervisor
+from .process import Proc
+from .supervisor import Supervisor
 
 #: Where Debian (and CI) installs strace; PATH is searched first.
 STRACE_FALLBACK = "/usr/bin/strace"

@@ -83,7 +83,7 @@ def test_build_runs_once_before_the_specs(tmp_path):
     counter = tmp_path / "builds"
     impl = write_impl(
         tmp_path / "impl",
-        f'[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "python3 pipe.py"\n',
+        '[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "python3 pipe.py"\n',
         {"build.py": f"open({str(counter)!r}, 'a').write('built\\n')\n", "pipe.py": PIPE},
     )
     rec, _ = grade(impl, "-k", "relay-roundtrip or uses-pipe", "-n", "2", cwd=tmp_path)

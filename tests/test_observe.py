@@ -9,8 +9,9 @@ import pytest
 import sysv_ipc
 
 from conformance import observe, syscalls
+from conformance.limits import become_subreaper
 from conformance.outcomes import SpecTimeout
-from conformance.runner import Supervisor, become_subreaper
+from conformance.supervisor import Supervisor
 
 
 @pytest.fixture

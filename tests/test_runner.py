@@ -11,8 +11,11 @@ import time
 import pytest
 
 from conformance import observe
+from conformance.capture import Capture
+from conformance.limits import become_subreaper
 from conformance.outcomes import SpecTimeout
-from conformance.runner import Capture, ExitStatus, Supervisor, become_subreaper
+from conformance.process import ExitStatus
+from conformance.supervisor import Supervisor
 
 
 @pytest.fixture

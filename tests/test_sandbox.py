@@ -12,7 +12,8 @@ import pytest
 from harness import ROOT, grade
 
 from conformance import locate, sandbox
-from conformance.runner import Supervisor, become_subreaper
+from conformance.limits import become_subreaper
+from conformance.supervisor import Supervisor
 
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
 

@@ -28,7 +28,7 @@ from conformance import explain, observe
 from conformance import sandbox as sandbox_mod
 from conformance.deadline import Deadline
 from conformance.outcomes import SpecFailure, SpecTimeout
-from conformance.runner import Proc
+from conformance.process import Proc
 from conformance.spec import spec
 from conformance.strategies import (
     describe_bytes,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from conformance import deadline, observe, trace
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
-from conformance.runner import Proc, signal_name
+from conformance.process import Proc, signal_name
 from conformance.spec import spec
 
 #: How long a program gets to reach a state we wait for (start, print a line, block, exit).

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from conformance import netstat, observe, sandbox
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
-from conformance.runner import ExitStatus
+from conformance.process import ExitStatus
 from conformance.spec import spec
 from conformance.strategies import (
     describe_bytes,

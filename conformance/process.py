@@ -1,121 +1,38 @@
-"""The supervised runner: how the grader starts, feeds, watches and ends implementation programs.
+"""A supervised program: started, fed, read and watched, every wait with a deadline.
 
-Every program runs in its own session with default signal dispositions, an empty signal mask,
-resource limits and no core dumps; its stdout and stderr are read as they come and kept up to
-a cap (head and tail); every wait has a deadline. When a spec ends, the Supervisor stops and
-SIGKILLs every process the spec started and all their descendants, including those that left
-the session or double-forked: the grader is a child subreaper, so orphans come back to it.
+A Proc is one running implementation (or reference) program. Its stdout and stderr are read
+by threads as they come (capture.py), so a chatty program never blocks on a full pipe; its
+stdin is written without ever raising at the grader when the program has gone; and waiting on
+it (a line, a state, a system call, its exit) takes a deadline and says, when the deadline runs
+out, what the kernel shows the program doing.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import hashlib
 import os
 import re
-import resource
 import select
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import observe
+from .capture import Capture, readable
 from .deadline import Deadline
+from .limits import PROGRAM_UMASK, Limits, _child_setup
 from .outcomes import (
     HarnessBroken,
     NotImplementedBySubmission,
     SpecFailure,
     SpecTimeout,
 )
+from .record import Transcript
 
 NOT_IMPLEMENTED_EXIT = 69
-#: Every program starts with this umask, whatever the grader's, so a mode it creates is graded
-#: the same on every machine (mkfifo(path, 0666) gives 0644 here, never 0600 by luck).
-PROGRAM_UMASK = 0o022
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> bool:
-    """Make this process the reaper of every orphan below it (Linux >= 3.4)."""
-    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-# --- limits --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for implementation programs (setrlimit(2)); None leaves one alone."""
-
-    processes: int | None = 256
-    """Processes and threads the program's user may have beyond those it has now."""
-    cpu_seconds: int | None = 120
-    address_space: int | None = 4 << 30
-    file_size: int | None = 256 << 20
-    open_files: int | None = 1024
-
-    def rlimits(self, uid: int) -> list[tuple[int, int]]:
-        """The limits for a program that runs as UID (computed in the grader, before fork)."""
-        out = [(resource.RLIMIT_CORE, 0)]
-        if self.cpu_seconds:
-            out.append((resource.RLIMIT_CPU, self.cpu_seconds))
-        if self.address_space:
-            out.append((resource.RLIMIT_AS, self.address_space))
-        if self.file_size:
-            out.append((resource.RLIMIT_FSIZE, self.file_size))
-        if self.open_files:
-            out.append((resource.RLIMIT_NOFILE, self.open_files))
-        if self.processes and uid != 0:
-            # RLIMIT_NPROC counts every task of the real user, so the budget goes on top of
-            # what that user runs already. (Root is exempt from it: see sandbox.py.)
-            out.append((resource.RLIMIT_NPROC, _tasks_of_user(uid) + self.processes))
-        return out
-
-
-def _tasks_of_user(uid: int) -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += len(os.listdir(f"/proc/{entry}/task"))
-            except OSError:
-                pass
-    return count
-
-
-CLONE_NEWNET = 0x40000000
-
-
-def _child_setup(rlimits: list[tuple[int, int]], user: int | None, group: int | None, netns_fd: int | None) -> None:
-    """Runs in the child between fork and exec: no locks, no threads, nothing that can hang."""
-    for sig in range(1, signal.NSIG):
-        _libc.signal(sig, 0)  # SIG_DFL; SIGKILL, SIGSTOP and glibc's own fail harmlessly
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    if netns_fd is not None and _libc.setns(netns_fd, CLONE_NEWNET) != 0:
-        os._exit(126)
-    if user is not None:  # after setns, which needs the privileges this gives up
-        os.setgroups([])
-        os.setgid(group if group is not None else user)
-        os.setuid(user)
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
-    for res, value in rlimits:
-        soft, hard = resource.getrlimit(res)
-        new_hard = value if hard == resource.RLIM_INFINITY else min(hard, value)
-        try:
-            resource.setrlimit(res, (min(value, new_hard), new_hard))
-        except (ValueError, OSError):
-            pass
-
-
-# --- exit status ---------------------------------------------------------------------------
 
 
 def signal_name(sig: int) -> str:
@@ -149,68 +66,6 @@ class ExitStatus:
         return f"exited with status {self.code}"
 
 
-# --- captured output -----------------------------------------------------------------------
-
-
-class Capture:
-    """A stream's bytes as read, kept up to LIMIT: the head and the tail, plus a digest of all."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.length = 0
-        self._sha = hashlib.sha256()
-        self.lines: list[bytes] = []
-        self._partial = bytearray()
-        self.eof = False
-
-    def feed(self, chunk: bytes) -> None:
-        chunk_all = chunk
-        self.length += len(chunk)
-        self._sha.update(chunk)
-        half = self.limit // 2
-        room = half - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > half:
-                del self.tail[: len(self.tail) - half]
-        self._track_lines(chunk_all)
-
-    def _track_lines(self, chunk: bytes) -> None:
-        # lines are kept while the output stays within the cap, like the bytes themselves
-        if self.length - len(chunk) > self.limit:
-            return
-        self._partial += chunk
-        *done, self._partial = self._partial.split(b"\n")
-        self.lines.extend(bytes(d) for d in done)
-
-    @property
-    def complete(self) -> bool:
-        """True when every byte read is kept (nothing was cut from the middle)."""
-        return self.length == len(self.head) + len(self.tail)
-
-    @property
-    def data(self) -> bytes:
-        if self.complete:
-            return bytes(self.head + self.tail)
-        cut = self.length - len(self.head) - len(self.tail)
-        return bytes(self.head) + f"\n[... {cut} bytes not kept ...]\n".encode() + bytes(self.tail)
-
-    @property
-    def digest(self) -> str:
-        return self._sha.hexdigest()
-
-    def text(self) -> str:
-        return self.data.decode("utf-8", "replace")
-
-    def matches(self, expected: bytes) -> bool:
-        return self.length == len(expected) and self.digest == hashlib.sha256(expected).hexdigest()
-
-
 def _why_write_failed(exc: BaseException) -> str:
     if isinstance(exc, BrokenPipeError):
         return "the program had closed its stdin, or exited (EPIPE)"
@@ -239,16 +94,6 @@ def _cannot_start(label: str, program: str, cwd: str, user: int | None, exc: OSE
 def _grader_programs() -> set[str]:
     """Executables the grader itself puts on a program's command line."""
     return {os.path.realpath(sys.executable)}
-
-
-def _preview(data: bytes, limit: int = 600) -> str:
-    text = data.decode("utf-8", "replace")
-    if len(text) > limit:
-        text = text[: limit // 2] + f" [... {len(text) - limit} characters ...] " + text[-limit // 2 :]
-    return text
-
-
-# --- a supervised process ------------------------------------------------------------------
 
 
 class Proc:
@@ -595,170 +440,31 @@ class Proc:
             except ProcessLookupError:
                 pass
 
-    def transcript(self) -> str:
-        parts = [f"$ {' '.join(self.argv)}   ({self.label}, pid {self.pid})"]
-        if self.fed:
-            parts.append(f"stdin: {self.fed} bytes written")
-        for name, cap in (("stdout", self.stdout), ("stderr", self.stderr)):
-            if cap.length:
-                parts.append(f"{name} ({cap.length} bytes): {_preview(cap.data)}")
-            else:
-                parts.append(f"{name}: (empty)")
+    def record(self) -> Transcript:
+        """What this program did so far, as a failure's transcript (data, not text)."""
         status = self.poll()
-        if status is not None:
-            parts.append(str(status))
-        return "\n".join("    " + p for p in parts)
+        with self._cond:
+            out, err = self.stdout.data, self.stderr.data
+            out_n, err_n = self.stdout.length, self.stderr.length
+        return Transcript(
+            command=shlex.join(self.argv),
+            label=self.label,
+            pid=self.pid,
+            stdin_bytes=self.fed,
+            stdout=readable(out) if out_n else "",
+            stdout_bytes=out_n,
+            stderr=readable(err) if err_n else "",
+            stderr_bytes=err_n,
+            status="" if status is None else str(status),
+            stdin_note=self.stdin_error or "",
+        )
+
+    def transcript(self) -> str:
+        """The transcript as plain text (see record)."""
+        return self.record().text()
 
     def close(self) -> None:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
         self.close_stdin()
-
-
-# --- the supervisor ------------------------------------------------------------------------
-
-
-
-@dataclass(repr=False)
-class Supervisor:
-    """Starts programs for one spec and, at teardown, ends every process they left behind."""
-
-    limits: Limits = field(default_factory=Limits)
-    env: dict[str, str] | None = None
-    user: int | None = None
-    """Run programs as this user id (the sandbox, see sandbox.py), or as the grader if None."""
-    group: int | None = None
-    procs: list[Proc] = field(default_factory=list)
-
-    def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: str,
-        label: str,
-        stdin: str = "pipe",
-        capture_limit: int = 8 << 20,
-        pass_fds: Sequence[int] = (),
-        env: dict[str, str] | None = None,
-        netns: str | None = None,
-        privileged: bool = False,
-    ) -> Proc:
-        """Start ARGV supervised.
-
-        NETNS (a path such as /run/netns/NAME) runs it in that network namespace. PRIVILEGED
-        keeps the grader's own user: for the harness's tools, never for implementation code.
-        """
-        netns_fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC) if netns else None
-        try:
-            proc = self._spawn(argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged)
-        finally:
-            if netns_fd is not None:
-                os.close(netns_fd)
-        return proc
-
-    def __repr__(self) -> str:  # Hypothesis prints fixtures in a falsifying example
-        return f"<Supervisor of {len(self.procs)} processes>"
-
-    def _spawn(self, argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged) -> Proc:
-        proc = Proc(
-            argv,
-            cwd=cwd,
-            label=label,
-            env=env or self.env or program_env(),
-            limits=self.limits,
-            capture_limit=capture_limit,
-            stdin=stdin,
-            pass_fds=pass_fds,
-            user=None if privileged else self.user,
-            group=None if privileged else self.group,
-            netns_fd=netns_fd,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def teardown(self) -> list[str]:
-        """SIGKILL and reap every process started here and all their descendants.
-
-        Returns notes on what had to be killed (for the instructor's view).
-        """
-        notes = []
-        for p in self.procs:
-            if p.poll() is None:
-                notes.append(f"{p.label} (pid {p.pid}) was still running and was killed")
-        # only programs not yet reaped: a reaped one's pid may already belong to someone else
-        running = {p.pid: p for p in self.procs if p.poll() is None}
-        kill_tree(list(running), reap_known=running)
-        for p in self.procs:
-            p.close()
-        return notes
-
-
-def program_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_", "HYPOTHESIS"))}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ in a submission
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def kill_tree(roots: Iterable[int], reap_known: dict[int, Proc] | None = None, rounds: int = 200) -> None:
-    """Stop, then SIGKILL, ROOTS, their descendants and any orphan adopted by this process.
-
-    Stopping first freezes a fork bomb: a stopped process cannot fork, so the scan converges.
-    """
-    reap_known = reap_known or {}
-    me = os.getpid()
-    roots = list(roots)
-    for pid in roots:
-        try:
-            os.killpg(pid, signal.SIGKILL)  # each program leads its own session and group
-        except (ProcessLookupError, PermissionError):
-            pass
-    for _ in range(rounds):
-        victims = set(roots) | set(observe.children(me))
-        victims |= {d for r in roots for d in observe.descendants(r)}
-        alive = [v for v in victims if v != me and observe.state(v) not in (None, "Z", "X")]
-        for v in alive:
-            try:
-                os.kill(v, signal.SIGSTOP)
-            except (ProcessLookupError, PermissionError):
-                pass
-        for v in alive:
-            try:
-                os.kill(v, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        _reap(me, reap_known)
-        if not alive:
-            break
-    _reap(me, reap_known)
-
-
-def _reap(me: int, known: dict[int, Proc]) -> None:
-    for child in observe.children(me):
-        if child in known:
-            continue
-        try:
-            os.waitpid(child, os.WNOHANG if observe.state(child) != "Z" else 0)
-        except ChildProcessError:
-            pass
-    for pid, proc in known.items():
-        if proc.poll() is None:
-            try:
-                proc.popen.wait(5)
-            except subprocess.TimeoutExpired as exc:
-                raise HarnessBroken(f"pid {pid} survived SIGKILL for 5 s (state {observe.state(pid)})") from exc
-            proc.poll()
-
-
-__all__ = [
-    "Capture",
-    "ExitStatus",
-    "Limits",
-    "Proc",
-    "Supervisor",
-    "become_subreaper",
-    "kill_tree",
-    "program_env",
-    "signal_name",
-]

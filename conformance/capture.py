@@ -1,0 +1,112 @@
+"""A program's output as the grader keeps it, and as a report shows it.
+
+Stdout and stderr are read as they come and kept up to a cap (the head and the tail, plus a
+digest of all), with the lines tracked while they fit. ``readable`` turns bytes into text any
+report can show: control characters and bytes that are not UTF-8 escaped, long runs of one
+character collapsed with their length, the head and the tail kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+class Capture:
+    """A stream's bytes as read, kept up to LIMIT: the head and the tail, plus a digest of all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.length = 0
+        self._sha = hashlib.sha256()
+        self.lines: list[bytes] = []
+        self._partial = bytearray()
+        self.eof = False
+
+    def feed(self, chunk: bytes) -> None:
+        chunk_all = chunk
+        self.length += len(chunk)
+        self._sha.update(chunk)
+        half = self.limit // 2
+        room = half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > half:
+                del self.tail[: len(self.tail) - half]
+        self._track_lines(chunk_all)
+
+    def _track_lines(self, chunk: bytes) -> None:
+        # lines are kept while the output stays within the cap, like the bytes themselves
+        if self.length - len(chunk) > self.limit:
+            return
+        self._partial += chunk
+        *done, self._partial = self._partial.split(b"\n")
+        self.lines.extend(bytes(d) for d in done)
+
+    @property
+    def complete(self) -> bool:
+        """True when every byte read is kept (nothing was cut from the middle)."""
+        return self.length == len(self.head) + len(self.tail)
+
+    @property
+    def data(self) -> bytes:
+        if self.complete:
+            return bytes(self.head + self.tail)
+        cut = self.length - len(self.head) - len(self.tail)
+        return bytes(self.head) + f"\n[... {cut} bytes not kept ...]\n".encode() + bytes(self.tail)
+
+    @property
+    def digest(self) -> str:
+        return self._sha.hexdigest()
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+    def matches(self, expected: bytes) -> bool:
+        return self.length == len(expected) and self.digest == hashlib.sha256(expected).hexdigest()
+
+
+#: Runs of one character longer than this are collapsed: ``aaaaaaaa[... 4992 more 'a']``.
+RUN = 16
+_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
+
+
+def readable(data: bytes, limit: int = 600) -> str:
+    """DATA as one line of text: printable characters as they are, control characters and
+    bytes that are not UTF-8 escaped (``\\t``, ``\\n``, ``\\x80``), runs of one character
+    collapsed, and at most about LIMIT characters, head and tail."""
+    text = data.decode("utf-8", "surrogateescape")
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        j = i + 1
+        while j < len(text) and text[j] == ch:
+            j += 1
+        shown = _escape(ch)
+        if j - i > RUN:
+            out.append(shown * (RUN // 2) + f"[... {j - i - RUN // 2} more {shown!r}]")
+        else:
+            out.append(shown * (j - i))
+        i = j
+    line = "".join(out)
+    if len(line) > limit:
+        line = line[: limit // 2] + f" [... {len(line) - limit} characters ...] " + line[-limit // 2 :]
+    return line
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        return f"\\x{code:02x}"
+    if not ch.isprintable():
+        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return ch
