@@ -12,6 +12,17 @@ import time
 
 SCALE_ENV = "IPC_DEADLINE_SCALE"
 
+#: The presets every spec takes its deadlines from, in seconds before the global scale. Each is
+#: an upper bound for failing, never a wait: a spec goes on the moment its event happens.
+STEP = 5
+"""One step: a line printed, a state reached, a call entered, a small program done."""
+EXIT = 10
+"""A program finishing its job: a transfer of a few megabytes, a few processes forked."""
+LONG = 20
+"""A long job: many processes or many thousands of operations."""
+TRACE = 15
+"""A step under strace, which stops the program at every traced system call."""
+
 _scale: float = 1.0
 
 

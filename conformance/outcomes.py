@@ -8,11 +8,50 @@ the student, shown to the instructor).
 
 from __future__ import annotations
 
-from .record import Status
+from collections.abc import Iterable
+from typing import Any
+
+from .record import Failure, Status
 
 
-class SpecFailure(AssertionError):
-    """The implementation behaved wrongly: the message says what was done, expected, observed."""
+class Explained:
+    """A verdict's reasons as data (record.Failure), not prose to be parsed back.
+
+    OBSERVED is what happened, the sentence a student reads first; EXPECTED what should have
+    happened, where it says more than the spec's title; DONE what the grader did to get there;
+    EVIDENCE what the kernel showed, a sentence each; FIX what to change for this failure (the
+    spec's hint is the general advice); PROCS the programs whose transcripts matter (by
+    default, the reports show the spec's last programs: a failure cannot go without them).
+    """
+
+    def __init__(
+        self,
+        observed: str = "",
+        *,
+        expected: str = "",
+        done: str = "",
+        evidence: Iterable[str] = (),
+        fix: str = "",
+        procs: Iterable[Any] = (),
+    ) -> None:
+        self.observed, self.expected, self.done, self.fix = observed, expected, done, fix
+        self.evidence = [e for e in evidence if e]
+        self.procs = list(procs)
+        super().__init__(self.parts().text())
+
+    def parts(self, transcripts: Iterable[Any] = ()) -> Failure:
+        return Failure(
+            observed=self.observed,
+            expected=self.expected,
+            done=self.done,
+            evidence=list(self.evidence),
+            fix=self.fix,
+            transcripts=list(transcripts),
+        )
+
+
+class SpecFailure(Explained, AssertionError):
+    """The implementation behaved wrongly: what was done, expected and observed (Explained)."""
 
 
 class SpecOutcome(BaseException):
@@ -24,8 +63,8 @@ class SpecOutcome(BaseException):
     """
 
 
-class SpecTimeout(SpecOutcome):
-    """A deadline ran out while waiting for the implementation to do something."""
+class SpecTimeout(Explained, SpecOutcome):
+    """A deadline ran out while waiting for the implementation to do something (Explained)."""
 
 
 class NotImplementedBySubmission(SpecOutcome):

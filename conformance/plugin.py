@@ -16,7 +16,7 @@ import datetime
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from . import sandbox as sandbox_mod
 from .catalogue import specs as catalogue_specs
 from .implementation import Implementation
 from .limits import Limits, become_subreaper
-from .outcomes import Status, status_of
+from .outcomes import Explained, Status, status_of
 from .spec import SPEC_MARKER_HELP, SpecMeta, validate_items
 from .supervisor import Supervisor
 
@@ -285,8 +285,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     status, message = _status(report, call)
     if status is None:
         return report
-    outcome = {"status": status.value, "message": message}
+    outcome: dict[str, Any] = {"status": status.value, "message": message}
     exc = call.excinfo.value if call.excinfo else None
+    if status in (Status.FAILED, Status.TIMEOUT) and exc is not None:
+        failure = _failure(item, exc, message)
+        outcome["failure"] = asdict(failure)
+        outcome["message"] = failure.text()
     if isinstance(exc, observe.EvidenceUnavailable):
         outcome["evidence_unavailable"] = exc.source
     report.user_properties.append(("ipc_status", outcome))
@@ -323,6 +327,46 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         text = "\n".join(_message(e) for e in exc.exceptions)
     return text.strip()
+
+
+#: Notes Hypothesis adds to a failure: the example as Python sees it (the grader's objects,
+#: paths and uids) and advice for developers. A spec states its example in its own words.
+HYPOTHESIS_NOTES = ("Falsifying example", "Failing explicit example", "Falsifying explicit example", "(note: ", "Explanation:", "You can reproduce", "Trying example")
+
+#: The transcripts a failure shows when it names no program: the spec's last ones (after
+#: Hypothesis shrinks, the last programs are the failing example's).
+TRANSCRIPTS = 8
+
+
+def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.Failure:
+    """EXC's reasons as data, with the transcripts of the programs it names (or of the spec's
+    last programs): whatever a spec raised, its failure shows what the programs did."""
+    explained = _explained(exc)
+    parts = explained.parts() if explained is not None else run_record.Failure(observed=message)
+    notes = [n for n in getattr(exc, "__notes__", None) or [] if n.strip() and not n.startswith(HYPOTHESIS_NOTES)]
+    if notes:
+        parts.done = "\n".join([parts.done, *notes]).strip()
+    procs = explained.procs if explained is not None and explained.procs else []
+    if not procs:
+        supervisor = getattr(item, "funcargs", {}).get("supervisor")
+        procs = list(supervisor.procs[-TRANSCRIPTS:]) if isinstance(supervisor, Supervisor) else []
+    parts.transcripts = [p.record() for p in procs]
+    return parts
+
+
+def _explained(exc: BaseException) -> Explained | None:
+    """The exception that says why: EXC, or the first explained member of a group (Hypothesis
+    raises one for several distinct failures) with the group's status."""
+    if isinstance(exc, Explained):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        status = status_of(exc)
+        members = [e for e in exc.exceptions if status_of(e) is status]
+        for member in members + list(exc.exceptions):
+            found = _explained(member)
+            if found is not None:
+                return found
+    return None
 
 
 def _first_line(text: str) -> str:
@@ -366,6 +410,8 @@ class Results:
         spec.status = outcome["status"]
         spec.message = outcome["message"]
         spec.evidence_unavailable = outcome.get("evidence_unavailable", "")
+        failure = outcome.get("failure")
+        spec.failure = run_record.Failure.from_json(failure) if failure else None
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0
 
     def record(self, ctx: RunContext) -> run_record.RunRecord:

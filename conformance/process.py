@@ -253,11 +253,8 @@ class Proc:
         expected = what or f"a line matching {regex.pattern!r}"
         if self.stdout.eof:
             status = self.wait(5)
-            raise SpecFailure(f"{self.label} ended without printing {expected}; it {status}.\n{self.transcript()}")
-        raise SpecTimeout(
-            f"{self.label} did not print {expected} within {deadline}; {observe.describe(self.pid)}.\n"
-            f"{self.transcript()}"
-        )
+            raise SpecFailure(f"{self.label} ended without printing {expected}; it {status}.", procs=[self])
+        raise SpecTimeout(f"{self.label} did not print {expected} within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
 
     def next_line(self, timeout: "float | Deadline", what: str = "") -> bytes:
         """The next stdout line not yet returned (without its newline), as bytes.
@@ -279,8 +276,9 @@ class Proc:
                 remaining = deadline.remaining()
                 if remaining <= 0:
                     raise SpecTimeout(
-                        f"{self.label} did not print {what or 'another line'} within {deadline}; "
-                        f"{observe.describe(self.pid)}.\n{self.transcript()}"
+                        f"{self.label} did not print {what or 'another line'} within {deadline}.",
+                        evidence=[observe.describe(self.pid)],
+                        procs=[self],
                     )
                 self._cond.wait(remaining)
         raise self._exited_early(f"printing {what or 'another line'}")
@@ -289,7 +287,7 @@ class Proc:
 
     def _exited_early(self, what: str) -> SpecFailure:
         self.wait(5)  # raises NotImplementedBySubmission for a stub
-        return SpecFailure(f"{self.label} exited ({self.status}) before {what}.\n{self.transcript()}")
+        return SpecFailure(f"{self.label} exited ({self.status}) before {what}.", procs=[self])
 
     def wait_for(self, predicate, timeout: "float | Deadline", what: str):
         """Poll PREDICATE (reading kernel state) until truthy; fail if the program exits first."""
@@ -302,7 +300,7 @@ class Proc:
             if self.poll() is not None:
                 raise self._exited_early(what)
             if deadline.expired():
-                raise SpecTimeout(f"expected within {deadline}: {what}; instead {observe.describe(self.pid)}.\n{self.transcript()}")
+                raise SpecTimeout(f"{what}: not within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
             pacer.pause(deadline)
 
     def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:
@@ -314,7 +312,7 @@ class Proc:
         except observe.ProcessGone:
             if self.poll() is not None:
                 raise self._exited_early(f"it blocked in {'/'.join(sorted(syscalls))}") from None
-            raise SpecFailure(f"{who} exited before it blocked in {'/'.join(sorted(syscalls))}.\n{self.transcript()}") from None
+            raise SpecFailure(f"{who} exited before it blocked in {'/'.join(sorted(syscalls))}.", procs=[self]) from None
 
     def wait_state(self, states: str, timeout: "float | Deadline", pid: int | None = None) -> str:
         pid = pid or self.pid
@@ -350,7 +348,7 @@ class Proc:
             while not (self.stdout.eof and self.stderr.eof):
                 remaining = deadline.remaining()
                 if remaining <= 0:
-                    raise SpecTimeout(f"{self.label} kept its output open past {deadline}; {observe.describe(self.pid)}")
+                    raise SpecTimeout(f"{self.label} kept its output open past {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
                 self._cond.wait(remaining)
 
     def wait_fed(self, n: int, timeout: "float | Deadline") -> None:
@@ -359,7 +357,7 @@ class Proc:
             while self.fed < n and self.stdin_error is None:
                 remaining = deadline.remaining()
                 if remaining <= 0:
-                    raise SpecTimeout(f"{self.label} read only {self.fed} of {n} bytes of stdin within {deadline}")
+                    raise SpecTimeout(f"{self.label} read only {self.fed} of {n} bytes of stdin within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
                 self._cond.wait(remaining)
 
     # --- exit ------------------------------------------------------------------------------
@@ -389,10 +387,7 @@ class Proc:
         """Wait for the process to exit, then for its output; SpecTimeout at the deadline."""
         deadline = Deadline.of(timeout)
         if not self.exited_within(deadline):
-            raise SpecTimeout(
-                f"{what or self.label} did not exit within {deadline}; {observe.describe(self.pid)}.\n"
-                f"{self.transcript()}"
-            )
+            raise SpecTimeout(f"{what or self.label} did not exit within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
         status = self.poll()
         assert status is not None
         if not (self.stdout.eof and self.stderr.eof):

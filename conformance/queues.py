@@ -12,11 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import credentials, observe
-from .deadline import Deadline
 from .outcomes import HarnessBroken, SpecFailure, Unsupported
 from .process import Proc
 
@@ -29,78 +27,6 @@ MQ_SEND = frozenset({"mq_timedsend", "mq_timedsend_time64"})
 
 
 # --- what a program is doing ----------------------------------------------------------------
-
-
-#: Calls a program sleeps in when it polls: try without blocking, nap, try again.
-NAP_CALLS = frozenset({"nanosleep", "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait"})
-#: A program seen napping this many times, over at least NAP_SPAN seconds, waking in between
-#: (its voluntary context switches grow), and never in the call it should sleep in, polls.
-NAPS = 3
-NAP_SPAN = 0.2
-
-
-def voluntary_switches(pid: int) -> int | None:
-    """How many times PID has gone to sleep of its own accord (/proc/PID/status)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("voluntary_ctxt_switches:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _settle(proc: Proc, calls: frozenset[str], timeout: "float | Deadline", who: str, fix: str) -> observe.Blocked | None:
-    """Wait until PROC exits (None) or sleeps in one of CALLS (the evidence); fail at once when
-    it is seen napping again and again instead (it polls), and time out otherwise."""
-    wanted = "/".join(sorted(calls))
-    naps: list[tuple[float, str, int | None]] = []
-
-    def settled():
-        if proc.poll() is not None:
-            return "exited"
-        blocked = observe.blocked_now(proc.pid, calls)
-        if blocked:
-            return blocked
-        if observe.state(proc.pid) == "S":
-            sc = observe.syscall(proc.pid)
-            if sc is not None and sc.name in NAP_CALLS:
-                naps.append((observe.monotonic(), sc.name, voluntary_switches(proc.pid)))
-                first, last = naps[0], naps[-1]
-                woke = first[2] is not None and last[2] is not None and last[2] - first[2] >= NAPS
-                if len(naps) >= NAPS and last[0] - first[0] >= NAP_SPAN and woke:
-                    return "polling"
-        return None
-
-    outcome = observe.wait_until(settled, timeout, f"{who} (pid {proc.pid}) exiting or sleeping in {wanted}")
-    if outcome == "polling":
-        seen = sorted({name for _, name, _ in naps})
-        raise SpecFailure(
-            f"{who} (pid {proc.pid}) never sleeps in {wanted}: it was seen asleep in {'/'.join(seen)} "
-            f"{len(naps)} times, so it polls (tries, naps, tries again). {fix}\n{proc.transcript()}"
-        )
-    return None if outcome == "exited" else outcome
-
-
-def exit_or_block(proc: Proc, calls: Iterable[str], timeout: "float | Deadline", who: str = "", fix: str = "") -> observe.Blocked | None:
-    """Wait until PROC exits (None) or sleeps in one of CALLS (the evidence).
-
-    A program that polls instead (seen napping in nanosleep, poll, ... again and again) fails
-    at once with FIX as the advice; one that does neither times out, saying what it does.
-    """
-    return _settle(proc, frozenset(calls), timeout, who or proc.label, fix or "Let the call block instead.")
-
-
-def wait_asleep_in(proc: Proc, calls: Iterable[str], timeout: "float | Deadline", who: str, fix: str) -> observe.Blocked:
-    """Wait until PROC sleeps in one of CALLS, as Proc.wait_blocked does, but fail at once, and
-    say why, when it exits first or polls instead. WHO names it; FIX says what to do instead."""
-    calls = frozenset(calls)
-    blocked = _settle(proc, calls, timeout, who, fix)
-    if blocked is None:
-        proc.wait(5)  # a stub that says `not implemented` ends the spec here
-        raise SpecFailure(f"{who} exited ({proc.status}) instead of sleeping in {'/'.join(sorted(calls))}.\n{proc.transcript()}")
-    return blocked
 
 
 # --- what a recv printed ---------------------------------------------------------------------
@@ -390,8 +316,6 @@ __all__ = [
     "SysvQueues",
     "Taken",
     "describe_message",
-    "exit_or_block",
-    "wait_asleep_in",
     "msgmax",
     "received",
 ]

@@ -27,10 +27,9 @@ from conformance.queues import (
     MQ_SEND,
     PosixQueues,
     describe_message,
-    exit_or_block,
     received,
-    wait_asleep_in,
 )
+from conformance.settle import asleep_in, settle
 from conformance.spec import spec
 from conformance.strategies import spec_settings
 
@@ -73,7 +72,7 @@ def _send(impl, name, priority, body: bytes, *flags, because: str = "although th
     """Run `mqueue send NAME PRIORITY [FLAGS]` with BODY on stdin, to the end (it must not sleep)."""
     proc = impl.spawn("send", name, str(priority), *flags)
     proc.feed(body)
-    blocked = exit_or_block(proc, MQ_SEND, STEP_DEADLINE)
+    blocked = settle(proc, MQ_SEND, STEP_DEADLINE)
     if blocked:
         raise SpecFailure(
             f"{_cmd('send NAME', priority, *flags)} with {len(body)} bytes sleeps in mq_timedsend "
@@ -95,7 +94,7 @@ def _sent_ok(impl, name, priority, body: bytes, *flags) -> None:
 def _recv(impl, name, *flags, because: str):
     """Run `mqueue recv NAME [FLAGS]` that must finish at once; BECAUSE says why it must."""
     proc = impl.spawn("recv", name, *flags, stdin="devnull")
-    blocked = exit_or_block(proc, MQ_RECEIVE, STEP_DEADLINE)
+    blocked = settle(proc, MQ_RECEIVE, STEP_DEADLINE)
     if blocked:
         raise SpecFailure(f"{_cmd('recv NAME', *flags)} sleeps in mq_timedreceive ({blocked}) {because}.\n{proc.transcript()}")
     proc.wait(STEP_DEADLINE)
@@ -236,7 +235,7 @@ def test_recv_blocks(impl, mqueues):
     name = mqueues.new_name("blk")
     queue = mqueues.create(name=name)
     receiver = impl.spawn("recv", name, stdin="devnull")
-    wait_asleep_in(receiver, MQ_RECEIVE, STEP_DEADLINE, f"{_cmd('recv NAME')} on an empty queue", SLEEP_IN_RECEIVE)
+    asleep_in(receiver, MQ_RECEIVE, STEP_DEADLINE, who=f"{_cmd('recv NAME')} on an empty queue", fix=SLEEP_IN_RECEIVE)
     _grader_send(queue, 4, b"wake up")
     if not receiver.exited_within(STEP_DEADLINE):
         raise SpecFailure(
@@ -264,7 +263,7 @@ def test_send_blocks_when_full(impl, mqueues):
     body = b"waiting to be sent"
     sender = impl.spawn("send", name, "2")
     sender.feed(body)
-    blocked = exit_or_block(sender, MQ_SEND, STEP_DEADLINE, f"{_cmd('send NAME', 2)} on a full queue", SLEEP_IN_SEND)
+    blocked = settle(sender, MQ_SEND, STEP_DEADLINE, who=f"{_cmd('send NAME', 2)} on a full queue", fix=SLEEP_IN_SEND)
     if blocked is None:
         sender.wait(STEP_DEADLINE)
         held = mqueues.take_all(queue)

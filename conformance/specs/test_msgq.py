@@ -26,11 +26,10 @@ from conformance.queues import (
     SysvQueues,
     Taken,
     describe_message,
-    exit_or_block,
     msgmax,
     received,
-    wait_asleep_in,
 )
+from conformance.settle import asleep_in, settle
 from conformance.spec import spec
 from conformance.strategies import spec_settings
 
@@ -71,7 +70,7 @@ def _send(impl, key, mtype, body: bytes, *flags, because: str = "although the qu
     """Run `msgq send KEY TYPE [FLAGS]` with BODY on stdin, to the end (it must not sleep)."""
     proc = impl.spawn("send", str(key), str(mtype), *flags)
     proc.feed(body)
-    blocked = exit_or_block(proc, MSGSND, STEP_DEADLINE)
+    blocked = settle(proc, MSGSND, STEP_DEADLINE)
     if blocked:
         raise SpecFailure(
             f"{_cmd('send KEY', mtype, *flags)} with {len(body)} bytes sleeps in msgsnd ({blocked}) "
@@ -93,7 +92,7 @@ def _sent_ok(impl, key, mtype, body: bytes) -> None:
 def _recv(impl, key, mtype, *flags, because: str):
     """Run `msgq recv KEY TYPE [FLAGS]` that must finish at once; BECAUSE says why it must."""
     proc = impl.spawn("recv", str(key), str(mtype), *flags, stdin="devnull")
-    blocked = exit_or_block(proc, MSGRCV, STEP_DEADLINE)
+    blocked = settle(proc, MSGRCV, STEP_DEADLINE)
     if blocked:
         raise SpecFailure(f"{_cmd('recv KEY', mtype, *flags)} sleeps in msgrcv ({blocked}) {because}.\n{proc.transcript()}")
     proc.wait(STEP_DEADLINE)
@@ -284,7 +283,7 @@ def test_recv_blocks(impl, queues):
     queue = queues.create()
     key = queue.key
     receiver = impl.spawn("recv", str(key), "2", stdin="devnull")
-    wait_asleep_in(receiver, MSGRCV, STEP_DEADLINE, f"{_cmd('recv KEY', 2)} on an empty queue", SLEEP_IN_MSGRCV)
+    asleep_in(receiver, MSGRCV, STEP_DEADLINE, who=f"{_cmd('recv KEY', 2)} on an empty queue", fix=SLEEP_IN_MSGRCV)
     _grader_send(queue, 1, b"not for you")
     if receiver.exited_within(NO_WAKE_WINDOW):  # a window in which it must not wake
         receiver.wait(STEP_DEADLINE)
@@ -293,7 +292,7 @@ def test_recv_blocks(impl, queues):
             f"the receiver {receiver.status} instead of sleeping on: a message of another type must "
             f"not end it.\n{receiver.transcript()}"
         )
-    still = exit_or_block(receiver, MSGRCV, STEP_DEADLINE, fix=SLEEP_IN_MSGRCV)
+    still = settle(receiver, MSGRCV, STEP_DEADLINE, fix=SLEEP_IN_MSGRCV)
     if still is None:
         raise SpecFailure(f"{_cmd('recv KEY', 2)} exited after a message of type 1 was queued.\n{receiver.transcript()}")
     count = queues.count(key)
@@ -352,7 +351,7 @@ def test_send_blocks_when_full(impl, queues):
     body = b"waiting to be sent"
     sender = impl.spawn("send", str(key), "2")
     sender.feed(body)
-    blocked = exit_or_block(sender, MSGSND, STEP_DEADLINE, f"{_cmd('send KEY', 2)} on a full queue", SLEEP_IN_MSGSND)
+    blocked = settle(sender, MSGSND, STEP_DEADLINE, who=f"{_cmd('send KEY', 2)} on a full queue", fix=SLEEP_IN_MSGSND)
     if blocked is None:
         sender.wait(STEP_DEADLINE)
         held = queues.take_all(key)
@@ -481,7 +480,7 @@ def test_removed_while_waiting(impl, queues):
     """A receiver sleeping on a queue that is removed exits 1 at once."""
     queue = queues.create()
     receiver = impl.spawn("recv", str(queue.key), "0", stdin="devnull")
-    wait_asleep_in(receiver, MSGRCV, STEP_DEADLINE, f"{_cmd('recv KEY', 0)} on an empty queue", SLEEP_IN_MSGRCV)
+    asleep_in(receiver, MSGRCV, STEP_DEADLINE, who=f"{_cmd('recv KEY', 0)} on an empty queue", fix=SLEEP_IN_MSGRCV)
     queues.remove(queue.key)
     if not receiver.exited_within(STEP_DEADLINE):
         again = queues.count(queue.key)
@@ -534,7 +533,7 @@ def test_concurrent_receivers(impl, queues):
     count = 4
     receivers = [impl.spawn("recv", str(queue.key), "0", stdin="devnull") for _ in range(count)]
     for i, r in enumerate(receivers):
-        wait_asleep_in(r, MSGRCV, STEP_DEADLINE, f"receiver #{i + 1} ({_cmd('recv KEY', 0)} on an empty queue)", SLEEP_IN_MSGRCV)
+        asleep_in(r, MSGRCV, STEP_DEADLINE, who=f"receiver #{i + 1} ({_cmd('recv KEY', 0)} on an empty queue)", fix=SLEEP_IN_MSGRCV)
     sent = [b"message %d" % i for i in range(count)]
     for body in sent:
         _grader_send(queue, 1, body)

@@ -1,0 +1,152 @@
+"""Waiting for a program to settle, and telling a real sleep from spinning or polling.
+
+Blocking specs ask one question: once the program has had its chance, does it exit, or does it
+sleep in the call it should sleep in? A program that does neither is wrong in one of two ways
+the kernel shows at once, and the spec fails then rather than at its deadline:
+
+- it **spins**: it burns CPU (SPIN_TICKS clock ticks) without ever sleeping in that call;
+- it **polls**: it is seen asleep in a timed nap (nanosleep, poll, select, ...) again and again,
+  waking in between (its voluntary context switches grow), never in that call.
+
+``idle`` then checks that a sleeping program stays asleep: it uses no more than IDLE_TICKS of
+CPU over IDLE_WINDOW. These constants hold for every mechanism.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import observe
+from .deadline import Deadline
+from .outcomes import SpecFailure
+from .process import Proc
+
+#: CPU a program may burn before it sleeps, in clock ticks (starting up costs Python a few).
+SPIN_TICKS = 30
+#: Calls a program sleeps in when it polls: try without blocking, nap, try again.
+NAP_CALLS = frozenset({"nanosleep", "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait"})
+#: A program seen napping this many times, over at least NAP_SPAN seconds, waking in between,
+#: and never in the call it should sleep in, polls.
+NAPS = 3
+NAP_SPAN = 0.2
+#: A sleeping program uses at most IDLE_TICKS clock ticks of CPU over IDLE_WINDOW seconds.
+IDLE_WINDOW = 0.3
+IDLE_TICKS = 2
+
+
+def voluntary_switches(pid: int) -> int | None:
+    """How many times PID has gone to sleep of its own accord (/proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def settle(
+    proc: Proc,
+    calls: Iterable[str],
+    timeout: "float | Deadline",
+    *,
+    pid: int | None = None,
+    who: str = "",
+    fix: str = "",
+    spin_ticks: int | None = SPIN_TICKS,
+) -> observe.Blocked | None:
+    """Wait until PID (default: PROC's own) exits (None) or sleeps in one of CALLS (the evidence).
+
+    Fails at once, with FIX as the advice, when it spins (burns SPIN_TICKS of CPU first; None
+    leaves that out, for a program with real work to do before it blocks) or polls; times out
+    at TIMEOUT saying what it does instead. WHO names it in messages.
+    """
+    calls = frozenset(calls)
+    pid = pid or proc.pid
+    who = who or (proc.label if pid == proc.pid else f"pid {pid} (started by {proc.label})")
+    fix = fix or "Let the call block instead."
+    wanted = "/".join(sorted(calls))
+    naps: list[tuple[float, str, int | None]] = []
+    start = observe.cpu_ticks(pid) or 0
+
+    def gone() -> bool:
+        return proc.poll() is not None if pid == proc.pid else observe.state(pid) in (None, "Z", "X")
+
+    def settled():
+        if gone():
+            return "exited"
+        blocked = observe.blocked_now(pid, calls)
+        if blocked:
+            return blocked
+        if spin_ticks is not None and (observe.cpu_ticks(pid) or start) - start > spin_ticks:
+            return "spinning"
+        if observe.state(pid) == "S":
+            sc = observe.syscall(pid)
+            if sc is not None and sc.name in NAP_CALLS:
+                naps.append((observe.monotonic(), sc.name, voluntary_switches(pid)))
+                first, last = naps[0], naps[-1]
+                woke = first[2] is not None and last[2] is not None and last[2] - first[2] >= NAPS
+                if len(naps) >= NAPS and last[0] - first[0] >= NAP_SPAN and woke:
+                    return "polling"
+        return None
+
+    outcome = observe.wait_until(settled, timeout, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
+    if outcome == "polling":
+        seen = sorted({name for _, name, _ in naps})
+        raise SpecFailure(
+            f"{who} (pid {pid}) never sleeps in {wanted}: it was seen asleep in {'/'.join(seen)} "
+            f"{len(naps)} times, so it polls (tries, naps, tries again).",
+            fix=fix,
+            procs=[proc],
+        )
+    if outcome == "spinning":
+        raise SpecFailure(
+            f"{who} (pid {pid}) used over {spin_ticks} clock ticks of CPU without ever sleeping in {wanted}: it spins.",
+            evidence=[observe.describe(pid)],
+            fix=fix,
+            procs=[proc],
+        )
+    return None if outcome == "exited" else outcome
+
+
+def asleep_in(
+    proc: Proc,
+    calls: Iterable[str],
+    timeout: "float | Deadline",
+    *,
+    pid: int | None = None,
+    who: str = "",
+    fix: str = "",
+    spin_ticks: int | None = SPIN_TICKS,
+) -> observe.Blocked:
+    """As settle, but exiting first fails too: the program should sleep in one of CALLS."""
+    calls = frozenset(calls)
+    blocked = settle(proc, calls, timeout, pid=pid, who=who, fix=fix, spin_ticks=spin_ticks)
+    if blocked is None:
+        if pid in (None, proc.pid):
+            proc.wait(5)  # a stub that says `not implemented` ends the spec here
+            how = f"exited ({proc.status})"
+        else:
+            how = f"(pid {pid}) exited"
+        raise SpecFailure(f"{who or proc.label} {how} instead of sleeping in {'/'.join(sorted(calls))}.", fix=fix, procs=[proc])
+    return blocked
+
+
+def idle(proc: Proc, *, pid: int | None = None, who: str = "", fix: str = "", window: float = IDLE_WINDOW) -> None:
+    """PID (default: PROC's own) uses at most IDLE_TICKS of CPU over WINDOW: it really sleeps.
+
+    Nothing to judge if it exits meanwhile (the spec goes on to see why).
+    """
+    pid = pid or proc.pid
+    used = proc.cpu_ticks_over(window, pid=pid)
+    if used is not None and used > IDLE_TICKS:
+        raise SpecFailure(
+            f"{who or proc.label} (pid {pid}) used {used} clock ticks of CPU in {window} s while it should sleep.",
+            evidence=[observe.describe(pid)],
+            fix=fix,
+            procs=[proc],
+        )
+
+
+__all__ = ["IDLE_TICKS", "IDLE_WINDOW", "NAPS", "NAP_CALLS", "NAP_SPAN", "SPIN_TICKS", "asleep_in", "idle", "settle", "voluntary_switches"]
