@@ -333,6 +333,11 @@ class Proc:
         after = observe.cpu_ticks(pid)
         return None if before is None or after is None else after - before
 
+    def child(self, timeout: "float | Deadline", what: str = "its child") -> int:
+        """The pid of this program's first child once it has forked one; fails if it exits first."""
+        kids = self.wait_for(lambda: observe.children(self.pid), timeout, f"{self.label} forked {what}")
+        return kids[0]
+
     def tree(self) -> list[int]:
         """This program's pid and all its descendants' now."""
         return [self.pid, *observe.descendants(self.pid)] if observe.state(self.pid) else []
