@@ -112,7 +112,7 @@ class View:
         out: dict[str, tuple[int, str]] = {}
         for s in self.specs:
             if s.status == "not-implemented":
-                n, why = out.get(s.mechanism, (0, clean(one_sentence(s.message))))
+                n, why = out.get(s.mechanism, (0, clean(" ".join(s.parts.observed.split()))))
                 out[s.mechanism] = (n + 1, why)
         return out
 
@@ -145,29 +145,54 @@ class View:
 
 # --- a failure's parts ---------------------------------------------------------------------
 
-_TRANSCRIPT_START = re.compile(r"^\s+\$ ", re.MULTILINE)
-_EXPECTED = re.compile(r"(?:^|(?<=[.;:] ))([Ee]xpected [^.;\n]*)")
-
 
 @dataclass(frozen=True)
 class Failure:
+    """A failure as a report lays it out, every part made safe to show (see clean)."""
+
     expected: str
+    """The spec's behaviour, and what the failure says more precisely was expected."""
     observed: str
+    evidence: list[str]
+    """What the kernel showed, a sentence each."""
+    fix: str
+    """What to change for this failure (the hint is the spec's general advice)."""
     transcript: str
+    """Each program's transcript, one after the other, as plain text."""
     hint: str
 
 
 def failure(spec: SpecResult) -> Failure:
-    """SPEC's message split for reading: what was expected (the spec's behaviour and any
-    'expected ...' clause), what was observed, and the transcript of the programs run."""
-    message = clean(spec.message.strip("\n"))
-    m = _TRANSCRIPT_START.search(message)
-    observed, transcript = (message[: m.start()], message[m.start() :]) if m else (message, "")
+    """SPEC's failure, from the parts the grader recorded (record.Failure): a spec that carries
+    only a message (a harness fault, a run that could not grade) shows it as what was observed."""
+    parts = spec.parts
     expected = spec.title
-    clauses = [c.strip() for c in _EXPECTED.findall(observed)]
-    if clauses:
-        expected = f"{expected} ({'; '.join(clauses)})" if expected else "; ".join(clauses)
-    return Failure(expected=expected, observed=observed.strip(), transcript=_dedent(transcript.rstrip()), hint=spec.hint)
+    if parts.expected:
+        expected = f"{expected} (expected {parts.expected})" if expected else parts.expected
+    observed = " ".join(p for p in (parts.done, parts.observed) if p)
+    return Failure(
+        expected=clean(expected),
+        observed=clean(observed.strip("\n")).strip(),
+        evidence=[clean(e) for e in parts.evidence],
+        fix=clean(parts.fix),
+        transcript=_dedent(clean("\n".join(t.text() for t in parts.transcripts))),
+        hint=spec.hint,
+    )
+
+
+def plain(f: Failure, *, hint: bool = True) -> str:
+    """F as plain-text sections (Gradescope, PrairieLearn, JUnit): expected, observed, what the
+    kernel showed, the fix, the hint (unless the format shows it elsewhere), the transcripts."""
+    sections = [f"Expected: {f.expected}", f"Observed: {f.observed or '(no details)'}"]
+    if f.evidence:
+        sections.append("What the kernel showed:\n" + "\n".join(f"- {line}" for line in f.evidence))
+    if f.fix:
+        sections.append(f"Fix: {f.fix}")
+    if hint and f.hint:
+        sections.append(f"Hint: {clean(f.hint)}")
+    if f.transcript:
+        sections.append("Transcript:\n" + f.transcript)
+    return "\n\n".join(sections)
 
 
 def _dedent(text: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance.record import RunRecord, SpecResult
 
-from .present import View, clean, failure, one_sentence, points, truncate
+from .present import View, clean, failure, one_sentence, plain, points, truncate
 
 #: Characters of one test's output (Gradescope shows it in a collapsed <pre>).
 OUTPUT_LIMIT = 20_000
@@ -95,10 +95,5 @@ def _output(s: SpecResult) -> str:
     lines = [f"Status: {s.status}" + (" (required)" if s.required else "")]
     if s.info.note:
         lines.append(s.info.note)
-    f = failure(s)
-    lines += ["", f"Expected: {f.expected}", "", f"Observed: {f.observed or '(no details)'}"]
-    if f.hint:
-        lines += ["", f"Hint: {clean(f.hint)}"]
-    if f.transcript:
-        lines += ["", "Transcript:", f.transcript]
+    lines += ["", plain(failure(s))]
     return "\n".join(lines)

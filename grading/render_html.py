@@ -162,6 +162,10 @@ def _failure(s: SpecResult) -> str:
         f"<dt>Expected</dt><dd>{e(f.expected)}</dd>",
         f"<dt>Observed</dt><dd><pre>{e(f.observed or '(no details)')}</pre></dd>",
     ]
+    if f.evidence:
+        parts.append("<dt>What the kernel showed</dt><dd><ul>" + "".join(f"<li>{e(line)}</li>" for line in f.evidence) + "</ul></dd>")
+    if f.fix:
+        parts.append(f"<dt>Fix</dt><dd>{e(f.fix)}</dd>")
     if f.hint:
         parts.append(f"<dt>Hint</dt><dd>{e(f.hint)}</dd>")
     if f.transcript:

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 from conformance.record import RunRecord, SpecResult
 
-from .present import View, clean, failure, one_sentence, points, truncate
+from .present import View, clean, failure, one_sentence, plain, points, truncate
 
 MESSAGE_LIMIT = 20_000
 
@@ -82,19 +82,15 @@ def _case(suite: ET.Element, s: SpecResult, record: RunRecord) -> None:
     if kind is None:
         return
     f = failure(s)
-    first = one_sentence(f.observed) or s.status
+    first = " ".join(f.observed.split()) or s.status
     if kind == "skipped":
         ET.SubElement(case, "skipped", {"message": _x(first)})
         return
     el = ET.SubElement(case, kind, {"message": _x(first), "type": s.status})
-    body = [f"Expected: {f.expected}", f"Observed: {f.observed}"]
-    if f.hint:
-        body.append(f"Hint: {f.hint}")
-    if f.transcript:
-        body.append("Transcript:\n" + f.transcript)
+    body = plain(f)
     if record.error:
-        body.insert(0, f"The run could not grade: {record.error}")
-    el.text = _x(truncate("\n\n".join(body), MESSAGE_LIMIT))
+        body = f"The run could not grade: {record.error}\n\n{body}"
+    el.text = _x(truncate(body, MESSAGE_LIMIT))
 
 
 def _prop(parent: ET.Element, name: str, value: str) -> None:

@@ -110,6 +110,14 @@ def _failure(s: SpecResult, transcript_limit: int) -> list[str]:
     out.append("**Observed:**")
     out.append("")
     out.extend(_fenced(truncate(f.observed or "(no details)", 4000, "the HTML report")))
+    if f.evidence:
+        out.append("")
+        out.append("**What the kernel showed:**")
+        out.append("")
+        out.extend(f"- {_inline(line)}" for line in f.evidence)
+    if f.fix:
+        out.append("")
+        out.append(f"**Fix:** {_inline(f.fix)}")
     if f.hint:
         out.append("")
         out.append(f"**Hint:** {_inline(f.hint)}")

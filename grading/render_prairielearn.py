@@ -18,7 +18,7 @@ from typing import Any
 
 from conformance.record import RunRecord, SpecResult
 
-from .present import View, clean, failure, one_sentence, points, truncate
+from .present import View, clean, failure, one_sentence, plain, points, truncate
 from .terminal import render as terminal
 
 #: PrairieLearn limits results.json to 1 MB; these keep it well under.
@@ -66,10 +66,7 @@ def _test(s: SpecResult, run_failed: bool) -> dict[str, Any]:
         message += f". Hint: {clean(s.hint)}"
     out = ""
     if s.status != "passed":
-        f = failure(s)
-        out = f"Expected: {f.expected}\n\nObserved: {f.observed or '(no details)'}"
-        if f.transcript:
-            out += f"\n\nTranscript:\n{f.transcript}"
+        out = plain(failure(s), hint=False)  # the hint is in the message
     return {
         "name": s.id,
         "description": clean(s.title),

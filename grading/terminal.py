@@ -76,7 +76,7 @@ def _counts(view: View) -> dict[str, int]:
 def _problem(s: SpecResult) -> list[str]:
     required = ", required" if s.required else ""
     out = [f"- {s.id} ({s.status}{required}): {clean(s.title)}"]
-    message = clean(s.message).strip().splitlines()
+    message = clean(s.parts.text()).strip().splitlines()
     for line in message[:MESSAGE_LINES]:
         out.append(f"    {line}")
     if len(message) > MESSAGE_LINES:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.record import RunRecord, SpecResult, failed_run
+from conformance import record as run_record
+from conformance.record import Failure, RunRecord, SpecResult, Transcript, failed_run
 from grading import render_gradescope as gradescope
 from grading import render_html as htmlpage
 from grading import render_junit as junit
@@ -30,15 +31,24 @@ from grading.terminal import render as terminal
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SECRET = "SECRET-DETAIL-7f3a"
-TRANSCRIPT = (
-    "    $ /usr/bin/python3 pipe.py relay   (your `pipe relay`, pid 4242)\n"
-    "    stdin: 13 bytes written\n"
-    "    stdout (13 bytes): before\x1b[31m close\x00 <script>alert(1)</script>\n"
-    "    stderr: (empty)"
+#: A program's transcript with control characters and markup (what the grader records, as data).
+TRANSCRIPT = Transcript(
+    command="/usr/bin/python3 pipe.py relay",
+    label="your `pipe relay`",
+    pid=4242,
+    stdin_bytes=13,
+    stdout="before\x1b[31m close\x00 <script>alert(1)</script>",
+    stdout_bytes=13,
 )
 
 
-def spec(id, status, points, max_points, message="", hint="", **kw):
+def failure(observed, **kw):
+    """A spec's failure as the grader records it: its parts, and the message they make."""
+    parts = Failure(observed=observed, transcripts=[TRANSCRIPT], **kw)
+    return {"message": parts.text(), "failure": parts}
+
+
+def spec(id, status, points, max_points, message="", hint="", failure=None, **kw):
     return SpecResult(
         id=id,
         mechanism=id.split(".")[0],
@@ -47,6 +57,7 @@ def spec(id, status, points, max_points, message="", hint="", **kw):
         points=points,
         max_points=max_points,
         message=message,
+        failure=failure,
         hint=hint,
         duration_s=kw.pop("duration_s", 0.5),
         nodeid=f"test_{id.split('.')[0]}.py::test_{id.split('.')[1]}",
@@ -66,13 +77,16 @@ def mixed_record() -> RunRecord:
                 "failed",
                 0,
                 3,
-                "your `pipe relay` did not exit within 5 s of its stdin closing; expected exit status 0. "
-                "the child (pid 4243) still holds the write end (fd 4).\n" + TRANSCRIPT,
+                **failure(
+                    "your `pipe relay` did not exit within 5 s of its stdin closing; expected exit status 0. "
+                    "the child (pid 4243) still holds the write end (fd 4).",
+                    expected="exit status 0",
+                ),
                 hint="Close the write end in the child right after fork.",
                 required=True,
                 title="The relay finishes once its stdin closes (pipe(7)).",
             ),
-            spec("pipe.blocks-when-full", "timeout", 0, 3, "your `pipe relay` did not exit within 8 s.\n" + TRANSCRIPT, hint="Write in bounded chunks."),
+            spec("pipe.blocks-when-full", "timeout", 0, 3, **failure("your `pipe relay` did not exit within 8 s."), hint="Write in bounded chunks."),
             spec("pipe.duplex-large-lines", "failed", 0, 2, f"the reply differs: {SECRET}", hint=f"hint {SECRET}", visibility="hidden", title=f"Large lines {SECRET}"),
             spec("pipe.reaps-child", "passed", 1, 1, visibility="after_due_date"),
             spec("msgq.typed-receive", "not-implemented", 0, 4, "your `msgq send` says: not implemented"),
@@ -96,6 +110,24 @@ def failed_record() -> RunRecord:
         started_at="2026-01-02T03:04:05+00:00",
         duration_s=0.2,
     )
+
+
+def test_the_record_keeps_a_failure_as_data(tmp_path):
+    """A failure's parts and transcripts survive writing and reading the record; every report
+    lays them out from the parts (the evidence and the fix appear in each), never by parsing."""
+    rec = mixed_record()
+    eof = next(s for s in rec.specs if s.id == "pipe.eof-on-close")
+    eof.failure.evidence = ["pid 4243 sleeps in read on fd 3 (pipe:[81234])"]
+    eof.failure.fix = "Close fd 4 in the child."
+    eof.message = eof.failure.text()
+    path = tmp_path / "run.json"
+    run_record.write(path, rec)
+    back = run_record.load(path)
+    assert back.to_json() == rec.to_json()
+    assert next(s for s in back.specs if s.id == "pipe.eof-on-close").failure.transcripts[0].pid == 4242
+    for name in ("markdown", "html", "gradescope", "prairielearn", "junit", "text"):
+        text = reports.render(name, back, show_hidden=True)
+        assert "pipe:[81234]" in text and "Close fd 4 in the child." in text, name
 
 
 ALL_FORMATS = sorted(reports.FORMATS)
@@ -218,7 +250,7 @@ def test_markdown_fits_a_pr_comment_and_keeps_fences_closed():
     huge = "x" * 200_000 + "```" + "y" * 1000
     for s in rec.specs:
         if s.status == "failed":
-            s.message = "the output differs\n" + "    $ prog\n    stdout: " + huge
+            s.failure = Failure(observed="the output differs", transcripts=[Transcript("prog", "your `prog`", 1, stdout=huge, stdout_bytes=len(huge))])
     text = markdown.render(rec)
     assert len(text) < 65_536
     # a fence inside the output never closes the block around it

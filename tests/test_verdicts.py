@@ -70,6 +70,11 @@ def test_noise_on_every_stream_is_judged(tmp_path):
     """Binary noise, control bytes, Unicode digits and any exit status: never broken."""
     rec, _ = grade(FIXTURES / "garbage", "-n", "2", cwd=tmp_path)
     _assert_judged(rec, JUDGED | {"passed", "unsupported"})
+    # failures are data, and none goes without the transcripts of what ran
+    for s in rec.specs:
+        if s.status in ("failed", "timeout"):
+            assert s.failure is not None and s.failure.observed and s.failure.transcripts, (s.id, s.message[:300])
+            assert s.message == s.failure.text()
 
 
 def _reachable_by_others(path: str) -> bool:
