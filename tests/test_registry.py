@@ -45,3 +45,70 @@ def test_required_spec_ids_exist():
     ids = {s.id for s in catalogue.specs()}
     required = {"pipe.eof-on-close", "buffer.blocks-when-full", "signal.sigkill-uncatchable", "msgq.typed-receive", "socket.tcp-roundtrip"}
     assert required <= ids, sorted(required - ids)
+
+
+# --- every place that knows the mechanisms is derived from the registry or checked here ------
+
+DOC = ROOT / "docs" / "adding-a-mechanism.md"
+#: Fixtures that stand for every mechanism: a submission that behaves one way in every program.
+EVERY_MECHANISM_FIXTURES = ("hang", "quits", "bignum", "garbage")
+
+
+def _places() -> list[str]:
+    """The paths in the first column of the table in docs/adding-a-mechanism.md."""
+    rows = [line for line in DOC.read_text().splitlines() if line.startswith("| `")]
+    return [row.split("`")[1] for row in rows]
+
+
+def test_the_doc_lists_the_places_and_each_exists_for_every_mechanism():
+    places = _places()
+    assert len(places) >= 8, places
+    for m in MECHANISMS.values():
+        stem = m.program.removesuffix(".py")
+        for place in places:
+            path = ROOT / place.format(name=m.name, program=m.program, stem=stem)
+            assert path.exists(), f"{m.name}: {path.relative_to(ROOT)} (docs/adding-a-mechanism.md) is missing"
+
+
+def test_the_c_reference_names_every_mechanism():
+    programs = _programs(REFERENCE / "c")
+    assert programs == {m.name: f"./{m.program.removesuffix('.py')}" for m in MECHANISMS.values()}
+
+
+def test_every_manifest_in_the_tree_names_only_known_mechanisms():
+    manifests = [p for p in ROOT.rglob("ipc.toml") if ".venv" not in p.parts and "node_modules" not in p.parts]
+    assert len(manifests) >= 5
+    for manifest in manifests:
+        unknown = set(tomllib.loads(manifest.read_text()).get("programs", {})) - set(MECHANISMS)
+        assert not unknown, f"{manifest.relative_to(ROOT)} names {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("fixture", EVERY_MECHANISM_FIXTURES)
+def test_fixtures_for_every_mechanism_name_each(fixture):
+    assert set(_programs(ROOT / "tests" / "fixtures" / fixture)) == set(MECHANISMS)
+
+
+def test_the_contract_has_a_section_per_mechanism_in_order_with_its_roles():
+    contract = (locate.specs_dir().parent / "CONTRACT.md").read_text()
+    sections = [line for line in contract.splitlines() if line.startswith("### 3.")]
+    assert [line.split()[2].rstrip(":") for line in sections] == list(MECHANISMS)
+    for m, heading in zip(MECHANISMS.values(), sections):
+        body = contract.split(heading, 1)[1].split("\n### ", 1)[0]
+        usage = body.split("```text", 1)[1].split("```", 1)[0]
+        roles = [line.split()[1] for line in usage.splitlines() if line.startswith(f"{m.name} ")]
+        assert sorted(set(roles)) == sorted(m.roles), (m.name, roles)
+
+
+def test_the_run_record_doc_lists_the_mechanisms():
+    text = (ROOT / "docs" / "run-record.md").read_text()
+    listed = ", ".join(f"`{name}`" for name in MECHANISMS)
+    assert f"the mechanism ({listed})" in text
+
+
+def test_the_batch_benchmark_has_a_quick_spec_per_mechanism():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_batch", ROOT / "scripts" / "bench_batch.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert {s.split(".")[0] for s in bench.QUICK_SPECS} >= set(MECHANISMS)
