@@ -106,16 +106,17 @@ def as_program() -> Iterator[None]:
         yield
 
 
-def owner(pid: int) -> tuple[int, int] | None:
-    """The effective user and group of PID (from /proc/PID/status), or None if it has gone."""
+def owner(pid: int, real: bool = False) -> tuple[int, int] | None:
+    """The effective (or REAL) user and group of PID (/proc/PID/status), or None if it has gone."""
     uid = gid = None
+    column = 1 if real else 2
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
                 if line.startswith(b"Uid:"):
-                    uid = int(line.split()[2])
+                    uid = int(line.split()[column])
                 elif line.startswith(b"Gid:"):
-                    gid = int(line.split()[2])
+                    gid = int(line.split()[column])
                     break
     except (OSError, ValueError, IndexError):
         return None

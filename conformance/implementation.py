@@ -68,7 +68,14 @@ class Implementation:
             stdin=stdin,
             capture_limit=capture_limit,
             pass_fds=pass_fds,
+            grader_chose=self.chose_program(mechanism),
+            subject=self.who == "your",
         )
+
+    def chose_program(self, mechanism: str | None = None) -> bool:
+        """The grader, not the manifest, picked the program that runs (``python3``: runtime.py)."""
+        program = self.manifest.program(mechanism or self.mechanism)
+        return program is not None and program.interpreter
 
     def run(
         self,

@@ -1,22 +1,27 @@
-"""Run-level isolation: a private IPC namespace and a private /dev/shm for the whole run.
+"""Run-level isolation: a private IPC namespace, /dev/shm and network for the whole run.
 
 Where the grader may (root, or CAP_SYS_ADMIN), the controller moves itself into a new IPC
-namespace and a new mount namespace before any worker starts, and mounts a fresh tmpfs on
-/dev/shm (POSIX shared memory and semaphores) and a fresh mqueue file system on /dev/mqueue.
-Every worker and every program inherits them, so System V objects, POSIX queues, shared memory
-and semaphores of this run are invisible to any other run on the machine, and all of them
-vanish with the run's last process. Where it may not, names and keys derived from the run and
-the worker keep runs apart, and the report says which isolation was used.
+namespace, a new mount namespace and a new network namespace before any worker starts, mounts
+a fresh tmpfs on /dev/shm (POSIX shared memory and semaphores) and a fresh mqueue file system on
+/dev/mqueue, and brings up loopback. Every worker and every program inherits them, so System V
+objects, POSIX queues, shared memory and semaphores of this run are invisible to any other run
+on the machine and vanish with the run's last process, and no program of this run can reach
+another run's ports (or anything off the machine). Where it may not, names and keys derived
+from the run and the worker keep runs apart, and the report says which isolation was used.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
+import socket
+import struct
 import threading
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
@@ -51,7 +56,8 @@ def enter_private_ipc() -> tuple[str, str | None]:
     try:
         _check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWNS), "unshare(CLONE_NEWIPC | CLONE_NEWNS)")
     except OSError as exc:
-        return PER_RUN_NAMES, f"no namespaces here ({exc.strerror})"
+        return PER_RUN_NAMES, f"no namespaces here ({exc.strerror}): names and keys keep runs apart; the network is shared"
+    network = _private_network()
     try:
         _mount("none", "/", None, MS_REC | MS_PRIVATE, None)  # our mounts stay ours
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
@@ -59,5 +65,28 @@ def enter_private_ipc() -> tuple[str, str | None]:
             _mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV, None)
     except OSError as exc:
         # the IPC namespace is private already; /dev/shm is shared: names still keep runs apart
-        return "private IPC namespace (per-run names in /dev/shm)", f"could not mount a private /dev/shm ({exc.strerror})"
-    return NAMESPACES, None
+        return "private IPC namespace (per-run names in /dev/shm)" + network[0], f"could not mount a private /dev/shm ({exc.strerror})" + network[1]
+    return NAMESPACES + network[0], network[1] or None
+
+
+def _private_network() -> tuple[str, str]:
+    """A network namespace of the run's own, with only loopback, up: no grading reaches another's
+    ports, nor anything beyond the machine. (words for the isolation, why not)"""
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+    except OSError as exc:
+        return "", f"; the network is shared with the machine ({exc.strerror})"
+    try:
+        _loopback_up()
+    except OSError as exc:
+        return ", a private network without loopback", f"; loopback could not be brought up ({exc.strerror})"
+    return ", and a private network (loopback only)", ""
+
+
+def _loopback_up() -> None:
+    """ip link set lo up, with SIOCGIFFLAGS and SIOCSIFFLAGS (netdevice(7))."""
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh14x", b"lo", flags | iff_up))

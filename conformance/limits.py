@@ -73,15 +73,19 @@ def _tasks_of_user(uid: int) -> int:
 CLONE_NEWNET = 0x40000000
 
 
-def _child_setup(rlimits: list[tuple[int, int]], user: int | None, group: int | None, netns_fd: int | None) -> None:
-    """Runs in the child between fork and exec: no locks, no threads, nothing that can hang."""
+def _child_setup(rlimits: list[tuple[int, int]], user: int | None, group: int | None, netns_fd: int | None, groups: tuple[int, ...] = ()) -> None:
+    """Runs in the child between fork and exec: no locks, no threads, nothing that can hang.
+
+    GROUPS are the supplementary groups of a program that runs as USER (sandbox.SUBJECT_GID
+    marks the submission's programs, which the grader's own files deny).
+    """
     for sig in range(1, signal.NSIG):
         _libc.signal(sig, 0)  # SIG_DFL; SIGKILL, SIGSTOP and glibc's own fail harmlessly
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     if netns_fd is not None and _libc.setns(netns_fd, CLONE_NEWNET) != 0:
         os._exit(126)
     if user is not None:  # after setns, which needs the privileges this gives up
-        os.setgroups([])
+        os.setgroups(list(groups))
         os.setgid(group if group is not None else user)
         os.setuid(user)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it

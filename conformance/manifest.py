@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,9 @@ class Program:
     command: str
     """As written in the manifest."""
     argv: list[str]
-    """The command split into words, ``python3``/``python`` replaced by the grader's interpreter."""
+    """The command split into words, ``python3``/``python`` replaced by the programs' Python."""
+    interpreter: bool = False
+    """The first word was ``python3``/``python``: the grader chose what runs (runtime.py)."""
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Manifest:
     """Per mechanism: why its program cannot run (missing file, not executable)."""
     run_root: Path | None = None
     """Where the programs run when the implementation was staged (see sandbox.py)."""
+    python: str = ""
+    """The programs' Python, which ``python3`` in a command stands for."""
 
     @property
     def file(self) -> Path:
@@ -68,18 +71,20 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
-def split_command(command: str) -> list[str]:
-    """Split COMMAND like a shell splits words (no shell runs), with the interpreter rule."""
+def split_command(command: str, python: str | os.PathLike[str]) -> list[str]:
+    """Split COMMAND like a shell splits words (no shell runs), with the interpreter rule:
+    a first word ``python3`` or ``python`` becomes PYTHON, the programs' own (runtime.py)."""
     words = shlex.split(command)
     if words and words[0] in PYTHON_WORDS:
-        words[0] = sys.executable
+        words[0] = str(python)
     return words
 
 
-def load(root: str | os.PathLike[str]) -> Manifest:
-    """Read ROOT/ipc.toml; problems are recorded on the result, never raised."""
+def load(root: str | os.PathLike[str], python: str | os.PathLike[str]) -> Manifest:
+    """Read ROOT/ipc.toml, with PYTHON for the interpreter rule; problems are recorded on the
+    result, never raised."""
     root = Path(root).resolve()
-    manifest = Manifest(root=root, name=root.name)
+    manifest = Manifest(root=root, name=root.name, python=str(python))
     file = manifest.file
     if not root.is_dir():
         manifest.error = f"implementation directory {root} does not exist (check the path given to --impl)"
@@ -130,14 +135,14 @@ def load(root: str | os.PathLike[str]) -> Manifest:
     manifest.build = impl.get("build")
     for mechanism, command in data.get("programs", {}).items():
         try:
-            argv = split_command(command)
+            argv = split_command(command, manifest.python)
         except ValueError as exc:
             manifest.problems[mechanism] = (
                 f"'programs.{mechanism}' in {file} cannot be split into words ({exc}): "
                 f"check its quotes"
             )
             continue
-        manifest.programs[mechanism] = Program(mechanism, command, argv)
+        manifest.programs[mechanism] = Program(mechanism, command, argv, interpreter=argv[:1] == [manifest.python])
     return manifest
 
 
@@ -155,7 +160,7 @@ def check_programs(manifest: Manifest) -> None:
 def _program_problem(manifest: Manifest, program: Program) -> str | None:
     key = f"'programs.{program.mechanism}' in {manifest.file}"
     first = program.argv[0]
-    if first == sys.executable:
+    if program.interpreter:
         script = next((w for w in program.argv[1:] if not w.startswith("-")), None)
         if script is None or program.argv[1:2] in (["-c"], ["-m"]):
             return None
@@ -181,30 +186,31 @@ def _program_problem(manifest: Manifest, program: Program) -> str | None:
 BUILD_TIMEOUT = 300.0
 
 
-def run_build(manifest: Manifest, user: int | None = None) -> str | None:
-    """Run the manifest's build once in the implementation directory; None if it succeeded.
+def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] | None = None) -> str | None:
+    """Run the manifest's build once in the staged copy, as USER with ENV (the programs' own);
+    None if it succeeded.
 
     Otherwise the sentence that every spec reports: what ran, how it ended, the end of its
     output and what to do.
     """
-    from .outcomes import SpecFailure, SpecTimeout
+    from .outcomes import HarnessBroken, SpecFailure, SpecTimeout
     from .supervisor import Supervisor
 
     assert manifest.build is not None
     where = f"the build `{manifest.build}` ('implementation.build' in {manifest.file})"
     try:
-        argv = split_command(manifest.build)
+        argv = split_command(manifest.build, manifest.python)
     except ValueError as exc:
         return f"{where} cannot be split into words ({exc}): check its quotes"
     if not argv:
         return f"{where} is empty"
-    sup = Supervisor(user=user, group=user)
+    sup = Supervisor(user=user, group=user, env=env)
     try:
-        proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull")
+        proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull", grader_chose=argv[:1] == [manifest.python], subject=True)
         status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
     except SpecTimeout:
         return f"{where} did not finish within {BUILD_TIMEOUT:.0f} s"
-    except SpecFailure as exc:
+    except (SpecFailure, HarnessBroken) as exc:
         return f"{where} could not start: {exc}"
     finally:
         sup.teardown()

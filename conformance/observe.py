@@ -248,6 +248,19 @@ def _all_stats() -> list[Stat]:
     return out
 
 
+def pids_of_user(uid: int) -> list[int]:
+    """Every process whose real user is UID (the owner of /proc/PID is its effective user, or
+    root for one that hides: so read Uid from /proc/PID/status)."""
+    out = []
+    for entry in os.listdir(PROC):
+        if not entry.isdigit():
+            continue
+        ids = credentials.owner(int(entry), real=True)
+        if ids is not None and ids[0] == uid:
+            out.append(int(entry))
+    return out
+
+
 def children(pid: int) -> list[int]:
     return sorted(st.pid for st in _all_stats() if st.ppid == pid)
 

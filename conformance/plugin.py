@@ -13,6 +13,7 @@ then ``--deadline-scale``. A spec's own budget comes from its ``spec`` marker.
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from . import (
     deadline,
     evidence,
     hookspecs,
+    integrity,
     locate,
     naming,
     observe,
@@ -36,13 +38,14 @@ from . import (
 from . import isolation as isolation_mod
 from . import manifest as manifest_mod
 from . import record as run_record
+from . import runtime as runtime_mod
 from . import sandbox as sandbox_mod
 from .catalogue import specs as catalogue_specs
 from .implementation import Implementation
 from .limits import Limits, become_subreaper
 from .outcomes import Explained, Status, status_of
 from .spec import SPEC_MARKER_HELP, SpecMeta, validate_items
-from .supervisor import Supervisor
+from .supervisor import SUBJECT_GID, Supervisor, program_env
 
 HELP = {
     "impl": "grade the implementation in directory PATH (it holds ipc.toml) against the IPC "
@@ -92,6 +95,9 @@ class RunContext:
     names: naming.Names
     meta: dict[str, Any] = field(default_factory=dict)
     sandbox: sandbox_mod.Sandbox | None = None
+    python: Path = Path()
+    """The programs' Python (runtime.py)."""
+    python_env: dict[str, str] = field(default_factory=dict)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -132,7 +138,8 @@ def _configure_scale(config: pytest.Config) -> None:
 
 
 def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sandbox_mod.Sandbox | None]:
-    """In the controller only: isolate the run, stage and build once, for every worker."""
+    """In the controller only: isolate the run, give programs a user and a Python of their own,
+    stage the implementation and the reference, and build once, for every worker."""
     started = time.time()
     isolation, why_not = isolation_mod.enter_private_ipc()
     run_as = config.getoption("run_as")
@@ -142,26 +149,31 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
     except (ValueError, PermissionError, RuntimeError) as exc:
         raise pytest.UsageError(f"ipc-conformance: {exc}") from None
     run_id = naming.new_run_id()
-    m = manifest_mod.load(impl)
-    staged: dict[str, str | None] = {"impl": None, "reference": None}
-    run_as_note = None
-    if sandbox is not None:
-        root = naming.Names(run_id, "m").tmp_root()
-        staged["reference"] = str(sandbox_mod.stage(locate.bundled("reference"), root / "reference", sandbox))
-        run_as_note = sandbox_mod.probe(sandbox, Path(staged["reference"]))
-        if run_as_note is not None and run_as == "auto":
-            sandbox_mod.release(sandbox)  # cannot work here: run as ourselves, and say so
-            sandbox, run_as, staged["reference"] = None, "none", None
-        elif m.root.is_dir():
-            staged["impl"] = str(sandbox_mod.stage(m.root, root / "impl", sandbox))
-            m.run_root = Path(staged["impl"])
-    build_error = manifest_mod.run_build(m, sandbox.uid if sandbox else None) if m.error is None and m.build else None
-    unavailable = evidence.probe(_supervisor(sandbox))
+    root = naming.Names(run_id, "m").tmp_root()
+    python, python_env, runtime_note = _programs_python(sandbox, root)
+    m = manifest_mod.load(impl, python)
+    staged: dict[str, str | None] = {"build": None, "reference": None}
+    staged["reference"] = str(sandbox_mod.stage(locate.bundled("reference"), root / "reference", 0, 0, private=False))
+    if m.error is None:
+        uid, gid = (sandbox.uid, sandbox.gid) if sandbox else (os.geteuid(), os.getegid())
+        try:
+            staged["build"] = str(sandbox_mod.stage(m.root, root / "impl", uid, gid, private=True))
+        except sandbox_mod.StagingError as exc:
+            m.error = str(exc)
+        else:
+            m.run_root = Path(staged["build"])
+    protected = _protect_grader(config, sandbox, Path(staged["reference"]))
+    env = _env(python, python_env, home=None)
+    build_error = manifest_mod.run_build(m, sandbox.uid if sandbox else None, env) if m.error is None and m.build else None
+    unavailable = evidence.probe(_supervisor(sandbox, env))
     shared = {
         "run_id": run_id,
         "impl": str(m.root),
+        "error": m.error,
         "staged": staged,
         "run_as": run_as,
+        "python": str(python),
+        "python_env": python_env,
         "build_error": build_error,
         "meta": {
             "grader": {"name": "ipc-conformance", "version": __version__},
@@ -171,8 +183,11 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
             "hypothesis_profile": HYPOTHESIS_PROFILE,
             "isolation": isolation,
             "isolation_note": why_not,
-            "programs_run_as": "an unprivileged user id per grading process" if sandbox else "the grader's own user",
-            "programs_run_as_note": run_as_note,
+            "programs_run_as": _run_as_words(sandbox),
+            "programs_run_as_note": _run_as_note(sandbox, run_as),
+            "programs_python": str(python),
+            "programs_python_note": runtime_note,
+            "grader_files": protected,
             "evidence_unavailable": unavailable,
             "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
         },
@@ -180,16 +195,72 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
     return shared, sandbox
 
 
+def _run_as_words(sandbox: sandbox_mod.Sandbox | None) -> str:
+    if sandbox is not None:
+        return "an unprivileged user id per grading process"
+    return "root (the grader's own user)" if os.geteuid() == 0 else "the grader's own user"
+
+
+def _run_as_note(sandbox: sandbox_mod.Sandbox | None, run_as: str) -> str | None:
+    if sandbox is None and os.geteuid() == 0:
+        return (
+            "--run-as none: the programs ran as root, with every privilege of the grader: they could "
+            "read and change anything on this machine, and no process limit applied"
+        )
+    return None
+
+
+def _protect_grader(config: pytest.Config, sandbox: sandbox_mod.Sandbox | None, reference: Path) -> str:
+    """Put the grader's installation, its reference and the rubric out of the submission's
+    programs' reach (sandbox.deny), where it can; say what was done."""
+    if sandbox is None:
+        return "readable by the programs (they run as the grader's user); integrity.py watches for their use"
+    rubric = config.getoption("rubric", None)
+    paths = [Path(p) for p in integrity.grader_paths([reference])] + ([Path(rubric).resolve()] if rubric else [])
+    why = sandbox_mod.deny(paths, SUBJECT_GID)
+    if why:
+        return f"readable by the programs ({why}); integrity.py watches for their use"
+    return "out of the programs' reach (an ACL denies their group), and watched (integrity.py)"
+
+
+def _programs_python(sandbox: sandbox_mod.Sandbox | None, cwd: Path) -> tuple[Path, dict[str, str], str | None]:
+    """The Python programs run under (runtime.py) that their user can run: the path, what its
+    environment needs, and why none could be made (then python programs cannot start, and their
+    specs are broken: the grader's fault, not charged)."""
+    problems = []
+    python, env = runtime_mod.cache_dir() / "unavailable" / "python3", {}
+    for kind in ("venv", "copy"):
+        try:
+            rt = runtime_mod.ensure(kind)
+        except (OSError, RuntimeError) as exc:
+            problems.append(f"{kind}: {exc}")
+            continue
+        python, env = rt.python, rt.env
+        why = sandbox_mod.probe(rt.python, _env(rt.python, rt.env, home=None), sandbox, cwd)
+        if why is None:
+            return rt.python, rt.env, None
+        problems.append(why)
+    return python, env, "no Python the programs' user can run: " + "; ".join(problems)
+
+
+def _env(python: str | Path, python_env: dict[str, str], home: Path | None) -> dict[str, str]:
+    return program_env(home=home, python_bin=str(Path(python).parent), extra=python_env)
+
+
 def _context(shared: dict[str, Any], workerinput: dict | None, sandbox: sandbox_mod.Sandbox | None) -> RunContext:
-    impl = manifest_mod.load(shared["impl"])
-    reference = manifest_mod.load(locate.bundled("reference"))
-    staged = shared["staged"]
-    if staged["impl"]:
-        impl.run_root = Path(staged["impl"])
-    if staged["reference"]:
-        reference.run_root = Path(staged["reference"])
+    impl = manifest_mod.load(shared["impl"], shared["python"])
+    impl.error = impl.error or shared["error"]
+    reference = manifest_mod.load(locate.bundled("reference"), shared["python"])
+    reference.run_root = Path(shared["staged"]["reference"])
+    names = naming.Names(shared["run_id"], naming.worker_name(workerinput))
     if workerinput is not None:  # each worker runs programs as a user id of its own
         sandbox = sandbox_mod.allocate(shared["run_as"])
+    build = shared["staged"]["build"]
+    if build and workerinput is not None and sandbox is not None:
+        # the built copy is the controller's user's alone: each worker stages its own from it
+        build = str(sandbox_mod.stage(Path(build), names.tmp_root() / f"impl-{names.worker}", sandbox.uid, sandbox.gid, private=True))
+    if build:
+        impl.run_root = Path(build)
     credentials.set_program_user(sandbox.uid if sandbox else None, sandbox.gid if sandbox else None)
     observe.set_unavailable(shared["meta"]["evidence_unavailable"])
     if impl.error is None and shared["build_error"] is None:
@@ -198,9 +269,11 @@ def _context(shared: dict[str, Any], workerinput: dict | None, sandbox: sandbox_
         impl=impl,
         reference=reference,
         build_error=shared["build_error"],
-        names=naming.Names(shared["run_id"], naming.worker_name(workerinput)),
+        names=names,
         meta=shared["meta"],
         sandbox=sandbox,
+        python=Path(shared["python"]),
+        python_env=shared["python_env"],
     )
 
 
@@ -283,11 +356,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if META not in item.stash:
         return report
     status, message = _status(report, call)
+    findings = _integrity(item) if report.when == "call" else []
+    if findings:
+        status = Status.FAILED
     if status is None:
         return report
     outcome: dict[str, Any] = {"status": status.value, "message": message}
     exc = call.excinfo.value if call.excinfo else None
-    if status in (Status.FAILED, Status.TIMEOUT) and exc is not None:
+    if findings:
+        failure = _integrity_failure(item, findings)
+        outcome.update(failure=asdict(failure), message=failure.text(), integrity=findings)
+        report.outcome = "failed"
+    elif status in (Status.FAILED, Status.TIMEOUT) and exc is not None:
         failure = _failure(item, exc, message)
         outcome["failure"] = asdict(failure)
         outcome["message"] = failure.text()
@@ -354,6 +434,25 @@ def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.
     return parts
 
 
+def _integrity(item: pytest.Item) -> list[str]:
+    """What the guard saw the submission's processes do with the grader's files (integrity.py)."""
+    supervisor = getattr(item, "funcargs", {}).get("supervisor")
+    if not isinstance(supervisor, Supervisor) or supervisor.guard is None:
+        return []
+    return supervisor.guard.stop()
+
+
+def _integrity_failure(item: pytest.Item, findings: list[str]) -> run_record.Failure:
+    supervisor = item.funcargs["supervisor"]
+    return run_record.Failure(
+        observed="integrity: your programs ran the grader's own files, not programs of their own, "
+        "so this spec gives no points whatever they printed.",
+        evidence=findings,
+        fix="Hand in programs of your own: a program may not run, import or copy the grader or its reference implementation.",
+        transcripts=[p.record() for p in supervisor.procs[-TRANSCRIPTS:]],
+    )
+
+
 def _explained(exc: BaseException) -> Explained | None:
     """The exception that says why: EXC, or the first explained member of a group (Hypothesis
     raises one for several distinct failures) with the group's status."""
@@ -410,6 +509,7 @@ class Results:
         spec.status = outcome["status"]
         spec.message = outcome["message"]
         spec.evidence_unavailable = outcome.get("evidence_unavailable", "")
+        spec.integrity = outcome.get("integrity", [])
         failure = outcome.get("failure")
         spec.failure = run_record.Failure.from_json(failure) if failure else None
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0
@@ -464,16 +564,27 @@ def run_context(request: pytest.FixtureRequest) -> RunContext:
     return request.config.stash[CONTEXT]
 
 
-def _supervisor(box: sandbox_mod.Sandbox | None) -> Supervisor:
-    return Supervisor(limits=Limits(), user=box.uid if box else None, group=box.gid if box else None)
+def _supervisor(box: sandbox_mod.Sandbox | None, env: dict[str, str], guard: integrity.Guard | None = None) -> Supervisor:
+    return Supervisor(limits=Limits(), env=env, user=box.uid if box else None, group=box.gid if box else None, guard=guard)
 
 
 @pytest.fixture
-def supervisor(run_context: RunContext) -> Iterator[Supervisor]:
-    """Starts programs for this spec; at teardown every process it left is killed and reaped."""
-    sup = _supervisor(run_context.sandbox)
+def supervisor(run_context: RunContext, request: pytest.FixtureRequest) -> Iterator[Supervisor]:
+    """Starts programs for this spec, with a HOME and TMPDIR of their own; at teardown every
+    process it left is killed and reaped, and what they left behind is removed and counted."""
+    import shutil
+
+    home = sandbox_mod.give(run_context.names.tmp_dir(), run_context.sandbox)
+    guard = integrity.Guard(integrity.grader_paths([run_context.reference.cwd]))
+    sup = _supervisor(run_context.sandbox, _env(run_context.python, run_context.python_env, home), guard)
     yield sup
-    sup.teardown()
+    notes = sup.teardown()
+    left = [p for p in home.rglob("*") if not p.is_dir()]
+    if left:
+        notes.append(f"the programs left {len(left)} file(s) in their HOME/TMPDIR: removed")
+    shutil.rmtree(home, ignore_errors=True)
+    if notes:
+        request.node.user_properties.append(("ipc_teardown", notes))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import select
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,26 +73,21 @@ def _why_write_failed(exc: BaseException) -> str:
     return str(exc)
 
 
-def _cannot_start(label: str, program: str, cwd: str, user: int | None, exc: OSError) -> Exception:
-    """Why exec failed: the submission's fault (its program is missing or not executable) or,
-    when what failed is the grader's own choice (its interpreter, a helper, the staged copy),
-    the grader's, which is never charged to the student."""
+def _cannot_start(label: str, program: str, cwd: str, user: int | None, exc: OSError, grader_chose: bool) -> Exception:
+    """Why exec failed: the submission's fault (a program its manifest names is missing or not
+    executable) or, when the grader chose the program (the programs' Python, a helper) or the
+    staged copy is at fault, the grader's, which is never charged to the student. Only the
+    grader's own choices count as its fault: a manifest cannot make a spec broken."""
     who = "the grader" if user is None else f"uid {user}, whom programs run as,"
-    if os.path.realpath(program) in _grader_programs() or exc.filename == cwd or not os.path.isdir(cwd):
+    if grader_chose or exc.filename == cwd or not os.path.isdir(cwd):
         return HarnessBroken(
             f"cannot start {label}: {who} cannot run {program} in {cwd} ({exc.strerror}). "
-            f"The grader's installation is out of that user's reach: install the grader where "
-            f"every user may run it (for example a virtual environment under /opt), or pass "
-            f"--run-as none."
+            f"That is the grader's to provide: its programs' Python and the staged copy must be "
+            f"within that user's reach (see docs/environments.md)."
         )
     if isinstance(exc, FileNotFoundError):
         return SpecFailure(f"cannot start {label}: {program} not found ({exc.strerror})")
     return SpecFailure(f"cannot start {label}: {program} is not executable ({exc.strerror})")
-
-
-def _grader_programs() -> set[str]:
-    """Executables the grader itself puts on a program's command line."""
-    return {os.path.realpath(sys.executable)}
 
 
 class Proc:
@@ -113,6 +107,8 @@ class Proc:
         user: int | None = None,
         group: int | None = None,
         netns_fd: int | None = None,
+        grader_chose: bool = False,
+        groups: tuple[int, ...] = (),
     ) -> None:
         self.argv = list(argv)
         self.label = label
@@ -141,10 +137,10 @@ class Proc:
                 umask=PROGRAM_UMASK,
                 close_fds=True,
                 pass_fds=tuple(pass_fds),
-                preexec_fn=lambda: _child_setup(rlimits, user, group, netns_fd),
+                preexec_fn=lambda: _child_setup(rlimits, user, group, netns_fd, groups),
             )
         except (FileNotFoundError, PermissionError) as exc:
-            raise _cannot_start(label, self.argv[0], cwd, user, exc) from exc
+            raise _cannot_start(label, self.argv[0], cwd, user, exc, grader_chose) from exc
         self.pid = self.popen.pid
         #: inodes of the pipes the grader itself made for stdin/stdout/stderr, so that evidence
         #: about the program's own pipes can leave them out

@@ -12,9 +12,14 @@ renames one is a new version).
 from __future__ import annotations
 
 import enum
+import errno
 import json
 import os
+import select
+import stat as stat_mod
 import tempfile
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -225,6 +230,9 @@ class SpecResult:
     show (a key of the run's ``evidence_unavailable``), else ''."""
     failure: Failure | None = None
     """For a spec that failed or timed out: its parts (``message`` is their text)."""
+    integrity: list[str] = field(default_factory=list)
+    """What the submission's processes did with the grader's own files (integrity.py): a spec
+    with a finding fails, whatever it printed. Shown to the instructor above all."""
 
     @property
     def info(self) -> StatusInfo:
@@ -316,25 +324,72 @@ def write(path: str | os.PathLike[str], record: RunRecord) -> None:
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write TEXT to PATH: a regular file atomically (a reader never sees half of it; through
-    a symbolic link, the file it names is replaced, not the link); a stream such as /dev/stdout
-    or a FIFO is written as it is, never replaced."""
+    """Write TEXT to PATH as a new regular file, atomically (a reader never sees half of it).
+
+    Nothing at PATH is followed or waited on: a symbolic link there is replaced by the file,
+    never written through (a link planted in /tmp cannot make the grader overwrite what it
+    names); a FIFO is written only if a reader already has it open, a terminal or /dev/stdout
+    as it is. Anything else that is not a regular file is refused.
+    """
     path = Path(path)
-    if path.parts[1:2] in (("dev",), ("proc",)) or path.exists() and not path.is_file():
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+    if path.is_absolute() and path.parts[1] in ("dev", "proc"):  # /dev/stdout: the system's own links
+        _write_stream(path, os.stat(path), text, follow=True)
         return
-    target = path.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not (stat_mod.S_ISREG(st.st_mode) or stat_mod.S_ISLNK(st.st_mode)):
+        _write_stream(path, st, text)
+        return
+    parent = path.parent.resolve()
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        os.replace(tmp, parent / path.name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: How long a report may wait for a FIFO's reader to open it, and to read all of it.
+STREAM_DEADLINE = 30.0
+
+
+def _write_stream(path: Path, st: os.stat_result, text: str, follow: bool = False) -> None:
+    """A FIFO, a character device such as a terminal or /dev/null, or (FOLLOW, for /dev and
+    /proc) what a system link names; never a directory or a socket. Nothing blocks for ever:
+    a FIFO nobody opens for reading, or whose reader stops reading, fails after STREAM_DEADLINE."""
+    if not (stat_mod.S_ISFIFO(st.st_mode) or stat_mod.S_ISCHR(st.st_mode) or follow and stat_mod.S_ISREG(st.st_mode)):
+        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+    flags = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    flags |= os.O_APPEND if stat_mod.S_ISREG(st.st_mode) else 0
+    end = time.monotonic() + STREAM_DEADLINE
+    waiting = threading.Event()
+    while True:
+        try:
+            fd = os.open(path, flags)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: a FIFO that nobody has open for reading yet
+                raise
+            if time.monotonic() >= end:
+                raise OSError(errno.ENXIO, f"a FIFO that nobody opened for reading within {STREAM_DEADLINE:.0f} s", str(path)) from None
+            waiting.wait(0.05)
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                remaining = end - time.monotonic()
+                if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                    raise OSError(errno.ETIMEDOUT, f"its reader did not read the report within {STREAM_DEADLINE:.0f} s", str(path)) from None
+    finally:
+        os.close(fd)
 
 
 def load(path: str | os.PathLike[str]) -> RunRecord:

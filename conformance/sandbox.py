@@ -7,8 +7,9 @@ and each xdist worker), held with a lock file so that concurrent gradings on one
 share one. The process limit then applies, a fork bomb is confined to its own id, and the
 grader's files are out of reach.
 
-The implementation is staged first: copied to a directory the sandbox user can read (a
-submission under /root would not be), and owned by the build's id so a build can write there.
+The implementation is staged first: copied to a directory that is the programs' user's alone
+(a submission under /root would be out of its reach, and no other submission may read it), and
+the reference to one the grader owns, which programs may read but never change.
 
 ``--run-as`` chooses: ``auto`` (the default: a pool id when root, else the grader's own user),
 ``none`` (always the grader's own user) or a user name or numeric id.
@@ -16,11 +17,15 @@ submission under /root would not be), and owned by the build's id so a build can
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import functools
+import operator
 import os
 import pwd
 import shutil
-import sys
+import stat
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,38 +90,129 @@ def _from_pool() -> Sandbox:
     raise RuntimeError(f"all {POOL_SIZE} sandbox user ids are in use ({LOCK_DIR})")
 
 
-def stage(source: Path, target: Path, owner: Sandbox) -> Path:
-    """Copy the implementation at SOURCE to TARGET, readable by everyone, owned by OWNER."""
-    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+#: Tool directories a submission may hold that no program needs: never staged.
+NOT_STAGED = (".git", ".hg", ".svn", ".venv", "venv", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", "node_modules")
+#: A submission larger than this is not staged (and not graded): the grader copies it per run.
+STAGE_LIMIT = 256 << 20
+
+
+class StagingError(Exception):
+    """The implementation could not be staged; the message says why and what to do."""
+
+
+def stage(source: Path, target: Path, uid: int, gid: int, *, private: bool) -> Path:
+    """Copy the implementation at SOURCE to TARGET, with modes of the grader's choosing.
+
+    PRIVATE (a submission): owned by UID and GID, directories 0700 and files 0600 (0700 if
+    executable): the programs' own, and nobody else's. Otherwise (the reference): owned by the
+    grader, directories 0755 and files 0644 (0755): programs may read and run it, never change
+    it. Links are copied as links and never followed; FIFOs, sockets and devices are left out.
+    """
+    size = 0
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        nonlocal size
+        skipped = set(shutil.ignore_patterns(*NOT_STAGED)(directory, names))
+        for name in names:
+            if name in skipped:
+                continue
+            st = os.lstat(os.path.join(directory, name))
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                skipped.add(name)
+            elif stat.S_ISREG(st.st_mode):
+                size += st.st_size
+        if size > STAGE_LIMIT:
+            raise StagingError(f"{source} holds more than {STAGE_LIMIT >> 20} MiB of files: hand in the sources and what the build needs")
+        return skipped
+
+    try:
+        shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    except (shutil.Error, OSError) as exc:
+        raise StagingError(f"cannot copy {source} for grading ({exc})") from exc
+    owner = (uid, gid) if private else (os.geteuid(), os.getegid())
     for root, dirs, files in os.walk(target):
         for name in [*dirs, *files, None]:
             path = os.path.join(root, name) if name else root
-            if os.path.islink(path):
+            os.chown(path, *owner, follow_symlinks=False)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
                 continue
-            os.chown(path, owner.uid, owner.gid)
-            mode = os.stat(path).st_mode
-            os.chmod(path, mode | 0o444 | (0o111 if mode & 0o111 or os.path.isdir(path) else 0))
+            executable = stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111
+            mode = (0o700 if executable else 0o600) if private else (0o755 if executable else 0o644)
+            os.chmod(path, mode)
     return target
 
 
-def probe(sandbox: Sandbox, cwd: Path) -> str | None:
-    """Can the sandbox user run the grader's Python with posix_ipc and sysv_ipc in CWD?
-
-    None if so, else why not (an interpreter under /root, for example, is out of its reach).
-    """
+def probe(python: Path, env: dict[str, str], sandbox: Sandbox | None, cwd: Path) -> str | None:
+    """Can the programs' user run PYTHON with posix_ipc and sysv_ipc in CWD (and without the
+    grader)? None if so, else why not."""
     from .supervisor import Supervisor
 
-    sup = Supervisor(user=sandbox.uid, group=sandbox.gid)
+    who = f"uid {sandbox.uid}" if sandbox else "the grader's user"
+    sup = Supervisor(user=sandbox.uid if sandbox else None, group=sandbox.gid if sandbox else None, env=env)
+    check = "import posix_ipc, sysv_ipc, importlib.util as u; assert u.find_spec('conformance') is None, 'the grader is importable'"
     try:
-        proc = sup.spawn([sys.executable, "-c", "import posix_ipc, sysv_ipc"], cwd=str(cwd), label="probe", stdin="devnull")
+        proc = sup.spawn([str(python), "-c", check], cwd=str(cwd), label="the runtime probe", stdin="devnull")
         status = proc.wait(30, check_implemented=False)
-    except BaseException as exc:  # noqa: BLE001 - any failure means: do not sandbox
-        return f"{sys.executable} cannot be started by uid {sandbox.uid} ({exc})"
+    except BaseException as exc:  # noqa: BLE001 - any failure means: this runtime will not do
+        return f"{who} cannot start {python} ({exc})"
     finally:
         sup.teardown()
     if not status.ok:
-        return f"{sys.executable} cannot run as uid {sandbox.uid} ({status}: {proc.stderr.text().strip()[-200:]})"
+        return f"{python} does not run as {who} ({status}: {proc.stderr.text().strip()[-200:]})"
     return None
+
+
+# --- the grader's files, out of the submission's reach -------------------------------------
+
+_ACL = "system.posix_acl_access"
+_USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+_NO_ID = 0xFFFFFFFF
+
+
+def deny(paths: list[Path], gid: int) -> str | None:
+    """Keep members of group GID out of each directory in PATHS, and so out of all it holds.
+
+    A POSIX ACL entry naming GID with no permissions: a process in that group matches it, and
+    the kernel then grants only what the group entries grant, nothing (acl(5)); every other
+    process reads the directory as before. The submission's programs carry GID
+    (supervisor.SUBJECT_GID); the reference's and the grader's processes do not. None if every
+    path took it, else why not (a file system without ACLs): then integrity.py still watches.
+    """
+    problems = []
+    for path in paths:
+        try:
+            _deny_one(path, gid)
+        except OSError as exc:
+            problems.append(f"{path}: {exc.strerror or exc}")
+    return "; ".join(problems) or None
+
+
+def _deny_one(path: Path, gid: int) -> None:
+    st = os.stat(path)
+    try:
+        raw = os.getxattr(path, _ACL)
+    except OSError as exc:
+        if exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        raw = b""
+    entries = _parse_acl(raw) if raw else {
+        (_USER_OBJ, _NO_ID): (st.st_mode >> 6) & 7,
+        (_GROUP_OBJ, _NO_ID): (st.st_mode >> 3) & 7,
+        (_OTHER, _NO_ID): st.st_mode & 7,
+    }
+    if entries.get((_GROUP, gid)) == 0 and (_MASK, _NO_ID) in entries:
+        return
+    entries[(_GROUP, gid)] = 0
+    group_class = [perm for (tag, _), perm in entries.items() if tag in (_USER, _GROUP_OBJ, _GROUP)]
+    entries.setdefault((_MASK, _NO_ID), 0)
+    entries[(_MASK, _NO_ID)] |= functools.reduce(operator.or_, group_class, 0)
+    data = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for (tag, ident), perm in sorted(entries.items()))
+    os.setxattr(path, _ACL, data)
+
+
+def _parse_acl(raw: bytes) -> dict[tuple[int, int], int]:
+    return {(tag, ident): perm for tag, perm, ident in struct.iter_unpack("<HHI", raw[4:])}
 
 
 def release(sandbox: Sandbox) -> None:

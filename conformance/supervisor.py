@@ -8,6 +8,7 @@ subreaper (limits.become_subreaper), so orphans come back to it.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,12 @@ from dataclasses import dataclass, field
 from . import observe
 from .limits import Limits
 from .outcomes import HarnessBroken
+from .integrity import Guard
 from .process import Proc
+
+#: The supplementary group of the submission's own programs (never the reference's or the
+#: harness's): the grader's files deny it (sandbox.deny), so the reference stays out of reach.
+SUBJECT_GID = 2_099_999_999
 
 
 @dataclass(repr=False)
@@ -28,6 +34,8 @@ class Supervisor:
     user: int | None = None
     """Run programs as this user id (the sandbox, see sandbox.py), or as the grader if None."""
     group: int | None = None
+    guard: Guard | None = None
+    """Watches the submission's processes for the grader's files (integrity.py)."""
     procs: list[Proc] = field(default_factory=list)
 
     def spawn(
@@ -42,24 +50,34 @@ class Supervisor:
         env: dict[str, str] | None = None,
         netns: str | None = None,
         privileged: bool = False,
+        grader_chose: bool = False,
+        subject: bool = False,
     ) -> Proc:
         """Start ARGV supervised.
 
         NETNS (a path such as /run/netns/NAME) runs it in that network namespace. PRIVILEGED
         keeps the grader's own user: for the harness's tools, never for implementation code.
+        GRADER_CHOSE says the grader, not a manifest, chose ARGV[0] (the programs' Python, a
+        helper): if it cannot start, the grader is at fault. SUBJECT says it is the submission's
+        own program: the guard watches it and its descendants.
         """
+        if subject and self.guard is not None:
+            self.guard.check_argv(argv, label)
         netns_fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC) if netns else None
         try:
-            proc = self._spawn(argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged)
+            groups = (SUBJECT_GID,) if subject and self.user is not None and not privileged else ()
+            proc = self._spawn(argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged, grader_chose, groups)
         finally:
             if netns_fd is not None:
                 os.close(netns_fd)
+        if subject and self.guard is not None:
+            self.guard.watch(lambda: proc.pid if proc.poll() is None else None, label)
         return proc
 
     def __repr__(self) -> str:  # Hypothesis prints fixtures in a falsifying example
         return f"<Supervisor of {len(self.procs)} processes>"
 
-    def _spawn(self, argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged) -> Proc:
+    def _spawn(self, argv, cwd, label, stdin, capture_limit, pass_fds, env, netns_fd, privileged, grader_chose, groups) -> Proc:
         proc = Proc(
             argv,
             cwd=cwd,
@@ -71,6 +89,8 @@ class Supervisor:
             pass_fds=pass_fds,
             user=None if privileged else self.user,
             group=None if privileged else self.group,
+            grader_chose=grader_chose,
+            groups=groups,
             netns_fd=netns_fd,
         )
         self.procs.append(proc)
@@ -82,22 +102,119 @@ class Supervisor:
         Returns notes on what had to be killed (for the instructor's view).
         """
         notes = []
+        if self.guard is not None:
+            self.guard.stop()
         for p in self.procs:
             if p.poll() is None:
                 notes.append(f"{p.label} (pid {p.pid}) was still running and was killed")
         # only programs not yet reaped: a reaped one's pid may already belong to someone else
         running = {p.pid: p for p in self.procs if p.poll() is None}
         kill_tree(list(running), reap_known=running)
+        if self.user is not None and self.user != os.geteuid():
+            # whatever escaped the tree (a process that keeps forking, one that double-forked
+            # past the subreaper's view) still runs as the programs' user: none outlives the spec
+            escaped = kill_user(self.user)
+            if escaped:
+                notes.append(f"{len(escaped)} process(es) of the programs' user outside the spec's tree were killed: {escaped[:10]}")
+            notes += remove_files_of(self.user)
         for p in self.procs:
             p.close()
         return notes
 
 
-def program_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_", "HYPOTHESIS"))}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ in a submission
-    env.pop("PYTHONPATH", None)
+#: Where programs find commands: the programs' Python first (so ``python3`` on PATH is theirs,
+#: never the grader's), then the system's directories.
+SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+def program_env(home: str | os.PathLike[str] | None = None, python_bin: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A program's whole environment, from an allowlist: nothing of the grader's (its paths,
+    tokens, rubric, PYTHONPATH) reaches a program. HOME and TMPDIR are HOME, a directory of the
+    program's own; PATH starts with PYTHON_BIN, the programs' Python."""
+    path = [python_bin] if python_bin else []
+    env = {
+        "PATH": ":".join([*path, *SYSTEM_PATH]),
+        "LANG": os.environ.get("LANG", "C.UTF-8") if os.environ.get("LANG", "").isascii() else "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",  # leave no __pycache__ in a submission
+        "PYTHONNOUSERSITE": "1",  # no ~/.local packages: the programs' Python has what they may use
+    }
+    if home is not None:
+        env["HOME"] = env["TMPDIR"] = str(home)
+    env.update(extra or {})
     return env
+
+
+#: Places where anyone may create files; what the programs' user leaves there goes with the spec.
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
+
+
+def remove_files_of(uid: int) -> list[str]:
+    """Remove what user UID left in SHARED_TMP (entries it owns, with all they hold); a note
+    on how much, if anything. POSIX IPC objects are files in /dev/shm and /dev/mqueue."""
+    assert uid != 0 and uid != os.geteuid(), "remove_files_of is for the programs' own user"
+    count, size = 0, 0
+    for top in SHARED_TMP:
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_uid != uid:
+                continue
+            n, b = _remove(entry.path, st)
+            count, size = count + n, size + b
+    return [f"the programs left {count} file(s), {size} bytes, in {', '.join(SHARED_TMP)}: removed"] if count else []
+
+
+def _remove(path: str, st: os.stat_result) -> tuple[int, int]:
+    if not os.path.isdir(path) or os.path.islink(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            return 0, 0
+        return 1, st.st_size
+    count, size = 0, 0
+    for root, dirs, files in os.walk(path):
+        for name in files:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+                count += 1
+            except OSError:
+                pass
+    shutil.rmtree(path, ignore_errors=True)
+    return max(count, 1), size
+
+
+def kill_user(uid: int, rounds: int = 50) -> list[int]:
+    """SIGKILL every process of user UID until none is left; the pids that had to be killed.
+
+    A helper running as UID calls kill(-1, SIGKILL), which the kernel applies to every process
+    that user may signal, in one sweep: a process that keeps forking (each child forks and its
+    parent exits) cannot hop out of a tree walk that never sees it. Never for a uid anything
+    but programs uses (sandbox.py's pool ids).
+    """
+    assert uid != 0 and uid != os.geteuid(), "kill_user is for the programs' own user"
+    killed: list[int] = []
+    for _ in range(rounds):
+        alive = observe.pids_of_user(uid)
+        if not alive:
+            break
+        killed += [p for p in alive if p not in killed]
+        try:
+            subprocess.run(["kill", "-KILL", "-1"], user=uid, group=uid, extra_groups=[], env={"PATH": ":".join(SYSTEM_PATH)},
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            for pid in alive:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        _reap(os.getpid(), {})
+    return killed
 
 
 def kill_tree(roots: Iterable[int], reap_known: dict[int, Proc] | None = None, rounds: int = 200) -> None:

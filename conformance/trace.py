@@ -63,6 +63,7 @@ def unavailable_reason(supervisor: Supervisor) -> str | None:
         cwd="/",
         label="the strace probe",
         stdin="devnull",
+        grader_chose=True,
     )
     try:
         status = probe.wait(PROBE_DEADLINE, check_implemented=False)
@@ -299,6 +300,8 @@ def spawn(
         label=impl.label(args, mechanism) + " (under strace)",
         stdin=stdin,
         capture_limit=capture_limit,
+        grader_chose=True,
+        subject=impl.who == "your",
     )
     return Traced(proc, Path(out))
 

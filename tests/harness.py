@@ -17,11 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "tests" / "mutants"
 
 
-def grade(impl: Path, *args: str, cwd: Path | None = None, timeout: float = 600) -> tuple[run_record.RunRecord, subprocess.CompletedProcess]:
-    """Run `pytest --impl=IMPL ARGS` and return its run record and the finished process."""
+def grade(impl: Path, *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None) -> tuple[run_record.RunRecord, subprocess.CompletedProcess]:
+    """Run `pytest --impl=IMPL ARGS` (in ENV, default ours) and return its run record and the
+    finished process."""
     out = Path(cwd or impl) / ".run.json" if cwd else impl.parent / f".{impl.name}.run.json"
     cmd = [sys.executable, "-m", "pytest", f"--impl={impl}", f"--ipc-json={out}", "-p", "no:cacheprovider", "-q", *args]
-    proc = subprocess.run(cmd, cwd=cwd or impl, capture_output=True, text=True, timeout=timeout, env=_env())
+    proc = subprocess.run(cmd, cwd=cwd or impl, capture_output=True, text=True, timeout=timeout, env=_env(env))
     if not out.exists():
         raise AssertionError(f"no run record from {' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     rec = run_record.load(out)
@@ -29,8 +30,8 @@ def grade(impl: Path, *args: str, cwd: Path | None = None, timeout: float = 600)
     return rec, proc
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(base if base is not None else os.environ)
     env.pop("PYTEST_XDIST_WORKER", None)
     env.pop("PYTEST_ADDOPTS", None)
     return env

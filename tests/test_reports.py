@@ -507,3 +507,23 @@ def test_writing_to_a_stream_does_not_replace_it(tmp_path):
     reports.write_text(fifo, "hello\n")
     reader.join(10)
     assert got == ["hello\n"] and fifo.is_fifo()
+
+
+def test_a_link_at_the_report_path_is_replaced_never_written_through(tmp_path):
+    """A symbolic link planted where a report goes (in /tmp, by a program) must not make the
+    grader overwrite the file it names."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "report.json"
+    link.symlink_to(victim)
+    reports.write_text(link, "the report\n")
+    assert victim.read_text() == "precious\n"
+    assert not link.is_symlink() and link.read_text() == "the report\n"
+
+
+def test_a_fifo_nobody_reads_fails_instead_of_blocking(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_record, "STREAM_DEADLINE", 0.3)
+    fifo = tmp_path / "report.json"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="nobody opened it for reading|nobody opened"):
+        reports.write_text(fifo, "x" * 10)

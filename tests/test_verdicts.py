@@ -9,9 +9,6 @@ other way round, what the grader or its machine gets wrong is `broken`, never ch
 from __future__ import annotations
 
 import os
-import stat
-import sys
-from pathlib import Path
 
 import pytest
 from harness import ROOT, grade
@@ -77,20 +74,16 @@ def test_noise_on_every_stream_is_judged(tmp_path):
             assert s.message == s.failure.text()
 
 
-def _reachable_by_others(path: str) -> bool:
-    """Could a user other than root execute PATH (every directory above it searchable)?"""
-    real = Path(os.path.realpath(path))
-    for parent in real.parents:
-        if not os.stat(parent).st_mode & stat.S_IXOTH:
-            return False
-    return bool(os.stat(real).st_mode & stat.S_IXOTH)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="programs run as another user only when the grader is root")
-@pytest.mark.skipif(_reachable_by_others(sys.executable), reason=f"other users can run {sys.executable} here")
-def test_an_interpreter_out_of_the_programs_reach_is_the_graders_fault(tmp_path):
-    """Programs forced to run as a user who cannot run the grader's Python: broken, never failed."""
-    rec, proc = grade(locate.bundled("reference"), "--run-as", "2100004095", "-k", "pipe.relay-roundtrip or fifo.roundtrip", cwd=tmp_path)
+def test_a_python_out_of_the_programs_reach_is_the_graders_fault(tmp_path):
+    """The grader could give programs no Python their user can run (here: its cache, mode 0700):
+    every Python program's spec is broken, the grader's fault, never charged; C programs still
+    run (the build is a grader-independent program of the submission's own)."""
+    cache = tmp_path / "private-cache"
+    cache.mkdir(mode=0o700)
+    env = {**os.environ, "IPC_GRADE_CACHE": str(cache)}
+    rec, _ = grade(locate.bundled("reference"), "-k", "pipe.relay-roundtrip or fifo.roundtrip", cwd=tmp_path, env=env)
     assert rec.specs and all(s.status == "broken" for s in rec.specs), [(s.id, s.status, s.message[:200]) for s in rec.specs]
     assert all("cannot run" in s.message and "not charged" in s.message for s in rec.specs)
     assert rec.max_score == 0
+    assert "no Python the programs' user can run" in rec.meta["programs_python_note"]
