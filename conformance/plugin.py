@@ -184,6 +184,7 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
             "isolation": isolation,
             "isolation_note": why_not,
             "programs_run_as": _run_as_words(sandbox),
+            "programs_uid": sandbox.uid if sandbox else os.geteuid(),
             "programs_run_as_note": _run_as_note(sandbox, run_as),
             "programs_python": str(python),
             "programs_python_note": runtime_note,
