@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tomllib
 
 import pytest
+from harness import MUTANTS as MUTANTS_DIR
 from harness import grade, mutants
 
 from conformance import locate
@@ -33,3 +35,21 @@ def test_mutant_is_caught(mutant, tmp_path):
         + "\n".join(f"  {s.id}: {s.status}: {s.message[:300]}" for s in rec.specs if s.id in not_passed ^ expected)
     )
     assert all(st in ("failed", "timeout") for i, st in by_status.items() if i in not_passed), by_status
+
+
+UNPROVEN = MUTANTS_DIR / "UNPROVEN.toml"
+
+
+def test_every_spec_is_proven_by_a_mutant():
+    """Every spec fails for some mutant, or is listed in tests/mutants/UNPROVEN.toml with why
+    no mutant can fail it alone: a spec nothing can fail proves nothing."""
+    from conformance.catalogue import specs
+
+    allowed = {e["id"]: e.get("reason", "") for e in tomllib.loads(UNPROVEN.read_text()).get("spec", [])} if UNPROVEN.exists() else {}
+    assert all(len(reason) > 20 for reason in allowed.values()), "each UNPROVEN entry needs a reason"
+    ids = {s.id for s in specs()}
+    assert set(allowed) <= ids, f"UNPROVEN.toml names specs that do not exist: {sorted(set(allowed) - ids)}"
+    proven = set().union(*(m.fails for m in MUTANTS))
+    assert not proven & set(allowed), f"proven by a mutant, so drop them from UNPROVEN.toml: {sorted(proven & set(allowed))}"
+    missing = sorted(ids - proven - set(allowed))
+    assert not missing, f"no mutant fails these specs: {missing}"
