@@ -37,7 +37,17 @@ class Explained:
         self.observed, self.expected, self.done, self.fix = observed, expected, done, fix
         self.evidence = [e for e in evidence if e]
         self.procs = list(procs)
+        #: the programs as they were when this was raised (a spec's cleanup may change them after)
+        self.records = [p.record() for p in self.procs]
         super().__init__(self.parts().text())
+
+    def with_done(self, done: str) -> "Explained":
+        """Say what the grader did to get here, when the code that raised this did not know
+        (a helper's failure in the middle of a sequence of steps). Returns self, to re-raise."""
+        if not self.done:
+            self.done = done
+            self.args = (self.parts().text(),)
+        return self
 
     def parts(self, transcripts: Iterable[Any] = ()) -> Failure:
         return Failure(
@@ -46,7 +56,7 @@ class Explained:
             done=self.done,
             evidence=list(self.evidence),
             fix=self.fix,
-            transcripts=list(transcripts),
+            transcripts=list(transcripts) or list(self.records),
         )
 
 

@@ -427,11 +427,10 @@ def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.
     notes = [n for n in getattr(exc, "__notes__", None) or [] if n.strip() and not n.startswith(HYPOTHESIS_NOTES)]
     if notes:
         parts.done = "\n".join([parts.done, *notes]).strip()
-    procs = explained.procs if explained is not None and explained.procs else []
-    if not procs:
+    if not parts.transcripts:  # the exception named no program: the spec's last ones, now
         supervisor = getattr(item, "funcargs", {}).get("supervisor")
         procs = list(supervisor.procs[-TRANSCRIPTS:]) if isinstance(supervisor, Supervisor) else []
-    parts.transcripts = [p.record() for p in procs]
+        parts.transcripts = [p.record() for p in procs]
     return parts
 
 

@@ -186,8 +186,8 @@ class Failure:
 
     def text(self) -> str:
         """All of it as one plain text: the record's ``message``."""
-        head = [p for p in (self.done, self.observed) if p]
-        lines = [" ".join(head)] if head else []
+        head = joined(self.done, self.observed)
+        lines = [head] if head else []
         if self.expected:
             lines.append(f"Expected: {self.expected}")
         lines += self.evidence
@@ -200,6 +200,15 @@ class Failure:
     def from_json(cls, data: dict[str, Any]) -> "Failure":
         transcripts = [Transcript(**_known(Transcript, t)) for t in data.get("transcripts", [])]
         return cls(**{**_known(cls, data), "transcripts": transcripts})
+
+
+def joined(done: str, observed: str) -> str:
+    """What was done, then what was observed: one sentence after another, or, after a list of
+    steps, on a line of its own."""
+    done, observed = done.rstrip(), observed.strip()
+    if not done or not observed:
+        return done or observed
+    return f"{done}\n{observed}" if "\n" in done else f"{done} {observed}"
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

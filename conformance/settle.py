@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from . import observe
 from .deadline import Deadline
-from .outcomes import SpecFailure
+from .outcomes import SpecFailure, SpecTimeout
 from .process import Proc
 
 #: CPU a program may burn before it sleeps, in clock ticks (starting up costs Python a few).
@@ -91,7 +91,16 @@ def settle(
                     return "polling"
         return None
 
-    outcome = observe.wait_until(settled, timeout, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
+    deadline = Deadline.of(timeout)
+    try:
+        outcome = observe.wait_until(settled, deadline, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
+    except SpecTimeout:
+        raise SpecTimeout(
+            f"{who} (pid {pid}) neither exited nor slept in {wanted} within {deadline}.",
+            evidence=[observe.describe(pid)],
+            fix=fix,
+            procs=[proc],
+        ) from None
     if outcome == "polling":
         seen = sorted({name for _, name, _ in naps})
         raise SpecFailure(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
-from conformance.record import STATUS, RunRecord, SpecResult
+from conformance.record import STATUS, RunRecord, SpecResult, joined
 
 
 def status_words(status: str) -> str:
@@ -169,7 +169,7 @@ def failure(spec: SpecResult) -> Failure:
     expected = spec.title
     if parts.expected:
         expected = f"{expected} (expected {parts.expected})" if expected else parts.expected
-    observed = " ".join(p for p in (parts.done, parts.observed) if p)
+    observed = joined(parts.done, parts.observed)
     return Failure(
         expected=clean(expected),
         observed=clean(observed.strip("\n")).strip(),
