@@ -13,28 +13,27 @@ against the user's RLIMIT_MSGQUEUE until it is unlinked.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import observe
-from conformance.outcomes import HarnessBroken, SpecFailure
+from conformance import deadline
+from conformance.outcomes import SpecFailure
 from conformance.queues import (
     MQ_RECEIVE,
-    MQ_SEND,
+    Message,
     PosixQueues,
+    Recv,
+    Send,
     describe_message,
-    received,
+    expect_exit,
+    operations,
+    play,
 )
-from conformance.settle import asleep_in, settle
+from conformance.settle import asleep_in
 from conformance.spec import spec
 from conformance.strategies import spec_settings
 
-#: How long a program gets to do one step: start, send or receive, block, exit.
-STEP_DEADLINE = 5
 #: The model spec's queue: this many messages of at most this many bytes.
 CAPACITY = 6
 MESSAGE_SIZE = 32
@@ -53,111 +52,7 @@ def mqueues(names):
     q.cleanup()
 
 
-# --- helpers -------------------------------------------------------------------------------
-
-
-def _cmd(*args) -> str:
-    return "`mqueue " + " ".join(str(a) for a in args) + "`"
-
-
-def _show(priority, body: bytes) -> str:
-    return describe_message(priority, body, "priority")
-
-
-def _queue_text(messages) -> str:
-    return "; ".join(_show(p, b) for p, b in messages) or "nothing"
-
-
-def _send(impl, name, priority, body: bytes, *flags, because: str = "although the queue has room"):
-    """Run `mqueue send NAME PRIORITY [FLAGS]` with BODY on stdin, to the end (it must not sleep)."""
-    proc = impl.spawn("send", name, str(priority), *flags)
-    proc.feed(body)
-    blocked = settle(proc, MQ_SEND, STEP_DEADLINE)
-    if blocked:
-        raise SpecFailure(
-            f"{_cmd('send NAME', priority, *flags)} with {len(body)} bytes sleeps in mq_timedsend "
-            f"({blocked}) {because}.\n{proc.transcript()}"
-        )
-    proc.wait(STEP_DEADLINE)
-    return proc
-
-
-def _sent_ok(impl, name, priority, body: bytes, *flags) -> None:
-    proc = _send(impl, name, priority, body, *flags)
-    if not proc.status.ok:
-        raise SpecFailure(
-            f"{_cmd('send NAME', priority, *flags)} with {describe_message(None, body)} on stdin "
-            f"{proc.status}; expected exit status 0.\n{proc.transcript()}"
-        )
-
-
-def _recv(impl, name, *flags, because: str):
-    """Run `mqueue recv NAME [FLAGS]` that must finish at once; BECAUSE says why it must."""
-    proc = impl.spawn("recv", name, *flags, stdin="devnull")
-    blocked = settle(proc, MQ_RECEIVE, STEP_DEADLINE)
-    if blocked:
-        raise SpecFailure(f"{_cmd('recv NAME', *flags)} sleeps in mq_timedreceive ({blocked}) {because}.\n{proc.transcript()}")
-    proc.wait(STEP_DEADLINE)
-    return proc
-
-
-def _received_ok(proc, args: str) -> tuple[int, bytes]:
-    if not proc.status.ok:
-        raise SpecFailure(f"{args} {proc.status}; expected exit status 0 and a message.\n{proc.transcript()}")
-    return received(proc, "PRIORITY")
-
-
-def _grader_send(queue, priority: int, body: bytes) -> None:
-    try:
-        queue.send(body, timeout=0, priority=priority)
-    except Exception as exc:
-        raise HarnessBroken(f"the grader could not send priority {priority} ({len(body)} bytes) to its queue: {exc}") from exc
-
-
 # --- priority order: a model-based spec ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send a message with PRIORITY: by the grader (posix_ipc) or by `mqueue send`."""
-
-    priority: int
-    via: str = "grader"
-    extra: bytes = b""
-
-
-@dataclass(frozen=True)
-class Recv:
-    """`mqueue recv NAME` (played only when the queue holds a message)."""
-
-
-SENDS = st.builds(
-    Send,
-    priority=st.sampled_from([0, 1, 2, 3, 100, PRIORITY_MAX]),
-    via=st.sampled_from(["grader", "impl"]),
-    extra=st.binary(max_size=6),
-)
-
-
-@st.composite
-def operations(draw, max_ops: int = 12) -> list:
-    """Sends and receives that never overfill the queue nor receive from an empty one."""
-    queued = 0
-    ops: list = []
-    for _ in range(draw(st.integers(0, max_ops))):
-        if queued and (queued == CAPACITY or draw(st.booleans())):
-            ops.append(Recv())
-            queued -= 1
-        else:
-            ops.append(draw(SENDS))
-            queued += 1
-    return ops
-
-
-def _first(queued: list[tuple[int, bytes]]) -> tuple[int, bytes]:
-    """mq_receive's choice: the oldest message of the highest priority (the trivially correct model)."""
-    top = max(p for p, _ in queued)
-    return next(m for m in queued if m[0] == top)
 
 
 @spec(
@@ -169,54 +64,14 @@ def _first(queued: list[tuple[int, bytes]]) -> tuple[int, bytes]:
     timeout=120,
 )
 @spec_settings(max_examples=15)
-@given(ops=operations())
+@given(ops=operations(PosixQueues.ordering, st.sampled_from([0, 1, 2, 3, 100, PRIORITY_MAX]), capacity=CAPACITY))
 @example(ops=[Send(1), Send(3), Send(2), Send(3), Recv(), Recv(), Recv(), Recv()])
 @example(ops=[Send(0, "impl"), Send(5, "impl"), Send(5), Recv(), Send(7, "impl"), Recv(), Recv(), Recv()])
 def test_priority_order(impl, mqueues, ops):
     """`mqueue recv` takes the highest priority first and, within a priority, the oldest."""
-    name = mqueues.new_name("prio")
-    queue = mqueues.create(max_messages=CAPACITY, message_size=MESSAGE_SIZE, name=name)
-    model: list[tuple[int, bytes]] = []
-    steps: list[str] = []
-
-    def failure(text: str) -> SpecFailure:
-        done = "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(steps))
-        return SpecFailure(f"after these steps on one queue:\n{done}\n{text}")
-
+    name = mqueues.create(max_messages=CAPACITY, message_size=MESSAGE_SIZE, tag="prio")
     try:
-        for n, op in enumerate(ops):
-            if isinstance(op, Send):
-                if len(model) == CAPACITY:
-                    continue  # the queue is full: a send would sleep (mqueue.send-blocks-when-full)
-                body = b"m%d:" % n + op.extra
-                if op.via == "grader":
-                    _grader_send(queue, op.priority, body)
-                    steps.append(f"the grader sends {_show(op.priority, body)}")
-                else:
-                    _sent_ok(impl, name, op.priority, body)
-                    steps.append(f"{_cmd('send NAME', op.priority)} sends {describe_message(None, body)}")
-                model.append((op.priority, body))
-                continue
-            if not model:
-                continue  # empty: a receive would sleep (mqueue.recv-blocks)
-            want = _first(model)
-            queued = _queue_text(model)
-            proc = _recv(impl, name, because=f"although the queue holds (in the order sent) {queued}")
-            got = _received_ok(proc, _cmd("recv NAME"))
-            steps.append(f"{_cmd('recv NAME')} prints {_show(*got)}")
-            if got != want:
-                raise failure(
-                    f"the queue held (in the order sent) {queued}. {_cmd('recv NAME')} must take the "
-                    f"oldest message of the highest priority, {_show(*want)}, but it printed {_show(*got)}."
-                )
-            model.remove(want)
-        left = mqueues.take_all(queue)
-        expected = sorted(model, key=lambda m: -m[0])  # stable: oldest first within a priority
-        if left != expected:
-            raise failure(
-                f"afterwards the queue should hold {_queue_text(expected)}, but it holds {_queue_text(left)}: "
-                f"a recv must take exactly one message, and a send add exactly one."
-            )
+        play(mqueues, impl, name, ops, capacity=CAPACITY)
     finally:
         mqueues.remove(name)
 
@@ -232,20 +87,11 @@ def test_priority_order(impl, mqueues, ops):
 )
 def test_recv_blocks(impl, mqueues):
     """On an empty queue `mqueue recv` sleeps in mq_timedreceive until a message arrives."""
-    name = mqueues.new_name("blk")
-    queue = mqueues.create(name=name)
+    name = mqueues.create(tag="blk")
+    who = mqueues.cmd("recv")
     receiver = impl.spawn("recv", name, stdin="devnull")
-    asleep_in(receiver, MQ_RECEIVE, STEP_DEADLINE, who=f"{_cmd('recv NAME')} on an empty queue", fix=SLEEP_IN_RECEIVE)
-    _grader_send(queue, 4, b"wake up")
-    if not receiver.exited_within(STEP_DEADLINE):
-        raise SpecFailure(
-            f"{_cmd('recv NAME')} did not wake within {STEP_DEADLINE} s of a message arriving: "
-            f"{observe.describe(receiver.pid)}.\n{receiver.transcript()}"
-        )
-    receiver.wait(STEP_DEADLINE)
-    got = _received_ok(receiver, _cmd("recv NAME"))
-    if got != (4, b"wake up"):
-        raise SpecFailure(f"{_cmd('recv NAME')} woke and printed {_show(*got)}; expected priority 4 b'wake up'.\n{receiver.transcript()}")
+    asleep_in(receiver, MQ_RECEIVE, deadline.STEP, who=f"{who} on an empty queue", fix=SLEEP_IN_RECEIVE)
+    mqueues.wakes_for(receiver, name, Message(4, b"wake up"), who=who)
 
 
 @spec(
@@ -256,35 +102,18 @@ def test_recv_blocks(impl, mqueues):
 )
 def test_send_blocks_when_full(impl, mqueues):
     """On a full queue `mqueue send` sleeps in mq_timedsend, and finishes once a message is taken."""
-    name = mqueues.new_name("full")
-    queue = mqueues.create(max_messages=2, message_size=32, name=name)
-    _grader_send(queue, 1, b"first")
-    _grader_send(queue, 1, b"second")
+    name = mqueues.create(max_messages=2, message_size=32, tag="full")
+    mqueues.send(name, 1, b"first")
+    mqueues.send(name, 1, b"second")
     body = b"waiting to be sent"
-    sender = impl.spawn("send", name, "2")
-    sender.feed(body)
-    blocked = settle(sender, MQ_SEND, STEP_DEADLINE, who=f"{_cmd('send NAME', 2)} on a full queue", fix=SLEEP_IN_SEND)
-    if blocked is None:
-        sender.wait(STEP_DEADLINE)
-        held = mqueues.take_all(queue)
+    sender = mqueues.sleeps_until_room(impl, name, 2, body, full="mq_maxmsg 2, 2 messages queued", fix=SLEEP_IN_SEND)
+    left = mqueues.take_all(name)
+    if sorted(m.body for m in left) != sorted([body, b"second"]):
         raise SpecFailure(
-            f"the queue was full (mq_maxmsg 2, 2 messages queued); {_cmd('send NAME', 2)} "
-            f"{sender.status} instead of sleeping in mq_timedsend until there was room. The queue "
-            f"then held: {_queue_text(held)}.\n{sender.transcript()}"
+            f"After the sender finished the queue holds {mqueues.text(left)}.",
+            expected=f"its message {body!r} and the grader's b'second'",
+            procs=[sender],
         )
-    if mqueues.take(queue) is None:
-        raise HarnessBroken("the grader's own messages vanished from the full queue")
-    if not sender.exited_within(STEP_DEADLINE):
-        raise SpecFailure(
-            f"the grader took a message out of the full queue, but {_cmd('send NAME', 2)} did not "
-            f"finish within {STEP_DEADLINE} s: {observe.describe(sender.pid)}.\n{sender.transcript()}"
-        )
-    sender.wait(STEP_DEADLINE)
-    if not sender.status.ok:
-        raise SpecFailure(f"{_cmd('send NAME', 2)} woke when there was room, then {sender.status}; expected 0.\n{sender.transcript()}")
-    left = mqueues.take_all(queue)
-    if sorted(b for _, b in left) != sorted([body, b"second"]):
-        raise SpecFailure(f"after the sender finished the queue holds {_queue_text(left)}; expected its message {body!r} and the grader's b'second'.")
 
 
 @spec(
@@ -295,22 +124,18 @@ def test_send_blocks_when_full(impl, mqueues):
 )
 def test_nowait(impl, mqueues):
     """With --nowait, `recv` on an empty queue and `send` on a full one exit 3 at once."""
-    name = mqueues.new_name("nw")
-    queue = mqueues.create(max_messages=2, message_size=32, name=name)
-    proc = _recv(impl, name, "--nowait", because="on an empty queue although --nowait was given")
-    if proc.status.code != 3:
-        raise SpecFailure(f"{_cmd('recv NAME', '--nowait')} on an empty queue {proc.status}; expected exit status 3.\n{proc.transcript()}")
-    _grader_send(queue, 1, b"first")
-    _grader_send(queue, 1, b"second")
-    proc = _send(impl, name, 2, b"no room", "--nowait", because="on a full queue although --nowait was given")
-    if proc.status.code != 3:
+    name = mqueues.create(max_messages=2, message_size=32, tag="nw")
+    proc = mqueues.run_recv(impl, name, "--nowait", because="on an empty queue although --nowait was given")
+    expect_exit(proc, 3, f"{mqueues.cmd('recv', '--nowait')} on an empty queue")
+    mqueues.send(name, 1, b"first")
+    mqueues.send(name, 1, b"second")
+    proc = mqueues.run_send(impl, name, 2, b"no room", "--nowait", because="on a full queue although --nowait was given")
+    expect_exit(proc, 3, f"{mqueues.cmd('send', 2, '--nowait')} on a full queue (2 of 2 messages)")
+    left = mqueues.take_all(name)
+    if left != [Message(1, b"first"), Message(1, b"second")]:
         raise SpecFailure(
-            f"{_cmd('send NAME', 2, '--nowait')} on a full queue (2 of 2 messages) {proc.status}; "
-            f"expected exit status 3.\n{proc.transcript()}"
+            f"After the refused send the queue holds {mqueues.text(left)}.", expected="only the grader's two messages", procs=[proc]
         )
-    left = mqueues.take_all(queue)
-    if left != [(1, b"first"), (1, b"second")]:
-        raise SpecFailure(f"after the refused send the queue holds {_queue_text(left)}; expected only the grader's two messages.")
 
 
 # --- sizes and priorities --------------------------------------------------------------------
@@ -324,18 +149,17 @@ def test_nowait(impl, mqueues):
 )
 def test_message_too_long(impl, mqueues):
     """`send` of more bytes than the queue's message size exits 4 and sends nothing."""
-    name = mqueues.new_name("big")
-    queue = mqueues.create(max_messages=2, message_size=64, name=name)
-    proc = _send(impl, name, 1, b"x" * 65)
-    if proc.status.code != 4:
-        raise SpecFailure(f"{_cmd('send NAME', 1)} with 65 bytes to a queue of 64-byte messages {proc.status}; expected exit status 4.\n{proc.transcript()}")
-    if queue.current_messages:
-        raise SpecFailure(f"{_cmd('send NAME', 1)} with 65 bytes exited 4 but queued a message; nothing may be sent.")
+    name = mqueues.create(max_messages=2, message_size=64, tag="big")
+    who = mqueues.cmd("send", 1)
+    proc = mqueues.run_send(impl, name, 1, b"x" * 65)
+    expect_exit(proc, 4, f"{who} with 65 bytes to a queue of 64-byte messages")
+    if mqueues.count(name):
+        raise SpecFailure(f"{who} with 65 bytes exited 4 but queued a message; nothing may be sent.", procs=[proc])
     body = bytes(range(64))
-    _sent_ok(impl, name, 1, body)
-    left = mqueues.take_all(queue)
-    if [b for _, b in left] != [body]:
-        raise SpecFailure(f"{_cmd('send NAME', 1)} with exactly 64 bytes left {_queue_text(left)} in the queue; expected that message, intact.")
+    proc = mqueues.sent_ok(impl, name, 1, body)
+    left = mqueues.take_all(name)
+    if [m.body for m in left] != [body]:
+        raise SpecFailure(f"{who} with exactly 64 bytes left {mqueues.text(left)} in the queue.", expected="that message, intact", procs=[proc])
 
 
 @spec(
@@ -346,19 +170,21 @@ def test_message_too_long(impl, mqueues):
 )
 def test_bad_priority(impl, mqueues):
     """`send` with a priority outside 0 to 32767 exits 1 and sends nothing; 32767 goes through."""
-    name = mqueues.new_name("pr")
-    queue = mqueues.create(name=name)
+    name = mqueues.create(tag="pr")
     for bad in (str(PRIORITY_MAX + 1), "-1"):
-        proc = _send(impl, name, bad, b"bad priority")
-        if proc.status.code != 1:
-            raise SpecFailure(f"{_cmd('send NAME', bad)} {proc.status}; expected exit status 1 (priority out of range).\n{proc.transcript()}")
-        left = mqueues.take_all(queue)
+        proc = mqueues.run_send(impl, name, bad, b"bad priority")
+        expect_exit(proc, 1, mqueues.cmd("send", bad), " (priority out of range)")
+        left = mqueues.take_all(name)
         if left:
-            raise SpecFailure(f"{_cmd('send NAME', bad)} exited 1 but queued {_queue_text(left)}; nothing may be sent.")
-    _sent_ok(impl, name, PRIORITY_MAX, b"top")
-    left = mqueues.take_all(queue)
-    if left != [(PRIORITY_MAX, b"top")]:
-        raise SpecFailure(f"{_cmd('send NAME', PRIORITY_MAX)} left {_queue_text(left)} in the queue; expected priority {PRIORITY_MAX} b'top'.")
+            raise SpecFailure(f"{mqueues.cmd('send', bad)} exited 1 but queued {mqueues.text(left)}; nothing may be sent.", procs=[proc])
+    proc = mqueues.sent_ok(impl, name, PRIORITY_MAX, b"top")
+    left = mqueues.take_all(name)
+    if left != [Message(PRIORITY_MAX, b"top")]:
+        raise SpecFailure(
+            f"{mqueues.cmd('send', PRIORITY_MAX)} left {mqueues.text(left)} in the queue.",
+            expected=f"priority {PRIORITY_MAX} b'top'",
+            procs=[proc],
+        )
 
 
 # --- the queue's life ------------------------------------------------------------------------
@@ -372,20 +198,22 @@ def test_bad_priority(impl, mqueues):
 )
 def test_unlink(impl, mqueues):
     """`mqueue unlink` removes the queue's name: it leaks nothing, and a second unlink exits 1."""
-    name = mqueues.new_name("ul")
-    queue = mqueues.create(name=name)
-    _grader_send(queue, 1, b"doomed")
-    proc = impl.run("unlink", name, timeout=STEP_DEADLINE)
+    name = mqueues.create(tag="ul")
+    mqueues.send(name, 1, b"doomed")
+    proc = impl.run("unlink", name, timeout=deadline.STEP)
     if not proc.status.ok:
-        raise SpecFailure(f"{_cmd('unlink NAME')} on an existing queue {proc.status}; expected exit status 0.\n{proc.transcript()}")
-    if mqueues.exists(name):
+        raise SpecFailure(f"{mqueues.cmd('unlink')} on an existing queue {proc.status}.", expected="exit status 0", procs=[proc])
+    left = mqueues.count(name)
+    if left is not None:
         raise SpecFailure(
-            f"{_cmd('unlink NAME')} exited 0, but a queue named NAME ({name}) can still be opened: it "
-            f"leaks until the machine reboots. Call mq_unlink(NAME)."
+            f"{mqueues.cmd('unlink')} exited 0, but a queue named NAME ({name}) can still be opened: it "
+            f"leaks until the machine reboots.",
+            evidence=[f"mq_open({name}) by the grader succeeds: the queue holds {left} message(s)"],
+            fix="Call mq_unlink(NAME).",
+            procs=[proc],
         )
-    proc = impl.run("unlink", name, timeout=STEP_DEADLINE)
-    if proc.status.code != 1:
-        raise SpecFailure(f"a second {_cmd('unlink NAME')} {proc.status}; expected exit status 1 (no such queue).\n{proc.transcript()}")
+    proc = impl.run("unlink", name, timeout=deadline.STEP)
+    expect_exit(proc, 1, f"A second {mqueues.cmd('unlink')}", " (no such queue)")
 
 
 @spec(
@@ -395,12 +223,11 @@ def test_unlink(impl, mqueues):
 )
 def test_no_such_queue(impl, mqueues):
     """`recv` on a name with no queue exits 1 and creates nothing."""
-    name = mqueues.new_name("none")
-    proc = _recv(impl, name, because="on a name with no queue: it created the queue instead of failing")
-    if proc.status.code != 1:
-        raise SpecFailure(f"{_cmd('recv NAME')} with no queue named NAME {proc.status}; expected exit status 1.\n{proc.transcript()}")
+    name = mqueues.new_address("none")
+    proc = mqueues.run_recv(impl, name, because="on a name with no queue: it created the queue instead of failing")
+    expect_exit(proc, 1, f"{mqueues.cmd('recv')} with no queue named NAME")
     if mqueues.exists(name):
-        raise SpecFailure(f"{_cmd('recv NAME')} created a queue named NAME; recv must not create one (no O_CREAT).")
+        raise SpecFailure(f"{mqueues.cmd('recv')} created a queue named NAME; recv must not create one (no O_CREAT).", procs=[proc])
 
 
 @spec(
@@ -411,18 +238,30 @@ def test_no_such_queue(impl, mqueues):
 )
 def test_persists(impl, mqueues):
     """A message outlives its sender: sent by a process that has exited, it is received later."""
-    name = mqueues.new_name("keep")
+    name = mqueues.new_address("keep")
+    who = mqueues.cmd("send", 5)
     body = b"left behind\n\x00by an exited sender"
-    _sent_ok(impl, name, 5, body, "--max-messages", "2", "--message-size", "64")
-    queue = mqueues.open(name)
-    if queue is None:
-        raise SpecFailure(f"{_cmd('send NAME', 5)} exited 0, but no queue named NAME exists afterwards: create it with mq_open(NAME, O_CREAT | O_WRONLY, 0600, &attr).")
-    if queue.current_messages != 1:
-        raise SpecFailure(f"{_cmd('send NAME', 5)} exited 0; the queue then holds {queue.current_messages} messages, not 1: the message must wait in the kernel's queue.")
-    proc = _recv(impl, name, because="although the message sent earlier is queued")
-    got = _received_ok(proc, _cmd("recv NAME"))
-    if got[1] != body:
-        raise SpecFailure(f"{_cmd('recv NAME')} after the sender exited printed {_show(*got)}; expected {_show(5, body)}.\n{proc.transcript()}")
+    sender = mqueues.sent_ok(impl, name, 5, body, "--max-messages", "2", "--message-size", "64")
+    count = mqueues.count(name)
+    if count is None:
+        raise SpecFailure(
+            f"{who} exited 0, but no queue named NAME exists afterwards.",
+            fix="Create it with mq_open(NAME, O_CREAT | O_WRONLY, 0600, &attr).",
+            procs=[sender],
+        )
+    if count != 1:
+        raise SpecFailure(
+            f"{who} exited 0; the queue then holds {count} messages, not 1: the message must wait in the kernel's queue.",
+            procs=[sender],
+        )
+    proc = mqueues.run_recv(impl, name, because="although the message sent earlier is queued")
+    got = mqueues.received_ok(proc, mqueues.cmd("recv"))
+    if got.body != body:
+        raise SpecFailure(
+            f"{mqueues.cmd('recv')} after the sender exited printed {mqueues.show(got)}.",
+            expected=mqueues.show(Message(5, body)),
+            procs=[proc, sender],
+        )
 
 
 @spec(
@@ -433,30 +272,35 @@ def test_persists(impl, mqueues):
 )
 def test_uses_posix_queue(impl, mqueues):
     """`mqueue` talks to the real POSIX queue NAME: messages cross both ways with posix_ipc."""
-    name = mqueues.new_name("io")
-    queue = mqueues.create(max_messages=2, message_size=512, name=name)
-    body = bytes(range(256)) + b"\nend\x00"
-    _grader_send(queue, 7, body)
-    proc = _recv(impl, name, because="although the grader queued a message with posix_ipc")
-    got = _received_ok(proc, _cmd("recv NAME"))
-    if got != (7, body):
-        raise SpecFailure(f"the grader sent {_show(7, body)} with posix_ipc; {_cmd('recv NAME')} printed {_show(*got)}.\n{proc.transcript()}")
-    name = mqueues.new_name("io")
+    name = mqueues.create(max_messages=2, message_size=512, tag="io")
+    sent = Message(7, bytes(range(256)) + b"\nend\x00")
+    mqueues.send(name, sent.number, sent.body)
+    proc = mqueues.run_recv(impl, name, because="although the grader queued a message with posix_ipc")
+    got = mqueues.received_ok(proc, mqueues.cmd("recv"))
+    if got != sent:
+        raise SpecFailure(f"The grader sent {mqueues.show(sent)} with posix_ipc; {mqueues.cmd('recv')} printed {mqueues.show(got)}.", procs=[proc])
+    name = mqueues.new_address("io")
     body = b"\x00\xffback the other way\n"
     flags = ("--max-messages", "3", "--message-size", "128")
-    _sent_ok(impl, name, 9, body, *flags)
-    theirs = mqueues.open(name)
-    if theirs is None:
-        raise SpecFailure(f"{_cmd('send NAME', 9, *flags)} exited 0, but no POSIX queue named NAME ({name}) exists: create it with mq_open(NAME, O_CREAT, 0600, &attr).")
-    attrs = (theirs.max_messages, theirs.max_message_size)
-    mode = os.fstat(theirs.mqd).st_mode & 0o777
-    left = mqueues.take_all(theirs)
-    if left != [(9, body)]:
-        raise SpecFailure(f"{_cmd('send NAME', 9, *flags)} sent {describe_message(None, body)}; the grader found {_queue_text(left)} in the queue NAME.")
-    if attrs != (3, 128):
+    who = mqueues.cmd("send", 9, *flags)
+    proc = mqueues.sent_ok(impl, name, 9, body, *flags)
+    attributes = mqueues.attributes(name)
+    if attributes is None:
         raise SpecFailure(
-            f"the queue {_cmd('send NAME', 9, *flags)} created holds {attrs[0]} messages of {attrs[1]} bytes; "
-            f"expected 3 of 128: pass them to mq_open in a struct mq_attr (mq_maxmsg, mq_msgsize)."
+            f"{who} exited 0, but no POSIX queue named NAME ({name}) exists.",
+            fix="Create it with mq_open(NAME, O_CREAT, 0600, &attr).",
+            procs=[proc],
+        )
+    *attrs, mode = attributes
+    left = mqueues.take_all(name)
+    if left != [Message(9, body)]:
+        raise SpecFailure(f"{who} sent {describe_message(None, body)}; the grader found {mqueues.text(left)} in the queue NAME.", procs=[proc])
+    if attrs != [3, 128]:
+        raise SpecFailure(
+            f"The queue {who} created holds {attrs[0]} messages of {attrs[1]} bytes.",
+            expected="3 of 128",
+            fix="Pass them to mq_open in a struct mq_attr (mq_maxmsg, mq_msgsize).",
+            procs=[proc],
         )
     if mode != 0o600:
-        raise SpecFailure(f"the queue {_cmd('send NAME', 9, *flags)} created has mode {mode:04o}; the contract says 0600.")
+        raise SpecFailure(f"The queue {who} created has mode {mode:04o}.", expected="mode 0600, as the contract says", procs=[proc])
