@@ -1,12 +1,14 @@
 """Explanations from kernel evidence: turn /proc into the sentence a student needs.
 
-Each function looks at processes as they are now and returns sentences (possibly none); specs
-add them to failure messages.
+Each function looks at processes as they are now and returns what it found (possibly nothing):
+evidence sentences for a failure's ``evidence=``, and, where the kernel shows what to change,
+the fix for its ``fix=``. They only explain: a spec decides the verdict, never these.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from . import observe
 
@@ -32,14 +34,30 @@ def blocked_on_fd(pid: int, calls: frozenset[str]) -> observe.Fd | None:
         return None  # explanations are sentences, never verdicts
 
 
-def why_no_eof(pids: Iterable[int], roles: Mapping[int, str], exclude: set[int] = frozenset()) -> list[str]:
+@dataclass
+class Why:
+    """What the kernel shows, a sentence each, and what to change for it (a sentence each)."""
+
+    evidence: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+    @property
+    def fix(self) -> str:
+        """The fixes as one text, each said once ("" when the kernel shows none)."""
+        return " ".join(dict.fromkeys(self.fixes))
+
+    def __bool__(self) -> bool:
+        return bool(self.evidence)
+
+
+def why_no_eof(pids: Iterable[int], roles: Mapping[int, str], exclude: set[int] = frozenset()) -> Why:
     """Why a reader among PIDS never sees EOF: who still holds a write end of its pipe."""
     pids = list(pids)
+    why = Why()
     try:
         holders = pipe_holders(pids, exclude)
     except observe.NOT_SHOWN:
-        return []  # explanations are sentences, never verdicts
-    out = []
+        return why  # explanations are sentences, never verdicts
     for pid in pids:
         fd = blocked_on_fd(pid, READ_CALLS)
         if fd is None or fd.inode not in holders:
@@ -49,20 +67,20 @@ def why_no_eof(pids: Iterable[int], roles: Mapping[int, str], exclude: set[int] 
         for p, f in writers:
             who = roles.get(p, f"pid {p}")
             if p == pid:
-                out.append(
+                why.evidence.append(
                     f"{reader} (pid {pid}) waits in read on fd {fd.fd} ({fd.target}) but itself still "
-                    f"holds the write end of that pipe (fd {f.fd}), so it never sees EOF: close the "
-                    f"write end in {reader} right after fork"
+                    f"holds the write end of that pipe (fd {f.fd}), so it never sees EOF"
                 )
+                why.fixes.append(f"Close the write end in {reader} right after fork.")
             else:
-                out.append(
+                why.evidence.append(
                     f"{who} (pid {p}) still holds the write end (fd {f.fd}) of {fd.target}, which "
-                    f"{reader} (pid {pid}) reads on fd {fd.fd}, so the reader never sees EOF: close "
-                    f"fd {f.fd} in {who} once it is done writing"
+                    f"{reader} (pid {pid}) reads on fd {fd.fd}, so the reader never sees EOF"
                 )
+                why.fixes.append(f"Close fd {f.fd} in {who} once it is done writing.")
         if not writers:
-            out.append(f"{reader} (pid {pid}) waits in read on fd {fd.fd} ({fd.target})")
-    return out
+            why.evidence.append(f"{reader} (pid {pid}) waits in read on fd {fd.fd} ({fd.target})")
+    return why
 
 
 def why_stuck_writing(pids: Iterable[int], roles: Mapping[int, str], exclude: set[int] = frozenset()) -> list[str]:

@@ -18,17 +18,18 @@ import itertools
 import os
 import select
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 
-from conformance import explain, observe
+from conformance import deadline, explain, observe
 from conformance import sandbox as sandbox_mod
 from conformance.deadline import Deadline
 from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.process import Proc
+from conformance.settle import settle
 from conformance.spec import spec
 from conformance.strategies import (
     describe_bytes,
@@ -39,10 +40,6 @@ from conformance.strategies import (
 
 MiB = 1 << 20
 PIPE_BUF = 4096
-#: How long a program gets to reach a state we wait for (start, create, block, print, exit).
-STEP_DEADLINE = 5
-#: How long a transfer of a few MiB through a FIFO may take, start to exit.
-EXIT_DEADLINE = 10
 #: Calls in which open(2) of a FIFO sleeps until the other end is opened.
 OPEN_CALLS = frozenset({"open", "openat", "openat2"})
 #: Concurrent writers in atomic-writes.
@@ -87,7 +84,7 @@ class Ends:
                     return None
                 raise
 
-        fd = proc.wait_for(lambda: attempt(), STEP_DEADLINE, f"{who} opened {path} for reading")
+        fd = proc.wait_for(lambda: attempt(), deadline.STEP, f"{who} opened {path} for reading")
         self.fds.add(fd)
         os.set_blocking(fd, True)
         return fd
@@ -126,76 +123,72 @@ def _describe_path(path: Path) -> str:
 
 
 def _wait_fifo(proc: Proc, path: Path) -> None:
+    waited = Deadline(deadline.STEP)
     try:
-        proc.wait_for(lambda: _is_fifo(path), STEP_DEADLINE, f"{proc.label} created the FIFO {path}")
-    except SpecTimeout:
+        proc.wait_for(lambda: _is_fifo(path), waited, f"{proc.label} created the FIFO {path}")
+    except SpecTimeout as exc:
         raise SpecFailure(
-            f"{proc.label} did not create a FIFO at {path} within {STEP_DEADLINE} s ({_describe_path(path)}); "
-            f"{observe.describe(proc.pid)}. Create it with mkfifo(3) when nothing is there.\n{proc.transcript()}"
+            f"{proc.label} did not create a FIFO at {path} within {waited}.",
+            evidence=[_describe_path(path), *exc.evidence],
+            fix="Create it with mkfifo(3) when nothing is there.",
+            procs=exc.procs or [proc],
         ) from None
 
 
 def _fifo_fds(pid: int, path: Path) -> list[observe.Fd]:
+    """The fds by which PID holds the FIFO at PATH (none if the kernel will not show them)."""
     try:
         ino = os.stat(path).st_ino
-    except OSError:
-        return []
-    return [fd for fd in observe.fds(pid).values() if fd.kind == "fifo" and fd.inode == ino]
+        return [fd for fd in observe.fds(pid).values() if fd.kind == "fifo" and fd.inode == ino]
+    except (OSError, *observe.NOT_SHOWN):
+        return []  # explanations are sentences, never verdicts
 
 
-def _why_no_eof(proc: Proc, path: Path) -> str:
+def _why_no_eof(proc: Proc, path: Path) -> explain.Why:
+    """Why PROC, reading the FIFO at PATH, never sees end-of-file (or what it does instead)."""
     held = [fd for fd in _fifo_fds(proc.pid, path) if fd.access in ("w", "rw")]
     if held:
-        return (
-            f"it holds the FIFO itself as {held[0]}, so a writer is always there and read(2) never "
-            f"returns 0: open it O_RDONLY"
+        return explain.Why(
+            [f"{proc.label} (pid {proc.pid}) holds the FIFO itself as {held[0]}, so a writer is always there and read(2) never returns 0"],
+            ["Open it O_RDONLY."],
         )
-    return observe.describe(proc.pid)
+    return explain.Why([observe.describe(proc.pid)])
 
 
 #: Calls in which a reader waits for data.
 WAIT_FOR_DATA = explain.READ_CALLS | {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
 
 
-def _stuck_reading(pid: int, path: Path) -> bool:
-    """PID sleeps waiting for data on the FIFO while holding a write end of it itself.
+def _reader_exits(reader: Proc, timeout: "float | Deadline") -> str | None:
+    """None once READER exits; else what it does instead, in words: at once when it sleeps
+    waiting for data, else at TIMEOUT.
 
-    Once every other writer has gone, such a reader can never see end-of-file: the kernel
-    reports EOF only when no process at all has the FIFO open for writing.
+    Call it when no other process has the FIFO open for writing any more: read(2) then returns
+    0 at once, so a reader still asleep waiting for data holds a write end itself (or a process
+    of its own does) and can never see end-of-file: the kernel reports EOF only when no process
+    at all has the FIFO open for writing.
     """
-    if observe.state(pid) not in ("S", "D"):
-        return False
-    sc = observe.syscall(pid)
-    if sc is not None and not sc.running and sc.name not in WAIT_FOR_DATA:
-        return False
-    return any(fd.access in ("w", "rw") for fd in _fifo_fds(pid, path))
-
-
-def _reader_exits(reader: Proc, path: Path, timeout: "float | Deadline") -> bool:
-    """True once READER exits; False at TIMEOUT, or at once when it is stuck (see _stuck_reading).
-
-    Call it when no other process has the FIFO open for writing any more.
-    """
-
-    def settled():
-        if reader.poll() is not None:
-            return "exited"
-        return "stuck" if _stuck_reading(reader.pid, path) else None
-
+    timeout = Deadline.of(timeout)
     try:
-        return observe.wait_until(settled, timeout, f"{reader.label} exited") == "exited"
+        blocked = settle(reader, WAIT_FOR_DATA, timeout)
     except SpecTimeout:
-        return False
+        return f"did not exit within {timeout}"
+    return None if blocked is None else "still sleeps waiting for data: it never sees end-of-file"
 
 
-def _drain(fd: int, deadline: Deadline, what: str, chunk: int = 1 << 16) -> bytes:
-    """Read FD (non-blocking) until end-of-file, waiting in select(2); SpecTimeout at DEADLINE."""
+def _drain(fd: int, until: Deadline, what: str, chunk: int = 1 << 16, procs: Sequence[Proc] = ()) -> bytes:
+    """Read FD (non-blocking) until end-of-file, waiting in select(2); SpecTimeout at UNTIL,
+    saying what PROCS (the writers) do."""
     os.set_blocking(fd, False)
     out = bytearray()
     while True:
-        ready, _, _ = select.select([fd], [], [], deadline.remaining())
+        ready, _, _ = select.select([fd], [], [], until.remaining())
         if not ready:
-            raise SpecTimeout(f"{what}: no end-of-file within {deadline} ({len(out)} bytes read)")
+            raise SpecTimeout(
+                f"{what}: no end-of-file within {until} ({len(out)} bytes read).",
+                evidence=[observe.describe(p.pid) for p in procs],
+                procs=procs,
+            )
         try:
             data = os.read(fd, chunk)
         except BlockingIOError:
@@ -208,29 +201,38 @@ def _drain(fd: int, deadline: Deadline, what: str, chunk: int = 1 << 16) -> byte
 def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> None:
     """Wait for WRITER and READER to finish a transfer of DATA, and check it."""
     writer.feed(data)
-    deadline = Deadline(EXIT_DEADLINE)
-    if not writer.exited_within(deadline):
+    until = Deadline(deadline.EXIT)
+    if not writer.exited_within(until):
         raise SpecFailure(
-            f"{who}: the writer did not finish within {EXIT_DEADLINE} s ({describe_bytes(data)} to "
-            f"send; writer: {observe.describe(writer.pid)}; reader: {observe.describe(reader.pid)}, "
-            f"{reader.stdout.length} bytes printed).\n{writer.transcript()}\n{reader.transcript()}"
+            f"{who}: the writer did not finish within {until} ({describe_bytes(data)} to send).",
+            evidence=[
+                f"writer: {observe.describe(writer.pid)}",
+                f"reader: {observe.describe(reader.pid)}, {reader.stdout.length} bytes printed",
+            ],
+            procs=[writer, reader],
         )
-    if not _reader_exits(reader, path, max(deadline.remaining(), STEP_DEADLINE)):
+    instead = _reader_exits(reader, max(until.remaining(), deadline.STEP))
+    if instead:
+        why = _why_no_eof(reader, path)
         raise SpecFailure(
-            f"{who}: the writer {writer.status} after sending {describe_bytes(data)}, but the reader "
-            f"did not exit: {_why_no_eof(reader, path)}.\n{writer.transcript()}\n{reader.transcript()}"
+            f"{who}: the writer {writer.status} after sending {describe_bytes(data)}, but the reader {instead}.",
+            evidence=why.evidence,
+            fix=why.fix,
+            procs=[reader, writer],
         )
-    rstatus = reader.wait(STEP_DEADLINE)
-    wstatus = writer.wait(STEP_DEADLINE)
+    rstatus = reader.wait(deadline.STEP)
+    wstatus = writer.wait(deadline.STEP)
     if not reader.stdout.matches(data):
         raise SpecFailure(
             f"{who}: {describe_bytes(data)} went in, and the reader's output differs: "
-            f"{first_difference(data, reader.stdout.data)}.\n{writer.transcript()}\n{reader.transcript()}"
+            f"{first_difference(data, reader.stdout.data)}.",
+            procs=[writer, reader],
         )
     if not (rstatus.ok and wstatus.ok):
         raise SpecFailure(
-            f"{who}: the data passed, but the writer {wstatus} and the reader {rstatus}; expected "
-            f"exit status 0 from both.\n{writer.transcript()}\n{reader.transcript()}"
+            f"{who}: the data passed, but the writer {wstatus} and the reader {rstatus}.",
+            expected="exit status 0 from both",
+            procs=[writer, reader],
         )
 
 
@@ -254,12 +256,13 @@ def test_creates_fifo(impl, ipc_tmp):
         path = _path(ipc_tmp, role)
         proc = impl.spawn(role, str(path))
         _wait_fifo(proc, path)
-        proc.wait_for(lambda: observe.asleep(proc.pid), STEP_DEADLINE, f"{proc.label} waited for its peer")
+        proc.wait_for(lambda: observe.asleep(proc.pid), deadline.STEP, f"{proc.label} waited for its peer")
         mode = stat.S_IMODE(os.lstat(path).st_mode)
         if mode != MODE:
             raise SpecFailure(
-                f"`fifo {role} PATH` created the FIFO with mode {mode:04o}; expected {MODE:04o} "
-                f"(read and write for its owner only).\n{proc.transcript()}"
+                f"`fifo {role} PATH` created the FIFO with mode {mode:04o}.",
+                expected=f"mode {MODE:04o} (read and write for its owner only)",
+                procs=[proc],
             )
 
 
@@ -279,11 +282,13 @@ def test_open_blocks_until_peer(impl, ipc_tmp, ends):
     fd = ends.open_writer(reader, path, reader.label)
     os.write(fd, b"peer\n")
     ends.close(fd)
-    status = reader.wait(STEP_DEADLINE)
+    status = reader.wait(deadline.STEP)
     if reader.stdout.data != b"peer\n" or not status.ok:
         raise SpecFailure(
-            f"once the grader opened the FIFO, wrote `peer` and closed it, `fifo read` printed "
-            f"{reader.stdout.data[:80]!r} and {status}; expected b'peer\\n' and exit status 0.\n{reader.transcript()}"
+            f"`fifo read` then printed {reader.stdout.data[:80]!r} and {status}.",
+            done="The grader opened the FIFO, wrote `peer` and closed it.",
+            expected="b'peer\\n' and exit status 0",
+            procs=[reader],
         )
     # the writer alone
     path = _path(ipc_tmp, "writer-alone")
@@ -292,30 +297,39 @@ def test_open_blocks_until_peer(impl, ipc_tmp, ends):
     _wait_fifo(writer, path)
     _wait_in_open(writer, path, "`fifo write` with no reader", explain.READ_CALLS | explain.WRITE_CALLS)
     fd = ends.open_reader(path)
-    got = _drain(fd, Deadline(STEP_DEADLINE), "reading what `fifo write` wrote")
-    status = writer.wait(STEP_DEADLINE)
+    got = _drain(fd, Deadline(deadline.STEP), "reading what `fifo write` wrote", procs=[writer])
+    status = writer.wait(deadline.STEP)
     if got != b"peer\n" or not status.ok:
         raise SpecFailure(
-            f"once the grader opened the FIFO for reading, `fifo write` with `peer` on stdin wrote "
-            f"{got[:80]!r} and {status}; expected b'peer\\n' and exit status 0.\n{writer.transcript()}"
+            f"`fifo write` with `peer` on stdin then wrote {got[:80]!r} and {status}.",
+            done="The grader opened the FIFO for reading.",
+            expected="b'peer\\n' and exit status 0",
+            procs=[writer],
         )
 
 
+#: What to change when opening a FIFO does not wait for the other end.
+WAIT_IN_OPEN = "Opening a FIFO must wait for the other end (no O_RDWR, no O_NONBLOCK)."
+
+
 def _wait_in_open(proc: Proc, path: Path, who: str, instead: frozenset[str]) -> None:
-    """PROC sleeps in open(2); fails at once if it sleeps in one of INSTEAD (it got past open)."""
+    """PROC sleeps in open(2); fails at once if it exits, spins, polls, or sleeps in one of
+    INSTEAD (it got past open)."""
     try:
-        blocked = proc.wait_blocked(OPEN_CALLS | instead, STEP_DEADLINE, who=who)
-        if blocked.syscall.name in OPEN_CALLS:
+        blocked = settle(proc, OPEN_CALLS | instead, deadline.STEP, who=who, fix=WAIT_IN_OPEN)
+        if blocked is not None and blocked.syscall.name in OPEN_CALLS:
             return
-        where = str(blocked)
+        if blocked is None:
+            proc.wait(deadline.STEP)  # a stub that says `not implemented` ends the spec here
+        where = str(blocked) if blocked is not None else f"{proc.label} exited ({proc.status})"
     except SpecTimeout:
         where = observe.describe(proc.pid)
     held = _fifo_fds(proc.pid, path)
     raise SpecFailure(
-        f"{who} does not sleep in open(2): {where}"
-        + (f"; it has the FIFO open already as {held[0]}" if held else "")
-        + ". Opening a FIFO must wait for the other end (no O_RDWR, no O_NONBLOCK).\n"
-        + proc.transcript()
+        f"{who} does not sleep in open(2).",
+        evidence=[where, f"{proc.label} has the FIFO open already as {held[0]}" if held else ""],
+        fix=WAIT_IN_OPEN,
+        procs=[proc],
     )
 
 
@@ -353,21 +367,27 @@ def test_eof_on_writer_close(impl, ipc_tmp, ends):
     _wait_fifo(reader, path)
     fd = ends.open_writer(reader, path, reader.label)
     os.write(fd, b"first line\n")
-    line = reader.next_line(STEP_DEADLINE, what="the line the grader wrote into the FIFO")
+    line = reader.next_line(deadline.STEP, what="the line the grader wrote into the FIFO")
     if line != b"first line":
-        raise SpecFailure(f"the grader wrote b'first line\\n' into the FIFO; `fifo read` printed {line[:80]!r}.\n{reader.transcript()}")
-    reader.wait_blocked(WAIT_FOR_DATA, STEP_DEADLINE, who="`fifo read`, waiting for more data,")
+        raise SpecFailure(f"`fifo read` printed {line[:80]!r}.", done="The grader wrote b'first line\\n' into the FIFO.", procs=[reader])
+    reader.wait_blocked(WAIT_FOR_DATA, deadline.STEP, who="`fifo read`, waiting for more data,")
     ends.close(fd)
-    if not _reader_exits(reader, path, STEP_DEADLINE):
+    instead = _reader_exits(reader, deadline.STEP)
+    if instead:
+        why = _why_no_eof(reader, path)
         raise SpecFailure(
-            f"the grader, the FIFO's only writer, closed its end; `fifo read` did not exit within "
-            f"{STEP_DEADLINE} s: {_why_no_eof(reader, path)}.\n{reader.transcript()}"
+            f"`fifo read` {instead}.",
+            done="The grader, the FIFO's only writer, closed its end.",
+            evidence=why.evidence,
+            fix=why.fix,
+            procs=[reader],
         )
-    status = reader.wait(STEP_DEADLINE)
+    status = reader.wait(deadline.STEP)
     if not status.ok or reader.stdout.data != b"first line\n":
         raise SpecFailure(
-            f"after its writer closed, `fifo read` {status} having printed {reader.stdout.data[:80]!r}; "
-            f"expected exit status 0 after b'first line\\n'.\n{reader.transcript()}"
+            f"after its writer closed, `fifo read` {status} having printed {reader.stdout.data[:80]!r}.",
+            expected="exit status 0 after b'first line\\n'",
+            procs=[reader],
         )
 
 
@@ -391,16 +411,16 @@ def _check_lines(output: bytes, expected: list[list[bytes]]) -> str | None:
         if where is None:
             tag = line[:12]
             return (
-                f"output line {n + 1} is torn ({len(line) + 1} bytes, starting {tag!r}, ending "
+                f"Output line {n + 1} is torn ({len(line) + 1} bytes, starting {tag!r}, ending "
                 f"{line[-12:]!r}): it is no writer's line, so parts of different lines were mixed"
             )
         w, k = where
         if k != next_k[w]:
-            return f"output line {n + 1} is writer {w}'s line {k}, but its line {next_k[w]} was expected next (lines lost or repeated)"
+            return f"Output line {n + 1} is writer {w}'s line {k}, but its line {next_k[w]} was expected next (lines lost or repeated)"
         next_k[w] += 1
     missing = [(w, len(lines) - next_k[w]) for w, lines in enumerate(expected) if next_k[w] != len(lines)]
     if missing:
-        return "lines are missing: " + ", ".join(f"{n} of writer {w}'s" for w, n in missing)
+        return "Lines are missing: " + ", ".join(f"{n} of writer {w}'s" for w, n in missing)
     return None
 
 
@@ -427,21 +447,23 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context):
     # with nobody reading yet, the FIFO fills and every writer sleeps in write: they all
     # compete for the room the grader's reads make
     for w, proc in enumerate(writers):
-        proc.wait_blocked(explain.WRITE_CALLS, STEP_DEADLINE, who=f"writer {w} ({proc.label}, pid {proc.pid}), with the FIFO full,")
+        proc.wait_blocked(explain.WRITE_CALLS, deadline.STEP, who=f"writer {w} ({proc.label}, pid {proc.pid}), with the FIFO full,")
     # small reads keep the FIFO nearly full, so a writer whose write does not fit must wait
     # part-way through it while the others write: a line split over writes is then torn
-    output = _drain(fd, Deadline(EXIT_DEADLINE), f"reading the lines of {WRITERS} concurrent `fifo write`", chunk=READ_CHUNK)
+    output = _drain(fd, Deadline(deadline.EXIT), f"reading the lines of {WRITERS} concurrent `fifo write`", chunk=READ_CHUNK, procs=writers)
     for proc in writers:
-        status = proc.wait(STEP_DEADLINE)
+        status = proc.wait(deadline.STEP)
         if not status.ok:
-            raise SpecFailure(f"{proc.label} {status}; expected exit status 0.\n{proc.transcript()}")
+            raise SpecFailure(f"{proc.label} {status}.", expected="exit status 0", procs=[proc])
     problem = _check_lines(output, expected)
     if problem:
         raise SpecFailure(
-            f"{WRITERS} `fifo write` processes each wrote {per_writer} lines of 17 to 4096 bytes "
+            f"{problem}.",
+            done=f"{WRITERS} `fifo write` processes each wrote {per_writer} lines of 17 to 4096 bytes "
             f"(newline included; writer 0's lines are filled with `a`, writer 1's with `b`, and so "
-            f"on) into one FIFO at once; {problem}. A write of at most PIPE_BUF "
-            f"bytes is atomic, so a line written with one write(2) is never torn."
+            f"on) into one FIFO at once.",
+            fix="A write of at most PIPE_BUF bytes is atomic, so a line written with one write(2) is never torn.",
+            procs=writers,
         )
 
 
@@ -470,8 +492,9 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
                 return True
             return (now.st_ino, now.st_mode, now.st_size, now.st_mtime_ns) != (before.st_ino, before.st_mode, before.st_size, before.st_mtime_ns)
 
+        waited = Deadline(deadline.STEP)
         try:  # until it exits, or at once when the file is no longer what it was
-            exited = observe.wait_until(lambda: proc.poll() is not None or touched(), STEP_DEADLINE, "") and proc.poll() is not None
+            exited = observe.wait_until(lambda: proc.poll() is not None or touched(), waited, "") and proc.poll() is not None
         except SpecTimeout:
             exited = False
         try:
@@ -481,25 +504,32 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
             after, now = None, None
         if after is None or after.st_ino != before.st_ino or not stat.S_ISREG(after.st_mode):
             raise SpecFailure(
-                f"`fifo {role} PATH` with a regular file at PATH removed or replaced it: now "
-                f"{_describe_path(path)}. Leave a file that is not a FIFO alone and exit 1.\n{proc.transcript()}"
+                f"`fifo {role} PATH` with a regular file at PATH removed or replaced it.",
+                evidence=[f"now {_describe_path(path)}"],
+                fix="Leave a file that is not a FIFO alone and exit 1.",
+                procs=[proc],
             )
         if now != content or stat.S_IMODE(after.st_mode) != stat.S_IMODE(before.st_mode):
             raise SpecFailure(
                 f"`fifo {role} PATH` changed the regular file at PATH: "
                 + (f"its content is now {first_difference(content, now or b'')}" if now != content else f"its mode is now {stat.S_IMODE(after.st_mode):04o}")
-                + f". Check S_ISFIFO before opening, and exit 1.\n{proc.transcript()}"
+                + ".",
+                fix="Check S_ISFIFO before opening, and exit 1.",
+                procs=[proc],
             )
         if not exited:
             raise SpecFailure(
-                f"`fifo {role} PATH` with a regular file at PATH did not exit within {STEP_DEADLINE} s: "
-                f"{observe.describe(proc.pid)}; expected exit status 1 at once.\n{proc.transcript()}"
+                f"`fifo {role} PATH` with a regular file at PATH did not exit within {waited}.",
+                expected="exit status 1 at once",
+                evidence=[observe.describe(proc.pid)],
+                procs=[proc],
             )
-        status = proc.wait(STEP_DEADLINE)
+        status = proc.wait(deadline.STEP)
         if status.code != 1:
             raise SpecFailure(
-                f"`fifo {role} PATH` with a regular file at PATH {status}; expected exit status 1 "
-                f"(and a one-line reason on stderr).\n{proc.transcript()}"
+                f"`fifo {role} PATH` with a regular file at PATH {status}.",
+                expected="exit status 1 (and a one-line reason on stderr)",
+                procs=[proc],
             )
 
 

@@ -12,8 +12,9 @@ import signal
 
 from hypothesis import example, given
 
-from conformance import explain, observe
-from conformance.outcomes import SpecFailure
+from conformance import deadline, explain, observe, settle
+from conformance.deadline import Deadline
+from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.spec import spec
 from conformance.strategies import (
     describe_bytes,
@@ -23,13 +24,6 @@ from conformance.strategies import (
 )
 
 MiB = 1 << 20
-#: How long a relay may take to pass a payload and exit (several MiB through Python is < 1 s).
-EXIT_DEADLINE = 8
-#: How long a program gets to reach a state we wait for (fork, block, print a line).
-STEP_DEADLINE = 5
-#: Window over which a sleeping process must use no CPU (clock ticks are 10 ms).
-IDLE_WINDOW = 0.3
-IDLE_TICKS = 2
 
 
 def _kill(pid, sig):
@@ -39,19 +33,21 @@ def _kill(pid, sig):
         pass
 
 
-def _child(proc, what="its child"):
-    """The single child of PROC once it exists."""
-    kids = proc.wait_for(lambda: observe.children(proc.pid), STEP_DEADLINE, f"{proc.label} forked {what}")
-    return kids[0]
-
-
-def _assert_idle(proc, pid, who):
-    used = proc.cpu_ticks_over(IDLE_WINDOW, pid)
-    if used is not None and used > IDLE_TICKS:
-        raise SpecFailure(
-            f"{who} (pid {pid}) used {used} clock ticks of CPU in {IDLE_WINDOW} s while "
-            f"it should sleep: {observe.describe(pid)}. Block in write(2) instead of retrying in a loop."
-        )
+def _wait(relay, timeout):
+    """RELAY's exit status once it exits; at TIMEOUT, the timeout says why no EOF came, where
+    the kernel shows it (explain.why_no_eof)."""
+    try:
+        return relay.wait(timeout)
+    except SpecTimeout as exc:
+        why = explain.why_no_eof(relay.tree(), explain.roles_of_tree(relay.pid), exclude=relay.harness_pipes)
+        raise SpecTimeout(
+            exc.observed,
+            expected=exc.expected,
+            done=exc.done,
+            evidence=[*exc.evidence, *why.evidence],
+            fix=exc.fix or why.fix,
+            procs=exc.procs or [relay],
+        ) from None
 
 
 @spec(
@@ -65,14 +61,17 @@ def _assert_idle(proc, pid, who):
 @example(data=bytes(range(256)) * 4)
 def test_relay_roundtrip(impl, data):
     """Bytes written to the relay come out of its child byte for byte (0 B to several MiB)."""
-    relay = impl.run("relay", input=data, timeout=EXIT_DEADLINE, capture_limit=len(data) + 1024)
+    relay = impl.spawn("relay", capture_limit=len(data) + 1024)
+    relay.feed(data)
+    _wait(relay, deadline.EXIT)
     if not relay.stdout.matches(data):
         raise SpecFailure(
-            f"fed {describe_bytes(data)} to {relay.label}; its output differs: "
-            f"{first_difference(data, relay.stdout.data)}.\n{relay.transcript()}"
+            f"The output of {relay.label} differs: {first_difference(data, relay.stdout.data)}.",
+            done=f"Fed {describe_bytes(data)} to {relay.label}.",
+            procs=[relay],
         )
     if not relay.status.ok:
-        raise SpecFailure(f"{relay.label} passed the data but {relay.status}; expected exit status 0.\n{relay.transcript()}")
+        raise SpecFailure(f"{relay.label} passed the data but {relay.status}.", expected="exit status 0", procs=[relay])
 
 
 @spec(
@@ -85,23 +84,21 @@ def test_eof_on_close(impl):
     """The relay finishes once its stdin closes: the child sees EOF on the pipe (pipe(7))."""
     relay = impl.spawn("relay")
     relay.write(b"before close\n")
-    child = _child(relay)
+    child = relay.child(deadline.STEP)
     relay.close_stdin()
-    if relay.exited_within(5):
-        relay.wait(STEP_DEADLINE)
-        assert relay.stdout.data == b"before close\n", (
-            f"{relay.label} exited but printed {relay.stdout.data!r}, expected b'before close\\n'.\n{relay.transcript()}"
-        )
+    waited = Deadline(deadline.STEP)
+    if relay.exited_within(waited):
+        relay.wait(deadline.STEP)
+        if relay.stdout.data != b"before close\n":
+            raise SpecFailure(f"{relay.label} exited but printed {relay.stdout.data!r}.", expected="b'before close\\n'", procs=[relay])
         return
     pids = relay.tree()
-    roles = explain.roles_of_tree(relay.pid)
-    reasons = explain.why_no_eof(pids, roles, exclude=relay.harness_pipes)
-    if not reasons:
-        reasons = [observe.describe(p) for p in pids]
+    why = explain.why_no_eof(pids, explain.roles_of_tree(relay.pid), exclude=relay.harness_pipes)
     raise SpecFailure(
-        f"{relay.label} did not exit within 5 s of its stdin closing (child pid {child}). "
-        + "; ".join(reasons)
-        + f".\n{relay.transcript()}"
+        f"{relay.label} did not exit within {waited} of its stdin closing (child pid {child}).",
+        evidence=why.evidence or [observe.describe(p) for p in pids],
+        fix=why.fix,
+        procs=[relay],
     )
 
 
@@ -114,15 +111,17 @@ def test_uses_pipe(impl):
     """A parent and a child share one pipe: the parent holds its write end, the child its read end."""
     relay = impl.spawn("relay")
     relay.write(b"through the pipe\n")
-    relay.wait_blocked(explain.READ_CALLS, STEP_DEADLINE, who=f"the parent (pid {relay.pid}), waiting for more input,")
+    waiting = relay.wait_blocked(explain.READ_CALLS, deadline.STEP, who=f"the parent (pid {relay.pid}), waiting for more input,")
     kids = observe.children(relay.pid)
     if not kids:
         raise SpecFailure(
-            f"{relay.label} (pid {relay.pid}) waits for input without a child process: the relay "
-            f"must fork, and send the data through a pipe to its child.\n{relay.transcript()}"
+            f"{relay.label} (pid {relay.pid}) waits for input without a child process.",
+            evidence=[str(waiting)],
+            fix="The relay must fork, and send the data through a pipe to its child.",
+            procs=[relay],
         )
     child = kids[0]
-    relay.wait_blocked(explain.READ_CALLS, STEP_DEADLINE, pid=child, who=f"the relay's child (pid {child})")
+    relay.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
     pipes = explain.pipe_holders([relay.pid, child], exclude=relay.harness_pipes)
     shared = [
         ino
@@ -133,10 +132,14 @@ def test_uses_pipe(impl):
     if not shared:
         held = [f"{'parent' if p == relay.pid else 'child'} {f}" for h in pipes.values() for p, f in h]
         raise SpecFailure(
-            f"no pipe has its write end in the parent (pid {relay.pid}) and its read end in the "
-            f"child (pid {child}); the pipes they hold, leaving out the grader's own: "
-            f"{', '.join(held) or 'none'}.\n{relay.transcript()}"
+            f"no pipe has its write end in the parent (pid {relay.pid}) and its read end in the child (pid {child}).",
+            evidence=[f"the pipes they hold, leaving out the grader's own: {', '.join(held) or 'none'}"],
+            procs=[relay],
         )
+
+
+#: What to change when the parent does not sleep in write(2) on the full pipe.
+BLOCK_IN_WRITE = "Block in write(2) instead of retrying in a loop."
 
 
 @spec(
@@ -150,28 +153,32 @@ def test_blocks_when_full(impl):
     payload = bytes(range(256)) * (8 * MiB // 256)
     relay = impl.spawn("relay", capture_limit=len(payload) + 1024)
     relay.write(b"x")
-    child = _child(relay)
+    child = relay.child(deadline.STEP)
     _kill(child, signal.SIGSTOP)
-    relay.wait_state("T", STEP_DEADLINE, pid=child)
+    relay.wait_state("T", deadline.STEP, pid=child)
     relay.feed(payload)
-    blocked = relay.wait_blocked(explain.WRITE_CALLS | {"futex"}, STEP_DEADLINE, who=f"the parent (pid {relay.pid})")
+    # no spin check: the parent copies a pipe's worth of input (or, wrongly, all of it) first
+    blocked = settle.asleep_in(relay, explain.WRITE_CALLS | {"futex"}, deadline.STEP, who="the parent", fix=BLOCK_IN_WRITE, spin_ticks=None)
     if blocked.syscall.name == "futex":
-        raise SpecFailure(f"the parent waits on a lock (futex), not in write: {blocked}.")
-    _assert_idle(relay, relay.pid, "the parent")
+        raise SpecFailure("the parent waits on a lock (futex), not in write.", evidence=[str(blocked)], procs=[relay])
+    settle.idle(relay, who="the parent", fix=BLOCK_IN_WRITE)
     # a pipe holds 64 KiB (at most 1 MiB if enlarged): more than half the payload taken means
     # the parent read its input into memory instead of letting the full pipe stop it
     if relay.fed >= len(payload) // 2:
         raise SpecFailure(
             f"while its child was stopped, {relay.label} took {relay.fed} of {len(payload)} bytes "
             f"from its stdin (a pipe holds 64 KiB): it keeps reading input into memory, so "
-            f"back-pressure never reaches whoever feeds it. {blocked}."
+            f"back-pressure never reaches whoever feeds it.",
+            evidence=[str(blocked)],
+            procs=[relay],
         )
     _kill(child, signal.SIGCONT)
-    relay.wait(EXIT_DEADLINE)
+    _wait(relay, deadline.EXIT)
     expected = b"x" + payload
     if not relay.stdout.matches(expected):
         raise SpecFailure(
-            f"after SIGCONT the output differs from the input: {first_difference(expected, relay.stdout.data)}.\n{relay.transcript()}"
+            f"after SIGCONT the output differs from the input: {first_difference(expected, relay.stdout.data)}.",
+            procs=[relay],
         )
 
 
@@ -185,30 +192,33 @@ def test_broken_pipe(impl):
     """When the child dies mid-stream the parent exits 1 with `broken pipe`: no SIGPIPE death, no hang."""
     relay = impl.spawn("relay")
     relay.write(b"first\n")
-    child = _child(relay)
-    relay.wait_blocked(explain.READ_CALLS, STEP_DEADLINE, pid=child, who=f"the relay's child (pid {child})")
+    child = relay.child(deadline.STEP)
+    relay.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
     _kill(child, signal.SIGKILL)
     relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
-    if not relay.exited_within(STEP_DEADLINE):
+    waited = Deadline(deadline.STEP)
+    if not relay.exited_within(waited):
         pids = relay.tree()
         holders = explain.pipe_holders(pids, exclude=relay.harness_pipes)
         readers = [f"{'the parent' if p == relay.pid else f'pid {p}'} still holds {f}" for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]
         raise SpecFailure(
-            f"{relay.label} did not exit within {STEP_DEADLINE} s after its child was killed: "
-            f"{observe.describe(relay.pid)}"
-            + (f"; {'; '.join(readers)}, so its writes never fail (close the read end in the parent)" if readers else "")
-            + f".\n{relay.transcript()}"
+            f"{relay.label} did not exit within {waited} after its child was killed.",
+            evidence=[observe.describe(relay.pid), f"{'; '.join(readers)}, so its writes never fail" if readers else ""],
+            fix="Close the read end in the parent." if readers else "",
+            procs=[relay],
         )
-    status = relay.wait(STEP_DEADLINE)
+    status = relay.wait(deadline.STEP)
     if status.signal == signal.SIGPIPE:
         raise SpecFailure(
-            f"{relay.label} was {status}: it did not handle the broken pipe. Ignore SIGPIPE "
-            f"(signal(SIGPIPE, SIG_IGN)) and handle EPIPE from write(2).\n{relay.transcript()}"
+            f"{relay.label} was {status}: it did not handle the broken pipe.",
+            fix="Ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) and handle EPIPE from write(2).",
+            procs=[relay],
         )
     if status.code != 1 or b"broken pipe" not in relay.stderr.data.lower():
         raise SpecFailure(
-            f"after its child was killed, {relay.label} {status} with stderr {relay.stderr.data[-200:]!r}; "
-            f"expected exit status 1 and `broken pipe` on stderr.\n{relay.transcript()}"
+            f"after its child was killed, {relay.label} {status} with stderr {relay.stderr.data[-200:]!r}.",
+            expected="exit status 1 and `broken pipe` on stderr",
+            procs=[relay],
         )
 
 
@@ -221,17 +231,19 @@ def test_reaps_child(impl):
     """The parent waits for its child before it exits: no zombie is left behind (wait(2))."""
     relay = impl.spawn("relay")
     relay.write(b"data\n")
-    child = _child(relay)
+    child = relay.child(deadline.STEP)
     started = observe.read_stat(child)
     relay.close_stdin()
-    relay.wait(EXIT_DEADLINE)
+    _wait(relay, deadline.EXIT)
     left = observe.read_stat(child)
     if left is not None and started is not None and left.ppid != relay.pid:
         # the parent exited first, so the child came back to the grader (a child subreaper)
         what = "a zombie" if left.state == "Z" else f"still {observe.STATE_NAMES.get(left.state, left.state)}"
         raise SpecFailure(
-            f"{relay.label} exited ({relay.status}) without waiting for its child: pid {child} was "
-            f"{what} afterwards. Call waitpid() for the child before exiting.\n{relay.transcript()}"
+            f"{relay.label} {relay.status} without waiting for its child: pid {child} was {what} afterwards.",
+            evidence=[f"{observe.describe(child)}, its parent now pid {left.ppid} (the grader)"],
+            fix="Call waitpid() for the child before exiting.",
+            procs=[relay],
         )
 
 
@@ -249,17 +261,18 @@ def test_duplex_request_response(impl):
     duplex = impl.spawn("duplex")
     for i, line in enumerate(DUPLEX_LINES):
         duplex.write(line + b"\n")
-        reply = duplex.next_line(STEP_DEADLINE, what=f"the reply to line {i + 1} ({describe_bytes(line)})")
+        reply = duplex.next_line(deadline.STEP, what=f"the reply to line {i + 1} ({describe_bytes(line)})")
         expected = line.upper()
         if reply != expected:
             raise SpecFailure(
-                f"line {i + 1} {line[:60]!r} got the reply {reply[:60]!r}; expected {expected[:60]!r} "
-                f"(ASCII a-z to upper case, every other byte unchanged).\n{duplex.transcript()}"
+                f"line {i + 1} {line[:60]!r} got the reply {reply[:60]!r}.",
+                expected=f"{expected[:60]!r} (ASCII a-z to upper case, every other byte unchanged)",
+                procs=[duplex],
             )
     duplex.close_stdin()
-    status = duplex.wait(STEP_DEADLINE)
+    status = duplex.wait(deadline.STEP)
     if not status.ok:
-        raise SpecFailure(f"{duplex.label} {status} at EOF; expected exit status 0.\n{duplex.transcript()}")
+        raise SpecFailure(f"{duplex.label} {status} at EOF.", expected="exit status 0", procs=[duplex])
 
 
 @spec(
@@ -274,20 +287,18 @@ def test_duplex_large_lines(impl):
     duplex = impl.spawn("duplex", capture_limit=4 * MiB)
     duplex.feed(line + b"\nsmall\n")
     try:
-        reply = duplex.next_line(EXIT_DEADLINE, what="the reply to a 1 MiB line")
+        reply = duplex.next_line(deadline.EXIT, what="the reply to a 1 MiB line")
     except BaseException:
         stuck = explain.why_stuck_writing(duplex.tree(), explain.roles_of_tree(duplex.pid), exclude=duplex.harness_pipes)
         if len(stuck) >= 2:
-            raise SpecFailure(
-                "deadlock on a 1 MiB line: " + "; ".join(stuck) + f".\n{duplex.transcript()}"
-            ) from None
+            raise SpecFailure(f"{duplex.label} deadlocks on a 1 MiB line.", evidence=stuck, procs=[duplex]) from None
         raise
     if reply != line.upper():
-        raise SpecFailure(f"the reply to a 1 MiB line differs: {first_difference(line.upper(), reply)}.\n{duplex.transcript()}")
-    small = duplex.next_line(STEP_DEADLINE, what="the reply to the line after it")
+        raise SpecFailure(f"the reply to a 1 MiB line differs: {first_difference(line.upper(), reply)}.", procs=[duplex])
+    small = duplex.next_line(deadline.STEP, what="the reply to the line after it")
     if small != b"SMALL":
-        raise SpecFailure(f"after the large line, `small` got the reply {small[:60]!r}; expected b'SMALL'.\n{duplex.transcript()}")
-    duplex.wait(STEP_DEADLINE)
+        raise SpecFailure(f"after the large line, `small` got the reply {small[:60]!r}.", expected="b'SMALL'", procs=[duplex])
+    duplex.wait(deadline.STEP)
 
 
 @spec(
@@ -299,13 +310,14 @@ def test_duplex_two_pipes(impl):
     """Duplex uses two distinct pipes between parent and child, one each way."""
     duplex = impl.spawn("duplex")
     duplex.write(b"ping\n")
-    reply = duplex.next_line(STEP_DEADLINE, what="the reply to `ping`")
-    assert reply == b"PING", f"`ping` got the reply {reply!r}, expected b'PING'.\n{duplex.transcript()}"
+    reply = duplex.next_line(deadline.STEP, what="the reply to `ping`")
+    if reply != b"PING":
+        raise SpecFailure(f"`ping` got the reply {reply!r}.", expected="b'PING'", procs=[duplex])
     kids = observe.children(duplex.pid)
     if not kids:
-        raise SpecFailure(f"{duplex.label} (pid {duplex.pid}) answered without a child process: duplex must fork.")
+        raise SpecFailure(f"{duplex.label} (pid {duplex.pid}) answered without a child process.", fix="Duplex must fork.", procs=[duplex])
     child = kids[0]
-    duplex.wait_blocked(explain.READ_CALLS, STEP_DEADLINE, pid=child, who=f"the duplex child (pid {child})")
+    duplex.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the duplex child (pid {child})")
     pipes = explain.pipe_holders([duplex.pid, child], exclude=duplex.harness_pipes)
 
     def direction(ino):
@@ -321,8 +333,12 @@ def test_duplex_two_pipes(impl):
     found = {direction(ino) for ino in pipes}
     if not {"down", "up"} <= found:
         raise SpecFailure(
-            f"expected one pipe from the parent (pid {duplex.pid}) to the child (pid {child}) and "
-            f"one back; found "
-            + (", ".join(f"pipe:[{ino}] held as " + ", ".join(f"{'parent' if p == duplex.pid else 'child'} {f}" for p, f in h) for ino, h in pipes.items()) or "no pipe between them")
-            + "."
+            f"the parent (pid {duplex.pid}) and the child (pid {child}) do not hold one pipe each way"
+            + ("." if pipes else ": they hold no pipe at all."),
+            expected=f"one pipe from the parent (pid {duplex.pid}) to the child (pid {child}) and one back",
+            evidence=[
+                f"pipe:[{ino}] held as " + ", ".join(f"{'parent' if p == duplex.pid else 'child'} {f}" for p, f in h)
+                for ino, h in pipes.items()
+            ],
+            procs=[duplex],
         )
