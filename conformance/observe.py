@@ -492,8 +492,8 @@ def wait_until_blocked(
             return blocked
         if deadline.expired():
             raise SpecTimeout(
-                f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} "
-                f"within {deadline}: {describe(pid)}"
+                f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} within {deadline}.",
+                evidence=[describe(pid)],
             )
         pacer.pause(deadline)
 
@@ -523,9 +523,7 @@ def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: st
         if s in states:
             return s
         if deadline.expired():
-            raise SpecTimeout(
-                f"{what or f'pid {pid}'} did not reach state {states} within {deadline}: {describe(pid)}"
-            )
+            raise SpecTimeout(f"{what or f'pid {pid}'} did not reach state {states} within {deadline}.", evidence=[describe(pid)])
         pacer.pause(deadline)
 
 
@@ -538,7 +536,7 @@ def wait_until(predicate, deadline: "Deadline | float", what: str):
         if value:
             return value
         if deadline.expired():
-            raise SpecTimeout(f"expected within {deadline}: {what}")
+            raise SpecTimeout(f"Not within {deadline}.", expected=what)
         pacer.pause(deadline)
 
 

@@ -296,7 +296,7 @@ class Proc:
             if self.poll() is not None:
                 raise self._exited_early(what)
             if deadline.expired():
-                raise SpecTimeout(f"{what}: not within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
+                raise SpecTimeout(f"Not within {deadline}.", expected=what, evidence=[observe.describe(self.pid)], procs=[self])
             pacer.pause(deadline)
 
     def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:
