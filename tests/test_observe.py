@@ -34,7 +34,7 @@ def test_wait_until_blocked_returns_as_soon_as_the_process_sleeps_in_read(sup):
 def test_wait_until_blocked_names_what_the_process_does_instead(sup):
     cat = sup.spawn(["cat"], cwd="/", label="cat")
     observe.wait_until_blocked(cat.pid, {"read"}, 5)
-    with pytest.raises(SpecTimeout, match=r"did not block in msgrcv within 0.2 s: pid \d+ \(cat\) is sleeping in read"):
+    with pytest.raises(SpecTimeout, match=r"did not block in msgrcv within 0.2 s.\npid \d+ \(cat\) is sleeping in read"):
         observe.wait_until_blocked(cat.pid, {"msgrcv"}, 0.2)
 
 
