@@ -363,6 +363,10 @@ class Proc:
 
     # --- exit ------------------------------------------------------------------------------
 
+    def alive(self) -> bool:
+        """The process has not exited (from /proc, without reaping it: any thread may ask)."""
+        return self._status is None and observe.state(self.pid) not in (None, "Z", "X")
+
     def poll(self) -> ExitStatus | None:
         if self._status is None:
             rc = self.popen.poll()
@@ -377,7 +381,12 @@ class Proc:
             return True
         if self._pidfd is not None:
             ready, _, _ = select.select([self._pidfd], [], [], deadline.remaining())
-            return bool(ready) and self.poll() is not None
+            if not ready:
+                return False
+            # it has exited: reap it (wait, not poll, which gives up while another thread
+            # holds Popen's lock for a moment)
+            self._status = ExitStatus.from_returncode(self.popen.wait())
+            return True
         try:
             self.popen.wait(deadline.remaining())
         except subprocess.TimeoutExpired:

@@ -71,7 +71,7 @@ class Supervisor:
             if netns_fd is not None:
                 os.close(netns_fd)
         if subject and self.guard is not None:
-            self.guard.watch(lambda: proc.pid if proc.poll() is None else None, label)
+            self.guard.watch(lambda: proc.pid if proc.alive() else None, label)
         return proc
 
     def __repr__(self) -> str:  # Hypothesis prints fixtures in a falsifying example
