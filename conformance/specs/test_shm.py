@@ -20,7 +20,7 @@ import re
 import pytest
 from hypothesis import example, given
 
-from conformance import observe, shared_memory
+from conformance import deadline, observe, shared_memory
 from conformance.outcomes import SpecFailure
 from conformance.spec import spec
 from conformance.strategies import (
@@ -31,12 +31,9 @@ from conformance.strategies import (
 )
 
 MiB = 1 << 20
-#: How long a program gets for one step (start, write or read a record, exit).
-STEP_DEADLINE = 5
-#: How long `write`/`read` of up to a few MiB may take.
-EXIT_DEADLINE = 10
-#: How long `counter` may take for the largest case (the reference in Python: well under 1 s).
-COUNTER_DEADLINE = 20
+# Deadlines are the presets (conformance.deadline): STEP for a small program (`rm`, `read` of a
+# missing key, `fork`), EXIT for `write`/`read` of up to a few MiB, LONG for `counter` (its
+# largest case forks 8 processes adding 20000 times each; the reference in Python: well under 1 s).
 #: The default segment size and the length field in front of a record.
 DEFAULT_SIZE = 4096
 LENGTH = 4
@@ -60,27 +57,26 @@ def _expect_exit(proc, code, doing):
     """Fail unless PROC exited with CODE; DOING says what it was asked to do."""
     status = proc.status
     if status is None or status.code != code:
-        raise SpecFailure(
-            f"{doing}: {proc.label} {status}; expected exit status {code}.\n{proc.transcript()}"
-        )
+        raise SpecFailure(f"{proc.label} {status}.", done=f"{doing}:", expected=f"exit status {code}", procs=[proc])
+    return proc
 
 
 def _write(impl, key, data, *args):
-    proc = impl.run("write", str(key), *args, input=data, timeout=EXIT_DEADLINE)
+    proc = impl.run("write", str(key), *args, input=data, timeout=deadline.EXIT)
     _expect_exit(proc, 0, f"storing {describe_bytes(data)} in segment {key}" + (f" with {' '.join(args)}" if args else ""))
     return proc
 
 
 def _read(impl, key, expected):
     """`shm read KEY` must print exactly EXPECTED and exit 0."""
-    proc = impl.run("read", str(key), timeout=EXIT_DEADLINE, capture_limit=len(expected) + 4096)
+    proc = impl.run("read", str(key), timeout=deadline.EXIT, capture_limit=len(expected) + 4096)
     _expect_exit(proc, 0, f"reading segment {key}")
     if not proc.stdout.matches(expected):
         raise SpecFailure(
-            f"`shm read {key}` printed {describe_bytes(proc.stdout.data)}; expected the record "
-            f"stored there, {describe_bytes(expected)}: {first_difference(expected, proc.stdout.data)}. "
-            f"Print exactly LENGTH bytes from offset 4, as bytes (no terminator, no newline added).\n"
-            f"{proc.transcript()}"
+            f"`shm read {key}` printed {describe_bytes(proc.stdout.data)}: {first_difference(expected, proc.stdout.data)}.",
+            expected=f"the record stored there, {describe_bytes(expected)}",
+            fix="Print exactly LENGTH bytes from offset 4, as bytes (no terminator, no newline added).",
+            procs=[proc],
         )
     return proc
 
@@ -95,6 +91,16 @@ def _describe_row(row):
         f"shmid {row['shmid']}, key {row['key']}, {row['size']} bytes, mode {row['perms'] & 0o777:o}, "
         f"created by pid {row['cpid']}, {row['nattch']} attached"
     )
+
+
+def _row_evidence(row):
+    """The kernel's row for a segment, as an evidence sentence."""
+    return f"/proc/sysvipc/shm lists {_describe_row(row)}."
+
+
+def _segment(row):
+    """The segment of ROW in a student's terms: its size and mode."""
+    return f"a segment of {row['size']} bytes with mode {row['perms'] & 0o777:o}"
 
 
 # --- write, read, rm ---------------------------------------------------------------------
@@ -130,17 +136,21 @@ def test_persists(impl, names, made):
     """The segment outlives its writer: 4096 bytes, mode 0600, and readable again and again."""
     key = made.key(names.sysv_key())
     record = b"written by a process that has exited\n"
-    _write(impl, key, record)
+    writer = _write(impl, key, record)
     row = shared_memory.segment_row(key)
     if row is None:
         raise SpecFailure(
-            f"`shm write` exited 0, but afterwards /proc/sysvipc/shm lists no segment with key {key}: "
-            f"the segment must outlive the writer (only `shm rm` removes it)."
+            f"`shm write` exited 0, but afterwards there is no segment with key {key}.",
+            evidence=[f"/proc/sysvipc/shm lists no segment with key {key}."],
+            fix="The segment must outlive the writer (only `shm rm` removes it).",
+            procs=[writer],
         )
     if row["size"] != DEFAULT_SIZE or row["perms"] & 0o777 != 0o600:
         raise SpecFailure(
-            f"`shm write` without --size made the segment {_describe_row(row)}; expected "
-            f"{DEFAULT_SIZE} bytes with mode 600 (shmget(KEY, 4096, IPC_CREAT | 0600))."
+            f"`shm write` without --size made {_segment(row)}.",
+            expected=f"{DEFAULT_SIZE} bytes with mode 600 (shmget(KEY, 4096, IPC_CREAT | 0600))",
+            evidence=[_row_evidence(row)],
+            procs=[writer],
         )
     for _ in range(2):  # reading is not taking: the record is still there for the next reader
         _read(impl, key, record)
@@ -159,26 +169,31 @@ def test_layout_interop(impl, names, made):
     """
     key = made.key(names.sysv_key())
     record = bytes(range(255, -1, -1)) * 2 + b"end"  # 515 bytes: the length needs two bytes
-    _write(impl, key, record, "--size", "1000")
+    writer = _write(impl, key, record, "--size", "1000")
     row = shared_memory.segment_row(key)
     if row is None or row["size"] != 1000 or row["perms"] & 0o777 != 0o600:
         raise SpecFailure(
-            f"`shm write {key} --size 1000` exited 0 but made "
-            + (_describe_row(row) if row else "no segment with that key")
-            + "; expected a 1000-byte segment with mode 600."
+            f"`shm write {key} --size 1000` exited 0 but made {_segment(row) if row else 'no segment with that key'}.",
+            expected="a 1000-byte segment with mode 600",
+            evidence=[_row_evidence(row) if row else f"/proc/sysvipc/shm lists no segment with key {key}."],
+            procs=[writer],
         )
     raw = shared_memory.read_segment(key) or b""
     header = len(record).to_bytes(LENGTH, "little")
     if raw[:LENGTH] != header:
-        swapped = " (that is the length big-endian: store it little-endian)" if raw[:LENGTH] == len(record).to_bytes(LENGTH, "big") else ""
+        swapped = raw[:LENGTH] == len(record).to_bytes(LENGTH, "big")
         raise SpecFailure(
             f"after storing a {len(record)}-byte record, the segment's first 4 bytes are "
-            f"{raw[:LENGTH].hex(' ')}{swapped}; expected {header.hex(' ')} ({len(record)} as 32 bits, little-endian)."
+            f"{raw[:LENGTH].hex(' ')}{' (that is the length big-endian)' if swapped else ''}.",
+            expected=f"{header.hex(' ')} ({len(record)} as 32 bits, little-endian)",
+            fix="Store the length little-endian." if swapped else "",
+            procs=[writer],
         )
     if raw[LENGTH : LENGTH + len(record)] != record:
         raise SpecFailure(
             f"the record's bytes in the segment, from offset 4, differ from what was stored: "
-            f"{first_difference(record, raw[LENGTH : LENGTH + len(record)])}."
+            f"{first_difference(record, raw[LENGTH : LENGTH + len(record)])}.",
+            procs=[writer],
         )
 
     key = made.key(names.sysv_key())
@@ -208,21 +223,25 @@ def test_too_large(impl, names, made):
         (b"\xdd" * 5000, [], "5000 bytes do not fit in 64"),
     )
     for data, args, why in attempts:
-        proc = impl.run("write", str(key), *args, input=data, timeout=EXIT_DEADLINE)
+        proc = impl.run("write", str(key), *args, input=data, timeout=deadline.EXIT)
         if proc.status.code != 1:
             raise SpecFailure(
-                f"`shm write {key} {' '.join(args)}` with {describe_bytes(data)} {proc.status}; "
-                f"expected exit status 1 ({why}).\n{proc.transcript()}"
+                f"`shm write {key} {' '.join(args)}` with {describe_bytes(data)} {proc.status}.",
+                expected=f"exit status 1 ({why})",
+                procs=[proc],
             )
         after = shared_memory.read_segment(key)
         if after is None:
             raise SpecFailure(
-                f"a refused `shm write` ({why}) removed segment {key}; it must leave the segment as it was."
+                f"a refused `shm write` ({why}) removed segment {key}.",
+                fix="It must leave the segment as it was.",
+                procs=[proc],
             )
         if after != before:
             raise SpecFailure(
-                f"a refused `shm write` ({why}) changed the segment: {first_difference(before, after)}. "
-                f"Check that the record fits before writing anything.\n{proc.transcript()}"
+                f"a refused `shm write` ({why}) changed the segment: {first_difference(before, after)}.",
+                fix="Check that the record fits before writing anything.",
+                procs=[proc],
             )
     _read(impl, key, fits)
 
@@ -249,14 +268,14 @@ def test_rewrite(impl, names, made):
 def test_rm_removes(impl, names, made):
     """`shm rm KEY` removes the segment; `read` and `rm` of a segment that does not exist exit 1."""
     key = made.key(names.sysv_key())
-    _expect_exit(impl.run("read", str(key), timeout=STEP_DEADLINE), 1, f"reading segment {key}, which does not exist")
+    _expect_exit(impl.run("read", str(key), timeout=deadline.STEP), 1, f"reading segment {key}, which does not exist")
     _write(impl, key, b"to be removed")
-    _expect_exit(impl.run("rm", str(key), timeout=STEP_DEADLINE), 0, f"removing segment {key}")
+    rm = _expect_exit(impl.run("rm", str(key), timeout=deadline.STEP), 0, f"removing segment {key}")
     row = shared_memory.segment_row(key)
     if row is not None:
-        raise SpecFailure(f"`shm rm {key}` exited 0 but the segment is still there: {_describe_row(row)}.")
-    _expect_exit(impl.run("rm", str(key), timeout=STEP_DEADLINE), 1, f"removing segment {key} a second time")
-    _expect_exit(impl.run("read", str(key), timeout=STEP_DEADLINE), 1, f"reading segment {key} after it was removed")
+        raise SpecFailure(f"`shm rm {key}` exited 0 but the segment is still there.", evidence=[_row_evidence(row)], procs=[rm])
+    _expect_exit(impl.run("rm", str(key), timeout=deadline.STEP), 1, f"removing segment {key} a second time")
+    _expect_exit(impl.run("read", str(key), timeout=deadline.STEP), 1, f"reading segment {key} after it was removed")
 
 
 # --- fork: the seed's demo -------------------------------------------------------------------
@@ -273,7 +292,7 @@ def test_fork_shares(impl, made):
     """`shm fork` prints `33, 44`: the child's writes reach the parent through the segment, which is then removed."""
     before = shared_memory.segment_ids()
     proc = impl.spawn("fork", stdin="devnull")
-    status = proc.wait(STEP_DEADLINE)
+    status = proc.wait(deadline.STEP)
     # the segment is IPC_PRIVATE (key 0), so it is known by who made it: created or last
     # attached by this program, and not there before it started
     left = [
@@ -285,20 +304,27 @@ def test_fork_shares(impl, made):
         made.shmid(row["shmid"])
     lines = [line.rstrip() for line in _text(proc).splitlines()]
     if lines != ["33, 44"]:
-        why = ""
-        if lines == ["11, 22"]:
-            why = (
-                " The parent still sees the values it stored before fork: the child wrote to its "
-                "own copy. fork gives the child a copy of ordinary memory; only a segment "
-                "attached before fork is the same memory in both."
-            )
-        raise SpecFailure(f"`shm fork` printed {proc.stdout.data[:200]!r}; expected the line `33, 44`.{why}\n{proc.transcript()}")
+        copied = lines == ["11, 22"]
+        raise SpecFailure(
+            f"`shm fork` printed {proc.stdout.data[:200]!r}."
+            + (" The parent still sees the values it stored before fork: the child wrote to its own copy." if copied else ""),
+            expected="the line `33, 44`",
+            fix=(
+                "fork gives the child a copy of ordinary memory; only a segment attached before "
+                "fork is the same memory in both."
+                if copied
+                else ""
+            ),
+            procs=[proc],
+        )
     if not status.ok:
-        raise SpecFailure(f"`shm fork` printed `33, 44` but {status}; expected exit status 0.\n{proc.transcript()}")
+        raise SpecFailure(f"`shm fork` printed `33, 44` but {status}.", expected="exit status 0", procs=[proc])
     if left:
         raise SpecFailure(
-            f"`shm fork` exited, leaving its segment behind: {'; '.join(_describe_row(r) for r in left)}. "
-            f"A segment outlives its processes: remove it with shmctl(IPC_RMID) once the parent has read it."
+            "`shm fork` exited, leaving its segment behind.",
+            evidence=[_row_evidence(r) for r in left],
+            fix="A segment outlives its processes: remove it with shmctl(IPC_RMID) once the parent has read it.",
+            procs=[proc],
         )
 
 
@@ -309,8 +335,9 @@ def _printed_value(proc):
     lines = [line.strip() for line in _text(proc).splitlines() if line.strip()]
     if len(lines) != 1 or not re.fullmatch(r"[0-9]{1,18}", lines[0]):
         raise SpecFailure(
-            f"`shm counter` printed {proc.stdout.data[:200]!r}; expected one line with the final "
-            f"value, a decimal number.\n{proc.transcript()}"
+            f"`shm counter` printed {proc.stdout.data[:200]!r}.",
+            expected="one line with the final value, a decimal number",
+            procs=[proc],
         )
     return int(lines[0])
 
@@ -334,34 +361,49 @@ def test_counter_exact(impl, names, made):
         made.object(name)
         made.semaphore(name)
         expected = procs * iters
-        proc = impl.run("counter", name, str(procs), str(iters), "--keep", timeout=COUNTER_DEADLINE)
+        proc = impl.run("counter", name, str(procs), str(iters), "--keep", timeout=deadline.LONG)
         _expect_exit(proc, 0, f"counting with {procs} processes x {iters} iterations")
         printed = _printed_value(proc)
         if printed != expected:
             lost = f": {expected - printed} updates were lost" if printed < expected else ""
             raise SpecFailure(
-                f"`shm counter {name} {procs} {iters}` printed {printed}; expected {procs} x {iters} = "
-                f"{expected}{lost}. Two processes read the same value and both stored value + 1: the "
-                f"read and the write of each addition must happen under the semaphore.\n{proc.transcript()}"
+                f"`shm counter {name} {procs} {iters}` printed {printed}{lost}."
+                + (" Two processes read the same value and both stored value + 1." if printed < expected else ""),
+                expected=f"{procs} x {iters} = {expected}",
+                fix="The read and the write of each addition must happen under the semaphore.",
+                procs=[proc],
             )
         stored = shared_memory.read_object(name)
         if stored is None or len(stored) < 8:
             raise SpecFailure(
-                f"with --keep, the shared memory object {name} must remain, holding the counter; "
-                + ("it does not exist." if stored is None else f"it has only {len(stored)} bytes.")
+                f"the shared memory object {name} "
+                + ("does not exist." if stored is None else f"has only {len(stored)} bytes."),
+                expected=f"with --keep, the shared memory object {name} remains, holding the counter",
+                evidence=[
+                    f"{shared_memory.object_path(name)} does not exist."
+                    if stored is None
+                    else f"{shared_memory.object_path(name)} holds {len(stored)} bytes."
+                ],
+                procs=[proc],
             )
         value = int.from_bytes(stored[:8], "little")
         if value != expected:
             raise SpecFailure(
-                f"`shm counter` printed {printed}, but the object {name} holds {value} "
-                f"(bytes {stored[:8].hex(' ')}); the counter is 64 bits, little-endian, at offset 0."
+                f"`shm counter` printed {printed}, but the object {name} holds {value} (bytes {stored[:8].hex(' ')}).",
+                fix="The counter is 64 bits, little-endian, at offset 0.",
+                procs=[proc],
             )
         lock = shared_memory.semaphore_value(name)
         if lock != 1:
             raise SpecFailure(
-                f"with --keep, the semaphore {name} (the counter's lock) must remain, free: it "
-                + ("does not exist (create it with sem_open(NAME, O_CREAT, 0600, 1))." if lock is None
-                   else f"reads {lock} after every process finished; each sem_wait needs exactly one sem_post.")
+                f"the semaphore {name} " + ("does not exist." if lock is None else f"reads {lock} after every process finished."),
+                expected=f"with --keep, the semaphore {name} (the counter's lock) remains, free",
+                fix=(
+                    "Create it with sem_open(NAME, O_CREAT, 0600, 1)."
+                    if lock is None
+                    else "Each sem_wait needs exactly one sem_post."
+                ),
+                procs=[proc],
             )
 
 
@@ -377,18 +419,20 @@ def test_counter_cleans_up(impl, names, made):
     made.object(name)
     made.semaphore(name)
     # the value is shm.counter-exact's business; here only what is left afterwards counts
-    proc = impl.run("counter", name, "3", "1000", timeout=COUNTER_DEADLINE)
+    proc = impl.run("counter", name, "3", "1000", timeout=deadline.LONG)
     _expect_exit(proc, 0, "counting with 3 processes x 1000 iterations")
     left = [
-        path
-        for path, there in (
-            (shared_memory.object_path(name), shared_memory.object_exists(name)),
-            (shared_memory.semaphore_path(name), shared_memory.semaphore_exists(name)),
+        (what, path)
+        for what, path, there in (
+            ("its shared memory object", shared_memory.object_path(name), shared_memory.object_exists(name)),
+            ("its semaphore", shared_memory.semaphore_path(name), shared_memory.semaphore_exists(name)),
         )
         if there
     ]
     if left:
         raise SpecFailure(
-            f"`shm counter {name} 3 1000` (no --keep) exited leaving {' and '.join(left)} behind; "
-            f"unlink the object (shm_unlink) and the semaphore (sem_unlink) before exiting."
+            f"`shm counter {name} 3 1000` (no --keep) exited leaving {' and '.join(what for what, _ in left)} behind.",
+            evidence=[f"{path} still exists." for _, path in left],
+            fix="Unlink the object (shm_unlink) and the semaphore (sem_unlink) before exiting.",
+            procs=[proc],
         )
