@@ -67,6 +67,13 @@ class Deadline:
     def of(cls, timeout: "float | Deadline") -> "Deadline":
         return timeout if isinstance(timeout, Deadline) else cls(timeout)
 
+    def slice(self, seconds: float) -> "Deadline":
+        """A deadline SECONDS from now (not scaled: a polling slice), or this one if sooner."""
+        part = Deadline.__new__(Deadline)
+        part.end = min(self.end, time.monotonic() + seconds)
+        part.seconds = part.end - time.monotonic()
+        return part
+
     def remaining(self) -> float:
         return max(0.0, self.end - time.monotonic())
 

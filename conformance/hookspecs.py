@@ -28,6 +28,13 @@ def pytest_ipc_select(config: pytest.Config, spec_id: str) -> bool | None:
 
 
 @pytest.hookspec
+def pytest_ipc_progress(config: pytest.Config, record: Any) -> None:
+    """A spec has been decided: RECORD holds every verdict so far (its ``meta`` has
+    ``partial: true``). Report writers may save it, so that a run stopped from outside (a
+    session timeout) still hands back every verdict it reached."""
+
+
+@pytest.hookspec
 def pytest_ipc_record(config: pytest.Config, record: Any) -> None:
     """The run is over: RECORD (a ``conformance.record.RunRecord``) holds every spec's verdict.
 

@@ -495,7 +495,15 @@ def wait_until_blocked(
                 f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} within {deadline}.",
                 evidence=[describe(pid)],
             )
+        _poll_deadlock()
         pacer.pause(deadline)
+
+
+def _poll_deadlock() -> None:
+    """Let a wait end as soon as deadlock.py proves that what it waits for can never happen."""
+    from . import deadlock  # deadlock reads /proc through this module
+
+    deadlock.poll()
 
 
 def state_of_thread(pid: int, tid: int) -> str | None:
@@ -524,6 +532,7 @@ def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: st
             return s
         if deadline.expired():
             raise SpecTimeout(f"{what or f'pid {pid}'} did not reach state {states} within {deadline}.", evidence=[describe(pid)])
+        _poll_deadlock()
         pacer.pause(deadline)
 
 
@@ -537,6 +546,7 @@ def wait_until(predicate, deadline: "Deadline | float", what: str):
             return value
         if deadline.expired():
             raise SpecTimeout(f"Not within {deadline}.", expected=what)
+        _poll_deadlock()
         pacer.pause(deadline)
 
 

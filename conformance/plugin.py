@@ -28,6 +28,7 @@ from . import (
     __version__,
     credentials,
     deadline,
+    deadlock,
     evidence,
     hookspecs,
     integrity,
@@ -478,6 +479,7 @@ class Results:
     def __init__(self) -> None:
         self.specs: dict[str, run_record.SpecResult] = {}
         self.decided: set[str] = set()
+        self.finished: set[str] = set()
         self.started = time.monotonic()
 
     def add(self, report: pytest.TestReport) -> None:
@@ -499,6 +501,8 @@ class Results:
                 message="the spec did not finish: the process running it crashed",
             )
         spec.duration_s = round(spec.duration_s + report.duration, 3)
+        if report.when == "teardown":
+            self.finished.add(report.nodeid)
         outcome = props.get("ipc_status")
         if outcome is None:
             return
@@ -514,12 +518,16 @@ class Results:
         spec.failure = run_record.Failure.from_json(failure) if failure else None
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0
 
-    def record(self, ctx: RunContext) -> run_record.RunRecord:
+    def record(self, ctx: RunContext, partial: bool = False) -> run_record.RunRecord:
+        """The run record; PARTIAL: only the specs that have finished (setup, call, teardown)."""
         meta = dict(ctx.meta)
         meta["duration_s"] = round(time.monotonic() - self.started, 3)
+        if partial:
+            meta["partial"] = True
+        specs = [s for nodeid, s in self.specs.items() if not partial or nodeid in self.finished]
         return run_record.RunRecord(
             implementation={"path": str(ctx.impl.root), "name": ctx.impl.name},
-            specs=list(self.specs.values()),
+            specs=specs,
             error=ctx.impl.error or ctx.build_error,
             meta=meta,
         )
@@ -535,6 +543,9 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
+        if report.when == "teardown":
+            record = self.results.record(self.config.stash[CONTEXT], partial=True)
+            self.config.hook.pytest_ipc_progress(config=self.config, record=record)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         record = self.results.record(self.config.stash[CONTEXT])
@@ -577,7 +588,9 @@ def supervisor(run_context: RunContext, request: pytest.FixtureRequest) -> Itera
     home = sandbox_mod.give(run_context.names.tmp_dir(), run_context.sandbox)
     guard = integrity.Guard(integrity.grader_paths([run_context.reference.cwd]))
     sup = _supervisor(run_context.sandbox, _env(run_context.python, run_context.python_env, home), guard)
+    deadlock.watching(sup)
     yield sup
+    deadlock.watching(None)
     notes = sup.teardown()
     left = [p for p in home.rglob("*") if not p.is_dir()]
     if left:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from . import observe
+from . import deadlock, observe
 from .capture import Capture, readable
 from .deadline import Deadline
 from .limits import PROGRAM_UMASK, Limits, _child_setup
@@ -152,7 +152,7 @@ class Proc:
         except OSError:
             self._pidfd = None
         for stream, capture in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr)):
-            t = threading.Thread(target=self._reader, args=(stream, capture), daemon=True)
+            t = threading.Thread(target=self._reader, args=(stream, capture), daemon=True, name="ipc-reader")
             t.start()
             self._threads.append(t)
 
@@ -173,6 +173,16 @@ class Proc:
             if not chunk:
                 stream.close()
                 return
+
+    def _wait_a_little(self, remaining: float) -> None:
+        """Wait (holding self._cond) for new output, a slice at a time, and between slices let
+        deadlock.poll prove that none can ever come."""
+        self._cond.wait(min(remaining, deadlock.PERIOD))
+        self._cond.release()
+        try:
+            deadlock.poll()
+        finally:
+            self._cond.acquire()
 
     # --- input -----------------------------------------------------------------------------
 
@@ -213,7 +223,7 @@ class Proc:
                 with self._cond:
                     self._cond.notify_all()
 
-        t = threading.Thread(target=run, daemon=True)
+        t = threading.Thread(target=run, daemon=True, name="ipc-feeder")
         t.start()
         self._threads.append(t)
         return t
@@ -245,7 +255,7 @@ class Proc:
                 remaining = deadline.remaining()
                 if remaining <= 0:
                     break
-                self._cond.wait(remaining)
+                self._wait_a_little(remaining)
         expected = what or f"a line matching {regex.pattern!r}"
         if self.stdout.eof:
             status = self.wait(5)
@@ -276,7 +286,7 @@ class Proc:
                         evidence=[observe.describe(self.pid)],
                         procs=[self],
                     )
-                self._cond.wait(remaining)
+                self._wait_a_little(remaining)
         raise self._exited_early(f"printing {what or 'another line'}")
 
     # --- waiting on the kernel, aware that the program may exit first ----------------------
@@ -297,6 +307,7 @@ class Proc:
                 raise self._exited_early(what)
             if deadline.expired():
                 raise SpecTimeout(f"Not within {deadline}.", expected=what, evidence=[observe.describe(self.pid)], procs=[self])
+            deadlock.poll()
             pacer.pause(deadline)
 
     def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:
@@ -350,7 +361,7 @@ class Proc:
                 remaining = deadline.remaining()
                 if remaining <= 0:
                     raise SpecTimeout(f"{self.label} kept its output open past {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
-                self._cond.wait(remaining)
+                self._wait_a_little(remaining)
 
     def wait_fed(self, n: int, timeout: "float | Deadline") -> None:
         deadline = Deadline.of(timeout)
@@ -359,7 +370,7 @@ class Proc:
                 remaining = deadline.remaining()
                 if remaining <= 0:
                     raise SpecTimeout(f"{self.label} read only {self.fed} of {n} bytes of stdin within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
-                self._cond.wait(remaining)
+                self._wait_a_little(remaining)
 
     # --- exit ------------------------------------------------------------------------------
 
@@ -396,7 +407,11 @@ class Proc:
     def wait(self, timeout: "float | Deadline", what: str = "", check_implemented: bool = True) -> ExitStatus:
         """Wait for the process to exit, then for its output; SpecTimeout at the deadline."""
         deadline = Deadline.of(timeout)
-        if not self.exited_within(deadline):
+        while not self.exited_within(deadline.slice(deadlock.PERIOD)):
+            if deadline.expired():
+                break
+            deadlock.poll()
+        if self.poll() is None:
             raise SpecTimeout(f"{what or self.label} did not exit within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
         status = self.poll()
         assert status is not None

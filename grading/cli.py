@@ -237,6 +237,8 @@ def grade(
                 kind = kind or "bad-record"
     if rec is not None and reason is None:
         return rec
+    if rec is not None and kind == "session-timeout" and rec.meta.get("partial"):
+        return _cut_short(rec, reason, rubric, keyword, round(time.monotonic() - started, 3))
     if reason is None:
         reason = "the grading run ended without a result: " + _last_lines(output)
         kind = "no-record"
@@ -248,6 +250,32 @@ def grade(
     if rubric is not None:
         failed = rubric.apply(failed)
     return failed
+
+
+def _cut_short(rec: run_record.RunRecord, reason: str, rubric: Rubric | None, keyword: str | None, duration: float) -> run_record.RunRecord:
+    """A run the session timeout stopped: every verdict it reached stands, and every spec it
+    did not reach is a timeout that says so (with -k, the specs it would have run are unknown:
+    only those reached are listed)."""
+    reached = {s.id for s in rec.specs}
+    missing = []
+    if keyword is None:
+        try:
+            known = grader.catalogue()
+        except (grader.GraderMissing, ValueError, KeyError):
+            known = []
+        for info in known:
+            if info.id in reached or (rubric is not None and not rubric.selects(info.id)):
+                continue
+            points = rubric.rules[info.id].points if rubric is not None else info.points
+            missing.append(
+                run_record.SpecResult(
+                    id=info.id, mechanism=info.mechanism, title=info.title, status="timeout", points=0.0,
+                    max_points=points, hint=info.hint,
+                    message=f"{reason}, before this spec was decided: the verdicts above were reached, this one was not.",
+                )
+            )
+    meta = {**rec.meta, "duration_s": duration, "error_kind": "session-timeout", "session_note": reason}
+    return run_record.RunRecord(implementation=rec.implementation, specs=[*rec.specs, *missing], error=None, meta=meta)
 
 
 def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool) -> tuple[str | None, str | None]:

@@ -71,6 +71,19 @@ def pytest_ipc_select(config: pytest.Config, spec_id: str) -> bool | None:
 # --- the record ----------------------------------------------------------------------------
 
 
+def pytest_ipc_progress(config: pytest.Config, record: run_record.RunRecord) -> None:
+    """Every verdict so far, in the run record (--ipc-json) only: a run stopped from outside
+    keeps them. The other reports wait for the end."""
+    path = config.getoption("ipc_json")
+    if not path:
+        return
+    rubric = config.stash.get(RUBRIC, None)
+    try:
+        run_record.write(path, rubric.apply(record) if rubric is not None else record)
+    except OSError:
+        pass  # the final write says what is wrong with the path
+
+
 def pytest_ipc_record(config: pytest.Config, record: run_record.RunRecord) -> None:
     """The record graded by the rubric, written in every format asked for."""
     rubric = config.stash.get(RUBRIC, None)

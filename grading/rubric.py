@@ -32,12 +32,13 @@ class SpecInfo:
     mechanism: str
     points: float
     hint: str = ""
+    title: str = ""
 
     @classmethod
     def of(cls, entry: Mapping[str, Any]) -> "SpecInfo":
         """From a catalogue entry (``python -m conformance.catalogue --json``, the
         ``pytest_ipc_catalogue`` hook)."""
-        return cls(str(entry["id"]), str(entry["mechanism"]), float(entry["points"]), str(entry.get("hint", "")))
+        return cls(str(entry["id"]), str(entry["mechanism"]), float(entry["points"]), str(entry.get("hint", "")), str(entry.get("title", "")))
 
 
 class RubricError(ValueError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -82,13 +83,41 @@ def test_a_run_that_cannot_start_still_writes_every_report(tmp_path):
     check_all(out, reason="no manifest")
 
 
+def _spinner(tmp_path, **real):
+    """An implementation whose programs spin for ever (nothing proves them stuck: they run),
+    but for the mechanisms in REAL, which are the reference's."""
+    impl = tmp_path / "spins"
+    impl.mkdir()
+    (impl / "spin.py").write_text("while True:\n    pass\n")
+    reference = locate.bundled("reference")
+    for name in real.values():
+        shutil.copy(reference / name, impl / name)
+    lines = [f'{m} = "python3 {real.get(m, "spin.py")}"' for m in ("pipe", "fifo", "signal", "msgq", "mqueue", "shm", "buffer", "socket")]
+    (impl / "ipc.toml").write_text("[programs]\n" + "\n".join(lines) + "\n")
+    return impl
+
+
 def test_a_session_timeout_still_writes_every_report(tmp_path):
     out = tmp_path / "reports"
-    hang = mutant("pipe/child-keeps-write-end", tmp_path)
-    proc = ipc_grade(str(hang), "-k", "pipe.eof-on-close", "--session-timeout", "2", "-j", "1", *report_args(out), cwd=tmp_path)
+    proc = ipc_grade(str(_spinner(tmp_path)), "-k", "pipe.eof-on-close", "--session-timeout", "2", "-j", "1", *report_args(out), cwd=tmp_path)
     assert proc.returncode == 1
     docs = check_all(out, reason="did not finish within 2 s")
     assert docs["json"]["error_kind"] == "session-timeout"
+
+
+def test_a_session_timeout_keeps_every_verdict_reached(tmp_path):
+    """The run record is written as verdicts arrive: what was decided stands and counts, and
+    every spec not reached is a timeout that says so."""
+    out = tmp_path / "run.json"
+    ipc_grade(str(_spinner(tmp_path, buffer="buffer.py")), "--session-timeout", "25", "-j", "1", "--json", str(out), "-q", cwd=tmp_path)
+    rec = json.loads(out.read_text())
+    assert rec["error"] is None and rec["error_kind"] == "session-timeout"
+    by_id = {s["id"]: s for s in rec["specs"]}
+    assert len(by_id) == rec["counts"]["passed"] + rec["counts"]["failed"] + rec["counts"]["timeout"] + rec["counts"]["unsupported"]
+    assert any(s["status"] == "passed" and s["mechanism"] == "buffer" for s in by_id.values()) and rec["score"] > 0
+    unreached = [s for s in by_id.values() if "before this spec was decided" in s["message"]]
+    assert unreached and all(s["status"] == "timeout" for s in unreached)
+    assert by_id.keys() >= {"socket.uses-sockets", "signal.handles-usr1"}
 
 
 def test_required_check_exit_statuses(tmp_path):

@@ -1,0 +1,316 @@
+"""Deadlocks proven from kernel state: when nothing a spec waits for can ever happen.
+
+A spec waits on the programs it started (a line, an exit, a state). If every one of their
+processes sleeps in a call that has no timeout, and everything that could wake each of them is
+held by a process of the spec that itself sleeps, or by the grader, which does nothing while it
+waits, then the state can never change: the wait ends at once, not at its deadline, with the
+wait-for graph in words (``Deadlock``, a SpecTimeout: where a spec lets a wait run out, it goes
+on exactly as it would have at the deadline, only sooner).
+
+What can wake a sleeping process, as the kernel shows it:
+
+- read on a pipe or FIFO: a process holding a write end (/proc/PID/fd, fdinfo); write: one
+  holding a read end (the grader drains stdout and stderr, so a write there is never stuck);
+- wait4 and waitid: a change in one of its children;
+- pause, sigsuspend, sigwaitinfo, a stopped process, and the System V, POSIX queue and futex
+  waits (semaphores) without a timeout: another process of the spec (a signal, a message, a post).
+
+Anything else is doubt, and doubt means no verdict (the deadline still stands): a process that
+runs or is in uninterruptible sleep, a call with a timeout (nanosleep, poll, select, epoll,
+sockets, whose timeouts the kernel does not show), a FIFO still being opened, a signal pending
+or a timer signal caught, data waiting in a pipe the grader reads, a pipe end held by a process
+outside the spec, a grader thread still writing to a program or serving it (a peer). And the
+state must hold still over a short window (context switches unchanged) before it counts.
+Anchors: the Go runtime's "all goroutines are asleep - deadlock!", a JVM thread dump's deadlock
+report, the kernel's hung-task detector.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import termios
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import observe
+from .outcomes import SpecTimeout
+
+#: How often a wait looks for a deadlock, and how long the state must hold still to count.
+PERIOD = 0.1
+STILL = 0.05
+
+READS = frozenset({"read", "readv", "pread64", "preadv", "preadv2"})
+WRITES = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
+CHILD_WAITS = frozenset({"wait4", "waitid"})
+SIGNAL_WAITS = frozenset({"pause", "rt_sigsuspend", "rt_sigtimedwait", "rt_sigtimedwait_time64"})
+#: Waits a message, a post or a signal from another process ends: (call, index of its
+#: timeout argument, or None when it has none).
+OTHER_WAITS = {
+    "msgrcv": None,
+    "msgsnd": None,
+    "semop": None,
+    "semtimedop": 3,
+    "mq_timedreceive": 4,
+    "mq_timedreceive_time64": 4,
+    "mq_timedsend": 4,
+    "mq_timedsend_time64": 4,
+    "futex": 3,
+}
+TIMED_SIGNAL_WAITS = {"rt_sigtimedwait": 2, "rt_sigtimedwait_time64": 2}
+FUTEX_CMD = 0x7F  # the operation, without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+FUTEX_WAITS = {0, 9}  # FUTEX_WAIT, FUTEX_WAIT_BITSET (FUTEX_WAIT_BITSET's timeout is absolute)
+TIMER_SIGNALS = {signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF}
+#: Threads of the grader that only read programs' output or watch them: every other thread
+#: started while a spec runs (a feeder with data left, a peer serving a socket) may still act.
+QUIET_THREADS = ("ipc-reader", "integrity", "ipc-feeder")
+
+
+class Deadlock(SpecTimeout):
+    """The programs can never do what the grader waits for: proven, not timed out."""
+
+
+@dataclass
+class Sleeper:
+    pid: int
+    who: str
+    call: str
+    on: str = ""
+    """What it waits on, in words: `fd 3 (pipe:[5])`."""
+    wakers: set[int | str] = field(default_factory=set)
+    """The pids (or "grader", "the spec") that could wake it."""
+    said: str = ""
+
+
+# --- the spec being watched -----------------------------------------------------------------
+
+_watched: list = []  # the Supervisor of the spec this process runs now (at most one)
+_last = [0.0]
+_before: set[threading.Thread] = set()  # threads that were there before the spec (pytest's, xdist's)
+
+
+def watching(supervisor) -> None:
+    """Look for deadlocks among SUPERVISOR's programs in every wait, until watching(None)."""
+    _watched[:] = [supervisor] if supervisor is not None else []
+    _before.clear()
+    if supervisor is not None:
+        _before.update(threading.enumerate())
+
+
+def poll() -> None:
+    """Called in a wait that expects the programs to act: raises Deadlock once proven (looks
+    at most every PERIOD seconds)."""
+    if not _watched:
+        return
+    now = time.monotonic()
+    if now - _last[0] < PERIOD:
+        return
+    _last[0] = now
+    proof = prove(_watched[0])
+    if proof is not None:
+        raise proof
+
+
+# --- the proof ------------------------------------------------------------------------------
+
+
+def prove(supervisor) -> Deadlock | None:
+    """A Deadlock if the programs of SUPERVISOR are provably stuck for good, else None."""
+    if _busy_grader(supervisor):
+        return None
+    first = _snapshot(supervisor)
+    if first is None:
+        return None
+    threading.Event().wait(STILL)  # the window: a wake-up in flight shows as a change
+    second = _snapshot(supervisor)
+    if second is None or second[0] != first[0]:
+        return None
+    sleepers = second[1]
+    return Deadlock(
+        "Deadlock: every process of this spec sleeps, and nothing can wake any of them: what the grader waits for can never happen.",
+        evidence=[s.said for s in sleepers],
+        fix=_fix(sleepers, supervisor),
+        procs=[p for p in supervisor.procs if p.alive()][-8:] or supervisor.procs[-8:],
+    )
+
+
+def _busy_grader(supervisor) -> bool:
+    """A grader thread that may still act on a program: a peer, or a feeder that is not stuck
+    behind a full pipe (one that is can only go on once its program reads, so it counts as the
+    grader, waiting)."""
+    for proc in supervisor.procs:
+        if any(t.is_alive() for t in proc._threads if t.name == "ipc-feeder") and not _pipe_holds_data(proc.popen.stdin):
+            return True
+    for t in threading.enumerate():
+        if t in _before or t is threading.current_thread() or not t.is_alive():
+            continue
+        if t.name.startswith(QUIET_THREADS):
+            continue
+        return True
+    return False
+
+
+def _snapshot(supervisor) -> tuple[tuple, list[Sleeper]] | None:
+    """(what must hold still, the sleepers) if every process of the spec sleeps in a call
+    whose wakers are all asleep or the grader; None at any doubt."""
+    roots = [p for p in supervisor.procs if p.alive()]
+    if not roots:
+        return None
+    if any(_unread(p) for p in supervisor.procs):
+        return None
+    who = {p.pid: p.label for p in roots}
+    pids: list[int] = []
+    for p in roots:
+        for pid in [p.pid, *observe.descendants(p.pid)]:
+            if pid not in pids and observe.state(pid) not in (None, "Z", "X"):
+                pids.append(pid)
+                who.setdefault(pid, f"a child of {_parent_label(pid, who)}")
+    spec = set(pids)
+    me = os.getpid()
+    try:
+        ends = observe.pipe_ends([*pids, me])
+    except observe.NOT_SHOWN:
+        return None
+    stamp = []
+    sleepers: list[Sleeper] = []
+    for pid in pids:
+        sleeper = _classify(pid, who[pid], ends, spec, me)
+        if sleeper is None:
+            return None
+        stamp.append((pid, sleeper.call, _switches(pid)))
+        sleepers.append(sleeper)
+    for s in sleepers:
+        # every waker must be a process of the spec (all asleep, as just shown) or the grader
+        if any(w not in spec and w not in ("grader", "the spec") for w in s.wakers):
+            return None
+    return tuple(stamp), sleepers
+
+
+def _parent_label(pid: int, who: dict[int, str]) -> str:
+    st = observe.read_stat(pid)
+    return who.get(st.ppid, f"pid {st.ppid}") if st else "the spec"
+
+
+def _classify(pid: int, who: str, ends: dict, spec: set[int], me: int) -> Sleeper | None:
+    tids = observe.threads(pid) or [pid]
+    states = [observe.state_of_thread(pid, t) for t in tids]
+    if any(s not in ("S", "T") for s in states if s):
+        return None  # running, in uninterruptible sleep, traced: no verdict
+    sets = observe.signal_sets(pid)
+    if sets is None:
+        return None
+    pending = (sets.pending | sets.shared_pending) - sets.blocked
+    if pending or TIMER_SIGNALS & (sets.caught - sets.blocked):
+        return None  # a signal in flight, or one a timer may send and it would take
+    if all(s == "T" for s in states if s):
+        return Sleeper(pid, who, "stopped", wakers={"the spec"}, said=f"{who} (pid {pid}) is stopped (SIGSTOP): only a SIGCONT would go on, and nothing runs that could send one")
+    if len(tids) > 1:
+        return None  # several threads: which waits for which is beyond what this proves
+    try:
+        sc = observe.syscall(pid)
+    except observe.NOT_SHOWN:
+        return None
+    if sc is None or sc.running or sc.name is None:
+        return None
+    name = sc.name
+    if name in READS | WRITES:
+        return _pipe_sleeper(pid, who, sc, ends, spec, me, reading=name in READS)
+    if name in CHILD_WAITS:
+        kids = observe.children(pid)
+        if not kids or any(k not in spec for k in kids):
+            return None
+        names = ", ".join(f"pid {k}" for k in kids)
+        return Sleeper(pid, who, name, wakers=set(kids), said=f"{who} (pid {pid}) waits in {name} for its child ({names}), itself asleep")
+    if name in SIGNAL_WAITS:
+        index = TIMED_SIGNAL_WAITS.get(name)
+        if index is not None and (len(sc.args) <= index or sc.args[index] != 0):
+            return None
+        return Sleeper(pid, who, name, wakers={"the spec"}, said=f"{who} (pid {pid}) waits in {name} for a signal that no running process can send")
+    if name in OTHER_WAITS:
+        index = OTHER_WAITS[name]
+        if name == "futex" and (len(sc.args) < 2 or sc.args[1] & FUTEX_CMD not in FUTEX_WAITS):
+            return None
+        if index is not None and (len(sc.args) <= index or sc.args[index] != 0):
+            return None  # it has a timeout
+        what = "a semaphore or lock (futex)" if name == "futex" else name
+        return Sleeper(pid, who, name, wakers={"the spec"}, said=f"{who} (pid {pid}) waits in {what}, with no timeout, for a process that is itself asleep")
+    return None
+
+
+def _pipe_sleeper(pid, who, sc, ends, spec, me, reading: bool) -> Sleeper | None:
+    if not sc.args:
+        return None
+    fd = observe.fds(pid).get(sc.args[0])
+    if fd is None or fd.kind not in ("pipe", "fifo") or fd.inode is None:
+        return None
+    wanted = ("w", "rw") if reading else ("r", "rw")
+    holders = [(p, f) for p, f in ends.get(fd.inode, []) if f.access in wanted]
+    if not holders:
+        return None  # no writer means EOF, no reader EPIPE: it would not sleep
+    wakers: set[int | str] = set()
+    words = []
+    for p, f in holders:
+        if p == me:
+            if not reading:
+                return None  # the grader reads what programs write: it will make room
+            wakers.add("grader")
+            words.append(f"the grader (fd {f.fd}), which writes nothing while it waits for the programs")
+        else:
+            wakers.add(p)
+            words.append("it itself" + f" (fd {f.fd})" if p == pid else f"pid {p} (fd {f.fd}), itself asleep")
+    verb, end = ("reads", "writers") if reading else ("writes", "readers")
+    said = f"{who} (pid {pid}) waits to {verb[:-1]} {'from' if reading else 'to'} fd {fd.fd} ({fd.target}), whose only {end} are: {'; '.join(words)}"
+    return Sleeper(pid, who, sc.name, on=f"fd {fd.fd} ({fd.target})", wakers=wakers, said=said)
+
+
+def _switches(pid: int) -> tuple[int | None, int | None]:
+    voluntary = involuntary = None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    voluntary = int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    involuntary = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return voluntary, involuntary
+
+
+def _pipe_holds_data(stream) -> bool:
+    """Bytes sit in the pipe of STREAM (either end), or it cannot be told."""
+    if stream is None or stream.closed:
+        return False
+    try:
+        return bool(struct.unpack("i", fcntl.ioctl(stream.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0])
+    except (OSError, ValueError):
+        return True  # cannot tell: doubt
+
+
+def _unread(proc) -> bool:
+    """Output the program wrote that the grader has not read yet."""
+    return _pipe_holds_data(proc.popen.stdout) or _pipe_holds_data(proc.popen.stderr)
+
+
+def _fix(sleepers: Iterable[Sleeper], supervisor) -> str:
+    """What to change, where the graph says: a program reading its input while the grader
+    waits for output it has not printed (stdio's buffer), an end held by the reader itself."""
+    fixes = []
+    stdin_readers = {p.pid for p in supervisor.procs if p.alive() and p.stdout.length == 0}
+    for s in sleepers:
+        if "grader" in s.wakers and s.pid in stdin_readers:
+            fixes.append(
+                f"{s.who} printed nothing yet and now waits for more input: if it has written its "
+                f"reply, it is still in stdio's buffer. Flush after each line (fflush(stdout); "
+                f"print(..., flush=True))."
+            )
+        if s.pid in s.wakers:
+            fixes.append(f"{s.who} holds the other end of the pipe it waits on: close the ends it does not use right after fork.")
+    return " ".join(dict.fromkeys(fixes))
+
+
+__all__ = ["Deadlock", "poll", "prove", "watching"]
