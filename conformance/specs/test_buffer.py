@@ -31,21 +31,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import explain, observe, shared_memory
+from conformance import deadline, explain, observe, settle, shared_memory
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
 from conformance.spec import spec
 from conformance.strategies import first_difference, spec_settings
 
-#: How long a program gets for one step (start, init, take or store an item, block, exit).
-STEP_DEADLINE = 5
-#: How long a whole exchange of items may take (thousands of items, perturbed: about 1 s).
-EXIT_DEADLINE = 20
-#: Window over which a sleeping process must use no CPU (clock ticks are 10 ms).
-IDLE_WINDOW = 0.3
-IDLE_TICKS = 2
-#: CPU a program may use (clock ticks) before it must be asleep: starting Python costs a few.
-SPIN_TICKS = 30
 #: A semaphore wait (sem_wait, sem_timedwait) sleeps in futex(2).
 SEM_WAIT = frozenset({"futex"})
 #: The contract's layout: four 32-bit little-endian integers, then the slots.
@@ -94,12 +85,12 @@ def _present(name):
 def _expect_exit(proc, code, doing):
     status = proc.status
     if status is None or status.code != code:
-        raise SpecFailure(f"{doing}: {proc.label} {status}; expected exit status {code}.\n{proc.transcript()}")
+        raise SpecFailure(f"{doing}: {proc.label} {status}.", expected=f"exit status {code}", procs=[proc])
 
 
 def _init(impl, name, slots, slot_size=None):
     args = ["init", name, str(slots)] + (["--slot-size", str(slot_size)] if slot_size else [])
-    proc = impl.run(*args, timeout=STEP_DEADLINE)
+    proc = impl.run(*args, timeout=deadline.STEP)
     _expect_exit(proc, 0, f"`buffer {' '.join(args)}`")
     return proc
 
@@ -125,55 +116,43 @@ def _wait_filled(producer, name, count):
         return producer.poll() is not None or (shared_memory.semaphore_value(f"{name}.full") or 0) >= count
 
     try:
-        observe.wait_until(filled, STEP_DEADLINE, f"{producer.label} storing {count} item(s)")
+        observe.wait_until(filled, deadline.STEP, f"{producer.label} storing {count} item(s)")
     except SpecTimeout as exc:
-        raise SpecTimeout(f"{exc}: {_show(name)}; {observe.describe(producer.pid)}.\n{producer.transcript()}") from None
+        raise _timed_out(exc, evidence=[_show(name), observe.describe(producer.pid)], procs=[producer]) from None
     if producer.poll() is not None and not producer.status.ok:
-        producer.wait(STEP_DEADLINE)
-        raise SpecFailure(f"{producer.label} {producer.status} while storing items; expected it to store them.\n{producer.transcript()}")
+        producer.wait(deadline.STEP)
+        raise SpecFailure(
+            f"{producer.label} {producer.status} while storing items.",
+            expected="it to store them",
+            procs=[producer],
+        )
 
 
-def _assert_asleep(proc, who, fix):
+def _timed_out(exc, *, evidence=(), procs=()):
+    """EXC, a deadline that ran out, with what the kernel shows now and the programs it is about."""
+    return SpecTimeout(
+        exc.observed,
+        expected=exc.expected,
+        done=exc.done,
+        evidence=list(dict.fromkeys([*exc.evidence, *evidence])),
+        fix=exc.fix,
+        procs=list(dict.fromkeys([*procs, *exc.procs])),
+    )
+
+
+def _asleep(proc, who, fix):
     """PROC falls asleep in a semaphore wait and then uses no CPU; None if it exits instead.
 
-    A program that burns SPIN_TICKS of CPU without falling asleep is spinning: that fails at
-    once rather than at the deadline. (Starting up costs a Python program a few ticks.)
+    A program that spins or polls instead fails at once (settle.settle), and one that wakes
+    while it should sleep too (settle.idle).
     """
-    start = observe.cpu_ticks(proc.pid) or 0
-
-    def settled():
-        if proc.poll() is not None:
-            return "exited"
-        blocked = observe.blocked_now(proc.pid, SEM_WAIT)
-        if blocked is not None:
-            return blocked
-        if (observe.cpu_ticks(proc.pid) or start) - start > SPIN_TICKS:
-            return "spinning"
+    blocked = settle.settle(proc, SEM_WAIT, deadline.STEP, who=who, fix=fix)
+    if blocked is None:
         return None
-
-    try:
-        outcome = observe.wait_until(settled, STEP_DEADLINE, f"{who} (pid {proc.pid}) falling asleep")
-    except SpecTimeout:
-        raise SpecFailure(
-            f"{who} (pid {proc.pid}) did not fall asleep in a semaphore wait (futex) within "
-            f"{STEP_DEADLINE} s: {observe.describe(proc.pid)}. {fix}"
-        ) from None
-    if outcome == "exited":
-        return None
-    if outcome == "spinning":
-        raise SpecFailure(
-            f"{who} (pid {proc.pid}) used over {SPIN_TICKS} clock ticks of CPU without ever falling "
-            f"asleep in a semaphore wait: {observe.describe(proc.pid)}. {fix}"
-        )
-    used = proc.cpu_ticks_over(IDLE_WINDOW)
+    settle.idle(proc, who=who, fix=fix)
     if proc.poll() is not None:
         return None
-    if used is not None and used > IDLE_TICKS:
-        raise SpecFailure(
-            f"{who} (pid {proc.pid}) used {used} clock ticks of CPU in {IDLE_WINDOW} s while "
-            f"it should sleep: {observe.describe(proc.pid)}. {fix}"
-        )
-    return observe.blocked_now(proc.pid, SEM_WAIT) or outcome
+    return observe.blocked_now(proc.pid, SEM_WAIT) or blocked
 
 
 def _compare_items(expected, proc, doing):
@@ -187,9 +166,10 @@ def _compare_items(expected, proc, doing):
             else first_difference(_lines(expected), got)
         )
         raise SpecFailure(
-            f"{doing}: the consumer's output differs from the items in order: {detail}. "
-            f"Items leave the buffer in the order they entered it (take at head, store at tail, "
-            f"each advanced modulo SLOTS).\n{proc.transcript()}"
+            f"{doing}: the consumer's output differs from the items in order: {detail}.",
+            fix="Items leave the buffer in the order they entered it (take at head, store at tail, "
+            "each advanced modulo SLOTS).",
+            procs=[proc],
         )
 
 
@@ -207,24 +187,29 @@ def test_init_layout(impl, names, made):
     """`buffer init` lays out the header and slots as the contract says, with semaphores at SLOTS, 0 and 1."""
     for slots, slot_size in ((5, 40), (3, None)):
         name = _new_buffer(made, names)
-        _init(impl, name, slots, slot_size)
+        init = _init(impl, name, slots, slot_size)
         size = slot_size or DEFAULT_SLOT_SIZE
         raw = shared_memory.read_object(name)
         if raw is None:
-            raise SpecFailure(f"`buffer init {name} {slots}` exited 0 but there is no shared memory object {name} ({shared_memory.object_path(name)}).")
+            raise SpecFailure(
+                f"`buffer init {name} {slots}` exited 0 but there is no shared memory object {name} ({shared_memory.object_path(name)}).",
+                procs=[init],
+            )
         header = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, min(len(raw), HEADER), 4)]
         if header != [slots, size, 0, 0] or len(raw) < HEADER + slots * size:
             raise SpecFailure(
                 f"after `buffer init {name} {slots}{f' --slot-size {slot_size}' if slot_size else ''}`, the object "
-                f"has {len(raw)} bytes and its header reads {header}; expected at least "
-                f"{HEADER + slots * size} bytes and [SLOTS {slots}, SLOT_SIZE {size}, head 0, tail 0], "
-                f"32-bit little-endian."
+                f"has {len(raw)} bytes and its header reads {header}.",
+                expected=f"at least {HEADER + slots * size} bytes and [SLOTS {slots}, SLOT_SIZE {size}, head 0, tail 0], "
+                f"32-bit little-endian",
+                procs=[init],
             )
         values = _values(name)
         if values != (0, slots, 1):
             raise SpecFailure(
-                f"after `buffer init {name} {slots}`, {_show(name)}; expected full 0, empty {slots} "
-                f"(every slot free) and mutex 1 (None means the semaphore does not exist)."
+                f"after `buffer init {name} {slots}`, {_show(name)}.",
+                expected=f"full 0, empty {slots} (every slot free) and mutex 1 (None means the semaphore does not exist)",
+                procs=[init],
             )
 
 
@@ -239,14 +224,19 @@ def test_init_refuses_existing(impl, reference, names, made):
     # a live buffer: initialised by the reference, one item in it
     name = _new_buffer(made, names)
     _init(reference, name, 3)
-    producer = reference.run("produce", name, input=b"still here\n", timeout=STEP_DEADLINE)
+    producer = reference.run("produce", name, input=b"still here\n", timeout=deadline.STEP)
     _expect_exit(producer, 0, "the reference storing one item")
     raw, values = shared_memory.read_object(name), _values(name)
-    _expect_exit(impl.run("init", name, "3", timeout=STEP_DEADLINE), 1, f"`buffer init {name} 3` on a buffer that holds an item")
+    init = impl.run("init", name, "3", timeout=deadline.STEP)
+    _expect_exit(init, 1, f"`buffer init {name} 3` on a buffer that holds an item")
     if shared_memory.read_object(name) != raw or _values(name) != values:
         raise SpecFailure(
-            f"a refused `buffer init` on a live buffer changed it: before, {values} (full, empty, mutex) and "
-            f"its header {raw[:HEADER].hex(' ')}; after, {_values(name)} and {(shared_memory.read_object(name) or b'')[:HEADER].hex(' ')}."
+            "a refused `buffer init` on a live buffer changed it.",
+            evidence=[
+                f"before, {values} (full, empty, mutex) and its header {raw[:HEADER].hex(' ')}",
+                f"after, {_values(name)} and {(shared_memory.read_object(name) or b'')[:HEADER].hex(' ')}",
+            ],
+            procs=[init],
         )
     # each of the four alone
     for what in ("object", *ROLES):
@@ -258,14 +248,16 @@ def test_init_refuses_existing(impl, reference, names, made):
         else:
             shared_memory.create_semaphore(f"{name}.{what}", 7)
             label = f"the semaphore {name}.{what}"
-        _expect_exit(impl.run("init", name, "2", timeout=STEP_DEADLINE), 1, f"`buffer init {name} 2` when {label} exists already")
+        init = impl.run("init", name, "2", timeout=deadline.STEP)
+        _expect_exit(init, 1, f"`buffer init {name} 2` when {label} exists already")
         if what == "object":
             if shared_memory.read_object(name) != content:
-                raise SpecFailure(f"a refused `buffer init` changed {label}: it must leave it as it was.")
+                raise SpecFailure(f"a refused `buffer init` changed {label}.", expected="it to leave it as it was", procs=[init])
         elif shared_memory.semaphore_value(f"{name}.{what}") != 7:
             raise SpecFailure(
                 f"a refused `buffer init` changed {label}: it read 7 before and "
-                f"{shared_memory.semaphore_value(f'{name}.{what}')} after."
+                f"{shared_memory.semaphore_value(f'{name}.{what}')} after.",
+                procs=[init],
             )
 
 
@@ -279,19 +271,25 @@ def test_destroy_cleans_up(impl, reference, names, made):
     """`buffer destroy` unlinks the object and the three semaphores; with one missing it removes the rest and exits 1."""
     name = _new_buffer(made, names)
     _init(reference, name, 2)
-    _expect_exit(impl.run("destroy", name, timeout=STEP_DEADLINE), 0, f"`buffer destroy {name}`")
+    destroy = impl.run("destroy", name, timeout=deadline.STEP)
+    _expect_exit(destroy, 0, f"`buffer destroy {name}`")
     left = _present(name)
     if left:
-        raise SpecFailure(f"`buffer destroy {name}` exited 0 but left {', '.join(left)} behind.")
-    _expect_exit(impl.run("destroy", name, timeout=STEP_DEADLINE), 1, f"`buffer destroy {name}` when nothing is left")
+        raise SpecFailure(f"`buffer destroy {name}` exited 0 but left {', '.join(left)} behind.", procs=[destroy])
+    _expect_exit(impl.run("destroy", name, timeout=deadline.STEP), 1, f"`buffer destroy {name}` when nothing is left")
 
     name = _new_buffer(made, names)
     _init(reference, name, 2)
     shared_memory.unlink_semaphore(f"{name}.full")
-    _expect_exit(impl.run("destroy", name, timeout=STEP_DEADLINE), 1, f"`buffer destroy {name}` with {name}.full missing")
+    destroy = impl.run("destroy", name, timeout=deadline.STEP)
+    _expect_exit(destroy, 1, f"`buffer destroy {name}` with {name}.full missing")
     left = _present(name)
     if left:
-        raise SpecFailure(f"`buffer destroy {name}` with {name}.full missing left {', '.join(left)} behind; remove the others anyway.")
+        raise SpecFailure(
+            f"`buffer destroy {name}` with {name}.full missing left {', '.join(left)} behind.",
+            fix="Remove the others anyway.",
+            procs=[destroy],
+        )
 
 
 # --- blocking ----------------------------------------------------------------------------------
@@ -316,44 +314,56 @@ def test_blocks_when_full(impl, names, made):
     producer = _produce(impl, name, items)
     _wait_filled(producer, name, k)
     if producer.exited_within(0):
-        producer.wait(STEP_DEADLINE)
+        producer.wait(deadline.STEP)
         raise SpecFailure(
             f"with {k} slots and {k + 1} lines, {producer.label} {producer.status} without waiting for "
-            f"a free slot; now {_show(name)}. A full buffer must put the producer to sleep in "
-            f"sem_wait(empty) until a consumer frees a slot: it never drops or overwrites an item.\n"
-            f"{producer.transcript()}"
+            f"a free slot.",
+            evidence=[f"now {_show(name)}"],
+            fix="A full buffer must put the producer to sleep in sem_wait(empty) until a consumer "
+            "frees a slot: it never drops or overwrites an item.",
+            procs=[producer],
         )
     fix = "Wait with sem_wait(empty): the kernel wakes the producer when a consumer posts; no polling loop."
-    blocked = _assert_asleep(producer, "the producer facing a full buffer", fix)
+    blocked = _asleep(producer, "the producer facing a full buffer", fix)
     full, empty, mutex = _values(name)
     if blocked is None or (full, empty) != (k, 0):
         raise SpecFailure(
             f"with {k} slots and {k + 1} lines, {producer.label} "
             + ("exited" if blocked is None else f"sleeps ({blocked})")
-            + f" while {_show(name)}; expected it asleep with full {k} and empty 0: a full buffer "
-            f"must stop the producer, never lose or overwrite an item.\n{producer.transcript()}"
+            + f" while {_show(name)}.",
+            expected=f"it asleep with full {k} and empty 0",
+            fix="A full buffer must stop the producer, never lose or overwrite an item.",
+            procs=[producer],
         )
     if mutex != 1:
         raise SpecFailure(
-            f"the producer sleeps on a full buffer holding the mutex ({_show(name)}): no consumer "
-            f"can ever take an item, a deadlock. Call sem_wait(empty) first, then lock the mutex."
+            "the producer sleeps on a full buffer holding the mutex: no consumer can ever take an "
+            "item, a deadlock.",
+            evidence=[_show(name), str(blocked)],
+            fix="Call sem_wait(empty) first, then lock the mutex.",
+            procs=[producer],
         )
     consumer = _consume(impl, name, 1)
-    first = consumer.next_line(STEP_DEADLINE, what="the first item")
+    first = consumer.next_line(deadline.STEP, what="the first item")
     if first != items[0]:
-        raise SpecFailure(f"the consumer took {first!r} first; expected {items[0]!r}, the oldest item.\n{consumer.transcript()}")
-    consumer.wait(STEP_DEADLINE)
+        raise SpecFailure(f"the consumer took {first!r} first.", expected=f"{items[0]!r}, the oldest item", procs=[consumer])
+    consumer.wait(deadline.STEP)
     _expect_exit(consumer, 0, "taking one item")
-    if not producer.exited_within(STEP_DEADLINE):
+    if not producer.finished_within(deadline.STEP):
         raise SpecFailure(
-            f"a consumer took one item ({_show(name)}), but the producer did not finish within "
-            f"{STEP_DEADLINE} s: {observe.describe(producer.pid)}. The consumer's sem_post(empty) "
-            f"must wake it to store its last item.\n{producer.transcript()}"
+            f"a consumer took one item, but the producer did not finish within {deadline.STEP} s.",
+            evidence=[_show(name), observe.describe(producer.pid)],
+            fix="The consumer's sem_post(empty) must wake it to store its last item.",
+            procs=[producer, consumer],
         )
-    producer.wait(STEP_DEADLINE)
+    producer.wait(deadline.STEP)
     _expect_exit(producer, 0, f"producing {k + 1} items")
     if _values(name)[:2] != (k, 0):
-        raise SpecFailure(f"after the producer stored its last item, {_show(name)}; expected full {k} and empty 0.")
+        raise SpecFailure(
+            f"after the producer stored its last item, {_show(name)}.",
+            expected=f"full {k} and empty 0",
+            procs=[producer, consumer],
+        )
 
 
 @spec(
@@ -368,22 +378,28 @@ def test_blocks_when_empty(impl, names, made):
     _init(impl, name, 2)
     consumer = _consume(impl, name, 2)
     fix = "Wait with sem_wait(full): the kernel wakes the consumer when a producer posts; no polling loop."
-    blocked = _assert_asleep(consumer, "the consumer facing an empty buffer", fix)
+    blocked = _asleep(consumer, "the consumer facing an empty buffer", fix)
     if blocked is None:
-        consumer.wait(STEP_DEADLINE)
-        raise SpecFailure(f"on an empty buffer {consumer.label} {consumer.status} instead of waiting for an item.\n{consumer.transcript()}")
+        consumer.wait(deadline.STEP)
+        raise SpecFailure(f"on an empty buffer {consumer.label} {consumer.status} instead of waiting for an item.", procs=[consumer])
     if _values(name) != (0, 2, 1):
         raise SpecFailure(
-            f"while the consumer waits on an empty buffer, {_show(name)}; expected full 0, empty 2 "
-            f"and mutex 1 (a consumer asleep holding the mutex locks every producer out)."
+            f"while the consumer waits on an empty buffer, {_show(name)}.",
+            expected="full 0, empty 2 and mutex 1 (a consumer asleep holding the mutex locks every producer out)",
+            evidence=[str(blocked)],
+            procs=[consumer],
         )
     for item in (b"first item", b"second item"):
-        producer = impl.run("produce", name, input=item + b"\n", timeout=STEP_DEADLINE)
+        producer = impl.run("produce", name, input=item + b"\n", timeout=deadline.STEP)
         _expect_exit(producer, 0, f"producing {item!r}")
-        line = consumer.next_line(STEP_DEADLINE, what=f"the item {item!r} once it arrived")
+        line = consumer.next_line(deadline.STEP, what=f"the item {item!r} once it arrived")
         if line != item:
-            raise SpecFailure(f"the waiting consumer printed {line!r}; expected {item!r}, the item just produced.\n{consumer.transcript()}")
-    consumer.wait(STEP_DEADLINE)
+            raise SpecFailure(
+                f"the waiting consumer printed {line!r}.",
+                expected=f"{item!r}, the item just produced",
+                procs=[consumer, producer],
+            )
+    consumer.wait(deadline.STEP)
     _expect_exit(consumer, 0, "consuming two items")
 
 
@@ -422,8 +438,8 @@ def test_fifo_order(impl, names, case):
         producer = _produce(impl, name, items)
         _wait_filled(producer, name, min(len(items), slots))
         consumer = _consume(impl, name, len(items))
-        consumer.wait(EXIT_DEADLINE)
-        producer.wait(EXIT_DEADLINE)
+        consumer.wait(deadline.LONG)
+        producer.wait(deadline.LONG)
         _expect_exit(producer, 0, f"producing {len(items)} items into {slots} slots")
         _expect_exit(consumer, 0, f"consuming {len(items)} items from {slots} slots")
         _compare_items(items, consumer, f"{len(items)} items through {slots} slot(s) of {slot_size or DEFAULT_SLOT_SIZE} bytes")
@@ -444,8 +460,8 @@ def test_interop_producer(impl, reference, names, made):
     producer = _produce(impl, name, items)
     _wait_filled(producer, name, 3)
     consumer = _consume(reference, name, len(items))
-    consumer.wait(EXIT_DEADLINE)
-    producer.wait(EXIT_DEADLINE)
+    consumer.wait(deadline.LONG)
+    producer.wait(deadline.LONG)
     _expect_exit(producer, 0, f"producing {len(items)} items")
     _expect_exit(consumer, 0, f"the reference consuming {len(items)} items")
     _compare_items(items, consumer, "your producer, the reference's consumer")
@@ -465,8 +481,8 @@ def test_interop_consumer(impl, reference, names, made):
     items = [b"from the reference %d" % i for i in range(1, 10)] + [b"", b"y" * 60]
     consumer = _consume(impl, name, len(items))
     producer = _produce(reference, name, items)
-    consumer.wait(EXIT_DEADLINE)
-    producer.wait(EXIT_DEADLINE)
+    consumer.wait(deadline.LONG)
+    producer.wait(deadline.LONG)
     _expect_exit(producer, 0, f"the reference producing {len(items)} items")
     _expect_exit(consumer, 0, f"consuming {len(items)} items")
     _compare_items(items, consumer, "the reference's producer, your consumer")
@@ -483,20 +499,22 @@ def test_item_too_long(impl, names, made):
     name = _new_buffer(made, names)
     _init(impl, name, 4, 16)
     fits = b"x" * 12  # 16 - 4: exactly a slot
-    producer = impl.run("produce", name, input=_lines([b"ok", fits, b"y" * 13, b"never"]), timeout=STEP_DEADLINE)
+    producer = impl.run("produce", name, input=_lines([b"ok", fits, b"y" * 13, b"never"]), timeout=deadline.STEP)
     _expect_exit(producer, 1, "producing a 13-byte line into 16-byte slots")
     if _values(name)[0] != 2:
-        raise SpecFailure(f"after the producer refused a 13-byte line, {_show(name)}; expected full 2 (the two lines before it).")
+        raise SpecFailure(
+            f"after the producer refused a 13-byte line, {_show(name)}.",
+            expected="full 2 (the two lines before it)",
+            procs=[producer],
+        )
     consumer = _consume(impl, name, 2)
-    consumer.wait(STEP_DEADLINE)
+    consumer.wait(deadline.STEP)
     _expect_exit(consumer, 0, "consuming 2 items")
     _compare_items([b"ok", fits], consumer, "the items before a line too long")
 
 
 # --- many producers and consumers at once ------------------------------------------------------
 
-#: How long the participants together may take to start and wait for input before the exchange.
-SETTLE_DEADLINE = 3
 PRODUCERS = 4
 CONSUMERS = 3
 ITEMS_EACH = 900  # 3600 items in all, 1200 per consumer
@@ -522,16 +540,16 @@ def _tagged_item(producer, seq, rng):
     return body + b" %08x" % zlib.crc32(body)
 
 
-def _perturb(rng, procs, deadline):
+def _perturb(rng, procs, until):
     """Until all PROCS exit: stop one at random, let another run for a random moment, continue it.
 
     A stopped process may hold the mutex or be halfway through a store; the others go on
     meanwhile. Every round waits on the kernel (the victim's state) or on a process's pidfd, and
     every participant is continued at the end whatever happened.
     """
-    deadline = Deadline.of(deadline)
+    until = Deadline.of(until)
     try:
-        while not deadline.expired():
+        while not until.expired():
             alive = [p for p in procs if p.poll() is None]
             if len(alive) < 2:
                 return
@@ -543,7 +561,7 @@ def _perturb(rng, procs, deadline):
             stopped_for, then = rng.uniform(0.001, 0.02), rng.uniform(0, 0.005)
             victim.send_signal(signal.SIGSTOP)
             try:
-                observe.wait_for_state(victim.pid, "TtZX", STEP_DEADLINE)
+                observe.wait_for_state(victim.pid, "TtZX", deadline.STEP)
             except observe.ProcessGone:
                 pass
             other.exited_within(stopped_for)  # the others run while the victim is stopped
@@ -554,14 +572,15 @@ def _perturb(rng, procs, deadline):
             p.send_signal(signal.SIGCONT)
 
 
-def _settle(proc, calls, deadline):
-    """Wait (until DEADLINE at most) for PROC to sleep in one of CALLS: started, awaiting input.
+def _started(proc, calls, until):
+    """Wait (until UNTIL at most) for PROC to sleep in one of CALLS: started, awaiting input.
 
-    Only a way to start the participants together; a program that waits some other way is
-    not wrong for it, so the wait just ends.
+    Only a way to start the participants together; a program that waits some other way (or
+    spins: buffer.blocks-when-full and blocks-when-empty judge that) is not wrong for it here,
+    so the wait just ends.
     """
     try:
-        proc.wait_blocked(calls, deadline)
+        proc.wait_blocked(calls, until)
     except SpecTimeout:
         pass
 
@@ -601,9 +620,11 @@ def _check_exchange(produced, consumers, seed):
         raise SpecFailure(
             f"{PRODUCERS} producers and {CONSUMERS} consumers sharing {CONTENDED_SLOTS} slots{where}: "
             + "; ".join(problems)
-            + ". Two processes updated head or tail at once: each store (read tail, write the slot, "
+            + ".",
+            fix="Two processes updated head or tail at once: each store (read tail, write the slot, "
             "advance tail) and each take (read head, read the slot, advance head) must happen "
-            "whole under the mutex."
+            "whole under the mutex.",
+            procs=consumers,
         )
 
 
@@ -632,11 +653,11 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
     everyone = producers + consumers
     # start them together: each consumer waits for an item, each producer for its input, then
     # every producer gets all its lines at once, so they all store into the empty slots together
-    settle = Deadline(SETTLE_DEADLINE)
+    start = Deadline(deadline.STEP)
     for proc in consumers:
-        _settle(proc, SEM_WAIT, settle)
+        _started(proc, SEM_WAIT, start)
     for proc in producers:
-        _settle(proc, explain.READ_CALLS, settle)
+        _started(proc, explain.READ_CALLS, start)
     inputs = [_lines([produced[(p, s)] for s in range(ITEMS_EACH)]) for p in range(PRODUCERS)]
     for proc, data in zip(producers, inputs):
         try:
@@ -645,16 +666,18 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
             pass  # it exited already: its exit status tells why, below
     for proc in producers:
         proc.close_stdin()
-    deadline = Deadline(EXIT_DEADLINE)
-    _perturb(rng, everyone, deadline)
+    exchange = Deadline(deadline.LONG)
+    _perturb(rng, everyone, exchange)
     for proc in everyone:
-        if not proc.exited_within(deadline):
-            stuck = "; ".join(observe.describe(p.pid) for p in everyone if p.poll() is None)
+        if not proc.finished_within(exchange):
+            stuck = [p for p in everyone if p.poll() is None]
             raise SpecTimeout(
                 f"{PRODUCERS} producers and {CONSUMERS} consumers (seed {seed}) did not all finish "
-                f"within {EXIT_DEADLINE} s: {stuck}; {_show(name)}.\n{proc.transcript()}"
+                f"within {deadline.LONG} s.",
+                evidence=[*(observe.describe(p.pid) for p in stuck), _show(name)],
+                procs=list(dict.fromkeys([proc, *stuck])),
             )
     for proc in everyone:
-        proc.wait(STEP_DEADLINE)
+        proc.wait(deadline.STEP)
         _expect_exit(proc, 0, f"exchanging {len(produced)} items with {PRODUCERS} producers and {CONSUMERS} consumers (seed {seed})")
     _check_exchange(produced, consumers, seed)
