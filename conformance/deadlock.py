@@ -65,9 +65,10 @@ TIMED_SIGNAL_WAITS = {"rt_sigtimedwait": 2, "rt_sigtimedwait_time64": 2}
 FUTEX_CMD = 0x7F  # the operation, without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
 FUTEX_WAITS = {0, 9}  # FUTEX_WAIT, FUTEX_WAIT_BITSET (FUTEX_WAIT_BITSET's timeout is absolute)
 TIMER_SIGNALS = {signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF}
-#: Threads of the grader that only read programs' output or watch them: every other thread
-#: started while a spec runs (a feeder with data left, a peer serving a socket) may still act.
-QUIET_THREADS = ("ipc-reader", "integrity", "ipc-feeder")
+#: Threads of the grader that cannot wake a sleeper this module judges: readers of programs'
+#: output, the integrity watch, feeders (judged with the pipe they write), socket peers (a
+#: process asleep on a socket is never judged). Any other thread started during a spec may act.
+QUIET_THREADS = ("ipc-reader", "integrity", "ipc-feeder", "ipc-peer")
 
 
 class Deadlock(SpecTimeout):
@@ -101,9 +102,11 @@ def watching(supervisor) -> None:
         _before.update(threading.enumerate())
 
 
-def poll() -> None:
+def poll(done) -> None:
     """Called in a wait that expects the programs to act: raises Deadlock once proven (looks
-    at most every PERIOD seconds)."""
+    at most every PERIOD seconds). DONE() says whether what the wait waits for has happened:
+    a proof found at the moment it came true (a producer that has just filled the buffer and
+    gone to sleep, as the wait hoped) is no deadlock, and the wait returns as usual."""
     if not _watched:
         return
     now = time.monotonic()
@@ -111,7 +114,7 @@ def poll() -> None:
         return
     _last[0] = now
     proof = prove(_watched[0])
-    if proof is not None:
+    if proof is not None and not done():
         raise proof
 
 
@@ -206,8 +209,8 @@ def _classify(pid: int, who: str, ends: dict, spec: set[int], me: int) -> Sleepe
     pending = (sets.pending | sets.shared_pending) - sets.blocked
     if pending or TIMER_SIGNALS & (sets.caught - sets.blocked):
         return None  # a signal in flight, or one a timer may send and it would take
-    if all(s == "T" for s in states if s):
-        return Sleeper(pid, who, "stopped", wakers={"the spec"}, said=f"{who} (pid {pid}) is stopped (SIGSTOP): only a SIGCONT would go on, and nothing runs that could send one")
+    if any(s == "T" for s in states if s):
+        return None  # stopped: the grader may be the one who stopped it, and will go on with it
     if len(tids) > 1:
         return None  # several threads: which waits for which is beyond what this proves
     try:

@@ -495,15 +495,16 @@ def wait_until_blocked(
                 f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} within {deadline}.",
                 evidence=[describe(pid)],
             )
-        _poll_deadlock()
+        _poll_deadlock(lambda: read_stat(pid) is None or blocked_now(pid, wanted))
         pacer.pause(deadline)
 
 
-def _poll_deadlock() -> None:
-    """Let a wait end as soon as deadlock.py proves that what it waits for can never happen."""
+def _poll_deadlock(done) -> None:
+    """Let a wait end as soon as deadlock.py proves that what it waits for (DONE() says whether
+    it has happened) can never happen."""
     from . import deadlock  # deadlock reads /proc through this module
 
-    deadlock.poll()
+    deadlock.poll(done)
 
 
 def state_of_thread(pid: int, tid: int) -> str | None:
@@ -532,7 +533,7 @@ def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: st
             return s
         if deadline.expired():
             raise SpecTimeout(f"{what or f'pid {pid}'} did not reach state {states} within {deadline}.", evidence=[describe(pid)])
-        _poll_deadlock()
+        _poll_deadlock(lambda: state(pid) in (None, *states))
         pacer.pause(deadline)
 
 
@@ -546,7 +547,7 @@ def wait_until(predicate, deadline: "Deadline | float", what: str):
             return value
         if deadline.expired():
             raise SpecTimeout(f"Not within {deadline}.", expected=what)
-        _poll_deadlock()
+        _poll_deadlock(predicate)
         pacer.pause(deadline)
 
 

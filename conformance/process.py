@@ -121,6 +121,8 @@ class Proc:
         self._threads: list[threading.Thread] = []
         self._status: ExitStatus | None = None
         self._line_cursor = 0
+        self.stuck: deadlock.Deadlock | None = None
+        """The proof that this program could never go on, when a wait found one."""
         rlimits = limits.rlimits(os.getuid() if user is None else user)
         if netns_fd is not None:
             pass_fds = (*pass_fds, netns_fd)
@@ -177,10 +179,11 @@ class Proc:
     def _wait_a_little(self, remaining: float) -> None:
         """Wait (holding self._cond) for new output, a slice at a time, and between slices let
         deadlock.poll prove that none can ever come."""
+        before = (self.stdout.length, self.stdout.eof, self.stderr.eof)
         self._cond.wait(min(remaining, deadlock.PERIOD))
         self._cond.release()
         try:
-            deadlock.poll()
+            deadlock.poll(lambda: (self.stdout.length, self.stdout.eof, self.stderr.eof) != before)
         finally:
             self._cond.acquire()
 
@@ -307,7 +310,7 @@ class Proc:
                 raise self._exited_early(what)
             if deadline.expired():
                 raise SpecTimeout(f"Not within {deadline}.", expected=what, evidence=[observe.describe(self.pid)], procs=[self])
-            deadlock.poll()
+            deadlock.poll(lambda: predicate() or self.poll() is not None)
             pacer.pause(deadline)
 
     def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:
@@ -404,14 +407,28 @@ class Proc:
             return False
         return self.poll() is not None
 
+    def finished_within(self, timeout: "float | Deadline") -> bool:
+        """Wait up to TIMEOUT for the program to exit, as a spec that expects it to: True once it
+        has, False at TIMEOUT, or at once when deadlock.py proves that it never will (``stuck``
+        then holds the proof, for the spec's message). exited_within is the bare wait, for
+        measuring a window."""
+        try:
+            return self._finish(Deadline.of(timeout))
+        except deadlock.Deadlock as proof:
+            self.stuck = proof
+            return False
+
+    def _finish(self, deadline: Deadline) -> bool:
+        while not self.exited_within(deadline.slice(deadlock.PERIOD)):
+            if deadline.expired():
+                return False
+            deadlock.poll(lambda: not self.alive())
+        return True
+
     def wait(self, timeout: "float | Deadline", what: str = "", check_implemented: bool = True) -> ExitStatus:
         """Wait for the process to exit, then for its output; SpecTimeout at the deadline."""
         deadline = Deadline.of(timeout)
-        while not self.exited_within(deadline.slice(deadlock.PERIOD)):
-            if deadline.expired():
-                break
-            deadlock.poll()
-        if self.poll() is None:
+        if not self._finish(deadline):
             raise SpecTimeout(f"{what or self.label} did not exit within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
         status = self.poll()
         assert status is not None

@@ -209,7 +209,7 @@ class Queues:
         if self.take(address) is None:
             raise HarnessBroken("the grader's own messages vanished from the full queue")
         finished = Deadline(deadline.STEP)
-        if not sender.exited_within(finished):
+        if not sender.finished_within(finished):
             raise SpecFailure(
                 f"The grader took a message out of the full queue, but {who} did not finish within {finished}.",
                 evidence=[observe.describe(sender.pid)],
@@ -225,7 +225,7 @@ class Queues:
         within a step, print MSG and exit 0. ARRIVING names MSG in messages."""
         self.send(address, msg.number, msg.body)
         woken = Deadline(deadline.STEP)
-        if not receiver.exited_within(woken):
+        if not receiver.finished_within(woken):
             raise SpecFailure(
                 f"{who} did not wake within {woken} of {arriving} arriving.",
                 evidence=[observe.describe(receiver.pid)],

@@ -202,7 +202,7 @@ def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> 
     """Wait for WRITER and READER to finish a transfer of DATA, and check it."""
     writer.feed(data)
     until = Deadline(deadline.EXIT)
-    if not writer.exited_within(until):
+    if not writer.finished_within(until):
         raise SpecFailure(
             f"{who}: the writer did not finish within {until} ({describe_bytes(data)} to send).",
             evidence=[

@@ -300,7 +300,7 @@ def test_removed_while_waiting(impl, queues):
     asleep_in(receiver, MSGRCV, deadline.STEP, who=f"{who} on an empty queue", fix=SLEEP_IN_MSGRCV)
     queues.remove(key)
     waited = Deadline(deadline.STEP)
-    if not receiver.exited_within(waited):
+    if not receiver.finished_within(waited):
         again = queues.count(key)
         raise SpecFailure(
             f"The grader removed the queue (msgctl IPC_RMID) under {who}; it had not exited {waited} later.",
@@ -370,7 +370,7 @@ def test_concurrent_receivers(impl, queues):
     got = []
     for i, r in enumerate(receivers):
         waited = Deadline(deadline.STEP)
-        if not r.exited_within(waited):
+        if not r.finished_within(waited):
             raise SpecFailure(
                 f"{count} receivers slept in msgrcv and the grader sent {count} messages; receiver #{i + 1} "
                 f"had not exited {waited} later.",

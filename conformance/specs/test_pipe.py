@@ -87,7 +87,7 @@ def test_eof_on_close(impl):
     child = relay.child(deadline.STEP)
     relay.close_stdin()
     waited = Deadline(deadline.STEP)
-    if relay.exited_within(waited):
+    if relay.finished_within(waited):
         relay.wait(deadline.STEP)
         if relay.stdout.data != b"before close\n":
             raise SpecFailure(f"{relay.label} exited but printed {relay.stdout.data!r}.", expected="b'before close\\n'", procs=[relay])
@@ -197,7 +197,7 @@ def test_broken_pipe(impl):
     _kill(child, signal.SIGKILL)
     relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
     waited = Deadline(deadline.STEP)
-    if not relay.exited_within(waited):
+    if not relay.finished_within(waited):
         pids = relay.tree()
         holders = explain.pipe_holders(pids, exclude=relay.harness_pipes)
         readers = [f"{'the parent' if p == relay.pid else f'pid {p}'} still holds {f}" for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]

@@ -500,7 +500,7 @@ def test_child_no_lost_signal(impl):
     for n in range(1, CHILD_RUNS + 1):
         run = impl.spawn("child", "--delay-ms", "0", stdin="devnull")
         limit = Deadline(deadline.EXIT)
-        if not run.exited_within(limit):
+        if not run.finished_within(limit):
             kids = observe.children(run.pid)  # one look, for the evidence
             raise SpecFailure(
                 f"run {n} of {CHILD_RUNS} of `signal child --delay-ms 0` did not finish within {limit}. "
