@@ -20,7 +20,6 @@ class Implementation:
     """How messages name it: "your" for the graded one, "the reference" for the reference."""
     mechanism: str
     """The spec's own mechanism: the default for every call."""
-    build_error: str | None = None
 
     def __repr__(self) -> str:  # Hypothesis prints fixtures in a falsifying example
         return f"<{self.who} implementation>"
@@ -28,17 +27,17 @@ class Implementation:
     def argv(self, *args: str, mechanism: str | None = None) -> list[str]:
         """The command line for MECHANISM (default: the spec's) with ARGS appended.
 
-        Raises NotImplementedBySubmission when the manifest names no runnable program for it,
-        and SpecFailure when the implementation's build failed.
+        Raises NotImplementedBySubmission when the manifest names no program for it (left out
+        on purpose), and SpecFailure when the grader cannot use the manifest, or the program it
+        names is missing, not executable or was not made by a failed build: the submission's
+        mistakes, which cost the specs they touch.
         """
         mechanism = mechanism or self.mechanism
         m = self.manifest
-        if self.build_error:
-            raise SpecFailure(self.build_error)
         if m.error:
-            raise NotImplementedBySubmission(m.error)
+            raise SpecFailure(f"the manifest cannot be used: {m.error}", fix="Fix ipc.toml: the reason is at the top of the report.")
         if mechanism in m.problems:
-            raise NotImplementedBySubmission(m.problems[mechanism])
+            raise SpecFailure(m.problems[mechanism])
         program = m.program(mechanism)
         if program is None:
             raise NotImplementedBySubmission(

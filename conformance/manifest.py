@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,7 @@ def check_programs(manifest: Manifest) -> None:
     Run after the build, which may be what creates the programs.
     """
     for mechanism, program in manifest.programs.items():
-        problem = _program_problem(manifest, program)
+        problem = None if mechanism in manifest.problems else _program_problem(manifest, program)
         if problem:
             manifest.problems[mechanism] = problem
 
@@ -184,38 +185,71 @@ def _program_problem(manifest: Manifest, program: Program) -> str | None:
 
 
 BUILD_TIMEOUT = 300.0
+#: Lines of a failed build's output the reports show (once, at the top).
+BUILD_LOG_LINES = 40
 
 
-def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] | None = None) -> str | None:
-    """Run the manifest's build once in the staged copy, as USER with ENV (the programs' own);
-    None if it succeeded.
+def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] | None = None) -> dict:
+    """Run the manifest's build once in the staged copy, as USER with ENV (the programs' own).
 
-    Otherwise the sentence that every spec reports: what ran, how it ended, the end of its
-    output and what to do.
+    Returns what the run record keeps under ``build``: the command, ``ok``, how it ended
+    (``status``, a sentence), the end of its output (``log``) and, for a failed build, the
+    mechanisms it cost (``cost``: those whose programs it did not make; the others are graded).
     """
     from .outcomes import HarnessBroken, SpecFailure, SpecTimeout
     from .supervisor import Supervisor
 
     assert manifest.build is not None
-    where = f"the build `{manifest.build}` ('implementation.build' in {manifest.file})"
+    result = {"command": manifest.build, "ok": False, "status": "", "log": "", "cost": []}
+    started = time.time()
     try:
         argv = split_command(manifest.build, manifest.python)
     except ValueError as exc:
-        return f"{where} cannot be split into words ({exc}): check its quotes"
-    if not argv:
-        return f"{where} is empty"
-    sup = Supervisor(user=user, group=user, env=env)
-    try:
-        proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull", grader_chose=argv[:1] == [manifest.python], subject=True)
-        status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
-    except SpecTimeout:
-        return f"{where} did not finish within {BUILD_TIMEOUT:.0f} s"
-    except (SpecFailure, HarnessBroken) as exc:
-        return f"{where} could not start: {exc}"
-    finally:
-        sup.teardown()
-    if status.ok:
-        return None
-    output = (proc.stdout.text() + proc.stderr.text()).strip()
-    tail = "\n".join(output.splitlines()[-15:])
-    return f"{where} failed: it {status}. Its output ends:\n{tail}\nRun it in {manifest.root} yourself and fix the first error."
+        argv, result["status"] = [], f"cannot be split into words ({exc}): check its quotes"
+    if argv and Path(argv[0]).name in ("make", "gmake") and not any(a in ("-k", "--keep-going") for a in argv):
+        argv.insert(1, "--keep-going")  # a program that does not compile costs only its mechanism
+    if argv:
+        sup = Supervisor(user=user, group=user, env=env)
+        try:
+            proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull", grader_chose=argv[:1] == [manifest.python], subject=True)
+            status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
+            output = (proc.stdout.text() + proc.stderr.text()).strip()
+            result["log"] = "\n".join(output.splitlines()[-BUILD_LOG_LINES:])
+            result["ok"], result["status"] = status.ok, str(status)
+        except SpecTimeout:
+            result["status"] = f"did not finish within {BUILD_TIMEOUT:.0f} s"
+        except (SpecFailure, HarnessBroken) as exc:
+            result["status"] = f"could not start: {exc}"
+        finally:
+            sup.teardown()
+    elif not result["status"]:
+        result["status"] = "is empty"
+    if not result["ok"]:
+        why = unbuilt(manifest, started)
+        result["cost"] = sorted(why, key=list(MECHANISMS).index)
+        result["why"] = why
+    return result
+
+
+def unbuilt(manifest: Manifest, since: float) -> dict[str, str]:
+    """Per mechanism, why its program is not this build's: missing, or older than the build
+    (a file the build did not make, left from before); interpreted programs need no build."""
+    out = {}
+    for mechanism, program in manifest.programs.items():
+        first = program.argv[0]
+        if program.interpreter or "/" not in first:
+            continue
+        path = manifest.cwd / first
+        if not path.exists():
+            out[mechanism] = f"the build did not make {first}"
+        elif path.stat().st_mtime < since:
+            out[mechanism] = f"the build did not make {first} (the file there is older than the build)"
+    return out
+
+
+def build_problem(manifest: Manifest, build: dict, mechanism: str, why: str) -> str:
+    """What a spec of MECHANISM says when the failed BUILD did not make its program."""
+    return (
+        f"not graded: {why}, because the build `{build['command']}` ('implementation.build' in "
+        f"{manifest.file}) {build['status']}; its output is at the top of the report"
+    )

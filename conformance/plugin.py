@@ -92,7 +92,8 @@ class RunContext:
 
     impl: manifest_mod.Manifest
     reference: manifest_mod.Manifest
-    build_error: str | None
+    build: dict | None
+    """What the build did (manifest.run_build), or None without one."""
     names: naming.Names
     meta: dict[str, Any] = field(default_factory=dict)
     sandbox: sandbox_mod.Sandbox | None = None
@@ -165,7 +166,7 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
             m.run_root = Path(staged["build"])
     protected = _protect_grader(config, sandbox, Path(staged["reference"]))
     env = _env(python, python_env, home=None)
-    build_error = manifest_mod.run_build(m, sandbox.uid if sandbox else None, env) if m.error is None and m.build else None
+    build = manifest_mod.run_build(m, sandbox.uid if sandbox else None, env) if m.error is None and m.build else None
     unavailable = evidence.probe(_supervisor(sandbox, env))
     shared = {
         "run_id": run_id,
@@ -175,7 +176,7 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
         "run_as": run_as,
         "python": str(python),
         "python_env": python_env,
-        "build_error": build_error,
+        "build": build,
         "meta": {
             "grader": {"name": "ipc-conformance", "version": __version__},
             "contract_version": CONTRACT_VERSION,
@@ -190,6 +191,7 @@ def _prepare_run(config: pytest.Config, impl: str) -> tuple[dict[str, Any], sand
             "programs_python": str(python),
             "programs_python_note": runtime_note,
             "grader_files": protected,
+            "build": build,
             "evidence_unavailable": unavailable,
             "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
         },
@@ -265,12 +267,16 @@ def _context(shared: dict[str, Any], workerinput: dict | None, sandbox: sandbox_
         impl.run_root = Path(build)
     credentials.set_program_user(sandbox.uid if sandbox else None, sandbox.gid if sandbox else None)
     observe.set_unavailable(shared["meta"]["evidence_unavailable"])
-    if impl.error is None and shared["build_error"] is None:
+    build = shared["build"]
+    if impl.error is None:
+        if build is not None and not build["ok"]:
+            for mechanism, why in build["why"].items():
+                impl.problems[mechanism] = manifest_mod.build_problem(impl, build, mechanism, why)
         manifest_mod.check_programs(impl)
     return RunContext(
         impl=impl,
         reference=reference,
-        build_error=shared["build_error"],
+        build=build,
         names=names,
         meta=shared["meta"],
         sandbox=sandbox,
@@ -528,7 +534,7 @@ class Results:
         return run_record.RunRecord(
             implementation={"path": str(ctx.impl.root), "name": ctx.impl.name},
             specs=specs,
-            error=ctx.impl.error or ctx.build_error,
+            error=ctx.impl.error,
             meta=meta,
         )
 
@@ -603,7 +609,7 @@ def supervisor(run_context: RunContext, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def impl(run_context: RunContext, supervisor: Supervisor, spec_meta: SpecMeta) -> Implementation:
     """The implementation being graded."""
-    return Implementation(run_context.impl, supervisor, "your", spec_meta.mechanism, run_context.build_error)
+    return Implementation(run_context.impl, supervisor, "your", spec_meta.mechanism)
 
 
 @pytest.fixture

@@ -93,6 +93,20 @@ class View:
     def out_of(self) -> float:
         return sum(s.max_points for s in self.specs if s.counted)
 
+    def build_failure(self) -> tuple[str, str] | None:
+        """A failed build, once for the whole report: what it cost (a sentence) and the end of
+        its output; None when there was no build or it succeeded."""
+        build = self.record.meta.get("build")
+        if not build or build.get("ok"):
+            return None
+        cost = build.get("cost") or []
+        costs = (
+            f"It cost {', '.join(cost)}: {'its program was' if len(cost) == 1 else 'their programs were'} not made, "
+            f"so {'its specs are' if len(cost) == 1 else 'their specs are'} not graded; every other mechanism was graded."
+            if cost else "Every program it should have made was there, so every mechanism was graded."
+        )
+        return clean(f"The build `{build.get('command', '')}` failed: it {build.get('status', '')}. {costs}"), clean(build.get("log", ""))
+
     def evidence_notes(self) -> list[str]:
         """A sentence per source of kernel evidence this machine did not show, with the specs it
         left unsupported (none when everything could be read)."""

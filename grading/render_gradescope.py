@@ -54,6 +54,9 @@ def document(record: RunRecord) -> dict[str, Any]:
 def _summary(record: RunRecord) -> str:
     view = View(record, show_hidden=False)  # the top-level output is always shown to students
     lines = []
+    build = view.build_failure()
+    if build:
+        lines += [build[0], "", truncate(build[1], OUTPUT_LIMIT), ""]
     if record.error:
         lines.append(f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0.")
         lines.append("")

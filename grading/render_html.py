@@ -104,6 +104,9 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
             b.append(f"<pre>{e(truncate(record.error, TRANSCRIPT_LIMIT))}</pre>")
     for note in view.evidence_notes():
         b.append(f'<p class="note">{e(note)}</p>')
+    build = view.build_failure()
+    if build:
+        b.append(f'<div class="banner" id="build"><strong>{e(build[0])}</strong></div><pre>{e(truncate(build[1], TRANSCRIPT_LIMIT))}</pre>')
     b.append(f'<p class="total">{e(view.total_line())}</p>')
     if view.hidden:
         b.append(f'<p class="note">{e(view.hidden_note())}</p>')

@@ -54,6 +54,12 @@ def _render(record: RunRecord, show_hidden: bool, transcript_limit: int) -> str:
     for note in view.evidence_notes():
         out.append(f"> {_inline(note)}")
         out.append("")
+    build = view.build_failure()
+    if build:
+        out.append(f"> **{_inline(build[0])}**")
+        out.append("")
+        out.extend(_fenced(truncate(build[1], 4000, "the JSON run record")))
+        out.append("")
     out.append(f"**Total: {view.total_line()}**")
     if view.hidden:
         out.append("")

@@ -23,6 +23,10 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False) ->
     if record.meta.get("isolation"):
         lines.append(f"Isolation: {record.meta['isolation']}")
     lines.extend(view.evidence_notes())
+    build = view.build_failure()
+    if build:
+        lines.append(build[0])
+        lines.extend(f"    {line}" for line in build[1].splitlines()[-15:])
     if record.error:
         lines.append(f"Could not grade normally: {clean(record.error)}")
     width = max((len(s.id) for s in view.specs), default=20)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from harness import grade
@@ -35,7 +38,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_manifest_mistakes_are_explained(tmp_path, case):
     toml, phrases = CASES[case]
-    m = manifest.load(write_impl(tmp_path / "impl", toml))
+    m = manifest.load(write_impl(tmp_path / "impl", toml), sys.executable)
     if case != "bad-quotes":
         manifest.check_programs(m)
     problem = m.error or m.problems.get("pipe", "")
@@ -45,27 +48,29 @@ def test_manifest_mistakes_are_explained(tmp_path, case):
 
 
 def test_missing_program_is_named(tmp_path):
-    m = manifest.load(write_impl(tmp_path / "impl", '[programs]\npipe = "python3 nothere.py"\nfifo = "./fifo"\n', {"fifo": "#!/bin/sh\n"}))
+    m = manifest.load(write_impl(tmp_path / "impl", '[programs]\npipe = "python3 nothere.py"\nfifo = "./fifo"\n', {"fifo": "#!/bin/sh\n"}), sys.executable)
     manifest.check_programs(m)
     assert "nothere.py, which does not exist" in m.problems["pipe"]
     assert "not executable: chmod +x ./fifo" in m.problems["fifo"]
 
 
-def test_python_means_the_graders_interpreter(tmp_path):
-    m = manifest.load(write_impl(tmp_path / "impl", '[programs]\npipe = "python3 -u pipe.py"\n', {"pipe.py": ""}))
-    assert m.programs["pipe"].argv == [sys.executable, "-u", "pipe.py"]
+def test_python_means_the_programs_own_python(tmp_path):
+    m = manifest.load(write_impl(tmp_path / "impl", '[programs]\npipe = "python3 -u pipe.py"\nfifo = "./fifo"\n', {"pipe.py": ""}), "/runtime/bin/python3")
+    assert m.programs["pipe"].argv == ["/runtime/bin/python3", "-u", "pipe.py"] and m.programs["pipe"].interpreter
+    assert not m.programs["fifo"].interpreter
 
 
 @pytest.mark.parametrize(
     ("toml", "files", "status", "phrase"),
     [
-        (None, {}, "not-implemented", "no manifest"),
-        ('[programs]\npipe = "python3 gone.py"\n', {}, "not-implemented", "gone.py, which does not exist"),
-        ('[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "python3 pipe.py"\n',
-         {"pipe.py": PIPE, "build.py": "import sys\nprint('compile error: x.c:3: expected ;')\nsys.exit(2)\n"},
-         "failed", "compile error: x.c:3"),
+        (None, {}, "failed", "no manifest"),
+        ('[programs]\npipe = "python3 gone.py"\n', {}, "failed", "gone.py, which does not exist"),
+        ('[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "./pipe"\n',
+         {"build.py": "import sys\nprint('compile error: x.c:3: expected ;')\nsys.exit(2)\n"},
+         "failed", "the build did not make ./pipe"),
+        ('[programs]\nfifo = "python3 fifo.py"\n', {}, "not-implemented", "no [programs] entry for pipe"),
     ],
-    ids=["no-manifest", "missing-program", "failed-build"],
+    ids=["no-manifest", "missing-program", "failed-build", "left-out"],
 )
 def test_bad_implementations_are_reported_per_spec(tmp_path, toml, files, status, phrase):
     impl = write_impl(tmp_path / "impl", toml, files)
@@ -75,12 +80,15 @@ def test_bad_implementations_are_reported_per_spec(tmp_path, toml, files, status
     assert {s.status for s in rec.specs} == {status}
     assert all(phrase in s.message for s in rec.specs), [s.message for s in rec.specs]
     assert rec.score == 0 and rec.max_score > 0
-    if status == "failed":
+    assert (proc.returncode == 1) == (status == "failed"), "a broken submission fails pytest; one left out does not"
+    if "manifest" in phrase:
         assert rec.error and phrase in rec.error
 
 
 def test_build_runs_once_before_the_specs(tmp_path):
-    counter = tmp_path / "builds"
+    shared = Path(tempfile.mkdtemp(prefix="ipc-build-count-"))  # the build runs as the programs' user
+    shared.chmod(0o1777)
+    counter = shared / "builds"
     impl = write_impl(
         tmp_path / "impl",
         '[implementation]\nbuild = "python3 build.py"\n[programs]\npipe = "python3 pipe.py"\n',
@@ -88,5 +96,28 @@ def test_build_runs_once_before_the_specs(tmp_path):
     )
     rec, _ = grade(impl, "-k", "relay-roundtrip or uses-pipe", "-n", "2", cwd=tmp_path)
     assert counter.read_text() == "built\n"
+    shutil.rmtree(shared)
     assert {s.status for s in rec.specs} == {"passed"}
     assert os.access(impl, os.R_OK)
+
+
+def test_a_build_that_breaks_one_program_costs_only_its_mechanism(tmp_path):
+    """The C reference with one syntax error in msgq.c: make fails, every other program is
+    built and graded normally, msgq's specs fail saying why, and the log is shown once."""
+    impl = tmp_path / "c"
+    shutil.copytree(locate.bundled("reference") / "c", impl)
+    source = impl / "msgq.c"
+    source.write_text(source.read_text().replace("int main(", "int main(;", 1))
+    rec, _ = grade(impl, "-k", "msgq.typed-receive or msgq.rm-removes or pipe.relay-roundtrip or shm.roundtrip", "-n", "2", cwd=tmp_path)
+    by_id = {s.id: s for s in rec.specs}
+    assert {i for i, s in by_id.items() if s.status == "passed"} == {"pipe.relay-roundtrip", "shm.roundtrip"}, {i: s.status for i, s in by_id.items()}
+    for i in ("msgq.typed-receive", "msgq.rm-removes"):
+        assert by_id[i].status == "failed" and "the build did not make ./msgq" in by_id[i].message
+        assert "msgq.c" not in by_id[i].message, "the log is shown once, at the top, not under each spec"
+    build = rec.meta["build"]
+    assert not build["ok"] and build["cost"] == ["msgq"] and "msgq.c" in build["log"]
+    assert rec.error is None and rec.score > 0
+    from grading import reports
+
+    text = reports.render("text", rec)
+    assert text.count("msgq.c:") >= 1 and text.index("The build `make` failed") < text.index("msgq.typed-receive")
