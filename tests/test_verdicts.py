@@ -49,7 +49,7 @@ def test_programs_that_close_stdin_and_exit_at_once_are_judged(tmp_path):
     "spec_id, said",
     [
         ("signal.handles-usr1", "ready"),
-        ("socket.tcp-roundtrip", "listening"),
+        ("socket.servers-exit-on-sigterm", "listening"),
         ("msgq.typed-receive", "header"),
         ("mqueue.priority-order", "header"),
         ("shm.counter-exact", "one line with the final value"),
