@@ -385,7 +385,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if status in (Status.NOT_IMPLEMENTED, Status.UNSUPPORTED):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"{status.value}: {_first_line(message)}")
+    elif status is Status.BROKEN:
+        outcome["trace"] = report.longreprtext  # the grader's own traceback: for its maintainers
+    elif report.failed:
+        # pytest shows the spec's verdict as the grader explains it, not the grader's traceback
+        report.longrepr = f"{meta_id(item)} {status.value}: {outcome['message']}"
     return report
+
+
+def meta_id(item: pytest.Item) -> str:
+    return item.stash[META].id
 
 
 def _status(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Status | None, str]:
@@ -401,7 +410,7 @@ def _status(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[Sta
         return Status.TIMEOUT, f"the spec ran out of its time budget ({exc.msg})"
     status = status_of(exc)
     if status is Status.BROKEN:
-        return status, f"the harness failed ({type(exc).__name__}: {exc}); this is not charged to the student.\n{report.longreprtext}"
+        return status, f"the harness failed ({type(exc).__name__}: {exc}); this is not charged to the student."
     if report.when == "teardown":
         return Status.BROKEN, f"cleaning up after the spec failed: {exc}"
     return status, _message(exc)
@@ -520,6 +529,7 @@ class Results:
         spec.message = outcome["message"]
         spec.evidence_unavailable = outcome.get("evidence_unavailable", "")
         spec.integrity = outcome.get("integrity", [])
+        spec.trace = outcome.get("trace", "")
         failure = outcome.get("failure")
         spec.failure = run_record.Failure.from_json(failure) if failure else None
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0

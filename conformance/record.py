@@ -60,6 +60,7 @@ MECHANISMS: dict[str, Mechanism] = {
             ("tcp-server", "tcp-client", "udp-server", "udp-client", "unix-server", "unix-client"),
             "sockets.py",
         ),
+        Mechanism("rpc", "Remote procedure calls", ("server", "client"), "rpc.py"),
     )
 }
 
@@ -239,6 +240,9 @@ class SpecResult:
     show (a key of the run's ``evidence_unavailable``), else ''."""
     failure: Failure | None = None
     """For a spec that failed or timed out: its parts (``message`` is their text)."""
+    trace: str = ""
+    """For a broken spec: the grader's own traceback, for its maintainers (reports show it to
+    instructors only, never to students)."""
     integrity: list[str] = field(default_factory=list)
     """What the submission's processes did with the grader's own files (integrity.py): a spec
     with a finding fails, whatever it printed. Shown to the instructor above all."""

@@ -1,6 +1,6 @@
 """`ipc-grade batch`: grade every submission of a class; `ipc-grade merge`: combine shards.
 
-    ipc-grade batch DIR --out OUT [--jobs N] [--rubric R] [--shard I/N]
+    ipc-grade batch DIR --out OUT [--jobs N] [--rubric R] [--shard I/N] [--similarity]
     ipc-grade merge OUT1 OUT2 ... --out OUT
 
 DIR holds one entry per submission: a directory, or a zip or tar archive (unpacked safely
@@ -13,9 +13,11 @@ its output or leaks IPC objects costs its own deadlines and nothing more. OUT ge
     OUT/batch.json                     what was graded: ids, shard, rubric (for merge)
     OUT/submissions/ID/record.json     the run record, and each report format:
     OUT/submissions/ID/{gradescope.json, prairielearn.json, junit.xml, report.md, report.html, report.txt}
+    OUT/similarity.json, OUT/similarity/*.html   with --similarity (similarity.py): instructors only
 
 Exit status: 0 every submission was graded to the end (whatever its score); 1 the harness
-failed on some (they are listed on the class page); 2 a usage error.
+failed on some (they are listed on the class page), or --similarity could not run; 2 a usage
+error.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 
 from conformance import record as run_record
 
-from . import archives, classpage, reports
+from . import archives, classpage, reports, similarity
 from .cli import add_grading_options, load_rubric
 from .present import points
 from .rubric import RubricError
@@ -67,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
         prog="ipc-grade batch",
         description="Grade every submission in DIR (a directory, zip or tar archive per submission) and write a "
         "gradebook, a class page and every report format for each submission.",
-        epilog="Exit status: 0 every submission was graded to the end; 1 the harness failed on some (see class.html); "
+        epilog="Exit status: 0 every submission was graded to the end; 1 the harness failed on some (see class.html) or --similarity could not run; "
         "2 a usage error. docs/batch.md has the details, sharding across machines included.",
     )
     p.add_argument("dir", metavar="DIR", help="the directory of submissions")
@@ -76,6 +78,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N", help="grade only slice I of N (0 <= I < N) of the submissions, for one machine of several")
     add_grading_options(p, session_timeout=DEFAULT_BATCH_SESSION_TIMEOUT, session_what="one submission")
     p.add_argument("--show-hidden", action="store_true", help="write instructors' reports (hidden specs' details included) instead of students'")
+    p.add_argument(
+        "--similarity",
+        action="store_true",
+        help="also compare the submissions with each other and with the bundled references: a table in the class page "
+        "and a column in the gradebook, never in a student's report",
+    )
+    similarity.add_threshold_option(p, "--similarity-threshold")
     return p
 
 
@@ -116,6 +125,12 @@ def main(argv: Sequence[str]) -> int:
         problems.append(f"--out {args.out} exists and is not a directory")
     elif source.is_dir() and out.resolve().is_relative_to(source.resolve()):
         problems.append(f"--out {args.out} is inside DIR {args.dir}: it would be graded as a submission; put it elsewhere")
+    if args.similarity and shard is not None:
+        problems.append(
+            "--similarity compares the whole class, which one shard does not hold: grade the shards without it, "
+            "merge them, then run `ipc-grade similarity DIR --out MERGED`"
+        )
+    problems += similarity.check_threshold(args.similarity_threshold, "--similarity-threshold")
     rubric = None
     if args.rubric:
         try:
@@ -142,14 +157,37 @@ def main(argv: Sequence[str]) -> int:
         submissions = select_shard(submissions, *shard)
     child_args = _child_args(args, rubric)
     entries = grade_all(submissions, out, jobs=jobs, child_args=child_args, session_timeout=args.session_timeout, show_hidden=args.show_hidden)
-    write_batch(out, entries, shard=shard, rubric=rubric.describe() if rubric else None)
+    summary = None
+    failed_similarity = False
+    if args.similarity:
+        summary = _similarity(submissions, out, args.similarity_threshold)
+        failed_similarity = summary is None
+    write_batch(out, entries, shard=shard, rubric=rubric.describe() if rubric else None, similarity=summary)
     broke = [en for en in entries if en.status in classpage.HARNESS]
     print(
         f"ipc-grade batch: {len(entries)} submissions graded into {out}/gradebook.csv and {out}/class.html"
         + (f"; the harness failed on {len(broke)}: {', '.join(en.id for en in broke)}" if broke else ""),
         file=sys.stderr,
     )
-    return 1 if broke else 0
+    return 1 if broke or failed_similarity else 0
+
+
+def _similarity(submissions: Sequence[Submission], out: Path, threshold: int) -> similarity.Summary | None:
+    """The similarity of the class, its side-by-side pages written into OUT; None (and said
+    why) when it cannot be checked: the grades are written all the same."""
+    started = time.monotonic()
+    try:
+        result = similarity.check_class(submissions, threshold=threshold)
+        similarity.write(out, result)
+    except Exception as exc:  # the grades must not be lost to it
+        print(f"ipc-grade batch: error: the similarity check failed ({type(exc).__name__}: {exc}); the grades are written without it", file=sys.stderr)
+        return None
+    print(
+        f"ipc-grade batch: similarity: {len(result.summary.submissions)} submissions compared in {time.monotonic() - started:.1f} s; "
+        f"{len(result.summary.pairs)} pairs flagged (class.html, {out}/similarity.json)",
+        file=sys.stderr,
+    )
+    return result.summary
 
 
 def _child_args(args: argparse.Namespace, rubric) -> list[str]:
@@ -333,20 +371,43 @@ def write_submission(out: Path, entry: classpage.Entry, show_hidden: bool) -> No
         print(f"ipc-grade batch: error: {entry.id}: {problem}", file=sys.stderr)
 
 
-def write_batch(out: Path, entries: Sequence[classpage.Entry], *, shard: tuple[int, int] | None, rubric: dict | None, merged_from: Sequence[str] = ()) -> None:
-    """The gradebook, the class page and batch.json for ENTRIES."""
+def write_batch(
+    out: Path,
+    entries: Sequence[classpage.Entry],
+    *,
+    shard: tuple[int, int] | str | None,
+    rubric: dict | None,
+    merged_from: Sequence[str] = (),
+    similarity: similarity.Summary | None = None,
+) -> None:
+    """The gradebook, the class page and batch.json for ENTRIES (with SIMILARITY, its column
+    and its table)."""
     title = (rubric or {}).get("title", "")
-    reports.write_text(out / "gradebook.csv", classpage.gradebook(entries))
-    reports.write_text(out / "class.html", classpage.render(entries, title))
+    reports.write_text(out / "gradebook.csv", classpage.gradebook(entries, similarity))
+    reports.write_text(out / "class.html", classpage.render(entries, title, similarity=similarity))
+    if isinstance(shard, tuple):
+        shard = f"{shard[0]}/{shard[1]}"
     manifest = {
         "version": BATCH_VERSION,
-        "shard": f"{shard[0]}/{shard[1]}" if shard else None,
+        "shard": shard or None,
         "rubric": rubric,
         "submissions": sorted(en.id for en in entries),
     }
     if merged_from:
         manifest["merged_from"] = list(merged_from)
     reports.write_text(out / "batch.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def rewrite_with_similarity(out: Path, summary: similarity.Summary) -> str | None:
+    """Write the gradebook and class page of the batch (or merge) in OUT again, with SUMMARY;
+    None, or what stopped it."""
+    try:
+        manifest = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+        entries = [classpage.Entry(ident, run_record.load(out / "submissions" / ident / "record.json")) for ident in manifest.get("submissions", [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{out} holds a batch whose records cannot be read ({exc}): its class page was left as it was"
+    write_batch(out, entries, shard=manifest.get("shard"), rubric=manifest.get("rubric"), merged_from=manifest.get("merged_from", ()), similarity=summary)
+    return None
 
 
 # --- merge ---------------------------------------------------------------------------------

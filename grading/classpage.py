@@ -1,5 +1,7 @@
 """A class's results: the gradebook (CSV) and the class page (HTML), from the run records of
-every submission. Pure and deterministic: rows sorted by submission id, no time fields."""
+every submission (and, when it was checked, the class's similarity: similarity.Summary, which
+only these instructors' documents show). Pure and deterministic: rows sorted by submission id,
+no time fields."""
 
 from __future__ import annotations
 
@@ -8,11 +10,15 @@ import io
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from conformance.record import RunRecord, mechanism_order
 
 from .present import one_sentence, percent, points
 from .render_html import bar, e, page
+
+if TYPE_CHECKING:
+    from .similarity import Summary
 
 #: Gradebook statuses (docs/batch.md): what happened to a submission as a whole.
 GRADED = "graded"
@@ -68,13 +74,14 @@ def subtotal(record: RunRecord, mechanism: str) -> float:
     return sum(s.points for s in record.specs if s.mechanism == mechanism and s.counted)
 
 
-def gradebook(entries: Sequence[Entry]) -> str:
-    """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status, reason."""
+def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> str:
+    """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status,
+    reason; with SIMILARITY, a last column `similarity`: whom the submission is flagged with."""
     entries = sorted(entries, key=lambda en: en.id)
     mechs = mechanisms(entries)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["id", "total", "max", *mechs, "status", "reason"])
+    w.writerow(["id", "total", "max", *mechs, "status", "reason", *(["similarity"] if similarity else [])])
     for en in entries:
         rec = en.record
         w.writerow(
@@ -85,14 +92,16 @@ def gradebook(entries: Sequence[Entry]) -> str:
                 *(points(subtotal(rec, m)) if any(s.mechanism == m for s in rec.specs) else "" for m in mechs),
                 en.status,
                 en.reason,
+                *([similarity.gradebook_cell(en.id)] if similarity else []),
             ]
         )
     return out.getvalue()
 
 
-def render(entries: Sequence[Entry], title: str = "", links: bool = True) -> str:
+def render(entries: Sequence[Entry], title: str = "", links: bool = True, similarity: Summary | None = None) -> str:
     """The class page: pass rate of every spec, the score distribution, what broke the harness,
-    and every submission (linking to its own report when LINKS)."""
+    the pairs SIMILARITY flagged (when given), and every submission (linking to its own report,
+    and to the side-by-side views, when LINKS)."""
     entries = sorted(entries, key=lambda en: en.id)
     b: list[str] = []
     b.append(f"<h1>Class report{': ' + e(title) if title else ''}</h1>")
@@ -131,6 +140,9 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True) -> str
     else:
         b.append("<p>None: every submission was graded to the end.</p>")
 
+    if similarity is not None:
+        b.append(similarity_section(similarity, links))
+
     mechs = mechanisms(entries)
     b.append("<h2>Every submission</h2>")
     head = "".join(f'<th class="num">{e(m)}</th>' for m in mechs)
@@ -145,6 +157,46 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True) -> str
         )
     b.append("</tbody></table>")
     return page(f"Class report{': ' + title if title else ''}", "\n".join(b))
+
+
+def similarity_section(summary: Summary, links: bool = True) -> str:
+    """The flagged pairs: each pair's score per mechanism (bold where flagged) and a link to
+    its side-by-side view."""
+    b = ["<h2>Similarity (instructors only)</h2>"]
+    refs = ", ".join(summary.references) or "no bundled reference"
+    template = "Code of the template does not count." if summary.template else "No template was found: its code counts."
+    b.append(
+        f'<p class="sub">{len(summary.submissions)} submissions compared per mechanism with each other and with {e(refs)}. '
+        f"{template} Between two submissions, code a reference has does not count either. A score is the share of one "
+        "side's code that the other has too, whatever its identifiers, strings, comments and layout (copydetect's "
+        f"winnowing, k = {summary.noise}, window {summary.window}); a mechanism is flagged at {summary.threshold}% of "
+        f"either side's code, if that is at least {summary.min_shared} characters once normalised.</p>"
+    )
+    for note in summary.notes:
+        b.append(f'<p class="note">{e(note)}</p>')
+    if not summary.pairs:
+        b.append("<p>No pair flagged.</p>")
+        return "\n".join(b)
+    mechs = sorted({m.mechanism for p in summary.pairs for m in p.matches}, key=lambda m: (mechanism_order(m), m))
+    head = "".join(f'<th class="num">{e(m)}</th>' for m in mechs)
+    b.append(f'<table><thead><tr><th>submission</th><th>shares code with</th><th class="num">score</th>{head}<th>view</th></tr></thead><tbody>')
+    for p in summary.pairs:
+        cells = []
+        for mech in mechs:
+            m = p.match(mech)
+            if m is None:
+                cells.append('<td class="num"></td>')
+                continue
+            text = f"{m.score}%"
+            title_ = f"{m.score_a}% of {p.a}'s code, {m.score_b}% of {p.b}'s"
+            cells.append(f'<td class="num" title="{e(title_)}">' + (f"<strong>{text}</strong>" if m.flagged else text) + "</td>")
+        other = f"{e(p.b)}" if p.reference else _link(p.b, links)
+        view = f'<a href="{e(p.page)}" style="white-space: nowrap">side by side</a>' if links else ""
+        b.append(
+            f'<tr><td>{_link(p.a, links)}</td><td>{other}</td><td class="num"><strong>{p.score}%</strong></td>{"".join(cells)}<td>{view}</td></tr>'
+        )
+    b.append("</tbody></table>")
+    return "\n".join(b)
 
 
 def _link(submission: str, links: bool) -> str:

@@ -6,15 +6,17 @@
     ipc-grade PATH --json F --html G --gradescope H ...   also write reports
     ipc-grade batch DIR --out OUT   grade a whole class (docs/batch.md)
     ipc-grade merge OUT1 OUT2 --out OUT
+    ipc-grade similarity DIR [--out OUT]   submissions that copy the references or each other
     ipc-grade gradescope-bundle --rubric R --out autograder.zip
 
 The grading itself runs `pytest --impl=PATH` in a child process, so that nothing the
 implementation does (or a crash of the harness) can stop this process from writing a report:
 if the run cannot finish, every report says why, with score 0.
 
-Exit status: 0 every graded spec passed; 1 some did not, or the run could not grade; 2 a usage
-error (bad option, bad rubric, a report that cannot be written); 3 with --check-required, a
-spec the rubric requires did not pass.
+Exit status: 0 every graded spec passed (specs not implemented are not graded); 1 some failed
+or timed out; 2 a usage error (bad option, bad rubric, a report that cannot be written); 3 with
+--check-required, a spec the rubric requires did not pass; 4 nothing could be graded (no usable
+manifest, nothing implemented, the run crashed).
 """
 
 from __future__ import annotations
@@ -40,10 +42,15 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {}
 
 DEFAULT_SESSION_TIMEOUT = 1800.0
 
+#: Exit statuses, one meaning each (docs/reports.md): every spec that was graded passed (specs
+#: not implemented are not graded); some spec failed or timed out; a usage error; with
+#: --check-required, a spec the rubric requires did not pass; nothing could be graded (the
+#: manifest could not be used, nothing is implemented, the run crashed).
 EXIT_PASSED = 0
 EXIT_NOT_PASSED = 1
 EXIT_USAGE = 2
 EXIT_REQUIRED_FAILED = 3
+EXIT_NOTHING_GRADED = 4
 
 
 
@@ -53,9 +60,11 @@ def grade_parser() -> argparse.ArgumentParser:
         description="Grade an IPC implementation (a directory with ipc.toml) against the conformance specs.",
         epilog=(
             "Subcommands: `ipc-grade batch DIR --out OUT` grades a class, `ipc-grade merge` combines batch "
-            "shards, `ipc-grade gradescope-bundle` builds a Gradescope autograder (each has --help). "
-            "Exit status: 0 when every graded spec passed, 1 when some did not or the run could not grade, "
-            "2 on a usage error, 3 with --check-required when a required spec did not pass."
+            "shards, `ipc-grade similarity DIR` finds submissions that copy the references or each other, "
+            "`ipc-grade gradescope-bundle` builds a Gradescope autograder (each has --help). "
+            "Exit status: 0 when every graded spec passed (specs not implemented are not graded), 1 when "
+            "some failed or timed out, 2 on a usage error, 3 with --check-required when a required spec "
+            "did not pass, 4 when nothing could be graded."
         ),
     )
     p.add_argument("path", nargs="?", help="the implementation directory (default: the bundled reference)")
@@ -141,12 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def exit_status(rec: run_record.RunRecord, *, check_required: bool = False) -> int:
+    if check_required and any(s.required and s.info.charged for s in rec.specs):
+        return EXIT_REQUIRED_FAILED
+    graded = [s for s in rec.specs if s.status in ("passed", "failed", "timeout")]
+    if rec.error is not None or not graded:
+        return EXIT_NOTHING_GRADED
     if check_required:
-        if any(s.required and s.info.charged for s in rec.specs):
-            return EXIT_REQUIRED_FAILED
-        return EXIT_NOT_PASSED if rec.error is not None else EXIT_PASSED
-    passed = rec.error is None and rec.specs and all(s.status == "passed" for s in rec.specs if s.counted)
-    return EXIT_PASSED if passed else EXIT_NOT_PASSED
+        return EXIT_PASSED
+    return EXIT_NOT_PASSED if any(s.status != "passed" for s in graded) else EXIT_PASSED
 
 
 def _say_required(rec: run_record.RunRecord, status: int) -> None:
@@ -156,8 +167,8 @@ def _say_required(rec: run_record.RunRecord, status: int) -> None:
         shown = [s.id for s in failing if not s.hidden]
         names = ", ".join(shown) + (f" and {len(failing) - len(shown)} hidden" if len(shown) < len(failing) else "")
         print(f"ipc-grade: required check failed: {len(failing)} required spec(s) did not pass: {names}", file=sys.stderr)
-    elif status == EXIT_NOT_PASSED:
-        print("ipc-grade: required check failed: the run could not grade (see the report)", file=sys.stderr)
+    elif status == EXIT_NOTHING_GRADED:
+        print("ipc-grade: required check failed: nothing could be graded (see the report)", file=sys.stderr)
     elif not required:
         print("ipc-grade: required check passed (the rubric requires no spec)", file=sys.stderr)
     else:
@@ -329,6 +340,7 @@ SUBCOMMANDS.update(
         "batch": _subcommand("batch"),
         "merge": _subcommand("batch", "merge_main"),
         "gradescope-bundle": _subcommand("bundle"),
+        "similarity": _subcommand("similarity"),
     }
 )
 

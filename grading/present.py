@@ -93,6 +93,27 @@ class View:
     def out_of(self) -> float:
         return sum(s.max_points for s in self.specs if s.counted)
 
+    def setting(self) -> list[str]:
+        """Where and how the programs ran, in a line or two for a report's header: what they ran
+        as and how this grading was kept apart from others (nothing for a record without it)."""
+        meta = self.record.meta
+        out = []
+        if meta.get("programs_run_as"):
+            out.append(f"Programs ran as: {meta['programs_run_as']}; isolation: {meta.get('isolation', 'unknown')}")
+        return out
+
+    def warnings(self) -> list[str]:
+        """What an instructor and a student must notice about this grading itself."""
+        meta = self.record.meta
+        out = []
+        if meta.get("programs_run_as_note"):
+            out.append(f"WARNING: {meta['programs_run_as_note']}")
+        if meta.get("programs_python_note"):
+            out.append(f"WARNING: {meta['programs_python_note']}")
+        if meta.get("session_note"):
+            out.append(f"WARNING: {meta['session_note']}: the specs it did not reach are timeouts")
+        return [clean(w) for w in out]
+
     def build_failure(self) -> tuple[str, str] | None:
         """A failed build, once for the whole report: what it cost (a sentence) and the end of
         its output; None when there was no build or it succeeded."""
@@ -141,9 +162,16 @@ class View:
         n = len(self.hidden)
         if not n:
             return ""
+        when = {
+            "after_due_date": "after the due date",
+            "after_published": "once the grades are published",
+            "hidden": "never in this report",
+        }
+        kinds = sorted({s.visibility for s in self.hidden})
+        shown = " or ".join(when.get(k, "when your instructor releases them") for k in kinds)
         return (
             f"{n} more spec{'s are' if n != 1 else ' is'} graded but hidden: "
-            f"{'their' if n != 1 else 'its'} results and your total appear when your instructor releases them."
+            f"{'their' if n != 1 else 'its'} results and your total appear {shown}."
         )
 
     @property

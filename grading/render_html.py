@@ -102,7 +102,9 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
         )
         if clean(record.error).strip() != one_sentence(record.error):
             b.append(f"<pre>{e(truncate(record.error, TRANSCRIPT_LIMIT))}</pre>")
-    for note in view.evidence_notes():
+    for warning in view.warnings():
+        b.append(f'<div class="banner">{e(warning)}</div>')
+    for note in view.setting() + view.evidence_notes():
         b.append(f'<p class="note">{e(note)}</p>')
     build = view.build_failure()
     if build:
@@ -145,7 +147,7 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
     if problems:
         b.append("<h2>What went wrong</h2>")
         for s in problems:
-            b.append(_failure(s))
+            b.append(_failure(s, show_hidden))
     times = time_fields(record)
     grader = record.meta.get("grader") or {}
     foot = f"{e(grader.get('name', 'ipc-conformance'))} {e(grader.get('version', ''))}"
@@ -155,7 +157,7 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
     return page(f"IPC conformance: {view.name}", "\n".join(b))
 
 
-def _failure(s: SpecResult) -> str:
+def _failure(s: SpecResult, show_hidden: bool = False) -> str:
     f = failure(s)
     req = '<span class="tag">required</span>' if s.required else ""
     parts = [
@@ -173,5 +175,7 @@ def _failure(s: SpecResult) -> str:
         parts.append(f"<dt>Hint</dt><dd>{e(f.hint)}</dd>")
     if f.transcript:
         parts.append(f"<dt>Transcript</dt><dd><pre>{e(truncate(f.transcript, TRANSCRIPT_LIMIT))}</pre></dd>")
+    if show_hidden and s.trace:  # the instructor's report: the grader's own traceback, to report it
+        parts.append(f"<dt>The grader's traceback</dt><dd><details><summary>show</summary><pre>{e(truncate(s.trace, TRANSCRIPT_LIMIT))}</pre></details></dd>")
     parts.append("</dl></section>")
     return "\n".join(parts)

@@ -51,7 +51,7 @@ def _render(record: RunRecord, show_hidden: bool, transcript_limit: int) -> str:
         if rest != one_sentence(record.error):
             out.extend(_fenced(truncate(rest, 4000, "the JSON run record")))
             out.append("")
-    for note in view.evidence_notes():
+    for note in view.warnings() + view.evidence_notes():
         out.append(f"> {_inline(note)}")
         out.append("")
     build = view.build_failure()

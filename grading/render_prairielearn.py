@@ -1,6 +1,7 @@
 """PrairieLearn's external-grading results.json (its "Grading results" format).
 
-Top level: ``gradable`` (always true: a run that could not grade scores 0, it is not "invalid"),
+Top level: ``gradable`` (false, with ``format_errors``, when the submission's manifest could
+not be used: PrairieLearn then counts no attempt; true otherwise, even for a run that scored 0),
 ``score`` (0 to 1: the run's total over its maximum), ``message`` (one sentence), ``output``
 (the terminal report as students see it) and ``tests``, each with ``name`` (the spec id),
 ``description`` (the behaviour), ``points``, ``max_points``, ``message`` (status and hint) and
@@ -40,7 +41,7 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
         tests.append(
             {
                 "name": "hidden specs",
-                "description": f"{len(view.hidden)} specs whose details are hidden until your instructor releases them",
+                "description": f"{len(view.hidden)} spec{'s' if len(view.hidden) != 1 else ''} whose details are hidden: {view.hidden_note().split(': ', 1)[1]}",
                 "points": 0.0 if record.error else round(got, 6),
                 "max_points": round(out_of, 6),
                 "message": "Their details are not shown.",
@@ -51,13 +52,25 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
         message = f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0."
     else:
         message = f"Score {points(record.score)}/{points(record.max_score)}."
-    return {
-        "gradable": True,
+    out: dict[str, Any] = {
+        # a submission whose manifest the grader cannot use is not gradable (PrairieLearn's
+        # convention: it costs no attempt, and format_errors says why); a run the grader itself
+        # could not finish (a crash, the session timeout) is graded as it stands
+        "gradable": not _unusable(record),
         "score": score,
         "message": message,
         "output": truncate(terminal(record, show_hidden=show_hidden), TOTAL_OUTPUT_LIMIT),
         "tests": tests,
     }
+    if _unusable(record):
+        out["format_errors"] = [clean(record.error or "")]
+    return out
+
+
+def _unusable(record: RunRecord) -> bool:
+    """The submission itself could not be graded: its manifest (no error_kind: the grader's
+    plugin set the error), not the grader's run."""
+    return record.error is not None and not record.meta.get("error_kind")
 
 
 def _test(s: SpecResult, run_failed: bool) -> dict[str, Any]:

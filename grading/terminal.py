@@ -22,6 +22,9 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False) ->
         lines.append(f"Rubric: {clean(view.title)}")
     if record.meta.get("isolation"):
         lines.append(f"Isolation: {record.meta['isolation']}")
+    if record.meta.get("programs_run_as"):
+        lines.append(f"Programs ran as: {record.meta['programs_run_as']}")
+    lines.extend(paint(w, "failed") for w in view.warnings())
     lines.extend(view.evidence_notes())
     build = view.build_failure()
     if build:
