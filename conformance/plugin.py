@@ -393,6 +393,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _spec_id_of(nodeid: str) -> str:
+    """The spec id a node id stands for by the house's naming (test_pipe.py::test_eof_on_close
+    is pipe.eof-on-close), for showing what runs; the marker's id is the real one."""
+    module, _, function = nodeid.partition("::")
+    mechanism = Path(module).stem.removeprefix("test_")
+    return f"{mechanism}.{function.removeprefix('test_').split('[')[0].replace('_', '-')}"
+
+
 def meta_id(item: pytest.Item) -> str:
     return item.stash[META].id
 
@@ -556,12 +564,32 @@ class Recorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results = Results()
+        self.running: dict[str, str] = {}
+        self.planned: int | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
         if report.when == "teardown":
-            record = self.results.record(self.config.stash[CONTEXT], partial=True)
-            self.config.hook.pytest_ipc_progress(config=self.config, record=record)
+            self.running.pop(report.nodeid, None)
+            self._progress()
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.running[nodeid] = _spec_id_of(nodeid)
+        self._progress()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.planned = len(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.planned = len(ids)  # every worker collects the same specs
+
+    def _progress(self) -> None:
+        record = self.results.record(self.config.stash[CONTEXT], partial=True)
+        record.meta["running"] = list(self.running.values())
+        if self.planned is not None:
+            record.meta["planned"] = self.planned
+        self.config.hook.pytest_ipc_progress(config=self.config, record=record)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         record = self.results.record(self.config.stash[CONTEXT])

@@ -34,6 +34,7 @@ from pathlib import Path
 from conformance import record as run_record
 
 from . import grader, reports
+from . import progress as progress_mod
 from .rubric import Rubric, RubricError
 from .terminal import render
 
@@ -41,6 +42,8 @@ from .terminal import render
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {}
 
 DEFAULT_SESSION_TIMEOUT = 1800.0
+#: How often progress is shown while a grading runs (seconds).
+PROGRESS_EVERY = 0.5
 
 #: Exit statuses, one meaning each (docs/reports.md): every spec that was graded passed (specs
 #: not implemented are not graded); some spec failed or timed out; a usage error; with
@@ -137,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=args.verbose,
         rubric=rubric,
         run_as=args.run_as,
+        progress=not args.quiet,
     )
     if not args.quiet:
         sys.stdout.write(render(rec, color=sys.stdout.isatty(), show_hidden=args.show_hidden))
@@ -197,6 +201,7 @@ def grade(
     extra_args: Sequence[str] = (),
     rubric: Rubric | None = None,
     run_as: str | None = None,
+    progress: bool = False,
 ) -> run_record.RunRecord:
     """Grade the implementation at PATH in a child pytest; always return a record.
 
@@ -237,7 +242,11 @@ def grade(
             cmd += ["--run-as", run_as]
         cmd += list(extra_args)
         log = tmp_path / "pytest.log"
-        reason, kind = _run(cmd, cwd=tmp_path, log=log, timeout=session_timeout, verbose=verbose)
+        shown = progress_mod.Progress(record_file, str(impl), None, quiet=not progress or verbose)
+        try:
+            reason, kind = _run(cmd, cwd=tmp_path, log=log, timeout=session_timeout, verbose=verbose, tick=shown.update)
+        finally:
+            shown.close()
         output = log.read_text(errors="replace") if log.exists() else ""
         rec = None
         if record_file.exists():
@@ -289,8 +298,9 @@ def _cut_short(rec: run_record.RunRecord, reason: str, rubric: Rubric | None, ke
     return run_record.RunRecord(implementation=rec.implementation, specs=[*rec.specs, *missing], error=None, meta=meta)
 
 
-def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool) -> tuple[str | None, str | None]:
-    """Run CMD in its own session; (None, None) when it finished, else why not and a kind."""
+def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool, tick=lambda: None) -> tuple[str | None, str | None]:
+    """Run CMD in its own session; (None, None) when it finished, else why not and a kind.
+    TICK() runs every half second while it runs (progress)."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -300,8 +310,16 @@ def _run(cmd: list[str], *, cwd: Path, log: Path, timeout: float, verbose: bool)
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        end = time.monotonic() + timeout
         try:
-            code = proc.wait(timeout)
+            while True:
+                try:
+                    code = proc.wait(min(PROGRESS_EVERY, max(end - time.monotonic(), 0)))
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= end:
+                        raise
+                    tick()
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

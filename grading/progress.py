@@ -1,0 +1,82 @@
+"""Progress while a grading runs: specs done out of the total, what runs now, the score so far.
+
+The grading runs in a child pytest, which writes the run record after every spec and names the
+specs it is running (``meta.running``); this reads that record as it changes. On a terminal it
+draws a live line with rich; elsewhere (CI logs, a pipe) it prints one plain line per spec
+decided, so a log shows the order of events.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from conformance import record as run_record
+
+
+class Progress:
+    def __init__(self, record_file: Path, what: str, total: int | None, stream: IO[str] | None = None, quiet: bool = False) -> None:
+        self.file = record_file
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.seen: set[str] = set()
+        self._mtime = 0.0
+        self._live: Any = None
+        self._task: Any = None
+        if quiet:
+            return
+        of = f" ({total} specs)" if total else ""
+        if self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+            self._live = Bar(
+                TextColumn("[bold]ipc-grade[/bold] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[score]}"),
+                TextColumn("[dim]{task.fields[running]}"),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            self._live.start()
+            self._task = self._live.add_task(what, total=total, score="", running="starting")
+        else:
+            print(f"ipc-grade: grading {what}{of}", file=self.stream, flush=True)
+
+    def update(self) -> None:
+        """Read the record if it changed, and show what is new."""
+        if self.quiet:
+            return
+        try:
+            mtime = self.file.stat().st_mtime
+            if mtime == self._mtime:
+                return
+            self._mtime = mtime
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # not written yet, or being replaced: look again
+        specs = data.get("specs", [])
+        if data.get("planned") and self.total is None:
+            self.total = data["planned"]
+            if self._live is not None:
+                self._live.update(self._task, total=self.total)
+        score = f"{data.get('score', 0):g}/{data.get('max_score', 0):g} so far"
+        running = ", ".join(data.get("running", [])[:3])
+        if self._live is not None:
+            self._live.update(self._task, completed=len(specs), score=score, running=running)
+            return
+        for s in specs:
+            if s["id"] not in self.seen:
+                self.seen.add(s["id"])
+                n = f"{len(self.seen)}/{self.total}" if self.total else str(len(self.seen))
+                print(f"ipc-grade: [{n}] {s['id']} {run_record.STATUS.get(s['status']).words if s['status'] in run_record.STATUS else s['status']} ({score})", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
