@@ -75,6 +75,16 @@ def test_one_run_writes_every_format(tmp_path):
     assert "<dt>Expected</dt>" in html and "<dt>Transcript</dt>" in html and "killed by signal 13 (SIGPIPE)" in html
 
 
+def test_progress_is_shown_as_specs_are_decided(tmp_path):
+    """Off a terminal, a plain line as the run starts and one per spec decided, with the count
+    and the score so far (on a terminal, a live line drawn by rich)."""
+    proc = ipc_grade(str(locate.bundled("reference")), "-k", QUICK, "-j", "1", cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("ipc-grade:")]
+    assert lines[0].startswith("ipc-grade: grading "), proc.stderr
+    assert any(line.startswith("ipc-grade: [1/2] ") and "passed" in line and "so far" in line for line in lines), lines
+    assert any(line.startswith("ipc-grade: [2/2] ") for line in lines), lines
+
+
 def test_a_run_that_cannot_start_still_writes_every_report(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
