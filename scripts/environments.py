@@ -5,15 +5,12 @@
 
 The environments (docs/environments.md):
 
-- ``root``: root with every capability, the grader's own Python (programs run as root when
-  other users cannot run that Python, as with a pyenv under /root);
-- ``root-sandbox``: root with every capability, a Python other users can run: programs run
-  as an unprivileged user id of their own;
-- ``docker``: root with exactly Docker's default capabilities (Gradescope, PrairieLearn),
-  the sandbox active;
-- ``docker-private-python``: the same capabilities with the grader's own Python;
+- ``root``: root with every capability, the grader's own Python;
+- ``docker``: root with exactly Docker's default capabilities (Gradescope, PrairieLearn);
+- ``docker-system-python``: the same with a Python other users can run (the programs' Python is
+  then a venv on it, where with a pyenv under /root it is a copy);
 - ``user``: an ordinary user (a student's laptop, GitHub Actions);
-- ``batch``: ``ipc-grade batch`` of a class, the sandbox active.
+- ``batch``: ``ipc-grade batch`` of a class.
 
 Each grades the reference (every spec) and a few mutants (their mechanism's specs). A spec's
 verdict must be the same in every environment, except that a spec may be *unsupported* where
@@ -79,20 +76,23 @@ class Result:
 
 
 def environments(default_python: str, shared_python: str | None) -> list[Env]:
+    """As root the programs always run as a user of their own, with a Python of their own made
+    from the grader's (runtime.py): a venv where other users may run the grader's base
+    interpreter (SHARED_PYTHON, from /usr/bin/python3), a copy where they may not (a pyenv
+    under /root). Both shapes are graded."""
     out = [Env("root", "root, every capability, the grader's own Python", default_python)]
     if os.geteuid() != 0:
         return [Env("user", "an ordinary user", default_python)]
     drop = docker_drop()
     capsh = lambda cmd: ["capsh", f"--drop={drop}", "--", "-c", shlex.join(cmd)]  # noqa: E731
-    if shared_python:
-        out.append(Env("root-sandbox", "root, every capability, a Python other users can run", shared_python))
-        out.append(Env("docker", "root, Docker's default capabilities, sandbox active", shared_python, capsh))
-    out.append(Env("docker-private-python", "root, Docker's default capabilities, the grader's own Python", default_python, capsh))
+    out.append(Env("docker", "root, Docker's default capabilities, the grader's own Python", default_python, capsh))
+    if shared_python and shared_python != default_python:
+        out.append(Env("docker-system-python", "root, Docker's default capabilities, a Python other users can run", shared_python, capsh))
     if shared_python:
         ensure_user(USER)
         user = lambda cmd: ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--reset-env", *cmd]  # noqa: E731
         out.append(Env("user", f"an ordinary user ({USER})", shared_python, user))
-        out.append(Env("batch", "root, ipc-grade batch, sandbox active", shared_python, batch=True))
+    out.append(Env("batch", "root, ipc-grade batch", default_python, batch=True))
     return out
 
 
