@@ -160,7 +160,7 @@ def main(argv: Sequence[str]) -> int:
     summary = None
     failed_similarity = False
     if args.similarity:
-        summary = _similarity(submissions, out, args.similarity_threshold)
+        summary = _similarity(submissions, out, args.similarity_threshold, jobs)
         failed_similarity = summary is None
     write_batch(out, entries, shard=shard, rubric=rubric.describe() if rubric else None, similarity=summary)
     broke = [en for en in entries if en.status in classpage.HARNESS]
@@ -172,12 +172,12 @@ def main(argv: Sequence[str]) -> int:
     return 1 if broke or failed_similarity else 0
 
 
-def _similarity(submissions: Sequence[Submission], out: Path, threshold: int) -> similarity.Summary | None:
+def _similarity(submissions: Sequence[Submission], out: Path, threshold: int, jobs: int) -> similarity.Summary | None:
     """The similarity of the class, its side-by-side pages written into OUT; None (and said
     why) when it cannot be checked: the grades are written all the same."""
     started = time.monotonic()
     try:
-        result = similarity.check_class(submissions, threshold=threshold)
+        result = similarity.check_class(submissions, threshold=threshold, jobs=jobs)
         similarity.write(out, result)
     except Exception as exc:  # the grades must not be lost to it
         print(f"ipc-grade batch: error: the similarity check failed ({type(exc).__name__}: {exc}); the grades are written without it", file=sys.stderr)

@@ -358,6 +358,7 @@ SUBCOMMANDS.update(
         "batch": _subcommand("batch"),
         "merge": _subcommand("batch", "merge_main"),
         "gradescope-bundle": _subcommand("bundle"),
+        "new": _subcommand("new"),
         "similarity": _subcommand("similarity"),
     }
 )

@@ -1,6 +1,6 @@
 """Similarity in a class: submissions that copy the bundled references or each other.
 
-    ipc-grade similarity SUBMISSIONS [--out OUT] [--threshold PERCENT]
+    ipc-grade similarity SUBMISSIONS [--out OUT] [--threshold PERCENT] [--jobs N]
     ipc-grade batch SUBMISSIONS --out OUT --similarity [--similarity-threshold PERCENT]
 
 For the instructor only: the result goes to the class page, the gradebook and OUT/similarity/,
@@ -61,6 +61,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="the directory of submissions (as for ipc-grade batch)")
     p.add_argument("--out", metavar="OUT", help="write similarity.json and the side-by-side pages here")
     add_threshold_option(p, "--threshold")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="processes that fingerprint the files (default: one per CPU)")
     return p
 
 
@@ -308,6 +310,8 @@ def main(argv: Sequence[str]) -> int:
     if not source.is_dir():
         problems.append(f"{args.dir} is not a directory: give the directory that holds one directory or archive per submission")
     problems += check_threshold(args.threshold, "--threshold")
+    if args.jobs is not None and args.jobs < 1:
+        problems.append(f"--jobs {args.jobs}: give 1 or more")
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         problems.append(f"--out {args.out} exists and is not a directory")
@@ -322,7 +326,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"ipc-grade similarity: note: {note}", file=sys.stderr)
     started = time.monotonic()
     try:
-        result = check_class(submissions, threshold=args.threshold)
+        result = check_class(submissions, threshold=args.threshold, jobs=args.jobs)
     except SimilarityUnavailable as exc:
         print(f"ipc-grade similarity: error: {exc}", file=sys.stderr)
         return 1
@@ -381,11 +385,23 @@ class Result:
     """Page path (relative to OUT) -> its HTML."""
 
 
-def check_class(submissions: Sequence[Any], *, threshold: int = DEFAULT_THRESHOLD, references: Sequence[tuple[str, Path]] | None = None, templates: Sequence[Path] | None = None) -> Result:
-    """Compare SUBMISSIONS (batch.Submission: an id and a directory or archive).
+def check_class(
+    submissions: Sequence[Any],
+    *,
+    threshold: int = DEFAULT_THRESHOLD,
+    references: Sequence[tuple[str, Path]] | None = None,
+    templates: Sequence[Path] | None = None,
+    jobs: int | None = None,
+) -> Result:
+    """Compare SUBMISSIONS (batch.Submission: an id and a directory or archive) on JOBS
+    processes (default: one per CPU).
 
     REFERENCES (label, directory) and TEMPLATES (directories) default to the grader's bundled
     ones (asked of the grader in a child process, grader.py)."""
+    if jobs is None:
+        from .batch import default_jobs
+
+        jobs = default_jobs()
     notes: list[str] = []
     if references is None or templates is None:
         bundled_refs, bundled_templates, bundled_notes = bundled()
@@ -393,7 +409,7 @@ def check_class(submissions: Sequence[Any], *, threshold: int = DEFAULT_THRESHOL
         templates = bundled_templates if templates is None else templates
         notes += bundled_notes
     with _unpacked(submissions, notes) as roots:
-        return compare(roots, references=references, templates=templates, threshold=threshold, notes=notes)
+        return compare(roots, references=references, templates=templates, threshold=threshold, notes=notes, jobs=jobs)
 
 
 def bundled() -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
@@ -449,16 +465,20 @@ def compare(
     templates: Sequence[Path] = (),
     threshold: int = DEFAULT_THRESHOLD,
     notes: Sequence[str] = (),
+    jobs: int = 1,
 ) -> Result:
     """Compare every pair of SUBMISSIONS (id, implementation directory), and each with every
     reference (label, implementation directory), per mechanism, with the TEMPLATES' code
-    removed. Pure: the same files give the same Result."""
-    fp = _Fingerprinter()
+    removed, fingerprinting on JOBS processes. Pure: the same files give the same Result."""
+    fp = _Fingerprinter(jobs)
     notes = list(notes)
     for template in templates:
         fp.add_boilerplate(template)
-    subs = {ident: documents(root, fp, notes, ident) for ident, root in sorted(submissions)}
-    refs = {label: documents(root, fp, notes, label) for label, root in references}
+    submissions = sorted(submissions)
+    plans = [fp.plan(root, notes, ident) for ident, root in submissions] + [fp.plan(root, notes, label) for label, root in references]
+    docs = fp.documents(plans)
+    subs = {ident: d for (ident, _), d in zip(submissions, docs)}
+    refs = {label: d for (label, _), d in zip(references, docs[len(submissions) :])}
     # Between two submissions, what a reference has for the mechanism does not count.
     excluded: dict[str, set[int]] = {}
     for docs in refs.values():
@@ -554,31 +574,6 @@ class Document:
     @property
     def all_hashes(self) -> set[int]:
         return {int(h) for s in self.sources for h in s.hashes}
-
-
-def documents(root: Path, fp: _Fingerprinter, notes: list[str], who: str) -> dict[str, Document]:
-    """Every mechanism's document in the implementation at ROOT (see the module's docstring)."""
-    root = Path(root)
-    try:
-        data = tomllib.loads((root / "ipc.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        notes.append(f"{who} has no readable ipc.toml: nothing of it was compared")
-        return {}
-    programs = data.get("programs", {})
-    if not isinstance(programs, dict):
-        return {}
-    out = {}
-    for mech, command in sorted(programs.items()):
-        if mech not in MECHANISMS or not isinstance(command, str):
-            continue
-        sources = []
-        for path in program_files(root, command):
-            src = fp.source(root, path, notes, who)
-            if src is not None:
-                sources.append(src)
-        if sources:
-            out[mech] = Document(sources)
-    return out
 
 
 def program_files(root: Path, command: str) -> list[str]:
@@ -762,19 +757,17 @@ def _copydetect():
         from copydetect import utils
     except ImportError as exc:
         raise SimilarityUnavailable(
-            f"the similarity check needs copydetect, which is not installed ({exc}): reinstall ipc-conformance"
+            f"the similarity check needs copydetect, which is not installed ({exc}): pip install 'ipc-conformance[similarity]'"
         ) from None
     return utils
 
 
 class _Fingerprinter:
-    """Tokenizes, filters and fingerprints files with copydetect; the same text is done once."""
+    """Normalises and fingerprints files; the same text is done once, on JOBS processes."""
 
-    def __init__(self) -> None:
-        self.utils = _copydetect()
-        import numpy
-
-        self.np = numpy
+    def __init__(self, jobs: int = 1) -> None:
+        _copydetect()
+        self.jobs = jobs
         self.boilerplate: set[int] = set()
         self.has_boilerplate = False
         self.cache: dict[tuple[str, str], tuple] = {}
@@ -791,10 +784,28 @@ class _Fingerprinter:
             if language is None:
                 continue
             filtered, _, _ = normalise(text, language)
-            self.boilerplate.update(int(h) for h in self._hashes(filtered))
+            self.boilerplate.update(kgram_hashes(filtered).tolist())
             self.has_boilerplate = True
 
-    def source(self, root: Path, rel: str, notes: list[str], who: str) -> Source | None:
+    def plan(self, root: Path, notes: list[str], who: str) -> dict[str, list[tuple[str, str, str]]]:
+        """Per mechanism, the (path, language, text) of each file of the implementation at ROOT."""
+        root = Path(root)
+        try:
+            data = tomllib.loads((root / "ipc.toml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            notes.append(f"{who} has no readable ipc.toml: nothing of it was compared")
+            return {}
+        programs = data.get("programs", {})
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for mech, command in sorted(programs.items() if isinstance(programs, dict) else ()):
+            if mech not in MECHANISMS or not isinstance(command, str):
+                continue
+            files = [f for f in (self._read(root, rel, notes, who) for rel in program_files(root, command)) if f is not None]
+            if files:
+                out[mech] = files
+        return out
+
+    def _read(self, root: Path, rel: str, notes: list[str], who: str) -> tuple[str, str, str] | None:
         path = root / rel
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
@@ -807,32 +818,64 @@ class _Fingerprinter:
         if language is None:
             notes.append(f"{who}/{rel} has no tokenizer (pygments knows no language for it): not compared")
             return None
-        key = (language, text)
-        if key not in self.cache:
-            self.cache[key] = self._fingerprint(text, language)
-        return Source(rel, text, *self.cache[key])
+        return rel, language, text
 
-    def _hashes(self, filtered: str):
-        """Every NOISE-gram of FILTERED, hashed with BLAKE2b (stable across processes)."""
-        k = NOISE
-        data = filtered.encode("utf-32-le")
-        width = 4 * k
-        return self.np.array(
-            [int.from_bytes(hashlib.blake2b(data[i : i + width], digest_size=8).digest(), "little", signed=True) for i in range(0, len(data) - width + 4, 4)],
-            dtype=self.np.int64,
-        )
+    def documents(self, plans: Sequence[dict[str, list[tuple[str, str, str]]]]) -> list[dict[str, Document]]:
+        """Each of PLANS as its documents; every text not done yet is fingerprinted first, in
+        JOBS processes when there are enough of them."""
+        todo = sorted({(lang, text) for plan in plans for files in plan.values() for _, lang, text in files} - set(self.cache))
+        if self.jobs > 1 and len(todo) >= 8:
+            with ProcessPoolExecutor(self.jobs, initializer=_set_boilerplate, initargs=(frozenset(self.boilerplate),)) as pool:
+                done = list(pool.map(_fingerprint_key, todo, chunksize=max(1, len(todo) // (4 * self.jobs))))
+        else:
+            done = [fingerprint(text, lang, self.boilerplate) for lang, text in todo]
+        self.cache.update(zip(todo, done))
+        return [
+            {mech: Document([Source(rel, text, *self.cache[(lang, text)]) for rel, lang, text in files]) for mech, files in plan.items()}
+            for plan in plans
+        ]
 
-    def _fingerprint(self, text: str, language: str) -> tuple:
-        filtered, starts, ends = normalise(text, language)
-        hashes = self._hashes(filtered)
-        index: dict[int, list[int]] = {}
-        if len(hashes):
-            selected, positions = self.utils.winnow(hashes, WINDOW, remove_duplicates=False)
-            for h, i in zip(selected.tolist(), positions.tolist()):
-                if h not in self.boilerplate:
-                    index.setdefault(h, []).append(i)
-        coverage = int(self.utils.get_token_coverage(index, NOISE, len(filtered))) if index else 0
-        return filtered, starts, ends, index, hashes, coverage
+
+def kgram_hashes(filtered: str) -> Any:
+    """Every NOISE-gram of FILTERED, hashed with BLAKE2b (stable across processes and machines)."""
+    import numpy as np
+
+    data = filtered.encode("utf-32-le")
+    width = 4 * NOISE
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(data[i : i + width], digest_size=8).digest(), "little", signed=True) for i in range(0, len(data) - width + 4, 4)],
+        dtype=np.int64,
+    )
+
+
+def fingerprint(text: str, language: str, boilerplate: set[int] | frozenset[int]) -> tuple:
+    """TEXT's normalised form, its positions, its winnowed fingerprints (fingerprint -> positions,
+    those of BOILERPLATE left out), all its k-gram hashes, and how much the fingerprints cover:
+    the fields of a Source after its path and text."""
+    utils = _copydetect()
+    filtered, starts, ends = normalise(text, language)
+    hashes = kgram_hashes(filtered)
+    index: dict[int, list[int]] = {}
+    if len(hashes):
+        selected, positions = utils.winnow(hashes, WINDOW, remove_duplicates=False)
+        for h, i in zip(selected.tolist(), positions.tolist()):
+            if h not in boilerplate:
+                index.setdefault(h, []).append(i)
+    coverage = int(utils.get_token_coverage(index, NOISE, len(filtered))) if index else 0
+    return filtered, starts, ends, index, hashes, coverage
+
+
+_worker_boilerplate: frozenset[int] = frozenset()
+
+
+def _set_boilerplate(boilerplate: frozenset[int]) -> None:
+    global _worker_boilerplate
+    _worker_boilerplate = boilerplate
+
+
+def _fingerprint_key(key: tuple[str, str]) -> tuple:
+    language, text = key
+    return fingerprint(text, language, _worker_boilerplate)
 
 
 def _read(path: Path) -> str:
