@@ -9,4 +9,4 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 #: The version of the implementation contract (CONTRACT.md) these specs hold programs to.
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2

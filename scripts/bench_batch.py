@@ -40,6 +40,7 @@ QUICK_SPECS = [
     "buffer.fifo-order",
     "socket.tcp-roundtrip",
     "socket.udp-roundtrip",
+    "rpc.call-returns-result",
 ]
 
 

@@ -112,3 +112,22 @@ def test_the_batch_benchmark_has_a_quick_spec_per_mechanism():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert {s.split(".")[0] for s in bench.QUICK_SPECS} >= set(MECHANISMS)
+
+
+def test_the_c_reference_readme_has_a_row_per_program():
+    text = (ROOT / "reference" / "c" / "README.md").read_text()
+    for m in MECHANISMS.values():
+        assert f"| `{m.program.removesuffix('.py')}.c` |" in text, f"reference/c/README.md: no row for {m.name}"
+
+
+def test_every_statement_of_the_contract_version_is_current():
+    """Besides CONTRACT_VERSION, the version is stated in documents; a bump must reach each."""
+    from conformance import CONTRACT_VERSION as v
+
+    contract = (locate.specs_dir().parent / "CONTRACT.md").read_text()
+    assert contract.splitlines()[0] == f"# The implementation contract, version {v}"
+    assert f"This is **contract version {v}**" in contract and f"CONTRACT_VERSION == {v}`" in contract
+    for manifest in ("reference/ipc.toml", "reference/c/ipc.toml"):
+        assert f"contract version {v}" in (ROOT / manifest).read_text().splitlines()[0], manifest
+    assert f"(version {v})" in (ROOT / "reference" / "c" / "README.md").read_text()
+    assert f'"contract_version": {v},' in (ROOT / "docs" / "run-record.md").read_text()

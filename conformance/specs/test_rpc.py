@@ -1,0 +1,831 @@
+"""Specs for `rpc server` and `rpc client`: remote procedure calls over TCP, at most once.
+
+The seeds name RPC beside pipes and sockets as a way of message passing ("message passing 방식에는
+pipe, socket, RPC 등이 있다"), and note that message passing may be synchronous or asynchronous.
+What a textbook teaches with RPC is its hard part: the channel may lose or delay a reply, so a
+client resends, and a resent request must be executed at most once; and a remote call may never
+return, so a client must give up in time instead of hanging. socket(7), tcp(7), recv(2),
+poll(2); the contract's section 3.9 has the wire format (records with a big-endian length and id).
+
+The grader plays one side itself where it needs to control timing: its client resends an id,
+holds a slow call open while others run, or splits a record across sends; its server answers
+two calls in reverse order, never answers, or closes mid-call. Every port comes from the
+server's `listening PORT` line or from the grader's own socket bound to port 0. Which side has
+read what is the kernel's to say: a connection's receive queue in /proc/PID/net/tcp
+(conformance.netstat), and whether the client sleeps in the kernel while it waits (settle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import signal
+import socket
+import struct
+import time
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conformance import deadline, deadlock, netstat, observe, peers, settle
+from conformance.deadline import Deadline
+from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.peers import LOCALHOST, STALL_WINDOW, STALL_WINDOWS, threads_doing
+from conformance.spec import spec
+from conformance.strategies import first_difference, spec_settings
+
+#: Records (contract section 3.9): LENGTH of what follows it, then ID, both big-endian; a reply
+#: adds a STATUS byte. A request has at least 4 bytes after LENGTH, a reply 5.
+HEADER = struct.Struct("!II")
+MAX_LENGTH = 1 << 20
+OK, NO_SUCH_PROCEDURE, BAD_ARGUMENTS = 0, 1, 2
+STATUS_NAMES = {OK: "ok", NO_SUCH_PROCEDURE: "no such procedure", BAD_ARGUMENTS: "bad arguments"}
+#: The contract's client exit statuses: an error reply among the answers, no reply in time.
+EXIT_ERROR_REPLY = 5
+EXIT_TIMEOUT = 6
+#: The longest `sleep` the contract allows: a call that stays in progress for the whole spec.
+SLOW_MS = 60000
+#: The client's --timeout in client-timeout, in ms, and the share of it a client must wait at
+#: least (the grader measures from when its server got the request, a moment after it was sent).
+#: These are the contract's numbers, not a step of the grader's, so they are not a preset.
+CLIENT_TIMEOUT_MS = 1500
+TIMEOUT_FLOOR = 0.7
+#: Fast calls in concurrent-clients: this many clients, each making this many calls.
+FAST_CLIENTS = 3
+FAST_ROUNDS = 2
+#: Where a client waits for a reply (or, in a thread, for the thread that does): a receive, a
+#: poll of its descriptors, or a condition variable.
+RECV_CALLS = frozenset(
+    {
+        "recvfrom", "recvmsg", "recvmmsg", "read", "readv", "poll", "ppoll", "select",
+        "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "futex",
+    }
+)
+WAITING_FIX = (
+    "Wait for a reply in the kernel: a blocking recv(2), or poll(2)/select(2) with the time left "
+    "until the nearest deadline as timeout; never a loop that tries again at once."
+)
+
+
+def _ms(seconds: float) -> int:
+    """SECONDS, stretched like every deadline, as a client's --timeout in milliseconds."""
+    return int(seconds * deadline.scale() * 1000)
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+def request(request_id: int, body: bytes) -> bytes:
+    return HEADER.pack(4 + len(body), request_id) + body
+
+
+def reply(request_id: int, status: int, result: bytes) -> bytes:
+    return HEADER.pack(5 + len(result), request_id) + bytes([status]) + result
+
+
+def _hex(data: bytes, limit: int = 40) -> str:
+    shown = data[:limit].hex(" ")
+    return (shown + f" ... ({len(data)} bytes)") if len(data) > limit else (shown or "nothing")
+
+
+def _length_note(raw: bytes) -> str:
+    """What a LENGTH field that makes no sense probably is, for a message."""
+    if len(raw) < 4:
+        return ""
+    big, little = struct.unpack("!I", raw[:4])[0], struct.unpack("<I", raw[:4])[0]
+    if big > MAX_LENGTH and 0 < little <= MAX_LENGTH:
+        return f" Read little-endian it would be {little}: LENGTH and ID are big-endian (htonl, struct '!I')."
+    return ""
+
+
+def _describe_reply(payload: bytes) -> str:
+    status = payload[0]
+    return f"status {status} ({STATUS_NAMES.get(status, 'not a status')}), result {payload[1:]!r}"
+
+
+class Conn:
+    """The grader's end of one connection with PROC, read a whole record at a time."""
+
+    def __init__(self, sock: socket.socket, proc, who: str) -> None:
+        self.sock, self.proc, self.who = sock, proc, who
+        self.buffer = bytearray()
+        self.eof = False
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def send(self, data: bytes) -> None:
+        peers.send(self.sock, data, self.proc)
+
+    def record(self, timeout: "float | Deadline", minimum: int, stuck=None) -> tuple[int, bytes] | None:
+        """The next whole record as (id, payload); None at EOF (``eof`` is then set) or at the
+        deadline. STUCK, if given, is asked after each STALL_WINDOW without data; STALL_WINDOWS
+        yeses in a row end the wait early: the kernel shows that nothing will come."""
+        until = Deadline.of(timeout)
+        still = 0
+        while True:
+            got = self._take(minimum)
+            if got is not None:
+                return got
+            remaining = until.remaining()
+            if self.eof or remaining <= 0:
+                return None
+            ready, _, _ = select.select([self.sock], [], [], min(remaining, STALL_WINDOW) if stuck else remaining)
+            if not ready:
+                still = still + 1 if stuck and stuck() else 0
+                if still >= STALL_WINDOWS:
+                    return None
+                continue
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError:
+                data = b""  # reset: the peer has gone, which ends the stream too
+            if not data:
+                self.eof = True
+            self.buffer += data
+
+    def _take(self, minimum: int) -> tuple[int, bytes] | None:
+        if len(self.buffer) < 4:
+            return None
+        length = struct.unpack_from("!I", self.buffer)[0]
+        if not minimum <= length <= MAX_LENGTH:
+            raise SpecFailure(
+                f"{self.who} sent a record whose LENGTH field reads {length} "
+                f"(bytes {_hex(bytes(self.buffer[:12]))}).",
+                expected=f"a LENGTH from {minimum} to {MAX_LENGTH}: the number of bytes after it",
+                fix=_length_note(bytes(self.buffer)).strip(),
+                procs=[self.proc],
+            )
+        if len(self.buffer) < 4 + length:
+            return None
+        request_id = struct.unpack_from("!I", self.buffer, 4)[0]
+        payload = bytes(self.buffer[8 : 4 + length])
+        del self.buffer[: 4 + length]
+        return request_id, payload
+
+    def pending(self) -> bool:
+        """Something has arrived that was not read yet (a reply the spec expects not to see)."""
+        if self.buffer:
+            return True
+        ready, _, _ = select.select([self.sock], [], [], 0)
+        return bool(ready)
+
+
+@pytest.fixture
+def grader_sockets():
+    """The grader's own sockets for this spec, closed at its end even when it fails."""
+    sockets = peers.GraderSockets()
+    yield sockets
+    sockets.close()
+
+
+def _start_server(side):
+    server = side.spawn("server")
+    return server, peers.listening_port(server)
+
+
+def _connect(grader_sockets, server, port: int) -> Conn:
+    return Conn(grader_sockets.connect_tcp(port, who=server.label), server, server.label)
+
+
+def _call(conn: Conn, request_id: int, body: bytes, doing: str) -> bytes:
+    """The grader calls BODY with REQUEST_ID on CONN and returns the reply's payload, or fails."""
+    conn.send(request(request_id, body))
+    return _answer(conn, request_id, doing)
+
+
+def _answer(conn: Conn, request_id: int, doing: str) -> bytes:
+    """The payload of the next reply on CONN, which must carry REQUEST_ID."""
+    got = conn.record(deadline.STEP, 5)
+    if got is None:
+        if conn.eof:
+            raise SpecFailure(
+                f"{doing}: {conn.who} closed the connection instead of replying.",
+                fix="Answer every request with a reply record, an error reply included; close a "
+                "connection only when its client closes it.",
+                procs=[conn.proc],
+            )
+        raise SpecFailure(
+            f"{doing}: no reply from {conn.who} within {deadline.STEP} s.",
+            evidence=[f"Your server: {threads_doing(conn.proc.pid)}."],
+            procs=[conn.proc],
+        )
+    got_id, payload = got
+    if got_id != request_id:
+        raise SpecFailure(
+            f"{doing}: the reply carries id {got_id} ({_describe_reply(payload)}).",
+            expected=f"id {request_id}, the request's",
+            procs=[conn.proc],
+        )
+    return payload
+
+
+def _server_end(server, port: int, client_port: int) -> netstat.NetSocket | None:
+    """The server's end of the connection from CLIENT_PORT, as the kernel lists it."""
+    return next((s for s in netstat.on_port(port, pid=server.pid) if s.remote_port == client_port), None)
+
+
+def _wait_read(server, port: int, conn: Conn, what: str) -> None:
+    """Wait until SERVER has read everything CONN sent (its end's receive queue is empty)."""
+
+    def consumed():
+        end = _server_end(server, port, conn.port)
+        return end is not None and end.state == "ESTABLISHED" and end.rx_queue == 0
+
+    try:
+        server.wait_for(consumed, deadline.STEP, what)
+    except SpecTimeout:
+        end = _server_end(server, port, conn.port)
+        raise SpecFailure(
+            f"{server.label} did not read {what} within {deadline.STEP} s.",
+            evidence=[
+                f"the kernel shows its end of the connection as {end}" if end else "",
+                f"Your server: {threads_doing(server.pid)}.",
+            ],
+            procs=[server],
+        ) from None
+
+
+def _client(side, port: int, *options: str):
+    return side.spawn("client", LOCALHOST, str(port), *options)
+
+
+def _accept(listener: socket.socket, client, grader_sockets, what: str) -> Conn:
+    """The connection CLIENT makes to the grader's LISTENER (at once, if the kernel proves that
+    it never will: every program of the spec asleep where nothing can wake it)."""
+    until = Deadline(deadline.STEP)
+    while not peers.wait_readable(listener, client, until.slice(deadlock.PERIOD)):
+        if client.poll() is not None or until.expired():
+            raise peers.exited_or_silent(client, what)
+        deadlock.poll(lambda: bool(select.select([listener], [], [], 0)[0]))
+    conn, _ = listener.accept()
+    return Conn(grader_sockets.own(conn), client, client.label)
+
+
+def _requests(conn: Conn, n: int, client, doing: str) -> list[tuple[int, bytes]]:
+    """N requests from CLIENT on CONN, or a failure saying how many came."""
+    got = []
+
+    def asleep() -> bool:
+        return observe.asleep(client.pid)
+
+    while len(got) < n:
+        rec = conn.record(deadline.STEP, 4, stuck=asleep)
+        if rec is None:
+            if (client.poll() is not None or conn.eof) and client.exited_within(deadline.STEP):
+                client.wait(deadline.STEP)  # a stub's `not implemented` ends the spec here
+            raise SpecFailure(
+                f"{doing}: the grader's server got {len(got)} request(s) from {client.label}, "
+                + ("then it closed the connection." if conn.eof else "then nothing more."),
+                expected=f"{n} requests, one per line of its stdin, each sent as soon as its line is read",
+                evidence=[f"Your client: {threads_doing(client.pid)}." if client.poll() is None else ""],
+                fix="Send each call at once, without waiting for the replies to earlier calls."
+                if got and not conn.eof
+                else "",
+                procs=[client],
+            )
+        got.append(rec)
+    return got
+
+
+def _output_lines(proc) -> list[bytes]:
+    lines = proc.stdout.data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+# --- calls and their results ---------------------------------------------------------------
+
+INT62 = 1 << 62
+adds = st.tuples(st.integers(-INT62, INT62 - 1), st.integers(-INT62, INT62 - 1)).map(lambda ab: (b"add %d %d" % ab, b"ok %d" % sum(ab)))
+echoes = st.binary(max_size=120).map(lambda x: x.replace(b"\n", b" ")).map(lambda x: (b"echo " + x, b"ok " + x))
+sleeps = st.integers(0, 30).map(lambda ms: (b"sleep %d" % ms, b"ok %d" % ms))
+counts = st.just((b"count", None))  # the counter's value: one more than the last, within a run
+calls = st.lists(st.one_of(adds, echoes, sleeps, counts), min_size=1, max_size=8)
+
+
+class RpcServers:
+    """Servers started once per spec and reused by every Hypothesis example."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, tuple] = {}
+
+    def started(self, side):
+        proc, port = self._running.get(side.who) or _start_server(side)
+        if proc.poll() is not None:
+            raise SpecFailure(
+                f"{proc.label} exited ({proc.status}) after serving earlier clients.",
+                expected="it to serve clients until it is told to stop",
+                procs=[proc],
+            )
+        self._running[side.who] = (proc, port)
+        return proc, port
+
+
+@pytest.fixture
+def rpc_servers() -> RpcServers:
+    return RpcServers()
+
+
+def _check_results(run, made: list[tuple[bytes, bytes | None]], what: str) -> None:
+    got = _output_lines(run)
+    last_count = None
+    for i, (line, expected) in enumerate(made):
+        printed = got[i] if i < len(got) else None
+        if expected is None and printed is not None and printed.startswith(b"ok ") and printed[3:].isdigit() and len(printed) < 24:
+            value = int(printed[3:])
+            if last_count is None or value == last_count + 1:
+                last_count = value
+                continue
+            expected = b"ok %d" % (last_count + 1)
+        if printed != expected:
+            want = expected.decode("utf-8", "replace") if expected else "`ok N`, the counter's new value"
+            raise SpecFailure(
+                f"{what}: call {i + 1} of {len(made)}, {line[:80]!r}, printed "
+                + (f"{printed[:120]!r}" if printed is not None else "nothing")
+                + f" ({run.status}).",
+                expected=f"`{want}`" + (" (one more than the `count` before it)" if line == b"count" else ""),
+                done=f"Calls, one per line: {[c for c, _ in made]!r}."[:600],
+                procs=[run],
+            )
+    if len(got) > len(made):
+        raise SpecFailure(f"{what}: {len(made)} calls printed {len(got)} lines.", expected="one line per call", procs=[run])
+    if not run.status.ok:
+        raise SpecFailure(f"{what}: every call was answered, but the client {run.status}.", expected="exit status 0", procs=[run])
+
+
+@spec(
+    "rpc.call-returns-result",
+    points=3,
+    hint="The server executes each request's procedure and replies with its result; the client "
+    "sends each line as a request and prints `ok RESULT` for its reply. add takes two 64-bit "
+    "integers; echo returns its argument byte for byte.",
+)
+@spec_settings(max_examples=5)
+@given(made=calls)
+@example(made=[(b"add 2 3", b"ok 5"), (b"add -7 4", b"ok -3"), (b"count", None), (b"count", None)])
+@example(
+    made=[
+        (b"add 9223372036854775806 1", b"ok 9223372036854775807"),
+        (b"add -9223372036854775808 0", b"ok -9223372036854775808"),
+        (b"echo ", b"ok "),
+        (b"echo a\x00b\xff c", b"ok a\x00b\xff c"),
+        (b"sleep 5", b"ok 5"),
+    ]
+)
+def test_call_returns_result(impl, reference, rpc_servers, made):
+    """A call returns its result: `add`, `echo`, `sleep` and `count`, each line a call, each answer a line."""
+    text = b"".join(line + b"\n" for line, _ in made)
+    for client, server in ((impl, reference), (reference, impl), (impl, impl)):
+        proc, port = rpc_servers.started(server)
+        what = f"{client.who} `rpc client` against {server.who} `rpc server` (port {port})"
+        run = client.run("client", LOCALHOST, str(port), "--timeout", str(_ms(deadline.STEP)), input=text, timeout=deadline.EXIT)
+        _check_results(run, made, what)
+
+
+# --- the wire -------------------------------------------------------------------------------
+
+WIRE_ID = 0xDEADBEEF
+WIRE_BYTES = bytes(range(256))
+#: Large ids catch a client that keeps them in a signed 32-bit integer, or in host order.
+CLIENT_FIRST_ID = 3_000_000_000
+
+
+@spec(
+    "rpc.wire-format",
+    points=2,
+    hint="LENGTH and ID are big-endian (htonl/ntohl, struct '!I'); read a record whole, looping on "
+    "recv until LENGTH bytes have come, and keep what follows it for the next record.",
+)
+def test_wire_format(impl, grader_sockets):
+    """Requests and replies follow the contract's framing to the byte, however the stream splits them."""
+    # your server: a record split across sends, then the rest of it joined to a second one
+    server, port = _start_server(impl)
+    conn = _connect(grader_sockets, server, port)
+    first, second = request(WIRE_ID, b"echo " + WIRE_BYTES), request(0, b"echo")
+    conn.send(first[:3])
+    _wait_read(server, port, conn, "the first 3 bytes of a request")
+    conn.send(first[3:] + second)
+    expected = reply(WIRE_ID, OK, WIRE_BYTES) + reply(0, OK, b"")
+    got = peers.recv_exact(conn.sock, len(expected), deadline.STEP)
+    if got != expected:
+        raise SpecFailure(
+            f"{server.label} replied {_hex(got)}; {first_difference(expected, got)}.{_length_note(got)}",
+            done="The grader sent 3 bytes of a request (`echo` and the 256 byte values, id "
+            f"{WIRE_ID}), waited until the server had read them, then sent the rest of it and a "
+            "second request (`echo`, id 0) in one send.",
+            expected=f"two replies: {_hex(expected[:16])} ... (LENGTH {5 + len(WIRE_BYTES)}, ID {WIRE_ID}, "
+            f"status 0, the 256 bytes), then {_hex(expected[-9:])}",
+            fix="Read LENGTH first, then loop on recv until that many bytes have come; bytes past "
+            "the record are the start of the next one.",
+            procs=[server],
+        )
+    # your client: its requests to the byte, and a reply that arrives in pieces
+    listener = grader_sockets.tcp_listener()
+    lport = listener.getsockname()[1]
+    client = _client(impl, lport, "--id", str(CLIENT_FIRST_ID), "--timeout", str(_ms(deadline.STEP)))
+    client.feed(b"echo hello, world\necho second\n")
+    cconn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
+    want = request(CLIENT_FIRST_ID, b"echo hello, world") + request(CLIENT_FIRST_ID + 1, b"echo second")
+    sent = peers.recv_exact(cconn.sock, len(want), deadline.STEP)
+    if sent != want:
+        raise SpecFailure(
+            f"{client.label} sent {_hex(sent, 48)}; {first_difference(want, sent)}.{_length_note(sent)}",
+            done=f"With `--id {CLIENT_FIRST_ID}` and the lines `echo hello, world` and `echo second`.",
+            expected=f"{_hex(want, 48)}: LENGTH, then ids {CLIENT_FIRST_ID} and {CLIENT_FIRST_ID + 1}, big-endian, each followed by its line",
+            procs=[client],
+        )
+    answers = reply(CLIENT_FIRST_ID, OK, b"hello, world") + reply(CLIENT_FIRST_ID + 1, OK, b"second")
+    cconn.send(answers[:3])
+    mine = cconn.sock.getpeername()[1]
+
+    def client_read():  # the client's end of the connection has nothing left to read
+        return not any(s.local_port == mine and s.rx_queue for s in netstat.table("tcp"))
+
+    with contextlib.suppress(SpecTimeout):  # a client that reads only whole records may leave them queued
+        observe.wait_until(client_read, deadline.STEP, "the client reading the first 3 bytes")
+    cconn.send(answers[3:])
+    status = client.wait(deadline.STEP)
+    if _output_lines(client) != [b"ok hello, world", b"ok second"] or not status.ok:
+        raise SpecFailure(
+            f"{client.label} printed {client.stdout.data[:200]!r} and {status}.",
+            done="The grader's server replied to both calls, the first reply in two pieces (3 bytes, "
+            "then the rest with the second reply in one send).",
+            expected="`ok hello, world` and `ok second`, exit status 0",
+            fix="Read LENGTH first, then loop on recv until that many bytes have come.",
+            procs=[client],
+        )
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+@spec(
+    "rpc.concurrent-clients",
+    points=3,
+    hint="Serve each connection in its own thread (or multiplex them with poll/select) and hold "
+    "no lock while a procedure runs: a `sleep` on one connection must not hold up another.",
+)
+def test_concurrent_clients(impl, grader_sockets):
+    """Several clients at once are all served, and a slow call holds up no fast one of another client."""
+    server, port = _start_server(impl)
+    slow = _connect(grader_sockets, server, port)
+    slow.send(request(1, b"sleep %d" % SLOW_MS))
+    _wait_read(server, port, slow, f"the first client's `sleep {SLOW_MS}`")
+    started = time.monotonic()
+    fast = [_connect(grader_sockets, server, port) for _ in range(FAST_CLIENTS)]
+
+    def stuck(conn: Conn):
+        def check() -> bool:  # its request waits unread (or unaccepted) while the server sleeps
+            end = _server_end(server, port, conn.port)
+            queued = any(s.listening and s.rx_queue for s in netstat.on_port(port, pid=server.pid))
+            return (queued or (end is not None and end.rx_queue > 0)) and all(observe.asleep(p) for p in server.tree())
+
+        return check
+
+    for r in range(FAST_ROUNDS):
+        for i, conn in enumerate(fast):
+            conn.send(request(100 + r, b"echo client %d call %d" % (i + 2, r + 1)))
+        for i, conn in enumerate(fast):
+            body = b"client %d call %d" % (i + 2, r + 1)
+            got = conn.record(deadline.STEP, 5, stuck=stuck(conn))
+            if got is None or got != (100 + r, bytes([OK]) + body):
+                end = _server_end(server, port, conn.port)
+                queued = [s for s in netstat.on_port(port, pid=server.pid) if s.listening and s.rx_queue]
+                raise SpecFailure(
+                    f"client {i + 2} sent `echo {body.decode()}` and "
+                    + ("its connection was closed" if conn.eof else "got no reply" if got is None else f"got {got!r}")
+                    + f" ({time.monotonic() - started:.1f} s after client 1's call began).",
+                    done=f"Client 1 called `sleep {SLOW_MS}` and your server read it; then {FAST_CLIENTS} more "
+                    f"clients connected, and each called `echo`, {FAST_ROUNDS} times.",
+                    expected="each fast call answered while the slow one is still in progress",
+                    evidence=[
+                        f"the kernel shows {queued[0].rx_queue} connection(s) waiting in the accept queue, never accepted" if queued else "",
+                        (
+                            f"client {i + 2}'s connection was never accepted: its request waits in the kernel ({end})"
+                            if end.inode == 0
+                            else f"client {i + 2}'s request lies unread in your server's receive queue ({end})"
+                        )
+                        if end and end.rx_queue
+                        else "",
+                        f"Your server: {threads_doing(server.pid)}.",
+                    ],
+                    fix="A server that serves one connection at a time, or holds one lock around every "
+                    "call, makes all clients wait for the slowest: a thread per connection, no lock "
+                    "around the procedure.",
+                    procs=[server],
+                )
+    if slow.pending():
+        got = slow.record(deadline.STEP, 5)
+        raise SpecFailure(
+            f"{server.label} "
+            + (f"answered `sleep {SLOW_MS}` ({got!r})" if got else f"closed the connection of `sleep {SLOW_MS}`")
+            + f" {time.monotonic() - started:.1f} s after it read it.",
+            expected=f"the reply after {SLOW_MS} ms: `sleep MS` waits MS milliseconds",
+            procs=[server],
+        )
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+@spec(
+    "rpc.unknown-procedure",
+    points=2,
+    hint="A request the server cannot execute still gets a reply: status 1 (`no such procedure "
+    "NAME`) or 2 (bad arguments), with its id; keep the connection open for the next call. The "
+    "client prints `error MESSAGE` for it and exits 5 at the end.",
+)
+def test_unknown_procedure(impl, reference, grader_sockets):
+    """An unknown procedure or bad arguments get an error reply, not a dropped connection."""
+    server, port = _start_server(impl)
+    conn = _connect(grader_sockets, server, port)
+    steps = "The grader's client called `frobnicate 1 2` (id 5)"
+    payload = _call(conn, 5, b"frobnicate 1 2", steps)
+    if payload[0] != NO_SUCH_PROCEDURE or b"no such procedure" not in payload[1:]:
+        raise SpecFailure(
+            f"{steps}; the reply has {_describe_reply(payload)}.",
+            expected="status 1 and the message `no such procedure frobnicate`",
+            procs=[server],
+        )
+    steps += ", then `add 1 x` (id 6)"
+    payload = _call(conn, 6, b"add 1 x", steps)
+    if payload[0] != BAD_ARGUMENTS:
+        raise SpecFailure(f"{steps}; the reply has {_describe_reply(payload)}.", expected="status 2, bad arguments", procs=[server])
+    steps += ", then `echo still here` (id 7) on the same connection"
+    payload = _call(conn, 7, b"echo still here", steps)
+    if payload != bytes([OK]) + b"still here":
+        raise SpecFailure(f"{steps}; the reply has {_describe_reply(payload)}.", expected="status 0, `still here`", procs=[server])
+    # your client, against the reference's server
+    ref, rport = _start_server(reference)
+    run = impl.run("client", LOCALHOST, str(rport), "--timeout", str(_ms(deadline.STEP)), input=b"frobnicate\necho after\n", timeout=deadline.EXIT)
+    if _output_lines(run) != [b"error no such procedure frobnicate", b"ok after"] or run.status.code != EXIT_ERROR_REPLY:
+        raise SpecFailure(
+            f"{run.label} printed {run.stdout.data[:200]!r} and {run.status}.",
+            done="Your client called `frobnicate`, then `echo after`, on the reference's server.",
+            expected=f"`error no such procedure frobnicate`, then `ok after`, and exit status {EXIT_ERROR_REPLY} (an error reply came)",
+            procs=[run],
+        )
+
+
+# --- at most once ---------------------------------------------------------------------------
+
+
+def _count(payload: bytes, doing: str, server) -> int:
+    if payload[:1] != bytes([OK]) or not payload[1:].isdigit() or len(payload) > 21:
+        raise SpecFailure(f"{doing}: the reply has {_describe_reply(payload)}.", expected="status 0 and the counter's value", procs=[server])
+    return int(payload[1:])
+
+
+@spec(
+    "rpc.at-most-once",
+    points=3,
+    hint="Keep, for each connection, the reply to each request id it has sent; a request with an "
+    "id seen before is a retry: send the kept reply again and do not execute it (at most once).",
+)
+def test_at_most_once(impl, grader_sockets):
+    """A retried request with the same id is executed once, and gets the same reply."""
+    server, port = _start_server(impl)
+    a = _connect(grader_sockets, server, port)
+    done = "The grader's client called `count` with id 7"
+    first = _call(a, 7, b"count", done)
+    c = _count(first, done, server)
+    done += f" (answer {c}), then sent the same request again, a retry"
+    again = _call(a, 7, b"count", done)
+    if again != first:
+        again_value = _count(again, done, server) if again[:1] == bytes([OK]) else None
+        raise SpecFailure(
+            f"{done}; the retry got {_describe_reply(again)}"
+            + (": the server executed the request a second time." if again_value == c + 1 else "."),
+            expected=f"the first reply again, byte for byte: {_describe_reply(first)}",
+            fix="A request whose id the connection has used before is not executed again: answer "
+            "it with the reply kept from the first time.",
+            procs=[server],
+        )
+    done += ", then `count` with a new id, 8"
+    value = _count(_call(a, 8, b"count", done), done, server)
+    if value != c + 1:
+        raise SpecFailure(
+            f"{done}; it answered {value}.",
+            expected=f"{c + 1}: the retry must not have counted" if value == c + 2 else f"{c + 1}",
+            procs=[server],
+        )
+    done += ", then `count` with id 9 twice in one send (a retry before the reply)"
+    a.send(request(9, b"count") * 2)
+    r1 = _answer(a, 9, done)
+    r2 = _answer(a, 9, done)
+    if r1 != r2 or _count(r1, done, server) != c + 2:
+        raise SpecFailure(
+            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}.",
+            expected=f"both {c + 2}: the second is a retry, answered from the first",
+            procs=[server],
+        )
+    a.sock.close()  # that client is done; the next one numbers its calls afresh
+    b = _connect(grader_sockets, server, port)
+    done += ", then closed the connection and, from a new one, called `count` with id 7"
+    value = _count(_call(b, 7, b"count", done), done, server)
+    if value != c + 3:
+        raise SpecFailure(
+            f"{done}; it answered {value}.",
+            expected=f"{c + 3}: ids of different connections are unrelated, so this is a new call, executed",
+            fix="Key the kept replies by connection and id, not by id alone: every client numbers its calls from its own --id.",
+            procs=[server],
+        )
+
+
+# --- the client: matching, timeouts, a server that has gone -----------------------------------
+
+
+@spec(
+    "rpc.replies-matched-by-id",
+    points=2,
+    hint="Keep the calls waiting for a reply by id; take each reply to the call with its id (and "
+    "ignore one that matches none), and print the results in the order of the calls.",
+)
+def test_replies_matched_by_id(impl, grader_sockets):
+    """Replies are matched to calls by id even when they come back out of order."""
+    listener = grader_sockets.tcp_listener()
+    lport = listener.getsockname()[1]
+    client = _client(impl, lport, "--id", "100", "--timeout", str(_ms(deadline.STEP)))
+    client.feed(b"echo first\necho second\n")
+    conn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
+    (id1, body1), (id2, body2) = _requests(conn, 2, client, "Your client was given the lines `echo first` and `echo second`")
+    if id1 == id2 or (body1, body2) != (b"echo first", b"echo second"):
+        raise SpecFailure(
+            f"{client.label} sent {body1!r} with id {id1} and {body2!r} with id {id2}.",
+            expected="`echo first` and `echo second`, with different ids",
+            procs=[client],
+        )
+    stray = (max(id1, id2) + 1000) % (1 << 32)
+    conn.send(reply(stray, OK, b"stray") + reply(id2, OK, b"second") + reply(id1, OK, b"first"))
+    status = client.wait(deadline.STEP)
+    printed = _output_lines(client)
+    if printed != [b"ok first", b"ok second"] or not status.ok:
+        why = (
+            " It printed the replies in the order they arrived: the reply to the second call came first."
+            if printed[:2] == [b"ok second", b"ok first"]
+            else " It took the reply with an id it never used for one of its calls." if b"ok stray" in printed else ""
+        )
+        raise SpecFailure(
+            f"{client.label} printed {client.stdout.data[:200]!r} and {status}.{why}",
+            done=f"The grader's server got `echo first` (id {id1}) and `echo second` (id {id2}), then "
+            f"replied to id {stray} (which the client never used), to id {id2}, then to id {id1}.",
+            expected="`ok first`, then `ok second`, and exit status 0",
+            procs=[client],
+        )
+
+
+@spec(
+    "rpc.client-timeout",
+    points=2,
+    hint="Wait for each reply at most --timeout ms from when its call was sent (poll/select with "
+    "the time left, or SO_RCVTIMEO); then print `timeout` on stderr and exit 6.",
+)
+def test_client_timeout(impl, grader_sockets):
+    """A client whose server never answers gives up after its --timeout: exit 6 with `timeout`."""
+    listener = grader_sockets.tcp_listener()
+    lport = listener.getsockname()[1]
+    client = _client(impl, lport, "--timeout", str(CLIENT_TIMEOUT_MS))
+    client.feed(b"echo one\necho two\n")
+    conn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
+    ((id1, _),) = _requests(conn, 1, client, "Your client was given `echo one` and `echo two`")
+    conn.send(reply(id1, OK, b"one"))
+    _requests(conn, 1, client, "Your client was given `echo one` and `echo two`; the grader answered the first")
+    sent = time.monotonic()
+    limit = Deadline(CLIENT_TIMEOUT_MS / 1000 + deadline.STEP)
+    if not client.exited_within(limit):
+        raise SpecFailure(
+            f"{client.label} with `--timeout {CLIENT_TIMEOUT_MS}` sent `echo two` to a server that never "
+            f"answers, and was still waiting {limit} later.",
+            evidence=[f"Your client: {threads_doing(client.pid)}."],
+            fix=f"Give up {CLIENT_TIMEOUT_MS} ms after sending the call: `timeout` on stderr, exit status {EXIT_TIMEOUT}.",
+            procs=[client],
+        )
+    waited = time.monotonic() - sent
+    status = client.wait(deadline.STEP)
+    if waited < TIMEOUT_FLOOR * CLIENT_TIMEOUT_MS / 1000:
+        raise SpecFailure(
+            f"{client.label} with `--timeout {CLIENT_TIMEOUT_MS}` gave up {waited:.2f} s after sending `echo two` ({status}).",
+            expected=f"it to wait {CLIENT_TIMEOUT_MS} ms for the reply",
+            procs=[client],
+        )
+    if status.code != EXIT_TIMEOUT or b"timeout" not in client.stderr.data.lower() or _output_lines(client) != [b"ok one"]:
+        raise SpecFailure(
+            f"{client.label} got no reply to `echo two` and {status} after {waited:.2f} s, having printed "
+            f"{client.stdout.data[:120]!r}, with stderr {client.stderr.data[-200:]!r}.",
+            expected=f"`ok one` printed, `timeout` on stderr and exit status {EXIT_TIMEOUT}",
+            procs=[client],
+        )
+
+
+@spec(
+    "rpc.client-server-gone",
+    points=1,
+    hint="connect() refused: exit 1 with `connection refused`. recv() returning 0 means the server "
+    "closed the connection: no reply will come, so exit 1 with `connection closed` at once.",
+)
+def test_client_server_gone(impl, grader_sockets):
+    """A client whose server is gone exits 1 at once: `connection refused`, or `connection closed` mid-call."""
+    patient = str(_ms(3 * deadline.STEP))  # a timeout the client must not wait for
+    closed = grader_sockets.own(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    closed.bind((LOCALHOST, 0))  # bound but not listening: a connect is refused
+    client = _client(impl, closed.getsockname()[1], "--timeout", patient)
+    client.feed(b"echo anyone?\n")
+    status = client.wait(deadline.STEP)
+    if status.code != 1 or b"refused" not in client.stderr.data.lower():
+        raise SpecFailure(
+            f"{client.label} to a port where nobody listens {status} with stderr {client.stderr.data[-200:]!r}.",
+            expected="exit status 1 with `connection refused`",
+            procs=[client],
+        )
+    listener = grader_sockets.tcp_listener()
+    lport = listener.getsockname()[1]
+    client = _client(impl, lport, "--timeout", patient)
+    client.feed(b"echo anyone?\n", close=False)
+    conn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
+    _requests(conn, 1, client, "Your client was given `echo anyone?`")
+    conn.sock.close()  # the server goes away with the call unanswered
+    if not client.exited_within(deadline.STEP):
+        raise SpecFailure(
+            f"{client.label} was still waiting {deadline.STEP} s after the server closed the connection "
+            f"with its call unanswered (its --timeout is {patient} ms).",
+            evidence=[f"Your client: {threads_doing(client.pid)}."],
+            fix="recv() returning 0 is the server's EOF: no reply will ever come; exit 1 with `connection closed`.",
+            procs=[client],
+        )
+    status = client.wait(deadline.STEP)
+    if status.code != 1 or b"closed" not in client.stderr.data.lower():
+        raise SpecFailure(
+            f"the server closed the connection with a call unanswered; {client.label} {status} with stderr "
+            f"{client.stderr.data[-200:]!r}.",
+            expected="exit status 1 with `connection closed`",
+            procs=[client],
+        )
+
+
+# --- the kernel's view, and the server's end -------------------------------------------------
+
+
+@spec(
+    "rpc.uses-sockets",
+    points=2,
+    hint="Use a TCP socket (socket, connect, send, recv); while a call runs, let the client sleep "
+    "in recv (or poll/select with a timeout) instead of trying again and again.",
+)
+def test_uses_sockets(impl):
+    """Client and server hold the two ends of one TCP connection, and the client sleeps while its call runs."""
+    server, port = _start_server(impl)
+    client = _client(impl, port, "--timeout", str(2 * SLOW_MS))
+    client.write(b"sleep %d\n" % SLOW_MS)  # stdin stays open: the client stays connected
+
+    def connected():
+        return next(
+            (h for h in peers.held(client) if h.socket and h.socket.protocol == "tcp" and h.socket.state == "ESTABLISHED" and h.socket.remote_port == port),
+            None,
+        )
+
+    try:
+        mine = client.wait_for(connected, deadline.STEP, f"{client.label} holding a TCP connection to port {port}")
+    except SpecTimeout:
+        raise SpecFailure(
+            f"{client.label} (pid {client.pid}) holds no TCP connection to port {port}.",
+            evidence=[f"/proc/{client.pid}/fd and /proc/{client.pid}/net show {peers.list_held(peers.held(client))}."],
+            procs=[client, server],
+        ) from None
+    end = _server_end(server, port, mine.socket.local_port)
+    held = {h.fd.inode for h in peers.held(server)}
+    if end is None or end.inode not in held:
+        raise SpecFailure(
+            f"{client.label} is connected to port {port} ({mine}), but {server.label} holds no socket of that connection.",
+            evidence=[f"/proc/{server.pid}/fd and /proc/{server.pid}/net show {peers.list_held(peers.held(server))}."],
+            procs=[client, server],
+        )
+    who = f"{client.label}, waiting for the reply to `sleep {SLOW_MS}`"
+    settle.asleep_in(client, RECV_CALLS, deadline.STEP, who=who, fix=WAITING_FIX)
+    settle.idle(client, who=who, fix=WAITING_FIX)
+
+
+@spec(
+    "rpc.server-exits-on-sigterm",
+    points=1,
+    hint="Handle SIGTERM: exit 0 at once, even while a connection's call is still running.",
+)
+def test_server_exits_on_sigterm(impl, grader_sockets):
+    """On SIGTERM the server exits with status 0, even with a slow call in progress."""
+    server, port = _start_server(impl)
+    conn = _connect(grader_sockets, server, port)
+    conn.send(request(1, b"sleep %d" % SLOW_MS))
+    _wait_read(server, port, conn, f"`sleep {SLOW_MS}`")
+    server.send_signal(signal.SIGTERM)
+    if not server.exited_within(deadline.STEP):
+        raise SpecFailure(
+            f"{server.label} did not exit within {deadline.STEP} s of SIGTERM, with `sleep {SLOW_MS}` in progress.",
+            evidence=[f"Your server: {threads_doing(server.pid)}."],
+            procs=[server],
+        )
+    status = server.wait(deadline.STEP)
+    if not status.ok:
+        raise SpecFailure(f"on SIGTERM {server.label} {status}.", expected="exit status 0", procs=[server])
