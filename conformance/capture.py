@@ -8,7 +8,9 @@ character collapsed with their length, the head and the tail kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 
 
 class Capture:
@@ -78,25 +80,45 @@ _ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
 def readable(data: bytes, limit: int = 600) -> str:
     """DATA as one line of text: printable characters as they are, control characters and
     bytes that are not UTF-8 escaped (``\\t``, ``\\n``, ``\\x80``), runs of one character
-    collapsed, and at most about LIMIT characters, head and tail."""
+    collapsed, and at most about LIMIT characters, head and tail. The work is bounded by LIMIT,
+    not by DATA: a failure's transcript of 8 MiB takes as long as one of a line."""
     text = data.decode("utf-8", "surrogateescape")
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        j = i + 1
-        while j < len(text) and text[j] == ch:
-            j += 1
-        shown = _escape(ch)
-        if j - i > RUN:
-            out.append(shown * (RUN // 2) + f"[... {j - i - RUN // 2} more {shown!r}]")
-        else:
-            out.append(shown * (j - i))
-        i = j
-    line = "".join(out)
+    pieces, used = _shown(text, limit + 1)
+    if used < len(text):
+        head, front = _shown(text, limit // 2)
+        tail, back = _shown(text[::-1], limit // 2)  # a piece reads the same either way
+        left = len(text) - front - back
+        if left > 0:
+            return "".join(head) + f" [... {left} characters ...] " + "".join(reversed(tail))
+        pieces, used = _shown(text, len(text) * 20)  # they meet: the text is short after all
+    line = "".join(pieces)
     if len(line) > limit:
         line = line[: limit // 2] + f" [... {len(line) - limit} characters ...] " + line[-limit // 2 :]
     return line
+
+
+def _shown(text: str, budget: int) -> tuple[list[str], int]:
+    """The pieces of TEXT from its start, each a run of one character as shown, until BUDGET
+    characters are shown; and how many characters of TEXT they stand for."""
+    out: list[str] = []
+    shown_n = 0
+    i = 0
+    while i < len(text) and shown_n < budget:
+        m = _run(text[i]).match(text, i)
+        assert m is not None
+        n = m.end() - i
+        shown = _escape(text[i])
+        piece = shown * (RUN // 2) + f"[... {n - RUN // 2} more {shown!r}]" if n > RUN else shown * n
+        out.append(piece)
+        shown_n += len(piece)
+        i = m.end()
+    return out, i
+
+
+@functools.lru_cache(maxsize=512)
+def _run(ch: str) -> re.Pattern[str]:
+    """A run of CH (a pattern per character: matching one is C-speed, a backreference is not)."""
+    return re.compile(re.escape(ch) + "+")
 
 
 def _escape(ch: str) -> str:

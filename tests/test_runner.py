@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conformance import observe
-from conformance.capture import Capture
+from conformance.capture import Capture, readable
 from conformance.limits import become_subreaper
 from conformance.outcomes import SpecTimeout
 from conformance.process import ExitStatus
@@ -64,6 +64,34 @@ def test_capture_digest_checks_big_output_without_keeping_it():
     for chunk in (b"abc", b"def" * 100):
         c.feed(chunk)
     assert c.matches(b"abc" + b"def" * 100) and not c.matches(b"abc")
+
+
+@pytest.mark.parametrize(
+    "data, shown",
+    [
+        (b"", ""),
+        (b"tab\there\n", "tab\\there\\n"),
+        (b"\xff\x00ok", "\\xff\\x00ok"),
+        (b"a" * 5000 + b"b", "aaaaaaaa[... 4992 more 'a']b"),
+        ("한국어".encode(), "한국어"),
+    ],
+)
+def test_transcripts_escape_and_collapse(data, shown):
+    assert readable(data) == shown
+
+
+def test_a_transcript_of_megabytes_is_as_quick_as_a_line():
+    """A failure records its transcripts when it is raised: 8 MiB of output must not cost seconds
+    (it cost 15 s per record, and the blocks-when-full spec of a relay mutant took 16 s)."""
+    data = bytes(range(256)) * (8 * 1024 * 1024 // 256)
+    started = time.process_time()
+    line = readable(data, limit=600)
+    assert time.process_time() - started < 0.5
+    assert line.startswith("\\x00\\x01\\x02") and line.endswith("\\xfd\\xfe\\xff")
+    assert len(line) < 700
+    middle = int(line.split("[... ")[1].split(" characters")[0])
+    assert 8 * 1024 * 1024 - 600 <= middle < 8 * 1024 * 1024
+    assert readable(b"x" * (8 << 20)) == "xxxxxxxx[... 8388600 more 'x']"
 
 
 def test_every_wait_has_a_deadline(sup):
