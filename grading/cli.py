@@ -245,6 +245,7 @@ def grade(
         shown = progress_mod.Progress(record_file, str(impl), None, quiet=not progress or verbose)
         try:
             reason, kind = _run(cmd, cwd=tmp_path, log=log, timeout=session_timeout, verbose=verbose, tick=shown.update)
+            shown.update()  # the verdicts written since the last tick (a short run may end before the first)
         finally:
             shown.close()
         output = log.read_text(errors="replace") if log.exists() else ""
@@ -257,7 +258,7 @@ def grade(
                 kind = kind or "bad-record"
     if rec is not None and reason is None:
         return rec
-    if rec is not None and kind == "session-timeout" and rec.meta.get("partial"):
+    if rec is not None and kind == "session-timeout" and rec.meta.get("partial") and rec.specs:
         return _cut_short(rec, reason, rubric, keyword, round(time.monotonic() - started, 3))
     if reason is None:
         reason = "the grading run ended without a result: " + _last_lines(output)

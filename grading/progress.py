@@ -61,8 +61,8 @@ class Progress:
         except (OSError, ValueError):
             return  # not written yet, or being replaced: look again
         specs = data.get("specs", [])
-        if data.get("planned") and self.total is None:
-            self.total = data["planned"]
+        if self.total is None and (data.get("planned") or not data.get("partial")):
+            self.total = data.get("planned") or len(specs)  # the final record: every spec is in it
             if self._live is not None:
                 self._live.update(self._task, total=self.total)
         score = f"{data.get('score', 0):g}/{data.get('max_score', 0):g} so far"
