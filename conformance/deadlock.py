@@ -68,7 +68,7 @@ TIMER_SIGNALS = {signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF}
 #: Threads of the grader that cannot wake a sleeper this module judges: readers of programs'
 #: output, the integrity watch, feeders (judged with the pipe they write), socket peers (a
 #: process asleep on a socket is never judged). Any other thread started during a spec may act.
-QUIET_THREADS = ("ipc-reader", "integrity", "ipc-feeder", "ipc-peer")
+QUIET_THREADS = ("ipc-reader", "integrity", "ipc-feeder", "ipc-peer", "ipc-timeline")
 
 
 class Deadlock(SpecTimeout):

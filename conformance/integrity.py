@@ -25,8 +25,8 @@ from . import observe
 
 #: How often the watcher looks at the submission's processes while a spec runs (seconds), and
 #: every how many looks it also reads their memory maps and open files (dearer).
-PERIOD = 0.02
-DEEP_EVERY = 5
+PERIOD = 0.05
+DEEP_EVERY = 4
 #: Module names that are the grader's, as a command line may give them (``-m``, ``-c``).
 MODULES = ("conformance.bundled", "conformance.specs", "conformance.plugin", "conformance/bundled")
 

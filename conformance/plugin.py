@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -47,12 +48,17 @@ from .limits import Limits, become_subreaper
 from .outcomes import Explained, Status, status_of
 from .spec import SPEC_MARKER_HELP, SpecMeta, validate_items
 from .supervisor import SUBJECT_GID, Supervisor, program_env
+from .timeline import Timeline
 
 HELP = {
     "impl": "grade the implementation in directory PATH (it holds ipc.toml) against the IPC "
     "conformance specs; only the specs are collected",
     "deadline_scale": "multiply every deadline by FACTOR on a slow machine (default 1, or "
     f"${deadline.SCALE_ENV})",
+    "live": "print what happens in each spec as it happens (the timeline: programs started, "
+    "bytes written, signals, what each process sleeps in, exits): for watching one spec",
+    "spec": "grade only the spec ID (such as pipe.eof-on-close; repeat for more): unlike -k, "
+    "an ID that names no spec is an error",
     "run_as": "who implementation programs run as: auto (default: an unprivileged user id of "
     "their own when the grader is root, else the grader's user), none, or a user name or id",
 }
@@ -81,6 +87,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--impl", metavar="PATH", default=None, help=HELP["impl"])
     group.addoption("--deadline-scale", metavar="FACTOR", default=None, help=HELP["deadline_scale"])
     group.addoption("--run-as", metavar="USER", default="auto", help=HELP["run_as"])
+    group.addoption("--ipc-live", action="store_true", default=False, help=HELP["live"])
+    group.addoption("--ipc-spec", metavar="ID", action="append", default=[], help=HELP["spec"])
 
 
 # --- configure -----------------------------------------------------------------------------
@@ -345,10 +353,16 @@ def pytest_ipc_catalogue(config: pytest.Config) -> list[dict[str, Any]]:
 
 def _deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the specs a plugin says not to grade (pytest_ipc_select: a rubric)."""
+    wanted = set(config.getoption("ipc_spec") or [])
+    unknown = sorted(wanted - {meta.id for meta in catalogue_specs()})
+    if unknown:
+        raise pytest.UsageError(f"--ipc-spec: no spec is called {', '.join(unknown)} (python -m conformance.catalogue lists them)")
     keep, drop = [], []
     for item in items:
         meta = item.stash.get(META, None)
         selected = meta is None or config.hook.pytest_ipc_select(config=config, spec_id=meta.id) is not False
+        if wanted and (meta is None or meta.id not in wanted):
+            selected = False
         (keep if selected else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -381,6 +395,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         outcome["message"] = failure.text()
     if isinstance(exc, observe.EvidenceUnavailable):
         outcome["evidence_unavailable"] = exc.source
+    if report.when == "call":
+        timeline = _timeline(item)
+        if timeline is not None:
+            why = (outcome.get("failure") or {}).get("observed", "") or _first_line(outcome["message"])
+            timeline.decided(status.value, why)
+            outcome["timeline"] = timeline.to_json()
     report.user_properties.append(("ipc_status", outcome))
     if status in (Status.NOT_IMPLEMENTED, Status.UNSUPPORTED):
         report.outcome = "skipped"
@@ -456,6 +476,11 @@ def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.
         procs = list(supervisor.procs[-TRANSCRIPTS:]) if isinstance(supervisor, Supervisor) else []
         parts.transcripts = [p.record() for p in procs]
     return parts
+
+
+def _timeline(item: pytest.Item) -> Timeline | None:
+    supervisor = getattr(item, "funcargs", {}).get("supervisor")
+    return supervisor.timeline if isinstance(supervisor, Supervisor) else None
 
 
 def _integrity(item: pytest.Item) -> list[str]:
@@ -538,6 +563,8 @@ class Results:
         spec.evidence_unavailable = outcome.get("evidence_unavailable", "")
         spec.integrity = outcome.get("integrity", [])
         spec.trace = outcome.get("trace", "")
+        if "timeline" in outcome:
+            spec.timeline = outcome["timeline"]
         failure = outcome.get("failure")
         spec.failure = run_record.Failure.from_json(failure) if failure else None
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0
@@ -619,8 +646,27 @@ def run_context(request: pytest.FixtureRequest) -> RunContext:
     return request.config.stash[CONTEXT]
 
 
-def _supervisor(box: sandbox_mod.Sandbox | None, env: dict[str, str], guard: integrity.Guard | None = None) -> Supervisor:
-    return Supervisor(limits=Limits(), env=env, user=box.uid if box else None, group=box.gid if box else None, guard=guard)
+def _supervisor(box: sandbox_mod.Sandbox | None, env: dict[str, str], guard: integrity.Guard | None = None, timeline: Timeline | None = None) -> Supervisor:
+    return Supervisor(limits=Limits(), env=env, user=box.uid if box else None, group=box.gid if box else None, guard=guard, timeline=timeline)
+
+
+def _live(config: pytest.Config):
+    """--ipc-live: lines past pytest's capture, through its terminal reporter (or stdout)."""
+    import contextlib
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def show(line: str) -> None:
+        suspended = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+        with suspended:
+            if reporter is not None:
+                reporter.write_line(line)
+            else:
+                sys.__stdout__.write(line + "\n")  # -p no:terminal (ipc-grade replay)
+                sys.__stdout__.flush()
+
+    return show
 
 
 @pytest.fixture
@@ -631,7 +677,12 @@ def supervisor(run_context: RunContext, request: pytest.FixtureRequest) -> Itera
 
     home = sandbox_mod.give(run_context.names.tmp_dir(), run_context.sandbox)
     guard = integrity.Guard(integrity.grader_paths([run_context.reference.cwd]))
-    sup = _supervisor(run_context.sandbox, _env(run_context.python, run_context.python_env, home), guard)
+    live = _live(request.config) if request.config.getoption("ipc_live") else None
+    if live is not None:
+        meta = request.node.stash.get(META, None)
+        live(f"--- {meta.id if meta else request.node.name}: {meta.title if meta else ''}")
+    timeline = Timeline(live=live)
+    sup = _supervisor(run_context.sandbox, _env(run_context.python, run_context.python_env, home), guard, timeline)
     deadlock.watching(sup)
     yield sup
     deadlock.watching(None)

@@ -18,6 +18,7 @@ import subprocess
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import deadlock, observe
 from .capture import Capture, readable
@@ -121,6 +122,8 @@ class Proc:
         self._threads: list[threading.Thread] = []
         self._status: ExitStatus | None = None
         self._line_cursor = 0
+        self.timeline: Any = None
+        """The spec's Timeline (timeline.py), when the supervisor keeps one."""
         self.stuck: deadlock.Deadlock | None = None
         """The proof that this program could never go on, when a wait found one."""
         rlimits = limits.rlimits(os.getuid() if user is None else user)
@@ -146,9 +149,12 @@ class Proc:
         self.pid = self.popen.pid
         #: inodes of the pipes the grader itself made for stdin/stdout/stderr, so that evidence
         #: about the program's own pipes can leave them out
-        self.harness_pipes = {
-            os.fstat(f.fileno()).st_ino for f in (self.popen.stdin, self.popen.stdout, self.popen.stderr) if f
+        self.harness_pipe_of = {
+            name: os.fstat(f.fileno()).st_ino
+            for name, f in (("stdin", self.popen.stdin), ("stdout", self.popen.stdout), ("stderr", self.popen.stderr))
+            if f
         }
+        self.harness_pipes = set(self.harness_pipe_of.values())
         try:
             self._pidfd: int | None = os.pidfd_open(self.pid)
         except OSError:
@@ -202,10 +208,15 @@ class Proc:
             self.stdin_error = f"writing stdin failed after {self.fed} bytes: {_why_write_failed(exc)}"
             return False
         self.fed += len(data)
+        if self.timeline is not None:
+            self.timeline.wrote(self, data)
         return True
 
     def feed(self, data: bytes, close: bool = True, chunk: int = 1 << 16) -> threading.Thread:
         """Write DATA to stdin from a background thread; ``fed`` counts what was accepted."""
+
+        if self.timeline is not None:
+            self.timeline.wrote(self, data)
 
         def run() -> None:
             stdin = self.popen.stdin
@@ -235,6 +246,8 @@ class Proc:
         try:
             if self.popen.stdin and not self.popen.stdin.closed:
                 self.popen.stdin.close()
+                if self.timeline is not None:
+                    self.timeline.closed_stdin(self)
         except OSError:
             pass
 
@@ -385,8 +398,13 @@ class Proc:
         if self._status is None:
             rc = self.popen.poll()
             if rc is not None:
-                self._status = ExitStatus.from_returncode(rc)
+                self._ended(ExitStatus.from_returncode(rc))
         return self._status
+
+    def _ended(self, status: ExitStatus) -> None:
+        self._status = status
+        if self.timeline is not None:
+            self.timeline.ended(self, status)
 
     def exited_within(self, seconds: "float | Deadline") -> bool:
         """Wait up to SECONDS for the process to exit (on its pidfd: no polling)."""
@@ -399,7 +417,7 @@ class Proc:
                 return False
             # it has exited: reap it (wait, not poll, which gives up while another thread
             # holds Popen's lock for a moment)
-            self._status = ExitStatus.from_returncode(self.popen.wait())
+            self._ended(ExitStatus.from_returncode(self.popen.wait()))
             return True
         try:
             self.popen.wait(deadline.remaining())
@@ -473,9 +491,16 @@ class Proc:
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
             try:
-                os.kill(self.pid, sig)
+                self.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
+
+    def kill(self, pid: int, sig: int) -> None:
+        """Send SIG to PID, this program or one of its processes, as os.kill does (raises
+        ProcessLookupError if it is gone), and keep it in the timeline."""
+        if self.timeline is not None:
+            self.timeline.signalled(pid, sig)
+        os.kill(pid, sig)
 
     def record(self) -> Transcript:
         """What this program did so far, as a failure's transcript (data, not text)."""

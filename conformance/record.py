@@ -240,6 +240,9 @@ class SpecResult:
     show (a key of the run's ``evidence_unavailable``), else ''."""
     failure: Failure | None = None
     """For a spec that failed or timed out: its parts (``message`` is their text)."""
+    timeline: dict[str, Any] | None = None
+    """What happened in the spec, in time (conformance/timeline.py): lanes of processes with
+    what each did when, and the events between them and the grader. Bounded in size."""
     trace: str = ""
     """For a broken spec: the grader's own traceback, for its maintainers (reports show it to
     instructors only, never to students)."""

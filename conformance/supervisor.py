@@ -19,6 +19,7 @@ from .limits import Limits
 from .outcomes import HarnessBroken
 from .integrity import Guard
 from .process import Proc
+from .timeline import Timeline
 
 #: The supplementary group of the submission's own programs (never the reference's or the
 #: harness's): the grader's files deny it (sandbox.deny), so the reference stays out of reach.
@@ -36,6 +37,8 @@ class Supervisor:
     group: int | None = None
     guard: Guard | None = None
     """Watches the submission's processes for the grader's files (integrity.py)."""
+    timeline: Timeline | None = None
+    """Keeps what happened, in time (timeline.py)."""
     procs: list[Proc] = field(default_factory=list)
 
     def spawn(
@@ -94,6 +97,9 @@ class Supervisor:
             netns_fd=netns_fd,
         )
         self.procs.append(proc)
+        if self.timeline is not None:
+            proc.timeline = self.timeline
+            self.timeline.started(proc)
         return proc
 
     def teardown(self) -> list[str]:
@@ -104,6 +110,8 @@ class Supervisor:
         notes = []
         if self.guard is not None:
             self.guard.stop()
+        if self.timeline is not None:
+            self.timeline.stop()
         for p in self.procs:
             if p.poll() is None:
                 notes.append(f"{p.label} (pid {p.pid}) was still running and was killed")

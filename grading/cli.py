@@ -7,6 +7,7 @@
     ipc-grade batch DIR --out OUT   grade a whole class (docs/batch.md)
     ipc-grade merge OUT1 OUT2 --out OUT
     ipc-grade similarity DIR [--out OUT]   submissions that copy the references or each other
+    ipc-grade replay SPEC [PATH]    run one spec, watching what each process does, then by hand
     ipc-grade gradescope-bundle --rubric R --out autograder.zip
 
 The grading itself runs `pytest --impl=PATH` in a child process, so that nothing the
@@ -202,8 +203,10 @@ def grade(
     rubric: Rubric | None = None,
     run_as: str | None = None,
     progress: bool = False,
+    pytest_terminal: bool = True,
 ) -> run_record.RunRecord:
     """Grade the implementation at PATH in a child pytest; always return a record.
+    PYTEST_TERMINAL False: the child prints nothing of its own (replay prints the live lines).
 
     With RUBRIC (already checked), only its specs run and the record carries its points; a run
     that fails before grading still names the rubric.
@@ -228,7 +231,7 @@ def grade(
             str(tmp_path),
             "-p",
             "no:cacheprovider",
-            "-q",
+            *(["-q"] if pytest_terminal else ["-p", "no:terminal"]),
         ]
         if jobs not in ("0", "1"):
             cmd += ["-n", str(jobs)]
@@ -360,6 +363,7 @@ SUBCOMMANDS.update(
         "merge": _subcommand("batch", "merge_main"),
         "gradescope-bundle": _subcommand("bundle"),
         "new": _subcommand("new"),
+        "replay": _subcommand("replay"),
         "similarity": _subcommand("similarity"),
     }
 )

@@ -12,6 +12,7 @@ from html import escape
 
 from conformance.record import RunRecord, SpecResult
 
+from . import timeline
 from .present import (
     View,
     clean,
@@ -51,6 +52,7 @@ td:first-child code { white-space: nowrap; }
 .chip { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 13px; font-weight: 600; color: #fff; white-space: nowrap; }
 .s-passed { background: var(--pass); } .s-failed, .s-timeout { background: var(--fail); }
 .s-not-implemented { background: #8c959f; } .s-unsupported { background: #0969da; } .s-broken { background: #8250df; }
+.picture { overflow-x: auto; } .picture svg { max-width: 100%; height: auto; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
 .tag { font-size: 12px; color: var(--muted); border: 1px solid var(--line); border-radius: 10px; padding: 0 6px; margin-left: 6px; }
 .failure { border: 1px solid var(--line); border-left: 4px solid var(--fail); border-radius: 6px; padding: 12px 16px; margin: 14px 0; }
 .failure dt { font-weight: 600; margin-top: 8px; }
@@ -173,6 +175,11 @@ def _failure(s: SpecResult, show_hidden: bool = False) -> str:
         parts.append(f"<dt>Fix</dt><dd>{e(f.fix)}</dd>")
     if f.hint:
         parts.append(f"<dt>Hint</dt><dd>{e(f.hint)}</dd>")
+    if s.timeline and s.timeline.get("lanes"):
+        parts.append(f'<dt>What happened, in time</dt><dd class="picture">{timeline.svg(s.timeline, s.status)}</dd>')
+        steps = timeline.replay(s.timeline)
+        if steps:
+            parts.append("<dt>Try it by hand</dt><dd><ol>" + "".join(f"<li><code>{e(step)}</code></li>" for step in steps[:20]) + "</ol></dd>")
     if f.transcript:
         parts.append(f"<dt>Transcript</dt><dd><pre>{e(truncate(f.transcript, TRANSCRIPT_LIMIT))}</pre></dd>")
     if show_hidden and s.trace:  # the instructor's report: the grader's own traceback, to report it

@@ -1,8 +1,8 @@
 """Markdown for GitHub: a job summary ($GITHUB_STEP_SUMMARY) or a pull-request comment.
 
 The total, a table of per-mechanism subtotals, a table of every spec, then each failure in a
-collapsed <details> block with what was expected, what was observed, the hint and the
-transcript. Fits a PR comment (GitHub's limit is 65,536 characters): long transcripts are cut
+collapsed <details> block with what was expected, what was observed, the hint, what each process
+did in time (a few lines; the HTML report draws it) and the transcript. Fits a PR comment (GitHub's limit is 65,536 characters): long transcripts are cut
 first, then dropped, with a note saying where the whole text is.
 """
 
@@ -12,6 +12,7 @@ import re
 
 from conformance.record import RunRecord, SpecResult
 
+from . import timeline
 from .present import (
     View,
     clean,
@@ -127,6 +128,11 @@ def _failure(s: SpecResult, transcript_limit: int) -> list[str]:
     if f.hint:
         out.append("")
         out.append(f"**Hint:** {_inline(f.hint)}")
+    if transcript_limit and s.timeline and s.timeline.get("lanes"):  # dropped with the transcripts
+        out.append("")
+        out.append("**What happened, in time:**")
+        out.append("")
+        out.extend(_fenced("\n".join(timeline.text(s.timeline, lines=6))))
     if f.transcript and transcript_limit:
         out.append("")
         out.append("**Transcript:**")

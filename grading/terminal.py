@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from conformance.record import STATUS, STATUSES, RunRecord, SpecResult
 
+from . import timeline
 from .present import View, clean, points
 
 #: Lines of a failure message shown here; the rest is in the other reports.
@@ -90,4 +91,7 @@ def _problem(s: SpecResult) -> list[str]:
         out.append(f"    [... {len(message) - MESSAGE_LINES} more lines in the HTML report and the JSON record]")
     if s.hint:
         out.append(f"    hint: {clean(s.hint)}")
+    if s.timeline and s.timeline.get("lanes"):
+        out.append("    in time:")
+        out.extend(f"      {line}" for line in timeline.text(s.timeline, lines=4))
     return out

@@ -7,7 +7,6 @@ use so that the reader sees end-of-file when the writer closes.
 
 from __future__ import annotations
 
-import os
 import signal
 
 from hypothesis import example, given
@@ -26,9 +25,9 @@ from conformance.strategies import (
 MiB = 1 << 20
 
 
-def _kill(pid, sig):
+def _kill(relay, pid, sig):
     try:
-        os.kill(pid, sig)
+        relay.kill(pid, sig)
     except ProcessLookupError:
         pass
 
@@ -154,7 +153,7 @@ def test_blocks_when_full(impl):
     relay = impl.spawn("relay", capture_limit=len(payload) + 1024)
     relay.write(b"x")
     child = relay.child(deadline.STEP)
-    _kill(child, signal.SIGSTOP)
+    _kill(relay, child, signal.SIGSTOP)
     relay.wait_state("T", deadline.STEP, pid=child)
     relay.feed(payload)
     # no spin check: the parent copies a pipe's worth of input (or, wrongly, all of it) first
@@ -172,7 +171,7 @@ def test_blocks_when_full(impl):
             evidence=[str(blocked)],
             procs=[relay],
         )
-    _kill(child, signal.SIGCONT)
+    _kill(relay, child, signal.SIGCONT)
     _wait(relay, deadline.EXIT)
     expected = b"x" + payload
     if not relay.stdout.matches(expected):
@@ -194,7 +193,7 @@ def test_broken_pipe(impl):
     relay.write(b"first\n")
     child = relay.child(deadline.STEP)
     relay.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
-    _kill(child, signal.SIGKILL)
+    _kill(relay, child, signal.SIGKILL)
     relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
     waited = Deadline(deadline.STEP)
     if not relay.finished_within(waited):

@@ -15,7 +15,6 @@ rt_sigaction) says why when they are wrong.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
@@ -87,7 +86,7 @@ class Catcher:
 
     def send(self, sig: int) -> None:
         try:
-            os.kill(self.pid, sig)
+            self.proc.kill(self.pid, sig)
         except ProcessLookupError:
             status = self.proc.wait(deadline.STEP)  # a stub's exit says: not implemented
             raise SpecFailure(

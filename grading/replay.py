@@ -1,0 +1,64 @@
+"""`ipc-grade replay SPEC [PATH]`: run one spec again, watching it happen, then do it by hand.
+
+    ipc-grade replay pipe.eof-on-close ./my-ipc
+    ipc-grade replay pipe.eof-on-close --impl ./my-ipc
+
+Grades the implementation at PATH (default: the current directory) on the spec SPEC alone and
+prints, as they happen, what the grader does and what each process does: programs started,
+bytes written, stdin closed, signals sent, forks, each sleep with its call and the object it
+sleeps on, exits (the timeline, conformance/timeline.py). Then the spec's verdict, as in the
+terminal report, and the steps to do the same by hand in two terminals.
+
+Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec), 4 nothing could
+be graded (no usable manifest, the run crashed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import cli, timeline
+from .terminal import render
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="ipc-grade replay", description=__doc__.splitlines()[0])
+    p.add_argument("spec", help="the spec's id, as the reports name it (pipe.eof-on-close)")
+    p.add_argument("path", nargs="?", help="the implementation directory (default: .)")
+    p.add_argument("--impl", metavar="DIR", help="the implementation directory, as pytest --impl names it (the same as PATH)")
+    p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on a slow machine")
+    p.add_argument("--run-as", metavar="USER", help="run the implementation's programs as USER (see pytest --help)")
+    p.add_argument("--session-timeout", type=float, default=600.0, metavar="SECONDS", help="give up after SECONDS (default 600)")
+    args = p.parse_args(list(argv))
+    if args.path and args.impl and args.path != args.impl:
+        p.error(f"two implementations given: {args.path} and --impl {args.impl}")
+    args.path = args.impl or args.path or "."
+    known = {s.id for s in cli.grader.catalogue()}
+    if args.spec not in known:
+        near = sorted(k for k in known if args.spec.split(".")[-1] in k)[:5]
+        print(f"ipc-grade replay: no spec is called {args.spec}" + (f" (did you mean {', '.join(near)}?)" if near else " (the reports name each spec)"), file=sys.stderr)
+        return cli.EXIT_USAGE
+    print(f"ipc-grade replay: {args.spec} on {args.path}, as it happens:", flush=True)
+    rec = cli.grade(
+        args.path,
+        jobs="0",
+        deadline_scale=args.deadline_scale,
+        session_timeout=args.session_timeout,
+        verbose=True,  # the live lines reach the terminal as they come
+        extra_args=["--ipc-spec", args.spec, "--ipc-live"],
+        pytest_terminal=False,
+        run_as=args.run_as,
+    )
+    sys.stdout.write("\n" + render(rec, color=sys.stdout.isatty()))
+    spec = next((s for s in rec.specs if s.id == args.spec), None)
+    if spec is not None and spec.timeline:
+        steps = timeline.replay(spec.timeline)
+        if steps:
+            print("\nTry it by hand (in the implementation's directory; a second terminal for signals and /proc):")
+            for i, step in enumerate(steps, 1):
+                print(f"  {i}. {step}")
+    if spec is None:
+        return cli.EXIT_NOTHING_GRADED if rec.error else cli.EXIT_NOT_PASSED
+    return cli.EXIT_PASSED if spec.status == "passed" else cli.EXIT_NOT_PASSED

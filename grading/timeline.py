@@ -1,0 +1,205 @@
+"""A spec's timeline (conformance/timeline.py, in the run record) as a picture, as text, as steps.
+
+- ``svg``: inline SVG for the HTML report, readable without a script: one lane per process
+  (its role and pid), bars for each stretch of running and of sleeping (named by the call and
+  the object: `read pipe:[5]`), the grader's own lane with what it wrote, closed and sent, arrows
+  from it to the lane it acted on, a cross where a process ended, and a line where the spec
+  decided, with its verdict. A student sees the child asleep in read while the parent has gone.
+- ``text``: the same in a few lines, for the terminal and Markdown reports.
+- ``replay``: the steps to do by hand, in two terminals: the commands, what to type or pipe in,
+  the signals to send, in order.
+"""
+
+from __future__ import annotations
+
+import shlex
+from html import escape
+from typing import Any
+
+from .present import clean
+
+LANE_H = 26
+LABEL_W = 250
+PLOT_W = 620
+TOP = 24
+#: Colours by what a process does: sleeping calls share one, with the call's name on the bar.
+COLOURS = {"running": "#4caf50", "stopped": "#9e9e9e", "zombie": "#795548", "asleep": "#90caf9"}
+SLEEP = "#64b5f6"
+EVENT_COLOURS = {"start": "#2e7d32", "stdin": "#1565c0", "eof": "#6a1b9a", "signal": "#c62828", "exit": "#5d4037", "fork": "#2e7d32"}
+
+
+def _colour(doing: str) -> str:
+    return COLOURS.get(doing, SLEEP)
+
+
+def svg(timeline: dict[str, Any], status: str = "") -> str:
+    """TIMELINE as an <svg> element (a string), self-contained."""
+    lanes = timeline.get("lanes") or []
+    events = timeline.get("events") or []
+    end = max([timeline.get("end") or 0.0] + [e["t"] for e in events] + [0.001])
+    rows = {lane["pid"]: i + 1 for i, lane in enumerate(lanes)}  # row 0: the grader
+    height = TOP + LANE_H * (len(lanes) + 1) + 30
+    width = LABEL_W + PLOT_W + 20
+
+    def x(t: float) -> float:
+        return LABEL_W + PLOT_W * (t / end)
+
+    def y(row: int) -> float:
+        return TOP + row * LANE_H
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
+        f'aria-label="what each process did, in time">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">'
+        '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
+        f'<text x="4" y="{y(0) + 16}" font-weight="bold">the grader</text>',
+        f'<line x1="{LABEL_W}" y1="{y(0) + 12}" x2="{LABEL_W + PLOT_W}" y2="{y(0) + 12}" stroke="#bbb"/>',
+    ]
+    for lane in lanes:
+        row = rows[lane["pid"]]
+        label = clean(f"{lane['label']} (pid {lane['pid']})")
+        out.append(f'<text x="4" y="{y(row) + 16}"><title>{escape(label)}</title>{escape(_cut(label, 40))}</text>')
+        out.append(f'<line x1="{LABEL_W}" y1="{y(row) + 12}" x2="{LABEL_W + PLOT_W}" y2="{y(row) + 12}" stroke="#eee"/>')
+        for start, stop, doing in lane.get("segments") or []:
+            w = max(x(stop) - x(start), 1.5)
+            name = clean(doing)
+            out.append(
+                f'<rect x="{x(start):.1f}" y="{y(row) + 4}" width="{w:.1f}" height="16" fill="{_colour(doing)}">'
+                f"<title>{escape(name)}: {start:.3f} s to {stop:.3f} s</title></rect>"
+            )
+            if w > 40:
+                out.append(f'<text x="{x(start) + 3:.1f}" y="{y(row) + 16}" fill="#fff" font-size="10">{escape(_cut(name, int(w / 6)))}</text>')
+        if lane.get("exit"):
+            t, how = lane["exit"]
+            out.append(f'<text x="{x(t) - 4:.1f}" y="{y(row) + 17}" fill="#5d4037" font-weight="bold"><title>{escape(clean(how))} at {t:.3f} s</title>✕</text>')
+    for e in events:
+        kind = e.get("kind")
+        if kind not in EVENT_COLOURS or e.get("pid") not in rows:
+            continue
+        colour = EVENT_COLOURS[kind]
+        text = escape(clean(e.get("text", "")))
+        if kind in ("stdin", "eof", "signal"):  # the grader acts on a process: an arrow
+            out.append(
+                f'<line x1="{x(e["t"]):.1f}" y1="{y(0) + 14}" x2="{x(e["t"]):.1f}" y2="{y(rows[e["pid"]]) + 3}" '
+                f'stroke="{colour}" stroke-width="1.5" marker-end="url(#arrow)"><title>{text} ({e["t"]:.3f} s)</title></line>'
+            )
+        else:
+            out.append(f'<circle cx="{x(e["t"]):.1f}" cy="{y(rows[e["pid"]]) + 12}" r="3" fill="{colour}"><title>{text} ({e["t"]:.3f} s)</title></circle>')
+    verdict = next((e for e in events if e.get("kind") == "verdict"), None)
+    if verdict is not None:
+        vx = x(verdict["t"])
+        out.append(f'<line x1="{vx:.1f}" y1="{TOP - 6}" x2="{vx:.1f}" y2="{height - 24}" stroke="#d32f2f" stroke-dasharray="4 3"/>')
+        out.append(f'<text x="{min(vx, LABEL_W + PLOT_W - 120):.1f}" y="{TOP - 10}" fill="#d32f2f"><title>{escape(clean(verdict.get("text", "")))}</title>the spec decided: {escape(status or verdict.get("status", ""))}</text>')
+    out.append(f'<text x="{LABEL_W}" y="{height - 8}" fill="#777">0 s</text>')
+    out.append(f'<text x="{LABEL_W + PLOT_W - 40}" y="{height - 8}" fill="#777">{end:.2f} s</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def text(timeline: dict[str, Any], lines: int = 8) -> list[str]:
+    """A few lines: each process's stretches (the long ones), then the grader's last acts."""
+    out = []
+    for lane in (timeline.get("lanes") or [])[:lines]:
+        parts = []
+        for start, stop, doing in lane.get("segments") or []:
+            if stop - start >= 0.05 or doing != "running":
+                parts.append(f"{doing} {start:.2f}-{stop:.2f} s")
+        tail = f"; {lane['exit'][1]} at {lane['exit'][0]:.2f} s" if lane.get("exit") else "; still there at the end"
+        out.append(clean(f"{lane['label']} (pid {lane['pid']}): " + (", ".join(parts[-4:]) or "no sample") + tail))
+    verdict = next((e for e in timeline.get("events") or [] if e.get("kind") == "verdict"), None)
+    if verdict is not None:
+        out.append(clean(f"at {verdict['t']:.2f} s {verdict['text']}"))
+    return out
+
+
+def replay(timeline: dict[str, Any], python: str = "") -> list[str]:
+    """What the grader did, as steps a student can do by hand: each program started with what
+    it was given on stdin (one pipeline when that is all: ``printf 'a\\n' | python3 pipe.py
+    relay``), the signals to send from a second terminal, and, when processes were still there
+    at the end, how to see where each one sleeps and what it holds."""
+    lanes = timeline.get("lanes") or []
+    labels = {lane["pid"]: lane["label"] for lane in lanes}
+    events = [e for e in timeline.get("events") or [] if not (e.get("kind") == "stdin" and not e.get("size"))]
+    acts = ("stdin", "eof", "signal")
+    piped: set = set()  # programs given all their input at once and nothing else: one pipeline
+    for e in events:
+        if e.get("kind") == "start":
+            mine = [f for f in events if f.get("pid") == e.get("pid") and f.get("kind") in acts]
+            if mine and all(f["kind"] != "signal" for f in mine) and mine[-1]["kind"] == "eof":
+                piped.add(e.get("pid"))
+    steps: list[str] = []
+    for e in events:
+        kind, pid = e.get("kind"), e.get("pid")
+        who = labels.get(pid, f"pid {pid}")
+        if kind == "start":
+            command = shlex.join([_python(a, python) if n == 0 else a for n, a in enumerate(e.get("argv") or [])])
+            fed = [f for f in events if f.get("pid") == pid and f.get("kind") == "stdin"]
+            if pid in piped:
+                steps.append(f"run {who}: {_feeder(fed)} | {command}" if fed else f"run {who}: {command} < /dev/null")
+            else:
+                steps.append(f"start {who} in a terminal of its own: {command}")
+        elif pid in piped:
+            continue
+        elif kind == "stdin":
+            steps.append(f"give {who} on its stdin: {_shown(e)}")
+        elif kind == "eof":
+            steps.append(f"end the input of {who}: Ctrl-D")
+        elif kind == "signal":
+            sig = str(e.get("signal", "")).removeprefix("SIG")
+            steps.append(f"from another terminal, send {who} SIG{sig}: kill -{sig} PID (its pid in your run: ps)")
+    if any(not lane.get("exit") for lane in lanes):
+        steps.append(
+            "if it does not end, look from another terminal: `ps -e -o pid,ppid,stat,wchan:24,args` "
+            "shows who sleeps where, `ls -l /proc/PID/fd` which pipe ends and sockets each holds"
+        )
+    return _runs([clean(s) for s in steps])
+
+
+def _runs(steps: list[str]) -> list[str]:
+    """STEPS with a step repeated at once given once: `... (3 times)`."""
+    out: list[str] = []
+    count = 0
+    for i, step in enumerate(steps):
+        count += 1
+        if i + 1 < len(steps) and steps[i + 1] == step:
+            continue
+        out.append(step + (f" ({count} times)" if count > 1 else ""))
+        count = 0
+    return out
+
+
+def _python(arg: str, python: str) -> str:
+    return "python3" if arg == python or arg.endswith(("/bin/python3", "/bin/python")) else arg
+
+
+def _feeder(fed: list[dict[str, Any]]) -> str:
+    """A command that writes what the grader wrote: the bytes themselves when they are few and
+    all known, else as many bytes (their content seldom matters to a hang)."""
+    size = sum(int(f.get("size") or 0) for f in fed)
+    data = "".join(f.get("preview", "") for f in fed)
+    if len(data.encode("utf-8", "surrogateescape")) == size and size <= 200:
+        return "printf '" + "".join(_printf(ch) for ch in data) + "'"
+    return f"head -c {size} /dev/zero"
+
+
+def _printf(ch: str) -> str:
+    if ch == "'":
+        return "'\\''"
+    if ch in "%\\":
+        return {"%": "%%", "\\": "\\\\"}[ch]
+    if ch == "\n":
+        return "\\n"
+    if ch.isprintable():
+        return ch
+    return "".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogateescape"))
+
+
+def _shown(event: dict[str, Any]) -> str:
+    preview = event.get("preview", "")
+    more = (event.get("size") or 0) > len(preview.encode("utf-8", "surrogateescape"))
+    return f"{event.get('size')} bytes, {preview[:60]!r}" + ("…" if more or len(preview) > 60 else "")
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: max(n - 1, 1)] + "…"

@@ -1,0 +1,149 @@
+"""The timeline of a spec (conformance/timeline.py) and its picture, text and replay
+(grading/timeline.py, ipc-grade replay): recorded from real processes, bounded, drawn safely."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conformance import timeline as recorder
+from grading import render_html, render_markdown, timeline
+from harness import grade, mutants
+
+KEEPS_WRITE_END = next(m for m in mutants() if m.id == "pipe/child-keeps-write-end")
+
+
+@pytest.fixture(scope="module")
+def keeps_write_end(tmp_path_factory) -> Path:
+    return KEEPS_WRITE_END.materialize(tmp_path_factory.mktemp("timeline"))
+
+
+@pytest.fixture(scope="module")
+def graded(keeps_write_end):
+    rec, proc = grade(keeps_write_end, "--ipc-spec", "pipe.eof-on-close", "--ipc-spec", "pipe.duplex-two-pipes", "-p", "no:xdist")
+    return rec
+
+
+def _spec(rec, spec_id):
+    return next(s for s in rec.specs if s.id == spec_id)
+
+
+def test_a_failing_spec_shows_the_child_asleep_on_the_pipe_it_holds(graded):
+    """The classic first mistake, as the kernel showed it: the parent waits for its child, and
+    the child sleeps in read on the pipe whose write end it never closed."""
+    spec = _spec(graded, "pipe.eof-on-close")
+    assert spec.status == "failed"
+    lanes = spec.timeline["lanes"]
+    parent = next(lane for lane in lanes if lane["label"] == "your `pipe relay`")
+    child = next(lane for lane in lanes if lane["parent"] == parent["pid"])
+    assert child["label"] == "a child of your `pipe relay`"
+    assert any(doing == "wait4" for _, _, doing in parent["segments"])
+    reads = [doing for _, _, doing in child["segments"] if doing.startswith("read fd ")]
+    assert reads and reads[-1].endswith(")") and "pipe:[" in reads[-1], child["segments"]
+    kinds = [e["kind"] for e in spec.timeline["events"]]
+    assert kinds[:2] == ["start", "stdin"] and "fork" in kinds and "eof" in kinds
+    assert kinds.index("eof") < kinds.index("verdict")
+    verdict = next(e for e in spec.timeline["events"] if e["kind"] == "verdict")
+    assert verdict["status"] == "failed" and verdict["t"] <= spec.timeline["end"]
+    for _, _, doing in parent["segments"] + child["segments"]:
+        assert "(the grader" not in doing or doing.startswith(("read fd 0 (its stdin", "write fd 1 (its stdout"))
+
+
+def test_every_spec_has_a_small_timeline_passing_or_not(graded):
+    for spec in graded.specs:
+        assert spec.timeline and spec.timeline["lanes"], spec.id
+        assert len(json.dumps(spec.timeline)) < 20_000, spec.id
+    passed = _spec(graded, "pipe.duplex-two-pipes")
+    assert passed.status == "passed"
+    assert next(e for e in passed.timeline["events"] if e["kind"] == "verdict")["status"] == "passed"
+
+
+def test_the_picture_is_valid_svg_with_a_lane_per_process(graded):
+    spec = _spec(graded, "pipe.eof-on-close")
+    picture = timeline.svg(spec.timeline, spec.status)
+    root = ET.fromstring(picture)
+    texts = " ".join("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert "the grader" in texts and "your `pipe relay`" in texts and "a child of" in texts
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(t and t.startswith("read fd 3 (pipe:[") for t in titles), titles
+    html = render_html.render(graded)
+    assert "What happened, in time" in html and "<svg" in html and "Try it by hand" in html
+    md = render_markdown.render(graded)
+    assert "**What happened, in time:**" in md and "a child of your `pipe relay`" in md
+
+
+def test_the_text_says_who_slept_where_in_a_few_lines(graded):
+    lines = timeline.text(_spec(graded, "pipe.eof-on-close").timeline, lines=4)
+    assert len(lines) <= 5
+    assert any(line.startswith("a child of your `pipe relay`") and "read fd 3 (pipe:[" in line and "still there at the end" in line for line in lines)
+    assert lines[-1].startswith("at ") and "the spec ended: failed" in lines[-1]
+
+
+def test_what_a_program_prints_is_drawn_as_text_never_as_markup():
+    hostile = '</text><script>alert(1)</script>\x1b[2J'
+    tl = {
+        "end": 1.0,
+        "dropped": 0,
+        "lanes": [{"pid": 7, "label": hostile, "parent": None, "since": 0, "segments": [[0.0, 0.9, "read fd 3 " + hostile]], "exit": [0.9, hostile]}],
+        "events": [
+            {"t": 0.0, "kind": "start", "pid": 7, "text": hostile, "argv": ["python3", hostile]},
+            {"t": 0.5, "kind": "stdin", "pid": 7, "text": hostile, "size": 3, "preview": "a'b"},
+            {"t": 1.0, "kind": "verdict", "pid": None, "text": hostile, "status": "failed"},
+        ],
+    }
+    picture = timeline.svg(tl, "failed")
+    ET.fromstring(picture)  # well formed: nothing the program chose closed an element
+    assert "<script" not in picture and "\x1b" not in picture
+    assert all("\x1b" not in line for line in timeline.text(tl) + timeline.replay(tl))
+
+
+@pytest.mark.parametrize("data", [b"before close\n", b"it's 100% \\ done\n\ttab", "한국어\n".encode(), b""])
+def test_a_replayed_pipeline_feeds_the_same_bytes(data):
+    """The command a student copies gives their program exactly what the grader gave it."""
+    tl = {
+        "end": 1.0,
+        "lanes": [{"pid": 9, "label": "your `pipe relay`", "segments": [], "exit": [1.0, "exited 0"]}],
+        "events": [
+            {"t": 0.0, "kind": "start", "pid": 9, "argv": ["/var/cache/ipc-grade/venv/bin/python3", "pipe.py", "relay"]},
+            {"t": 0.1, "kind": "stdin", "pid": 9, "size": len(data), "preview": data.decode("utf-8", "backslashreplace")},
+            {"t": 0.2, "kind": "eof", "pid": 9},
+        ],
+    }
+    (step,) = timeline.replay(tl)
+    command = step.split(": ", 1)[1]
+    assert command.endswith("| python3 pipe.py relay") or (not data and command == "python3 pipe.py relay < /dev/null")
+    if data:
+        feeder = command.rsplit(" | ", 1)[0]
+        assert subprocess.run(["sh", "-c", feeder], capture_output=True, check=True).stdout == data
+
+
+def test_a_timeline_stays_bounded_however_long_the_spec_runs():
+    tl = recorder.Timeline()
+    for i in range(recorder.MAX_EVENTS * 3):
+        tl._event("stdin", 1, f"write {i}")
+    for pid in range(1, recorder.MAX_LANES * 2):
+        tl._lane(pid, f"p{pid}", None)
+    data = tl.to_json()
+    assert len(data["events"]) == recorder.MAX_EVENTS and len(data["lanes"]) == recorder.MAX_LANES
+    assert data["events"][0]["text"] == "write 0" and data["events"][-1]["text"] == f"write {recorder.MAX_EVENTS * 3 - 1}"
+    assert data["dropped"] > 0
+
+
+def test_replay_runs_one_spec_as_it_happens_then_says_how_by_hand(keeps_write_end):
+    done = subprocess.run(
+        [sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-close", str(keeps_write_end)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "--- pipe.eof-on-close" in out and "started your `pipe relay`" in out
+    assert "a child of your `pipe relay`" in out and "read fd 3 (pipe:[" in out
+    assert out.index("started your") < out.index("the spec ended: failed") < out.index("Try it by hand")
+    assert "printf 'before close\\n' | python3 pipe.py relay" in out
+    unknown = subprocess.run([sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-clos", str(keeps_write_end)], capture_output=True, text=True, timeout=300)
+    assert unknown.returncode == 2 and "did you mean pipe.eof-on-close" in unknown.stderr
