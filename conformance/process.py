@@ -113,6 +113,8 @@ class Proc:
     ) -> None:
         self.argv = list(argv)
         self.label = label
+        self.user = user
+        """The uid the program runs as, or None for the grader's own."""
         self.stdout = Capture(capture_limit)
         self.stderr = Capture(64 << 10)
         self.fed = 0
@@ -178,6 +180,8 @@ class Proc:
                 else:
                     capture.eof = True
                 self._cond.notify_all()
+            if chunk and self.timeline is not None:
+                self.timeline.output(self, "stdout" if capture is self.stdout else "stderr", chunk)
             if not chunk:
                 stream.close()
                 return
@@ -435,6 +439,13 @@ class Proc:
         except deadlock.Deadlock as proof:
             self.stuck = proof
             return False
+
+    def did_not_exit(self, waited: "float | Deadline") -> str:
+        """How a wait for the exit ended, for a failure's message: ``did not exit within 5 s``,
+        or, when a proof ended it early, that it never would (finished_within)."""
+        if self.stuck is not None:
+            return "can never exit: every process of it sleeps and nothing can wake any of them"
+        return f"did not exit within {waited}"
 
     def _finish(self, deadline: Deadline) -> bool:
         while not self.exited_within(deadline.slice(deadlock.PERIOD)):

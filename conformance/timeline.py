@@ -4,9 +4,13 @@ IPC bugs are about order: who wrote before whom, who slept in which call while w
 process held which end. The supervisor keeps a Timeline of every spec from what the grader sees
 anyway: the programs it starts, the bytes it writes to them and reads from them, the signals it
 sends, how each ends, and, sampled every SAMPLE seconds, each process's state and the system
-call it sleeps in with the object it sleeps on (``read pipe:[5]``), so a fork or an exec shows as
-a new lane or a new name. It is cheap enough to keep always on, and bounded (LIMITS), so a spec
-that runs for minutes keeps its start and its end. The reports draw it (grading/timeline.py).
+call it sleeps in with the object it sleeps on (``read pipe:[5]``), so a fork shows as a new
+lane and an exec as an event. At the moments that matter (the grader acts, a program ends) and
+every OBJECTS_EVERY samples it also notes the IPC objects the spec's processes made (System V
+queues, segments and semaphores, POSIX objects in /dev/shm), and at the verdict what each process
+still holds open (pipe ends, FIFOs, sockets): the write end a child never closed is drawn on
+its lane. It is cheap enough to keep always on, and bounded (MAX_*), so a spec that runs for
+minutes keeps its start and its end. The reports draw it (grading/timeline.py).
 """
 
 from __future__ import annotations
@@ -19,12 +23,21 @@ from typing import Any
 
 from . import observe
 
-#: How often the processes are looked at (seconds).
+#: How often the processes are looked at (seconds): FAST for the first FAST_FOR seconds after a
+#: program starts, where most of a short spec happens (a child forked and killed in
+#: milliseconds), then SAMPLE.
 SAMPLE = 0.1
+FAST = 0.01
+FAST_FOR = 0.1
+#: Output events per program and stream (a burst within COALESCE seconds is one event).
+MAX_OUTPUTS = 8
+COALESCE = 0.02
 #: Bounds, so that a record stays small: lanes, segments per lane, events.
 MAX_LANES = 12
 MAX_SEGMENTS = 120
 MAX_EVENTS = 200
+#: IPC objects are looked for at every look and at every this many samples.
+OBJECTS_EVERY = 5
 FD_CALLS = frozenset({"read", "readv", "write", "writev", "pread64", "pwrite64", "recvfrom", "sendto", "recvmsg", "sendmsg", "accept", "accept4", "connect"})
 
 
@@ -41,6 +54,14 @@ class Timeline:
         self._fd_names: dict[tuple[int, int, int], str] = {}
         """What a pipe is, for the grader's own: `pipe:[5]` -> `its stdin, from the grader`."""
         self._roots: list[Any] = []
+        self._objects: set[str] = set()
+        """The IPC objects already in the timeline (a key such as ``msg 1234``)."""
+        self._before: set[str] | None = None
+        """The objects there were before the first program started (another spec's leftovers)."""
+        self._samples = 0
+        self._uids: set[int] = set()
+        self._fast_until = 0.0
+        self._outputs: dict[tuple[int, str], dict[str, Any]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,20 +71,52 @@ class Timeline:
     # --- what the grader does ---------------------------------------------------------------
 
     def started(self, proc: Any) -> None:
+        if proc.user is not None and proc.user != os.getuid():
+            self._uids.add(proc.user)  # the sandbox's uid: what it owns is the spec's
+        if self._before is None:
+            self._before = set(_objects(set(), self._uids))
         with self._lock:
             self._roots.append(proc)
-            self._lane(proc.pid, proc.label, None)
+            lane = self._lane(proc.pid, proc.label, None)
+            if lane is not None:
+                lane["label"] = proc.label  # the sampler may have seen it first
+            self._fast_until = time.monotonic() + FAST_FOR
             for name, inode in proc.harness_pipe_of.items():  # taken at spawn: a pipe may be closed by now
                 self._names[f"pipe:[{inode}]"] = f"its {name}, {'from' if name == 'stdin' else 'to'} the grader"
         self._event("start", proc.pid, f"started {proc.label}: {' '.join(proc.argv)}", argv=list(proc.argv))
+        for name in ("stdout", "stderr"):  # what it wrote before the timeline was attached
+            capture = getattr(proc, name)
+            if capture.length:
+                self.output(proc, name, bytes(capture.head[:200]))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="ipc-timeline")
             self._thread.start()
+        self._look()
+
+    def output(self, proc: Any, stream: str, chunk: bytes) -> None:
+        """PROC wrote CHUNK to its STREAM: an event with its first line, a burst coalesced."""
+        now = self.now()
+        with self._lock:
+            last = self._outputs.get((proc.pid, stream))
+            if last is not None and (now - last["t"] <= COALESCE or last["count"] >= MAX_OUTPUTS):
+                last["size"] += len(chunk)
+                if len(last["preview"]) < 80:
+                    last["preview"] = (last["preview"] + chunk[: 80 - len(last["preview"])].decode("utf-8", "backslashreplace"))[:80]
+                last["text"] = f"{proc.label} wrote {last['size']} bytes to its {stream}: {last['preview']!r}" + ("" if now - last["t"] <= COALESCE else " (and more)")
+                return
+        line = chunk[:80].decode("utf-8", "backslashreplace")
+        count = last["count"] + 1 if last else 1
+        self._event("output", proc.pid, f"{proc.label} wrote {len(chunk)} bytes to its {stream}: {line!r}", stream=stream, size=len(chunk), preview=line)
+        with self._lock:
+            event = self.events[-1]
+            if event.get("pid") == proc.pid and event.get("kind") == "output":
+                event["count"] = count
+                self._outputs[(proc.pid, stream)] = event
 
     def _look(self) -> None:
         """A look now, at a moment that matters (the grader acts, a program ends, the verdict)."""
         try:
-            self.sample()
+            self.sample(objects=True)
         except Exception:  # noqa: BLE001 - a look that fails shows as a gap, no more
             pass
 
@@ -92,39 +145,65 @@ class Timeline:
 
     def decided(self, status: str, why: str) -> None:
         self._look()
+        try:
+            self._holdings()
+        except Exception:  # noqa: BLE001 - evidence that cannot be read is left out
+            pass
         self._event("verdict", None, f"the spec ended: {status}" + (f": {why}" if why else ""), status=status)
+
+    def _holdings(self) -> None:
+        """What each process still there holds open, at the verdict: pipe ends, FIFOs and
+        sockets, named as the lanes name them (the grader's pipes by what they are)."""
+        with self._lock:
+            alive = [lane for lane in self.lanes.values() if lane.get("exit") is None and "gone" not in lane]
+        for lane in alive:
+            held = []
+            for fd in observe.fds(lane["pid"]).values():
+                if fd.kind not in ("pipe", "fifo", "socket"):
+                    continue
+                target = fd.target if not fd.target.startswith("/") else os.path.basename(fd.target)
+                what = self._names.get(fd.target)
+                held.append({"fd": fd.fd, "target": target, "end": {"r": "read", "w": "write", "rw": "read-write"}[fd.access], **({"grader": what} if what else {})})
+            with self._lock:
+                lane["holds"] = held
 
     # --- what the processes do --------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stop.wait(SAMPLE):
+        while not self._stop.wait(FAST if time.monotonic() < self._fast_until else SAMPLE):
             try:
                 self.sample()
             except Exception:  # noqa: BLE001 - a look that fails shows as a gap, no more
                 continue
 
-    def sample(self) -> None:
+    def sample(self, objects: bool = False) -> None:
         """Look at every process of the spec: the programs started and everything below the
-        grader (an orphan comes back to it, the subreaper, and stays in the picture)."""
+        grader (an orphan comes back to it, the subreaper, and stays in the picture); with
+        OBJECTS, or at every OBJECTS_EVERY-th sample, at the IPC objects too."""
         with self._lock:
             if not self._roots:
                 return
+            self._samples += 1
         seen = set()
         for root in [os.getpid()]:
             for pid in observe.descendants(root):
                 if pid in seen:
                     continue
                 seen.add(pid)
-                doing = self._doing(pid)
+                st = observe.read_stat(pid)
+                doing = self._doing(pid, st)
                 if doing is None:
                     continue
                 for raw, name in self._names.items():
                     if doing.endswith(f"({raw})"):
                         doing = doing[: -len(raw) - 2] + f"({name})"
                 with self._lock:
-                    lane = self.lanes.get(pid) or self._lane(pid, None, _parent(pid))
+                    lane = self.lanes.get(pid) or self._lane(pid, None, st.ppid if st else None, st.session if st else None)
                     if lane is None:
                         continue
+                    if st is not None and st.comm != lane.setdefault("comm", st.comm) and st.state != "Z":
+                        self._event_locked("exec", pid, f"{lane['label']} (pid {pid}) became {st.comm}: it called exec", comm=st.comm)
+                        lane["comm"] = st.comm
                     segments = lane["segments"]
                     if segments and segments[-1][3] is None and segments[-1][2] == doing:
                         segments[-1][1] = self.now()
@@ -141,6 +220,12 @@ class Timeline:
                 if pid not in seen and lane.get("exit") is None and lane["segments"]:
                     self._close(lane)
                     lane.setdefault("gone", self.now())
+            pids = set(self.lanes)
+        if objects or self._samples % OBJECTS_EVERY == 0:
+            for key, what in _objects(pids, self._uids).items():
+                if key not in self._objects and key not in (self._before or ()):
+                    self._objects.add(key)
+                    self._event("object", what[0], what[1], object=key)
 
     def stop(self) -> None:
         self._stop.set()
@@ -149,23 +234,35 @@ class Timeline:
 
     # --- bookkeeping ------------------------------------------------------------------------
 
-    def _lane(self, pid: int, label: str | None, parent: int | None) -> dict[str, Any] | None:
+    def _lane(self, pid: int, label: str | None, parent: int | None, session: int | None = None) -> dict[str, Any] | None:
         if pid in self.lanes:
             return self.lanes[pid]
+        orphan_of = None
+        if label is None and parent == os.getpid():
+            # a child of the grader's: a program it is starting (started() names it), or a
+            # process left behind when its parent ended (the grader is the subreaper), which
+            # is still in the session of the program it came from
+            if session is None or session == pid or session not in self.lanes:
+                return None
+            orphan_of = session
         if len(self.lanes) >= MAX_LANES:
             self.dropped += 1
             return None
         parent_label = self.lanes[parent]["label"] if parent in self.lanes else None
-        orphan = "an orphan, adopted by the grader" if parent == os.getpid() else f"pid {pid}"
+        if orphan_of is not None:
+            label = f"a process of {self.lanes[orphan_of]['label']}, orphaned"
         self.lanes[pid] = {
             "pid": pid,
-            "label": label or (f"a child of {parent_label}" if parent_label else orphan),
+            "label": label or (f"a child of {parent_label}" if parent_label else f"pid {pid}"),
             "parent": parent,
             "since": self.now(),
             "segments": [],
             "exit": None,
         }
-        if label is None and parent_label is not None:
+        if orphan_of is not None:
+            self.lanes[pid]["orphan_of"] = orphan_of
+            self._event_locked("orphan", pid, f"pid {pid} of {self.lanes[orphan_of]['label']} was left behind: its parent ended without waiting for it, and the grader adopted it")
+        elif label is None and parent_label is not None:
             self._event_locked("fork", pid, f"{parent_label} forked pid {pid}", parent=parent)
         return self.lanes[pid]
 
@@ -187,10 +284,10 @@ class Timeline:
         if self.live is not None:
             self.live(f"{event['t']:8.3f} s  {text}")
 
-    def _doing(self, pid: int) -> str | None:
+    def _doing(self, pid: int, st: Any) -> str | None:
         """What PID does now, in a few words (see _doing); the file a call is on is looked up
         once per call and descriptor, not at every sample."""
-        return _doing(pid, self._fd_names)
+        return _doing(pid, self._fd_names, st)
 
     def to_json(self) -> dict[str, Any]:
         """The timeline as the run record keeps it (docs/run-record.md)."""
@@ -201,14 +298,44 @@ class Timeline:
             return {"end": self.now(), "lanes": lanes, "events": list(self.events), "dropped": self.dropped}
 
 
-def _parent(pid: int) -> int | None:
-    st = observe.read_stat(pid)
-    return st.ppid if st else None
+SYSV = {
+    "msg": ("msqid", ("lspid", "lrpid"), "System V message queue"),
+    "shm": ("shmid", ("cpid", "lpid"), "System V shared memory segment"),
+    "sem": ("semid", (), "System V semaphore set"),
+}
 
 
-def _doing(pid: int, cache: dict | None = None) -> str | None:
+def _objects(pids: set[int], uids: set[int]) -> dict[str, tuple[int | None, str]]:
+    """The IPC objects that are the spec's: System V objects its processes used (the kernel
+    keeps the last pids) or its sandbox uid owns, POSIX objects its uid owns. Each as
+    key -> (a pid that used it, or None; what it is, in words)."""
+    out: dict[str, tuple[int | None, str]] = {}
+    for kind, (ident, pid_columns, words) in SYSV.items():
+        for row in observe.sysvipc(kind):
+            users = [row[c] for c in pid_columns if row.get(c) in pids]
+            if not users and row.get("uid") not in uids and row.get("cuid") not in uids:
+                continue
+            by = users[0] if users else None
+            out[f"{kind} {row['key']} {row[ident]}"] = (by, f"a {words} exists: key {row['key']:#x}, {ident} {row[ident]}" + (f" (used by pid {by})" if by else ""))
+    if uids:
+        for base, words in (("/dev/shm", "POSIX shared memory object or semaphore"), ("/dev/mqueue", "POSIX message queue")):
+            try:
+                names = os.listdir(base)
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    owner = os.stat(f"{base}/{name}").st_uid
+                except OSError:
+                    continue
+                if owner in uids:
+                    out[f"{base}/{name}"] = (None, f"a {words} exists: {base}/{name}")
+    return out
+
+
+def _doing(pid: int, cache: dict | None = None, st: Any = None) -> str | None:
     """What PID does now, in a few words: `running`, `stopped`, `read pipe:[5]`, `zombie`."""
-    st = observe.read_stat(pid)
+    st = st or observe.read_stat(pid)
     if st is None:
         return None
     if st.state == "Z":

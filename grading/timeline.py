@@ -3,8 +3,11 @@
 - ``svg``: inline SVG for the HTML report, readable without a script: one lane per process
   (its role and pid), bars for each stretch of running and of sleeping (named by the call and
   the object: `read pipe:[5]`), the grader's own lane with what it wrote, closed and sent, arrows
-  from it to the lane it acted on, a cross where a process ended, and a line where the spec
-  decided, with its verdict. A student sees the child asleep in read while the parent has gone.
+  from it to the lane it acted on, a cross where a process ended, dots where it forked, exec'd
+  or an IPC object of its appeared, and a line where the spec decided, with its verdict. Under
+  a lane still there at the verdict, what it holds open; in red, the write end of the very pipe
+  it sleeps reading. A student sees the child asleep in read, holding the write end, while the
+  parent has gone.
 - ``text``: the same in a few lines, for the terminal and Markdown reports.
 - ``replay``: the steps to do by hand, in two terminals: the commands, what to type or pipe in,
   the signals to send, in order.
@@ -25,7 +28,29 @@ TOP = 24
 #: Colours by what a process does: sleeping calls share one, with the call's name on the bar.
 COLOURS = {"running": "#4caf50", "stopped": "#9e9e9e", "zombie": "#795548", "asleep": "#90caf9"}
 SLEEP = "#64b5f6"
-EVENT_COLOURS = {"start": "#2e7d32", "stdin": "#1565c0", "eof": "#6a1b9a", "signal": "#c62828", "exit": "#5d4037", "fork": "#2e7d32"}
+EVENT_COLOURS = {
+    "start": "#2e7d32", "stdin": "#1565c0", "eof": "#6a1b9a", "signal": "#c62828", "exit": "#5d4037",
+    "fork": "#2e7d32", "exec": "#f9a825", "object": "#00838f", "output": "#37474f", "orphan": "#795548",
+}
+HOLDS_H = 14
+"""The extra height of a lane with a line of what it holds."""
+
+
+def holdings(lane: dict[str, Any]) -> tuple[str, str | None]:
+    """What LANE held open at the verdict, in words, and the finding that explains a hang when
+    there is one: it sleeps reading a pipe whose write end it holds itself."""
+    held = [h for h in lane.get("holds") or [] if not h.get("grader")]  # its own stdio: not news
+    if not held and not (lane.get("segments") and lane["segments"][-1][2] == "zombie"):
+        return "", None
+    parts = [f"fd {h['fd']} {h['end']} end of {h.get('grader') or h['target']}" if h["end"] != "read-write" else f"fd {h['fd']} {h.get('grader') or h['target']}" for h in held]
+    finding = None
+    last = (lane.get("segments") or [[0, 0, ""]])[-1][2]
+    if last == "zombie" and not lane.get("exit"):
+        finding = "a zombie at the end: it had ended, and nobody waited for it" + (" (its parent ended without waitpid)" if lane.get("orphan_of") else "")
+    for h in held:
+        if h["end"] == "write" and h["target"].startswith("pipe:") and last.startswith(("read", "readv")) and f"({h['target']})" in last:
+            finding = f"it holds the write end (fd {h['fd']}) of the pipe it reads, so its read never sees end of file"
+    return ("holds " + ", ".join(parts)) if parts else (finding or ""), finding
 
 
 def _colour(doing: str) -> str:
@@ -38,14 +63,19 @@ def svg(timeline: dict[str, Any], status: str = "") -> str:
     events = timeline.get("events") or []
     end = max([timeline.get("end") or 0.0] + [e["t"] for e in events] + [0.001])
     rows = {lane["pid"]: i + 1 for i, lane in enumerate(lanes)}  # row 0: the grader
-    height = TOP + LANE_H * (len(lanes) + 1) + 30
+    held = [holdings(lane) for lane in lanes]
+    tops = [TOP]
+    for words, _ in held:
+        tops.append(tops[-1] + LANE_H + (HOLDS_H if words else 0))
+    tops.append(tops[-1] + LANE_H)
+    height = tops[-1] + 30
     width = LABEL_W + PLOT_W + 20
 
     def x(t: float) -> float:
         return LABEL_W + PLOT_W * (t / end)
 
     def y(row: int) -> float:
-        return TOP + row * LANE_H
+        return tops[row]
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
@@ -73,9 +103,28 @@ def svg(timeline: dict[str, Any], status: str = "") -> str:
         if lane.get("exit"):
             t, how = lane["exit"]
             out.append(f'<text x="{x(t) - 4:.1f}" y="{y(row) + 17}" fill="#5d4037" font-weight="bold"><title>{escape(clean(how))} at {t:.3f} s</title>✕</text>')
+        words, finding = held[row - 1]
+        if words:
+            shown = clean(finding or words)
+            colour = "#c62828" if finding else "#555"
+            weight = ' font-weight="bold"' if finding else ""
+            shown = shown if finding else "at the end " + shown
+            out.append(
+                f'<text x="{LABEL_W}" y="{y(row) + LANE_H + 6}" fill="{colour}" font-size="10"{weight}>'
+                f"<title>{escape(clean(words))}</title>{escape(_cut(shown, 110))}</text>"
+            )
+    labelled: dict[int, float] = {}  # row -> where its last label ends, so labels do not overlap
+
+    def label(row: int, at: float, words: str, colour: str) -> None:
+        if at < labelled.get(row, -1.0) or not words:
+            return
+        words = _cut(words, 28)
+        labelled[row] = at + 6 * len(words) + 8
+        out.append(f'<text x="{at + 3:.1f}" y="{y(row) + 9 if row == 0 else y(row) + 2}" fill="{colour}" font-size="9">{escape(words)}</text>')
+
     for e in events:
         kind = e.get("kind")
-        if kind not in EVENT_COLOURS or e.get("pid") not in rows:
+        if kind not in EVENT_COLOURS or (e.get("pid") not in rows and kind != "object") or (kind == "stdin" and not e.get("size")):
             continue
         colour = EVENT_COLOURS[kind]
         text = escape(clean(e.get("text", "")))
@@ -84,13 +133,22 @@ def svg(timeline: dict[str, Any], status: str = "") -> str:
                 f'<line x1="{x(e["t"]):.1f}" y1="{y(0) + 14}" x2="{x(e["t"]):.1f}" y2="{y(rows[e["pid"]]) + 3}" '
                 f'stroke="{colour}" stroke-width="1.5" marker-end="url(#arrow)"><title>{text} ({e["t"]:.3f} s)</title></line>'
             )
-        else:
-            out.append(f'<circle cx="{x(e["t"]):.1f}" cy="{y(rows[e["pid"]]) + 12}" r="3" fill="{colour}"><title>{text} ({e["t"]:.3f} s)</title></circle>')
+            short = {"stdin": f"{e.get('size')} B {_oneline(e.get('preview', ''))}", "eof": "EOF", "signal": str(e.get("signal", ""))}[kind]
+            label(0, x(e["t"]), short, colour)
+        else:  # an object no lane is known to have used goes on the grader's line
+            row = rows.get(e["pid"], 0)
+            out.append(f'<circle cx="{x(e["t"]):.1f}" cy="{y(row) + 12}" r="3" fill="{colour}"><title>{text} ({e["t"]:.3f} s)</title></circle>')
+            if kind == "output":
+                label(row, x(e["t"]), f"{'2' if e.get('stream') == 'stderr' else ''}> {_oneline(e.get('preview', ''))}", colour)
+            elif kind == "exec":
+                label(row, x(e["t"]), f"exec {e.get('comm', '')}", colour)
+            elif kind == "object":
+                label(row, x(e["t"]), str(e.get("object", "")).rsplit("/", 1)[-1], colour)
     verdict = next((e for e in events if e.get("kind") == "verdict"), None)
     if verdict is not None:
         vx = x(verdict["t"])
         out.append(f'<line x1="{vx:.1f}" y1="{TOP - 6}" x2="{vx:.1f}" y2="{height - 24}" stroke="#d32f2f" stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{min(vx, LABEL_W + PLOT_W - 120):.1f}" y="{TOP - 10}" fill="#d32f2f"><title>{escape(clean(verdict.get("text", "")))}</title>the spec decided: {escape(status or verdict.get("status", ""))}</text>')
+        out.append(f'<text x="{min(vx, LABEL_W + PLOT_W - 150):.1f}" y="{TOP - 10}" fill="#d32f2f"><title>{escape(clean(verdict.get("text", "")))}</title>the spec decided: {escape(status or verdict.get("status", ""))}</text>')
     out.append(f'<text x="{LABEL_W}" y="{height - 8}" fill="#777">0 s</text>')
     out.append(f'<text x="{LABEL_W + PLOT_W - 40}" y="{height - 8}" fill="#777">{end:.2f} s</text>')
     out.append("</svg>")
@@ -103,10 +161,14 @@ def text(timeline: dict[str, Any], lines: int = 8) -> list[str]:
     for lane in (timeline.get("lanes") or [])[:lines]:
         parts = []
         for start, stop, doing in lane.get("segments") or []:
-            if stop - start >= 0.05 or doing != "running":
-                parts.append(f"{doing} {start:.2f}-{stop:.2f} s")
+            parts.append(f"{'ran' if doing == 'running' else doing} {start:.2f}-{stop:.2f} s")
         tail = f"; {lane['exit'][1]} at {lane['exit'][0]:.2f} s" if lane.get("exit") else "; still there at the end"
-        out.append(clean(f"{lane['label']} (pid {lane['pid']}): " + (", ".join(parts[-4:]) or "no sample") + tail))
+        words, finding = holdings(lane)
+        if finding:
+            tail += f": {finding}"
+        elif words:
+            tail += f", {words}"
+        out.append(clean(f"{lane['label']} (pid {lane['pid']}): " + (", ".join(parts[-4:]) or "too short to be seen") + tail))
     verdict = next((e for e in timeline.get("events") or [] if e.get("kind") == "verdict"), None)
     if verdict is not None:
         out.append(clean(f"at {verdict['t']:.2f} s {verdict['text']}"))
@@ -199,6 +261,11 @@ def _shown(event: dict[str, Any]) -> str:
     preview = event.get("preview", "")
     more = (event.get("size") or 0) > len(preview.encode("utf-8", "surrogateescape"))
     return f"{event.get('size')} bytes, {preview[:60]!r}" + ("…" if more or len(preview) > 60 else "")
+
+
+def _oneline(text: str) -> str:
+    """TEXT on one line, its line ends shown as ↵ (a picture's label)."""
+    return text.replace("\r", "").replace("\n", "↵")
 
 
 def _cut(text: str, n: int) -> str:

@@ -131,3 +131,16 @@ def test_every_statement_of_the_contract_version_is_current():
         assert f"contract version {v}" in (ROOT / manifest).read_text().splitlines()[0], manifest
     assert f"(version {v})" in (ROOT / "reference" / "c" / "README.md").read_text()
     assert f'"contract_version": {v},' in (ROOT / "docs" / "run-record.md").read_text()
+
+
+def test_the_run_record_doc_names_every_field():
+    """Every field a spec's result carries, and every top-level field of a record, has its row."""
+    import dataclasses
+
+    from conformance.record import RunRecord, SpecResult
+
+    text = (ROOT / "docs" / "run-record.md").read_text()
+    for f in dataclasses.fields(SpecResult):
+        assert f"| `{f.name}` |" in text, f.name
+    for key in RunRecord(implementation={"path": ".", "name": "x"}).to_json():
+        assert f"| `{key}` |" in text, key

@@ -52,6 +52,14 @@ def test_a_failing_spec_shows_the_child_asleep_on_the_pipe_it_holds(graded):
     assert verdict["status"] == "failed" and verdict["t"] <= spec.timeline["end"]
     for _, _, doing in parent["segments"] + child["segments"]:
         assert "(the grader" not in doing or doing.startswith(("read fd 0 (its stdin", "write fd 1 (its stdout"))
+    # at the verdict: what the child holds, and the finding drawn on its lane
+    read_pipe = reads[-1][reads[-1].index("(") + 1 : -1]
+    assert {"fd": 4, "target": read_pipe, "end": "write"} in child["holds"], child["holds"]
+    words, finding = timeline.holdings(child)
+    assert finding == "it holds the write end (fd 4) of the pipe it reads, so its read never sees end of file"
+    assert finding in timeline.svg(spec.timeline, spec.status)
+    printed = [e for e in spec.timeline["events"] if e["kind"] == "output" and e["pid"] == parent["pid"]]
+    assert printed and printed[0]["stream"] == "stdout" and printed[0]["preview"] == "before close\n"
 
 
 def test_every_spec_has_a_small_timeline_passing_or_not(graded):
@@ -82,6 +90,38 @@ def test_the_text_says_who_slept_where_in_a_few_lines(graded):
     assert len(lines) <= 5
     assert any(line.startswith("a child of your `pipe relay`") and "read fd 3 (pipe:[" in line and "still there at the end" in line for line in lines)
     assert lines[-1].startswith("at ") and "the spec ended: failed" in lines[-1]
+
+
+def test_a_child_left_a_zombie_is_drawn_as_one(tmp_path):
+    """The missing wait: the relay exits, its child stays a zombie under the grader, and the
+    picture says so on the child's lane."""
+    impl = next(m for m in mutants() if m.id == "pipe/parent-leaves-zombie").materialize(tmp_path)
+    rec, _ = grade(impl, "--ipc-spec", "pipe.reaps-child", "-p", "no:xdist")
+    spec = _spec(rec, "pipe.reaps-child")
+    assert spec.status == "failed"
+    (zombie,) = [lane for lane in spec.timeline["lanes"] if lane["segments"] and lane["segments"][-1][2] == "zombie" and not lane["exit"]]
+    assert zombie["label"].startswith(("a child of your `pipe relay`", "a process of your `pipe relay`, orphaned")), zombie
+    assert timeline.holdings(zombie)[1].startswith("a zombie at the end: it had ended, and nobody waited for it")
+    assert "a zombie at the end" in timeline.svg(spec.timeline, spec.status)
+
+
+def test_ipc_objects_a_process_used_are_in_the_timeline():
+    """A System V queue the spec's process sent to is its object; one it never touched, of
+    another uid's, is not."""
+    import os
+
+    import sysv_ipc
+
+    queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX)
+    try:
+        assert not any(k.startswith(f"msg {queue.key} ") for k in recorder._objects({os.getpid()}, set()))
+        queue.send(b"x")
+        found = recorder._objects({os.getpid()}, set())
+        key = f"msg {queue.key} {queue.id}"
+        assert key in found and found[key][0] == os.getpid() and "System V message queue" in found[key][1]
+        assert key not in recorder._objects({os.getpid() + 10**6}, set())
+    finally:
+        queue.remove()
 
 
 def test_what_a_program_prints_is_drawn_as_text_never_as_markup():
@@ -145,5 +185,5 @@ def test_replay_runs_one_spec_as_it_happens_then_says_how_by_hand(keeps_write_en
     assert "a child of your `pipe relay`" in out and "read fd 3 (pipe:[" in out
     assert out.index("started your") < out.index("the spec ended: failed") < out.index("Try it by hand")
     assert "printf 'before close\\n' | python3 pipe.py relay" in out
-    unknown = subprocess.run([sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-clos", str(keeps_write_end)], capture_output=True, text=True, timeout=300)
+    unknown = subprocess.run([sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-clos", "--impl", str(keeps_write_end)], capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2 and "did you mean pipe.eof-on-close" in unknown.stderr

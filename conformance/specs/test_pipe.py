@@ -94,7 +94,7 @@ def test_eof_on_close(impl):
     pids = relay.tree()
     why = explain.why_no_eof(pids, explain.roles_of_tree(relay.pid), exclude=relay.harness_pipes)
     raise SpecFailure(
-        f"{relay.label} did not exit within {waited} of its stdin closing (child pid {child}).",
+        f"{relay.label} {relay.did_not_exit(waited)}, after its stdin closed (child pid {child}).",
         evidence=why.evidence or [observe.describe(p) for p in pids],
         fix=why.fix,
         procs=[relay],
@@ -201,7 +201,7 @@ def test_broken_pipe(impl):
         holders = explain.pipe_holders(pids, exclude=relay.harness_pipes)
         readers = [f"{'the parent' if p == relay.pid else f'pid {p}'} still holds {f}" for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]
         raise SpecFailure(
-            f"{relay.label} did not exit within {waited} after its child was killed.",
+            f"{relay.label} {relay.did_not_exit(waited)}, after its child was killed.",
             evidence=[observe.describe(relay.pid), f"{'; '.join(readers)}, so its writes never fail" if readers else ""],
             fix="Close the read end in the parent." if readers else "",
             procs=[relay],
