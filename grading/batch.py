@@ -89,7 +89,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    """One submission at a time per CPU this process may use (its cgroup quota counted: cpus.py)."""
+    from .cpus import available
+
+    return available()
 
 
 def parse_shard(value: str) -> tuple[int, int]:

@@ -36,8 +36,10 @@ from conformance import record as run_record
 
 from . import grader, reports
 from . import progress as progress_mod
+from .cpus import resolve_jobs
 from .rubric import Rubric, RubricError
 from .terminal import render
+from .version import VersionAction
 
 #: Subcommands, each a function of its argument list returning an exit status.
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {}
@@ -72,8 +74,9 @@ def grade_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", nargs="?", help="the implementation directory (default: the bundled reference)")
+    p.add_argument("-V", "--version", action=VersionAction, help="print the grader's version and its contract version, and exit")
     add_grading_options(p, session_timeout=DEFAULT_SESSION_TIMEOUT, session_what="the whole run")
-    p.add_argument("-j", "--jobs", default="auto", help="parallel workers (pytest-xdist -n; default: auto = one per CPU; 0 or 1 = none)")
+    p.add_argument("-j", "--jobs", default="auto", help="parallel workers (pytest-xdist -n; default: auto = one per CPU this process may use, cgroup quota and affinity counted; 0 or 1 = none)")
     out = p.add_argument_group("reports (each FILE is written even when the run cannot grade)")
     for f in reports.FORMATS.values():
         out.add_argument(f"--{f.name}", metavar="FILE", help=f.help)
@@ -233,8 +236,9 @@ def grade(
             "no:cacheprovider",
             *(["-q"] if pytest_terminal else ["-p", "no:terminal"]),
         ]
+        jobs = resolve_jobs(jobs)  # "auto": the CPUs this container may really use, not the host's
         if jobs not in ("0", "1"):
-            cmd += ["-n", str(jobs)]
+            cmd += ["-n", jobs]
         if keyword:
             cmd += ["-k", keyword]
         if deadline_scale:
