@@ -112,6 +112,8 @@ class View:
             out.append(f"WARNING: {meta['programs_python_note']}")
         if meta.get("session_note"):
             out.append(f"WARNING: {meta['session_note']}: the specs it did not reach are timeouts")
+        if (meta.get("late") or {}).get("note"):  # the rubric's late policy (late.py)
+            out.append(meta["late"]["note"])
         return [clean(w) for w in out]
 
     def build_failure(self) -> tuple[str, str] | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance.record import RunRecord, SpecResult
 
+from . import late as late_mod
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 from .terminal import render as terminal
 
@@ -33,7 +34,8 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
 
 def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
     view = View(record, show_hidden)
-    score = round(record.score / record.max_score, 6) if record.max_score and not record.error else 0.0
+    final = late_mod.final_score(record)  # PrairieLearn applies its own late credit; a batch's policy is here
+    score = round(final / record.max_score, 6) if record.max_score and not record.error else 0.0
     tests = [_test(s, record.error is not None) for s in view.specs]
     if view.hidden:
         got = sum(s.points for s in view.hidden if s.counted)
@@ -51,7 +53,10 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
     if record.error:
         message = f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0."
     else:
-        message = f"Score {points(record.score)}/{points(record.max_score)}."
+        message = f"Score {points(final)}/{points(record.max_score)}."
+        note = (record.meta.get("late") or {}).get("note")
+        if note:
+            message += f" {clean(note)}"
     out: dict[str, Any] = {
         # a submission whose manifest the grader cannot use is not gradable (PrairieLearn's
         # convention: it costs no attempt, and format_errors says why); a run the grader itself

@@ -11,8 +11,10 @@ transformation; nothing here imports pytest.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
+import math
 import os
 import re
 import tomllib
@@ -53,6 +55,14 @@ TOP_KEYS = {
     "required": "true to require every selected spec to pass",
     "mechanism": "per-mechanism settings, as [mechanism.pipe]",
     "spec": "per-spec settings, as [spec.\"pipe.eof-on-close\"]",
+    "late": "the late policy, as [late] with due and penalty_per_day",
+    "submission_limit": "on Gradescope, the submissions that count (later ones are graded for feedback and keep the last counted score)",
+}
+LATE_KEYS = {
+    "due": "the due date with its UTC offset, such as 2026-03-01T23:59:00-05:00 (on Gradescope, leave it out to use the assignment's)",
+    "penalty_per_day": "the percent of the score taken for each day, or part of one, after the due date (0 to 100)",
+    "max_days": "past this many days late the score is 0 (a whole number, 1 or more)",
+    "grace_minutes": "minutes after the due date that do not count as late (0 or more)",
 }
 MECHANISM_KEYS = {
     "points": "the points the mechanism's specs are worth together",
@@ -80,6 +90,73 @@ class Rule:
     """Replaces the spec's own hint when set."""
 
 
+@dataclass(frozen=True)
+class LatePolicy:
+    """A penalty per day late: PENALTY_PER_DAY percent of the score for each day, or part of
+    one, after DUE (plus GRACE_MINUTES); past MAX_DAYS days the score is 0."""
+
+    penalty_per_day: float
+    due: dt.datetime | None = None
+    """Aware (it has a UTC offset); None: the platform's due date (Gradescope's metadata)."""
+    max_days: int | None = None
+    grace_minutes: float = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "due": self.due.isoformat() if self.due else None,
+            "penalty_per_day": self.penalty_per_day,
+            "max_days": self.max_days,
+            "grace_minutes": self.grace_minutes,
+        }
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> "LatePolicy":
+        """From describe()'s dict (the run record's meta rubric.late); ValueError if malformed."""
+        due = data.get("due")
+        return cls(
+            penalty_per_day=float(data["penalty_per_day"]),
+            due=parse_time(due) if due else None,
+            max_days=int(data["max_days"]) if data.get("max_days") is not None else None,
+            grace_minutes=float(data.get("grace_minutes") or 0.0),
+        )
+
+    def days_late(self, submitted: dt.datetime, due: dt.datetime | None = None) -> int:
+        """Whole days late, a part of a day counting as one: 0 when on time (or in the grace)."""
+        due = due or self.due
+        if due is None:
+            raise ValueError("no due date: the rubric's [late] has none and the platform gave none")
+        over = (submitted - due).total_seconds() - self.grace_minutes * 60
+        return 0 if over <= 0 else math.ceil(over / 86400)
+
+    def penalty_percent(self, days: int) -> float:
+        """The percent of the score taken for DAYS days late."""
+        if days <= 0:
+            return 0.0
+        if self.max_days is not None and days > self.max_days:
+            return 100.0
+        return min(100.0, days * self.penalty_per_day)
+
+
+def parse_time(value: Any) -> dt.datetime:
+    """An aware datetime from a TOML offset datetime or an ISO 8601 string with its offset
+    (``Z`` for UTC); ValueError says what is missing."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 date and time, such as 2026-03-01T23:59:00-05:00") from None
+    else:
+        raise ValueError(f"{value!r} is not a date and time, such as 2026-03-01T23:59:00-05:00")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{value!s} has no UTC offset: add one, such as {moment.isoformat(timespec='minutes')}-05:00 or Z for UTC")
+    return moment
+
+
 @dataclass
 class Rubric:
     path: str
@@ -90,6 +167,10 @@ class Rubric:
     """Every selected spec, in catalogue order."""
     warnings: list[str] = field(default_factory=list)
     """Settings that have no effect (say so, but grade)."""
+    late: LatePolicy | None = None
+    """The late policy ([late]), applied where the submission time is known (late.py)."""
+    submission_limit: int | None = None
+    """On Gradescope: how many submissions count (late.py)."""
 
     def selects(self, spec_id: str) -> bool:
         return spec_id in self.rules
@@ -107,6 +188,8 @@ class Rubric:
             "total": self.total,
             "specs": len(self.rules),
             "required": sorted(i for i, r in self.rules.items() if r.required),
+            **({"late": self.late.describe()} if self.late else {}),
+            **({"submission_limit": self.submission_limit} if self.submission_limit else {}),
         }
 
     def apply(self, record: RunRecord) -> RunRecord:
@@ -216,6 +299,11 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
             "hint": _typed(problems, table, "hint", str, (*where, "hint"), "a string in quotes"),
             "grade": _typed(problems, table, "grade", bool, (*where, "grade"), "true or false"),
         }
+    late = _late(problems, data)
+    limit = _typed(problems, data, "submission_limit", int, ("submission_limit",), "a whole number")
+    if isinstance(limit, bool) or (limit is not None and limit < 1):
+        problems.add(("submission_limit",), f"'submission_limit' must be 1 or more, not {limit!r}", "write it as submission_limit = 5, or remove it")
+        limit = None
     problems.raise_if_any()
 
     # selection, then points: the spec's own, a spec table's, a mechanism's total, the total
@@ -271,7 +359,47 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
         total=total,
         rules=rules,
         warnings=warnings,
+        late=late,
+        submission_limit=limit,
     )
+
+
+def _late(problems: "_Problems", data: Mapping[str, Any]) -> LatePolicy | None:
+    """The [late] table as a policy; its problems, each with its line and fix."""
+    if "late" not in data:
+        return None
+    table = data["late"]
+    if not isinstance(table, dict):
+        problems.add(("late",), "'late' must be a table", "write it as [late] with due = 2026-03-01T23:59:00-05:00 and penalty_per_day = 10")
+        return None
+    _check_keys(problems, table, LATE_KEYS, ("late",))
+    ok = True
+    due = None
+    if "due" in table:
+        try:
+            due = parse_time(table["due"])
+        except ValueError as exc:
+            problems.add(("late", "due"), f"late.due: {exc}", "write it as due = 2026-03-01T23:59:00-05:00 (a TOML date-time with its offset)")
+            ok = False
+    penalty = _number(problems, table, "penalty_per_day", ("late", "penalty_per_day"), positive=False)
+    if "penalty_per_day" not in table:
+        problems.add(("late",), "[late] has no penalty_per_day", "add penalty_per_day = 10 (percent of the score per day late)")
+        ok = False
+    elif penalty is None:
+        ok = False
+    elif penalty > 100:
+        problems.add(("late", "penalty_per_day"), f"late.penalty_per_day is {penalty:g}, more than 100 percent", "give a percent from 0 to 100")
+        ok = False
+    max_days = table.get("max_days")
+    if max_days is not None and (isinstance(max_days, bool) or not isinstance(max_days, int) or max_days < 1):
+        problems.add(("late", "max_days"), f"late.max_days must be a whole number of days, 1 or more, not {max_days!r}", "write it as max_days = 5, or remove it")
+        ok = False
+    grace = _number(problems, table, "grace_minutes", ("late", "grace_minutes"), positive=False) if "grace_minutes" in table else 0.0
+    if grace is None:
+        ok = False
+    if not ok:
+        return None
+    return LatePolicy(penalty_per_day=float(penalty), due=due, max_days=max_days, grace_minutes=float(grace))
 
 
 def _rounded(points: dict[str, float], total: float | None) -> dict[str, float]:
