@@ -4,13 +4,30 @@
 
 The zip holds, at its root, what Gradescope's autograder specification asks for:
 
-    setup.sh          run once when Gradescope builds the image: installs Python 3.11+, the
-                      grader (from grader/ below) in /opt/ipc-grader, and an unprivileged user
-    run_autograder    run for each submission: grades /autograder/submission by the rubric,
-                      running the student's programs as that user, and always writes
-                      /autograder/results/results.json (score 0 and the reason when it cannot grade)
+    setup.sh          run once when Gradescope builds the image: installs the system packages
+                      (Python 3.11+, a C compiler for C submissions, strace), then the grader
+                      from grader/ into /opt/ipc-grader on the system's Python, pinned to the
+                      tested versions (grader/grading/kits/constraints.txt), and builds the
+                      programs' own Python (grading/kits/install.sh, shared with the Dockerfile)
+    run_autograder    run for each submission: grades /autograder/submission by the rubric, the
+                      programs running as unprivileged user ids of their own (--run-as auto), on
+                      as many workers as the container has CPUs (grading/cpus.py); applies the
+                      rubric's late policy and submission limit from submission_metadata.json;
+                      and always writes /autograder/results/results.json (score 0 and the reason
+                      when it cannot grade)
     rubric.toml       the course's rubric
     grader/           this grader's source, installable with pip
+
+Both scripts read a few variables so that the kit can be tried outside Gradescope
+(tests/test_kits.py does, under Docker's default capabilities too); Gradescope sets none:
+
+    AUTOGRADER_ROOT      instead of /autograder
+    IPC_SKIP_PACKAGES=1  setup.sh skips apt-get (the machine already has the packages)
+    IPC_GRADER_HOME      the grader's environment, instead of /opt/ipc-grader
+    IPC_GRADER_PYTHON    setup.sh: the Python to build it on, instead of the system's
+    IPC_GRADE_CACHE      where the programs' Python is kept, instead of /var/cache/ipc-grade
+    IPC_GRADE            run_autograder: the ipc-grade to run, instead of $IPC_GRADER_HOME/bin/ipc-grade
+    IPC_RUN_AS           run_autograder: --run-as, instead of auto
 
 Exit status: 0 written; 2 a usage error (a bad rubric, an unwritable --out).
 """
@@ -32,43 +49,38 @@ from . import grader
 from .cli import load_rubric
 from .rubric import RubricError
 
-#: The unprivileged user the student's programs run as on Gradescope.
-STUDENT_USER = "ipc-student"
 #: Gradescope stops an autograder after its timeout (10 minutes unless the assignment sets
 #: more); the grader gives up a little before, so results.json is still written.
 DEFAULT_SESSION_TIMEOUT = 540
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".venv", ".pytest_cache", ".git")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".venv", ".pytest_cache", ".git", "build")
 
 #: Fixed timestamp for every zip entry: the same inputs give the same bundle.
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder image.
+# Gradescope runs this once, as root, when it builds the autograder image. The variables it
+# reads let the kit be tried outside Gradescope (the grader's grading/bundle.py lists them).
 set -euxo pipefail
-export DEBIAN_FRONTEND=noninteractive
-SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+GRADER_HOME="${IPC_GRADER_HOME:-/opt/ipc-grader}"
 
-apt-get update
-# a compiler and Python headers build posix_ipc and sysv_ipc; strace serves one signal spec
-apt-get install -y --no-install-recommends python3 python3-venv python3-pip python3-dev build-essential strace
-
-PYTHON=python3
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-  # older images (Ubuntu 22.04) ship Python 3.10; the grader needs 3.11 or newer
-  apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev
-  PYTHON=python3.11
+if [ "${IPC_SKIP_PACKAGES:-0}" != 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  # Python for the grader, gcc and make for C submissions (build = "make"), strace for one
+  # signal spec; the Python packages the grader needs come as wheels
+  apt-get install -y --no-install-recommends python3 python3-venv gcc make libc6-dev strace
+  if ! /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    # older images (Ubuntu 22.04) ship Python 3.10; the grader needs 3.11 or newer
+    apt-get install -y --no-install-recommends python3.11 python3.11-venv
+  fi
 fi
 
-"$PYTHON" -m venv /opt/ipc-grader
-/opt/ipc-grader/bin/pip install --upgrade pip
-/opt/ipc-grader/bin/pip install "$SOURCE/grader"
-chmod -R a+rX /opt/ipc-grader
-
-# the unprivileged user the student's programs run as
-id -u {user} >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin {user}
-
-/opt/ipc-grader/bin/ipc-grade --help >/dev/null
+# the grader on the system's Python (never a python3 under /root that comes first on PATH),
+# pinned to the versions its tests passed with, and the programs' own Python beside it
+bash "$SOURCE/grader/grading/kits/install.sh" "$SOURCE/grader" "$GRADER_HOME" ${IPC_GRADER_PYTHON:+"$IPC_GRADER_PYTHON"}
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -76,15 +88,16 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # results.json: the grade, or score 0 with the reason.
 set -u
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-IPC_GRADE="${IPC_GRADE:-/opt/ipc-grader/bin/ipc-grade}"
-RUN_AS="${IPC_RUN_AS:-{user}}"
+GRADER_HOME="${IPC_GRADER_HOME:-/opt/ipc-grader}"
+IPC_GRADE="${IPC_GRADE:-$GRADER_HOME/bin/ipc-grade}"
+RUN_AS="${IPC_RUN_AS:-auto}"
 RESULTS="$ROOT/results/results.json"
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
 
 fallback() {
   # the grader itself could not run: still a valid results.json, with the reason and score 0
-  cat > "$RESULTS" <<EOF
+  cat > "$RESULTS" <<END_OF_RESULTS
 {
   "score": 0,
   "output": "The autograder could not grade this submission: $1. This is not a problem with your code: please tell your instructor. Score: 0.",
@@ -92,12 +105,8 @@ fallback() {
   "stdout_visibility": "hidden",
   "tests": []
 }
-EOF
+END_OF_RESULTS
 }
-
-if [ "$RUN_AS" != none ] && [ "$RUN_AS" != auto ] && ! id -u "$RUN_AS" >/dev/null 2>&1; then
-  useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$RUN_AS" || true
-fi
 
 # the implementation: the submission itself, or the folder in it that holds ipc.toml
 IMPL="$ROOT/submission"
@@ -105,15 +114,26 @@ MANIFEST="$(find "$IMPL" -maxdepth 3 -name ipc.toml -not -path '*/__MACOSX/*' -p
 if [ -n "$MANIFEST" ]; then IMPL="$(dirname "$MANIFEST")"; fi
 
 if [ -x "$IPC_GRADE" ]; then
-  # stdout (the full report, hidden specs included) is shown to instructors only
+  WORK="$(mktemp -d)"
+  # stdout (the full report, hidden specs included) is shown to instructors only; --jobs auto
+  # is the CPUs this container may use (its cgroup quota, its affinity), not the host's
   "$IPC_GRADE" "$IMPL" \\
     --rubric "$ROOT/source/rubric.toml" \\
     --run-as "$RUN_AS" \\
     --jobs {jobs} \\
     --session-timeout {session_timeout} \\{deadline_scale}
+    --json "$WORK/record.json" \\
     --gradescope "$RESULTS" \\
     --show-hidden
   status=$?
+  # the rubric's late policy and submission limit, from Gradescope's metadata; should this
+  # step fail, the results.json written above stands
+  if [ -s "$WORK/record.json" ]; then
+    "$(dirname "$IPC_GRADE")/python" -m grading.render_gradescope "$WORK/record.json" \\
+      --metadata "$ROOT/submission_metadata.json" --out "$RESULTS" \\
+      || echo "run_autograder: the late policy could not be applied; results.json is the grade without it" >&2
+  fi
+  rm -rf "$WORK"
   if [ ! -s "$RESULTS" ]; then
     fallback "the grader exited with status $status without writing results"
   fi
@@ -133,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rubric", required=True, metavar="FILE", help="the course's rubric (docs/rubric.md)")
     p.add_argument("--out", required=True, metavar="ZIP", help="the zip to write, such as autograder.zip")
-    p.add_argument("--jobs", default="auto", help="pytest-xdist workers on Gradescope (default auto)")
+    p.add_argument("--jobs", default="auto", help="pytest-xdist workers on Gradescope (default auto: the CPUs the container may use, its cgroup quota counted)")
     p.add_argument(
         "--session-timeout",
         type=float,
@@ -181,9 +201,8 @@ def main(argv: Sequence[str]) -> int:
 def scripts(*, jobs: str = "auto", session_timeout: float = DEFAULT_SESSION_TIMEOUT, deadline_scale: str | None = None) -> dict[str, str]:
     scale = f'\n    --deadline-scale {_shell_word(deadline_scale)} \\' if deadline_scale else ""
     return {
-        "setup.sh": SETUP_SH.replace("{user}", STUDENT_USER),
-        "run_autograder": RUN_AUTOGRADER.replace("{user}", STUDENT_USER)
-        .replace("{jobs}", _shell_word(str(jobs)))
+        "setup.sh": SETUP_SH,
+        "run_autograder": RUN_AUTOGRADER.replace("{jobs}", _shell_word(str(jobs)))
         .replace("{session_timeout}", f"{session_timeout:g}")
         .replace("{deadline_scale}", scale),
     }
@@ -243,7 +262,7 @@ def copy_grader(dest: Path) -> None:
 
 def copy_checkout(root: Path, dest: Path) -> None:
     dest.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md"):
         if (root / name).is_file():
             shutil.copy2(root / name, dest / name)
     if not (dest / "README.md").exists():

@@ -216,8 +216,13 @@ def test_bundle_layout_and_scripts(autograder, tmp_path):
     for script in ("setup.sh", "run_autograder"):
         subprocess.run(["bash", "-n", str(tmp_path / script)], check=True)
     run = (tmp_path / "run_autograder").read_text()
-    assert '--run-as "$RUN_AS"' in run and "ipc-student" in run and "/autograder/results/results.json" not in run.replace('"$ROOT/results/results.json"', "")
-    assert "useradd" in (tmp_path / "setup.sh").read_text()
+    # programs never run as root: by default (auto) each grading process, controller and every
+    # xdist worker, runs them as a uid of its own from the sandbox pool (conformance/sandbox.py).
+    # No shared account is made: one user for every worker would let a spec's kill(-1) of its
+    # programs' user end another worker's programs.
+    assert '--run-as "$RUN_AS"' in run and 'RUN_AS="${IPC_RUN_AS:-auto}"' in run
+    assert "ipc-student" not in run and "useradd" not in (tmp_path / "setup.sh").read_text()
+    assert "/autograder/results/results.json" not in run.replace('"$ROOT/results/results.json"', "")
     # the same inputs give the same bundle
     again = tmp_path / "again.zip"
     rubric = tmp_path / "rubric.toml"
