@@ -8,7 +8,8 @@ the student, shown to the instructor).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .record import Failure, Status
@@ -49,6 +50,9 @@ class Explained:
             self.args = (self.parts().text(),)
         return self
 
+    because: str = ""
+    """Set by needs(): the spec whose behaviour failed on the way to this one's."""
+
     def parts(self, transcripts: Iterable[Any] = ()) -> Failure:
         return Failure(
             observed=self.observed,
@@ -57,6 +61,7 @@ class Explained:
             evidence=list(self.evidence),
             fix=self.fix,
             transcripts=list(transcripts) or list(self.records),
+            because=self.because,
         )
 
 
@@ -75,6 +80,25 @@ class SpecOutcome(BaseException):
 
 class SpecTimeout(Explained, SpecOutcome):
     """A deadline ran out while waiting for the implementation to do something (Explained)."""
+
+
+@contextmanager
+def needs(spec_id: str) -> Iterator[None]:
+    """Steps whose behaviour another spec, SPEC_ID, is aimed at: a spec that must get past them
+    to test its own. If they fail, this spec fails as a consequence and says so (its own hint
+    would mislead: duplex-two-pipes cannot look for two pipes when no reply ever came), and the
+    student is sent to SPEC_ID, which explains the bug.
+
+        with needs("pipe.duplex-request-response"):
+            reply = duplex.next_line(deadline.STEP, what="the reply to `ping`")
+    """
+    try:
+        yield
+    except (SpecFailure, SpecTimeout) as exc:
+        if not exc.because:
+            exc.because = spec_id
+            exc.args = (exc.parts().text(),)
+        raise
 
 
 class NotImplementedBySubmission(SpecOutcome):

@@ -184,11 +184,21 @@ class Failure:
     fix: str = ""
     """What to change, for this failure (the spec's hint is the general advice)."""
     transcripts: list[Transcript] = field(default_factory=list)
+    because: str = ""
+    """The id of another spec whose behaviour this one needed on the way to its own, when that
+    is what failed: this spec fails as a consequence, and the other says what to fix."""
+
+    def consequence(self) -> str:
+        """The sentence that says this failure is another spec's, or ''."""
+        if not self.because:
+            return ""
+        return f"This spec fails as a consequence of {self.because}: it needs that behaviour first, and it failed here too. Fix {self.because} first."
 
     def text(self) -> str:
         """All of it as one plain text: the record's ``message``."""
         head = joined(self.done, self.observed)
-        lines = [head] if head else []
+        lines = [self.consequence()] if self.because else []
+        lines += [head] if head else []
         if self.expected:
             lines.append(f"Expected: {self.expected}")
         lines += self.evidence
@@ -257,6 +267,12 @@ class SpecResult:
     @property
     def counted(self) -> bool:
         return self.info.counted
+
+    @property
+    def advice(self) -> str:
+        """The hint to show with this spec's failure: none when it failed as a consequence of
+        another spec (Failure.because), whose own hint says what to fix."""
+        return "" if self.failure is not None and self.failure.because else self.hint
 
     @property
     def hidden(self) -> bool:

@@ -218,9 +218,9 @@ def failure(spec: SpecResult) -> Failure:
         expected=clean(expected),
         observed=clean(observed.strip("\n")).strip(),
         evidence=[clean(e) for e in parts.evidence],
-        fix=clean(parts.fix),
+        fix=clean(" ".join(p for p in (parts.consequence(), parts.fix) if p)),
         transcript=_dedent(clean("\n".join(t.text() for t in parts.transcripts))),
-        hint=spec.hint,
+        hint=spec.advice,
     )
 
 

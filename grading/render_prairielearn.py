@@ -80,8 +80,8 @@ def _unusable(record: RunRecord) -> bool:
 
 def _test(s: SpecResult, run_failed: bool) -> dict[str, Any]:
     message = {"passed": "Passed."}.get(s.status, f"{s.status}" + (" (required)" if s.required else ""))
-    if s.status != "passed" and s.hint:
-        message += f". Hint: {clean(s.hint)}"
+    if s.status != "passed" and s.advice:
+        message += f". Hint: {clean(s.advice)}"
     out = ""
     if s.status != "passed":
         out = plain(failure(s), hint=False)  # the hint is in the message

@@ -89,8 +89,8 @@ def _problem(s: SpecResult) -> list[str]:
         out.append(f"    {line}")
     if len(message) > MESSAGE_LINES:
         out.append(f"    [... {len(message) - MESSAGE_LINES} more lines in the HTML report and the JSON record]")
-    if s.hint:
-        out.append(f"    hint: {clean(s.hint)}")
+    if s.advice:
+        out.append(f"    hint: {clean(s.advice)}")
     if s.timeline and s.timeline.get("lanes"):
         out.append("    in time:")
         out.extend(f"      {line}" for line in timeline.text(s.timeline, lines=4))

@@ -87,3 +87,26 @@ def test_a_python_out_of_the_programs_reach_is_the_graders_fault(tmp_path):
     assert all("cannot run" in s.message and "not charged" in s.message for s in rec.specs)
     assert rec.max_score == 0
     assert "no Python the programs' user can run" in rec.meta["programs_python_note"]
+
+
+def test_a_spec_that_fails_as_a_consequence_sends_the_student_to_the_cause(tmp_path):
+    """The child that keeps the write end never lets the relay exit: reaps-child cannot see
+    whether the relay waits, so it says it fails as a consequence of eof-on-close, and shows
+    eof-on-close's way out instead of its own hint about waitpid, in every format."""
+    from harness import mutants
+
+    from grading import reports
+
+    impl = next(m for m in mutants() if m.id == "pipe/child-keeps-write-end").materialize(tmp_path)
+    rec, _ = grade(impl, "--ipc-spec", "pipe.reaps-child", "--ipc-spec", "pipe.eof-on-close", "-p", "no:xdist")
+    by_id = {s.id: s for s in rec.specs}
+    reaps, cause = by_id["pipe.reaps-child"], by_id["pipe.eof-on-close"]
+    assert reaps.status in ("failed", "timeout") and cause.status == "failed"
+    assert reaps.failure.because == "pipe.eof-on-close" and cause.failure.because == ""
+    assert reaps.advice == "" and cause.advice == cause.hint
+    assert reaps.message.startswith("This spec fails as a consequence of pipe.eof-on-close")
+    for name, fmt in reports.FORMATS.items():
+        text = fmt.render(rec, False)
+        assert "consequence of pipe.eof-on-close" in text, name
+        if name != "json":  # the record keeps the spec's hint, as data
+            assert "Call waitpid(2) for the child before the parent exits" not in text, name

@@ -13,7 +13,7 @@ from hypothesis import example, given
 
 from conformance import deadline, explain, observe, settle
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.outcomes import SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.strategies import (
     describe_bytes,
@@ -94,7 +94,7 @@ def test_eof_on_close(impl):
     pids = relay.tree()
     why = explain.why_no_eof(pids, explain.roles_of_tree(relay.pid), exclude=relay.harness_pipes)
     raise SpecFailure(
-        f"{relay.label} {relay.did_not_exit(waited)}, after its stdin closed (child pid {child}).",
+        f"Once its stdin closed, {relay.label} {relay.did_not_exit(waited)} (child pid {child}).",
         evidence=why.evidence or [observe.describe(p) for p in pids],
         fix=why.fix,
         procs=[relay],
@@ -201,7 +201,7 @@ def test_broken_pipe(impl):
         holders = explain.pipe_holders(pids, exclude=relay.harness_pipes)
         readers = [f"{'the parent' if p == relay.pid else f'pid {p}'} still holds {f}" for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]
         raise SpecFailure(
-            f"{relay.label} {relay.did_not_exit(waited)}, after its child was killed.",
+            f"Once its child was killed, {relay.label} {relay.did_not_exit(waited)}.",
             evidence=[observe.describe(relay.pid), f"{'; '.join(readers)}, so its writes never fail" if readers else ""],
             fix="Close the read end in the parent." if readers else "",
             procs=[relay],
@@ -233,7 +233,8 @@ def test_reaps_child(impl):
     child = relay.child(deadline.STEP)
     started = observe.read_stat(child)
     relay.close_stdin()
-    _wait(relay, deadline.EXIT)
+    with needs("pipe.eof-on-close"):  # a relay that never exits cannot be seen not to wait
+        _wait(relay, deadline.EXIT)
     left = observe.read_stat(child)
     if left is not None and started is not None and left.ppid != relay.pid:
         # the parent exited first, so the child came back to the grader (a child subreaper)
@@ -309,9 +310,10 @@ def test_duplex_two_pipes(impl):
     """Duplex uses two distinct pipes between parent and child, one each way."""
     duplex = impl.spawn("duplex")
     duplex.write(b"ping\n")
-    reply = duplex.next_line(deadline.STEP, what="the reply to `ping`")
-    if reply != b"PING":
-        raise SpecFailure(f"`ping` got the reply {reply!r}.", expected="b'PING'", procs=[duplex])
+    with needs("pipe.duplex-request-response"):  # no reply, or a wrong one: that spec's bug
+        reply = duplex.next_line(deadline.STEP, what="the reply to `ping`")
+        if reply != b"PING":
+            raise SpecFailure(f"`ping` got the reply {reply!r}.", expected="b'PING'", procs=[duplex])
     kids = observe.children(duplex.pid)
     if not kids:
         raise SpecFailure(f"{duplex.label} (pid {duplex.pid}) answered without a child process.", fix="Duplex must fork.", procs=[duplex])
