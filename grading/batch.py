@@ -1,6 +1,7 @@
 """`ipc-grade batch`: grade every submission of a class; `ipc-grade merge`: combine shards.
 
     ipc-grade batch DIR --out OUT [--jobs N] [--rubric R] [--shard I/N] [--similarity]
+                    [--roster ROSTER.csv [--assignment NAME]] [--only ID ...]
     ipc-grade merge OUT1 OUT2 ... --out OUT
 
 DIR holds one entry per submission: a directory, or a zip or tar archive (unpacked safely
@@ -14,6 +15,12 @@ its output or leaks IPC objects costs its own deadlines and nothing more. OUT ge
     OUT/submissions/ID/record.json     the run record, and each report format:
     OUT/submissions/ID/{gradescope.json, prairielearn.json, junit.xml, report.md, report.html, report.txt}
     OUT/similarity.json, OUT/similarity/*.html   with --similarity (similarity.py): instructors only
+    OUT/lms.csv                        with --roster (roster.py): the students' final scores, for
+                                       Canvas's or Moodle's gradebook import; the rubric's late
+                                       policy applied to the roster's submitted_at
+
+--only ID... regrades those submissions into an OUT that a batch with the same rubric wrote:
+their reports are replaced, every other submission's kept, the gradebook and class page rewritten.
 
 Exit status: 0 every submission was graded to the end (whatever its score); 1 the harness
 failed on some (they are listed on the class page), or --similarity could not run; 2 a usage
@@ -32,14 +39,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from conformance import record as run_record
 
-from . import archives, classpage, reports, similarity
+from . import archives, classpage, late, reports, similarity
+from . import roster as roster_mod
 from .cli import add_grading_options, load_rubric
 from .present import points
 from .rubric import RubricError
@@ -85,6 +93,14 @@ def parser() -> argparse.ArgumentParser:
         "and a column in the gradebook, never in a student's report",
     )
     similarity.add_threshold_option(p, "--similarity-threshold")
+    p.add_argument(
+        "--roster",
+        metavar="CSV",
+        help="join submission ids to students (a 'submission' column; Canvas's export columns Student, ID, SIS User ID, SIS Login ID, "
+        "Section; 'submitted_at' for the rubric's late policy) and write OUT/lms.csv for Canvas's or Moodle's gradebook import",
+    )
+    p.add_argument("--assignment", metavar="NAME", help="lms.csv's assignment column (default: the rubric's title); 'Lab 3 (123)' updates Canvas assignment 123")
+    p.add_argument("--only", nargs="+", metavar="ID", help="regrade only these submissions into the existing OUT (graded with the same rubric); the others' reports stay")
     return p
 
 
@@ -134,6 +150,16 @@ def main(argv: Sequence[str]) -> int:
             "merge them, then run `ipc-grade similarity DIR --out MERGED`"
         )
     problems += similarity.check_threshold(args.similarity_threshold, "--similarity-threshold")
+    if args.only and (shard is not None or args.similarity):
+        problems.append("--only regrades a few submissions of a whole batch: give it without --shard and --similarity (then `ipc-grade similarity DIR --out OUT`)")
+    if args.assignment is not None and not args.roster:
+        problems.append("--assignment names lms.csv's column: give --roster too")
+    roster = None
+    if args.roster:
+        try:
+            roster = roster_mod.load(args.roster)
+        except roster_mod.RosterError as exc:
+            problems.append(str(exc))
     rubric = None
     if args.rubric:
         try:
@@ -158,14 +184,31 @@ def main(argv: Sequence[str]) -> int:
         print(f"ipc-grade batch: note: {note}", file=sys.stderr)
     if shard is not None:
         submissions = select_shard(submissions, *shard)
+    kept: list[classpage.Entry] = []
+    if args.only:
+        try:
+            submissions, kept = _only(submissions, args.only, out, rubric)
+        except ValueError as exc:
+            print(f"ipc-grade batch: error: {exc}", file=sys.stderr)
+            return 2
+    if roster is not None:
+        for note in roster_mod.check(roster, [s.id for s in submissions] + [en.id for en in kept]):
+            print(f"ipc-grade batch: note: {note}", file=sys.stderr)
     child_args = _child_args(args, rubric)
-    entries = grade_all(submissions, out, jobs=jobs, child_args=child_args, session_timeout=args.session_timeout, show_hidden=args.show_hidden)
+    entries = grade_all(
+        submissions, out, jobs=jobs, child_args=child_args, session_timeout=args.session_timeout, show_hidden=args.show_hidden,
+        adjust=_late_policy(roster) if roster is not None else None,
+    )
+    entries = sorted(kept + entries, key=lambda en: en.id)
     summary = None
     failed_similarity = False
     if args.similarity:
         summary = _similarity(submissions, out, args.similarity_threshold, jobs)
         failed_similarity = summary is None
     write_batch(out, entries, shard=shard, rubric=rubric.describe() if rubric else None, similarity=summary)
+    if roster is not None:
+        assignment = args.assignment or (rubric.title if rubric and rubric.title else "IPC")
+        reports.write_text(out / "lms.csv", roster_mod.lms_csv(roster, entries, assignment))
     broke = [en for en in entries if en.status in classpage.HARNESS]
     print(
         f"ipc-grade batch: {len(entries)} submissions graded into {out}/gradebook.csv and {out}/class.html"
@@ -173,6 +216,45 @@ def main(argv: Sequence[str]) -> int:
         file=sys.stderr,
     )
     return 1 if broke or failed_similarity else 0
+
+
+def _only(submissions: Sequence[Submission], ids: Sequence[str], out: Path, rubric) -> tuple[list[Submission], list[classpage.Entry]]:
+    """The submissions IDS to regrade, and the entries of OUT's earlier batch to keep; ValueError
+    says why the regrade cannot be done (an unknown id, no earlier batch, another rubric)."""
+    known = {s.id: s for s in submissions}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValueError(f"--only {' '.join(unknown)}: no such submission in DIR (its ids are the names of its directories and archives)")
+    try:
+        manifest = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--only regrades into an earlier batch, but {out}/batch.json cannot be read ({exc}): grade the class without --only first") from None
+    if manifest.get("shard"):
+        raise ValueError(f"{out} holds shard {manifest['shard']}: regrade into the merged output, or into the shard without --only")
+    before = (manifest.get("rubric") or {}).get("sha256")
+    now = rubric.describe()["sha256"] if rubric is not None else None
+    if before != now:
+        raise ValueError(f"{out} was graded with another rubric ({(manifest.get('rubric') or {}).get('file') or 'none'}): give the same --rubric, or regrade the whole class")
+    kept = []
+    for ident in manifest.get("submissions", []):
+        if ident in ids:
+            continue
+        try:
+            kept.append(classpage.Entry(ident, run_record.load(out / "submissions" / ident / "record.json")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{out}/submissions/{ident}/record.json cannot be read ({exc}): regrade it too (--only ... {ident})") from None
+    return [known[i] for i in dict.fromkeys(ids)], kept
+
+
+def _late_policy(roster: roster_mod.Roster):
+    """The rubric's late policy, applied to each graded record at the roster's submitted_at."""
+
+    def adjust(ident: str, rec: run_record.RunRecord) -> run_record.RunRecord:
+        if late.policy_of(rec) is None or rec.error:
+            return rec
+        return late.apply(rec, roster.submitted_at(ident), source="the roster")
+
+    return adjust
 
 
 def _similarity(submissions: Sequence[Submission], out: Path, threshold: int, jobs: int) -> similarity.Summary | None:
@@ -277,8 +359,10 @@ def grade_all(
     child_args: Sequence[str],
     session_timeout: float,
     show_hidden: bool = False,
+    adjust: Callable[[str, run_record.RunRecord], run_record.RunRecord] | None = None,
 ) -> list[classpage.Entry]:
-    """Grade SUBMISSIONS, JOBS at a time, each in its own child; write each one's reports."""
+    """Grade SUBMISSIONS, JOBS at a time, each in its own child; write each one's reports
+    (each record through ADJUST first, when given: the late policy)."""
     progress = Progress(len(submissions))
     entries: list[classpage.Entry] = []
     with tempfile.TemporaryDirectory(prefix="ipc-batch-") as tmp:
@@ -293,6 +377,8 @@ def grade_all(
                     rec = future.result()
                 except Exception as exc:  # a bug here must not lose the other submissions
                     rec = _failed(s, f"the batch grader failed on this submission ({type(exc).__name__}: {exc})", "crashed")
+                if adjust is not None:
+                    rec = adjust(s.id, rec)
                 entry = classpage.Entry(s.id, rec)
                 write_submission(out, entry, show_hidden)
                 entries.append(entry)

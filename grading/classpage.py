@@ -74,28 +74,60 @@ def subtotal(record: RunRecord, mechanism: str) -> float:
     return sum(s.points for s in record.specs if s.mechanism == mechanism and s.counted)
 
 
+def out_of(record: RunRecord, mechanism: str) -> float:
+    """What MECHANISM's counted specs were worth in RECORD (its maximum there)."""
+    return sum(s.max_points for s in record.specs if s.mechanism == mechanism and s.counted)
+
+
+def maxima(entries: Sequence[Entry]) -> dict[str, float]:
+    """Each mechanism's maximum: the most any submission could get for it (the rubric's points;
+    a spec unsupported for one submission lowers only that submission's own maximum)."""
+    return {m: max((out_of(en.record, m) for en in entries), default=0.0) for m in mechanisms(entries)}
+
+
+def final(record: RunRecord) -> float:
+    """The score after the rubric's late policy, when one was applied (late.py)."""
+    late = record.meta.get("late") or {}
+    return float(late["score"]) if isinstance(late.get("score"), (int, float)) else record.score
+
+
 def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> str:
     """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status,
-    reason; with SIMILARITY, a last column `similarity`: whom the submission is flagged with."""
+    reason; when a late policy was applied to some, `before_late` (the score it was graded) and
+    `late` (what the policy decided), with `total` the score after it; with SIMILARITY, a last
+    column `similarity`: whom the submission is flagged with."""
     entries = sorted(entries, key=lambda en: en.id)
     mechs = mechanisms(entries)
+    late = any(en.record.meta.get("late") for en in entries)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["id", "total", "max", *mechs, "status", "reason", *(["similarity"] if similarity else [])])
+    w.writerow(["id", "total", "max", *mechs, "status", "reason", *(["before_late", "late"] if late else []), *(["similarity"] if similarity else [])])
     for en in entries:
         rec = en.record
+        decided = rec.meta.get("late") or {}
         w.writerow(
             [
                 en.id,
-                points(rec.score),
+                points(final(rec)),
                 points(rec.max_score),
                 *(points(subtotal(rec, m)) if any(s.mechanism == m for s in rec.specs) else "" for m in mechs),
                 en.status,
                 en.reason,
+                *([points(rec.score), _late_cell(decided)] if late else []),
                 *([similarity.gradebook_cell(en.id)] if similarity else []),
             ]
         )
     return out.getvalue()
+
+
+def _late_cell(decided: dict) -> str:
+    if not decided:
+        return ""
+    if decided.get("submission_limit"):
+        return f"submission {decided['submission_limit']['number']} past the limit of {decided['submission_limit']['limit']}"
+    if decided.get("days") is None:
+        return "time or due date unknown"
+    return f"{decided['days']} days late, -{decided.get('penalty_percent', 0):g}%" if decided["days"] else "on time"
 
 
 def render(entries: Sequence[Entry], title: str = "", links: bool = True, similarity: Summary | None = None) -> str:
@@ -118,6 +150,19 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
 
     b.append("<h2>Score distribution</h2>")
     b.append(histogram(scored))
+
+    tops = maxima(entries)
+    if tops:
+        b.append("<h2>Mechanisms</h2>")
+        b.append('<p class="sub">Each mechanism\'s points out of its maximum, over the submissions that graded it, and how they spread.</p>')
+        for m, top in tops.items():
+            graded = [en.record for en in entries if not en.record.error and out_of(en.record, m)]
+            got = [subtotal(r, m) for r in graded]
+            mean = f"mean {points(round(statistics.fmean(got), 2))}/{points(top)}" if got else "graded by none"
+            b.append(
+                f'<figure class="mechanism"><figcaption><b>{e(m)}</b>: {e(mean)} · {len(got)} graded</figcaption>'
+                f"{histogram([percent(subtotal(r, m), out_of(r, m)) for r in graded], bins=5, width=320, height=160, label=f'{m}: % of its maximum')}</figure>"
+            )
 
     b.append("<h2>Specs, hardest first</h2>")
     b.append('<p class="sub">The share of the submissions that graded it which passed each spec: the behaviours the class misunderstands come first.</p>')
@@ -145,15 +190,17 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
 
     mechs = mechanisms(entries)
     b.append("<h2>Every submission</h2>")
-    head = "".join(f'<th class="num">{e(m)}</th>' for m in mechs)
+    head = "".join(f'<th class="num">{e(m)} /{e(points(tops[m]))}</th>' for m in mechs)
     b.append(f'<table><thead><tr><th>submission</th><th class="num">total</th>{head}<th>status</th></tr></thead><tbody>')
     for en in entries:
         rec = en.record
         cells = "".join(
-            f'<td class="num">{e(points(subtotal(rec, m))) if any(s.mechanism == m for s in rec.specs) else ""}</td>' for m in mechs
+            f'<td class="num">{e(points(subtotal(rec, m))) + "/" + e(points(out_of(rec, m))) if any(s.mechanism == m for s in rec.specs) else ""}</td>' for m in mechs
         )
+        note = (rec.meta.get("late") or {}).get("note")
+        total = f"{e(points(final(rec)))}/{e(points(rec.max_score))}" + (f' <span title="{e(note)}">(late)</span>' if note and final(rec) != rec.score else "")
         b.append(
-            f'<tr><td>{_link(en.id, links)}</td><td class="num">{e(points(rec.score))}/{e(points(rec.max_score))}</td>{cells}<td>{e(en.status)}</td></tr>'
+            f'<tr><td>{_link(en.id, links)}</td><td class="num">{total}</td>{cells}<td>{e(en.status)}</td></tr>'
         )
     b.append("</tbody></table>")
     return page(f"Class report{': ' + title if title else ''}", "\n".join(b))
@@ -224,9 +271,9 @@ def pass_rates(entries: Sequence[Entry]) -> list[tuple[str, str, int, int]]:
     return sorted(rows, key=lambda r: (r[2] / r[3] if r[3] else 1.0, r[0]))
 
 
-def histogram(scores: Sequence[float], bins: int = 10) -> str:
-    """An inline SVG bar chart of SCORES (percentages) in BINS equal bins."""
-    width, height, left, bottom, top = 640, 240, 40, 36, 16
+def histogram(scores: Sequence[float], bins: int = 10, width: int = 640, height: int = 240, label: str = "score (% of the maximum)") -> str:
+    """An inline SVG bar chart of SCORES (percentages) in BINS equal bins, captioned LABEL."""
+    left, bottom, top = 40, 36, 16
     counts = [0] * bins
     for s in scores:
         counts[min(int(s * bins / 100), bins - 1)] += 1
@@ -235,7 +282,7 @@ def histogram(scores: Sequence[float], bins: int = 10) -> str:
     slot = plot_w / bins
     parts = [
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="score distribution of {len(scores)} submissions">',
+        f'aria-label="{e(label)}: {len(scores)} submissions">',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#57606a"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#57606a"/>',
     ]
@@ -247,7 +294,7 @@ def histogram(scores: Sequence[float], bins: int = 10) -> str:
         if n:
             parts.append(f'<text x="{x + (slot - 6) / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{n}</text>')
         parts.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 16:.1f}" text-anchor="middle">{i * 100 // bins}–{(i + 1) * 100 // bins}</text>')
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle">score (% of the maximum)</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 4}" text-anchor="middle">{e(label)}</text>')
     parts.append(f'<text x="{left - 8}" y="{top + 10}" text-anchor="end">{peak}</text>')
     parts.append(f'<text x="{left - 8}" y="{top + plot_h}" text-anchor="end">0</text>')
     parts.append("</svg>")
