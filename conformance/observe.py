@@ -141,7 +141,8 @@ class Stat:
 def read_stat(pid: int) -> Stat | None:
     """/proc/PID/stat, parsed (the command name may hold spaces and parentheses)."""
     try:
-        raw = (PROC / str(pid) / "stat").read_bytes().decode("utf-8", "replace")
+        with open(f"{PROC}/{pid}/stat", "rb") as f:  # not pathlib: this is read many times a second
+            raw = f.read().decode("utf-8", "replace")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     comm = raw[raw.index("(") + 1 : raw.rindex(")")]
@@ -281,6 +282,16 @@ def descendants(pid: int) -> list[int]:
         out.extend(kids)
         todo.extend(kids)
     return out
+
+
+def children_of_thread(pid: int, tid: int) -> list[int]:
+    """The children thread TID of process PID made, or was given as their subreaper: [] if it
+    is gone or the kernel has no such file (descendants then scans)."""
+    try:
+        with open(f"{PROC}/{pid}/task/{tid}/children", "rb") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
 
 
 def _children(pid: int) -> list[int] | None:

@@ -3,11 +3,12 @@
 IPC bugs are about order: who wrote before whom, who slept in which call while whom ran, which
 process held which end. The supervisor keeps a Timeline of every spec from what the grader sees
 anyway: the programs it starts, the bytes it writes to them and reads from them, the signals it
-sends, how each ends, and, sampled every SAMPLE seconds, each process's state and the system
-call it sleeps in with the object it sleeps on (``read pipe:[5]``), so a fork shows as a new
-lane and an exec as an event. At the moments that matter (the grader acts, a program ends) and
-every OBJECTS_EVERY samples it also notes the IPC objects the spec's processes made (System V
-queues, segments and semaphores, POSIX objects in /dev/shm), and at the verdict what each process
+sends, how each ends, and, sampled every SAMPLE seconds (FAST just after a program starts, and
+at the moments that matter: the grader acts, a program ends), each process's state and the
+system call it sleeps in with the object it sleeps on (``read pipe:[5]``), so a fork shows as a
+new lane and an exec as an event. When a program ends, at the verdict and every OBJECTS_EVERY
+samples it also notes the IPC objects the spec's processes made (System V queues, segments
+and semaphores, POSIX objects in /dev/shm), and at the verdict what each process
 still holds open (pipe ends, FIFOs, sockets): the write end a child never closed is drawn on
 its lane. It is cheap enough to keep always on, and bounded (MAX_*), so a spec that runs for
 minutes keeps its start and its end. The reports draw it (grading/timeline.py).
@@ -27,8 +28,10 @@ from . import observe
 #: program starts, where most of a short spec happens (a child forked and killed in
 #: milliseconds), then SAMPLE.
 SAMPLE = 0.1
-FAST = 0.01
+FAST = 0.025
 FAST_FOR = 0.1
+#: A look the grader's act asks for is skipped when a sample is this recent (seconds).
+RECENT = 0.01
 #: Output events per program and stream (a burst within COALESCE seconds is one event).
 MAX_OUTPUTS = 8
 COALESCE = 0.02
@@ -37,7 +40,7 @@ MAX_LANES = 12
 MAX_SEGMENTS = 120
 MAX_EVENTS = 200
 #: IPC objects are looked for at every look and at every this many samples.
-OBJECTS_EVERY = 5
+OBJECTS_EVERY = 10
 FD_CALLS = frozenset({"read", "readv", "write", "writev", "pread64", "pwrite64", "recvfrom", "sendto", "recvmsg", "sendmsg", "accept", "accept4", "connect"})
 
 
@@ -61,6 +64,8 @@ class Timeline:
         self._samples = 0
         self._uids: set[int] = set()
         self._fast_until = 0.0
+        self._last = 0.0
+        """When the last sample was taken (monotonic)."""
         self._outputs: dict[tuple[int, str], dict[str, Any]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,7 +96,6 @@ class Timeline:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="ipc-timeline")
             self._thread.start()
-        self._look()
 
     def output(self, proc: Any, stream: str, chunk: bytes) -> None:
         """PROC wrote CHUNK to its STREAM: an event with its first line, a burst coalesced."""
@@ -113,10 +117,14 @@ class Timeline:
                 event["count"] = count
                 self._outputs[(proc.pid, stream)] = event
 
-    def _look(self) -> None:
-        """A look now, at a moment that matters (the grader acts, a program ends, the verdict)."""
+    def _look(self, always: bool = False, objects: bool = False) -> None:
+        """A look now, at a moment that matters (the grader acts, a program ends, the verdict),
+        unless the last was less than RECENT seconds ago (ALWAYS: the verdict's look); with
+        OBJECTS, at the IPC objects too (a program ended: what it made is there now)."""
+        if not always and time.monotonic() - self._last < RECENT:
+            return
         try:
-            self.sample(objects=True)
+            self.sample(objects=objects)
         except Exception:  # noqa: BLE001 - a look that fails shows as a gap, no more
             pass
 
@@ -141,10 +149,10 @@ class Timeline:
                 lane["exit"] = [self.now(), str(status)]
                 self._close(lane)
         self._event("exit", proc.pid, f"{proc.label} {status}" + (" (the grader's cleanup, after the verdict)" if after else ""))
-        self._look()
+        self._look(objects=not after)
 
     def decided(self, status: str, why: str) -> None:
-        self._look()
+        self._look(always=True, objects=True)
         try:
             self._holdings()
         except Exception:  # noqa: BLE001 - evidence that cannot be read is left out
@@ -184,37 +192,37 @@ class Timeline:
             if not self._roots:
                 return
             self._samples += 1
+            self._last = time.monotonic()
         seen = set()
-        for root in [os.getpid()]:
-            for pid in observe.descendants(root):
-                if pid in seen:
+        for pid in self._processes():
+            if pid in seen:
+                continue
+            seen.add(pid)
+            st = observe.read_stat(pid)
+            doing = self._doing(pid, st)
+            if doing is None:
+                continue
+            for raw, name in self._names.items():
+                if doing.endswith(f"({raw})"):
+                    doing = doing[: -len(raw) - 2] + f"({name})"
+            with self._lock:
+                lane = self.lanes.get(pid) or self._lane(pid, None, st.ppid if st else None, st.session if st else None)
+                if lane is None:
                     continue
-                seen.add(pid)
-                st = observe.read_stat(pid)
-                doing = self._doing(pid, st)
-                if doing is None:
-                    continue
-                for raw, name in self._names.items():
-                    if doing.endswith(f"({raw})"):
-                        doing = doing[: -len(raw) - 2] + f"({name})"
-                with self._lock:
-                    lane = self.lanes.get(pid) or self._lane(pid, None, st.ppid if st else None, st.session if st else None)
-                    if lane is None:
-                        continue
-                    if st is not None and st.comm != lane.setdefault("comm", st.comm) and st.state != "Z":
-                        self._event_locked("exec", pid, f"{lane['label']} (pid {pid}) became {st.comm}: it called exec", comm=st.comm)
-                        lane["comm"] = st.comm
-                    segments = lane["segments"]
-                    if segments and segments[-1][3] is None and segments[-1][2] == doing:
-                        segments[-1][1] = self.now()
-                    else:
-                        self._close(lane)
-                        if len(segments) >= MAX_SEGMENTS:
-                            del segments[MAX_SEGMENTS // 2]  # keep the start and the end
-                            self.dropped += 1
-                        segments.append([self.now(), self.now(), doing, None])
-                        if self.live is not None and doing != "running":
-                            self.live(f"{self.now():8.3f} s  {lane['label']} (pid {pid}): {doing}")
+                if st is not None and st.comm != lane.setdefault("comm", st.comm) and st.state != "Z":
+                    self._event_locked("exec", pid, f"{lane['label']} (pid {pid}) became {st.comm}: it called exec", comm=st.comm)
+                    lane["comm"] = st.comm
+                segments = lane["segments"]
+                if segments and segments[-1][3] is None and segments[-1][2] == doing:
+                    segments[-1][1] = self.now()
+                else:
+                    self._close(lane)
+                    if len(segments) >= MAX_SEGMENTS:
+                        del segments[MAX_SEGMENTS // 2]  # keep the start and the end
+                        self.dropped += 1
+                    segments.append([self.now(), self.now(), doing, None])
+                    if self.live is not None and doing != "running":
+                        self.live(f"{self.now():8.3f} s  {lane['label']} (pid {pid}): {doing}")
         with self._lock:
             for pid, lane in self.lanes.items():
                 if pid not in seen and lane.get("exit") is None and lane["segments"]:
@@ -226,6 +234,22 @@ class Timeline:
                 if key not in self._objects and key not in (self._before or ()):
                     self._objects.add(key)
                     self._event("object", what[0], what[1], object=key)
+
+    def _processes(self) -> list[int]:
+        """The spec's processes: each program still running and every process below it, then
+        the grader's own children, where an orphan goes (the grader is their subreaper, and the
+        kernel gives them to its first thread). Cheaper than every process below the grader:
+        its many threads each have a children file."""
+        with self._lock:
+            running = [p.pid for p in self._roots if (self.lanes.get(p.pid) or {}).get("exit") is None]
+        out: list[int] = []
+        for pid in running:
+            out += [pid, *observe.descendants(pid)]
+        me = os.getpid()
+        for pid in observe.children_of_thread(me, me):
+            if pid not in out:
+                out += [pid, *observe.descendants(pid)]
+        return out
 
     def stop(self) -> None:
         self._stop.set()
