@@ -37,6 +37,16 @@ def _env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: The languages a mutant may edit the reference in: where that reference is, which of its files
+#: a mutant copies, and what its manifest says besides the program (contract section 1).
+LANGUAGES = {
+    "python": ("", ("*.py",), ""),
+    "c": ("c", ("*.c", "*.h", "Makefile"), 'build = "make"\n'),
+}
+#: A mutant of the C reference is named with this prefix, and only such a mutant.
+C_PREFIX = "c-"
+
+
 @dataclass
 class Mutant:
     mechanism: str
@@ -47,6 +57,9 @@ class Mutant:
     unprivileged: bool = False
     """It proves something only where programs run as a user without privileges (the grader,
     root with CAP_SYS_PTRACE, sees through what it hides from its own user)."""
+    language: str = "python"
+    """Which reference the edits apply to: "python" (reference/) or "c" (reference/c/, built
+    with its Makefile by the grader, as a student's C would be)."""
 
     @property
     def id(self) -> str:
@@ -59,7 +72,9 @@ class Mutant:
             shutil.copytree(self.source, target)
             return target
         spec = tomllib.loads(self.source.read_text())
-        reference = locate.bundled("reference")
+        subdir, patterns, build = LANGUAGES[self.language]
+        reference = locate.bundled("reference") / subdir
+        shown = f"reference/{subdir}/".replace("//", "/")
         target = into / self.name
         target.mkdir()
         files: dict[str, str] = {}
@@ -68,12 +83,17 @@ class Mutant:
             text = files.get(name) or (reference / name).read_text()
             count = text.count(edit["old"])
             if count != 1:
-                raise AssertionError(f"mutant {self.id}: the text to replace occurs {count} times in reference/{name} (expected once)")
+                raise AssertionError(f"mutant {self.id}: the text to replace occurs {count} times in {shown}{name} (expected once)")
             files[name] = text.replace(edit["old"], edit["new"])
-        for name in {p.name for p in reference.iterdir() if p.suffix == ".py"}:
+        sources = {p.name for pattern in patterns for p in reference.glob(pattern) if p.is_file()}
+        if set(files) - sources:
+            raise AssertionError(f"mutant {self.id}: it edits {sorted(set(files) - sources)}, which {shown} does not have")
+        for name in sources:  # sources only: never binaries or objects a local `make` left there
             (target / name).write_text(files.get(name) or (reference / name).read_text())
         program = next(p for p in tomllib.loads((reference / "ipc.toml").read_text())["programs"].items() if p[0] == self.mechanism)
-        (target / "ipc.toml").write_text(f'[implementation]\nname = "mutant {self.id}"\n\n[programs]\n{program[0]} = "{program[1]}"\n')
+        (target / "ipc.toml").write_text(
+            f'[implementation]\nname = "mutant {self.id}"\n{build}\n[programs]\n{program[0]} = "{program[1]}"\n'
+        )
         return target
 
 
@@ -83,8 +103,17 @@ def mutants() -> list[Mutant]:
         for entry in sorted(mech_dir.iterdir()):
             if entry.suffix == ".toml":
                 meta = tomllib.loads(entry.read_text())
-                out.append(Mutant(mech_dir.name, entry.stem, meta["description"], set(meta["fails"]), entry, meta.get("unprivileged", False)))
+                source = entry
             elif entry.is_dir():
                 meta = tomllib.loads((entry / "mutant.toml").read_text())
-                out.append(Mutant(mech_dir.name, entry.name, meta["description"], set(meta["fails"]), entry, meta.get("unprivileged", False)))
+                source = entry
+            else:
+                continue
+            language = meta.get("language", "python")
+            name = entry.stem if entry.suffix == ".toml" else entry.name
+            if language not in LANGUAGES:
+                raise AssertionError(f"mutant {mech_dir.name}/{name}: unknown language {language!r} (expected one of {sorted(LANGUAGES)})")
+            if (language == "c") != name.startswith(C_PREFIX):
+                raise AssertionError(f"mutant {mech_dir.name}/{name}: a mutant of the C reference is named {C_PREFIX}..., and only such a mutant")
+            out.append(Mutant(mech_dir.name, name, meta["description"], set(meta["fails"]), source, meta.get("unprivileged", False), language))
     return out
