@@ -141,7 +141,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
     for en in entries:
         counts[en.status] = counts.get(en.status, 0) + 1
     b.append(f'<p class="sub">{len(entries)} submissions · ' + " · ".join(f"{n} {e(s)}" for s, n in sorted(counts.items())) + "</p>")
-    scored = [percent(en.record.score, en.record.max_score) for en in entries if en.record.max_score]
+    scored = [percent(final(en.record), en.record.max_score) for en in entries if en.record.max_score]  # after the late policy
     if scored:
         b.append(
             f'<p class="note">Score (percent of the maximum): mean {statistics.fmean(scored):.1f}, '
@@ -155,6 +155,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
     if tops:
         b.append("<h2>Mechanisms</h2>")
         b.append('<p class="sub">Each mechanism\'s points out of its maximum, over the submissions that graded it, and how they spread.</p>')
+        b.append('<div style="display: flex; flex-wrap: wrap; gap: 0 24px">')
         for m, top in tops.items():
             graded = [en.record for en in entries if not en.record.error and out_of(en.record, m)]
             got = [subtotal(r, m) for r in graded]
@@ -163,6 +164,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
                 f'<figure class="mechanism"><figcaption><b>{e(m)}</b>: {e(mean)} · {len(got)} graded</figcaption>'
                 f"{histogram([percent(subtotal(r, m), out_of(r, m)) for r in graded], bins=5, width=320, height=160, label=f'{m}: % of its maximum')}</figure>"
             )
+        b.append("</div>")
 
     b.append("<h2>Specs, hardest first</h2>")
     b.append('<p class="sub">The share of the submissions that graded it which passed each spec: the behaviours the class misunderstands come first.</p>')

@@ -84,6 +84,9 @@ def test_the_late_policy_is_on_each_report_and_in_the_gradebook(klass):
     book = {r["id"]: r for r in csv.DictReader((klass / "out" / "gradebook.csv").open())}
     assert (book["alice"]["total"], book["alice"]["before_late"], book["alice"]["late"]) == ("8", "10", "2 days late, -20%")
     assert book["bob"]["late"] == "on time"
+    # the class page counts the score after the policy: (80 + 0 + 0) / 3 percent
+    page = (klass / "out" / "class.html").read_text()
+    assert "mean 26.7" in page and "8/10 <span" in page
 
 
 def test_only_regrades_a_few_into_the_batch(klass):
