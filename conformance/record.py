@@ -347,7 +347,10 @@ def spec_order(spec: SpecResult) -> tuple[int, str]:
 
 
 def dumps(record: RunRecord) -> str:
-    return json.dumps(record.to_json(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    text = json.dumps(record.to_json(), indent=2, sort_keys=False, ensure_ascii=False)
+    # JSON escapes U+0000-U+001F itself; DEL, the one other control byte, is escaped too, so
+    # that a program's output never puts a raw control byte in the file
+    return text.replace("\x7f", "\\u007f") + "\n"
 
 
 def write(path: str | os.PathLike[str], record: RunRecord) -> None:

@@ -118,7 +118,7 @@ def svg(timeline: dict[str, Any], status: str = "") -> str:
     def label(row: int, at: float, words: str, colour: str) -> None:
         if at < labelled.get(row, -1.0) or not words:
             return
-        words = _cut(words, 28)
+        words = _cut(clean(_oneline(words)).replace("\t", " "), 28)  # a program's bytes: escaped
         labelled[row] = at + 6 * len(words) + 8
         out.append(f'<text x="{at + 3:.1f}" y="{y(row) + 9 if row == 0 else y(row) + 2}" fill="{colour}" font-size="9">{escape(words)}</text>')
 

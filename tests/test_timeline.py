@@ -187,3 +187,20 @@ def test_replay_runs_one_spec_as_it_happens_then_says_how_by_hand(keeps_write_en
     assert "printf 'before close\\n' | python3 pipe.py relay" in out
     unknown = subprocess.run([sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-clos", "--impl", str(keeps_write_end)], capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2 and "did you mean pipe.eof-on-close" in unknown.stderr
+
+
+def test_binary_output_never_puts_a_raw_control_byte_in_any_report():
+    """A program that prints noise: its bytes reach the timeline's labels and the transcripts,
+    escaped, in every format and in the record itself."""
+    import re
+
+    from conformance import record as run_record
+    from grading import reports
+
+    rec, _ = grade(Path(__file__).parent / "fixtures" / "garbage", "--ipc-spec", "pipe.relay-roundtrip", "--ipc-spec", "pipe.eof-on-close", "-p", "no:xdist")
+    assert any(e["kind"] == "output" for s in rec.specs for e in s.timeline["events"])
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    texts = {name: fmt.render(rec, False) for name, fmt in reports.FORMATS.items()}
+    texts["record"] = run_record.dumps(rec)
+    for name, text in texts.items():
+        assert not control.search(text), (name, control.search(text))
