@@ -207,7 +207,7 @@ def exited_or_silent(proc: Proc, what: str) -> SpecFailure:
     """The finding when PROC sent nothing: its exit (a stub's `not implemented` raises), or silence."""
     if proc.poll() is not None:
         proc.wait(deadline.STEP)  # a stub's `not implemented` ends the spec here
-        return SpecFailure(f"{proc.label} exited ({proc.status}) before {what}.", procs=[proc])
+        return SpecFailure(f"{proc.label} {proc.status.ended if proc.status else 'exited'} before {what}.", procs=[proc])
     return SpecFailure(
         f"{proc.label} did not {what} within {deadline.STEP} s.",
         evidence=[observe.describe(proc.pid)],
@@ -336,7 +336,7 @@ class Servers:
             proc, where = self._running[key]
             if proc.poll() is not None:
                 raise SpecFailure(
-                    f"{proc.label} exited ({proc.status}) after serving earlier clients.",
+                    f"{proc.label} {proc.status.ended if proc.status else 'exited'} after serving earlier clients.",
                     expected="it to serve clients until it is told to stop",
                     procs=[proc],
                 )

@@ -65,6 +65,11 @@ class ExitStatus:
             return f"killed by signal {self.signal} ({signal_name(self.signal)})"
         return f"exited with status {self.code}"
 
+    @property
+    def ended(self) -> str:
+        """As the verb of a sentence: `exited with status 0`, `was killed by signal 9 (SIGKILL)`."""
+        return f"was {self}" if self.signal is not None else str(self)
+
 
 def _why_write_failed(exc: BaseException) -> str:
     if isinstance(exc, BrokenPipeError):
@@ -313,7 +318,7 @@ class Proc:
 
     def _exited_early(self, what: str) -> SpecFailure:
         self.wait(5)  # raises NotImplementedBySubmission for a stub
-        return SpecFailure(f"{self.label} exited ({self.status}) before {what}.", procs=[self])
+        return SpecFailure(f"{self.label} {self.status.ended if self.status else 'exited'} before {what}.", procs=[self])
 
     def wait_for(self, predicate, timeout: "float | Deadline", what: str):
         """Poll PREDICATE (reading kernel state) until truthy; fail if the program exits first."""

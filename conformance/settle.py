@@ -135,7 +135,7 @@ def asleep_in(
     if blocked is None:
         if pid in (None, proc.pid):
             proc.wait(5)  # a stub that says `not implemented` ends the spec here
-            how = f"exited ({proc.status})"
+            how = proc.status.ended if proc.status else "exited"
         else:
             how = f"(pid {pid}) exited"
         raise SpecFailure(f"{who or proc.label} {how} instead of sleeping in {'/'.join(sorted(calls))}.", fix=fix, procs=[proc])

@@ -176,7 +176,7 @@ def _failure(s: SpecResult, show_hidden: bool = False) -> str:
     if f.hint:
         parts.append(f"<dt>Hint</dt><dd>{e(f.hint)}</dd>")
     if s.timeline and s.timeline.get("lanes"):
-        parts.append(f'<dt>What happened, in time</dt><dd class="picture">{timeline.svg(s.timeline, s.status)}</dd>')
+        parts.append(f'<dt>What happened, in time</dt><dd class="picture">{timeline.svg(s.timeline, s.status, key=s.id)}</dd>')
         steps = timeline.replay(s.timeline)
         if steps:
             parts.append("<dt>Try it by hand</dt><dd><ol>" + "".join(f"<li><code>{e(step)}</code></li>" for step in steps[:20]) + "</ol></dd>")

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from html import escape
 from typing import Any
@@ -57,8 +58,10 @@ def _colour(doing: str) -> str:
     return COLOURS.get(doing, SLEEP)
 
 
-def svg(timeline: dict[str, Any], status: str = "") -> str:
-    """TIMELINE as an <svg> element (a string), self-contained."""
+def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
+    """TIMELINE as an <svg> element (a string), self-contained; KEY (the spec's id) keeps the
+    ids inside it unique in a page of many pictures."""
+    arrow = "arrow-" + re.sub(r"[^A-Za-z0-9_-]", "-", key) if key else "arrow"
     lanes = timeline.get("lanes") or []
     events = timeline.get("events") or []
     end = max([timeline.get("end") or 0.0] + [e["t"] for e in events] + [0.001])
@@ -81,7 +84,7 @@ def svg(timeline: dict[str, Any], status: str = "") -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
         f'aria-label="what each process did, in time">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">'
+        '<defs><marker id="' + arrow + '" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">'
         '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
         f'<text x="4" y="{y(0) + 16}" font-weight="bold">the grader</text>',
         f'<line x1="{LABEL_W}" y1="{y(0) + 12}" x2="{LABEL_W + PLOT_W}" y2="{y(0) + 12}" stroke="#bbb"/>',
@@ -131,7 +134,7 @@ def svg(timeline: dict[str, Any], status: str = "") -> str:
         if kind in ("stdin", "eof", "signal"):  # the grader acts on a process: an arrow
             out.append(
                 f'<line x1="{x(e["t"]):.1f}" y1="{y(0) + 14}" x2="{x(e["t"]):.1f}" y2="{y(rows[e["pid"]]) + 3}" '
-                f'stroke="{colour}" stroke-width="1.5" marker-end="url(#arrow)"><title>{text} ({e["t"]:.3f} s)</title></line>'
+                f'stroke="{colour}" stroke-width="1.5" marker-end="url(#{arrow})"><title>{text} ({e["t"]:.3f} s)</title></line>'
             )
             short = {"stdin": f"{e.get('size')} B {_oneline(e.get('preview', ''))}", "eof": "EOF", "signal": str(e.get("signal", ""))}[kind]
             label(0, x(e["t"]), short, colour)

@@ -81,6 +81,12 @@ def test_the_picture_is_valid_svg_with_a_lane_per_process(graded):
     assert any(t and t.startswith("read fd 3 (pipe:[") for t in titles), titles
     html = render_html.render(graded)
     assert "What happened, in time" in html and "<svg" in html and "Try it by hand" in html
+    import dataclasses
+    import re
+
+    twice = dataclasses.replace(graded, specs=[spec, dataclasses.replace(spec, id="pipe.reaps-child", nodeid="x")])
+    ids = re.findall(r'id="([^"]+)"', render_html.render(twice))
+    assert sum(i.startswith("arrow") for i in ids) == 2 and len(ids) == len(set(ids)), ids
     md = render_markdown.render(graded)
     assert "**What happened, in time:**" in md and "a child of your `pipe relay`" in md
 

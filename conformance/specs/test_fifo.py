@@ -321,7 +321,7 @@ def _wait_in_open(proc: Proc, path: Path, who: str, instead: frozenset[str]) -> 
             return
         if blocked is None:
             proc.wait(deadline.STEP)  # a stub that says `not implemented` ends the spec here
-        where = str(blocked) if blocked is not None else f"{proc.label} exited ({proc.status})"
+        where = str(blocked) if blocked is not None else f"{proc.label} {proc.status.ended if proc.status else 'exited'}"
     except SpecTimeout:
         where = observe.describe(proc.pid)
     held = _fifo_fds(proc.pid, path)

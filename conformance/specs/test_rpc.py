@@ -317,7 +317,7 @@ class RpcServers:
         proc, port = self._running.get(side.who) or _start_server(side)
         if proc.poll() is not None:
             raise SpecFailure(
-                f"{proc.label} exited ({proc.status}) after serving earlier clients.",
+                f"{proc.label} {proc.status.ended if proc.status else 'exited'} after serving earlier clients.",
                 expected="it to serve clients until it is told to stop",
                 procs=[proc],
             )

@@ -90,7 +90,7 @@ class Catcher:
         except ProcessLookupError:
             status = self.proc.wait(deadline.STEP)  # a stub's exit says: not implemented
             raise SpecFailure(
-                f"{self.proc.label} (pid {self.pid}) exited ({status}) before {signal_name(sig)} could be sent to it.",
+                f"{self.proc.label} (pid {self.pid}) {status.ended if status else 'exited'} before {signal_name(sig)} could be sent to it.",
                 procs=[self.proc],
             ) from None
 
