@@ -322,33 +322,84 @@ def select_shard(submissions: Sequence[Submission], index: int, count: int) -> l
 
 
 class Progress:
-    """A plain-text progress bar on stderr: redrawn in place on a terminal, a line per
-    submission otherwise (CI logs)."""
+    """Where a batch is: submissions done out of the total, the ones being graded now, and an
+    estimate of the time left (the mean wall time per submission so far, spread over the
+    workers). On a terminal a live line drawn by rich; elsewhere (CI logs) a plain line per
+    submission finished, with the same facts."""
 
-    def __init__(self, total: int, stream=None) -> None:
+    def __init__(self, total: int, jobs: int = 1, stream=None) -> None:
         self.total = total
+        self.jobs = max(jobs, 1)
         self.done = 0
         self.started = time.monotonic()
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.lock = threading.Lock()
+        self.running: dict[str, float] = {}
+        self._live = None
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+            self._live = Bar(
+                TextColumn("[bold]ipc-grade batch[/bold]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[eta]}"),
+                TextColumn("[dim]{task.fields[running]}"),
+                console=Console(file=self.stream),
+                transient=False,
+            )
+            self._live.start()
+            self._task = self._live.add_task("batch", total=total, eta="", running="")
+
+    def begin(self, ident: str) -> None:
+        with self.lock:
+            self.running[ident] = time.monotonic()
+            self._refresh()
+
+    def eta(self) -> str:
+        """The time left, as `ETA 2 min`, once a submission has finished ('' before)."""
+        if not self.done or self.done >= self.total:
+            return ""
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done)
+        return f"ETA {left:.0f} s" if left < 90 else f"ETA {left / 60:.0f} min"
+
+    def _now_running(self) -> str:
+        names = sorted(self.running, key=self.running.get)
+        return ("grading " + ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")) if names else ""
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._task, completed=self.done, eta=self.eta(), running=self._now_running())
 
     def update(self, entry: classpage.Entry) -> None:
         with self.lock:
             self.done += 1
+            self.running.pop(entry.id, None)
+            rec = entry.record
+            if self._live is not None:
+                self._refresh()
+                # a submission's id is the student's file name: never rich markup
+                self._live.console.print(f"{entry.id}: {points(rec.score)}/{points(rec.max_score)} {entry.status}", markup=False, highlight=False)
+                if self.done == self.total:
+                    self._live.stop()
+                return
             width = 30
             filled = width * self.done // max(self.total, 1)
             elapsed = time.monotonic() - self.started
-            rec = entry.record
-            line = (
+            facts = "; ".join(f for f in (f"{elapsed:.0f} s", self.eta(), self._now_running()) if f)
+            self.stream.write(
                 f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                f"{entry.id}: {points(rec.score)}/{points(rec.max_score)} {entry.status} ({elapsed:.0f} s)"
+                f"{entry.id}: {points(rec.score)}/{points(rec.max_score)} {entry.status} ({facts})\n"
             )
-            if self.tty:
-                self.stream.write("\r\x1b[K" + line + ("\n" if self.done == self.total else ""))
-            else:
-                self.stream.write(line + "\n")
             self.stream.flush()
+
+    def close(self) -> None:
+        if self._live is not None and self._live.live.is_started:
+            self._live.stop()
 
 
 def grade_all(
@@ -363,13 +414,18 @@ def grade_all(
 ) -> list[classpage.Entry]:
     """Grade SUBMISSIONS, JOBS at a time, each in its own child; write each one's reports
     (each record through ADJUST first, when given: the late policy)."""
-    progress = Progress(len(submissions))
+    progress = Progress(len(submissions), jobs)
+
+    def one(s: Submission, where: Path) -> run_record.RunRecord:
+        progress.begin(s.id)
+        return grade_one(s, where, child_args, session_timeout)
+
     entries: list[classpage.Entry] = []
     with tempfile.TemporaryDirectory(prefix="ipc-batch-") as tmp:
         work = Path(tmp)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                pool.submit(grade_one, s, work / f"s{n}", child_args, session_timeout): s for n, s in enumerate(submissions)
+                pool.submit(one, s, work / f"s{n}"): s for n, s in enumerate(submissions)
             }
             for future in as_completed(futures):
                 s = futures[future]
@@ -383,6 +439,7 @@ def grade_all(
                 write_submission(out, entry, show_hidden)
                 entries.append(entry)
                 progress.update(entry)
+    progress.close()
     return sorted(entries, key=lambda en: en.id)
 
 

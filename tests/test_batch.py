@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -141,6 +142,10 @@ def test_progress_is_plain_text_on_stderr(graded):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("[")]
     assert len(lines) == 7 and lines[-1].startswith("[" + "#" * 30 + "] 7/7")
     assert "\x1b" not in proc.stderr
+    # each line: the time so far, an estimate of the time left, and who is being graded now
+    assert all(re.search(r"\(\d+ s[;)]", line) for line in lines), lines
+    assert any("ETA " in line for line in lines[:-1]) and "ETA" not in lines[-1], lines
+    assert any("grading " in line for line in lines[:-3]), lines
 
 
 def test_shards_merge_into_the_same_gradebook(graded, klass):
