@@ -50,6 +50,7 @@ from . import archives, classpage, late, reports, similarity
 from . import roster as roster_mod
 from .cli import add_grading_options, load_rubric
 from .present import points
+from .progress import live_bar
 from .rubric import RubricError
 
 BATCH_VERSION = 1
@@ -338,20 +339,7 @@ class Progress:
         self.running: dict[str, float] = {}
         self._live = None
         if self.tty:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
-
-            self._live = Bar(
-                TextColumn("[bold]ipc-grade batch[/bold]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[eta]}"),
-                TextColumn("[dim]{task.fields[running]}"),
-                console=Console(file=self.stream),
-                transient=False,
-            )
-            self._live.start()
+            self._live = live_bar(self.stream, "[bold]ipc-grade batch[/bold]", "eta", transient=False)
             self._task = self._live.add_task("batch", total=total, eta="", running="")
 
     def begin(self, ident: str) -> None:

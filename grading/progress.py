@@ -16,6 +16,26 @@ from typing import IO, Any
 from conformance import record as run_record
 
 
+def live_bar(stream: IO[str], title: str, field: str, transient: bool) -> Any:
+    """A started rich progress line on STREAM: TITLE, a bar, done/total, the time so far, the
+    task's FIELD (the score, or the time left) and what runs now (its ``running`` field)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+    bar = Bar(
+        TextColumn(title),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[" + field + "]}"),
+        TextColumn("[dim]{task.fields[running]}"),
+        console=Console(file=stream),
+        transient=transient,
+    )
+    bar.start()
+    return bar
+
+
 class Progress:
     def __init__(self, record_file: Path, what: str, total: int | None, stream: IO[str] | None = None, quiet: bool = False) -> None:
         self.file = record_file
@@ -30,20 +50,7 @@ class Progress:
             return
         of = f" ({total} specs)" if total else ""
         if self.stream.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
-
-            self._live = Bar(
-                TextColumn("[bold]ipc-grade[/bold] {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[score]}"),
-                TextColumn("[dim]{task.fields[running]}"),
-                console=Console(file=self.stream),
-                transient=True,
-            )
-            self._live.start()
+            self._live = live_bar(self.stream, "[bold]ipc-grade[/bold] {task.description}", "score", transient=True)
             self._task = self._live.add_task(what, total=total, score="", running="starting")
         else:
             print(f"ipc-grade: grading {what}{of}", file=self.stream, flush=True)
