@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 
 import pytest
@@ -35,6 +36,23 @@ def test_mutant_is_caught(mutant, tmp_path):
         + "\n".join(f"  {s.id}: {s.status}: {s.message[:300]}" for s in rec.specs if s.id in not_passed ^ expected)
     )
     assert all(st in ("failed", "timeout") for i, st in by_status.items() if i in not_passed), by_status
+    _assert_reports_read_clean(rec)
+
+
+#: What no report may show a student: Hypothesis's and the grader's internals, raw control bytes.
+INTERNALS = ("Failing explicit example", "Implementation(", "Traceback", "Verbosity.verbose")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _assert_reports_read_clean(rec) -> None:
+    """Every format of a mutant's record: no internals and no raw control byte in any."""
+    from grading import reports
+
+    for name, fmt in reports.FORMATS.items():
+        text = fmt.render(rec, False)
+        found = [w for w in INTERNALS if w in text]
+        assert not found, (name, found)
+        assert not CONTROL.search(text), (name, CONTROL.search(text))
 
 
 UNPROVEN = MUTANTS_DIR / "UNPROVEN.toml"
