@@ -15,13 +15,18 @@ The grader reads and writes segments itself, so that layout is checked from outs
 
 from __future__ import annotations
 
+import mmap
 import re
+import signal
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import example, given
 
 from conformance import deadline, observe, shared_memory
-from conformance.outcomes import SpecFailure
+from conformance.credentials import as_program
+from conformance.deadline import Deadline
+from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.spec import spec
 from conformance.strategies import (
     describe_bytes,
@@ -41,6 +46,21 @@ LENGTH = 4
 #: processes with many iterations each are preempted inside each other's read-add-write, so a
 #: counter without its lock loses updates in every run (measured: thousands of them).
 COUNTER_CASES = ((1, 1000), (8, 20000), (4, 20000))
+#: The lock check of `shm.counter-exact`. The final value alone cannot show a missing lock in a
+#: fast program: built with -O2, a C child adds 20000 times in a fraction of a millisecond,
+#: before its parent has forked the next one, so no two ever count at once (measured: a C
+#: counter without its lock passed the cases above in 8 runs of 10 idle, 9 of 10 beside a CPU
+#: hog). So the grader also takes the lock itself, while LOCK_PROCS processes (more than a small
+#: machine's cores) are told to add LOCK_ITERS times each, more than a program that locks each
+#: addition finishes while the grader watches (and less than 2**31, so that a 32-bit int holds
+#: it): under the grader's lock the counter must not move, however fast the program. The
+#: program is killed once that is seen. (A C child that locks once around its loop may finish
+#: its turn in seconds: _take_the_lock does not count the lock free between two turns.)
+LOCK_PROCS = 4
+LOCK_ITERS = 2_000_000_000
+#: CPU a process of the counter may use, while the grader holds the lock, to show it has had its
+#: chance to add (a process that waits for the lock sleeps instead), in clock ticks.
+HAD_ITS_CHANCE_TICKS = 3
 
 
 @pytest.fixture
@@ -342,6 +362,148 @@ def _printed_value(proc):
     return int(lines[0])
 
 
+def _signal_all(proc, pids, sig):
+    """Send SIG to each of PIDS, PROC's processes, through PROC (so its timeline shows it)."""
+    for pid in pids:
+        try:
+            proc.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _gone(pid):
+    return observe.state(pid) in (None, "Z", "X")
+
+
+@contextmanager
+def _the_lock_and_the_counter(name):
+    """The counter's semaphore NAME, opened by the grader, and a function reading the counter
+    (64 bits little-endian at offset 0 of the object NAME) straight from a mapping of it."""
+    import posix_ipc
+
+    with as_program():
+        sem = posix_ipc.Semaphore(name)
+        shm = posix_ipc.SharedMemory(name)
+    try:
+        memory = mmap.mmap(shm.fd, 8, prot=mmap.PROT_READ)
+    finally:
+        shm.close_fd()
+    try:
+        with memory:
+            yield sem, lambda: int.from_bytes(memory[:8], "little")
+    finally:
+        sem.close()
+
+
+def _take_the_lock(proc, name, sem, counter, limit, doing):
+    """Stop every process of PROC's tree and take SEM when it is free between two additions; try
+    again, once the counter has moved on, while it is not. Returns the processes, still
+    stopped, SEM held.
+
+    Free between two additions means free with the counter at no multiple of LOCK_ITERS: at 0
+    the processes have not started, and at k x LOCK_ITERS one process has just finished all its
+    additions and the next not begun (a lock taken around a whole loop is free only then)."""
+    seen = []  # the counter's value at each stop that found the lock taken (or free at a turn)
+    free_at_turns = 0
+    while True:
+        tree = proc.tree()
+        _signal_all(proc, tree, signal.SIGSTOP)
+        # a deadline of its own: LIMIT bounds the tries, and may run out just after a SIGSTOP
+        observe.wait_until(lambda tree=tree: all(observe.state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, f"every process of {doing} stopped")
+        value = sem.value
+        if value > 1:
+            raise SpecFailure(
+                f"with every process of {doing} stopped, its semaphore reads {value}.",
+                expected="1 (the lock free) or 0 (a process stopped while it holds the lock)",
+                evidence=[f"{shared_memory.semaphore_path(name)} reads {value} (sem_getvalue)."],
+                fix="More sem_post than sem_wait lets several processes in at once: post exactly once after each wait.",
+                procs=[proc],
+            )
+        now = counter()
+        if value == 1 and now % LOCK_ITERS:
+            sem.acquire(0)  # sem_trywait: it cannot block, every process that could take it is stopped
+            return tree
+        free_at_turns += value == 1 and now > 0
+        seen.append(now)
+        _signal_all(proc, tree, signal.SIGCONT)
+        if limit.expired():
+            break
+        try:  # a process stopped while it held the lock: let them go on before the next look
+            proc.wait_for(lambda before=now: counter() != before, limit, f"the counter of {doing} moved on")
+        except SpecTimeout:
+            break
+    moved = seen[-1] != seen[0] or counter() != seen[-1]
+    turns = f" ({free_at_turns} of them with the counter at a multiple of {LOCK_ITERS}: one process done with all its additions, the next not started)" if free_at_turns else ""
+    raise SpecFailure(
+        f"the semaphore was never free between two additions when the grader stopped every process of {doing}: "
+        f"it stopped them {len(seen)} times, and the semaphore read 0 at {len(seen) - free_at_turns} of them{turns}, "
+        + (f"while the counter went on from {seen[0]} to {counter()}." if moved else f"and the counter stayed at {seen[0]}."),
+        expected="the lock taken and given back for each addition, so that it is free between two additions",
+        evidence=[f"{shared_memory.semaphore_path(name)} reads {sem.value} (sem_getvalue) now."],
+        fix=(
+            "Taking the lock once around the whole loop is not each addition under the lock: the "
+            "processes take turns instead of sharing the counter. Each addition is sem_wait, read, "
+            "write, sem_post."
+            if moved
+            else "The lock is never given back, so no process can add: post once after each wait."
+        ),
+        procs=[proc],
+    )
+
+
+def _check_the_lock(impl, names, made):
+    """Under the grader's lock the counter does not move: the processes wait for it (see LOCK_PROCS)."""
+    name = names.posix("cnt")
+    made.object(name)
+    made.semaphore(name)
+    doing = f"`shm counter {name} {LOCK_PROCS} {LOCK_ITERS}`"
+    proc = impl.spawn("counter", name, str(LOCK_PROCS), str(LOCK_ITERS), "--keep", stdin="devnull")
+
+    def started():
+        tree = proc.tree()
+        ready = len(tree) > LOCK_PROCS and shared_memory.semaphore_exists(name) and len(shared_memory.read_object(name) or b"") >= 8
+        return tree if ready else None
+
+    tree = proc.wait_for(started, deadline.STEP, f"{doing} forked its {LOCK_PROCS} processes and made its object and semaphore")
+    with _the_lock_and_the_counter(name) as (sem, counter):
+        try:
+            tree = _take_the_lock(proc, name, sem, counter, Deadline(deadline.STEP), doing)
+            held = counter()
+            ticks = {pid: observe.cpu_ticks(pid) or 0 for pid in tree}
+            _signal_all(proc, tree, signal.SIGCONT)
+
+            def had_their_chance():
+                if counter() != held:
+                    return "moved"
+                done = all(
+                    _gone(p) or observe.asleep(p) or (observe.cpu_ticks(p) or 0) - ticks[p] >= HAD_ITS_CHANCE_TICKS for p in tree
+                )
+                return "still" if done else None
+
+            outcome = proc.wait_for(had_their_chance, deadline.STEP, f"every process of {doing} waiting for the lock the grader holds")
+            if outcome == "moved":
+                now = counter()
+                raise SpecFailure(
+                    f"while the grader held the semaphore {name}, the counter went from {held} to {now}: "
+                    "its processes add without taking the lock.",
+                    done=(
+                        f"started {doing}, stopped its processes with SIGSTOP, took the semaphore "
+                        "(sem_trywait) while it was free, and continued them with SIGCONT:"
+                    ),
+                    expected=f"the counter to stay at {held}, each process asleep in sem_wait until the lock is free",
+                    evidence=[f"{shared_memory.semaphore_path(name)} reads {sem.value} (sem_getvalue): the grader holds it."] + [f"{observe.describe(p)}." for p in tree],
+                    fix=(
+                        "Take the semaphore (sem_wait) before reading the counter and give it back "
+                        "(sem_post) after writing it, in every iteration. A fast program that loses no "
+                        "update in a short run still loses them once its processes run at the same time."
+                    ),
+                    procs=[proc],
+                )
+        finally:
+            _signal_all(proc, {*tree, *proc.tree()}, signal.SIGKILL)  # it would count for hours: it has shown what it does
+    proc.wait(deadline.STEP, check_implemented=False)
+
+
 @spec(
     "shm.counter-exact",
     points=4,
@@ -354,7 +516,9 @@ def test_counter_exact(impl, names, made):
     """`shm counter` loses no update: PROCS processes adding 1 ITERS times each make exactly PROCS x ITERS.
 
     Both the printed value and the one left in the object (with --keep) are checked, and the
-    lock semaphore must be free at the end.
+    lock semaphore must be free at the end. Then the grader holds the lock itself while the
+    processes count, and the counter must not move meanwhile: that shows a missing lock
+    whatever the program's speed (see LOCK_PROCS).
     """
     for procs, iters in COUNTER_CASES:
         name = names.posix("cnt")
@@ -405,6 +569,7 @@ def test_counter_exact(impl, names, made):
                 ),
                 procs=[proc],
             )
+    _check_the_lock(impl, names, made)
 
 
 @spec(
