@@ -26,12 +26,14 @@ import re
 import signal
 import zlib
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import deadline, explain, observe, settle, shared_memory
+from conformance.credentials import as_program
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
 from conformance.spec import spec
@@ -521,6 +523,18 @@ ITEMS_EACH = 900  # 3600 items in all, 1200 per consumer
 CONTENDED_SLOTS = 64
 CONTENDED_SLOT_SIZE = 64
 assert PRODUCERS * ITEMS_EACH % CONSUMERS == 0, "every consumer takes the same number of items"
+#: The mutex check of `buffer.no-loss-no-duplicates`. Perturbing the exchange finds a missing
+#: mutex in a slow program, whose stores take long enough to be stopped halfway; a C store takes
+#: nanoseconds, so two of them rarely overlap (measured: a C buffer without its mutex passed the
+#: exchange above in 2 runs of 10). So the grader also holds NAME.mutex itself while producers
+#: that have free slots and input, and consumers, are let go: under the grader's mutex nothing in
+#: the buffer may change and no item may come out, however fast the program.
+MUTEX_ITEMS_EACH = 8  # per producer; with PRODUCERS of them, fewer than CONTENDED_SLOTS
+MUTEX_CONSUMERS = 2
+assert PRODUCERS * MUTEX_ITEMS_EACH < CONTENDED_SLOTS and PRODUCERS * MUTEX_ITEMS_EACH % MUTEX_CONSUMERS == 0
+#: CPU a participant may use, while the grader holds the mutex, to show it has had its chance to
+#: touch the buffer (one that waits for the mutex, or for an item, sleeps instead), in clock ticks.
+HAD_ITS_CHANCE_TICKS = 3
 ITEM = re.compile(rb"(\d+) (\d+) ([a-z]*) ([0-9a-f]{8})")
 
 
@@ -628,6 +642,92 @@ def _check_exchange(produced, consumers, seed):
         )
 
 
+@contextmanager
+def _holding(name):
+    """The grader holds semaphore NAME (free: nobody else uses it yet) for the block."""
+    import posix_ipc
+
+    with as_program():
+        sem = posix_ipc.Semaphore(name)
+    try:
+        try:
+            sem.acquire(0)  # sem_trywait
+        except posix_ipc.BusyError:
+            raise SpecFailure(f"right after `buffer init`, {name} reads 0.", expected="1: the mutex starts free") from None
+        try:
+            yield sem
+        finally:
+            sem.release()
+    finally:
+        sem.close()
+
+
+def _check_the_mutex(impl, names, made):
+    """Under the grader's mutex nothing in the buffer changes: producers and consumers wait."""
+    name = _new_buffer(made, names)
+    _init(impl, name, CONTENDED_SLOTS, CONTENDED_SLOT_SIZE)
+    items = [[b"%d %d mutex" % (p, s) for s in range(MUTEX_ITEMS_EACH)] for p in range(PRODUCERS)]
+    doing = (
+        f"{PRODUCERS} producers of {MUTEX_ITEMS_EACH} items each and {MUTEX_CONSUMERS} consumers "
+        f"on a buffer of {CONTENDED_SLOTS} slots, while the grader held {name}.mutex"
+    )
+    with _holding(f"{name}.mutex"):
+        before = shared_memory.read_object(name)
+        consumers = [_consume(impl, name, PRODUCERS * MUTEX_ITEMS_EACH // MUTEX_CONSUMERS) for _ in range(MUTEX_CONSUMERS)]
+        producers = [impl.spawn("produce", name) for _ in range(PRODUCERS)]
+        everyone = producers + consumers
+        start = Deadline(deadline.STEP)
+        for proc in consumers:
+            _started(proc, SEM_WAIT, start)
+        for proc in producers:
+            _started(proc, explain.READ_CALLS, start)  # then the input below wakes it: it runs
+        for proc, lines in zip(producers, items):
+            proc.write(_lines(lines))  # less than a pipe holds: returns at once
+            proc.close_stdin()
+        ticks = {p.pid: observe.cpu_ticks(p.pid) or 0 for p in everyone}
+
+        def changed():
+            now = shared_memory.read_object(name)
+            out = [p for p in consumers if p.stdout.length]
+            return (now, out) if now != before or out else None
+
+        def had_their_chance(p):
+            return p.poll() is not None or observe.asleep(p.pid) or (observe.cpu_ticks(p.pid) or 0) - ticks[p.pid] >= HAD_ITS_CHANCE_TICKS
+
+        def outcome():
+            if changed():
+                return "changed"
+            return "still" if all(had_their_chance(p) for p in everyone) else None
+
+        if observe.wait_until(outcome, deadline.STEP, f"every process of {doing} waiting") == "changed":
+            now, out = changed() or (shared_memory.read_object(name), [])
+            evidence = [f"{_show(name)} (the grader holds {name}.mutex)."]
+            if now is not None and before is not None and now[:HEADER] != before[:HEADER]:
+                evidence.append(f"the header (slots, slot size, head, tail) went from {before[:HEADER].hex(' ', 4)} to {now[:HEADER].hex(' ', 4)}.")
+            elif now != before:
+                evidence.append("the slots of the object changed.")
+            evidence += [f"consumer pid {p.pid} printed {p.stdout.length} bytes." for p in out]
+            raise SpecFailure(
+                f"with {doing}, the buffer changed: its processes store and take without the mutex.",
+                expected="nothing stored and nothing taken: every producer and consumer asleep in sem_wait until the mutex is free",
+                evidence=evidence + [f"{observe.describe(p.pid)}." for p in everyone],
+                fix="Take the mutex (sem_wait) before reading or advancing head or tail and before "
+                "touching a slot, and post it after: a fast program whose stores rarely overlap "
+                "still loses items once two run at the same time.",
+                procs=everyone,
+            )
+    # the grader has let go: with the mutex free, they finish as usual
+    for proc in everyone:
+        if not proc.finished_within(deadline.LONG):
+            raise SpecTimeout(
+                f"after the grader gave {name}.mutex back, {proc.label} {proc.did_not_exit(deadline.LONG)}.",
+                evidence=[observe.describe(proc.pid), _show(name)],
+                procs=[proc],
+            )
+        proc.wait(deadline.STEP)
+        _expect_exit(proc, 0, f"{doing} and then gave it back")
+
+
 @spec(
     "buffer.no-loss-no-duplicates",
     points=4,
@@ -640,8 +740,12 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
     """Several producers and consumers at once, perturbed: every item is taken exactly once, whole and in order.
 
     Each item carries its producer, a sequence number and a checksum, so a lost, duplicated,
-    torn or reordered item is named in the failure.
+    torn or reordered item is named in the failure. First, though, the grader holds the mutex
+    itself while producers with input and free slots, and consumers, run: nothing in the buffer
+    may change meanwhile, which shows a missing mutex whatever the program's speed (see
+    MUTEX_ITEMS_EACH).
     """
+    _check_the_mutex(impl, names, made)  # first: the same verdict in every run, however fast
     seed = _seed(spec_meta.id)
     rng = random.Random(seed)
     name = _new_buffer(made, names)
