@@ -647,8 +647,14 @@ def _holding(name):
     """The grader holds semaphore NAME (free: nobody else uses it yet) for the block."""
     import posix_ipc
 
-    with as_program():
-        sem = posix_ipc.Semaphore(name)
+    try:
+        with as_program():
+            sem = posix_ipc.Semaphore(name)
+    except posix_ipc.ExistentialError:
+        raise SpecFailure(
+            f"`buffer init` exited 0, but no POSIX semaphore {name} exists.",
+            fix="init creates the three semaphores NAME.empty, NAME.full and NAME.mutex (contract 3.7) with sem_open(O_CREAT).",
+        ) from None
     try:
         try:
             sem.acquire(0)  # sem_trywait
