@@ -1,8 +1,8 @@
 """`ipc-grade new DIR [--lang python|c]`: start an implementation from the student template.
 
 Copies the bundled template for the language (like `cargo new`): the manifest, a stub for every
-program that answers `not implemented`, and for C the shared header, the Makefile and a
-.gitignore. Nothing that the installation made (bytecode caches) comes along.
+program that answers `not implemented`, the GitHub workflow that grades every push, and for C
+the shared header, the Makefile and a .gitignore. Nothing that the installation made (bytecode caches) comes along.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def main(argv: Sequence[str]) -> int:
         return 2
     ignore = shutil.ignore_patterns(*LEFT_OUT, *(["c"] if args.lang == "python" else []))
     shutil.copytree(template, target, ignore=ignore, dirs_exist_ok=True)
+    workflow = grader.bundled("student_template") / ".github"
+    if args.lang != "python" and workflow.is_dir():  # the CI workflow grades any language
+        shutil.copytree(workflow, target / ".github", ignore=ignore, dirs_exist_ok=True)
     print(f"ipc-grade new: a {args.lang} implementation to start from is in {target}.")
     print(f"  Grade it:  ipc-grade {target}          (or: pytest --impl={target} -k pipe -x)")
     return 0

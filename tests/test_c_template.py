@@ -52,6 +52,7 @@ def test_new_copies_the_c_template_alone(tmp_path):
     assert {"ipc.toml", "Makefile", "common.h", "common.c", ".gitignore", "README.md"} <= names
     assert {f"{stem}.c" for stem in STEMS} <= names
     assert not any(n.endswith(".py") for n in names), sorted(names)
+    assert (target / ".github" / "workflows" / "grade.yml").is_file()  # CI grades C too
 
 
 def test_new_python_leaves_the_c_template_out(tmp_path):
@@ -79,3 +80,20 @@ def test_every_c_spec_is_not_implemented(tmp_path):
     assert statuses and set(statuses.values()) == {"not-implemented"}, {i: s for i, s in statuses.items() if s != "not-implemented"}
     assert rec.error is None, rec.error
     assert not any(p.name in STEMS for p in target.iterdir()), "the grader builds in a copy, never in the student's directory"
+
+
+@needs_cc
+def test_the_c_reference_gets_full_marks(tmp_path):
+    """The C reference, graded as a student's C is (built with its Makefile, in a copy): every
+    spec passes, or is unsupported on this machine, and nothing is built in its directory."""
+    reference = locate.bundled("reference") / "c"
+    impl = tmp_path / "c"
+    shutil.copytree(reference, impl)
+    rec, proc = grade(impl, "-p", "no:xdist", cwd=tmp_path)
+    assert rec.error is None, rec.error
+    wrong = {s.id: f"{s.status}: {s.message[:300]}" for s in rec.specs if s.status not in ("passed", "unsupported")}
+    from conformance.catalogue import specs
+
+    assert not wrong and rec.score == rec.max_score > 0, wrong
+    assert {s.id for s in rec.specs} == {s.id for s in specs()}, "every spec ran"
+    assert {p.name for p in impl.iterdir()} == {p.name for p in reference.iterdir()}, "the build wrote into the implementation"
