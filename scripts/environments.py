@@ -125,7 +125,9 @@ def implementations(into: Path, mutants: tuple[str, ...]) -> dict[str, tuple[Pat
 
 
 def specs_dir(python: str) -> str:
-    return subprocess.run([python, "-c", "from conformance import locate; print(locate.specs_dir())"], capture_output=True, text=True, check=True).stdout.strip()
+    """PYTHON's own spec modules. Isolated (-I): run from a checkout, `python -c` would import
+    the checkout's conformance instead, whose specs the installed plugin does not collect."""
+    return subprocess.run([python, "-I", "-c", "from conformance import locate; print(locate.specs_dir())"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def grade(env: Env, impls: dict[str, tuple[Path, str | None]], work: Path, jobs: str) -> Result:
