@@ -12,8 +12,15 @@ What can wake a sleeping process, as the kernel shows it:
 - read on a pipe or FIFO: a process holding a write end (/proc/PID/fd, fdinfo); write: one
   holding a read end (the grader drains stdout and stderr, so a write there is never stuck);
 - wait4 and waitid: a change in one of its children;
-- pause, sigsuspend, sigwaitinfo, a stopped process, and the System V, POSIX queue and futex
-  waits (semaphores) without a timeout: another process of the spec (a signal, a message, a post).
+- pause, sigsuspend, sigwaitinfo: a signal, which only a process of the spec could send;
+- a stopped process, and the System V, POSIX queue and futex waits (semaphores) without a
+  timeout: another process of the spec (a signal, a message, a post).
+
+The reference's programs in a spec (a server the submission's client talks to) are the
+grader's own code: one that does not sleep provably (a server in accept or recvfrom) leaves
+the proof standing for a submission's process that only a signal could wake, as long as it is
+not a program that sends signals (`signal send`, strace). For every other kind of sleeper it is
+doubt, as before: it might write, send or post.
 
 Anything else is doubt, and doubt means no verdict (the deadline still stands): a process that
 runs or is in uninterruptible sleep, a call with a timeout (nanosleep, poll, select, epoll,
@@ -102,18 +109,20 @@ def watching(supervisor) -> None:
         _before.update(threading.enumerate())
 
 
-def poll(done) -> None:
+def poll(done, about=None) -> None:
     """Called in a wait that expects the programs to act: raises Deadlock once proven (looks
     at most every PERIOD seconds). DONE() says whether what the wait waits for has happened:
     a proof found at the moment it came true (a producer that has just filled the buffer and
-    gone to sleep, as the wait hoped) is no deadlock, and the wait returns as usual."""
+    gone to sleep, as the wait hoped) is no deadlock, and the wait returns as usual. ABOUT is
+    the program when the wait is for its own exit or output, which only its own processes can
+    bring about (a trusted program still awake does not stand in the way, see _snapshot)."""
     if not _watched:
         return
     now = time.monotonic()
     if now - _last[0] < PERIOD:
         return
     _last[0] = now
-    proof = prove(_watched[0])
+    proof = prove(_watched[0], about)
     if proof is not None and not done():
         raise proof
 
@@ -121,20 +130,27 @@ def poll(done) -> None:
 # --- the proof ------------------------------------------------------------------------------
 
 
-def prove(supervisor) -> Deadlock | None:
-    """A Deadlock if the programs of SUPERVISOR are provably stuck for good, else None."""
+def prove(supervisor, about=None) -> Deadlock | None:
+    """A Deadlock if the programs of SUPERVISOR are provably stuck for good, else None (ABOUT:
+    see poll)."""
     if _busy_grader(supervisor):
         return None
-    first = _snapshot(supervisor)
+    relax = about is not None and about.subject
+    first = _snapshot(supervisor, relax)
     if first is None:
         return None
     threading.Event().wait(STILL)  # the window: a wake-up in flight shows as a change
-    second = _snapshot(supervisor)
+    second = _snapshot(supervisor, relax)
     if second is None or second[0] != first[0]:
         return None
-    sleepers = second[1]
+    sleepers, awake = second[1], second[2]
+    everyone = (
+        "every process of your programs sleeps, and nothing can wake any of them (the reference's programs still awake send no signal)"
+        if awake
+        else "every process of this spec sleeps, and nothing can wake any of them"
+    )
     return Deadlock(
-        "Deadlock: every process of this spec sleeps, and nothing can wake any of them: what the grader waits for can never happen.",
+        f"Deadlock: {everyone}: what the grader waits for can never happen.",
         evidence=[s.said for s in sleepers],
         fix=_fix(sleepers, supervisor),
         procs=[p for p in supervisor.procs if p.alive()][-8:] or supervisor.procs[-8:],
@@ -157,9 +173,12 @@ def _busy_grader(supervisor) -> bool:
     return False
 
 
-def _snapshot(supervisor) -> tuple[tuple, list[Sleeper]] | None:
+def _snapshot(supervisor, relax: bool = False) -> tuple[tuple, list[Sleeper], list[int]] | None:
     """(what must hold still, the sleepers) if every process of the spec sleeps in a call
-    whose wakers are all asleep or the grader; None at any doubt."""
+    whose wakers are all asleep or the grader; None at any doubt. RELAX (a wait for a
+    submission's program's own exit or output): a trusted program that does not sleep
+    provably is no doubt when it cannot wake any of the submission's processes: none of them
+    waits for anything but a signal, from a process asleep or the grader, and it sends none."""
     roots = [p for p in supervisor.procs if p.alive()]
     if not roots:
         return None
@@ -173,6 +192,10 @@ def _snapshot(supervisor) -> tuple[tuple, list[Sleeper]] | None:
                 pids.append(pid)
                 who.setdefault(pid, f"a child of {_parent_label(pid, who)}")
     spec = set(pids)
+    trusted = set()  # the reference's programs and the harness's tools, with their children
+    for p in roots:
+        if not p.subject:
+            trusted |= {p.pid, *observe.descendants(p.pid)}
     me = os.getpid()
     try:
         ends = observe.pipe_ends([*pids, me])
@@ -180,17 +203,37 @@ def _snapshot(supervisor) -> tuple[tuple, list[Sleeper]] | None:
         return None
     stamp = []
     sleepers: list[Sleeper] = []
+    awake: list[int] = []  # trusted programs that may still act, but never send a signal
     for pid in pids:
         sleeper = _classify(pid, who[pid], ends, spec, me)
         if sleeper is None:
+            if relax and pid in trusted and not _may_signal(pid):
+                awake.append(pid)
+                continue
             return None
         stamp.append((pid, sleeper.call, _switches(pid)))
         sleepers.append(sleeper)
+    if not sleepers or not any(s.pid not in trusted for s in sleepers):
+        return None  # nothing of the submission's is proven stuck
+    asleep = spec - set(awake)
     for s in sleepers:
-        # every waker must be a process of the spec (all asleep, as just shown) or the grader
-        if any(w not in spec and w not in ("grader", "the spec") for w in s.wakers):
+        # every waker must be a process of the spec (all asleep, as just shown) or the grader;
+        # with a trusted program awake, only a sleeper that nothing but a signal can wake
+        allowed = {"grader", "signals"} | ({"the spec"} if not awake else set())
+        if any(w not in asleep and w not in allowed for w in s.wakers):
             return None
-    return tuple(stamp), sleepers
+    return tuple(stamp), sleepers, awake
+
+
+def _may_signal(pid: int) -> bool:
+    """Whether trusted process PID may send a signal: the reference's `signal send` (and any
+    role named send, to be safe), a tracer."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return True
+    return not argv or "send" in argv[1:] or os.path.basename(argv[0]) in ("strace", "kill", "gdb")
 
 
 def _parent_label(pid: int, who: dict[int, str]) -> str:
@@ -232,7 +275,7 @@ def _classify(pid: int, who: str, ends: dict, spec: set[int], me: int) -> Sleepe
         index = TIMED_SIGNAL_WAITS.get(name)
         if index is not None and (len(sc.args) <= index or sc.args[index] != 0):
             return None
-        return Sleeper(pid, who, name, wakers={"the spec"}, said=f"{who} (pid {pid}) waits in {name} for a signal that no running process can send")
+        return Sleeper(pid, who, name, wakers={"signals"}, said=f"{who} (pid {pid}) waits in {name} for a signal that no running process can send")
     if name in OTHER_WAITS:
         index = OTHER_WAITS[name]
         if name == "futex" and (len(sc.args) < 2 or sc.args[1] & FUTEX_CMD not in FUTEX_WAITS):

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import deadline, netstat, observe
+from . import deadline, deadlock, netstat, observe
 from .deadline import Deadline
 from .implementation import Implementation
 from .outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
@@ -190,7 +190,11 @@ def wait_readable(sock: socket.socket, proc: Proc, timeout: "float | Deadline") 
     except OSError:
         pidfd = None
     try:
-        ready, _, _ = select.select([sock, *([pidfd] if pidfd is not None else [])], [], [], until.remaining())
+        while True:  # a slice at a time, so that deadlock.py may prove nothing can come
+            ready, _, _ = select.select([sock, *([pidfd] if pidfd is not None else [])], [], [], min(until.remaining(), deadlock.PERIOD))
+            if ready or until.expired():
+                break
+            deadlock.poll(lambda: bool(select.select([sock], [], [], 0)[0]) or proc.poll() is not None)
         if sock in ready:
             return True
         if not ready:

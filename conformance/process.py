@@ -120,6 +120,9 @@ class Proc:
         self.label = label
         self.user = user
         """The uid the program runs as, or None for the grader's own."""
+        self.subject = True
+        """The submission's own program (Supervisor.spawn says; the reference's and the
+        harness's tools are not): deadlock.py trusts only the others not to send signals."""
         self.stdout = Capture(capture_limit)
         self.stderr = Capture(64 << 10)
         self.fed = 0
@@ -198,7 +201,7 @@ class Proc:
         self._cond.wait(min(remaining, deadlock.PERIOD))
         self._cond.release()
         try:
-            deadlock.poll(lambda: (self.stdout.length, self.stdout.eof, self.stderr.eof) != before)
+            deadlock.poll(lambda: (self.stdout.length, self.stdout.eof, self.stderr.eof) != before, about=self)
         finally:
             self._cond.acquire()
 
@@ -456,7 +459,7 @@ class Proc:
         while not self.exited_within(deadline.slice(deadlock.PERIOD)):
             if deadline.expired():
                 return False
-            deadlock.poll(lambda: not self.alive())
+            deadlock.poll(lambda: not self.alive(), about=self)
         return True
 
     def wait(self, timeout: "float | Deadline", what: str = "", check_implemented: bool = True) -> ExitStatus:

@@ -73,6 +73,7 @@ class Supervisor:
         finally:
             if netns_fd is not None:
                 os.close(netns_fd)
+        proc.subject = subject
         if subject and self.guard is not None:
             self.guard.watch(lambda: proc.pid if proc.alive() else None, label)
         return proc

@@ -31,6 +31,20 @@ def test_a_submission_asleep_for_good_is_proven_stuck_at_once(tmp_path):
     assert rec.score == 0
 
 
+def test_a_client_asleep_for_good_is_proven_stuck_beside_a_server_that_is_awake(tmp_path):
+    """A client that sleeps in pause() with every signal ignored, talking to the reference's
+    server (awake in accept or recvfrom, the grader's own code, which sends no signal) or to
+    the grader itself: proven at once, not at the 10 s deadline."""
+    specs = "rpc.call-returns-result or socket.udp-roundtrip or socket.udp-timeout or socket.tcp-client-half-close"
+    rec, _ = grade(HANG, "-k", specs, "-n", "2", cwd=tmp_path)
+    assert len(rec.specs) == 4
+    for s in rec.specs:
+        assert s.status == "timeout" and "Deadlock" in s.message and "waits in pause" in s.message, (s.id, s.message[:300])
+        assert s.duration_s < PROOF + OVERHEAD, (s.id, s.duration_s)
+    rpc = next(s for s in rec.specs if s.id == "rpc.call-returns-result")
+    assert "the reference's programs still awake send no signal" in rpc.message
+
+
 def test_programs_deadlocked_on_their_own_pipes_queues_and_semaphores_are_proven_stuck(tmp_path):
     rec, _ = grade(DEADLOCK, "-k", "pipe.relay-roundtrip or msgq.rm-removes or buffer.fifo-order", "-n", "2", cwd=tmp_path)
     assert rec.specs
