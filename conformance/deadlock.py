@@ -72,6 +72,9 @@ TIMED_SIGNAL_WAITS = {"rt_sigtimedwait": 2, "rt_sigtimedwait_time64": 2}
 FUTEX_CMD = 0x7F  # the operation, without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
 FUTEX_WAITS = {0, 9}  # FUTEX_WAIT, FUTEX_WAIT_BITSET (FUTEX_WAIT_BITSET's timeout is absolute)
 TIMER_SIGNALS = {signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF}
+#: Signals the kernel sends for a socket's or a file's own events (O_ASYNC, out-of-band data):
+#: a process waiting for one may be woken by whoever talks to it, not only by a sender.
+IO_SIGNALS = {signal.SIGIO, signal.SIGURG}
 #: Threads of the grader that cannot wake a sleeper this module judges: readers of programs'
 #: output, the integrity watch, feeders (judged with the pipe they write), socket peers (a
 #: process asleep on a socket is never judged). Any other thread started during a spec may act.
@@ -213,8 +216,8 @@ def _snapshot(supervisor, relax: bool = False) -> tuple[tuple, list[Sleeper], li
             return None
         stamp.append((pid, sleeper.call, _switches(pid)))
         sleepers.append(sleeper)
-    if not sleepers or not any(s.pid not in trusted for s in sleepers):
-        return None  # nothing of the submission's is proven stuck
+    if not sleepers or (awake and not any(s.pid not in trusted for s in sleepers)):
+        return None  # with a trusted program awake, a submission's process must be the one stuck
     asleep = spec - set(awake)
     for s in sleepers:
         # every waker must be a process of the spec (all asleep, as just shown) or the grader;
@@ -275,7 +278,8 @@ def _classify(pid: int, who: str, ends: dict, spec: set[int], me: int) -> Sleepe
         index = TIMED_SIGNAL_WAITS.get(name)
         if index is not None and (len(sc.args) <= index or sc.args[index] != 0):
             return None
-        return Sleeper(pid, who, name, wakers={"signals"}, said=f"{who} (pid {pid}) waits in {name} for a signal that no running process can send")
+        wakers = {"the spec"} if IO_SIGNALS & (sets.caught - sets.blocked) else {"signals"}
+        return Sleeper(pid, who, name, wakers=wakers, said=f"{who} (pid {pid}) waits in {name} for a signal that no running process can send")
     if name in OTHER_WAITS:
         index = OTHER_WAITS[name]
         if name == "futex" and (len(sc.args) < 2 or sc.args[1] & FUTEX_CMD not in FUTEX_WAITS):

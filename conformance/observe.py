@@ -263,7 +263,9 @@ def pids_of_user(uid: int) -> list[int]:
 
 
 def children(pid: int) -> list[int]:
-    return sorted(st.pid for st in _all_stats() if st.ppid == pid)
+    """PID's children, in pid order (from its threads' children files, as descendants)."""
+    kids = _children(pid)
+    return sorted(kids if kids is not None else (st.pid for st in _all_stats() if st.ppid == pid))
 
 
 def descendants(pid: int) -> list[int]:

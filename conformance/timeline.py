@@ -66,7 +66,8 @@ class Timeline:
         self._fast_until = 0.0
         self._last = 0.0
         """When the last sample was taken (monotonic)."""
-        self._outputs: dict[tuple[int, str], dict[str, Any]] = {}
+        self._outputs: dict[tuple[int, str], tuple[dict[str, Any], int]] = {}
+        """(pid, stream) -> its last output event and how many it has had."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -101,21 +102,16 @@ class Timeline:
         """PROC wrote CHUNK to its STREAM: an event with its first line, a burst coalesced."""
         now = self.now()
         with self._lock:
-            last = self._outputs.get((proc.pid, stream))
-            if last is not None and (now - last["t"] <= COALESCE or last["count"] >= MAX_OUTPUTS):
+            last, count = self._outputs.get((proc.pid, stream), (None, 0))
+            if last is not None and (now - last["t"] <= COALESCE or count >= MAX_OUTPUTS):
                 last["size"] += len(chunk)
                 if len(last["preview"]) < 80:
                     last["preview"] = (last["preview"] + chunk[: 80 - len(last["preview"])].decode("utf-8", "backslashreplace"))[:80]
                 last["text"] = f"{proc.label} wrote {last['size']} bytes to its {stream}: {last['preview']!r}" + ("" if now - last["t"] <= COALESCE else " (and more)")
                 return
-        line = chunk[:80].decode("utf-8", "backslashreplace")
-        count = last["count"] + 1 if last else 1
-        self._event("output", proc.pid, f"{proc.label} wrote {len(chunk)} bytes to its {stream}: {line!r}", stream=stream, size=len(chunk), preview=line)
-        with self._lock:
-            event = self.events[-1]
-            if event.get("pid") == proc.pid and event.get("kind") == "output":
-                event["count"] = count
-                self._outputs[(proc.pid, stream)] = event
+            line = chunk[:80].decode("utf-8", "backslashreplace")
+            event = self._event_locked("output", proc.pid, f"{proc.label} wrote {len(chunk)} bytes to its {stream}: {line!r}", stream=stream, size=len(chunk), preview=line)
+            self._outputs[(proc.pid, stream)] = (event, count + 1)
 
     def _look(self, always: bool = False, objects: bool = False) -> None:
         """A look now, at a moment that matters (the grader acts, a program ends, the verdict),
@@ -199,7 +195,7 @@ class Timeline:
                 continue
             seen.add(pid)
             st = observe.read_stat(pid)
-            doing = self._doing(pid, st)
+            doing = _doing(pid, self._fd_names, st)  # a call's file looked up once per call and fd
             if doing is None:
                 continue
             for raw, name in self._names.items():
@@ -299,7 +295,7 @@ class Timeline:
         with self._lock:
             self._event_locked(kind, pid, text, **data)
 
-    def _event_locked(self, kind: str, pid: int | None, text: str, **data: Any) -> None:
+    def _event_locked(self, kind: str, pid: int | None, text: str, **data: Any) -> dict[str, Any]:
         event = {"t": self.now(), "kind": kind, "pid": pid, "text": text, **data}
         if len(self.events) >= MAX_EVENTS:
             del self.events[MAX_EVENTS // 2]
@@ -307,11 +303,7 @@ class Timeline:
         self.events.append(event)
         if self.live is not None:
             self.live(f"{event['t']:8.3f} s  {text}")
-
-    def _doing(self, pid: int, st: Any) -> str | None:
-        """What PID does now, in a few words (see _doing); the file a call is on is looked up
-        once per call and descriptor, not at every sample."""
-        return _doing(pid, self._fd_names, st)
+        return event
 
     def to_json(self) -> dict[str, Any]:
         """The timeline as the run record keeps it (docs/run-record.md)."""

@@ -324,13 +324,12 @@ def select_shard(submissions: Sequence[Submission], index: int, count: int) -> l
 
 class Progress:
     """Where a batch is: submissions done out of the total, the ones being graded now, and an
-    estimate of the time left (the mean wall time per submission so far, spread over the
-    workers). On a terminal a live line drawn by rich; elsewhere (CI logs) a plain line per
+    estimate of the time left (the wall time so far per submission done, which already counts
+    the workers). On a terminal a live line drawn by rich; elsewhere (CI logs) a plain line per
     submission finished, with the same facts."""
 
-    def __init__(self, total: int, jobs: int = 1, stream=None) -> None:
+    def __init__(self, total: int, stream=None) -> None:
         self.total = total
-        self.jobs = max(jobs, 1)
         self.done = 0
         self.started = time.monotonic()
         self.stream = stream or sys.stderr
@@ -402,7 +401,7 @@ def grade_all(
 ) -> list[classpage.Entry]:
     """Grade SUBMISSIONS, JOBS at a time, each in its own child; write each one's reports
     (each record through ADJUST first, when given: the late policy)."""
-    progress = Progress(len(submissions), jobs)
+    progress = Progress(len(submissions))
 
     def one(s: Submission, where: Path) -> run_record.RunRecord:
         progress.begin(s.id)

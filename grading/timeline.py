@@ -41,16 +41,14 @@ def holdings(lane: dict[str, Any]) -> tuple[str, str | None]:
     """What LANE held open at the verdict, in words, and the finding that explains a hang when
     there is one: it sleeps reading a pipe whose write end it holds itself."""
     held = [h for h in lane.get("holds") or [] if not h.get("grader")]  # its own stdio: not news
-    if not held and not (lane.get("segments") and lane["segments"][-1][2] == "zombie"):
-        return "", None
-    parts = [f"fd {h['fd']} {h['end']} end of {h.get('grader') or h['target']}" if h["end"] != "read-write" else f"fd {h['fd']} {h.get('grader') or h['target']}" for h in held]
-    finding = None
     last = (lane.get("segments") or [[0, 0, ""]])[-1][2]
+    finding = None
     if last == "zombie" and not lane.get("exit"):
         finding = "a zombie at the end: it had ended, and nobody waited for it" + (" (its parent ended without waitpid)" if lane.get("orphan_of") else "")
     for h in held:
-        if h["end"] == "write" and h["target"].startswith("pipe:") and last.startswith(("read", "readv")) and f"({h['target']})" in last:
+        if h["end"] == "write" and h["target"].startswith("pipe:") and last.startswith("read") and f"({h['target']})" in last:
             finding = f"it holds the write end (fd {h['fd']}) of the pipe it reads, so its read never sees end of file"
+    parts = [f"fd {h['fd']} {h['end']} end of {h['target']}" if h["end"] != "read-write" else f"fd {h['fd']} {h['target']}" for h in held]
     return ("holds " + ", ".join(parts)) if parts else (finding or ""), finding
 
 

@@ -586,6 +586,19 @@ def _perturb(rng, procs, until):
             p.send_signal(signal.SIGCONT)
 
 
+def _together(impl, name, consumers: int, take: int) -> tuple[list, list]:
+    """CONSUMERS consumers of TAKE items each and PRODUCERS producers on buffer NAME, started
+    together: each consumer waiting for an item, each producer for its input (_started)."""
+    consuming = [_consume(impl, name, take) for _ in range(consumers)]
+    producing = [impl.spawn("produce", name) for _ in range(PRODUCERS)]
+    start = Deadline(deadline.STEP)
+    for proc in consuming:
+        _started(proc, SEM_WAIT, start)
+    for proc in producing:
+        _started(proc, explain.READ_CALLS, start)  # then its input wakes it: it runs
+    return producing, consuming
+
+
 def _started(proc, calls, until):
     """Wait (until UNTIL at most) for PROC to sleep in one of CALLS: started, awaiting input.
 
@@ -679,14 +692,8 @@ def _check_the_mutex(impl, names, made):
     )
     with _holding(f"{name}.mutex"):
         before = shared_memory.read_object(name)
-        consumers = [_consume(impl, name, PRODUCERS * MUTEX_ITEMS_EACH // MUTEX_CONSUMERS) for _ in range(MUTEX_CONSUMERS)]
-        producers = [impl.spawn("produce", name) for _ in range(PRODUCERS)]
+        producers, consumers = _together(impl, name, MUTEX_CONSUMERS, PRODUCERS * MUTEX_ITEMS_EACH // MUTEX_CONSUMERS)
         everyone = producers + consumers
-        start = Deadline(deadline.STEP)
-        for proc in consumers:
-            _started(proc, SEM_WAIT, start)
-        for proc in producers:
-            _started(proc, explain.READ_CALLS, start)  # then the input below wakes it: it runs
         for proc, lines in zip(producers, items):
             proc.write(_lines(lines))  # less than a pipe holds: returns at once
             proc.close_stdin()
@@ -758,16 +765,10 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
     _init(impl, name, CONTENDED_SLOTS, CONTENDED_SLOT_SIZE)
     produced = {(p, s): _tagged_item(p, s, rng) for p in range(PRODUCERS) for s in range(ITEMS_EACH)}
     take = PRODUCERS * ITEMS_EACH // CONSUMERS
-    consumers = [_consume(impl, name, take) for _ in range(CONSUMERS)]
-    producers = [impl.spawn("produce", name) for _ in range(PRODUCERS)]
+    # started together, then every producer gets all its lines at once, so they all store
+    # into the empty slots together
+    producers, consumers = _together(impl, name, CONSUMERS, take)
     everyone = producers + consumers
-    # start them together: each consumer waits for an item, each producer for its input, then
-    # every producer gets all its lines at once, so they all store into the empty slots together
-    start = Deadline(deadline.STEP)
-    for proc in consumers:
-        _started(proc, SEM_WAIT, start)
-    for proc in producers:
-        _started(proc, explain.READ_CALLS, start)
     inputs = [_lines([produced[(p, s)] for s in range(ITEMS_EACH)]) for p in range(PRODUCERS)]
     for proc, data in zip(producers, inputs):
         try:
