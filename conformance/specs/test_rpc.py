@@ -795,14 +795,24 @@ def test_uses_sockets(impl):
             evidence=[f"/proc/{client.pid}/fd and /proc/{client.pid}/net show {peers.list_held(peers.held(client))}."],
             procs=[client, server],
         ) from None
-    end = _server_end(server, port, mine.socket.local_port)
-    held = {h.fd.inode for h in peers.held(server)}
-    if end is None or end.inode not in held:
+
+    def accepted():  # the kernel completes the handshake before the server's accept returns
+        end = _server_end(server, port, mine.socket.local_port)
+        return end is not None and end.inode in {h.fd.inode for h in peers.held(server)}
+
+    try:
+        server.wait_for(accepted, deadline.STEP, f"{server.label} holding its end of the connection from port {mine.socket.local_port}")
+    except SpecTimeout:
+        end = _server_end(server, port, mine.socket.local_port)
         raise SpecFailure(
             f"{client.label} is connected to port {port} ({mine}), but {server.label} holds no socket of that connection.",
-            evidence=[f"/proc/{server.pid}/fd and /proc/{server.pid}/net show {peers.list_held(peers.held(server))}."],
+            evidence=[
+                "the kernel shows the connection waiting in the accept queue of the listening socket, never accepted." if end is not None and not end.inode else "",
+                f"/proc/{server.pid}/fd and /proc/{server.pid}/net show {peers.list_held(peers.held(server))}.",
+                f"Your server: {threads_doing(server.pid)}.",
+            ],
             procs=[client, server],
-        )
+        ) from None
     who = f"{client.label}, waiting for the reply to `sleep {SLOW_MS}`"
     settle.asleep_in(client, RECV_CALLS, deadline.STEP, who=who, fix=WAITING_FIX)
     settle.idle(client, who=who, fix=WAITING_FIX)
