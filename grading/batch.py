@@ -370,7 +370,7 @@ class Progress:
             if self._live is not None:
                 self._refresh()
                 # a submission's id is the student's file name: never rich markup
-                self._live.console.print(f"{entry.id}: {points(rec.score)}/{points(rec.max_score)} {entry.status}", markup=False, highlight=False)
+                self._live.console.print(f"{entry.id}: {points(late.final_score(rec))}/{points(rec.max_score)} {entry.status}", markup=False, highlight=False)
                 if self.done == self.total:
                     self._live.stop()
                 return
@@ -380,7 +380,7 @@ class Progress:
             facts = "; ".join(f for f in (f"{elapsed:.0f} s", self.eta(), self._now_running()) if f)
             self.stream.write(
                 f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                f"{entry.id}: {points(rec.score)}/{points(rec.max_score)} {entry.status} ({facts})\n"
+                f"{entry.id}: {points(late.final_score(rec))}/{points(rec.max_score)} {entry.status} ({facts})\n"
             )
             self.stream.flush()
 

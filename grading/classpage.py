@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from conformance.record import RunRecord, mechanism_order
 
+from .late import final_score
 from .present import one_sentence, percent, points
 from .render_html import bar, e, page
 
@@ -85,12 +86,6 @@ def maxima(entries: Sequence[Entry]) -> dict[str, float]:
     return {m: max((out_of(en.record, m) for en in entries), default=0.0) for m in mechanisms(entries)}
 
 
-def final(record: RunRecord) -> float:
-    """The score after the rubric's late policy, when one was applied (late.py)."""
-    late = record.meta.get("late") or {}
-    return float(late["score"]) if isinstance(late.get("score"), (int, float)) else record.score
-
-
 def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> str:
     """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status,
     reason; when a late policy was applied to some, `before_late` (the score it was graded) and
@@ -108,7 +103,7 @@ def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> st
         w.writerow(
             [
                 en.id,
-                points(final(rec)),
+                points(final_score(rec)),
                 points(rec.max_score),
                 *(points(subtotal(rec, m)) if any(s.mechanism == m for s in rec.specs) else "" for m in mechs),
                 en.status,
@@ -141,7 +136,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
     for en in entries:
         counts[en.status] = counts.get(en.status, 0) + 1
     b.append(f'<p class="sub">{len(entries)} submissions · ' + " · ".join(f"{n} {e(s)}" for s, n in sorted(counts.items())) + "</p>")
-    scored = [percent(final(en.record), en.record.max_score) for en in entries if en.record.max_score]  # after the late policy
+    scored = [percent(final_score(en.record), en.record.max_score) for en in entries if en.record.max_score]  # after the late policy
     if scored:
         b.append(
             f'<p class="note">Score (percent of the maximum): mean {statistics.fmean(scored):.1f}, '
@@ -200,7 +195,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
             f'<td class="num">{e(points(subtotal(rec, m))) + "/" + e(points(out_of(rec, m))) if any(s.mechanism == m for s in rec.specs) else ""}</td>' for m in mechs
         )
         note = (rec.meta.get("late") or {}).get("note")
-        total = f"{e(points(final(rec)))}/{e(points(rec.max_score))}" + (f' <span title="{e(note)}">(late)</span>' if note and final(rec) != rec.score else "")
+        total = f"{e(points(final_score(rec)))}/{e(points(rec.max_score))}" + (f' <span title="{e(note)}">(late)</span>' if note and final_score(rec) != rec.score else "")
         b.append(
             f'<tr><td>{_link(en.id, links)}</td><td class="num">{total}</td>{cells}<td>{e(en.status)}</td></tr>'
         )

@@ -35,7 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .classpage import HARNESS, Entry, final
+from .classpage import HARNESS, Entry
+from .late import final_score
 from .present import points
 from .rubric import parse_time
 
@@ -129,6 +130,6 @@ def lms_csv(roster: Roster, entries: Sequence[Entry], assignment: str) -> str:
     w.writerow([*LMS_COLUMNS, assignment])
     for row in roster.rows:
         en = graded.get(row["submission"])
-        score = "" if en is None or en.status in HARNESS else points(final(en.record))
+        score = "" if en is None or en.status in HARNESS else points(final_score(en.record))
         w.writerow([*(row[c] for c in LMS_COLUMNS), score])
     return out.getvalue()

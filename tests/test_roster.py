@@ -63,6 +63,7 @@ def klass(tmp_path_factory) -> Path:
     (base / "roster.csv").write_text("\ufeff" + ROSTER)  # Canvas's and Excel's exports start with a BOM
     proc = _batch("cls", "--out", "out", "--rubric", "r.toml", "--roster", "roster.csv", "--assignment", "Lab 1 (4242)", cwd=base)
     assert proc.returncode == 0, proc.stderr
+    (base / "progress.txt").write_text(proc.stderr)
     return base
 
 
@@ -87,6 +88,8 @@ def test_the_late_policy_is_on_each_report_and_in_the_gradebook(klass):
     # the class page counts the score after the policy: (80 + 0 + 0) / 3 percent
     page = (klass / "out" / "class.html").read_text()
     assert "mean 26.7" in page and "8/10 <span" in page
+    # and so does the progress line, which an instructor watches as the batch runs
+    assert "alice: 8/10 " in (klass / "progress.txt").read_text()
 
 
 def test_only_regrades_a_few_into_the_batch(klass):
