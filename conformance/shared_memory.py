@@ -16,8 +16,11 @@ CAP_DAC_OVERRIDE, which a container may not grant.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import mmap
 import os
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,6 +122,72 @@ def object_exists(name: str) -> bool:
 
 def semaphore_exists(name: str) -> bool:
     return os.path.exists(semaphore_path(name))
+
+
+class Creations:
+    """The names created in /dev/shm while it is open, as inotify(7) reports them: shm_open's
+    O_CREAT and sem_open's link(2) of sem.NAME each make an IN_CREATE event, however briefly the
+    entry then lives. A program that finishes in a millisecond is seen as surely as a slow one,
+    which no look at the directory could promise.
+
+        with Creations() as seen:
+            proc = impl.run(...)
+        if not seen.has(object_path(name)): ...
+
+    No watch can be set up (the user's inotify instances used up: EMFILE) or the kernel's queue
+    overflowed: HarnessBroken, the grader's fault, since no verdict is drawn from evidence it
+    did not get.
+    """
+
+    _IN_CREATE, _IN_MOVED_TO, _IN_Q_OVERFLOW = 0x100, 0x80, 0x4000
+    _EVENT = struct.Struct("iIII")
+
+    def __init__(self, directory: str = DEV_SHM) -> None:
+        self.directory = directory
+        self.names: set[str] = set()
+        self.overflowed = False
+        self._fd = -1
+
+    def __enter__(self) -> "Creations":
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise HarnessBroken(f"cannot watch {self.directory} (inotify_init1: {os.strerror(ctypes.get_errno())})")
+        self._fd = fd
+        if libc.inotify_add_watch(fd, os.fsencode(self.directory), self._IN_CREATE | self._IN_MOVED_TO) < 0:
+            err = ctypes.get_errno()
+            os.close(fd)
+            raise HarnessBroken(f"cannot watch {self.directory} (inotify_add_watch: {os.strerror(err)})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._drain()
+        finally:
+            os.close(self._fd)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, 1 << 16)
+            except OSError as e:
+                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    return
+                raise
+            at = 0
+            while at + self._EVENT.size <= len(chunk):
+                _, mask, _, length = self._EVENT.unpack_from(chunk, at)
+                at += self._EVENT.size
+                if mask & self._IN_Q_OVERFLOW:
+                    self.overflowed = True
+                self.names.add(os.fsdecode(chunk[at : at + length].rstrip(b"\0")))
+                at += length
+
+    def has(self, path: str) -> bool:
+        """Whether PATH (an entry of the watched directory) was created while the watch was open."""
+        if self.overflowed:
+            raise HarnessBroken(f"the kernel's inotify queue for {self.directory} overflowed: what was created there is not known")
+        return os.path.dirname(path) == self.directory and os.path.basename(path) in self.names
 
 
 def read_object(name: str) -> bytes | None:
@@ -251,6 +320,7 @@ def made() -> Iterator[Made]:
 
 __all__ = [
     "DEV_SHM",
+    "Creations",
     "Made",
     "create_object",
     "create_segment",

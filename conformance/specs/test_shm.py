@@ -579,13 +579,30 @@ def test_counter_exact(impl, names, made):
     "outlive every process otherwise.",
 )
 def test_counter_cleans_up(impl, names, made):
-    """Without --keep, `shm counter` unlinks its shared memory object and its semaphore before exiting."""
+    """Without --keep, `shm counter` unlinks the shared memory object and the semaphore it made before exiting."""
     name = names.posix("cnt")
     made.object(name)
     made.semaphore(name)
-    # the value is shm.counter-exact's business; here only what is left afterwards counts
-    proc = impl.run("counter", name, "3", "1000", timeout=deadline.LONG)
+    # the value is shm.counter-exact's business; here what it made, and what is left afterwards
+    with shared_memory.Creations() as seen:
+        proc = impl.run("counter", name, "3", "1000", timeout=deadline.LONG)
     _expect_exit(proc, 0, "counting with 3 processes x 1000 iterations")
+    never = [
+        (what, path)
+        for what, path in (
+            (f"the shared memory object {name} (shm_open with O_CREAT)", shared_memory.object_path(name)),
+            (f"the semaphore {name} (sem_open with O_CREAT)", shared_memory.semaphore_path(name)),
+        )
+        if not seen.has(path)
+    ]
+    if never:  # nothing made, nothing to clean up: no point for it
+        raise SpecFailure(
+            f"`shm counter {name} 3 1000` exited without ever creating {' or '.join(what for what, _ in never)}.",
+            expected="the counter creates the object and its semaphore, counts in them, and unlinks both before exiting",
+            evidence=[f"inotify on {shared_memory.DEV_SHM} saw no {path} created while it ran." for _, path in never],
+            fix="Create the counter with shm_open(NAME, O_CREAT | O_RDWR, 0600) and its lock with sem_open(NAME, O_CREAT, 0600, 1).",
+            procs=[proc],
+        )
     left = [
         (what, path)
         for what, path, there in (
