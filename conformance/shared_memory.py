@@ -17,7 +17,6 @@ CAP_DAC_OVERRIDE, which a container may not grant.
 from __future__ import annotations
 
 import ctypes
-import errno
 import mmap
 import os
 import struct
@@ -170,17 +169,16 @@ class Creations:
         while True:
             try:
                 chunk = os.read(self._fd, 1 << 16)
-            except OSError as e:
-                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-                    return
-                raise
+            except BlockingIOError:  # every event read
+                return
             at = 0
             while at + self._EVENT.size <= len(chunk):
                 _, mask, _, length = self._EVENT.unpack_from(chunk, at)
                 at += self._EVENT.size
                 if mask & self._IN_Q_OVERFLOW:
                     self.overflowed = True
-                self.names.add(os.fsdecode(chunk[at : at + length].rstrip(b"\0")))
+                elif length:
+                    self.names.add(os.fsdecode(chunk[at : at + length].rstrip(b"\0")))
                 at += length
 
     def has(self, path: str) -> bool:
