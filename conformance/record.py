@@ -40,6 +40,9 @@ class Mechanism:
     """The first argument each program accepts (contract section 3)."""
     program: str
     """The reference's file for it (and the template's stub)."""
+    smoke: str
+    """A quick spec that shows a grader can grade this mechanism at all, here: an installation
+    proves itself by passing the bundled reference on each mechanism's (grading/kits/selftest.py)."""
 
 
 #: The registry of mechanisms: the one list every other part derives from, in report order.
@@ -47,20 +50,21 @@ class Mechanism:
 MECHANISMS: dict[str, Mechanism] = {
     m.name: m
     for m in (
-        Mechanism("pipe", "Anonymous pipes", ("relay", "duplex"), "pipe.py"),
-        Mechanism("fifo", "Named pipes (FIFOs)", ("write", "read"), "fifo.py"),
-        Mechanism("signal", "Signals", ("catch", "child", "send"), "signals.py"),
-        Mechanism("msgq", "System V message queues", ("send", "recv", "rm"), "msgq.py"),
-        Mechanism("mqueue", "POSIX message queues", ("send", "recv", "unlink"), "mqueue.py"),
-        Mechanism("shm", "Shared memory", ("write", "read", "rm", "fork", "counter"), "shm.py"),
-        Mechanism("buffer", "Bounded buffer (producer/consumer)", ("init", "produce", "consume", "destroy"), "buffer.py"),
+        Mechanism("pipe", "Anonymous pipes", ("relay", "duplex"), "pipe.py", "pipe.uses-pipe"),
+        Mechanism("fifo", "Named pipes (FIFOs)", ("write", "read"), "fifo.py", "fifo.open-blocks-until-peer"),
+        Mechanism("signal", "Signals", ("catch", "child", "send"), "signals.py", "signal.handles-usr1"),
+        Mechanism("msgq", "System V message queues", ("send", "recv", "rm"), "msgq.py", "msgq.uses-sysv-queue"),
+        Mechanism("mqueue", "POSIX message queues", ("send", "recv", "unlink"), "mqueue.py", "mqueue.uses-posix-queue"),
+        Mechanism("shm", "Shared memory", ("write", "read", "rm", "fork", "counter"), "shm.py", "shm.roundtrip"),
+        Mechanism("buffer", "Bounded buffer (producer/consumer)", ("init", "produce", "consume", "destroy"), "buffer.py", "buffer.blocks-when-empty"),
         Mechanism(
             "socket",
             "Sockets",
             ("tcp-server", "tcp-client", "udp-server", "udp-client", "unix-server", "unix-client"),
             "sockets.py",
+            "socket.uses-sockets",
         ),
-        Mechanism("rpc", "Remote procedure calls", ("server", "client"), "rpc.py"),
+        Mechanism("rpc", "Remote procedure calls", ("server", "client"), "rpc.py", "rpc.call-returns-result"),
     )
 }
 

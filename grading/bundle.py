@@ -5,10 +5,12 @@
 The zip holds, at its root, what Gradescope's autograder specification asks for:
 
     setup.sh          run once when Gradescope builds the image: installs the system packages
-                      (Python 3.11+, a C compiler for C submissions, strace), then the grader
-                      from grader/ into /opt/ipc-grader on the system's Python, pinned to the
-                      tested versions (grader/grading/kits/constraints.txt), and builds the
-                      programs' own Python (grading/kits/install.sh, shared with the Dockerfile)
+                      (Python 3.11+, a C compiler for C submissions, strace), then the grader's
+                      wheel from grader/ into /opt/ipc-grader on the system's Python, pinned to
+                      the tested versions (grader/constraints.txt), builds the programs' own
+                      Python, and proves the installation grades (grader/install.sh, shared with
+                      the Dockerfile): a grader that cannot grade fails the image's build, with
+                      the reason, before any student submits
     run_autograder    run for each submission: grades /autograder/submission by the rubric, the
                       programs running as unprivileged user ids of their own (--run-as auto), on
                       as many workers as the container has CPUs (grading/cpus.py); applies the
@@ -16,7 +18,9 @@ The zip holds, at its root, what Gradescope's autograder specification asks for:
                       and always writes /autograder/results/results.json (score 0 and the reason
                       when it cannot grade)
     rubric.toml       the course's rubric
-    grader/           this grader's source, installable with pip
+    grader/           this grader as the wheel it was installed from (grading/kits/wheel.py:
+                      the installed files, checked against pip's RECORD, with the package's own
+                      metadata), and the install.sh and constraints.txt that wheel holds
 
 Both scripts read a few variables so that the kit can be tried outside Gradescope
 (tests/test_kits.py does, under Docker's default capabilities too); Gradescope sets none:
@@ -29,7 +33,8 @@ Both scripts read a few variables so that the kit can be tried outside Gradescop
     IPC_GRADE            run_autograder: the ipc-grade to run, instead of $IPC_GRADER_HOME/bin/ipc-grade
     IPC_RUN_AS           run_autograder: --run-as, instead of auto
 
-Exit status: 0 written; 2 a usage error (a bad rubric, an unwritable --out).
+Exit status: 0 written; 1 the grader could not be packed (an installation changed after pip
+installed it, or a checkout pip cannot build); 2 a usage error (a bad rubric, an unwritable --out).
 """
 
 from __future__ import annotations
@@ -37,7 +42,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
 import stat
 import sys
 import tempfile
@@ -45,15 +49,13 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import grader
 from .cli import load_rubric
+from .kits.wheel import WheelError
 from .rubric import RubricError
 
 #: Gradescope stops an autograder after its timeout (10 minutes unless the assignment sets
 #: more); the grader gives up a little before, so results.json is still written.
 DEFAULT_SESSION_TIMEOUT = 540
-
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".venv", ".pytest_cache", ".git", "build")
 
 #: Fixed timestamp for every zip entry: the same inputs give the same bundle.
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
@@ -78,9 +80,11 @@ if [ "${IPC_SKIP_PACKAGES:-0}" != 1 ]; then
   fi
 fi
 
-# the grader on the system's Python (never a python3 under /root that comes first on PATH),
-# pinned to the versions its tests passed with, and the programs' own Python beside it
-bash "$SOURCE/grader/grading/kits/install.sh" "$SOURCE/grader" "$GRADER_HOME" ${IPC_GRADER_PYTHON:+"$IPC_GRADER_PYTHON"}
+# the grader's wheel on the system's Python (never a python3 under /root that comes first on
+# PATH), pinned to the versions its tests passed with, the programs' own Python beside it, and
+# its selftest: setup.sh fails here, with the reason, if the installed grader cannot grade
+WHEEL=$(ls "$SOURCE"/grader/*.whl)
+bash "$SOURCE/grader/install.sh" --rubric "$SOURCE/rubric.toml" "$WHEEL" "$GRADER_HOME" ${IPC_GRADER_PYTHON:+"$IPC_GRADER_PYTHON"}
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -190,6 +194,9 @@ def main(argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"ipc-grade gradescope-bundle: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except WheelError as exc:
+        print(f"ipc-grade gradescope-bundle: error: the grader cannot be packed into the bundle: {exc}", file=sys.stderr)
+        return 1
     print(
         f"ipc-grade gradescope-bundle: wrote {out} ({len(data) // 1024} KiB) grading {len(rubric.rules)} specs "
         f"for up to {rubric.max_points:g} points; upload it as the assignment's autograder",
@@ -215,18 +222,20 @@ def _shell_word(word: str) -> str:
 
 
 def build(rubric: bytes, **options) -> bytes:
-    """The autograder zip, as bytes: the same inputs give the same bytes."""
+    """The autograder zip, as bytes: the same installed grader and inputs give the same bytes."""
+    from .kits import wheel
+
     with tempfile.TemporaryDirectory(prefix="ipc-bundle-") as tmp:
-        grader = Path(tmp) / "grader"
-        copy_grader(grader)
+        whl = wheel.build(Path(tmp))
         files: dict[str, tuple[bytes, int]] = {}
         for name, text in scripts(**options).items():
             files[name] = (text.encode(), 0o755)
         files["rubric.toml"] = (rubric, 0o644)
-        for path in sorted(grader.rglob("*")):
-            if path.is_file():
-                mode = 0o755 if os.access(path, os.X_OK) else 0o644
-                files[str(path.relative_to(tmp))] = (path.read_bytes(), mode)
+        files[f"grader/{whl.name}"] = (whl.read_bytes(), 0o644)
+        # the installer and the pins the wheel holds, beside it: setup.sh runs them before the
+        # grader is installed
+        for name, mode in (("install.sh", 0o755), ("constraints.txt", 0o644)):
+            files[f"grader/{name}"] = (wheel.member(whl, f"grading/kits/{name}"), mode)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(files):
@@ -236,94 +245,3 @@ def build(rubric: bytes, **options) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return buf.getvalue()
-
-
-# --- the grader's own source ---------------------------------------------------------------
-
-
-def checkout_root() -> Path | None:
-    """The source checkout this grader runs from (an editable install), or None."""
-    root = Path(__file__).resolve().parents[1]
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file() and 'name = "ipc-conformance"' in pyproject.read_text(encoding="utf-8"):
-        return root
-    return None
-
-
-def copy_grader(dest: Path) -> None:
-    """An installable copy of this grader in DEST: the checkout's files, or, when installed
-    from a wheel, a project rebuilt from the installed packages."""
-    root = checkout_root()
-    if root is not None:
-        copy_checkout(root, dest)
-    else:
-        project_from_packages(Path(__file__).resolve().parents[1], dest)
-
-
-def copy_checkout(root: Path, dest: Path) -> None:
-    dest.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md"):
-        if (root / name).is_file():
-            shutil.copy2(root / name, dest / name)
-    if not (dest / "README.md").exists():
-        (dest / "README.md").write_text("# ipc-conformance\n")
-    for name in ("conformance", "grading", "reference", "student_template"):
-        shutil.copytree(root / name, dest / name, ignore=IGNORE)
-
-
-def project_from_packages(site: Path, dest: Path) -> None:
-    """A pyproject project in DEST from the installed packages conformance and grading in SITE."""
-    from importlib import metadata
-
-    dest.mkdir(parents=True)
-    for name in ("conformance", "grading"):
-        shutil.copytree(site / name, dest / name, ignore=IGNORE)
-    try:
-        dist = metadata.distribution("ipc-conformance")
-        version = dist.version
-        requires = [r for r in (dist.requires or []) if "extra ==" not in r]
-    except metadata.PackageNotFoundError:
-        version = grader.version()
-        requires = ["pytest>=8.0", "pytest-xdist>=3.5", "pytest-timeout>=2.2", "hypothesis>=6.100", "pexpect>=4.8", "posix_ipc>=1.1", "sysv_ipc>=1.1"]
-    packages = sorted(
-        ".".join(p.relative_to(dest).parts)
-        for p in [dest / "conformance", dest / "grading", *(dest / "conformance").rglob("*"), *(dest / "grading").rglob("*")]
-        if p.is_dir() and not any(part.startswith(".") for part in p.relative_to(dest).parts)
-    )
-    deps = ",\n".join(f"    {_toml_string(r)}" for r in requires)
-    pkgs = ",\n".join(f"    {_toml_string(p)}" for p in packages)
-    (dest / "README.md").write_text("# ipc-conformance\n")
-    (dest / "pyproject.toml").write_text(
-        f"""[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "ipc-conformance"
-version = {_toml_string(version)}
-requires-python = ">=3.11"
-readme = "README.md"
-dependencies = [
-{deps}
-]
-
-[project.entry-points.pytest11]
-ipc_conformance = "conformance.plugin"
-
-[project.scripts]
-ipc-grade = "grading.cli:main"
-
-[tool.setuptools]
-packages = [
-{pkgs}
-]
-
-[tool.setuptools.package-data]
-"*" = ["*", ".github/workflows/*"]
-""",
-        encoding="utf-8",
-    )
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
