@@ -85,9 +85,15 @@ def _summary(record: RunRecord) -> str:
             lines.append(f"{group.mechanism}: {points(group.got)}/{points(group.out_of)}{more}")
         if view.hidden:
             lines.append(view.hidden_note())
+    rescaled = (record.meta.get("rubric") or {}).get("rescaled")
+    if rescaled:
+        lines[:0] = [clean(f"Points: {rescaled}."), ""]
     note = (record.meta.get("late") or {}).get("note")
     if note:
         lines[:0] = [clean(note), ""]
+    stopped = view.stopped()
+    if stopped:
+        lines[:0] = [*stopped, ""]
     rubric = record.meta.get("rubric") or {}
     if rubric.get("title"):
         lines.insert(0, f"Rubric: {clean(rubric['title'])}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conformance.record import MECHANISMS, VISIBILITIES, RunRecord
+from conformance.record import MECHANISMS, STATUS, VISIBILITIES, RunRecord
 
 
 @dataclass(frozen=True)
@@ -193,23 +193,37 @@ class Rubric:
         }
 
     def apply(self, record: RunRecord) -> RunRecord:
-        """RECORD graded by this rubric: only its specs, with its points, visibility and hints."""
-        specs = []
-        for s in record.specs:
-            rule = self.rules.get(s.id)
-            if rule is None:
-                continue
-            specs.append(
-                replace(
-                    s,
-                    max_points=rule.points,
-                    points=rule.points if s.status == "passed" else 0.0,
-                    visibility=rule.visibility,
-                    required=rule.required,
-                    hint=s.hint if rule.hint is None else rule.hint,
-                )
+        """RECORD graded by this rubric: only its specs, with its points, visibility and hints.
+
+        With a ``total``, the specs that count share it: where this machine cannot judge a spec
+        (unsupported: Docker's capabilities make no network namespace), the others' points are
+        scaled up to the total, so correct work gets the total in every environment, and a
+        platform that only knows the total (Gradescope, an LMS) shows a fair score."""
+        ruled = [(s, self.rules[s.id]) for s in record.specs if s.id in self.rules]
+        points = {s.id: rule.points for s, rule in ruled}
+        counted = [s.id for s, _ in ruled if STATUS[s.status].counted] if record.error is None else []
+        worth = sum(points[i] for i in counted)
+        rescaled = self.total is not None and counted and 0 < worth < self.total - 1e-9
+        if rescaled:
+            points.update(_rounded({i: points[i] * self.total / worth for i in counted}, self.total))
+        specs = [
+            replace(
+                s,
+                max_points=points[s.id],
+                points=points[s.id] if s.status == "passed" else 0.0,
+                visibility=rule.visibility,
+                required=rule.required,
+                hint=s.hint if rule.hint is None else rule.hint,
             )
+            for s, rule in ruled
+        ]
         meta = {**record.meta, "rubric": self.describe()}
+        if rescaled:
+            left = sorted(s.id for s, _ in ruled if s.id not in counted)
+            meta["rubric"]["rescaled"] = (
+                f"{', '.join(left)} cannot be judged on this machine and {'does' if len(left) == 1 else 'do'} not count: "
+                f"the other specs share the rubric's total of {self.total:g} points"
+            )
         return RunRecord(implementation=dict(record.implementation), specs=specs, error=record.error, meta=meta)
 
 

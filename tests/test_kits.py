@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -84,24 +85,65 @@ def _system_python() -> str | None:
     return None
 
 
+# --- what ships: the grader installed from its wheel, as a user installs it ------------------
+
+
+def _shared(tmp_path_factory, name: str) -> tuple[Path, Path]:
+    """A directory every xdist worker shares, and its lock: an expensive fixture made once."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    (shared / name).mkdir(exist_ok=True)
+    return shared / name, shared / f"{name}.lock"
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Path:
+    """The grader as `pip install .` leaves it: a wheel built from the checkout, installed (not
+    editable) into a fresh venv on the system's Python. Its bin/ holds ipc-grade."""
+    base, lockfile = _shared(tmp_path_factory, "installed")
+    with open(lockfile, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        venv = base / "venv"
+        if not (venv / "ok").exists():
+            from grading.kits import wheel
+
+            whl = wheel.from_checkout(ROOT, base / "dist")
+            python = _system_python() or sys.executable
+            subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
+            done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(whl)], capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr[-3000:]
+            (venv / "ok").write_text(str(whl))
+    return venv
+
+
+def test_the_installation_is_not_editable_and_every_entry_point_loads(installed):
+    direct = subprocess.run([str(installed / "bin" / "python"), "-c", "from importlib import metadata; print(metadata.distribution('ipc-conformance').read_text('direct_url.json') or '')"], capture_output=True, text=True, check=True).stdout
+    assert '"editable": true' not in direct
+    groups = subprocess.run(
+        [str(installed / "bin" / "python"), "-I", "-c", "from importlib import metadata\nfor ep in metadata.distribution('ipc-conformance').entry_points:\n    ep.load(); print(ep.group, ep.name, ep.value)"],
+        capture_output=True, text=True, check=True, cwd="/",
+    ).stdout.splitlines()
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    expected = {f"pytest11 {n} {v}" for n, v in declared["entry-points"]["pytest11"].items()} | {f"console_scripts {n} {v}" for n, v in declared["scripts"].items()}
+    assert set(groups) == expected
+
+
 # --- Gradescope ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory) -> dict:
-    """The bundle, unpacked as Gradescope's source, and setup.sh run once for every worker."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    base = shared / "gradescope-kit"
-    base.mkdir(exist_ok=True)
-    with open(shared / "gradescope-kit.lock", "w") as lock:
+def kit(tmp_path_factory, installed) -> dict:
+    """The bundle built by the installed grader (not the checkout), unpacked as Gradescope's
+    source, and setup.sh run once for every worker."""
+    base, lockfile = _shared(tmp_path_factory, "gradescope-kit")
+    with open(lockfile, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the xdist way to share one expensive fixture
         info = base / "kit.json"
         if not info.exists():
             (base / "course.toml").write_text(RUBRIC)
             zip_path = base / "autograder.zip"
             made = subprocess.run(
-                [sys.executable, "-m", "grading.cli", "gradescope-bundle", "--rubric", str(base / "course.toml"), "--out", str(zip_path)],
+                [str(installed / "bin" / "ipc-grade"), "gradescope-bundle", "--rubric", str(base / "course.toml"), "--out", str(zip_path)],
                 capture_output=True, text=True, timeout=120, env=_env(), cwd=base,
             )
             assert made.returncode == 0, made.stderr
@@ -118,8 +160,56 @@ def kit(tmp_path_factory) -> dict:
             # as Gradescope does: from the source folder, with its absolute path
             done = subprocess.run(["bash", str(source / "setup.sh")], capture_output=True, text=True, timeout=600, env={**env, "AUTOGRADER_ROOT": str(base)}, cwd=source)
             assert done.returncode == 0, done.stderr[-4000:]
-            info.write_text(json.dumps({"source": str(source), "home": str(home), "setup_s": time.monotonic() - start, "log": done.stderr[-4000:]}))
+            info.write_text(json.dumps({"zip": str(zip_path), "source": str(source), "home": str(home), "setup_s": time.monotonic() - start, "log": done.stdout[-4000:] + done.stderr[-4000:]}))
     return json.loads(info.read_text())
+
+
+def test_the_bundle_carries_the_installed_wheel(kit, installed):
+    """The grader travels as the wheel pip installed, repacked file for file (no project written
+    by hand), with the installer and the pins that wheel holds beside it."""
+    with zipfile.ZipFile(kit["zip"]) as zf:
+        names = set(zf.namelist())
+        wheels = [n for n in names if n.endswith(".whl")]
+        assert names == {"setup.sh", "run_autograder", "rubric.toml", "grader/install.sh", "grader/constraints.txt", *wheels} and len(wheels) == 1
+        carried = zipfile.ZipFile(io.BytesIO(zf.read(wheels[0])))
+        assert zf.read("grader/install.sh") == carried.read("grading/kits/install.sh")
+        assert zf.read("grader/constraints.txt") == carried.read("grading/kits/constraints.txt")
+    built = zipfile.ZipFile(Path((installed / "ok").read_text()))
+    # every file of the wheel pip installed, byte for byte (RECORD is written anew)
+    same = lambda z: {n: z.read(n) for n in z.namelist() if not n.endswith("/RECORD")}  # noqa: E731
+    assert same(carried) == same(built)
+    entry_points = next(n for n in carried.namelist() if n.endswith("entry_points.txt"))
+    assert b"grading.plugin" in carried.read(entry_points) and b"conformance.plugin" in carried.read(entry_points)
+
+
+def test_setup_proves_the_grader_grades(kit):
+    """install.sh ends with the selftest: the bundled reference on each mechanism's quick spec."""
+    from conformance.record import MECHANISMS
+
+    for m in MECHANISMS.values():
+        assert f"{m.smoke}: passed" in kit["log"], m.smoke
+    assert "selftest: passed: this grader grades here" in kit["log"] and "the rubric" in kit["log"]
+
+
+def test_a_bundle_whose_grader_cannot_grade_fails_setup(kit, tmp_path):
+    """The bug that once gave every student 0: the wheel without grading.plugin's entry point.
+    setup.sh must stop, naming what is missing, before any student submits."""
+    source = tmp_path / "source"
+    shutil.copytree(kit["source"], source)
+    wheel_path = next((source / "grader").glob("*.whl"))
+    old = zipfile.ZipFile(io.BytesIO(wheel_path.read_bytes()))
+    with zipfile.ZipFile(wheel_path, "w") as new:
+        for info in old.infolist():
+            data = old.read(info)
+            if info.filename.endswith("entry_points.txt"):
+                data = b"\n".join(line for line in data.splitlines() if b"grading.plugin" not in line) + b"\n"
+            new.writestr(info, data)
+    env = {**_env(), "AUTOGRADER_ROOT": str(tmp_path), "IPC_SKIP_PACKAGES": "1", "IPC_GRADER_HOME": str(tmp_path / "home")}
+    if _system_python() is None:
+        env["IPC_GRADER_PYTHON"] = sys.executable
+    done = subprocess.run(["bash", str(source / "setup.sh")], capture_output=True, text=True, timeout=600, env=env, cwd=source)
+    assert done.returncode != 0
+    assert "pytest does not offer --ipc-json" in done.stderr and "cannot grade on this machine" in done.stderr, done.stderr[-3000:]
 
 
 def test_setup_installs_the_pinned_grader_on_the_systems_python(kit):
@@ -467,9 +557,3 @@ def test_version_names_the_release_and_the_contract():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert proc.returncode == 0 and proc.stdout.startswith(f"ipc-grade {version} (") and "contract version 2" in proc.stdout
     assert f"## {version}" in (ROOT / "CHANGELOG.md").read_text() and "MIT License" in (ROOT / "LICENSE").read_text()
-
-
-def test_the_pins_are_the_tested_versions():
-    """constraints.txt names every package the grader needs, at the version installed here."""
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "constraints.py"), "--check"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr

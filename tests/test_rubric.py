@@ -118,6 +118,29 @@ def test_apply_keeps_only_the_rubrics_specs_with_its_points():
     assert out.meta["rubric"]["required"] == ["pipe.a"] and out.meta["rubric"]["total"] == 8
 
 
+@pytest.mark.parametrize("other", ["passed", "failed"])
+def test_a_total_is_shared_by_the_specs_this_machine_can_judge(other):
+    """Under Docker's capabilities a spec may be unsupported (not counted): with a total, the
+    specs that count share it, so correct work gets the total wherever it is graded (Gradescope
+    knows only the total), and a failure costs its share of the same total."""
+    r = rubric('mechanisms = ["pipe", "fifo"]\ntotal = 10\n')  # pipe.a 3, pipe.b 1, fifo.e 5
+    rec = RunRecord(
+        implementation={"path": "/x", "name": "x"},
+        specs=[
+            SpecResult("pipe.a", "pipe", "A", "passed", 3, 3),
+            SpecResult("pipe.b", "pipe", "B", "unsupported", 0, 1),
+            SpecResult("fifo.e", "fifo", "E", other, 5, 5),
+        ],
+    )
+    out = r.apply(rec)
+    assert out.max_score == 10 and out.score == (10 if other == "passed" else pytest.approx(3.75))
+    assert "pipe.b cannot be judged on this machine" in out.meta["rubric"]["rescaled"]
+    # every spec judged: the rubric's own points, no note
+    rec.specs[1].status = "passed"
+    again = r.apply(rec)
+    assert "rescaled" not in again.meta["rubric"] and [s.max_points for s in again.specs] == [r.rules[s.id].points for s in again.specs]
+
+
 @pytest.mark.parametrize(
     "text, line, words",
     [

@@ -96,6 +96,7 @@ def from_checkout(root: Path, dest: Path) -> Path:
         if done.returncode != 0 or len(built) != 1:
             said = " | ".join((done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-4:])
             raise WheelError(f"pip could not build a wheel from {root}: {said}")
+        dest.mkdir(parents=True, exist_ok=True)
         target = dest / built[0].name
         target.write_bytes(built[0].read_bytes())
         return target
