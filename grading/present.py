@@ -114,6 +114,8 @@ class View:
             out.append(f"WARNING: {meta['session_note']}: the specs it did not reach are timeouts")
         if (meta.get("late") or {}).get("note"):  # the rubric's late policy (late.py)
             out.append(meta["late"]["note"])
+        if (meta.get("rubric") or {}).get("rescaled"):  # rubric.Rubric.apply
+            out.append(f"Points: {meta['rubric']['rescaled']}.")
         return [clean(w) for w in out]
 
     def build_failure(self) -> tuple[str, str] | None:
