@@ -110,12 +110,22 @@ class View:
             out.append(f"WARNING: {meta['programs_run_as_note']}")
         if meta.get("programs_python_note"):
             out.append(f"WARNING: {meta['programs_python_note']}")
-        if meta.get("session_note"):
-            out.append(f"WARNING: {meta['session_note']}: the specs it did not reach are timeouts")
+        out.extend(self.stopped())
         if (meta.get("late") or {}).get("note"):  # the rubric's late policy (late.py)
             out.append(meta["late"]["note"])
         if (meta.get("rubric") or {}).get("rescaled"):  # rubric.Rubric.apply
             out.append(f"Points: {meta['rubric']['rescaled']}.")
+        return [clean(w) for w in out]
+
+    def stopped(self) -> list[str]:
+        """A sentence when the run was stopped before its end (the session timeout, Ctrl-C) but
+        its verdicts stand: every format says it, with the score."""
+        meta = self.record.meta
+        out = []
+        if meta.get("session_note"):
+            out.append(f"WARNING: {meta['session_note']}: the specs it did not reach are timeouts")
+        if meta.get("interrupt_note"):
+            out.append(f"WARNING: {meta['interrupt_note']}")
         return [clean(w) for w in out]
 
     def build_failure(self) -> tuple[str, str] | None:

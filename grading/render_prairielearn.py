@@ -54,6 +54,8 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
         message = f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0."
     else:
         message = f"Score {points(final)}/{points(record.max_score)}."
+        for stopped in view.stopped():
+            message += f" {stopped}."
         note = (record.meta.get("late") or {}).get("note")
         if note:
             message += f" {clean(note)}"
