@@ -35,7 +35,7 @@ class Implementation:
         mechanism = mechanism or self.mechanism
         m = self.manifest
         if m.error:
-            raise SpecFailure(f"the manifest cannot be used: {m.error}", fix="Fix ipc.toml: the reason is at the top of the report.")
+            raise SpecFailure(f"the manifest cannot be used: {m.error}", fix="Correct ipc.toml as the top of the report says.")
         if mechanism in m.problems:
             raise SpecFailure(m.problems[mechanism])
         program = m.program(mechanism)

@@ -3,6 +3,11 @@
 Nothing here raises for a mistake in the submission: every problem becomes a sentence naming
 the file, the key and the fix, attached to the manifest as a whole (no spec can run) or to one
 mechanism (its specs report it). The plugin turns those into spec statuses.
+
+    python -m conformance.manifest PATH [--for ipc-grade]
+
+prints ``{"error": ...}`` (JSON): what makes the manifest at PATH unusable as a whole, or null.
+ipc-grade asks it before it starts a grading run that could grade nothing, in its own words.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ from .record import MECHANISMS
 
 MANIFEST = "ipc.toml"
 TEMPLATE_HINT = "copy student_template/ipc.toml as a starting point"
+
+#: How a message names the implementation's directory and where a manifest comes from, in the
+#: words of the command the user ran (pytest's option, or ipc-grade's argument).
+WORDS = {
+    "pytest": ("the path given to --impl", TEMPLATE_HINT),
+    "ipc-grade": ("the PATH given to ipc-grade", "`ipc-grade new DIR` starts one from the template"),
+}
 
 SECTIONS: dict[str, dict[str, str]] = {
     "implementation": {"name": "a display name", "build": "a build command such as \"make\""},
@@ -81,19 +93,23 @@ def split_command(command: str, python: str | os.PathLike[str]) -> list[str]:
     return words
 
 
-def load(root: str | os.PathLike[str], python: str | os.PathLike[str]) -> Manifest:
+def load(root: str | os.PathLike[str], python: str | os.PathLike[str], words: str = "pytest") -> Manifest:
     """Read ROOT/ipc.toml, with PYTHON for the interpreter rule; problems are recorded on the
-    result, never raised."""
+    result, never raised, in the WORDS of the command that was run (a key of WORDS)."""
+    given, template = WORDS[words]
     root = Path(root).resolve()
     manifest = Manifest(root=root, name=root.name, python=str(python))
     file = manifest.file
+    if not root.exists():
+        manifest.error = f"implementation directory {root} does not exist (check {given})"
+        return manifest
     if not root.is_dir():
-        manifest.error = f"implementation directory {root} does not exist (check the path given to --impl)"
+        manifest.error = f"{root} is a file, not an implementation directory (check {given}: the directory that holds {MANIFEST})"
         return manifest
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        manifest.error = f"no manifest: {file} does not exist ({TEMPLATE_HINT})"
+        manifest.error = f"no manifest: {file} does not exist ({template})"
         return manifest
     except UnicodeDecodeError:
         manifest.error = f"{file} is not UTF-8 text; save it as UTF-8"
@@ -253,3 +269,17 @@ def build_problem(manifest: Manifest, build: dict, mechanism: str, why: str) -> 
         f"not graded: {why}, because the build `{build['command']}` ('implementation.build' in "
         f"{manifest.file}) {build['status']}; its output is at the top of the report"
     )
+
+
+if __name__ == "__main__":  # `python -m conformance.manifest PATH [--for ipc-grade]`: for ipc-grade
+    import json
+    import sys
+
+    args = sys.argv[1:]
+    words = "pytest"
+    if args[1:2] == ["--for"] and len(args) == 3 and args[2] in WORDS:
+        words = args[2]
+    elif len(args) != 1:
+        sys.exit(f"usage: python -m conformance.manifest PATH [--for {'|'.join(WORDS)}]")
+    json.dump({"error": load(args[0], sys.executable, words).error}, sys.stdout)
+    print()
