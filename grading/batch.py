@@ -22,9 +22,9 @@ its output or leaks IPC objects costs its own deadlines and nothing more. OUT ge
 --only ID... regrades those submissions into an OUT that a batch with the same rubric wrote:
 their reports are replaced, every other submission's kept, the gradebook and class page rewritten.
 
-Exit status: 0 every submission was graded to the end (whatever its score); 1 the harness
-failed on some (they are listed on the class page), or --similarity could not run; 2 a usage
-error.
+Exit status: 0 every submission was graded to the end (whatever its score); 1 some were not
+(the harness failed on them, or their archive could not be unpacked: the class page lists them),
+or --similarity could not run; 2 a usage error.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from conformance import record as run_record
 
 from . import archives, classpage, late, reports, similarity
 from . import roster as roster_mod
-from .cli import add_grading_options, load_rubric
+from .cli import add_grading_options, load_rubric, scale_from_environment, workers_value
 from .present import points
 from .progress import live_bar
 from .rubric import RubricError
@@ -78,12 +78,16 @@ def parser() -> argparse.ArgumentParser:
         prog="ipc-grade batch",
         description="Grade every submission in DIR (a directory, zip or tar archive per submission) and write a "
         "gradebook, a class page and every report format for each submission.",
-        epilog="Exit status: 0 every submission was graded to the end; 1 the harness failed on some (see class.html) or --similarity could not run; "
+        epilog="Exit status: 0 every submission was graded to the end; 1 some were not (the harness failed on them, or their archive "
+        "could not be unpacked: see class.html) or --similarity could not run; "
         "2 a usage error. docs/batch.md has the details, sharding across machines included.",
     )
     p.add_argument("dir", metavar="DIR", help="the directory of submissions")
     p.add_argument("--out", required=True, metavar="OUT", help="the directory for the gradebook and reports (created if needed)")
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help=f"submissions graded at once (default: one per CPU, {default_jobs()} here)")
+    p.add_argument(
+        "-j", "--jobs", type=workers_value, default=None, metavar="N",
+        help=f"submissions graded at once: 1 or more, or auto (the default: one per CPU, {default_jobs()} here)",
+    )
     p.add_argument("--shard", metavar="I/N", help="grade only slice I of N (0 <= I < N) of the submissions, for one machine of several")
     add_grading_options(p, session_timeout=DEFAULT_BATCH_SESSION_TIMEOUT, session_what="one submission")
     p.add_argument("--show-hidden", action="store_true", help="write instructors' reports (hidden specs' details included) instead of students'")
@@ -124,7 +128,10 @@ def parse_shard(value: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
+    return run(parser().parse_args(list(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
     problems = []
     source = Path(args.dir)
     if not source.is_dir():
@@ -136,10 +143,7 @@ def main(argv: Sequence[str]) -> int:
         except ValueError as exc:
             problems.append(str(exc))
     jobs = args.jobs if args.jobs is not None else default_jobs()
-    if jobs < 1:
-        problems.append(f"--jobs {jobs}: give 1 or more")
-    if args.session_timeout <= 0:
-        problems.append(f"--session-timeout {args.session_timeout:g}: give a positive number of seconds")
+    problems += [p for p in [scale_from_environment(args.deadline_scale)] if p]
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         problems.append(f"--out {args.out} exists and is not a directory")
@@ -212,8 +216,8 @@ def main(argv: Sequence[str]) -> int:
         reports.write_text(out / "lms.csv", roster_mod.lms_csv(roster, entries, assignment))
     broke = [en for en in entries if en.status in classpage.HARNESS]
     print(
-        f"ipc-grade batch: {len(entries)} submissions graded into {out}/gradebook.csv and {out}/class.html"
-        + (f"; the harness failed on {len(broke)}: {', '.join(en.id for en in broke)}" if broke else ""),
+        f"ipc-grade batch: {len(entries)} submissions in {out}/gradebook.csv and {out}/class.html: "
+        + (f"{len(broke)} not graded to the end: {', '.join(f'{en.id} ({en.status})' for en in broke)}" if broke else "every one graded to the end"),
         file=sys.stderr,
     )
     return 1 if broke or failed_similarity else 0
@@ -558,7 +562,10 @@ def merge_parser() -> argparse.ArgumentParser:
 
 
 def merge_main(argv: Sequence[str]) -> int:
-    args = merge_parser().parse_args(list(argv))
+    return merge_run(merge_parser().parse_args(list(argv)))
+
+
+def merge_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     problems = []
     manifests = []

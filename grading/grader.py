@@ -1,9 +1,10 @@
 """The grader as ipc-grade sees it: a program it runs, never a module it imports.
 
 ipc-grade grades in a child `pytest --impl` so that nothing a submission does can keep it from
-writing a report. What else it needs of the grader, the spec catalogue (to check a rubric) and
-the bundled implementations, it asks the same way, so that the reports stay a pure function of
-the run record (docs/adding-a-mechanism.md draws the picture).
+writing a report. What else it needs of the grader, the spec catalogue (to check a rubric and
+count the specs a run will grade), whether a manifest is usable at all, and the bundled
+implementations, it asks the same way, so that the reports stay a pure function of the run
+record (docs/adding-a-mechanism.md draws the picture).
 """
 
 from __future__ import annotations
@@ -23,17 +24,69 @@ class GraderMissing(RuntimeError):
     """The grader's own package cannot answer: it is not installed beside this one."""
 
 
+class Question:
+    """`python -m MODULE ARGS` asked now and answered later: the answer comes while other work
+    goes on (the catalogue takes half a second, which a grading run's start hides)."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        self.command = [sys.executable, "-m", module, *args]
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+    def answer(self, timeout: float | None = None) -> str:
+        """Its output; GraderMissing when it failed (subprocess.TimeoutExpired after TIMEOUT)."""
+        out, err = self.proc.communicate(timeout=timeout)
+        if self.proc.returncode != 0:
+            said = (err.strip().splitlines() or ["no message"])[-1]
+            raise GraderMissing(f"`{' '.join(self.command[1:])}` failed ({said}); reinstall {DISTRIBUTION}")
+        return out
+
+    def forget(self) -> None:
+        """Not wanted any more: end it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
 def _ask(module: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        said = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise GraderMissing(f"`{sys.executable} -m {module} {' '.join(args)}` failed ({said}); reinstall {DISTRIBUTION}")
-    return done.stdout
+    return Question(module, *args).answer()
+
+
+_catalogue: list[SpecInfo] | None = None
 
 
 def catalogue() -> list[SpecInfo]:
-    """Every spec the grader knows, from its specs' own markers."""
-    return [SpecInfo.of(entry) for entry in json.loads(_ask("conformance.catalogue", "--json"))]
+    """Every spec the grader knows, from its specs' own markers (asked once per process)."""
+    return CatalogueQuestion().answer()
+
+
+class CatalogueQuestion:
+    """The catalogue, asked now and read later (answered at once when this process has it)."""
+
+    def __init__(self) -> None:
+        self.question = None if _catalogue is not None else Question("conformance.catalogue", "--json")
+
+    def answer(self, timeout: float | None = None) -> list[SpecInfo]:
+        global _catalogue
+        if self.question is not None:
+            _catalogue = [SpecInfo.of(entry) for entry in json.loads(self.question.answer(timeout))]
+            self.question = None
+        assert _catalogue is not None
+        return _catalogue
+
+    def forget(self) -> None:
+        if self.question is not None:
+            self.question.forget()
+            self.question = None
+
+
+def manifest_error(path: Path, words: str = "ipc-grade") -> str | None:
+    """What makes the implementation at PATH unusable as a whole (no directory, no ipc.toml, a
+    manifest that does not parse or names unknown keys), said in the WORDS of ipc-grade or
+    pytest; None when it can be graded, or when the grader cannot say (the run will)."""
+    try:
+        return json.loads(_ask("conformance.manifest", str(path), "--for", words))["error"]
+    except (GraderMissing, ValueError, KeyError, TypeError):
+        return None
 
 
 def bundled(name: str) -> Path:

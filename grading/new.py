@@ -20,11 +20,18 @@ LANGUAGES = {"python": ".", "c": "c"}
 LEFT_OUT = ("__pycache__", "*.pyc", "__init__.py")
 
 
-def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="ipc-grade new", description=__doc__.splitlines()[0])
-    p.add_argument("dir", help="the directory to create (it must not exist, or be empty)")
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ipc-grade new", description=__doc__.splitlines()[0], epilog="Exit status: 0 made; 2 a usage error.")
+    p.add_argument("dir", metavar="DIR", help="the directory to create (it must not exist, or be empty)")
     p.add_argument("--lang", choices=sorted(LANGUAGES), default="python", help="the language to start in (default: python)")
-    args = p.parse_args(list(argv))
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    return run(parser().parse_args(list(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
     target = Path(args.dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         print(f"ipc-grade new: {target} exists and is not an empty directory: choose a new one", file=sys.stderr)

@@ -3,7 +3,8 @@
 The grading runs in a child pytest, which writes the run record after every spec and names the
 specs it is running (``meta.running``); this reads that record as it changes. On a terminal it
 draws a live line with rich; elsewhere (CI logs, a pipe) it prints one plain line per spec
-decided, so a log shows the order of events.
+decided, so a log shows the order of events. The total is known from the start (ipc-grade counts
+the catalogue's specs, as the rubric chooses them); with -k, from the run's collection.
 """
 
 from __future__ import annotations
@@ -16,20 +17,27 @@ from typing import IO, Any
 from conformance import record as run_record
 
 
+#: Below this many columns the progress line leaves its bar out, so that the facts fit on one line.
+NARROW = 80
+
+
 def live_bar(stream: IO[str], title: str, field: str, transient: bool) -> Any:
-    """A started rich progress line on STREAM: TITLE, a bar, done/total, the time so far, the
-    task's FIELD (the score, or the time left) and what runs now (its ``running`` field)."""
+    """A started rich progress line on STREAM: TITLE, a bar (on a terminal of NARROW columns or
+    more), done/total, the time so far, the task's FIELD (the score, or the time left) and what
+    runs now (its ``running`` field, cut short with an ellipsis when the line is full)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+    from rich.table import Column
 
+    console = Console(file=stream)
     bar = Bar(
-        TextColumn(title),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[" + field + "]}"),
-        TextColumn("[dim]{task.fields[running]}"),
-        console=Console(file=stream),
+        TextColumn(title, table_column=Column(no_wrap=True)),
+        *([BarColumn()] if console.width >= NARROW else []),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        TimeElapsedColumn(table_column=Column(no_wrap=True)),
+        TextColumn("{task.fields[" + field + "]}", table_column=Column(no_wrap=True)),
+        TextColumn("[dim]{task.fields[running]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+        console=console,
         transient=transient,
     )
     bar.start()
@@ -50,8 +58,9 @@ class Progress:
             return
         of = f" ({total} specs)" if total else ""
         if self.stream.isatty():
+            # the implementation's name, not its path: the line must fit a narrow terminal
             self._live = live_bar(self.stream, "[bold]ipc-grade[/bold] {task.description}", "score", transient=True)
-            self._task = self._live.add_task(what, total=total, score="", running="starting")
+            self._task = self._live.add_task(Path(what).name or what, total=total, score="", running="starting")
         else:
             print(f"ipc-grade: grading {what}{of}", file=self.stream, flush=True)
 
@@ -68,8 +77,11 @@ class Progress:
         except (OSError, ValueError):
             return  # not written yet, or being replaced: look again
         specs = data.get("specs", [])
-        if self.total is None and (data.get("planned") or not data.get("partial")):
-            self.total = data.get("planned") or len(specs)  # the final record: every spec is in it
+        # the run's own count, once it has collected the specs (with -k, the first the line knows);
+        # the final record has every spec in it
+        total = data.get("planned") or (None if data.get("partial") else len(specs))
+        if total and total != self.total:
+            self.total = total
             if self._live is not None:
                 self._live.update(self._task, total=self.total)
         score = f"{data.get('score', 0):g}/{data.get('max_score', 0):g} so far"

@@ -9,8 +9,8 @@ bytes written, stdin closed, signals sent, forks, each sleep with its call and t
 sleeps on, exits (the timeline, conformance/timeline.py). Then the spec's verdict, as in the
 terminal report, and the steps to do the same by hand in two terminals.
 
-Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec), 4 nothing could
-be graded (no usable manifest, the run crashed).
+Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec, a bad option
+value), 4 nothing could be graded (no usable manifest, the run crashed), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,20 +20,38 @@ import sys
 from collections.abc import Sequence
 
 from . import cli, timeline
-from .terminal import render
+from .terminal import fit, render
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ipc-grade replay",
+        description=__doc__.splitlines()[0],
+        epilog="Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec), 4 nothing could be graded, "
+        f"{cli.EXIT_INTERRUPTED} interrupted (Ctrl-C).",
+    )
+    p.add_argument("spec", help="the spec's id, as the reports name it (pipe.eof-on-close)")
+    p.add_argument("path", nargs="?", metavar="PATH", help="the implementation directory (default: .)")
+    p.add_argument("--impl", metavar="DIR", help="the implementation directory, as pytest --impl names it (the same as PATH)")
+    p.add_argument("--deadline-scale", type=cli.scale_value, metavar="FACTOR", help="stretch every deadline by FACTOR, a positive number, on a slow machine")
+    p.add_argument("--run-as", metavar="USER", help="run the implementation's programs as USER (see pytest --help)")
+    p.add_argument("--session-timeout", type=cli.seconds_value, default=600.0, metavar="SECONDS", help="give up after SECONDS (default 600)")
+    return p
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="ipc-grade replay", description=__doc__.splitlines()[0])
-    p.add_argument("spec", help="the spec's id, as the reports name it (pipe.eof-on-close)")
-    p.add_argument("path", nargs="?", help="the implementation directory (default: .)")
-    p.add_argument("--impl", metavar="DIR", help="the implementation directory, as pytest --impl names it (the same as PATH)")
-    p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on a slow machine")
-    p.add_argument("--run-as", metavar="USER", help="run the implementation's programs as USER (see pytest --help)")
-    p.add_argument("--session-timeout", type=float, default=600.0, metavar="SECONDS", help="give up after SECONDS (default 600)")
-    args = p.parse_args(list(argv))
+    return run(parser().parse_args(list(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
+    problems = []
     if args.path and args.impl and args.path != args.impl:
-        p.error(f"two implementations given: {args.path} and --impl {args.impl}")
+        problems.append(f"two implementations given: {args.path} and --impl {args.impl}: give one")
+    problems += [p for p in [cli.scale_from_environment(args.deadline_scale)] if p]
+    if problems:
+        for problem in problems:
+            print(f"ipc-grade replay: error: {problem}", file=sys.stderr)
+        return cli.EXIT_USAGE
     args.path = args.impl or args.path or "."
     known = {s.id for s in cli.grader.catalogue()}
     if args.spec not in known:
@@ -51,14 +69,22 @@ def main(argv: Sequence[str]) -> int:
         pytest_terminal=False,
         run_as=args.run_as,
     )
-    sys.stdout.write("\n" + render(rec, color=sys.stdout.isatty()))
+    interrupted = rec.meta.get("error_kind") == "interrupted"
+    if rec.error is not None and not rec.specs:
+        print(f"ipc-grade replay: could not grade {rec.implementation.get('path', '')}: {rec.error}", file=sys.stderr)
+        return cli.EXIT_INTERRUPTED if interrupted else cli.EXIT_NOTHING_GRADED
+    columns = cli.terminal_width(sys.stdout)
+    sys.stdout.write("\n" + render(rec, color=cli.use_color(sys.stdout), columns=columns))
     spec = next((s for s in rec.specs if s.id == args.spec), None)
     if spec is not None and spec.timeline:
         steps = timeline.replay(spec.timeline)
         if steps:
-            print("\nTry it by hand (in the implementation's directory; a second terminal for signals and /proc):")
-            for i, step in enumerate(steps, 1):
-                print(f"  {i}. {step}")
+            said = ["", "Try it by hand (in the implementation's directory; a second terminal for signals and /proc):"]
+            said += [f"  {i}. {step}" for i, step in enumerate(steps, 1)]
+            print("\n".join(piece for line in said for piece in fit(line, columns)))
+    if interrupted:
+        print(f"ipc-grade replay: interrupted (exit status {cli.EXIT_INTERRUPTED})", file=sys.stderr)
+        return cli.EXIT_INTERRUPTED
     if spec is None:
         return cli.EXIT_NOTHING_GRADED if rec.error else cli.EXIT_NOT_PASSED
     return cli.EXIT_PASSED if spec.status == "passed" else cli.EXIT_NOT_PASSED

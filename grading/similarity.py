@@ -68,6 +68,7 @@ from typing import Any
 
 from conformance.record import MECHANISMS, mechanism_order
 
+from .cli import workers_value
 from .render_html import e, page
 
 VERSION = 1
@@ -299,19 +300,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="the directory of submissions (as for ipc-grade batch)")
     p.add_argument("--out", metavar="OUT", help="write similarity.json and the side-by-side pages here")
     add_threshold_option(p, "--threshold")
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="processes that fingerprint the files (default: one per CPU)")
+    p.add_argument("-j", "--jobs", type=workers_value, default=None, metavar="N", help="processes that fingerprint the files: 1 or more, or auto (the default: one per CPU)")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
+    return run(parser().parse_args(list(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
     source = Path(args.dir)
     problems = []
     if not source.is_dir():
         problems.append(f"{args.dir} is not a directory: give the directory that holds one directory or archive per submission")
     problems += check_threshold(args.threshold, "--threshold")
-    if args.jobs is not None and args.jobs < 1:
-        problems.append(f"--jobs {args.jobs}: give 1 or more")
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         problems.append(f"--out {args.out} exists and is not a directory")

@@ -3,6 +3,8 @@ then each failure with what was expected, what was observed, and its hint."""
 
 from __future__ import annotations
 
+import textwrap
+
 from conformance.record import STATUS, STATUSES, RunRecord, SpecResult
 
 from . import timeline
@@ -12,7 +14,10 @@ from .present import View, clean, points
 MESSAGE_LINES = 12
 
 
-def render(record: RunRecord, color: bool = False, show_hidden: bool = False) -> str:
+def render(record: RunRecord, color: bool = False, show_hidden: bool = False, columns: int | None = None) -> str:
+    """The report; COLOR paints statuses; COLUMNS (a terminal's width) wraps every longer line at
+    its spaces, the continuation indented (a word longer than COLUMNS, such as a path, stays whole)."""
+
     def paint(text: str, status: str) -> str:
         return f"\x1b[{STATUS[status].color}m{text}\x1b[0m" if color and status in STATUS else text
 
@@ -25,12 +30,16 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False) ->
         lines.append(f"Isolation: {record.meta['isolation']}")
     if record.meta.get("programs_run_as"):
         lines.append(f"Programs ran as: {record.meta['programs_run_as']}")
-    lines.extend(paint(w, "failed") for w in view.warnings())
+    lines.extend(paint(piece, "failed") for w in view.warnings() for piece in fit(w, columns))
     lines.extend(view.evidence_notes())
     build = view.build_failure()
     if build:
         lines.append(build[0])
         lines.extend(f"    {line}" for line in build[1].splitlines()[-15:])
+    if record.error and not record.specs:  # nothing ran: the reason is the report
+        lines.append(f"Could not grade: {clean(record.error)}")
+        lines.append(f"Total: {view.total_line()}  (nothing was graded)")
+        return "".join(piece + "\n" for line in lines for piece in fit(line, columns))
     if record.error:
         lines.append(f"Could not grade normally: {clean(record.error)}")
     width = max((len(s.id) for s in view.specs), default=20)
@@ -60,7 +69,23 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False) ->
         lines.append("What went wrong:")
         for s in problems:
             lines.extend(_problem(s))
-    return "\n".join(lines) + "\n"
+    return "".join(piece + "\n" for line in lines for piece in fit(line, columns))
+
+
+def fit(line: str, columns: int | None) -> list[str]:
+    """LINE in pieces of at most COLUMNS, broken at spaces; each continuation is indented two
+    more than the line. A line with colour is left whole (only status cells, short)."""
+    if columns is None or len(line) <= columns or "\x1b[" in line:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip(" ")))
+    return textwrap.wrap(
+        line,
+        columns,
+        initial_indent="",
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
 
 
 def _marks(spec: SpecResult, show_hidden: bool) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -158,12 +160,130 @@ def test_required_check_exit_statuses(tmp_path):
         (["--json", "a.json", "--html", "a.json"], "both name a.json"),
         (["--session-timeout", "0"], "positive number of seconds"),
         (["--html", "afile/report.html"], "cannot create a file"),
+        (["-j", "abc"], "argument -j/--jobs: 'abc': give a whole number of workers, 0 or more"),
+        (["--jobs", "-2"], "argument -j/--jobs: '-2'"),
+        (["--deadline-scale", "abc"], "argument --deadline-scale: 'abc': give a positive number"),
+        (["--deadline-scale", "-1"], "argument --deadline-scale: '-1': give a positive number"),
+        (["--deadline-scale", "inf"], "argument --deadline-scale: 'inf'"),
+        (["--session-timeout", "soon"], "argument --session-timeout: 'soon': give a positive number of seconds"),
+        (["grade", "-j", "abc"], "argument -j/--jobs: 'abc'"),
+        (["bacth"], "did you mean `ipc-grade batch`?"),
+        (["batch", "afile", "--out", "o", "-j", "abc"], "argument -j/--jobs: 'abc': give 1 or more"),
+        (["batch", "afile", "--out", "o", "--deadline-scale", "0"], "argument --deadline-scale: '0': give a positive number"),
+        (["batch", "afile", "--out", "o", "--session-timeout", "-5"], "argument --session-timeout: '-5'"),
+        (["replay", "pipe.uses-pipe", "--deadline-scale", "x"], "argument --deadline-scale: 'x'"),
+        (["replay", "pipe.uses-pipe", "--session-timeout", "0"], "argument --session-timeout: '0'"),
+        (["replay", "pipe.uses-pipe", "a", "--impl", "b"], "two implementations given"),
+        (["similarity", "afile", "-j", "0"], "argument -j/--jobs: '0'"),
     ],
 )
 def test_usage_errors_exit_2_without_a_traceback(tmp_path, args, message):
     (tmp_path / "afile").write_text("a file, not a directory")
     proc = ipc_grade(*args, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["batch", "afile", "--out", "o"], ["replay", "pipe.uses-pipe"]])
+def test_a_bad_deadline_scale_in_the_environment_is_a_usage_error(tmp_path, command):
+    (tmp_path / "afile").mkdir()
+    proc = ipc_grade(*command, cwd=tmp_path, timeout=60, env={"IPC_DEADLINE_SCALE": "fast"})
+    assert proc.returncode == 2 and "environment variable IPC_DEADLINE_SCALE='fast': give a positive number" in proc.stderr, proc.stderr
+    # the option wins over the variable (and a bad option is said as the option)
+    proc = ipc_grade(*command, "--deadline-scale", "-3", cwd=tmp_path, timeout=60, env={"IPC_DEADLINE_SCALE": "fast"})
+    assert proc.returncode == 2 and "argument --deadline-scale: '-3'" in proc.stderr and "IPC_DEADLINE_SCALE" not in proc.stderr, proc.stderr
+
+
+def test_help_lists_every_command_and_the_grading_options(tmp_path):
+    from grading.cli import COMMANDS
+
+    proc = ipc_grade("--help", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    listed = proc.stdout[proc.stdout.index("commands:"):]
+    for name in ("grade", "batch", "merge", "similarity", "replay", "new", "gradescope-bundle"):
+        assert name in COMMANDS and re.search(rf"^\s+{re.escape(name)}\b", listed, re.M), (name, proc.stdout)
+    for option in ("PATH", "--rubric", "-j N, --jobs N", "--deadline-scale", "--session-timeout", "--json FILE", "--check-required"):
+        assert option in proc.stdout, option
+    assert "130" in proc.stdout  # the exit statuses, Ctrl-C's too
+    for name in COMMANDS:
+        own = ipc_grade(name, "--help", cwd=tmp_path, timeout=60)
+        assert own.returncode == 0 and own.stdout.startswith(f"usage: ipc-grade {name}" if name != "grade" else "usage: ipc-grade [grade]"), own.stdout + own.stderr
+
+
+def test_grading_is_the_default_command(tmp_path):
+    with_name = ipc_grade("grade", "no-such-dir", "-q", cwd=tmp_path, timeout=60)
+    without = ipc_grade("no-such-dir", "-q", cwd=tmp_path, timeout=60)
+    assert with_name.returncode == without.returncode == 4
+    assert with_name.stderr == without.stderr
+
+
+def test_a_path_with_nothing_to_grade_is_one_message_at_once(tmp_path):
+    """No directory: one sentence in ipc-grade's words (PATH, not pytest's --impl), exit 4 in
+    well under the time a grading run takes to start, and every report says it, score 0."""
+    out = tmp_path / "reports"
+    started = time.monotonic()
+    proc = ipc_grade("/no/such/dir", *report_args(out), cwd=tmp_path, timeout=60)
+    took = time.monotonic() - started
+    assert proc.returncode == 4, proc.stderr
+    assert took < 2, f"{took:.1f} s"
+    assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("ipc-grade: could not grade /no/such/dir: implementation directory /no/such/dir does not exist")
+    assert "PATH" in proc.stderr and "--impl" not in proc.stderr
+    docs = check_all(out, reason="/no/such/dir does not exist")
+    assert "error_kind" not in docs["json"] and docs["json"]["manifest_unusable"]  # the submission's, not the grader's
+    # every spec it would have graded is listed, failed for that reason: the maximum is known
+    specs = docs["json"]["specs"]
+    assert specs and {s["status"] for s in specs} == {"failed"} and docs["json"]["max_score"] > 0
+    assert all("/no/such/dir does not exist" in s["message"] for s in specs)
+    assert "--impl" not in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "toml, reason",
+    [
+        ("[programs\npipe = 1\n", "is not valid TOML"),
+        ('[program]\npipe = "python3 pipe.py"\n', "unknown section [program]"),
+        (None, "`ipc-grade new DIR` starts one"),
+    ],
+)
+def test_an_unusable_manifest_is_one_message_at_once(tmp_path, toml, reason):
+    impl = tmp_path / "impl"
+    impl.mkdir()
+    if toml is not None:
+        (impl / "ipc.toml").write_text(toml)
+    out = tmp_path / "reports"
+    started = time.monotonic()
+    proc = ipc_grade(str(impl), *report_args(out), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 4 and time.monotonic() - started < 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and reason in proc.stderr, proc.stderr
+    check_all(out, reason=reason)
+    assert "Fix: Fix" not in (out / "report.txt").read_text() and "**Fix:** Fix" not in (out / "report.md").read_text()
+
+
+def test_pytest_users_read_impl_and_one_fix(tmp_path):
+    """Through pytest the same mistake names pytest's option, and each failure's fix is said once."""
+    md = tmp_path / "report.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--impl=/no/such/dir", f"--ipc-markdown={md}", "-k", "pipe.uses-pipe", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env(),
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    text = md.read_text()
+    assert "check the path given to --impl" in text
+    assert "**Fix:** Correct ipc.toml" in text and "Fix ipc.toml" not in text
+
+
+def test_without_a_path_it_grades_the_manifest_here(tmp_path):
+    """In an implementation's directory `ipc-grade` grades it (the bundled reference is graded
+    only where there is no ipc.toml); the progress knows the total before the first verdict."""
+    here = tmp_path / "lab"
+    shutil.copytree(REFERENCE, here)
+    (tmp_path / "r.toml").write_text('mechanisms = []\n[spec."pipe.uses-pipe"]\n[spec."pipe.broken-pipe"]\n')
+    proc = ipc_grade("--rubric", "../r.toml", "-j", "1", "--json", "run.json", cwd=here)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((here / "run.json").read_text())["implementation"]["path"] == str(here)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("ipc-grade:")]
+    assert lines[0] == f"ipc-grade: grading {here} (2 specs)", proc.stderr
+    assert lines[1].startswith("ipc-grade: [1/2] "), proc.stderr
 
 
 def test_a_bad_rubric_exits_2_naming_its_line(tmp_path):
