@@ -28,8 +28,10 @@ NOT_GRADABLE = "not-gradable"
 TIMEOUT = "timeout"
 CRASHED = "crashed"
 BAD_ARCHIVE = "bad-archive"
-#: Statuses that mean the harness, not the submission, needs a look.
-HARNESS = (CRASHED, TIMEOUT, BROKEN_SPECS)
+#: Statuses of a submission that was not graded to the end, which the instructor must look at:
+#: the harness failed on it, or its archive could not be unpacked (docs/batch.md). The class
+#: page lists them, the batch exits 1, and lms.csv leaves their cells empty.
+HARNESS = (CRASHED, TIMEOUT, BROKEN_SPECS, BAD_ARCHIVE)
 
 
 @dataclass
@@ -173,7 +175,8 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
     b.append("</tbody></table>")
 
     broke = [en for en in entries if en.status in HARNESS]
-    b.append("<h2>Submissions that broke the harness</h2>")
+    b.append("<h2>Submissions not graded to the end</h2>")
+    b.append('<p class="sub">The harness failed on them, or their archive could not be unpacked: each needs a look.</p>')
     if broke:
         b.append("<table><thead><tr><th>submission</th><th>status</th><th>why</th></tr></thead><tbody>")
         for en in broke:

@@ -20,9 +20,10 @@ above, then one column, the assignment, with each student's final score (after t
 policy). Canvas's gradebook import reads exactly these columns (an assignment column named
 "Title (123)" updates assignment 123; a new name creates an assignment); Moodle's CSV grade
 import maps "SIS User ID" to ID number (or "SIS Login ID" to username) and the assignment column
-to a grade item. A student without a submission, or whose grading the harness broke (crashed,
-timed out, a broken spec: the class page lists them), gets an empty cell: both LMSs then leave
-the grade as it is, for the instructor to set.
+to a grade item. A student without a submission, or whose submission was not graded to the end
+(the harness crashed, timed out or broke a spec, or the archive could not be unpacked: the class
+page lists them), gets an empty cell: both LMSs then leave the grade as it is, for the
+instructor to set.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ def graded(klass) -> tuple[Path, subprocess.CompletedProcess, float]:
 
 def test_every_submission_gets_a_row_sorted_by_id(graded):
     out, proc, _ = graded
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # mallory's archive was not graded (docs/batch.md)
+    assert "1 not graded to the end: mallory (bad-archive)" in proc.stderr
     book = rows(out)
     assert [r["id"] for r in book] == ["alice", "bob", "carol", "dan", "erin", "frank", "mallory"]
     assert list(book[0]) == ["id", "total", "max", "pipe", "status", "reason"]
@@ -133,7 +134,11 @@ def test_the_class_page_shows_pass_rates_distribution_and_breakage(graded):
     page = (out / "class.html").read_text()
     assert "<svg" in page and "<script" not in page and "http" not in page.replace("http-equiv", "")
     assert page.index("pipe.broken-pipe") < page.index("pipe.uses-pipe")  # hardest first
-    assert "Submissions that broke the harness" in page
+    assert "Submissions not graded to the end" in page
+    listed = page[page.index("Submissions not graded to the end"):page.index("Every submission")]
+    assert "mallory" in listed and "bad-archive" in listed and "alice" not in listed
+    assert "None: every submission was graded to the end." not in page
+    assert "7 submissions · 1 bad-archive · 6 graded" in page
     assert 'href="submissions/alice/report.html"' in page
 
 
@@ -152,7 +157,7 @@ def test_shards_merge_into_the_same_gradebook(graded, klass):
     out, _, _ = graded
     for i in range(2):
         proc = run("batch", "submissions", "--out", f"shard{i}", "--jobs", "3", "--rubric", "rubric.toml", "--shard", f"{i}/2", cwd=klass)
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == (1 if i == 0 else 0), proc.stderr  # shard 0 holds mallory's bad archive
     ids = [[r["id"] for r in rows(klass / f"shard{i}")] for i in range(2)]
     assert ids == [["alice", "carol", "erin", "mallory"], ["bob", "dan", "frank"]]
     proc = run("merge", "shard0", "shard1", "--out", "merged", cwd=klass)
@@ -184,6 +189,25 @@ def test_shards_merge_into_the_same_gradebook(graded, klass):
 def test_batch_usage_errors(klass, args, message):
     proc = run(*args, cwd=klass, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_corrupt_archive_is_counted_and_fails_the_batch(tmp_path):
+    """A zip that is not one (a truncated upload): its row says why, the class page counts and
+    lists it, and the batch exits 1 so that it is not missed."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    shutil.copytree(locate.bundled("student_template"), subs / "bob", ignore=shutil.ignore_patterns("c"))
+    (subs / "zoe.zip").write_bytes(b"PK\x03\x04 cut short")
+    (tmp_path / "rubric.toml").write_text(RUBRIC)
+    proc = run("batch", "submissions", "--out", "out", "--jobs", "2", "--rubric", "rubric.toml", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "1 not graded to the end: zoe (bad-archive)" in proc.stderr
+    by = {r["id"]: r for r in rows(tmp_path / "out")}
+    assert by["zoe"]["status"] == "bad-archive" and "cannot be unpacked" in by["zoe"]["reason"] and by["zoe"]["total"] == "0"
+    assert by["bob"]["status"] == "graded"
+    page = (tmp_path / "out" / "class.html").read_text()
+    assert "2 submissions · 1 bad-archive · 1 graded" in page
+    assert "zoe" in page[page.index("Submissions not graded to the end"):page.index("Every submission")]
 
 
 # --- archives ------------------------------------------------------------------------------
