@@ -108,6 +108,7 @@ def test_a_program_cannot_change_the_grader_the_reference_or_a_report(tmp_path):
 # --- linger, exhaust: nothing outlives its spec -------------------------------------------------
 
 
+@pytest.mark.slow
 @as_root
 def test_a_fork_hopping_program_does_not_outlive_its_spec(tmp_path):
     """Each child forks and its parent exits at once, in a new session: a tree walk never sees

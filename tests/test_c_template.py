@@ -82,6 +82,7 @@ def test_every_c_spec_is_not_implemented(tmp_path):
     assert not any(p.name in STEMS for p in target.iterdir()), "the grader builds in a copy, never in the student's directory"
 
 
+@pytest.mark.slow
 @needs_cc
 def test_the_c_reference_gets_full_marks(tmp_path):
     """The C reference, graded as a student's C is (built with its Makefile, in a copy): every

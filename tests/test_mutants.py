@@ -15,6 +15,7 @@ from conformance import locate
 MUTANTS = mutants()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
 def test_mutant_is_caught(mutant, tmp_path):
     impl = mutant.materialize(tmp_path)

@@ -58,6 +58,7 @@ def test_a_fork_bomb_costs_its_specs_and_nothing_escapes(tmp_path):
     assert not Path(rec.implementation["path"], "__pycache__").exists()
 
 
+@pytest.mark.slow
 def test_the_reference_passes_every_spec_when_sandboxed(tmp_path):
     """Objects the harness makes for a program (queues, segments, semaphores, socket files)
     must be handed to the sandbox user, or the reference itself would fail."""

@@ -28,6 +28,7 @@ def _assert_judged(rec, allowed=JUDGED):
     assert not wrong, wrong
 
 
+@pytest.mark.slow
 def test_the_template_is_not_implemented_the_same_way_every_run(tmp_path):
     """The untouched template: every spec not-implemented, the same maximum each run."""
     template = locate.bundled("student_template")
@@ -38,6 +39,7 @@ def test_the_template_is_not_implemented_the_same_way_every_run(tmp_path):
     assert _statuses(runs[0]) == _statuses(runs[1])
 
 
+@pytest.mark.slow
 def test_programs_that_close_stdin_and_exit_at_once_are_judged(tmp_path):
     """The grader's write to a program that has gone is the program's behaviour, not a fault."""
     rec, _ = grade(FIXTURES / "quits", "-n", "2", cwd=tmp_path)
