@@ -134,28 +134,40 @@ def test_colours_on_a_terminal_and_none_with_no_color(tmp_path):
 
 def _spinner(tmp_path: Path) -> Path:
     """The reference's pipe, and a signal catcher that spins for ever: its spec waits out its
-    deadline, so that Ctrl-C lands while it runs."""
+    deadline, so that Ctrl-C lands while it runs. The catcher's file is named after the test, so
+    that its processes are told from those of a test running beside it."""
     impl = tmp_path / "spins"
     impl.mkdir()
     (impl / "pipe.py").write_text((REFERENCE / "pipe.py").read_text())
-    (impl / "spin.py").write_text("while True:\n    pass\n")
-    (impl / "ipc.toml").write_text('[programs]\npipe = "python3 pipe.py"\nsignal = "python3 spin.py"\n')
+    (impl / _spin_name(impl)).write_text("while True:\n    pass\n")
+    (impl / "ipc.toml").write_text(f'[programs]\npipe = "python3 pipe.py"\nsignal = "python3 {_spin_name(impl)}"\n')
     return impl
 
 
-def _programs_left(impl: Path) -> list[str]:
-    """Processes still running a program of IMPL (the grader ran them from a copy: by name)."""
-    left = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"spin.py") for a in argv) and b"pytest" not in b" ".join(argv):
-            left.append(f"{proc.name}: {b' '.join(argv).decode(errors='replace')}")
-    return left
+def _spin_name(impl: Path) -> str:
+    return f"spin-{impl.parent.name}.py"
+
+
+def _programs_left(impl: Path, within: float = 10.0) -> list[str]:
+    """Processes still running IMPL's spinning catcher (the grader ran it from a copy: found by
+    its file's name), once those being killed have had WITHIN seconds to go (/proc, polled)."""
+    name = _spin_name(impl).encode()
+    end = time.monotonic() + within
+    while True:
+        left = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z" and any(a.endswith(name) for a in argv):
+                left.append(f"{proc.name}: {b' '.join(argv).decode(errors='replace')}")
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)  # polling /proc for the processes to go, under the deadline above
 
 
 def test_ctrl_c_keeps_the_verdicts_reached_and_writes_every_report(tmp_path):
