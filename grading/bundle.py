@@ -46,10 +46,9 @@ import stat
 import sys
 import tempfile
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
-from .cli import load_rubric
+from .cli import jobs_value, load_rubric, scale_value, seconds_value
 from .kits.wheel import WheelError
 from .rubric import RubricError
 
@@ -157,20 +156,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rubric", required=True, metavar="FILE", help="the course's rubric (docs/rubric.md)")
     p.add_argument("--out", required=True, metavar="ZIP", help="the zip to write, such as autograder.zip")
-    p.add_argument("--jobs", default="auto", help="pytest-xdist workers on Gradescope (default auto: the CPUs the container may use, its cgroup quota counted)")
+    p.add_argument("--jobs", default="auto", type=jobs_value, help="pytest-xdist workers on Gradescope (default auto: the CPUs the container may use, its cgroup quota counted)")
     p.add_argument(
         "--session-timeout",
-        type=float,
+        type=seconds_value,
         default=DEFAULT_SESSION_TIMEOUT,
         metavar="SECONDS",
         help=f"stop grading after SECONDS, before Gradescope's own timeout (default {DEFAULT_SESSION_TIMEOUT})",
     )
-    p.add_argument("--deadline-scale", metavar="FACTOR", help="stretch every deadline by FACTOR on Gradescope's machines")
+    p.add_argument("--deadline-scale", metavar="FACTOR", type=scale_value, help="stretch every deadline by FACTOR on Gradescope's machines")
     return p
 
 
-def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
+def run(args: argparse.Namespace) -> int:
     try:
         rubric = load_rubric(args.rubric)
     except RubricError as exc:
@@ -181,9 +179,6 @@ def main(argv: Sequence[str]) -> int:
     out = Path(args.out)
     if out.is_dir():
         print(f"ipc-grade gradescope-bundle: error: --out {args.out} is a directory: name the zip, such as {out / 'autograder.zip'}", file=sys.stderr)
-        return 2
-    if args.session_timeout <= 0:
-        print(f"ipc-grade gradescope-bundle: error: --session-timeout {args.session_timeout:g}: give a positive number", file=sys.stderr)
         return 2
     try:
         data = build(Path(args.rubric).read_bytes(), jobs=args.jobs, session_timeout=args.session_timeout, deadline_scale=args.deadline_scale)

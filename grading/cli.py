@@ -183,7 +183,7 @@ COMMANDS: dict[str, Command] = {
         Command("similarity", "find submissions that copy the bundled references or each other (instructors only)", "similarity", "parser", run="run"),
         Command("replay", "run one spec, showing what each process does as it happens, then the steps to do by hand", "replay", "parser", run="run"),
         Command("new", "start an implementation from the student template (Python or C)", "new", "parser", run="run"),
-        Command("gradescope-bundle", "build a Gradescope autograder zip that carries this grader (docs/kits.md)", "bundle", "parser", main="main"),
+        Command("gradescope-bundle", "build a Gradescope autograder zip that carries this grader (docs/kits.md)", "bundle", "parser", run="run"),
     )
 }
 #: Options of ipc-grade itself, before any command.

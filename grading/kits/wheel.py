@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 DISTRIBUTION = "ipc-conformance"
 #: Fixed timestamp for every entry: the same installation gives the same bytes.
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+SOURCE_DATE_EPOCH = 1577836800  # the same instant, for the tools that build a wheel
 #: Files pip adds to a dist-info when it installs; the wheel did not hold them.
 INSTALLER_FILES = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
 #: What in a checkout is not a source of the package (.gitignore's, and the git directory).
@@ -91,6 +93,7 @@ def from_checkout(root: Path, dest: Path) -> Path:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "--wheel-dir", str(out), str(source)],
             capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            env={**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},  # the same checkout, the same bytes
         )
         built = sorted(out.glob("*.whl"))
         if done.returncode != 0 or len(built) != 1:
