@@ -277,10 +277,17 @@ def truncate(text: str, limit: int, what: str = "the JSON run record") -> str:
 
 
 def one_sentence(text: str) -> str:
-    """The first sentence of TEXT (a run's reason), on one line."""
+    """The first sentence of TEXT (a run's reason), on one line, ending in its full stop (a
+    reason written as a clause gets one, so that the next sentence does not run on)."""
     flat = " ".join(text.split())
     m = re.search(r"(?<=[.!?])\s", flat)
-    return flat[: m.start()] if m else flat
+    first = flat[: m.start()] if m else flat
+    return first if not first or first.endswith((".", "!", "?")) else first + "."
+
+
+def says_more(text: str) -> bool:
+    """TEXT holds more than its first sentence (so a report shows it whole below that one)."""
+    return " ".join(text.split()).rstrip(".") != one_sentence(text).rstrip(".")
 
 
 def time_fields(record: RunRecord) -> dict[str, str]:

@@ -20,6 +20,7 @@ from .present import (
     one_sentence,
     percent,
     points,
+    says_more,
     status_words,
     time_fields,
     truncate,
@@ -102,7 +103,7 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
             f'<div class="banner" id="run-error"><strong>This submission could not be graded:</strong> '
             f"{e(one_sentence(record.error))} Score: 0.</div>"
         )
-        if clean(record.error).strip() != one_sentence(record.error):
+        if says_more(record.error):
             b.append(f"<pre>{e(truncate(record.error, TRANSCRIPT_LIMIT))}</pre>")
     for warning in view.warnings():
         b.append(f'<div class="banner">{e(warning)}</div>')

@@ -20,6 +20,7 @@ from .present import (
     one_sentence,
     percent,
     points,
+    says_more,
     status_words,
     time_fields,
     truncate,
@@ -49,7 +50,7 @@ def _render(record: RunRecord, show_hidden: bool, transcript_limit: int) -> str:
         out.append(f"> **This submission could not be graded:** {_inline(one_sentence(record.error))} Score: 0.")
         out.append("")
         rest = clean(record.error).strip()
-        if rest != one_sentence(record.error):
+        if says_more(record.error):
             out.extend(_fenced(truncate(rest, 4000, "the JSON run record")))
             out.append("")
     for note in view.warnings() + view.evidence_notes():
