@@ -11,6 +11,9 @@ the grader is root with every capability, root in a container with Docker's defa
 ordinary user. Evidence that cannot be read is never taken for an answer: a reader raises
 EvidenceUnavailable (this machine does not show it to anyone: the spec is unsupported) or
 Unreadable (the process hid it from its own user: the program's doing, so the spec fails).
+
+Waiting until the kernel shows something (a call, a state, a condition) is waits.py's: this
+module only reads, and deadlock.py reasons from what it reads.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from . import credentials, syscalls
 from .deadline import Deadline
-from .outcomes import SpecFailure, SpecTimeout, Unsupported
+from .outcomes import SpecFailure, Unsupported
 
 PROC = Path("/proc")
 
@@ -102,7 +105,7 @@ def guarded(pid: int, source: str, path: "str | Path", read):
     """READ() run as PID's own user; None if PID has gone; EvidenceUnavailable or Unreadable if
     the kernel will not say."""
     deadline: Deadline | None = None
-    pacer = _Pacer()
+    pacer = Pacer()
     while True:
         with credentials.as_owner_of(pid):  # looked up afresh: the process may change its user
             try:
@@ -442,10 +445,10 @@ def dev_shm() -> list[str]:
         return []
 
 
-# --- waiting on the kernel -----------------------------------------------------------------
+# --- pacing a poll, and what a process sleeps in -------------------------------------------
 
 
-class _Pacer:
+class Pacer:
     """Paces a /proc poll: yields the CPU at first, then waits a little longer each time.
 
     This is not synchronisation by sleeping: every round re-reads the kernel's state and the
@@ -477,10 +480,6 @@ class Blocked:
     def __str__(self) -> str:
         where = f" (wait channel {self.wchan})" if self.wchan else ""
         return f"pid {self.pid} sleeps in {self.syscall}{where}"
-
-
-class ProcessGone(Exception):
-    """The process exited (or was never there) while we waited for it to block."""
 
 
 def describe(pid: int) -> str:
@@ -522,42 +521,6 @@ def blocked_now(pid: int, names: Iterable[str]) -> Blocked | None:
     return None
 
 
-def wait_until_blocked(
-    pid: int, names: Iterable[str], deadline: "Deadline | float", what: str = ""
-) -> Blocked:
-    """Return as soon as some thread of PID sleeps in one of the system calls NAMES.
-
-    The whole process must be asleep (no thread running). Raises ProcessGone if PID exits,
-    SpecTimeout (with what PID was doing) at the deadline, and what blocked_now raises when
-    the system call cannot be read.
-    """
-    deadline = Deadline.of(deadline)
-    wanted = set(names)
-    pacer = _Pacer()
-    while True:
-        st = read_stat(pid)
-        if st is None or st.state in ("Z", "X"):
-            raise ProcessGone(f"pid {pid} exited while we waited for it to block in {'/'.join(sorted(wanted))}")
-        blocked = blocked_now(pid, wanted)
-        if blocked:
-            return blocked
-        if deadline.expired():
-            raise SpecTimeout(
-                f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} within {deadline}.",
-                evidence=[describe(pid)],
-            )
-        _poll_deadlock(lambda: read_stat(pid) is None or blocked_now(pid, wanted))
-        pacer.pause(deadline)
-
-
-def _poll_deadlock(done) -> None:
-    """Let a wait end as soon as deadlock.py proves that what it waits for (DONE() says whether
-    it has happened) can never happen."""
-    from . import deadlock  # deadlock reads /proc through this module
-
-    deadlock.poll(done)
-
-
 def state_of_thread(pid: int, tid: int) -> str | None:
     try:
         raw = (PROC / str(pid) / "task" / str(tid) / "stat").read_text()
@@ -570,36 +533,6 @@ def asleep(pid: int) -> bool:
     """Every thread of PID sleeps (state S or D): nothing of it runs or waits to run."""
     states = [s for s in (state_of_thread(pid, t) for t in threads(pid)) if s]
     return bool(states) and all(s in ("S", "D") for s in states)
-
-
-def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: str = "") -> str:
-    """Return the state as soon as PID's state is one of STATES (e.g. "T")."""
-    deadline = Deadline.of(deadline)
-    pacer = _Pacer()
-    while True:
-        s = state(pid)
-        if s is None:
-            raise ProcessGone(f"pid {pid} exited while we waited for state {states}")
-        if s in states:
-            return s
-        if deadline.expired():
-            raise SpecTimeout(f"{what or f'pid {pid}'} did not reach state {states} within {deadline}.", evidence=[describe(pid)])
-        _poll_deadlock(lambda: state(pid) in (None, *states))
-        pacer.pause(deadline)
-
-
-def wait_until(predicate, deadline: "Deadline | float", what: str):
-    """Poll PREDICATE (a function of no arguments reading kernel state) until it is truthy."""
-    deadline = Deadline.of(deadline)
-    pacer = _Pacer()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if deadline.expired():
-            raise SpecTimeout(f"Not within {deadline}.", expected=what)
-        _poll_deadlock(predicate)
-        pacer.pause(deadline)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import deadlock, observe
+from . import deadlock, observe, waits
 from .capture import Capture, readable
 from .deadline import Deadline
 from .limits import PROGRAM_UMASK, Limits, _child_setup
@@ -326,7 +326,7 @@ class Proc:
     def wait_for(self, predicate, timeout: "float | Deadline", what: str):
         """Poll PREDICATE (reading kernel state) until truthy; fail if the program exits first."""
         deadline = Deadline.of(timeout)
-        pacer = observe._Pacer()
+        pacer = observe.Pacer()
         while True:
             value = predicate()
             if value:
@@ -343,8 +343,8 @@ class Proc:
         pid = pid or self.pid
         who = who or (self.label if pid == self.pid else f"pid {pid} (started by {self.label})")
         try:
-            return observe.wait_until_blocked(pid, syscalls, timeout, what=who)
-        except observe.ProcessGone:
+            return waits.wait_until_blocked(pid, syscalls, timeout, what=who)
+        except waits.ProcessGone:
             if self.poll() is not None:
                 raise self._exited_early(f"it blocked in {'/'.join(sorted(syscalls))}") from None
             raise SpecFailure(f"{who} exited before it blocked in {'/'.join(sorted(syscalls))}.", procs=[self]) from None
@@ -352,8 +352,8 @@ class Proc:
     def wait_state(self, states: str, timeout: "float | Deadline", pid: int | None = None) -> str:
         pid = pid or self.pid
         try:
-            return observe.wait_for_state(pid, states, timeout, what=self.label if pid == self.pid else f"pid {pid}")
-        except observe.ProcessGone:
+            return waits.wait_for_state(pid, states, timeout, what=self.label if pid == self.pid else f"pid {pid}")
+        except waits.ProcessGone:
             raise self._exited_early(f"pid {pid} reached state {states}") from None
 
     def cpu_ticks_over(self, window: float, pid: int | None = None) -> int | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import observe
+from . import observe, waits
 from .deadline import Deadline
 from .outcomes import SpecFailure, SpecTimeout
 from .process import Proc
@@ -93,7 +93,7 @@ def settle(
 
     deadline = Deadline.of(timeout)
     try:
-        outcome = observe.wait_until(settled, deadline, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
+        outcome = waits.wait_until(settled, deadline, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
     except SpecTimeout:
         raise SpecTimeout(
             f"{who} (pid {pid}) neither exited nor slept in {wanted} within {deadline}.",

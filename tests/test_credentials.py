@@ -29,11 +29,11 @@ DROP = "cap_sys_ptrace,cap_ipc_owner,cap_dac_read_search,cap_sys_admin"
 PROBE = textwrap.dedent(
     f"""
     import subprocess, sysv_ipc
-    from conformance import credentials, observe, queues
+    from conformance import credentials, observe, queues, waits
     from conformance.naming import Names
 
     cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, user={UID}, group={UID}, extra_groups=[])
-    observe.wait_until(lambda: observe.asleep(cat.pid), 10, "cat asleep")
+    waits.wait_until(lambda: observe.asleep(cat.pid), 10, "cat asleep")
     print("syscall", observe.syscall(cat.pid).name)
     print("fd0", observe.fds(cat.pid)[0].kind)
     credentials.set_program_user({UID}, {UID})

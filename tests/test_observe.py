@@ -8,7 +8,7 @@ import time
 import pytest
 import sysv_ipc
 
-from conformance import observe, syscalls
+from conformance import observe, syscalls, waits
 from conformance.limits import become_subreaper
 from conformance.outcomes import SpecTimeout
 from conformance.supervisor import Supervisor
@@ -25,7 +25,7 @@ def sup():
 def test_wait_until_blocked_returns_as_soon_as_the_process_sleeps_in_read(sup):
     cat = sup.spawn(["cat"], cwd="/", label="cat")
     t0 = time.monotonic()
-    blocked = observe.wait_until_blocked(cat.pid, {"read"}, 5)
+    blocked = waits.wait_until_blocked(cat.pid, {"read"}, 5)
     assert time.monotonic() - t0 < 1
     assert blocked.syscall.name == "read" and blocked.syscall.args[0] == 0
     assert "sleeps in read" in str(blocked)
@@ -33,16 +33,16 @@ def test_wait_until_blocked_returns_as_soon_as_the_process_sleeps_in_read(sup):
 
 def test_wait_until_blocked_names_what_the_process_does_instead(sup):
     cat = sup.spawn(["cat"], cwd="/", label="cat")
-    observe.wait_until_blocked(cat.pid, {"read"}, 5)
+    waits.wait_until_blocked(cat.pid, {"read"}, 5)
     with pytest.raises(SpecTimeout, match=r"did not block in msgrcv within 0.2 s.\npid \d+ \(cat\) is sleeping in read"):
-        observe.wait_until_blocked(cat.pid, {"msgrcv"}, 0.2)
+        waits.wait_until_blocked(cat.pid, {"msgrcv"}, 0.2)
 
 
 def test_wait_until_blocked_notices_an_exit(sup):
     p = sup.spawn(["true"], cwd="/", label="true")
     p.wait(5)
-    with pytest.raises(observe.ProcessGone):
-        observe.wait_until_blocked(p.pid, {"read"}, 5)
+    with pytest.raises(waits.ProcessGone):
+        waits.wait_until_blocked(p.pid, {"read"}, 5)
 
 
 def test_fds_tell_pipe_ends_apart(sup):

@@ -32,7 +32,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, explain, observe, settle, shared_memory
+from conformance import deadline, explain, observe, settle, shared_memory, waits
 from conformance.credentials import as_program
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
@@ -118,7 +118,7 @@ def _wait_filled(producer, name, count):
         return producer.poll() is not None or (shared_memory.semaphore_value(f"{name}.full") or 0) >= count
 
     try:
-        observe.wait_until(filled, deadline.STEP, f"{producer.label} storing {count} item(s)")
+        waits.wait_until(filled, deadline.STEP, f"{producer.label} storing {count} item(s)")
     except SpecTimeout as exc:
         raise _timed_out(exc, evidence=[_show(name), observe.describe(producer.pid)], procs=[producer]) from None
     if producer.poll() is not None and not producer.status.ok:
@@ -575,8 +575,8 @@ def _perturb(rng, procs, until):
             stopped_for, then = rng.uniform(0.001, 0.02), rng.uniform(0, 0.005)
             victim.send_signal(signal.SIGSTOP)
             try:
-                observe.wait_for_state(victim.pid, "TtZX", deadline.STEP)
-            except observe.ProcessGone:
+                waits.wait_for_state(victim.pid, "TtZX", deadline.STEP)
+            except waits.ProcessGone:
                 pass
             other.exited_within(stopped_for)  # the others run while the victim is stopped
             victim.send_signal(signal.SIGCONT)
@@ -712,7 +712,7 @@ def _check_the_mutex(impl, names, made):
                 return "changed"
             return "still" if all(had_their_chance(p) for p in everyone) else None
 
-        if observe.wait_until(outcome, deadline.STEP, f"every process of {doing} waiting") == "changed":
+        if waits.wait_until(outcome, deadline.STEP, f"every process of {doing} waiting") == "changed":
             now, out = changed() or (shared_memory.read_object(name), [])
             evidence = [f"{_show(name)} (the grader holds {name}.mutex)."]
             if now is not None and before is not None and now[:HEADER] != before[:HEADER]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 
-from conformance import deadline, explain, observe
+from conformance import deadline, explain, observe, waits
 from conformance import sandbox as sandbox_mod
 from conformance.deadline import Deadline
 from conformance.outcomes import SpecFailure, SpecTimeout
@@ -494,7 +494,7 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
 
         waited = Deadline(deadline.STEP)
         try:  # until it exits, or at once when the file is no longer what it was
-            exited = observe.wait_until(lambda: proc.poll() is not None or touched(), waited, "") and proc.poll() is not None
+            exited = waits.wait_until(lambda: proc.poll() is not None or touched(), waited, "") and proc.poll() is not None
         except SpecTimeout:
             exited = False
         try:

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, deadlock, netstat, observe, peers, settle
+from conformance import deadline, deadlock, netstat, observe, peers, settle, waits
 from conformance.deadline import Deadline
 from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.peers import LOCALHOST, STALL_WINDOW, STALL_WINDOWS, threads_doing
@@ -446,7 +446,7 @@ def test_wire_format(impl, grader_sockets):
         return not any(s.local_port == mine and s.rx_queue for s in netstat.table("tcp"))
 
     with contextlib.suppress(SpecTimeout):  # a client that reads only whole records may leave them queued
-        observe.wait_until(client_read, deadline.STEP, "the client reading the first 3 bytes")
+        waits.wait_until(client_read, deadline.STEP, "the client reading the first 3 bytes")
     cconn.send(answers[3:])
     status = client.wait(deadline.STEP)
     if _output_lines(client) != [b"ok hello, world", b"ok second"] or not status.ok:

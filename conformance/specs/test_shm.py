@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import example, given
 
-from conformance import deadline, observe, shared_memory
+from conformance import deadline, observe, shared_memory, waits
 from conformance.credentials import as_program
 from conformance.deadline import Deadline
 from conformance.outcomes import SpecFailure, SpecTimeout
@@ -409,7 +409,7 @@ def _take_the_lock(proc, name, sem, counter, limit, doing):
         tree = proc.tree()
         _signal_all(proc, tree, signal.SIGSTOP)
         # a deadline of its own: LIMIT bounds the tries, and may run out just after a SIGSTOP
-        observe.wait_until(lambda tree=tree: all(observe.state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, f"every process of {doing} stopped")
+        waits.wait_until(lambda tree=tree: all(observe.state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, f"every process of {doing} stopped")
         value = sem.value
         if value > 1:
             raise SpecFailure(

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, netstat, observe, peers, sandbox
+from conformance import deadline, netstat, observe, peers, sandbox, waits
 from conformance.deadline import Deadline
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
 from conformance.peers import LOCALHOST, STALL_WINDOW, STALL_WINDOWS, Stalled, threads_doing
@@ -281,7 +281,7 @@ def test_tcp_many_clients_no_leak(impl, grader_sockets):
     for i in range(1, MANY_CLIENTS + 1):
         one_client(i)
     try:
-        observe.wait_until(lambda: _fd_count(server) <= before + FD_SLACK, CLOSE_DEADLINE, "the fds to close")
+        waits.wait_until(lambda: _fd_count(server) <= before + FD_SLACK, CLOSE_DEADLINE, "the fds to close")
     except SpecTimeout:
         after = _fd_count(server)
         sockets = [h for h in peers.held(server) if not (h.socket and h.socket.listening)]
