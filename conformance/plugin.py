@@ -24,31 +24,22 @@ from typing import Any
 
 import pytest
 
-from . import (
-    CONTRACT_VERSION,
-    __version__,
-    credentials,
-    deadline,
-    deadlock,
-    evidence,
-    hookspecs,
-    integrity,
-    locate,
-    naming,
-    observe,
-)
-from . import isolation as isolation_mod
-from . import manifest as manifest_mod
+from conformance.kernel import credentials, deadlock, observe
+from conformance.run import evidence, integrity, naming
+from conformance.run import isolation as isolation_mod
+from conformance.run import manifest as manifest_mod
+from conformance.run import runtime as runtime_mod
+from conformance.run import sandbox as sandbox_mod
+from conformance.run.implementation import Implementation
+from conformance.run.limits import Limits, become_subreaper
+from conformance.run.supervisor import SUBJECT_GID, Supervisor, program_env
+from conformance.run.timeline import Timeline
+
+from . import CONTRACT_VERSION, __version__, deadline, hookspecs, locate
 from . import record as run_record
-from . import runtime as runtime_mod
-from . import sandbox as sandbox_mod
 from .catalogue import specs as catalogue_specs
-from .implementation import Implementation
-from .limits import Limits, become_subreaper
 from .outcomes import Explained, Status, status_of
 from .spec import SPEC_MARKER_HELP, SpecMeta, validate_items
-from .supervisor import SUBJECT_GID, Supervisor, program_env
-from .timeline import Timeline
 
 HELP = {
     "impl": "grade the implementation in directory PATH (it holds ipc.toml) against the IPC "

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from harness import ROOT, grade
 
-from conformance import locate, observe
-from conformance.sandbox import POOL_BASE, POOL_SIZE
+from conformance import locate
+from conformance.kernel import observe
+from conformance.run.sandbox import POOL_BASE, POOL_SIZE
 
 ATTACKS = ROOT / "tests" / "fixtures" / "attacks"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="programs run as a user of their own only when the grader is root")

@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conformance import credentials
+from conformance.kernel import credentials
 
 UID = 2_100_004_094
 
@@ -29,8 +29,9 @@ DROP = "cap_sys_ptrace,cap_ipc_owner,cap_dac_read_search,cap_sys_admin"
 PROBE = textwrap.dedent(
     f"""
     import subprocess, sysv_ipc
-    from conformance import credentials, observe, queues, waits
-    from conformance.naming import Names
+    from conformance.kernel import credentials, observe, waits
+    from conformance.specs.support import queues
+    from conformance.run.naming import Names
 
     cat = subprocess.Popen(["cat"], stdin=subprocess.PIPE, user={UID}, group={UID}, extra_groups=[])
     waits.wait_until(lambda: observe.asleep(cat.pid), 10, "cat asleep")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from harness import grade
 
-from conformance import locate, manifest
+from conformance import locate
+from conformance.run import manifest
 
 PIPE = (locate.bundled("reference") / "pipe.py").read_text()
 

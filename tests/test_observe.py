@@ -8,10 +8,10 @@ import time
 import pytest
 import sysv_ipc
 
-from conformance import observe, syscalls, waits
-from conformance.limits import become_subreaper
+from conformance.kernel import observe, syscalls, waits
 from conformance.outcomes import SpecTimeout
-from conformance.supervisor import Supervisor
+from conformance.run.limits import become_subreaper
+from conformance.run.supervisor import Supervisor
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from conformance import observe
-from conformance.capture import Capture, readable
-from conformance.limits import become_subreaper
+from conformance.kernel import observe
 from conformance.outcomes import SpecTimeout
-from conformance.process import ExitStatus
-from conformance.supervisor import Supervisor
+from conformance.run.capture import Capture, readable
+from conformance.run.limits import become_subreaper
+from conformance.run.process import ExitStatus
+from conformance.run.supervisor import Supervisor
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from harness import ROOT, grade
 
-from conformance import locate, observe, sandbox
-from conformance.limits import become_subreaper
-from conformance.supervisor import Supervisor
+from conformance import locate
+from conformance.kernel import observe
+from conformance.run import sandbox
+from conformance.run.limits import become_subreaper
+from conformance.run.supervisor import Supervisor
 
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
 

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from conformance import timeline as recorder
-from grading import render_html, render_markdown, timeline
 from harness import grade, mutants
+
+from conformance.run import timeline as recorder
+from grading import render_html, render_markdown, timeline
 
 KEEPS_WRITE_END = next(m for m in mutants() if m.id == "pipe/child-keeps-write-end")
 

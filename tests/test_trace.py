@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.trace import parse, split_arguments
+from conformance.run.trace import parse, split_arguments
 
 TRACE = """\
 4242  rt_sigaction(SIGKILL, {sa_handler=0x5555, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x7f}, NULL, 8) = -1 EINVAL (Invalid argument)

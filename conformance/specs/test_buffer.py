@@ -32,12 +32,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, explain, observe, settle, shared_memory, waits
-from conformance.credentials import as_program
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import explain, observe, waits
+from conformance.kernel.credentials import as_program
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
 from conformance.spec import spec
-from conformance.strategies import first_difference, spec_settings
+from conformance.specs.support import settle, shared_memory
+from conformance.specs.support.strategies import first_difference, spec_settings
 
 #: A semaphore wait (sem_wait, sem_timedwait) sleeps in futex(2).
 SEM_WAIT = frozenset({"futex"})

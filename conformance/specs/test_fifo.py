@@ -24,14 +24,15 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 
-from conformance import deadline, explain, observe, waits
-from conformance import sandbox as sandbox_mod
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import explain, observe, waits
 from conformance.outcomes import SpecFailure, SpecTimeout
-from conformance.process import Proc
-from conformance.settle import settle
+from conformance.run import sandbox as sandbox_mod
+from conformance.run.process import Proc
 from conformance.spec import spec
-from conformance.strategies import (
+from conformance.specs.support.settle import settle
+from conformance.specs.support.strategies import (
     describe_bytes,
     first_difference,
     payloads,

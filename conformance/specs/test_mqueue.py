@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.outcomes import SpecFailure
-from conformance.queues import (
+from conformance.spec import spec
+from conformance.specs.support.queues import (
     MQ_RECEIVE,
     Message,
     PosixQueues,
@@ -30,9 +31,8 @@ from conformance.queues import (
     operations,
     play,
 )
-from conformance.settle import asleep_in
-from conformance.spec import spec
-from conformance.strategies import spec_settings
+from conformance.specs.support.settle import asleep_in
+from conformance.specs.support.strategies import spec_settings
 
 #: The model spec's queue: this many messages of at most this many bytes.
 CAPACITY = 6

@@ -17,10 +17,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, observe
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import observe
 from conformance.outcomes import SpecFailure, Unsupported
-from conformance.queues import (
+from conformance.spec import spec
+from conformance.specs.support.queues import (
     MSGRCV,
     Message,
     Recv,
@@ -32,9 +34,8 @@ from conformance.queues import (
     operations,
     play,
 )
-from conformance.settle import asleep_in, settle
-from conformance.spec import spec
-from conformance.strategies import spec_settings
+from conformance.specs.support.settle import asleep_in, settle
+from conformance.specs.support.strategies import spec_settings
 
 #: A window in which a sleeping receiver must NOT wake (a non-matching message was queued): not
 #: a deadline but a measurement. The kernel decides at once whether a message wakes a receiver;

@@ -11,11 +11,13 @@ import signal
 
 from hypothesis import example, given
 
-from conformance import deadline, explain, observe, settle
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import explain, observe
 from conformance.outcomes import SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
-from conformance.strategies import (
+from conformance.specs.support import settle
+from conformance.specs.support.strategies import (
     describe_bytes,
     first_difference,
     payloads,

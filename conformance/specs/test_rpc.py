@@ -28,12 +28,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, deadlock, netstat, observe, peers, settle, waits
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import deadlock, netstat, observe, waits
 from conformance.outcomes import SpecFailure, SpecTimeout
-from conformance.peers import LOCALHOST, STALL_WINDOW, STALL_WINDOWS, threads_doing
 from conformance.spec import spec
-from conformance.strategies import first_difference, spec_settings
+from conformance.specs.support import peers, settle
+from conformance.specs.support.peers import (
+    LOCALHOST,
+    STALL_WINDOW,
+    STALL_WINDOWS,
+    threads_doing,
+)
+from conformance.specs.support.strategies import first_difference, spec_settings
 
 #: Records (contract section 3.9): LENGTH of what follows it, then ID, both big-endian; a reply
 #: adds a STATUS byte. A request has at least 4 bytes after LENGTH, a reply 5.

@@ -23,12 +23,14 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import example, given
 
-from conformance import deadline, observe, shared_memory, waits
-from conformance.credentials import as_program
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import observe, waits
+from conformance.kernel.credentials import as_program
 from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.spec import spec
-from conformance.strategies import (
+from conformance.specs.support import shared_memory
+from conformance.specs.support.strategies import (
     describe_bytes,
     first_difference,
     payloads,

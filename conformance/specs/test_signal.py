@@ -21,11 +21,14 @@ import signal
 from collections import Counter
 from dataclasses import dataclass, field
 
-from conformance import deadline, observe, settle, trace
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import observe
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
-from conformance.process import Proc, signal_name
+from conformance.run import trace
+from conformance.run.process import Proc, signal_name
 from conformance.spec import spec
+from conformance.specs.support import settle
 
 # Deadlines are the presets (conformance.deadline): STEP for a state, a line or a small program
 # (`signal send`), EXIT for a run of `signal child` (it forks, signals and reaps its child),

@@ -25,13 +25,22 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import deadline, netstat, observe, peers, sandbox, waits
+from conformance import deadline
 from conformance.deadline import Deadline
+from conformance.kernel import netstat, observe, waits
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
-from conformance.peers import LOCALHOST, STALL_WINDOW, STALL_WINDOWS, Stalled, threads_doing
-from conformance.process import ExitStatus
+from conformance.run import sandbox
+from conformance.run.process import ExitStatus
 from conformance.spec import spec
-from conformance.strategies import (
+from conformance.specs.support import peers
+from conformance.specs.support.peers import (
+    LOCALHOST,
+    STALL_WINDOW,
+    STALL_WINDOWS,
+    Stalled,
+    threads_doing,
+)
+from conformance.specs.support.strategies import (
     describe_bytes,
     first_difference,
     payloads,

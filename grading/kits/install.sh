@@ -54,7 +54,7 @@ fi
 chmod -R a+rX "$PREFIX"
 # the programs' own Python, built once now so that no grading waits for it (and any failure
 # shows here, not as broken specs later)
-"$PREFIX/bin/python" -c 'from conformance import runtime; print("programs Python:", runtime.ensure("venv").describe())'
+"$PREFIX/bin/python" -c 'from conformance.run import runtime; print("programs Python:", runtime.ensure("venv").describe())'
 "$PREFIX/bin/ipc-grade" --version
 if ! "$PREFIX/bin/python" -m grading.kits.selftest ${RUBRIC:+--rubric "$RUBRIC"}; then
   echo "install.sh: the grader installed in $PREFIX cannot grade on this machine (the selftest's lines above say why): it must not grade students" >&2

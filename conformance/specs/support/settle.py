@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import observe, waits
-from .deadline import Deadline
-from .outcomes import SpecFailure, SpecTimeout
-from .process import Proc
+from conformance.deadline import Deadline
+from conformance.kernel import observe, waits
+from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.run.process import Proc
 
 #: CPU a program may burn before it sleeps, in clock ticks (starting up costs Python a few).
 SPIN_TICKS = 30

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from conformance.deadline import Deadline
+from conformance.outcomes import SpecTimeout
+
 from . import deadlock
-from .deadline import Deadline
 from .observe import Blocked, Pacer, blocked_now, describe, read_stat, state
-from .outcomes import SpecTimeout
 
 
 class ProcessGone(Exception):

@@ -20,17 +20,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import deadlock, observe, waits
-from .capture import Capture, readable
-from .deadline import Deadline
-from .limits import PROGRAM_UMASK, Limits, _child_setup
-from .outcomes import (
+from conformance.deadline import Deadline
+from conformance.kernel import deadlock, observe, waits
+from conformance.outcomes import (
     HarnessBroken,
     NotImplementedBySubmission,
     SpecFailure,
     SpecTimeout,
 )
-from .record import Transcript
+from conformance.record import Transcript
+
+from .capture import Capture, readable
+from .limits import PROGRAM_UMASK, Limits, _child_setup
 
 NOT_IMPLEMENTED_EXIT = 69
 

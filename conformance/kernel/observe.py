@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.deadline import Deadline
+from conformance.outcomes import SpecFailure, Unsupported
+
 from . import credentials, syscalls
-from .deadline import Deadline
-from .outcomes import SpecFailure, Unsupported
 
 PROC = Path("/proc")
 

@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from . import observe
-from .credentials import as_program
-from .outcomes import HarnessBroken
+from conformance.kernel import observe
+from conformance.kernel.credentials import as_program
+from conformance.outcomes import HarnessBroken
 
 DEV_SHM = "/dev/shm"
 

@@ -21,7 +21,8 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from . import observe
+from conformance import locate
+from conformance.kernel import observe
 
 #: How often the watcher looks at the submission's processes while a spec runs (seconds), and
 #: every how many looks it also reads their memory maps and open files (dearer).
@@ -34,14 +35,14 @@ MODULES = ("conformance.bundled", "conformance.specs", "conformance.plugin", "co
 def grader_paths(extra: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
     """The directories that are the grader's: its packages, its virtual environment, its
     bundled reference, and EXTRA (the run's staged reference)."""
-    paths = {Path(__file__).resolve().parent}
+    paths = {locate.HERE}
     spec = importlib.util.find_spec("grading")
     if spec is not None and spec.origin:
         paths.add(Path(spec.origin).resolve().parent)
     if sys.prefix != sys.base_prefix:  # a virtual environment: all of it is the grader's
         paths.add(Path(sys.prefix).resolve())
     for name in ("reference",):
-        for candidate in (Path(__file__).resolve().parent / "bundled" / name, Path(__file__).resolve().parent.parent / name):
+        for candidate in (locate.HERE / "bundled" / name, locate.HERE.parent / name):
             if (candidate / "ipc.toml").is_file():
                 paths.add(candidate)
     paths |= {Path(p).resolve() for p in extra}

@@ -27,10 +27,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from . import credentials, deadline, observe
-from .deadline import Deadline
-from .outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
-from .process import Proc
+from conformance import deadline
+from conformance.deadline import Deadline
+from conformance.kernel import credentials, observe
+from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
+from conformance.run.process import Proc
+
 from .settle import settle
 
 #: The system calls a program sleeps in while it waits on a queue (the *_time64 variants are

@@ -44,8 +44,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from conformance.outcomes import SpecTimeout
+
 from . import observe
-from .outcomes import SpecTimeout
 
 #: How often a wait looks for a deadlock, and how long the state must hold still to count.
 PERIOD = 0.1

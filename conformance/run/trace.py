@@ -26,9 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import observe
-from .deadline import Deadline
-from .outcomes import SpecTimeout, Unsupported
+from conformance.deadline import Deadline
+from conformance.kernel import observe
+from conformance.outcomes import SpecTimeout, Unsupported
+
 from .process import Proc
 from .supervisor import Supervisor
 

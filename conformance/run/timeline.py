@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import observe
+from conformance.kernel import observe
 
 #: How often the processes are looked at (seconds): FAST for the first FAST_FOR seconds after a
 #: program starts, where most of a short spec happens (a child forked and killed in

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import observe
+from conformance.kernel import observe
 
 
 def new_run_id() -> str:

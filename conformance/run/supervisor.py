@@ -14,10 +14,11 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from . import observe
-from .limits import Limits
-from .outcomes import HarnessBroken
+from conformance.kernel import observe
+from conformance.outcomes import HarnessBroken
+
 from .integrity import Guard
+from .limits import Limits
 from .process import Proc
 from .timeline import Timeline
 

@@ -31,11 +31,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import deadline, deadlock, netstat, observe
-from .deadline import Deadline
-from .implementation import Implementation
-from .outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
-from .process import Proc
+from conformance import deadline
+from conformance.deadline import Deadline
+from conformance.kernel import deadlock, netstat, observe
+from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
+from conformance.run.implementation import Implementation
+from conformance.run.process import Proc
 
 LOCALHOST = "127.0.0.1"
 #: Measurement window for progress of a transfer; STALL_WINDOWS of them without any progress

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import shutil
 
-from . import observe
-from .outcomes import SpecOutcome
+from conformance.kernel import observe
+from conformance.outcomes import SpecOutcome
+
 from .supervisor import Supervisor
 
 #: How long the probe may take to start and fall asleep.

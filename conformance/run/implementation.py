@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .deadline import Deadline
+from conformance.deadline import Deadline
+from conformance.outcomes import NotImplementedBySubmission, SpecFailure
+
 from .manifest import Manifest
-from .outcomes import NotImplementedBySubmission, SpecFailure
 from .process import Proc
 from .supervisor import Supervisor
 

@@ -1,0 +1,288 @@
+"""Load and check an implementation's manifest, ``ipc.toml`` (contract section 1).
+
+Nothing here raises for a mistake in the submission: every problem becomes a sentence naming
+the file, the key and the fix, attached to the manifest as a whole (no spec can run) or to one
+mechanism (its specs report it). The plugin turns those into spec statuses.
+
+    python -m conformance.manifest PATH [--for ipc-grade]
+
+prints ``{"error": ...}`` (JSON): what makes the manifest at PATH unusable as a whole, or null.
+ipc-grade asks it before it starts a grading run that could grade nothing, in its own words.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.record import MECHANISMS
+
+MANIFEST = "ipc.toml"
+TEMPLATE_HINT = "copy student_template/ipc.toml as a starting point"
+
+#: How a message names the implementation's directory and where a manifest comes from, in the
+#: words of the command the user ran (pytest's option, or ipc-grade's argument).
+WORDS = {
+    "pytest": ("the path given to --impl", TEMPLATE_HINT),
+    "ipc-grade": ("the PATH given to ipc-grade", "`ipc-grade new DIR` starts one from the template"),
+}
+
+SECTIONS: dict[str, dict[str, str]] = {
+    "implementation": {"name": "a display name", "build": "a build command such as \"make\""},
+    "programs": {m: f"the command for {m}" for m in MECHANISMS},
+}
+
+PYTHON_WORDS = ("python3", "python")
+
+
+@dataclass
+class Program:
+    mechanism: str
+    command: str
+    """As written in the manifest."""
+    argv: list[str]
+    """The command split into words, ``python3``/``python`` replaced by the programs' Python."""
+    interpreter: bool = False
+    """The first word was ``python3``/``python``: the grader chose what runs (runtime.py)."""
+
+
+@dataclass
+class Manifest:
+    root: Path
+    name: str = ""
+    build: str | None = None
+    programs: dict[str, Program] = field(default_factory=dict)
+    error: str | None = None
+    """A problem that stops every spec (no manifest, bad TOML, unknown key, failed build)."""
+    problems: dict[str, str] = field(default_factory=dict)
+    """Per mechanism: why its program cannot run (missing file, not executable)."""
+    run_root: Path | None = None
+    """Where the programs run when the implementation was staged (see sandbox.py)."""
+    python: str = ""
+    """The programs' Python, which ``python3`` in a command stands for."""
+
+    @property
+    def file(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def cwd(self) -> Path:
+        """The directory programs and the build run in: the staged copy, or ROOT itself."""
+        return self.run_root or self.root
+
+    def program(self, mechanism: str) -> Program | None:
+        return self.programs.get(mechanism)
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def split_command(command: str, python: str | os.PathLike[str]) -> list[str]:
+    """Split COMMAND like a shell splits words (no shell runs), with the interpreter rule:
+    a first word ``python3`` or ``python`` becomes PYTHON, the programs' own (runtime.py)."""
+    words = shlex.split(command)
+    if words and words[0] in PYTHON_WORDS:
+        words[0] = str(python)
+    return words
+
+
+def load(root: str | os.PathLike[str], python: str | os.PathLike[str], words: str = "pytest") -> Manifest:
+    """Read ROOT/ipc.toml, with PYTHON for the interpreter rule; problems are recorded on the
+    result, never raised, in the WORDS of the command that was run (a key of WORDS)."""
+    given, template = WORDS[words]
+    root = Path(root).resolve()
+    manifest = Manifest(root=root, name=root.name, python=str(python))
+    file = manifest.file
+    if not root.exists():
+        manifest.error = f"implementation directory {root} does not exist (check {given})"
+        return manifest
+    if not root.is_dir():
+        manifest.error = f"{root} is a file, not an implementation directory (check {given}: the directory that holds {MANIFEST})"
+        return manifest
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        manifest.error = f"no manifest: {file} does not exist ({template})"
+        return manifest
+    except UnicodeDecodeError:
+        manifest.error = f"{file} is not UTF-8 text; save it as UTF-8"
+        return manifest
+    except tomllib.TOMLDecodeError as exc:
+        manifest.error = f"{file} is not valid TOML: {exc}; fix the syntax there"
+        return manifest
+    except OSError as exc:
+        manifest.error = f"cannot read {file}: {exc.strerror}"
+        return manifest
+
+    errors: list[str] = []
+    for section, value in data.items():
+        if section not in SECTIONS:
+            errors.append(
+                f"unknown section [{section}] in {file}: {_suggest(section, list(SECTIONS))}"
+                f"the sections are [implementation] and [programs]"
+            )
+            continue
+        if not isinstance(value, dict):
+            errors.append(f"{section} in {file} must be a table: write it as [{section}]")
+            continue
+        for key, item in value.items():
+            if key not in SECTIONS[section]:
+                errors.append(
+                    f"unknown key '{section}.{key}' in {file}: {_suggest(key, list(SECTIONS[section]))}"
+                    f"the keys of [{section}] are {', '.join(SECTIONS[section])}"
+                )
+            elif not isinstance(item, str) or not item.strip():
+                errors.append(
+                    f"'{section}.{key}' in {file} must be a non-empty string "
+                    f"({SECTIONS[section][key]}), not {item!r}"
+                )
+    if errors:
+        manifest.error = "; ".join(errors)
+        return manifest
+
+    impl = data.get("implementation", {})
+    manifest.name = impl.get("name", root.name)
+    manifest.build = impl.get("build")
+    for mechanism, command in data.get("programs", {}).items():
+        try:
+            argv = split_command(command, manifest.python)
+        except ValueError as exc:
+            manifest.problems[mechanism] = (
+                f"'programs.{mechanism}' in {file} cannot be split into words ({exc}): "
+                f"check its quotes"
+            )
+            continue
+        manifest.programs[mechanism] = Program(mechanism, command, argv, interpreter=argv[:1] == [manifest.python])
+    return manifest
+
+
+def check_programs(manifest: Manifest) -> None:
+    """Record, per mechanism, a program that does not exist or cannot be executed.
+
+    Run after the build, which may be what creates the programs.
+    """
+    for mechanism, program in manifest.programs.items():
+        problem = None if mechanism in manifest.problems else _program_problem(manifest, program)
+        if problem:
+            manifest.problems[mechanism] = problem
+
+
+def _program_problem(manifest: Manifest, program: Program) -> str | None:
+    key = f"'programs.{program.mechanism}' in {manifest.file}"
+    first = program.argv[0]
+    if program.interpreter:
+        script = next((w for w in program.argv[1:] if not w.startswith("-")), None)
+        if script is None or program.argv[1:2] in (["-c"], ["-m"]):
+            return None
+        path = manifest.cwd / script
+        if not path.is_file():
+            return f"{key} runs {script}, which does not exist in {manifest.root}: add it or fix the name"
+        return None
+    if "/" in first:
+        path = (manifest.cwd / first).resolve()
+        if not path.exists():
+            hint = " (is it made by the build?)" if manifest.build else ""
+            return f"{key} runs {first}, which does not exist in {manifest.root}{hint}: add it or fix the path"
+        if path.is_dir() or not os.access(path, os.X_OK):
+            return f"{key} runs {first}, which is not executable: chmod +x {first}"
+        return None
+    from shutil import which
+
+    if which(first) is None:
+        return f"{key} runs {first!r}, which is not on PATH: give a path such as ./{first}"
+    return None
+
+
+BUILD_TIMEOUT = 300.0
+#: Lines of a failed build's output the reports show (once, at the top).
+BUILD_LOG_LINES = 40
+
+
+def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] | None = None) -> dict:
+    """Run the manifest's build once in the staged copy, as USER with ENV (the programs' own).
+
+    Returns what the run record keeps under ``build``: the command, ``ok``, how it ended
+    (``status``, a sentence), the end of its output (``log``) and, for a failed build, the
+    mechanisms it cost (``cost``: those whose programs it did not make; the others are graded).
+    """
+    from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
+
+    from .supervisor import Supervisor
+
+    assert manifest.build is not None
+    result = {"command": manifest.build, "ok": False, "status": "", "log": "", "cost": []}
+    started = time.time()
+    try:
+        argv = split_command(manifest.build, manifest.python)
+    except ValueError as exc:
+        argv, result["status"] = [], f"cannot be split into words ({exc}): check its quotes"
+    if argv and Path(argv[0]).name in ("make", "gmake") and not any(a in ("-k", "--keep-going") for a in argv):
+        argv.insert(1, "--keep-going")  # a program that does not compile costs only its mechanism
+    if argv:
+        sup = Supervisor(user=user, group=user, env=env)
+        try:
+            proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull", grader_chose=argv[:1] == [manifest.python], subject=True)
+            status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
+            output = (proc.stdout.text() + proc.stderr.text()).strip()
+            result["log"] = "\n".join(output.splitlines()[-BUILD_LOG_LINES:])
+            result["ok"], result["status"] = status.ok, str(status)
+        except SpecTimeout:
+            result["status"] = f"did not finish within {BUILD_TIMEOUT:.0f} s"
+        except (SpecFailure, HarnessBroken) as exc:
+            result["status"] = f"could not start: {exc}"
+        finally:
+            sup.teardown()
+    elif not result["status"]:
+        result["status"] = "is empty"
+    if not result["ok"]:
+        why = unbuilt(manifest, started)
+        result["cost"] = sorted(why, key=list(MECHANISMS).index)
+        result["why"] = why
+    return result
+
+
+def unbuilt(manifest: Manifest, since: float) -> dict[str, str]:
+    """Per mechanism, why its program is not this build's: missing, or older than the build
+    (a file the build did not make, left from before); interpreted programs need no build."""
+    out = {}
+    for mechanism, program in manifest.programs.items():
+        first = program.argv[0]
+        if program.interpreter or "/" not in first:
+            continue
+        path = manifest.cwd / first
+        if not path.exists():
+            out[mechanism] = f"the build did not make {first}"
+        elif path.stat().st_mtime < since:
+            out[mechanism] = f"the build did not make {first} (the file there is older than the build)"
+    return out
+
+
+def build_problem(manifest: Manifest, build: dict, mechanism: str, why: str) -> str:
+    """What a spec of MECHANISM says when the failed BUILD did not make its program."""
+    return (
+        f"not graded: {why}, because the build `{build['command']}` ('implementation.build' in "
+        f"{manifest.file}) {build['status']}; its output is at the top of the report"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m conformance.manifest PATH [--for ipc-grade]`: for ipc-grade."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    words = "pytest"
+    if args[1:2] == ["--for"] and len(args) == 3 and args[2] in WORDS:
+        words = args[2]
+    elif len(args) != 1:
+        sys.exit(f"usage: python -m conformance.manifest PATH [--for {'|'.join(WORDS)}]")
+    json.dump({"error": load(args[0], sys.executable, words).error}, sys.stdout)
+    print()
+    return 0
