@@ -20,7 +20,6 @@ integer to try another seed. A failure message names the seed it ran with.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import signal
@@ -34,12 +33,26 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import explain, observe, waits
-from conformance.kernel.credentials import as_program
-from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
+from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.spec import spec
-from conformance.specs.support import settle, shared_memory
-from conformance.specs.support.strategies import first_difference, spec_settings
+from conformance.specs.support import (
+    READ_CALLS,
+    SEED_ENV,
+    ProcessGone,
+    as_program,
+    asleep,
+    blocked_now,
+    cpu_ticks,
+    describe,
+    first_difference,
+    settle,
+    shared_memory,
+    spec_seed,
+    spec_settings,
+    state,
+    wait_for_state,
+    wait_until,
+)
 
 #: A semaphore wait (sem_wait, sem_timedwait) sleeps in futex(2).
 SEM_WAIT = frozenset({"futex"})
@@ -47,8 +60,6 @@ SEM_WAIT = frozenset({"futex"})
 HEADER = 16
 DEFAULT_SLOT_SIZE = 256
 ROLES = ("empty", "full", "mutex")
-#: Where IPC_SEED comes from, and the default seed: derived from the spec id, so stable.
-SEED_ENV = "IPC_SEED"
 
 
 # --- the grader's side of a buffer -----------------------------------------------------------
@@ -120,9 +131,9 @@ def _wait_filled(producer, name, count):
         return producer.poll() is not None or (shared_memory.semaphore_value(f"{name}.full") or 0) >= count
 
     try:
-        waits.wait_until(filled, deadline.STEP, f"{producer.label} storing {count} item(s)")
+        wait_until(filled, deadline.STEP, f"{producer.label} storing {count} item(s)")
     except SpecTimeout as exc:
-        raise _timed_out(exc, evidence=[_show(name), observe.describe(producer.pid)], procs=[producer]) from None
+        raise _timed_out(exc, evidence=[_show(name), describe(producer.pid)], procs=[producer]) from None
     if producer.poll() is not None and not producer.status.ok:
         producer.wait(deadline.STEP)
         raise SpecFailure(
@@ -156,7 +167,7 @@ def _asleep(proc, who, fix):
     settle.idle(proc, who=who, fix=fix)
     if proc.poll() is not None:
         return None
-    return observe.blocked_now(proc.pid, SEM_WAIT) or blocked
+    return blocked_now(proc.pid, SEM_WAIT) or blocked
 
 
 def _compare_items(expected, proc, doing):
@@ -356,7 +367,7 @@ def test_blocks_when_full(impl, names, made):
     if not producer.finished_within(deadline.STEP):
         raise SpecFailure(
             f"a consumer took one item, but the producer did not finish within {deadline.STEP} s.",
-            evidence=[_show(name), observe.describe(producer.pid)],
+            evidence=[_show(name), describe(producer.pid)],
             fix="The consumer's sem_post(empty) must wake it to store its last item.",
             procs=[producer, consumer],
         )
@@ -540,16 +551,6 @@ HAD_ITS_CHANCE_TICKS = 3
 ITEM = re.compile(rb"(\d+) (\d+) ([a-z]*) ([0-9a-f]{8})")
 
 
-def _seed(spec_id):
-    override = os.environ.get(SEED_ENV)
-    if override is not None:
-        try:
-            return int(override, 0)
-        except ValueError:
-            raise HarnessBroken(f"{SEED_ENV}={override!r} is not an integer; unset it or give a number") from None
-    return zlib.crc32(spec_id.encode())
-
-
 def _tagged_item(producer, seq, rng):
     """`P SEQ FILLER CRC`: who made it, its number, random filler, and a checksum of the rest."""
     body = b"%d %d %s" % (producer, seq, bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(0, 36))))
@@ -571,14 +572,14 @@ def _perturb(rng, procs, until):
                 return
             # prefer one that is running now: stopped halfway through a store or a take, it
             # shows whether the others respect the mutex it holds
-            running = [p for p in alive if observe.state(p.pid) == "R"]
+            running = [p for p in alive if state(p.pid) == "R"]
             victim = rng.choice(running or alive)
             other = rng.choice([p for p in alive if p is not victim])
             stopped_for, then = rng.uniform(0.001, 0.02), rng.uniform(0, 0.005)
             victim.send_signal(signal.SIGSTOP)
             try:
-                waits.wait_for_state(victim.pid, "TtZX", deadline.STEP)
-            except waits.ProcessGone:
+                wait_for_state(victim.pid, "TtZX", deadline.STEP)
+            except ProcessGone:
                 pass
             other.exited_within(stopped_for)  # the others run while the victim is stopped
             victim.send_signal(signal.SIGCONT)
@@ -597,7 +598,7 @@ def _together(impl, name, consumers: int, take: int) -> tuple[list, list]:
     for proc in consuming:
         _started(proc, SEM_WAIT, start)
     for proc in producing:
-        _started(proc, explain.READ_CALLS, start)  # then its input wakes it: it runs
+        _started(proc, READ_CALLS, start)  # then its input wakes it: it runs
     return producing, consuming
 
 
@@ -699,7 +700,7 @@ def _check_the_mutex(impl, names, made):
         for proc, lines in zip(producers, items):
             proc.write(_lines(lines))  # less than a pipe holds: returns at once
             proc.close_stdin()
-        ticks = {p.pid: observe.cpu_ticks(p.pid) or 0 for p in everyone}
+        ticks = {p.pid: cpu_ticks(p.pid) or 0 for p in everyone}
 
         def changed():
             now = shared_memory.read_object(name)
@@ -707,14 +708,14 @@ def _check_the_mutex(impl, names, made):
             return (now, out) if now != before or out else None
 
         def had_their_chance(p):
-            return p.poll() is not None or observe.asleep(p.pid) or (observe.cpu_ticks(p.pid) or 0) - ticks[p.pid] >= HAD_ITS_CHANCE_TICKS
+            return p.poll() is not None or asleep(p.pid) or (cpu_ticks(p.pid) or 0) - ticks[p.pid] >= HAD_ITS_CHANCE_TICKS
 
         def outcome():
             if changed():
                 return "changed"
             return "still" if all(had_their_chance(p) for p in everyone) else None
 
-        if waits.wait_until(outcome, deadline.STEP, f"every process of {doing} waiting") == "changed":
+        if wait_until(outcome, deadline.STEP, f"every process of {doing} waiting") == "changed":
             now, out = changed() or (shared_memory.read_object(name), [])
             evidence = [f"{_show(name)} (the grader holds {name}.mutex)."]
             if now is not None and before is not None and now[:HEADER] != before[:HEADER]:
@@ -725,7 +726,7 @@ def _check_the_mutex(impl, names, made):
             raise SpecFailure(
                 f"with {doing}, the buffer changed: its processes store and take without the mutex.",
                 expected="nothing stored and nothing taken: every producer and consumer asleep in sem_wait until the mutex is free",
-                evidence=evidence + [f"{observe.describe(p.pid)}." for p in everyone],
+                evidence=evidence + [f"{describe(p.pid)}." for p in everyone],
                 fix="Take the mutex (sem_wait) before reading or advancing head or tail and before "
                 "touching a slot, and post it after: a fast program whose stores rarely overlap "
                 "still loses items once two run at the same time.",
@@ -736,7 +737,7 @@ def _check_the_mutex(impl, names, made):
         if not proc.finished_within(deadline.LONG):
             raise SpecTimeout(
                 f"after the grader gave {name}.mutex back, {proc.label} {proc.did_not_exit(deadline.LONG)}.",
-                evidence=[observe.describe(proc.pid), _show(name)],
+                evidence=[describe(proc.pid), _show(name)],
                 procs=[proc],
             )
         proc.wait(deadline.STEP)
@@ -761,7 +762,7 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
     MUTEX_ITEMS_EACH).
     """
     _check_the_mutex(impl, names, made)  # first: the same verdict in every run, however fast
-    seed = _seed(spec_meta.id)
+    seed = spec_seed(spec_meta.id)
     rng = random.Random(seed)
     name = _new_buffer(made, names)
     _init(impl, name, CONTENDED_SLOTS, CONTENDED_SLOT_SIZE)
@@ -787,7 +788,7 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
             raise SpecTimeout(
                 f"{PRODUCERS} producers and {CONSUMERS} consumers (seed {seed}) did not all finish "
                 f"within {deadline.LONG} s.",
-                evidence=[*(observe.describe(p.pid) for p in stuck), _show(name)],
+                evidence=[*(describe(p.pid) for p in stuck), _show(name)],
                 procs=list(dict.fromkeys([proc, *stuck])),
             )
     for proc in everyone:

@@ -26,17 +26,25 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import explain, observe, waits
 from conformance.outcomes import SpecFailure, SpecTimeout
-from conformance.run import sandbox as sandbox_mod
-from conformance.run.process import Proc
 from conformance.spec import spec
-from conformance.specs.support.settle import settle
-from conformance.specs.support.strategies import (
+from conformance.specs.support import (
+    NOT_SHOWN,
+    READ_CALLS,
+    WRITE_CALLS,
+    Fd,
+    Proc,
+    Why,
+    asleep,
+    describe,
     describe_bytes,
+    fds,
     first_difference,
+    give_to_programs,
     payloads,
+    settle,
     spec_settings,
+    wait_until,
 )
 
 MiB = 1 << 20
@@ -136,28 +144,28 @@ def _wait_fifo(proc: Proc, path: Path) -> None:
         ) from None
 
 
-def _fifo_fds(pid: int, path: Path) -> list[observe.Fd]:
+def _fifo_fds(pid: int, path: Path) -> list[Fd]:
     """The fds by which PID holds the FIFO at PATH (none if the kernel will not show them)."""
     try:
         ino = os.stat(path).st_ino
-        return [fd for fd in observe.fds(pid).values() if fd.kind == "fifo" and fd.inode == ino]
-    except (OSError, *observe.NOT_SHOWN):
+        return [fd for fd in fds(pid).values() if fd.kind == "fifo" and fd.inode == ino]
+    except (OSError, *NOT_SHOWN):
         return []  # explanations are sentences, never verdicts
 
 
-def _why_no_eof(proc: Proc, path: Path) -> explain.Why:
+def _why_no_eof(proc: Proc, path: Path) -> Why:
     """Why PROC, reading the FIFO at PATH, never sees end-of-file (or what it does instead)."""
     held = [fd for fd in _fifo_fds(proc.pid, path) if fd.access in ("w", "rw")]
     if held:
-        return explain.Why(
+        return Why(
             [f"{proc.label} (pid {proc.pid}) holds the FIFO itself as {held[0]}, so a writer is always there and read(2) never returns 0"],
             ["Open it O_RDONLY."],
         )
-    return explain.Why([observe.describe(proc.pid)])
+    return Why([describe(proc.pid)])
 
 
 #: Calls in which a reader waits for data.
-WAIT_FOR_DATA = explain.READ_CALLS | {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
+WAIT_FOR_DATA = READ_CALLS | {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
 
 
 def _reader_exits(reader: Proc, timeout: "float | Deadline") -> str | None:
@@ -171,7 +179,7 @@ def _reader_exits(reader: Proc, timeout: "float | Deadline") -> str | None:
     """
     timeout = Deadline.of(timeout)
     try:
-        blocked = settle(reader, WAIT_FOR_DATA, timeout)
+        blocked = settle.settle(reader, WAIT_FOR_DATA, timeout)
     except SpecTimeout:
         return f"did not exit within {timeout}"
     return None if blocked is None else "still sleeps waiting for data: it never sees end-of-file"
@@ -187,7 +195,7 @@ def _drain(fd: int, until: Deadline, what: str, chunk: int = 1 << 16, procs: Seq
         if not ready:
             raise SpecTimeout(
                 f"{what}: no end-of-file within {until} ({len(out)} bytes read).",
-                evidence=[observe.describe(p.pid) for p in procs],
+                evidence=[describe(p.pid) for p in procs],
                 procs=procs,
             )
         try:
@@ -207,8 +215,8 @@ def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> 
         raise SpecFailure(
             f"{who}: the writer did not finish within {until} ({describe_bytes(data)} to send).",
             evidence=[
-                f"writer: {observe.describe(writer.pid)}",
-                f"reader: {observe.describe(reader.pid)}, {reader.stdout.length} bytes printed",
+                f"writer: {describe(writer.pid)}",
+                f"reader: {describe(reader.pid)}, {reader.stdout.length} bytes printed",
             ],
             procs=[writer, reader],
         )
@@ -257,7 +265,7 @@ def test_creates_fifo(impl, ipc_tmp):
         path = _path(ipc_tmp, role)
         proc = impl.spawn(role, str(path))
         _wait_fifo(proc, path)
-        proc.wait_for(lambda: observe.asleep(proc.pid), deadline.STEP, f"{proc.label} waited for its peer")
+        proc.wait_for(lambda: asleep(proc.pid), deadline.STEP, f"{proc.label} waited for its peer")
         mode = stat.S_IMODE(os.lstat(path).st_mode)
         if mode != MODE:
             raise SpecFailure(
@@ -296,7 +304,7 @@ def test_open_blocks_until_peer(impl, ipc_tmp, ends):
     writer = impl.spawn("write", str(path))
     writer.feed(b"peer\n")
     _wait_fifo(writer, path)
-    _wait_in_open(writer, path, "`fifo write` with no reader", explain.READ_CALLS | explain.WRITE_CALLS)
+    _wait_in_open(writer, path, "`fifo write` with no reader", READ_CALLS | WRITE_CALLS)
     fd = ends.open_reader(path)
     got = _drain(fd, Deadline(deadline.STEP), "reading what `fifo write` wrote", procs=[writer])
     status = writer.wait(deadline.STEP)
@@ -317,14 +325,14 @@ def _wait_in_open(proc: Proc, path: Path, who: str, instead: frozenset[str]) -> 
     """PROC sleeps in open(2); fails at once if it exits, spins, polls, or sleeps in one of
     INSTEAD (it got past open)."""
     try:
-        blocked = settle(proc, OPEN_CALLS | instead, deadline.STEP, who=who, fix=WAIT_IN_OPEN)
+        blocked = settle.settle(proc, OPEN_CALLS | instead, deadline.STEP, who=who, fix=WAIT_IN_OPEN)
         if blocked is not None and blocked.syscall.name in OPEN_CALLS:
             return
         if blocked is None:
             proc.wait(deadline.STEP)  # a stub that says `not implemented` ends the spec here
         where = str(blocked) if blocked is not None else f"{proc.label} {proc.status.ended if proc.status else 'exited'}"
     except SpecTimeout:
-        where = observe.describe(proc.pid)
+        where = describe(proc.pid)
     held = _fifo_fds(proc.pid, path)
     raise SpecFailure(
         f"{who} does not sleep in open(2).",
@@ -435,7 +443,7 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context):
     """Lines of at most PIPE_BUF bytes from several concurrent writers never interleave (pipe(7))."""
     path = ipc_tmp / "atomic"
     os.mkfifo(path, MODE)
-    sandbox_mod.give(path, run_context.sandbox)  # the writers may open it
+    give_to_programs(path, run_context.sandbox)  # the writers may open it
     fd = ends.open_reader(path)  # first: the writers' opens do not wait
     capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
     per_writer = capacity // 4096 * 2 + 8  # each writer alone has more than the FIFO holds
@@ -448,7 +456,7 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context):
     # with nobody reading yet, the FIFO fills and every writer sleeps in write: they all
     # compete for the room the grader's reads make
     for w, proc in enumerate(writers):
-        proc.wait_blocked(explain.WRITE_CALLS, deadline.STEP, who=f"writer {w} ({proc.label}, pid {proc.pid}), with the FIFO full,")
+        proc.wait_blocked(WRITE_CALLS, deadline.STEP, who=f"writer {w} ({proc.label}, pid {proc.pid}), with the FIFO full,")
     # small reads keep the FIFO nearly full, so a writer whose write does not fit must wait
     # part-way through it while the others write: a line split over writes is then torn
     output = _drain(fd, Deadline(deadline.EXIT), f"reading the lines of {WRITERS} concurrent `fifo write`", chunk=READ_CHUNK, procs=writers)
@@ -481,7 +489,7 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
         path = _path(ipc_tmp, f"regular-{role}")
         path.write_bytes(content)
         os.chmod(path, 0o644)
-        sandbox_mod.give(path, run_context.sandbox)  # the program's own file
+        give_to_programs(path, run_context.sandbox)  # the program's own file
         before = os.lstat(path)
         proc = impl.spawn(role, str(path))
         proc.feed(b"data that must not reach the file\n")
@@ -495,7 +503,7 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
 
         waited = Deadline(deadline.STEP)
         try:  # until it exits, or at once when the file is no longer what it was
-            exited = waits.wait_until(lambda: proc.poll() is not None or touched(), waited, "") and proc.poll() is not None
+            exited = wait_until(lambda: proc.poll() is not None or touched(), waited, "") and proc.poll() is not None
         except SpecTimeout:
             exited = False
         try:
@@ -522,7 +530,7 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
             raise SpecFailure(
                 f"`fifo {role} PATH` with a regular file at PATH did not exit within {waited}.",
                 expected="exit status 1 at once",
-                evidence=[observe.describe(proc.pid)],
+                evidence=[describe(proc.pid)],
                 procs=[proc],
             )
         status = proc.wait(deadline.STEP)

@@ -20,19 +20,19 @@ from hypothesis import strategies as st
 from conformance import deadline
 from conformance.outcomes import SpecFailure
 from conformance.spec import spec
-from conformance.specs.support.queues import (
+from conformance.specs.support import (
     MQ_RECEIVE,
     Message,
     PosixQueues,
     Recv,
     Send,
+    asleep_in,
     describe_message,
     expect_exit,
     operations,
     play,
+    spec_settings,
 )
-from conformance.specs.support.settle import asleep_in
-from conformance.specs.support.strategies import spec_settings
 
 #: The model spec's queue: this many messages of at most this many bytes.
 CAPACITY = 6

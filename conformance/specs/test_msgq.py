@@ -19,23 +19,24 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import observe
 from conformance.outcomes import SpecFailure, Unsupported
 from conformance.spec import spec
-from conformance.specs.support.queues import (
+from conformance.specs.support import (
     MSGRCV,
     Message,
     Recv,
     Send,
     SysvQueues,
+    asleep_in,
+    describe,
     describe_message,
     expect_exit,
     msgmax,
     operations,
     play,
+    settle,
+    spec_settings,
 )
-from conformance.specs.support.settle import asleep_in, settle
-from conformance.specs.support.strategies import spec_settings
 
 #: A window in which a sleeping receiver must NOT wake (a non-matching message was queued): not
 #: a deadline but a measurement. The kernel decides at once whether a message wakes a receiver;
@@ -134,7 +135,7 @@ def test_recv_blocks(impl, queues):
             done=f"{who} was asleep in msgrcv; the grader queued a message of type 1.",
             procs=[receiver],
         )
-    still = settle(receiver, MSGRCV, deadline.STEP, fix=SLEEP_IN_MSGRCV)
+    still = settle.settle(receiver, MSGRCV, deadline.STEP, fix=SLEEP_IN_MSGRCV)
     if still is None:
         raise SpecFailure(f"{who} exited after a message of type 1 was queued.", procs=[receiver])
     count = queues.count(key)
@@ -306,7 +307,7 @@ def test_removed_while_waiting(impl, queues):
         raise SpecFailure(
             f"The grader removed the queue (msgctl IPC_RMID) under {who}; it had not exited {waited} later.",
             evidence=[
-                observe.describe(receiver.pid),
+                describe(receiver.pid),
                 f"A new queue with KEY exists again ({again} messages): it was created anew." if again is not None else "",
             ],
             procs=[receiver],
@@ -375,7 +376,7 @@ def test_concurrent_receivers(impl, queues):
             raise SpecFailure(
                 f"{count} receivers slept in msgrcv and the grader sent {count} messages; receiver #{i + 1} "
                 f"had not exited {waited} later.",
-                evidence=[observe.describe(r.pid), f"The queue holds {queues.count(key)} message(s)."],
+                evidence=[describe(r.pid), f"The queue holds {queues.count(key)} message(s)."],
                 procs=[r],
             )
         r.wait(deadline.STEP)

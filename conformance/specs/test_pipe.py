@@ -13,15 +13,24 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import explain, observe
 from conformance.outcomes import SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
-from conformance.specs.support import settle
-from conformance.specs.support.strategies import (
+from conformance.specs.support import (
+    READ_CALLS,
+    STATE_NAMES,
+    WRITE_CALLS,
+    children,
+    describe,
     describe_bytes,
     first_difference,
     payloads,
+    pipe_holders,
+    read_stat,
+    roles_of_tree,
+    settle,
     spec_settings,
+    why_no_eof,
+    why_stuck_writing,
 )
 
 MiB = 1 << 20
@@ -36,11 +45,11 @@ def _kill(relay, pid, sig):
 
 def _wait(relay, timeout):
     """RELAY's exit status once it exits; at TIMEOUT, the timeout says why no EOF came, where
-    the kernel shows it (explain.why_no_eof)."""
+    the kernel shows it (why_no_eof)."""
     try:
         return relay.wait(timeout)
     except SpecTimeout as exc:
-        why = explain.why_no_eof(relay.tree(), explain.roles_of_tree(relay.pid), exclude=relay.harness_pipes)
+        why = why_no_eof(relay.tree(), roles_of_tree(relay.pid), exclude=relay.harness_pipes)
         raise SpecTimeout(
             exc.observed,
             expected=exc.expected,
@@ -94,10 +103,10 @@ def test_eof_on_close(impl):
             raise SpecFailure(f"{relay.label} exited but printed {relay.stdout.data!r}.", expected="b'before close\\n'", procs=[relay])
         return
     pids = relay.tree()
-    why = explain.why_no_eof(pids, explain.roles_of_tree(relay.pid), exclude=relay.harness_pipes)
+    why = why_no_eof(pids, roles_of_tree(relay.pid), exclude=relay.harness_pipes)
     raise SpecFailure(
         f"Once its stdin closed, {relay.label} {relay.did_not_exit(waited)} (child pid {child}).",
-        evidence=why.evidence or [observe.describe(p) for p in pids],
+        evidence=why.evidence or [describe(p) for p in pids],
         fix=why.fix,
         procs=[relay],
     )
@@ -112,8 +121,8 @@ def test_uses_pipe(impl):
     """A parent and a child share one pipe: the parent holds its write end, the child its read end."""
     relay = impl.spawn("relay")
     relay.write(b"through the pipe\n")
-    waiting = relay.wait_blocked(explain.READ_CALLS, deadline.STEP, who=f"the parent (pid {relay.pid}), waiting for more input,")
-    kids = observe.children(relay.pid)
+    waiting = relay.wait_blocked(READ_CALLS, deadline.STEP, who=f"the parent (pid {relay.pid}), waiting for more input,")
+    kids = children(relay.pid)
     if not kids:
         raise SpecFailure(
             f"{relay.label} (pid {relay.pid}) waits for input without a child process.",
@@ -122,8 +131,8 @@ def test_uses_pipe(impl):
             procs=[relay],
         )
     child = kids[0]
-    relay.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
-    pipes = explain.pipe_holders([relay.pid, child], exclude=relay.harness_pipes)
+    relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
+    pipes = pipe_holders([relay.pid, child], exclude=relay.harness_pipes)
     shared = [
         ino
         for ino, holders in pipes.items()
@@ -159,7 +168,7 @@ def test_blocks_when_full(impl):
     relay.wait_state("T", deadline.STEP, pid=child)
     relay.feed(payload)
     # no spin check: the parent copies a pipe's worth of input (or, wrongly, all of it) first
-    blocked = settle.asleep_in(relay, explain.WRITE_CALLS | {"futex"}, deadline.STEP, who="the parent", fix=BLOCK_IN_WRITE, spin_ticks=None)
+    blocked = settle.asleep_in(relay, WRITE_CALLS | {"futex"}, deadline.STEP, who="the parent", fix=BLOCK_IN_WRITE, spin_ticks=None)
     if blocked.syscall.name == "futex":
         raise SpecFailure("the parent waits on a lock (futex), not in write.", evidence=[str(blocked)], procs=[relay])
     settle.idle(relay, who="the parent", fix=BLOCK_IN_WRITE)
@@ -194,17 +203,17 @@ def test_broken_pipe(impl):
     relay = impl.spawn("relay")
     relay.write(b"first\n")
     child = relay.child(deadline.STEP)
-    relay.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
+    relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
     _kill(relay, child, signal.SIGKILL)
     relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
     waited = Deadline(deadline.STEP)
     if not relay.finished_within(waited):
         pids = relay.tree()
-        holders = explain.pipe_holders(pids, exclude=relay.harness_pipes)
+        holders = pipe_holders(pids, exclude=relay.harness_pipes)
         readers = [f"{'the parent' if p == relay.pid else f'pid {p}'} still holds {f}" for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]
         raise SpecFailure(
             f"Once its child was killed, {relay.label} {relay.did_not_exit(waited)}.",
-            evidence=[observe.describe(relay.pid), f"{'; '.join(readers)}, so its writes never fail" if readers else ""],
+            evidence=[describe(relay.pid), f"{'; '.join(readers)}, so its writes never fail" if readers else ""],
             fix="Close the read end in the parent." if readers else "",
             procs=[relay],
         )
@@ -233,17 +242,17 @@ def test_reaps_child(impl):
     relay = impl.spawn("relay")
     relay.write(b"data\n")
     child = relay.child(deadline.STEP)
-    started = observe.read_stat(child)
+    started = read_stat(child)
     relay.close_stdin()
     with needs("pipe.eof-on-close"):  # a relay that never exits cannot be seen not to wait
         _wait(relay, deadline.EXIT)
-    left = observe.read_stat(child)
+    left = read_stat(child)
     if left is not None and started is not None and left.ppid != relay.pid:
         # the parent exited first, so the child came back to the grader (a child subreaper)
-        what = "a zombie" if left.state == "Z" else f"still {observe.STATE_NAMES.get(left.state, left.state)}"
+        what = "a zombie" if left.state == "Z" else f"still {STATE_NAMES.get(left.state, left.state)}"
         raise SpecFailure(
             f"{relay.label} {relay.status} without waiting for its child: pid {child} was {what} afterwards.",
-            evidence=[f"{observe.describe(child)}, its parent now pid {left.ppid} (the grader)"],
+            evidence=[f"{describe(child)}, its parent now pid {left.ppid} (the grader)"],
             fix="Call waitpid() for the child before exiting.",
             procs=[relay],
         )
@@ -291,7 +300,7 @@ def test_duplex_large_lines(impl):
     try:
         reply = duplex.next_line(deadline.EXIT, what="the reply to a 1 MiB line")
     except BaseException:
-        stuck = explain.why_stuck_writing(duplex.tree(), explain.roles_of_tree(duplex.pid), exclude=duplex.harness_pipes)
+        stuck = why_stuck_writing(duplex.tree(), roles_of_tree(duplex.pid), exclude=duplex.harness_pipes)
         if len(stuck) >= 2:
             raise SpecFailure(f"{duplex.label} deadlocks on a 1 MiB line.", evidence=stuck, procs=[duplex]) from None
         raise
@@ -316,12 +325,12 @@ def test_duplex_two_pipes(impl):
         reply = duplex.next_line(deadline.STEP, what="the reply to `ping`")
         if reply != b"PING":
             raise SpecFailure(f"`ping` got the reply {reply!r}.", expected="b'PING'", procs=[duplex])
-    kids = observe.children(duplex.pid)
+    kids = children(duplex.pid)
     if not kids:
         raise SpecFailure(f"{duplex.label} (pid {duplex.pid}) answered without a child process.", fix="Duplex must fork.", procs=[duplex])
     child = kids[0]
-    duplex.wait_blocked(explain.READ_CALLS, deadline.STEP, pid=child, who=f"the duplex child (pid {child})")
-    pipes = explain.pipe_holders([duplex.pid, child], exclude=duplex.harness_pipes)
+    duplex.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the duplex child (pid {child})")
+    pipes = pipe_holders([duplex.pid, child], exclude=duplex.harness_pipes)
 
     def direction(ino):
         holders = pipes[ino]

@@ -30,17 +30,25 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import deadlock, netstat, observe, waits
 from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.spec import spec
-from conformance.specs.support import peers, settle
-from conformance.specs.support.peers import (
+from conformance.specs.support import (
+    DEADLOCK_PERIOD,
     LOCALHOST,
     STALL_WINDOW,
     STALL_WINDOWS,
+    NetSocket,
+    asleep,
+    first_difference,
+    on_port,
+    peers,
+    poll_deadlock,
+    settle,
+    socket_table,
+    spec_settings,
     threads_doing,
+    wait_until,
 )
-from conformance.specs.support.strategies import first_difference, spec_settings
 
 #: Records (contract section 3.9): LENGTH of what follows it, then ID, both big-endian; a reply
 #: adds a STATUS byte. A request has at least 4 bytes after LENGTH, a reply 5.
@@ -229,9 +237,9 @@ def _answer(conn: Conn, request_id: int, doing: str) -> bytes:
     return payload
 
 
-def _server_end(server, port: int, client_port: int) -> netstat.NetSocket | None:
+def _server_end(server, port: int, client_port: int) -> NetSocket | None:
     """The server's end of the connection from CLIENT_PORT, as the kernel lists it."""
-    return next((s for s in netstat.on_port(port, pid=server.pid) if s.remote_port == client_port), None)
+    return next((s for s in on_port(port, pid=server.pid) if s.remote_port == client_port), None)
 
 
 def _wait_read(server, port: int, conn: Conn, what: str) -> None:
@@ -263,10 +271,10 @@ def _accept(listener: socket.socket, client, grader_sockets, what: str) -> Conn:
     """The connection CLIENT makes to the grader's LISTENER (at once, if the kernel proves that
     it never will: every program of the spec asleep where nothing can wake it)."""
     until = Deadline(deadline.STEP)
-    while not peers.wait_readable(listener, client, until.slice(deadlock.PERIOD)):
+    while not peers.wait_readable(listener, client, until.slice(DEADLOCK_PERIOD)):
         if client.poll() is not None or until.expired():
             raise peers.exited_or_silent(client, what)
-        deadlock.poll(lambda: bool(select.select([listener], [], [], 0)[0]))
+        poll_deadlock(lambda: bool(select.select([listener], [], [], 0)[0]))
     conn, _ = listener.accept()
     return Conn(grader_sockets.own(conn), client, client.label)
 
@@ -275,11 +283,11 @@ def _requests(conn: Conn, n: int, client, doing: str) -> list[tuple[int, bytes]]
     """N requests from CLIENT on CONN, or a failure saying how many came."""
     got = []
 
-    def asleep() -> bool:
-        return observe.asleep(client.pid)
+    def client_asleep() -> bool:
+        return asleep(client.pid)
 
     while len(got) < n:
-        rec = conn.record(deadline.STEP, 4, stuck=asleep)
+        rec = conn.record(deadline.STEP, 4, stuck=client_asleep)
         if rec is None:
             if (client.poll() is not None or conn.eof) and client.exited_within(deadline.STEP):
                 client.wait(deadline.STEP)  # a stub's `not implemented` ends the spec here
@@ -450,10 +458,10 @@ def test_wire_format(impl, grader_sockets):
     mine = cconn.sock.getpeername()[1]
 
     def client_read():  # the client's end of the connection has nothing left to read
-        return not any(s.local_port == mine and s.rx_queue for s in netstat.table("tcp"))
+        return not any(s.local_port == mine and s.rx_queue for s in socket_table("tcp"))
 
     with contextlib.suppress(SpecTimeout):  # a client that reads only whole records may leave them queued
-        waits.wait_until(client_read, deadline.STEP, "the client reading the first 3 bytes")
+        wait_until(client_read, deadline.STEP, "the client reading the first 3 bytes")
     cconn.send(answers[3:])
     status = client.wait(deadline.STEP)
     if _output_lines(client) != [b"ok hello, world", b"ok second"] or not status.ok:
@@ -488,8 +496,8 @@ def test_concurrent_clients(impl, grader_sockets):
     def stuck(conn: Conn):
         def check() -> bool:  # its request waits unread (or unaccepted) while the server sleeps
             end = _server_end(server, port, conn.port)
-            queued = any(s.listening and s.rx_queue for s in netstat.on_port(port, pid=server.pid))
-            return (queued or (end is not None and end.rx_queue > 0)) and all(observe.asleep(p) for p in server.tree())
+            queued = any(s.listening and s.rx_queue for s in on_port(port, pid=server.pid))
+            return (queued or (end is not None and end.rx_queue > 0)) and all(asleep(p) for p in server.tree())
 
         return check
 
@@ -501,7 +509,7 @@ def test_concurrent_clients(impl, grader_sockets):
             got = conn.record(deadline.STEP, 5, stuck=stuck(conn))
             if got is None or got != (100 + r, bytes([OK]) + body):
                 end = _server_end(server, port, conn.port)
-                queued = [s for s in netstat.on_port(port, pid=server.pid) if s.listening and s.rx_queue]
+                queued = [s for s in on_port(port, pid=server.pid) if s.listening and s.rx_queue]
                 raise SpecFailure(
                     f"client {i + 2} sent `echo {body.decode()}` and "
                     + ("its connection was closed" if conn.eof else "got no reply" if got is None else f"got {got!r}")

@@ -25,16 +25,21 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import observe, waits
-from conformance.kernel.credentials import as_program
 from conformance.outcomes import SpecFailure, SpecTimeout
 from conformance.spec import spec
-from conformance.specs.support import shared_memory
-from conformance.specs.support.strategies import (
+from conformance.specs.support import (
+    as_program,
+    asleep,
+    cpu_ticks,
+    describe,
     describe_bytes,
     first_difference,
     payloads,
+    shared_memory,
     spec_settings,
+    state,
+    sysvipc,
+    wait_until,
 )
 
 MiB = 1 << 20
@@ -319,7 +324,7 @@ def test_fork_shares(impl, made):
     # attached by this program, and not there before it started
     left = [
         row
-        for row in observe.sysvipc("shm")
+        for row in sysvipc("shm")
         if row["shmid"] not in before and proc.pid in (row["cpid"], row["lpid"])
     ]
     for row in left:
@@ -374,7 +379,7 @@ def _signal_all(proc, pids, sig):
 
 
 def _gone(pid):
-    return observe.state(pid) in (None, "Z", "X")
+    return state(pid) in (None, "Z", "X")
 
 
 @contextmanager
@@ -411,7 +416,7 @@ def _take_the_lock(proc, name, sem, counter, limit, doing):
         tree = proc.tree()
         _signal_all(proc, tree, signal.SIGSTOP)
         # a deadline of its own: LIMIT bounds the tries, and may run out just after a SIGSTOP
-        waits.wait_until(lambda tree=tree: all(observe.state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, f"every process of {doing} stopped")
+        wait_until(lambda tree=tree: all(state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, f"every process of {doing} stopped")
         value = sem.value
         if value > 1:
             raise SpecFailure(
@@ -471,14 +476,14 @@ def _check_the_lock(impl, names, made):
         try:
             tree = _take_the_lock(proc, name, sem, counter, Deadline(deadline.STEP), doing)
             held = counter()
-            ticks = {pid: observe.cpu_ticks(pid) or 0 for pid in tree}
+            ticks = {pid: cpu_ticks(pid) or 0 for pid in tree}
             _signal_all(proc, tree, signal.SIGCONT)
 
             def had_their_chance():
                 if counter() != held:
                     return "moved"
                 done = all(
-                    _gone(p) or observe.asleep(p) or (observe.cpu_ticks(p) or 0) - ticks[p] >= HAD_ITS_CHANCE_TICKS for p in tree
+                    _gone(p) or asleep(p) or (cpu_ticks(p) or 0) - ticks[p] >= HAD_ITS_CHANCE_TICKS for p in tree
                 )
                 return "still" if done else None
 
@@ -493,7 +498,7 @@ def _check_the_lock(impl, names, made):
                         "(sem_trywait) while it was free, and continued them with SIGCONT:"
                     ),
                     expected=f"the counter to stay at {held}, each process asleep in sem_wait until the lock is free",
-                    evidence=[f"{shared_memory.semaphore_path(name)} reads {sem.value} (sem_getvalue): the grader holds it."] + [f"{observe.describe(p)}." for p in tree],
+                    evidence=[f"{shared_memory.semaphore_path(name)} reads {sem.value} (sem_getvalue): the grader holds it."] + [f"{describe(p)}." for p in tree],
                     fix=(
                         "Take the semaphore (sem_wait) before reading the counter and give it back "
                         "(sem_post) after writing it, in every iteration. A fast program that loses no "

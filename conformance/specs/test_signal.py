@@ -23,12 +23,24 @@ from dataclasses import dataclass, field
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import observe
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
-from conformance.run import trace
-from conformance.run.process import Proc, signal_name
 from conformance.spec import spec
-from conformance.specs.support import settle
+from conformance.specs.support import (
+    Proc,
+    SignalSets,
+    asleep,
+    children,
+    describe,
+    fds,
+    monotonic,
+    pending_signals,
+    read_stat,
+    settle,
+    signal_name,
+    signal_sets,
+    spawn_traced,
+    state,
+)
 
 # Deadlines are the presets (conformance.deadline): STEP for a state, a line or a small program
 # (`signal send`), EXIT for a run of `signal child` (it forks, signals and reaps its child),
@@ -84,7 +96,7 @@ class Catcher:
     pid: int
     startup: list[str] = field(default_factory=list)
     """The lines it printed before `ready`."""
-    stopped_view: tuple[frozenset[int], observe.SignalSets | None] = (frozenset(), None)
+    stopped_view: tuple[frozenset[int], SignalSets | None] = (frozenset(), None)
     """What the kernel held for it while it was stopped (pending; all its sets), for messages."""
 
     def send(self, sig: int) -> None:
@@ -160,12 +172,12 @@ def _delivered(c: Catcher, what: str) -> None:
     """
 
     def taken() -> bool:
-        pending = observe.pending_signals(c.pid)
+        pending = pending_signals(c.pid)
         return pending is not None and not (pending & HANDLED_NUMBERS)
 
     c.proc.wait_for(taken, deadline.STEP, f"{c.proc.label} (pid {c.pid}) took its pending signals ({what})")
     try:
-        c.proc.wait_for(lambda: observe.asleep(c.pid), DELIVERY_WINDOW, f"{c.proc.label} went back to sleep")
+        c.proc.wait_for(lambda: asleep(c.pid), DELIVERY_WINDOW, f"{c.proc.label} went back to sleep")
     except SpecTimeout:
         pass  # it spins (waits-without-spinning reports that); the window was its time to print
 
@@ -206,7 +218,7 @@ def _burst(impl) -> tuple[Catcher, list[str]]:
         c.send(signal.SIGUSR1)
     for _ in range(BURST):
         c.send(signal.SIGRTMIN)
-    c.stopped_view = (observe.pending_signals(c.pid) or frozenset(), observe.signal_sets(c.pid))
+    c.stopped_view = (pending_signals(c.pid) or frozenset(), signal_sets(c.pid))
     c.send(signal.SIGCONT)
     what = f"{BURST} SIGUSR1 and {BURST} SIGRTMIN sent while it was stopped"
     _delivered(c, what)
@@ -248,13 +260,13 @@ def _waits_for_signal(proc: Proc, pid: int, who: str) -> None:
         raise SpecFailure(
             f"{who} (pid {pid}) never slept in a call that waits for a signal "
             f"({', '.join(sorted(SIGNAL_WAIT_CALLS))}) within {limit}.",
-            evidence=[observe.describe(pid)],
+            evidence=[describe(pid)],
             fix=f"A timed sleep (nanosleep) or a lock is polling, not waiting for the signal. {WAITING_HINT}",
             procs=[proc],
         ) from None
     sc = blocked.syscall
     if sc.name in READ_WAIT_CALLS:
-        fd = observe.fds(pid).get(sc.args[0]) if sc.args else None
+        fd = fds(pid).get(sc.args[0]) if sc.args else None
         if fd is None or not ("signalfd" in fd.target or (fd.kind == "pipe" and fd.inode not in proc.harness_pipes)):
             raise SpecFailure(
                 f"{who} (pid {pid}) sleeps in read on {fd or 'an unknown fd'}, not on a signalfd or a "
@@ -311,7 +323,7 @@ def test_sigkill_uncatchable(impl):
 def test_sigkill_attempted(impl, ipc_tmp):
     """The catcher really asks the kernel to catch SIGKILL and SIGSTOP, and the kernel refuses (EINVAL)."""
     out = ipc_tmp / "catch.strace"
-    traced = trace.spawn(impl, "catch", syscalls={"rt_sigaction"}, out=out, stdin="devnull")
+    traced = spawn_traced(impl, "catch", syscalls={"rt_sigaction"}, out=out, stdin="devnull")
     c = _start(impl, role_proc=traced.proc, pid_ok=traced.in_tree, timeout=deadline.TRACE)
     calls = traced.finish(deadline.STEP)
     for name in ("SIGKILL", "SIGSTOP"):
@@ -349,7 +361,7 @@ def test_sigstop_uncatchable(impl):
     c.send(signal.SIGSTOP)
     c.proc.wait_state("T", deadline.STEP, pid=c.pid)
     c.send(signal.SIGCONT)
-    c.proc.wait_for(lambda: observe.state(c.pid) not in ("T", "t"), deadline.STEP, f"{c.proc.label} resumed after SIGCONT")
+    c.proc.wait_for(lambda: state(c.pid) not in ("T", "t"), deadline.STEP, f"{c.proc.label} resumed after SIGCONT")
     c.send(signal.SIGUSR1)
     _expect_caught(c, "SIGUSR1", "after SIGSTOP, SIGCONT and then SIGUSR1")
 
@@ -503,15 +515,15 @@ def test_child_no_lost_signal(impl):
         run = impl.spawn("child", "--delay-ms", "0", stdin="devnull")
         limit = Deadline(deadline.EXIT)
         if not run.finished_within(limit):
-            kids = observe.children(run.pid)  # one look, for the evidence
+            kids = children(run.pid)  # one look, for the evidence
             raise SpecFailure(
                 f"run {n} of {CHILD_RUNS} of `signal child --delay-ms 0` did not finish within {limit}. "
                 "The SIGUSR1 came before the child waited for it and was lost.",
                 evidence=[
-                    f"{observe.describe(run.pid)}.",
+                    f"{describe(run.pid)}.",
                     *(
-                        f"The child (pid {k}): {observe.describe(k)}, signals pending for it: "
-                        + (", ".join(signal_name(s) for s in sorted(observe.pending_signals(k) or ())) or "none")
+                        f"The child (pid {k}): {describe(k)}, signals pending for it: "
+                        + (", ".join(signal_name(s) for s in sorted(pending_signals(k) or ())) or "none")
                         + "."
                         for k in kids
                     ),
@@ -533,7 +545,7 @@ def test_child_no_lost_signal(impl):
 def test_child_suspends(impl):
     """While the parent delays, the child sleeps in a signal-wait call and uses no CPU."""
     delay_ms = int(CHILD_DELAY_MS * deadline.scale())
-    started = observe.monotonic()
+    started = monotonic()
     run = impl.spawn("child", "--delay-ms", str(delay_ms), stdin="devnull")
     child = run.child(deadline.STEP)
     who = f"the child of `signal child --delay-ms {delay_ms}`"
@@ -541,8 +553,8 @@ def test_child_suspends(impl):
         settle.idle(run, pid=child, who=who, fix=WAITING_HINT)
         _waits_for_signal(run, child, who)
     except SpecFailure:
-        if observe.state(child) in (None, "Z"):
-            took = observe.monotonic() - started
+        if state(child) in (None, "Z"):
+            took = monotonic() - started
             if took >= delay_ms / 1000:
                 raise HarnessBroken(
                     f"the grader took {took:.2f} s to watch {who}, longer than the delay: this "
@@ -612,7 +624,7 @@ def test_send_no_such_process(impl, supervisor, ipc_tmp):
         gone = supervisor.spawn([true], cwd=str(ipc_tmp), label="a short-lived process", stdin="devnull", grader_chose=True)
         gone.wait(deadline.STEP, check_implemented=False)  # exited and reaped: its pid is free
         pid = gone.pid
-        if observe.read_stat(pid) is None:
+        if read_stat(pid) is None:
             break
     else:
         raise SpecFailure("could not find a free pid: every reaped child's pid was in use again at once")

@@ -27,25 +27,28 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.kernel import netstat, observe, waits
 from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
-from conformance.run import sandbox
-from conformance.run.process import ExitStatus
 from conformance.spec import spec
-from conformance.specs.support import peers
-from conformance.specs.support.peers import (
+from conformance.specs.support import (
     LOCALHOST,
     STALL_WINDOW,
     STALL_WINDOWS,
+    ExitStatus,
+    Held,
     Stalled,
-    threads_doing,
-)
-from conformance.specs.support.strategies import (
+    asleep,
+    describe,
     describe_bytes,
+    fds,
     first_difference,
+    give_to_programs,
+    on_port,
     payloads,
+    peers,
     sized_bytes,
     spec_settings,
+    threads_doing,
+    wait_until,
 )
 
 MiB = 1 << 20
@@ -150,7 +153,7 @@ def _check_output(proc, expected: bytes, what: str) -> None:
 
 
 def _fd_count(proc) -> int:
-    return sum(len(observe.fds(pid)) for pid in proc.tree())
+    return sum(len(fds(pid)) for pid in proc.tree())
 
 
 # --- TCP --------------------------------------------------------------------------------------
@@ -234,12 +237,12 @@ def test_tcp_concurrent_clients(impl, grader_sockets):
     peers.send(second, b"second client\n", server, shut=True)
 
     def not_accepted() -> bool:  # its connection waits in the accept queue while the server sleeps
-        queued = any(s.listening and s.rx_queue for s in netstat.on_port(port, pid=server.pid))
-        return queued and all(observe.asleep(pid) for pid in server.tree())
+        queued = any(s.listening and s.rx_queue for s in on_port(port, pid=server.pid))
+        return queued and all(asleep(pid) for pid in server.tree())
 
     got, eof = peers.recv_until_eof(second, deadline.STEP, stuck=not_accepted)
     if got != b"second client\n" or not eof:
-        waiting = [s for s in netstat.on_port(port, pid=server.pid) if s.listening and s.rx_queue]
+        waiting = [s for s in on_port(port, pid=server.pid) if s.listening and s.rx_queue]
         queued = (
             f"the kernel shows {waiting[0].rx_queue} connection(s) waiting in the accept queue "
             f"of the listening socket, never accepted" if waiting else ""
@@ -290,7 +293,7 @@ def test_tcp_many_clients_no_leak(impl, grader_sockets):
     for i in range(1, MANY_CLIENTS + 1):
         one_client(i)
     try:
-        waits.wait_until(lambda: _fd_count(server) <= before + FD_SLACK, CLOSE_DEADLINE, "the fds to close")
+        wait_until(lambda: _fd_count(server) <= before + FD_SLACK, CLOSE_DEADLINE, "the fds to close")
     except SpecTimeout:
         after = _fd_count(server)
         sockets = [h for h in peers.held(server) if not (h.socket and h.socket.listening)]
@@ -431,7 +434,7 @@ def test_tcp_restart_same_port(impl, grader_sockets):
         raise SpecFailure(f"{first.label} did not echo `open` within {deadline.STEP} s.", procs=[first])
     first.send_signal(signal.SIGKILL)
     first.wait(deadline.STEP, check_implemented=False)
-    lingering = [s for s in netstat.on_port(port) if not s.listening]
+    lingering = [s for s in on_port(port) if not s.listening]
     again = impl.spawn("tcp-server", "--port", str(port))
     try:
         got = peers.listening_port(again)
@@ -595,7 +598,7 @@ def test_udp_timeout(impl, grader_sockets):
         raise SpecFailure(
             f"{client.label} sent its datagram to a server that never answers and was still waiting "
             f"{limit} later.",
-            evidence=[observe.describe(client.pid)],
+            evidence=[describe(client.pid)],
             fix="Give up after 2 s: exit 1 with `timeout`.",
             procs=[client],
         )
@@ -649,7 +652,7 @@ def test_unix_stale_path(impl, ipc_tmp, grader_sockets, run_context):
         dead.bind(path)  # closed without unlink: what a killed server leaves behind
     if not stat.S_ISSOCK(os.lstat(path).st_mode):
         raise HarnessBroken(f"could not make a stale socket file at {path}")
-    sandbox.give(Path(path), run_context.sandbox)  # left by the program's own user, as it would be
+    give_to_programs(Path(path), run_context.sandbox)  # left by the program's own user, as it would be
     server = impl.spawn("unix-server", path)
     try:
         peers.listening_path(server, path)
@@ -694,7 +697,7 @@ def test_unix_cleanup(impl, ipc_tmp, grader_sockets):
 # --- the kernel's view ------------------------------------------------------------------------
 
 
-def _require_socket(proc, test, wanted: str) -> netstat.Held:
+def _require_socket(proc, test, wanted: str) -> Held:
     """Wait until PROC (or a child) holds a socket for which TEST is true; fail with what it holds."""
     def found():
         return next((h for h in peers.held(proc) if h.socket and test(h.socket)), None)

@@ -1,11 +1,18 @@
-"""Hypothesis strategies and settings shared by specs."""
+"""Hypothesis strategies and settings shared by specs, and the seed of a spec's own randomness."""
 
 from __future__ import annotations
 
 import random
+import zlib
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from conformance.outcomes import HarnessBroken
+from conformance.settings import SETTINGS, SettingError
+
+#: The environment variable that replays a seeded perturbation (the seed a failure names).
+SEED_ENV = SETTINGS["seed"].env
 
 #: Health checks that do not fit specs which start real processes for every example.
 SPEC_HEALTH_CHECKS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
@@ -14,6 +21,17 @@ SPEC_HEALTH_CHECKS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
 def spec_settings(max_examples: int, **kwargs) -> settings:
     """Settings for a spec: on top of the active profile (the grading one when grading)."""
     return settings(max_examples=max_examples, deadline=None, suppress_health_check=SPEC_HEALTH_CHECKS, **kwargs)
+
+
+def spec_seed(spec_id: str) -> int:
+    """The seed of a spec's own randomness (not Hypothesis's): $IPC_SEED when it is set, else a
+    number derived from SPEC_ID, so that every grading run draws the same. A bad IPC_SEED is the
+    grader's setup, not the submission's: HarnessBroken, saying where it came from."""
+    try:
+        override = SETTINGS["seed"].from_env()
+    except SettingError as exc:
+        raise HarnessBroken(str(exc)) from None
+    return zlib.crc32(spec_id.encode()) if override is None else override
 
 
 def sized_bytes(size: int, seed: int) -> bytes:
