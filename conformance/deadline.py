@@ -1,16 +1,13 @@
 """Deadlines: the only timeouts a spec has are upper bounds for failing, all scaled at once.
 
 Every wait in the harness takes a Deadline (or seconds, made into one). The global scale,
-from ``--deadline-scale`` or the ``IPC_DEADLINE_SCALE`` environment variable, stretches every
-deadline on a slow machine without touching a spec.
+the deadline scale setting (``--deadline-scale`` or ``IPC_DEADLINE_SCALE``: conformance/settings.py,
+set by the plugin), stretches every deadline on a slow machine without touching a spec.
 """
 
 from __future__ import annotations
 
-import os
 import time
-
-SCALE_ENV = "IPC_DEADLINE_SCALE"
 
 #: The presets every spec takes its deadlines from, in seconds before the global scale. Each is
 #: an upper bound for failing, never a wait: a spec goes on the moment its event happens.
@@ -26,20 +23,6 @@ TRACE = 15
 _scale: float = 1.0
 
 
-def parse_scale(value: str, source: str) -> float:
-    """A scale factor from VALUE, or ValueError naming SOURCE and the fix."""
-    try:
-        factor = float(value)
-    except ValueError:
-        factor = -1.0
-    if not factor > 0 or factor != factor or factor == float("inf"):
-        raise ValueError(
-            f"invalid deadline scale {value!r} from {source}: expected a positive number "
-            f"such as 2 (every deadline twice as long)"
-        )
-    return factor
-
-
 def set_scale(factor: float) -> None:
     global _scale
     _scale = factor
@@ -47,11 +30,6 @@ def set_scale(factor: float) -> None:
 
 def scale() -> float:
     return _scale
-
-
-def scale_from_env() -> float | None:
-    value = os.environ.get(SCALE_ENV)
-    return None if value is None else parse_scale(value, f"environment variable {SCALE_ENV}")
 
 
 class Deadline:

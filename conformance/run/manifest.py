@@ -17,8 +17,9 @@ import os
 import shlex
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conformance.record import MECHANISMS
 
@@ -77,6 +78,20 @@ class Manifest:
 
     def program(self, mechanism: str) -> Program | None:
         return self.programs.get(mechanism)
+
+    def to_data(self) -> dict[str, Any]:
+        """This manifest as plain data (for another process: an xdist worker takes the
+        controller's checked manifest as it is, and never reads ipc.toml again)."""
+        data = asdict(self)
+        data["root"] = str(self.root)
+        data["run_root"] = None if self.run_root is None else str(self.run_root)
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> "Manifest":
+        programs = {m: Program(**p) for m, p in data["programs"].items()}
+        run_root = None if data["run_root"] is None else Path(data["run_root"])
+        return cls(**{**data, "root": Path(data["root"]), "programs": programs, "run_root": run_root, "problems": dict(data["problems"])})
 
 
 def _suggest(word: str, choices: list[str]) -> str:

@@ -47,17 +47,6 @@ class Sandbox:
         return f"uid {self.uid}"
 
 
-def parse_run_as(value: str) -> str:
-    """Check a --run-as value; returns it, or raises ValueError with the fix."""
-    if value in ("auto", "none") or value.isdigit():
-        return value
-    try:
-        pwd.getpwnam(value)
-    except KeyError:
-        raise ValueError(f"--run-as {value!r}: no such user; give auto, none, a user name or a numeric id") from None
-    return value
-
-
 def allocate(run_as: str) -> Sandbox | None:
     """The sandbox for this process under policy RUN_AS, or None to run as ourselves."""
     if run_as == "none":

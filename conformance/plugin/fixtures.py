@@ -1,0 +1,109 @@
+"""The fixtures specs use: the implementation and the reference, the supervisor that starts
+their programs and ends them, names and a directory of the run's own.
+
+Registered beside the hook module (its ``pytest_plugins``); every fixture is for specs (items
+with a ``spec`` marker) in a run started with ``--impl``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.kernel import deadlock
+from conformance.run import integrity, naming
+from conformance.run import sandbox as sandbox_mod
+from conformance.run.implementation import Implementation
+from conformance.run.supervisor import Supervisor
+from conformance.run.timeline import Timeline
+from conformance.spec import SpecMeta
+
+from .prepare import META, RUN, Run, supervisor_for
+
+
+@pytest.fixture
+def spec_meta(request: pytest.FixtureRequest) -> SpecMeta:
+    """The spec's marker data (id, mechanism, points, hint)."""
+    meta = request.node.stash.get(META, None)
+    if meta is None:
+        raise pytest.UsageError("ipc-conformance fixtures are for specs (tests with a spec marker)")
+    return meta
+
+
+@pytest.fixture
+def run_context(request: pytest.FixtureRequest) -> Run:
+    """The run: the implementation, the reference, names, who programs run as."""
+    return request.config.stash[RUN]
+
+
+@pytest.fixture
+def supervisor(run_context: Run, request: pytest.FixtureRequest) -> Iterator[Supervisor]:
+    """Starts programs for this spec, with a HOME and TMPDIR of their own; at teardown every
+    process it left is killed and reaped, and what they left behind is removed and counted."""
+    home = sandbox_mod.give(run_context.names.tmp_dir(), run_context.sandbox)
+    guard = integrity.Guard(integrity.grader_paths([run_context.reference.cwd]))
+    live = _live(request.config) if request.config.getoption("live") else None
+    if live is not None:
+        meta = request.node.stash.get(META, None)
+        live(f"--- {meta.id if meta else request.node.name}: {meta.title if meta else ''}")
+    timeline = Timeline(live=live)
+    sup = supervisor_for(run_context.sandbox, run_context.env(home), guard, timeline)
+    deadlock.watching(sup)
+    yield sup
+    deadlock.watching(None)
+    notes = sup.teardown()
+    left = [p for p in home.rglob("*") if not p.is_dir()]
+    if left:
+        notes.append(f"the programs left {len(left)} file(s) in their HOME/TMPDIR: removed")
+    shutil.rmtree(home, ignore_errors=True)
+    if notes:
+        request.node.user_properties.append(("ipc_teardown", notes))
+
+
+@pytest.fixture
+def impl(run_context: Run, supervisor: Supervisor, spec_meta: SpecMeta) -> Implementation:
+    """The implementation being graded."""
+    return Implementation(run_context.impl, supervisor, "your", spec_meta.mechanism)
+
+
+@pytest.fixture
+def reference(run_context: Run, supervisor: Supervisor, spec_meta: SpecMeta) -> Implementation:
+    """The bundled reference implementation, for interoperability specs."""
+    return Implementation(run_context.reference, supervisor, "the reference", spec_meta.mechanism)
+
+
+@pytest.fixture
+def names(run_context: Run) -> naming.Names:
+    """Names, keys and paths unique to this run and worker."""
+    return run_context.names
+
+
+@pytest.fixture
+def ipc_tmp(names: naming.Names, run_context: Run) -> Iterator[Path]:
+    """A fresh, short directory for FIFOs and socket files, the programs' to write in;
+    removed after the spec."""
+    path = sandbox_mod.give(names.tmp_dir(), run_context.sandbox)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _live(config: pytest.Config) -> Callable[[str], None]:
+    """--ipc-live: lines past pytest's capture, through its terminal reporter (or stdout)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def show(line: str) -> None:
+        suspended = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+        with suspended:
+            if reporter is not None:
+                reporter.write_line(line)
+            else:
+                sys.__stdout__.write(line + "\n")  # -p no:terminal (ipc-grade replay)
+                sys.__stdout__.flush()
+
+    return show
