@@ -20,6 +20,8 @@ import socket
 import struct
 import threading
 
+from conformance.settings import SETTINGS
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
@@ -32,6 +34,9 @@ PER_RUN_NAMES = "per-run names and keys"
 NAMESPACES = "private IPC namespace and /dev/shm (per-run names and keys inside)"
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+#: The setting that keeps a run out of namespaces (IPC_GRADE_NO_NAMESPACES).
+NO_NAMESPACES = SETTINGS["no_namespaces"]
 
 
 def _check(result: int, what: str) -> None:
@@ -51,8 +56,8 @@ def enter_private_ipc() -> tuple[str, str | None]:
     """Try to isolate this process (and its future children); returns (isolation, why not)."""
     if threading.active_count() > 1:
         return PER_RUN_NAMES, "the grader already runs threads, so it cannot enter new namespaces"
-    if os.environ.get("IPC_GRADE_NO_NAMESPACES"):
-        return PER_RUN_NAMES, "IPC_GRADE_NO_NAMESPACES is set"
+    if NO_NAMESPACES.from_env():
+        return PER_RUN_NAMES, f"{NO_NAMESPACES.env} is set"
     try:
         _check(_libc.unshare(CLONE_NEWIPC | CLONE_NEWNS), "unshare(CLONE_NEWIPC | CLONE_NEWNS)")
     except OSError as exc:

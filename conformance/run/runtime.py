@@ -31,7 +31,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CACHE_ENV = "IPC_GRADE_CACHE"
+from conformance.settings import SETTINGS
+
+#: The setting that says where runtimes are kept (IPC_GRADE_CACHE).
+CACHE = SETTINGS["cache"]
 #: The packages the contract lets a Python program use besides the standard library.
 PACKAGES = ("posix_ipc", "sysv_ipc")
 #: Parts of the standard library no program of the contract needs (and the base's own
@@ -59,8 +62,9 @@ class Runtime:
 def cache_dir() -> Path:
     """Where runtimes are kept: a place only this user may write, that survives the run
     ($IPC_GRADE_CACHE if set)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
+    given = CACHE.from_env()
+    if given:
+        return Path(given)
     if os.geteuid() == 0:
         return Path("/var/cache/ipc-grade")
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
