@@ -144,3 +144,17 @@ def test_the_run_record_doc_names_every_field():
         assert f"| `{f.name}` |" in text, f.name
     for key in RunRecord(implementation={"path": ".", "name": "x"}).to_json():
         assert f"| `{key}` |" in text, key
+
+
+def test_each_mechanisms_smoke_spec_is_one_of_its_specs():
+    ids = {s.id: s.mechanism for s in catalogue.specs()}
+    for m in MECHANISMS.values():
+        assert ids.get(m.smoke) == m.name, f"{m.name}: its smoke spec {m.smoke!r} is not one of its specs"
+
+
+def test_the_toolbox_names_only_registered_mechanisms():
+    """The queue drivers name the program they drive: a mechanism of the registry."""
+    from conformance.specs.support import queues
+
+    drivers = [queues.SysvQueues, queues.PosixQueues]
+    assert all(d.mechanism in MECHANISMS for d in drivers), [d.mechanism for d in drivers]
