@@ -2,20 +2,30 @@
 
 ipc-grade grades in a child `pytest --impl` so that nothing a submission does can keep it from
 writing a report. What else it needs of the grader, the spec catalogue (to check a rubric and
-count the specs a run will grade), whether a manifest is usable at all, and the bundled
-implementations, it asks the same way, so that the reports stay a pure function of the run
-record (docs/adding-a-mechanism.md draws the picture).
+count the specs a run will grade), whether a manifest is usable at all, the bundled
+implementations and the contract version, it asks the same way, so that the reports stay a
+pure function of the run record (docs/adding-a-mechanism.md draws the picture).
+
+    ipc-grade 0.1.0 (ipc-conformance 0.1.0, contract version 2, Python 3.11.7)
+
+is ``--version`` (``VersionAction``): the package version is the distribution's
+(pyproject.toml), the contract version ``conformance.CONTRACT_VERSION``, asked of the grader in
+a child process. Release tags are ``v`` and the package version (docs/releasing.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
-from .rubric import SpecInfo
+from . import rubric as rubric_mod
+from .rubric import Rubric, RubricError, SpecInfo
 
 DISTRIBUTION = "ipc-conformance"
 
@@ -94,8 +104,54 @@ def bundled(name: str) -> Path:
     return Path(_ask("conformance.locate", name).strip())
 
 
+def load_rubric(path: str | os.PathLike[str]) -> Rubric:
+    """The rubric at PATH checked against the spec catalogue; RubricError says what is wrong."""
+    try:
+        known = catalogue()
+    except (GraderMissing, ValueError, KeyError) as exc:
+        raise RubricError(f"cannot read the spec catalogue to check the rubric: {exc}") from None
+    return rubric_mod.load(path, known)
+
+
+# --- its version -----------------------------------------------------------------------------
+
+
 def version() -> str:
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+_ASK = "import conformance as c; print(c.__version__); print(c.CONTRACT_VERSION)"
+
+
+def versions() -> dict[str, str]:
+    """{"package": ..., "grader": conformance.__version__, "contract": ...}; "unknown" for
+    whatever cannot be read (a broken installation still prints a version line)."""
+    out = {"package": version(), "grader": "unknown", "contract": "unknown"}
+    try:
+        done = subprocess.run([sys.executable, "-c", _ASK], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return out
+    lines = done.stdout.split()
+    if done.returncode == 0 and len(lines) == 2:
+        out["grader"], out["contract"] = lines
+    return out
+
+
+def version_line(prog: str = "ipc-grade") -> str:
+    v = versions()
+    package = v["package"] if v["package"] != "unknown" else v["grader"]
+    return f"{prog} {package} (ipc-conformance {v['grader']}, contract version {v['contract']}, Python {platform.python_version()})"
+
+
+class VersionAction(argparse.Action):
+    """--version, computed only when asked (it starts a child Python)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_line(parser.prog.split()[0]))
+        parser.exit(0)

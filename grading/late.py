@@ -3,7 +3,7 @@
 A rubric's ``[late]`` (rubric.LatePolicy) travels in the run record (meta ``rubric.late``), so
 the policy needs only the submission time to be applied, wherever that is known:
 
-- ``ipc-grade batch --roster`` reads it from the roster's ``submitted_at`` column (roster.py);
+- ``ipc-grade batch --roster`` reads it from the roster's ``submitted_at`` column (classwork/roster.py);
 - the Gradescope kit reads ``created_at`` and the assignment's ``due_date`` from
   ``/autograder/submission_metadata.json`` (``gradescope_metadata``), and the earlier
   submissions from its ``previous_submissions`` (the submission limit).
@@ -24,8 +24,7 @@ from typing import Any
 
 from conformance.record import RunRecord
 
-from .present import points
-from .rubric import LatePolicy, parse_time
+from .rubric import LatePolicy, parse_time, points
 
 
 class MetadataError(ValueError):

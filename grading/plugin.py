@@ -4,7 +4,8 @@ The grader (conformance/plugin.py) decides verdicts and hands the finished run r
 through the ``pytest_ipc_record`` hook (conformance/hookspecs.py); this plugin applies the
 rubric to it, writes every ``--ipc-FORMAT`` file and prints the grade table. It learns the
 spec catalogue through ``pytest_ipc_catalogue`` and says which specs a rubric grades through
-``pytest_ipc_select``: data in, data out, no import of the grader.
+``pytest_ipc_select``: data in, data out, no import of the grader. Its options are the
+settings schema's (conformance/settings.py) and the report formats' registry (render.FORMATS).
 
 Read top to bottom in the order pytest calls it: options, configure, collection, the record,
 the terminal summary.
@@ -18,15 +19,10 @@ from typing import Any
 import pytest
 
 from conformance import record as run_record
+from conformance.settings import SETTINGS
 
-from . import reports
+from . import render
 from .rubric import Rubric, RubricError, SpecInfo, load
-
-HELP = {
-    "rubric": "grade by the rubric in FILE (docs/rubric.md): only the specs it selects run, with its "
-    "points, visibility, required flags and hints",
-    "show_hidden": "instructors' reports: show hidden specs' details (students' reports never do)",
-}
 
 RUBRIC = pytest.StashKey[Rubric]()
 RECORD = pytest.StashKey[run_record.RunRecord]()
@@ -37,10 +33,11 @@ RECORD = pytest.StashKey[run_record.RunRecord]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ipc-conformance", "IPC conformance grading")
-    group.addoption("--rubric", metavar="FILE", default=None, help=HELP["rubric"])
-    for f in reports.FORMATS.values():
+    rubric, show_hidden = SETTINGS["rubric"], SETTINGS["show_hidden"]
+    group.addoption(rubric.pytest_option, **rubric.pytest_kwargs())
+    for f in render.FORMATS.values():
         group.addoption(f"--ipc-{f.name}", metavar="FILE", default=None, help=f.help)
-    group.addoption("--ipc-show-hidden", action="store_true", default=False, help=HELP["show_hidden"])
+    group.addoption(show_hidden.pytest_option, **show_hidden.pytest_kwargs())
 
 
 # --- configure -----------------------------------------------------------------------------
@@ -90,8 +87,8 @@ def pytest_ipc_record(config: pytest.Config, record: run_record.RunRecord) -> No
     if rubric is not None:
         record = rubric.apply(record)
     config.stash[RECORD] = record
-    targets = {name: config.getoption(f"ipc_{name}") for name in reports.FORMATS}
-    for problem in reports.write_all(record, targets, show_hidden=config.getoption("ipc_show_hidden")):
+    targets = {name: config.getoption(f"ipc_{name}") for name in render.FORMATS}
+    for problem in render.write_all(record, targets, show_hidden=config.getoption("show_hidden")):
         print(f"ipc-conformance: {problem}", file=sys.stderr)
 
 
@@ -99,7 +96,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     record = config.stash.get(RECORD, None)
     if record is None or not record.specs and record.error is None:
         return
-    from .terminal import render
+    from .render.terminal import render as terminal_report
 
     terminalreporter.write_sep("=", "IPC conformance grade")
-    terminalreporter.write(render(record, color=terminalreporter.hasmarkup, show_hidden=config.getoption("ipc_show_hidden")))
+    terminalreporter.write(terminal_report(record, color=terminalreporter.hasmarkup, show_hidden=config.getoption("show_hidden")))

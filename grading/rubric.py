@@ -26,6 +26,11 @@ from typing import Any
 from conformance.record import MECHANISMS, STATUS, VISIBILITIES, RunRecord
 
 
+def points(value: float) -> str:
+    """Points as people write them: 3, 2.5, 5.26 (every report and note writes them so)."""
+    return f"{round(value, 2):g}"
+
+
 @dataclass(frozen=True)
 class SpecInfo:
     """What a rubric needs to know about a spec: an entry of the grader's catalogue."""

@@ -95,7 +95,7 @@ def main() -> int:
     p.add_argument("--keep", type=Path, help="keep the class and the outputs in this directory")
     args = p.parse_args()
 
-    from grading.batch import default_jobs
+    from grading.classwork.batch import default_jobs
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:

@@ -20,7 +20,9 @@ import pytest
 from harness import _env, mutants
 
 from conformance import locate
-from grading import archives, batch, reports
+from grading import render
+from grading.classwork import archives, submissions
+from grading.classwork.shards import select_shard
 
 RUBRIC = 'title = "batch test"\nmechanisms = []\n[spec."pipe.uses-pipe"]\n[spec."pipe.broken-pipe"]\nrequired = true\n'
 
@@ -121,7 +123,7 @@ def test_each_submission_gets_every_report(graded):
     out, _, _ = graded
     for ident in ("alice", "carol", "mallory"):
         names = sorted(p.name for p in (out / "submissions" / ident).iterdir())
-        assert names == sorted(f.filename for f in reports.FORMATS.values()), ident
+        assert names == sorted(f.filename for f in render.FORMATS.values()), ident
     carol = json.loads((out / "submissions" / "carol" / "gradescope.json").read_text())
     assert carol["score"] == 2
     assert "ipc-batch-" not in json.dumps(carol)  # reports name the submission, not its private copy
@@ -270,7 +272,7 @@ def test_a_folder_inside_an_archive_is_the_implementation(tmp_path):
 
 
 def test_shards_are_a_deterministic_partition():
-    subs = [batch.Submission(f"s{i:02d}", Path(f"s{i:02d}")) for i in range(11)]
-    shards = [batch.select_shard(list(reversed(subs)), i, 3) for i in range(3)]
+    subs = [submissions.Submission(f"s{i:02d}", Path(f"s{i:02d}")) for i in range(11)]
+    shards = [select_shard(list(reversed(subs)), i, 3) for i in range(3)]
     assert sorted(s.id for shard in shards for s in shard) == [s.id for s in subs]
     assert [s.id for s in shards[1]] == ["s01", "s04", "s07", "s10"]

@@ -25,7 +25,7 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make")
 
 def _new(tmp_path, lang="c"):
     """`ipc-grade new DIR --lang LANG`, as a student runs it."""
-    from grading import new
+    from grading.cli import new
 
     target = tmp_path / "lab"
     assert new.main([str(target), "--lang", lang]) == 0

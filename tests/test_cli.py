@@ -20,8 +20,8 @@ from harness import ROOT, _env, mutants
 
 from conformance import locate
 from conformance.record import MECHANISMS
-from grading import reports
-from grading.cli import grade_parser
+from grading import render
+from grading.cli.grade import parser as grade_parser
 
 REFERENCE = locate.bundled("reference")
 QUICK = "pipe.uses-pipe or pipe.broken-pipe"
@@ -39,7 +39,7 @@ def ipc_grade(*args: str, cwd: Path, timeout: float = 300, env: dict | None = No
 
 
 def report_args(out: Path) -> list[str]:
-    return [a for name, f in reports.FORMATS.items() for a in (f"--{name}", str(out / f.filename))]
+    return [a for name, f in render.FORMATS.items() for a in (f"--{name}", str(out / f.filename))]
 
 
 def mutant(name: str, into: Path) -> Path:
@@ -54,7 +54,7 @@ def check_all(out: Path, reason: str | None = None) -> dict:
         "prairielearn": json.loads((out / "prairielearn.json").read_text()),
         "junit": ET.parse(out / "junit.xml").getroot(),
     }
-    for f in reports.FORMATS.values():
+    for f in render.FORMATS.values():
         assert (out / f.filename).stat().st_size > 0
     if reason:
         assert docs["json"]["score"] == 0 and reason in docs["json"]["error"]
@@ -187,7 +187,7 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path, args, message):
 def test_a_bad_deadline_scale_in_the_environment_is_a_usage_error(tmp_path, command):
     (tmp_path / "afile").mkdir()
     proc = ipc_grade(*command, cwd=tmp_path, timeout=60, env={"IPC_DEADLINE_SCALE": "fast"})
-    assert proc.returncode == 2 and "environment variable IPC_DEADLINE_SCALE='fast': give a positive number" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "invalid deadline scale 'fast' from environment variable IPC_DEADLINE_SCALE: give a positive number" in proc.stderr, proc.stderr
     # the option wins over the variable (and a bad option is said as the option)
     proc = ipc_grade(*command, "--deadline-scale", "-3", cwd=tmp_path, timeout=60, env={"IPC_DEADLINE_SCALE": "fast"})
     assert proc.returncode == 2 and "argument --deadline-scale: '-3'" in proc.stderr and "IPC_DEADLINE_SCALE" not in proc.stderr, proc.stderr
@@ -296,7 +296,7 @@ def test_a_bad_rubric_exits_2_naming_its_line(tmp_path):
 
 def test_pytest_writes_the_reports_too(tmp_path):
     out = tmp_path / "reports"
-    opts = [f"--ipc-{name}={out / f.filename}" for name, f in reports.FORMATS.items() if name != "json"]
+    opts = [f"--ipc-{name}={out / f.filename}" for name, f in render.FORMATS.items() if name != "json"]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", f"--impl={REFERENCE}", f"--ipc-json={out / 'record.json'}", *opts, "-k", "pipe.uses-pipe", "-p", "no:cacheprovider", "-q"],
         cwd=tmp_path,
@@ -419,10 +419,10 @@ def test_a_crash_of_the_harness_still_gives_every_report(tmp_path, monkeypatch):
     """A plugin that dies inside pytest: the child ends without a record, and the reports say so."""
     (tmp_path / "crash_plugin.py").write_text("def pytest_sessionstart(session):\n    raise RuntimeError('the harness fell over')\n")
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    from grading.cli import grade
+    from grading.cli.session import grade
 
     rec = grade(REFERENCE, jobs="1", keyword="pipe.uses-pipe", extra_args=["-p", "crash_plugin"])
     assert rec.error.startswith("the grading run crashed") and rec.meta["error_kind"] == "crashed"
     out = tmp_path / "reports"
-    assert reports.write_all(rec, {name: out / f.filename for name, f in reports.FORMATS.items()}) == []
+    assert render.write_all(rec, {name: out / f.filename for name, f in render.FORMATS.items()}) == []
     check_all(out, reason="the grading run crashed")

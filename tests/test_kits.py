@@ -22,7 +22,10 @@ from harness import ROOT, _env
 from conformance import catalogue, locate
 from conformance import record as run_record
 from conformance.record import RunRecord, SpecResult, failed_run
-from grading import cpus, late, render_classroom, render_gradescope, render_prairielearn
+from grading import cpus, late, render_classroom
+from grading.kits import gradescope as gradescope_kit
+from grading.render import gradescope as render_gradescope
+from grading.render import prairielearn as render_prairielearn
 from grading.rubric import LatePolicy, RubricError, loads
 
 REFERENCE = locate.bundled("reference")
@@ -76,7 +79,7 @@ def _system_python() -> str | None:
 def test_the_example_question_is_well_formed():
     info = json.loads((QUESTION / "info.json").read_text())
     assert info["gradingMethod"] == "External" and info["externalGradingOptions"]["entrypoint"] == "/usr/local/bin/ipc-grade-prairielearn"
-    from grading.cli import load_rubric
+    from grading.grader import load_rubric
 
     rubric = load_rubric(str(QUESTION / "tests" / "rubric.toml"))
     assert rubric.total == 100 and {r.split(".")[0] for r in rubric.rules} == {"pipe", "fifo"}
@@ -197,10 +200,10 @@ def test_the_submission_limit_keeps_the_last_counted_score(tmp_path):
     record = tmp_path / "record.json"
     run_record.write(record, _record(late_policy={"penalty_per_day": 10}, limit=2))
     out = tmp_path / "results.json"
-    assert render_gradescope.main([str(record), "--metadata", str(meta), "--out", str(out)]) == 0
+    assert gradescope_kit.main([str(record), "--metadata", str(meta), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["score"] == 3.0
     meta.write_text("{not json")
-    assert render_gradescope.main([str(record), "--metadata", str(meta), "--out", str(out)]) == 0
+    assert gradescope_kit.main([str(record), "--metadata", str(meta), "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["score"] == 10 and "late policy was not applied" in doc["output"]
 

@@ -118,7 +118,7 @@ def test_a_build_that_breaks_one_program_costs_only_its_mechanism(tmp_path):
     build = rec.meta["build"]
     assert not build["ok"] and build["cost"] == ["msgq"] and "msgq.c" in build["log"]
     assert rec.error is None and rec.score > 0
-    from grading import reports
+    from grading import render
 
-    text = reports.render("text", rec)
+    text = render.render("text", rec)
     assert text.count("msgq.c:") >= 1 and text.index("The build `make` failed") < text.index("msgq.typed-receive")

@@ -51,7 +51,7 @@ def _assert_reports_read_clean(rec) -> None:
     traceback in its stderr, which the student needs)."""
     import dataclasses
 
-    from grading import reports
+    from grading import render
 
     def unprinted(spec):
         if spec.failure is None:
@@ -61,7 +61,7 @@ def _assert_reports_read_clean(rec) -> None:
         return dataclasses.replace(spec, failure=failure, message=failure.text(), timeline=None)
 
     without_output = dataclasses.replace(rec, specs=[unprinted(s) for s in rec.specs])
-    for name, fmt in reports.FORMATS.items():
+    for name, fmt in render.FORMATS.items():
         text = fmt.render(rec, False)
         assert not CONTROL.search(text), (name, CONTROL.search(text))
         found = [w for w in INTERNALS if w in fmt.render(without_output, False)]

@@ -21,13 +21,10 @@ import pytest
 
 from conformance import record as run_record
 from conformance.record import Failure, RunRecord, SpecResult, Transcript, failed_run
-from grading import render_gradescope as gradescope
-from grading import render_html as htmlpage
-from grading import render_junit as junit
-from grading import render_markdown as markdown
-from grading import render_prairielearn as prairielearn
-from grading import reports
-from grading.terminal import render as terminal
+from grading import render
+from grading.render import gradescope, junit, markdown, prairielearn
+from grading.render import html as htmlpage
+from grading.render.terminal import render as terminal
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SECRET = "SECRET-DETAIL-7f3a"
@@ -126,11 +123,11 @@ def test_the_record_keeps_a_failure_as_data(tmp_path):
     assert back.to_json() == rec.to_json()
     assert next(s for s in back.specs if s.id == "pipe.eof-on-close").failure.transcripts[0].pid == 4242
     for name in ("markdown", "html", "gradescope", "prairielearn", "junit", "text"):
-        text = reports.render(name, back, show_hidden=True)
+        text = render.render(name, back, show_hidden=True)
         assert "pipe:[81234]" in text and "Close fd 4 in the child." in text, name
 
 
-ALL_FORMATS = sorted(reports.FORMATS)
+ALL_FORMATS = sorted(render.FORMATS)
 STUDENT_FORMATS = [f for f in ALL_FORMATS if f not in ("json", "gradescope")]
 
 
@@ -398,7 +395,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
 
 @pytest.mark.parametrize("fmt", STUDENT_FORMATS)
 def test_hidden_specs_never_reach_students(fmt):
-    text = reports.render(fmt, mixed_record(), show_hidden=False)
+    text = render.render(fmt, mixed_record(), show_hidden=False)
     assert SECRET not in text
     assert "pipe.duplex-large-lines" not in text and "pipe.reaps-child" not in text
     if fmt != "prairielearn":  # whose score is the grade, hidden specs included
@@ -407,7 +404,7 @@ def test_hidden_specs_never_reach_students(fmt):
 
 @pytest.mark.parametrize("fmt", STUDENT_FORMATS)
 def test_instructors_see_hidden_specs(fmt):
-    text = reports.render(fmt, mixed_record(), show_hidden=True)
+    text = render.render(fmt, mixed_record(), show_hidden=True)
     assert ("duplex-large-lines" if fmt == "junit" else "pipe.duplex-large-lines") in text
 
 
@@ -428,7 +425,7 @@ def test_terminal_subtotals_hints_and_no_escapes():
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_a_run_that_could_not_grade_gives_valid_reports_with_the_reason(fmt):
     rec = failed_record()
-    text = reports.render(fmt, rec)
+    text = render.render(fmt, rec)
     reason = "no manifest"
     assert reason in text
     if fmt == "gradescope":
@@ -482,19 +479,19 @@ def _mask(text: str) -> str:
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_same_run_same_bytes_apart_from_time_fields(fmt):
     a = mixed_record()
-    assert reports.render(fmt, a) == reports.render(fmt, copy.deepcopy(a))
+    assert render.render(fmt, a) == render.render(fmt, copy.deepcopy(a))
     b = copy.deepcopy(a)
     b.meta["started_at"] = "2027-12-31T23:59:59+00:00"
     b.meta["duration_s"] = 987.6
     for s in b.specs:
         s.duration_s += 3.25
-    assert _mask(reports.render(fmt, a)) == _mask(reports.render(fmt, b))
+    assert _mask(render.render(fmt, a)) == _mask(render.render(fmt, b))
 
 
 def test_every_format_writes_a_file(tmp_path):
-    targets = {name: tmp_path / "out" / f.filename for name, f in reports.FORMATS.items()}
-    assert reports.write_all(mixed_record(), targets) == []
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.filename for f in reports.FORMATS.values())
+    targets = {name: tmp_path / "out" / f.filename for name, f in render.FORMATS.items()}
+    assert render.write_all(mixed_record(), targets) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.filename for f in render.FORMATS.values())
 
 
 def test_writing_to_a_stream_does_not_replace_it(tmp_path):
@@ -505,7 +502,7 @@ def test_writing_to_a_stream_does_not_replace_it(tmp_path):
     got = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
     reader.start()
-    reports.write_text(fifo, "hello\n")
+    render.write_text(fifo, "hello\n")
     reader.join(10)
     assert got == ["hello\n"] and fifo.is_fifo()
 
@@ -517,7 +514,7 @@ def test_a_link_at_the_report_path_is_replaced_never_written_through(tmp_path):
     victim.write_text("precious\n")
     link = tmp_path / "report.json"
     link.symlink_to(victim)
-    reports.write_text(link, "the report\n")
+    render.write_text(link, "the report\n")
     assert victim.read_text() == "precious\n"
     assert not link.is_symlink() and link.read_text() == "the report\n"
 
@@ -527,4 +524,4 @@ def test_a_fifo_nobody_reads_fails_instead_of_blocking(tmp_path, monkeypatch):
     fifo = tmp_path / "report.json"
     os.mkfifo(fifo)
     with pytest.raises(OSError, match="nobody opened it for reading|nobody opened"):
-        reports.write_text(fifo, "x" * 10)
+        render.write_text(fifo, "x" * 10)

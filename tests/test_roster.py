@@ -17,7 +17,7 @@ from harness import _env
 
 from conformance import locate
 from conformance.record import RunRecord, SpecResult, failed_run
-from grading import classpage, roster
+from grading.classwork import classpage, gradebook, roster
 
 #: Canvas's gradebook import: the student columns of its own export, then one column per
 #: assignment ("Name (id)" updates that assignment). Moodle maps any of them at import.
@@ -129,7 +129,7 @@ def test_a_roster_needs_only_the_submission_column(tmp_path):
     r = roster.load(tmp_path / "r.csv")
     rec = RunRecord({"name": "alice", "path": "/x"}, [SpecResult("pipe.a", "pipe", "a", "passed", 2.0, 2.0)])
     broken = RunRecord({"name": "bob", "path": "/y"}, [SpecResult("pipe.a", "pipe", "a", "broken", 0.0, 2.0)])
-    assert _rows(roster.lms_csv(r, [classpage.Entry("alice", rec), classpage.Entry("bob", broken)], "IPC")) == [
+    assert _rows(roster.lms_csv(r, [gradebook.Entry("alice", rec), gradebook.Entry("bob", broken)], "IPC")) == [
         [*CANVAS_COLUMNS, "IPC"],
         ["", "", "S1", "", "", "2"],
     ]
@@ -137,15 +137,15 @@ def test_a_roster_needs_only_the_submission_column(tmp_path):
 
 
 def test_the_class_page_shows_each_mechanism_out_of_its_maximum():
-    def rec(name: str, pipe: float, msgq: float) -> classpage.Entry:
+    def rec(name: str, pipe: float, msgq: float) -> gradebook.Entry:
         specs = [
             SpecResult("pipe.a", "pipe", "a", "passed" if pipe else "failed", pipe, 3.0),
             SpecResult("msgq.b", "msgq", "b", "passed" if msgq else "failed", msgq, 2.0),
         ]
-        return classpage.Entry(name, RunRecord({"name": name, "path": "/" + name}, specs))
+        return gradebook.Entry(name, RunRecord({"name": name, "path": "/" + name}, specs))
 
-    entries = [rec("a", 3.0, 2.0), rec("b", 0.0, 2.0), classpage.Entry("c", failed_run({"name": "c", "path": "/c"}, "no ipc.toml."))]
-    assert classpage.maxima(entries) == {"pipe": 3.0, "msgq": 2.0}
+    entries = [rec("a", 3.0, 2.0), rec("b", 0.0, 2.0), gradebook.Entry("c", failed_run({"name": "c", "path": "/c"}, "no ipc.toml."))]
+    assert gradebook.maxima(entries) == {"pipe": 3.0, "msgq": 2.0}
     page = classpage.render(entries, "t")
     assert "<h2>Mechanisms</h2>" in page and page.count('<figure class="mechanism">') == 2
     assert "<b>pipe</b>: mean 1.5/3 · 2 graded" in page and 'aria-label="msgq: % of its maximum: 2 submissions"' in page

@@ -28,8 +28,8 @@ from harness import _env
 
 from conformance import locate
 from conformance.record import MECHANISMS
-from grading import similarity
-from grading.batch import Submission
+from grading.classwork import similarity
+from grading.classwork.submissions import Submission
 
 FIXTURES = Path(__file__).parent / "fixtures" / "similarity"
 PY = "reference (Python)"
@@ -217,13 +217,13 @@ def test_batch_puts_it_in_the_gradebook_and_class_page_never_in_a_report(tmp_pat
 
 def test_similarity_of_a_merged_class_rewrites_its_gradebook_and_page(klass, tmp_path):
     from conformance import record as run_record
-    from grading import batch, classpage
+    from grading.classwork import gradebook, results
 
-    entries = [classpage.Entry(n, run_record.failed_run({"path": n, "name": n}, "not graded here")) for n in ("carol", "dan")]
+    entries = [gradebook.Entry(n, run_record.failed_run({"path": n, "name": n}, "not graded here")) for n in ("carol", "dan")]
     out = tmp_path / "merged"
     for en in entries:
         run_record.write(out / "submissions" / en.id / "record.json", en.record)
-    batch.write_batch(out, entries, shard=None, rubric=None, merged_from=["0/2", "1/2"])
+    results.write_batch(out, entries, shard=None, rubric=None, merged_from=["0/2", "1/2"])
     assert "similarity" not in (out / "gradebook.csv").read_text()
     before = (out / "batch.json").read_text()
     for n in ("carol", "dan"):

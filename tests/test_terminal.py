@@ -21,7 +21,7 @@ from harness import _env, mutants
 
 from conformance import locate
 from conformance.record import STATUS
-from grading import reports
+from grading import render
 
 REFERENCE = locate.bundled("reference")
 #: Two quick specs, as a rubric: the run's total is known before it starts.
@@ -174,7 +174,7 @@ def test_ctrl_c_keeps_the_verdicts_reached_and_writes_every_report(tmp_path):
     impl = _spinner(tmp_path)
     (tmp_path / "r.toml").write_text('mechanisms = []\n[spec."pipe.uses-pipe"]\n[spec."signal.handles-usr1"]\n')
     out = tmp_path / "reports"
-    targets = [a for name, f in reports.FORMATS.items() for a in (f"--{name}", str(out / f.filename))]
+    targets = [a for name, f in render.FORMATS.items() for a in (f"--{name}", str(out / f.filename))]
     # deadlines ten times as long: the spinning catcher's spec would take a minute
     term = Terminal(str(impl), "--rubric", "r.toml", "-j", "1", "--deadline-scale", "10", *targets, cwd=tmp_path)
     term.expect(r"1/2", timeout=FINISH)  # pipe.uses-pipe is decided, signal.handles-usr1 runs

@@ -13,7 +13,9 @@ import pytest
 from harness import grade, mutants
 
 from conformance.run import timeline as recorder
-from grading import render_html, render_markdown, timeline
+from grading.render import html as render_html
+from grading.render import markdown as render_markdown
+from grading.render import timeline
 
 KEEPS_WRITE_END = next(m for m in mutants() if m.id == "pipe/child-keeps-write-end")
 
@@ -201,12 +203,12 @@ def test_binary_output_never_puts_a_raw_control_byte_in_any_report():
     import re
 
     from conformance import record as run_record
-    from grading import reports
+    from grading import render
 
     rec, _ = grade(Path(__file__).parent / "fixtures" / "garbage", "--ipc-spec", "pipe.relay-roundtrip", "--ipc-spec", "pipe.eof-on-close", "-p", "no:xdist")
     assert any(e["kind"] == "output" for s in rec.specs for e in s.timeline["events"])
     control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-    texts = {name: fmt.render(rec, False) for name, fmt in reports.FORMATS.items()}
+    texts = {name: fmt.render(rec, False) for name, fmt in render.FORMATS.items()}
     texts["record"] = run_record.dumps(rec)
     for name, text in texts.items():
         assert not control.search(text), (name, control.search(text))

@@ -98,7 +98,7 @@ def test_a_spec_that_fails_as_a_consequence_sends_the_student_to_the_cause(tmp_p
     eof-on-close's way out instead of its own hint about waitpid, in every format."""
     from harness import mutants
 
-    from grading import reports
+    from grading import render
 
     impl = next(m for m in mutants() if m.id == "pipe/child-keeps-write-end").materialize(tmp_path)
     rec, _ = grade(impl, "--ipc-spec", "pipe.reaps-child", "--ipc-spec", "pipe.eof-on-close", "-p", "no:xdist")
@@ -108,7 +108,7 @@ def test_a_spec_that_fails_as_a_consequence_sends_the_student_to_the_cause(tmp_p
     assert reaps.failure.because == "pipe.eof-on-close" and cause.failure.because == ""
     assert reaps.advice == "" and cause.advice == cause.hint
     assert reaps.message.startswith("This spec fails as a consequence of pipe.eof-on-close")
-    for name, fmt in reports.FORMATS.items():
+    for name, fmt in render.FORMATS.items():
         text = fmt.render(rec, False)
         assert "consequence of pipe.eof-on-close" in text, name
         if name != "json":  # the record keeps the spec's hint, as data

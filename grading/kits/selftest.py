@@ -88,13 +88,13 @@ def smoke_specs() -> list[str]:
 def check_grading(run_as: str, jobs: str) -> list[str]:
     """Grade the bundled reference on every mechanism's quick spec with the installed ipc-grade;
     every report format must be written, and the grade must be full."""
-    from grading import grader, reports
+    from grading import grader, render
 
     reference = grader.bundled("reference")
     wanted = smoke_specs()
     with tempfile.TemporaryDirectory(prefix="ipc-selftest-") as tmp:
         out = Path(tmp)
-        files = {name: out / f.filename for name, f in reports.FORMATS.items()}
+        files = {name: out / f.filename for name, f in render.FORMATS.items()}
         cmd = [
             str(_ipc_grade()), str(reference), "-k", " or ".join(wanted), "--run-as", run_as, "--jobs", jobs,
             "--session-timeout", str(SESSION_TIMEOUT), "-q",
@@ -141,7 +141,7 @@ def check_grading(run_as: str, jobs: str) -> list[str]:
 
 
 def check_rubric(path: str) -> str:
-    from grading.cli import load_rubric
+    from grading.grader import load_rubric
     from grading.rubric import RubricError
 
     try:

@@ -2,7 +2,7 @@
 # PrairieLearn's external grader runs this in the grader image (the repository's Dockerfile
 # installs it as /usr/local/bin/ipc-grade-prairielearn): it grades the files the student
 # uploaded, in /grade/student, and always writes /grade/results/results.json, PrairieLearn's
-# "Grading results" format (grading/render_prairielearn.py). docs/kits.md has the question.
+# "Grading results" format (grading/render/prairielearn.py). docs/kits.md has the question.
 #
 # It reads the question's rubric from /grade/tests/rubric.toml (or IPC_RUBRIC) and these
 # variables, which info.json's externalGradingOptions.environment may set:

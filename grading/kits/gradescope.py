@@ -1,6 +1,8 @@
-"""`ipc-grade gradescope-bundle`: a Gradescope autograder zip that carries the grader itself.
+"""The Gradescope kit: `ipc-grade gradescope-bundle` builds the autograder zip, which carries the
+grader itself, and `python -m grading.kits.gradescope` is the last step of its run_autograder.
 
     ipc-grade gradescope-bundle --rubric course.toml --out autograder.zip
+    python -m grading.kits.gradescope RECORD --out results.json [--metadata submission_metadata.json]
 
 The zip holds, at its root, what Gradescope's autograder specification asks for:
 
@@ -14,9 +16,11 @@ The zip holds, at its root, what Gradescope's autograder specification asks for:
     run_autograder    run for each submission: grades /autograder/submission by the rubric, the
                       programs running as unprivileged user ids of their own (--run-as auto), on
                       as many workers as the container has CPUs (grading/cpus.py); applies the
-                      rubric's late policy and submission limit from submission_metadata.json;
-                      and always writes /autograder/results/results.json (score 0 and the reason
-                      when it cannot grade)
+                      rubric's late policy and submission limit from submission_metadata.json
+                      (``main`` below: whatever goes wrong with the metadata, results.json is
+                      still written, graded without the policy, saying why); and always writes
+                      /autograder/results/results.json (score 0 and the reason when it cannot
+                      grade)
     rubric.toml       the course's rubric
     grader/           this grader as the wheel it was installed from (grading/kits/wheel.py:
                       the installed files, checked against pip's RECORD, with the package's own
@@ -46,11 +50,17 @@ import stat
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from .cli import jobs_value, load_rubric, scale_value, seconds_value
-from .kits.wheel import WheelError
-from .rubric import RubricError
+from conformance import record as run_record
+
+from .. import late as late_mod
+from .. import options
+from ..grader import load_rubric
+from ..render import gradescope as results_json
+from ..rubric import RubricError
+from .wheel import WheelError
 
 #: Gradescope stops an autograder after its timeout (10 minutes unless the assignment sets
 #: more); the grader gives up a little before, so results.json is still written.
@@ -61,7 +71,7 @@ ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image. The variables it
-# reads let the kit be tried outside Gradescope (the grader's grading/bundle.py lists them).
+# reads let the kit be tried outside Gradescope (the grader's grading/kits/gradescope.py lists them).
 set -euxo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
@@ -132,7 +142,7 @@ if [ -x "$IPC_GRADE" ]; then
   # the rubric's late policy and submission limit, from Gradescope's metadata; should this
   # step fail, the results.json written above stands
   if [ -s "$WORK/record.json" ]; then
-    "$(dirname "$IPC_GRADE")/python" -m grading.render_gradescope "$WORK/record.json" \\
+    "$(dirname "$IPC_GRADE")/python" -m grading.kits.gradescope "$WORK/record.json" \\
       --metadata "$ROOT/submission_metadata.json" --out "$RESULTS" \\
       || echo "run_autograder: the late policy could not be applied; results.json is the grade without it" >&2
   fi
@@ -154,17 +164,12 @@ def parser() -> argparse.ArgumentParser:
         epilog="Upload the zip as the assignment's autograder (Docker image: Ubuntu 22.04 or newer). "
         "Exit status: 0 written; 2 a usage error.",
     )
-    p.add_argument("--rubric", required=True, metavar="FILE", help="the course's rubric (docs/rubric.md)")
+    options.add(p, "rubric", required=True)
     p.add_argument("--out", required=True, metavar="ZIP", help="the zip to write, such as autograder.zip")
-    p.add_argument("--jobs", default="auto", type=jobs_value, help="pytest-xdist workers on Gradescope (default auto: the CPUs the container may use, its cgroup quota counted)")
-    p.add_argument(
-        "--session-timeout",
-        type=seconds_value,
-        default=DEFAULT_SESSION_TIMEOUT,
-        metavar="SECONDS",
-        help=f"stop grading after SECONDS, before Gradescope's own timeout (default {DEFAULT_SESSION_TIMEOUT})",
-    )
-    p.add_argument("--deadline-scale", metavar="FACTOR", type=scale_value, help="stretch every deadline by FACTOR on Gradescope's machines")
+    # each is baked into run_autograder: the values Gradescope's machines grade with
+    options.add(p, "jobs")
+    options.add(p, "session_timeout", default=DEFAULT_SESSION_TIMEOUT, note=f"(default {DEFAULT_SESSION_TIMEOUT}: before Gradescope's own timeout)")
+    options.add(p, "deadline_scale", default=None)
     return p
 
 
@@ -181,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ipc-grade gradescope-bundle: error: --out {args.out} is a directory: name the zip, such as {out / 'autograder.zip'}", file=sys.stderr)
         return 2
     try:
-        data = build(Path(args.rubric).read_bytes(), jobs=args.jobs, session_timeout=args.session_timeout, deadline_scale=args.deadline_scale)
+        scale = options.word(args.deadline_scale) if args.deadline_scale is not None else None
+        data = build(Path(args.rubric).read_bytes(), jobs=args.jobs, session_timeout=args.session_timeout, deadline_scale=scale)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_bytes(data)
@@ -218,7 +224,7 @@ def _shell_word(word: str) -> str:
 
 def build(rubric: bytes, **options) -> bytes:
     """The autograder zip, as bytes: the same installed grader and inputs give the same bytes."""
-    from .kits import wheel
+    from . import wheel
 
     with tempfile.TemporaryDirectory(prefix="ipc-bundle-") as tmp:
         whl = wheel.build(Path(tmp))
@@ -240,3 +246,46 @@ def build(rubric: bytes, **options) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return buf.getvalue()
+
+
+# --- run_autograder's last step --------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Gradescope's results.json from a run record, with the rubric's late policy and submission
+    limit applied from Gradescope's submission_metadata.json (late.py)."""
+    p = argparse.ArgumentParser(
+        prog="python -m grading.kits.gradescope",
+        description="Write Gradescope's results.json from a run record, with the rubric's late policy and "
+        "submission limit applied from Gradescope's submission_metadata.json.",
+        epilog="Exit status: 0 written (a metadata problem is said in the output, and the run graded without it); 2 not written.",
+    )
+    p.add_argument("record", help="the run record (ipc-grade --json)")
+    p.add_argument("--out", required=True, help="results.json to write")
+    p.add_argument("--metadata", help="Gradescope's submission_metadata.json")
+    args = p.parse_args(argv)
+    try:
+        record = run_record.load(args.record)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"{p.prog}: error: the run record {args.record} cannot be read ({exc})", file=sys.stderr)
+        return 2
+    needed = late_mod.policy_of(record) is not None or bool((record.meta.get("rubric") or {}).get("submission_limit"))
+    if needed and not record.error:
+        try:
+            if not args.metadata:
+                raise late_mod.MetadataError("no submission metadata was given")
+            record = late_mod.apply_gradescope(record, late_mod.gradescope_metadata(args.metadata))
+        except late_mod.MetadataError as exc:
+            note = f"The late policy was not applied: {exc}. This is not a problem with your code: please tell your instructor."
+            record.meta["late"] = {"score_before": record.score, "score": record.score, "note": note}
+            print(f"{p.prog}: warning: {exc}", file=sys.stderr)
+    try:
+        run_record.write_text(args.out, results_json.render(record))
+    except OSError as exc:
+        print(f"{p.prog}: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,5 @@
 """The report formats: one registry, from which ipc-grade's options, the pytest plugin's options,
-the batch layout and the documentation are derived.
+the batch layout and the documentation are derived; and writing them (write_all).
 
 Every format is a pure function of a run record and the reader (students by default, who never
 see a hidden spec's details; instructors with ``show_hidden``) returning the document's text.
@@ -15,12 +15,8 @@ from pathlib import Path
 from conformance import record as run_record
 from conformance.record import RunRecord
 
-from . import render_gradescope as gradescope
-from . import render_html as htmlpage
-from . import render_junit as junit
-from . import render_markdown as markdown
-from . import render_prairielearn as prairielearn
-from . import terminal
+from . import gradescope, junit, markdown, prairielearn, terminal
+from . import html as htmlpage
 
 
 @dataclass(frozen=True)

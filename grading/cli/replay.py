@@ -6,7 +6,7 @@
 Grades the implementation at PATH (default: the current directory) on the spec SPEC alone and
 prints, as they happen, what the grader does and what each process does: programs started,
 bytes written, stdin closed, signals sent, forks, each sleep with its call and the object it
-sleeps on, exits (the timeline, conformance/timeline.py). Then the spec's verdict, as in the
+sleeps on, exits (the timeline, conformance/run/timeline.py). Then the spec's verdict, as in the
 terminal report, and the steps to do the same by hand in two terminals.
 
 Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec, a bad option
@@ -19,8 +19,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import cli, timeline
-from .terminal import fit, render
+from .. import grader, options
+from ..render import timeline
+from ..render.terminal import fit, render
+from . import EXIT_INTERRUPTED, EXIT_NOT_PASSED, EXIT_NOTHING_GRADED, EXIT_PASSED, EXIT_USAGE
+from .grade import terminal_width, use_color
+from .session import grade
+
+#: Long enough for one spec, however slow the machine.
+SESSION_TIMEOUT = 600.0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,14 +35,14 @@ def parser() -> argparse.ArgumentParser:
         prog="ipc-grade replay",
         description=__doc__.splitlines()[0],
         epilog="Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec), 4 nothing could be graded, "
-        f"{cli.EXIT_INTERRUPTED} interrupted (Ctrl-C).",
+        f"{EXIT_INTERRUPTED} interrupted (Ctrl-C).",
     )
     p.add_argument("spec", help="the spec's id, as the reports name it (pipe.eof-on-close)")
     p.add_argument("path", nargs="?", metavar="PATH", help="the implementation directory (default: .)")
     p.add_argument("--impl", metavar="DIR", help="the implementation directory, as pytest --impl names it (the same as PATH)")
-    p.add_argument("--deadline-scale", type=cli.scale_value, metavar="FACTOR", help="stretch every deadline by FACTOR, a positive number, on a slow machine")
-    p.add_argument("--run-as", metavar="USER", help="run the implementation's programs as USER (see pytest --help)")
-    p.add_argument("--session-timeout", type=cli.seconds_value, default=600.0, metavar="SECONDS", help="give up after SECONDS (default 600)")
+    options.add(p, "deadline_scale", default=None)
+    options.add(p, "run_as", default=None)
+    options.add(p, "session_timeout", default=SESSION_TIMEOUT, note=f"(default {options.word(SESSION_TIMEOUT)})")
     return p
 
 
@@ -47,19 +54,19 @@ def run(args: argparse.Namespace) -> int:
     problems = []
     if args.path and args.impl and args.path != args.impl:
         problems.append(f"two implementations given: {args.path} and --impl {args.impl}: give one")
-    problems += [p for p in [cli.scale_from_environment(args.deadline_scale)] if p]
+    problems += options.check_environment("deadline_scale", args.deadline_scale)
     if problems:
         for problem in problems:
             print(f"ipc-grade replay: error: {problem}", file=sys.stderr)
-        return cli.EXIT_USAGE
+        return EXIT_USAGE
     args.path = args.impl or args.path or "."
-    known = {s.id for s in cli.grader.catalogue()}
+    known = {s.id for s in grader.catalogue()}
     if args.spec not in known:
         near = sorted(k for k in known if args.spec.split(".")[-1] in k)[:5]
         print(f"ipc-grade replay: no spec is called {args.spec}" + (f" (did you mean {', '.join(near)}?)" if near else " (the reports name each spec)"), file=sys.stderr)
-        return cli.EXIT_USAGE
+        return EXIT_USAGE
     print(f"ipc-grade replay: {args.spec} on {args.path}, as it happens:", flush=True)
-    rec = cli.grade(
+    rec = grade(
         args.path,
         jobs="0",
         deadline_scale=args.deadline_scale,
@@ -72,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     interrupted = rec.meta.get("error_kind") == "interrupted"
     if rec.error is not None and not rec.specs:
         print(f"ipc-grade replay: could not grade {rec.implementation.get('path', '')}: {rec.error}", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED if interrupted else cli.EXIT_NOTHING_GRADED
-    columns = cli.terminal_width(sys.stdout)
-    sys.stdout.write("\n" + render(rec, color=cli.use_color(sys.stdout), columns=columns))
+        return EXIT_INTERRUPTED if interrupted else EXIT_NOTHING_GRADED
+    columns = terminal_width(sys.stdout)
+    sys.stdout.write("\n" + render(rec, color=use_color(sys.stdout), columns=columns))
     spec = next((s for s in rec.specs if s.id == args.spec), None)
     if spec is not None and spec.timeline:
         steps = timeline.replay(spec.timeline)
@@ -83,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
             said += [f"  {i}. {step}" for i, step in enumerate(steps, 1)]
             print("\n".join(piece for line in said for piece in fit(line, columns)))
     if interrupted:
-        print(f"ipc-grade replay: interrupted (exit status {cli.EXIT_INTERRUPTED})", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
+        print(f"ipc-grade replay: interrupted (exit status {EXIT_INTERRUPTED})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if spec is None:
-        return cli.EXIT_NOTHING_GRADED if rec.error else cli.EXIT_NOT_PASSED
-    return cli.EXIT_PASSED if spec.status == "passed" else cli.EXIT_NOT_PASSED
+        return EXIT_NOTHING_GRADED if rec.error else EXIT_NOT_PASSED
+    return EXIT_PASSED if spec.status == "passed" else EXIT_NOT_PASSED

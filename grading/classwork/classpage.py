@@ -1,130 +1,24 @@
-"""A class's results: the gradebook (CSV) and the class page (HTML), from the run records of
-every submission (and, when it was checked, the class's similarity: similarity.Summary, which
-only these instructors' documents show). Pure and deterministic: rows sorted by submission id,
-no time fields."""
+"""The class page (HTML): the score distribution, each mechanism's spread, every spec's pass rate,
+the submissions not graded to the end, the pairs similarity flagged (when it was checked: for
+instructors only) and every submission, from the entries of gradebook.py. Pure and
+deterministic: rows sorted by submission id, no time fields.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conformance.record import RunRecord, mechanism_order
+from conformance.record import mechanism_order
 
-from .late import final_score
-from .present import one_sentence, percent, points
-from .render_html import bar, e, page
+from ..late import final_score
+from ..render.html import bar, e, page
+from ..render.present import percent, points
+from .gradebook import HARNESS, Entry, maxima, mechanisms, out_of, pass_rates, subtotal
 
 if TYPE_CHECKING:
-    from .similarity import Summary
-
-#: Gradebook statuses (docs/batch.md): what happened to a submission as a whole.
-GRADED = "graded"
-BROKEN_SPECS = "graded-with-broken-specs"
-NOT_GRADABLE = "not-gradable"
-TIMEOUT = "timeout"
-CRASHED = "crashed"
-BAD_ARCHIVE = "bad-archive"
-#: Statuses of a submission that was not graded to the end, which the instructor must look at:
-#: the harness failed on it, or its archive could not be unpacked (docs/batch.md). The class
-#: page lists them, the batch exits 1, and lms.csv leaves their cells empty.
-HARNESS = (CRASHED, TIMEOUT, BROKEN_SPECS, BAD_ARCHIVE)
-
-
-@dataclass
-class Entry:
-    id: str
-    record: RunRecord
-
-    @property
-    def status(self) -> str:
-        return status_of(self.record)
-
-    @property
-    def reason(self) -> str:
-        rec = self.record
-        if rec.error:
-            return one_sentence(rec.error)
-        broken = [s.id for s in rec.specs if s.status == "broken"]
-        return f"the grader failed on {', '.join(broken)}" if broken else ""
-
-
-def status_of(record: RunRecord) -> str:
-    if record.error is None:
-        return BROKEN_SPECS if any(s.status == "broken" for s in record.specs) else GRADED
-    kind = record.meta.get("error_kind")
-    if kind is None:
-        return NOT_GRADABLE  # the plugin's own: no manifest, a bad one, a failed build
-    if kind == "session-timeout":
-        return TIMEOUT
-    if kind == BAD_ARCHIVE:
-        return BAD_ARCHIVE
-    return CRASHED
-
-
-def mechanisms(entries: Sequence[Entry]) -> list[str]:
-    """Every mechanism any record graded, in the registry's order."""
-    seen = {s.mechanism for entry in entries for s in entry.record.specs}
-    return sorted(seen, key=lambda m: (mechanism_order(m), m))
-
-
-def subtotal(record: RunRecord, mechanism: str) -> float:
-    if record.error:
-        return 0.0
-    return sum(s.points for s in record.specs if s.mechanism == mechanism and s.counted)
-
-
-def out_of(record: RunRecord, mechanism: str) -> float:
-    """What MECHANISM's counted specs were worth in RECORD (its maximum there)."""
-    return sum(s.max_points for s in record.specs if s.mechanism == mechanism and s.counted)
-
-
-def maxima(entries: Sequence[Entry]) -> dict[str, float]:
-    """Each mechanism's maximum: the most any submission could get for it (the rubric's points;
-    a spec unsupported for one submission lowers only that submission's own maximum)."""
-    return {m: max((out_of(en.record, m) for en in entries), default=0.0) for m in mechanisms(entries)}
-
-
-def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> str:
-    """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status,
-    reason; when a late policy was applied to some, `before_late` (the score it was graded) and
-    `late` (what the policy decided), with `total` the score after it; with SIMILARITY, a last
-    column `similarity`: whom the submission is flagged with."""
-    entries = sorted(entries, key=lambda en: en.id)
-    mechs = mechanisms(entries)
-    late = any(en.record.meta.get("late") for en in entries)
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["id", "total", "max", *mechs, "status", "reason", *(["before_late", "late"] if late else []), *(["similarity"] if similarity else [])])
-    for en in entries:
-        rec = en.record
-        decided = rec.meta.get("late") or {}
-        w.writerow(
-            [
-                en.id,
-                points(final_score(rec)),
-                points(rec.max_score),
-                *(points(subtotal(rec, m)) if any(s.mechanism == m for s in rec.specs) else "" for m in mechs),
-                en.status,
-                en.reason,
-                *([points(rec.score), _late_cell(decided)] if late else []),
-                *([similarity.gradebook_cell(en.id)] if similarity else []),
-            ]
-        )
-    return out.getvalue()
-
-
-def _late_cell(decided: dict) -> str:
-    if not decided:
-        return ""
-    if decided.get("submission_limit"):
-        return f"submission {decided['submission_limit']['number']} past the limit of {decided['submission_limit']['limit']}"
-    if decided.get("days") is None:
-        return "time or due date unknown"
-    return f"{decided['days']} days late, -{decided.get('penalty_percent', 0):g}%" if decided["days"] else "on time"
+    from .similarity.model import Summary
 
 
 def render(entries: Sequence[Entry], title: str = "", links: bool = True, similarity: Summary | None = None) -> str:
@@ -252,25 +146,6 @@ def _link(submission: str, links: bool) -> str:
     return f'<a href="submissions/{e(submission)}/report.html">{e(submission)}</a>'
 
 
-def pass_rates(entries: Sequence[Entry]) -> list[tuple[str, str, int, int]]:
-    """(spec id, title, passed, graded) for every spec, lowest pass rate first.
-
-    A submission counts for a spec when it graded it (the run did not fail, the spec counted).
-    """
-    rates: dict[str, list] = {}
-    for en in entries:
-        if en.record.error:
-            continue
-        for s in en.record.specs:
-            if not s.counted:
-                continue
-            row = rates.setdefault(s.id, [s.title, 0, 0])
-            row[1] += s.status == "passed"
-            row[2] += 1
-    rows = [(spec_id, t, p, g) for spec_id, (t, p, g) in rates.items()]
-    return sorted(rows, key=lambda r: (r[2] / r[3] if r[3] else 1.0, r[0]))
-
-
 def histogram(scores: Sequence[float], bins: int = 10, width: int = 640, height: int = 240, label: str = "score (% of the maximum)") -> str:
     """An inline SVG bar chart of SCORES (percentages) in BINS equal bins, captioned LABEL."""
     left, bottom, top = 40, 36, 16
@@ -299,3 +174,4 @@ def histogram(scores: Sequence[float], bins: int = 10, width: int = 640, height:
     parts.append(f'<text x="{left - 8}" y="{top + plot_h}" text-anchor="end">0</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+

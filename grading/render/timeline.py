@@ -1,4 +1,4 @@
-"""A spec's timeline (conformance/timeline.py, in the run record) as a picture, as text, as steps.
+"""A spec's timeline (conformance/run/timeline.py, in the run record) as a picture, as text, as steps.
 
 - ``svg``: inline SVG for the HTML report, readable without a script: one lane per process
   (its role and pid), bars for each stretch of running and of sleeping (named by the call and

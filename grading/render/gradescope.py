@@ -14,26 +14,18 @@ report) stays hidden from students (``stdout_visibility``).
 With the rubric's late policy or submission limit applied (late.py), the top-level ``score`` is
 the final one, which overrides the sum of the tests' scores, and the output says why first.
 
-The Gradescope kit (bundle.py) runs this module after grading:
-
-    python -m grading.render_gradescope RECORD --out results.json [--metadata submission_metadata.json]
-
-which applies the late policy from the metadata and writes results.json; whatever goes wrong
-with the metadata, results.json is still written (graded without the policy, saying why).
+The Gradescope kit's run_autograder renders it after grading, with the late policy applied
+from Gradescope's metadata (``python -m grading.kits.gradescope``, kits/gradescope.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from conformance import record as run_record
 from conformance.record import RunRecord, SpecResult
 
-from . import late as late_mod
+from .. import late as late_mod
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 
 #: Characters of one test's output (Gradescope shows it in a collapsed <pre>).
@@ -124,44 +116,3 @@ def _output(s: SpecResult) -> str:
         lines.append(s.info.note)
     lines += ["", plain(failure(s))]
     return "\n".join(lines)
-
-
-# --- the Gradescope kit's last step ----------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m grading.render_gradescope",
-        description="Write Gradescope's results.json from a run record, with the rubric's late policy and "
-        "submission limit applied from Gradescope's submission_metadata.json.",
-        epilog="Exit status: 0 written (a metadata problem is said in the output, and the run graded without it); 2 not written.",
-    )
-    p.add_argument("record", help="the run record (ipc-grade --json)")
-    p.add_argument("--out", required=True, help="results.json to write")
-    p.add_argument("--metadata", help="Gradescope's submission_metadata.json")
-    args = p.parse_args(argv)
-    try:
-        record = run_record.load(args.record)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"render_gradescope: error: the run record {args.record} cannot be read ({exc})", file=sys.stderr)
-        return 2
-    needed = late_mod.policy_of(record) is not None or bool((record.meta.get("rubric") or {}).get("submission_limit"))
-    if needed and not record.error:
-        try:
-            if not args.metadata:
-                raise late_mod.MetadataError("no submission metadata was given")
-            record = late_mod.apply_gradescope(record, late_mod.gradescope_metadata(args.metadata))
-        except late_mod.MetadataError as exc:
-            note = f"The late policy was not applied: {exc}. This is not a problem with your code: please tell your instructor."
-            record.meta["late"] = {"score_before": record.score, "score": record.score, "note": note}
-            print(f"render_gradescope: warning: {exc}", file=sys.stderr)
-    try:
-        run_record.write_text(args.out, render(record))
-    except OSError as exc:
-        print(f"render_gradescope: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

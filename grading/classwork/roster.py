@@ -36,10 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .classpage import HARNESS, Entry
-from .late import final_score
-from .present import points
-from .rubric import parse_time
+from ..late import final_score
+from ..rubric import parse_time, points
+from .gradebook import HARNESS, Entry
 
 #: The LMS columns, as Canvas's gradebook import names them, taken from the roster.
 LMS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

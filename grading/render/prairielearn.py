@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance.record import RunRecord, SpecResult
 
-from . import late as late_mod
+from .. import late as late_mod
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 from .terminal import render as terminal
 

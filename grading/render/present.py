@@ -15,6 +15,13 @@ from itertools import groupby
 
 from conformance.record import STATUS, RunRecord, SpecResult, joined
 
+from ..rubric import points
+
+__all__ = [
+    "Failure", "Group", "View", "clean", "failure", "one_sentence", "percent", "plain", "points", "says_more",
+    "status_words", "time_fields", "truncate",
+]
+
 
 def status_words(status: str) -> str:
     """How a report says STATUS (the status table's words; an unknown one as it is)."""
@@ -28,11 +35,6 @@ VISIBILITY_WORDS = {
     "after_due_date": "shown to students after the due date",
     "after_published": "shown to students once grades are published",
 }
-
-
-def points(value: float) -> str:
-    """Points as people write them: 3, 2.5, 5.26."""
-    return f"{round(value, 2):g}"
 
 
 def percent(got: float, out_of: float) -> float:

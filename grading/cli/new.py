@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import grader
+from .. import grader
 
 LANGUAGES = {"python": ".", "c": "c"}
 #: What never belongs in a student's copy.
