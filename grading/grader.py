@@ -6,6 +6,11 @@ count the specs a run will grade), whether a manifest is usable at all, the bund
 implementations and the contract version, it asks the same way, so that the reports stay a
 pure function of the run record (docs/adding-a-mechanism.md draws the picture).
 
+A rubric is checked against the catalogue once, by the process the user gave it to
+(``load_rubric``); the grading processes it starts get it checked (``write_checked``,
+``load_checked``: the child pytest, and a batch's ipc-grade for each submission), and never
+ask for the catalogue again to check it.
+
     ipc-grade 0.1.0 (ipc-conformance 0.1.0, contract version 2, Python 3.11.7)
 
 is ``--version`` (``VersionAction``): the package version is the distribution's
@@ -16,6 +21,7 @@ a child process. Release tags are ``v`` and the package version (docs/releasing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -111,6 +117,44 @@ def load_rubric(path: str | os.PathLike[str]) -> Rubric:
     except (GraderMissing, ValueError, KeyError) as exc:
         raise RubricError(f"cannot read the spec catalogue to check the rubric: {exc}") from None
     return rubric_mod.load(path, known)
+
+
+#: The checked rubric's own format (write_checked): never a user's file.
+CHECKED_VERSION = 1
+
+
+def write_checked(rubric: Rubric, path: Path) -> Path:
+    """RUBRIC, checked, into PATH (a directory of this run's own): what a grading process this
+    one starts reads instead of checking the rubric again."""
+    data = {
+        "version": CHECKED_VERSION,
+        "path": str(Path(rubric.path).resolve()),
+        "title": rubric.title,
+        "sha256": rubric.sha256,
+        "total": rubric.total,
+        "rules": [[r.id, r.points, r.visibility, r.required, r.hint] for r in rubric.rules.values()],
+        "late": rubric.late.describe() if rubric.late else None,
+        "submission_limit": rubric.submission_limit,
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def load_checked(path: str | os.PathLike[str]) -> Rubric:
+    """The rubric write_checked wrote at PATH, as it was checked; RubricError when it cannot be
+    read, or when the rubric's file has changed since (its SHA-256 differs)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("version") != CHECKED_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, not {CHECKED_VERSION}")
+        if hashlib.sha256(Path(data["path"]).read_bytes()).hexdigest() != data["sha256"]:
+            raise ValueError(f"{data['path']} has changed since it was checked")
+        rules = {i: rubric_mod.Rule(i, float(p), v, bool(r), h) for i, p, v, r, h in data["rules"]}
+        late = rubric_mod.LatePolicy.of(data["late"]) if data["late"] else None
+        return Rubric(path=data["path"], title=data["title"], sha256=data["sha256"], total=data["total"], rules=rules,
+                      late=late, submission_limit=data["submission_limit"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RubricError(f"the checked rubric {path} cannot be used ({exc}): give --rubric instead") from None
 
 
 # --- its version -----------------------------------------------------------------------------

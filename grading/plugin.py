@@ -7,12 +7,17 @@ spec catalogue through ``pytest_ipc_catalogue`` and says which specs a rubric gr
 ``pytest_ipc_select``: data in, data out, no import of the grader. Its options are the
 settings schema's (conformance/settings.py) and the report formats' registry (render.FORMATS).
 
+A rubric is checked against the catalogue once per process, at configure; when ipc-grade
+started this run it has checked the rubric already and hands it over checked
+(``--ipc-checked-rubric``, grader.write_checked), so the catalogue is not asked for it again.
+
 Read top to bottom in the order pytest calls it: options, configure, collection, the record,
 the terminal summary.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -22,6 +27,7 @@ from conformance import record as run_record
 from conformance.settings import SETTINGS
 
 from . import render
+from .grader import load_checked
 from .rubric import Rubric, RubricError, SpecInfo, load
 
 RUBRIC = pytest.StashKey[Rubric]()
@@ -38,20 +44,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for f in render.FORMATS.values():
         group.addoption(f"--ipc-{f.name}", metavar="FILE", default=None, help=f.help)
     group.addoption(show_hidden.pytest_option, **show_hidden.pytest_kwargs())
+    # ipc-grade's rubric, checked (grader.write_checked): not a user's option
+    group.addoption("--ipc-checked-rubric", metavar="FILE", default=None, help=argparse.SUPPRESS)
 
 
 # --- configure -----------------------------------------------------------------------------
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Load --rubric, checked against the grader's catalogue; a bad one is a usage error."""
+    """Load --rubric, checked against the grader's catalogue (or as ipc-grade checked it); a bad
+    one is a usage error."""
     path = config.getoption("rubric")
     if path is None or config.getoption("impl", None) is None:
         return
-    catalogue = config.hook.pytest_ipc_catalogue(config=config)
-    if catalogue is None:
-        raise pytest.UsageError("ipc-conformance: --rubric needs the grader's plugin (ipc_conformance), which is not loaded")
     try:
+        checked = config.getoption("ipc_checked_rubric")
+        if checked is not None:
+            config.stash[RUBRIC] = load_checked(checked)
+            return
+        catalogue = config.hook.pytest_ipc_catalogue(config=config)
+        if catalogue is None:
+            raise pytest.UsageError("ipc-conformance: --rubric needs the grader's plugin (ipc_conformance), which is not loaded")
         config.stash[RUBRIC] = load(path, [SpecInfo.of(spec) for spec in catalogue])
     except RubricError as exc:
         raise pytest.UsageError(f"ipc-conformance: {exc}") from None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,11 +167,12 @@ def run(args: argparse.Namespace) -> int:
     if roster is not None:
         for note in roster_mod.check(roster, [s.id for s in submissions] + [en.id for en in kept]):
             print(f"ipc-grade batch: note: {note}", file=sys.stderr)
-    child_args = _child_args(args, rubric)
-    entries = grade_all(
-        submissions, out, jobs=jobs, child_args=child_args, session_timeout=args.session_timeout, show_hidden=args.show_hidden,
-        adjust=_late_policy(roster) if roster is not None else None,
-    )
+    with tempfile.TemporaryDirectory(prefix="ipc-batch-") as tmp:  # the checked rubric, for every child
+        child_args = _child_args(args, rubric, Path(tmp))
+        entries = grade_all(
+            submissions, out, jobs=jobs, child_args=child_args, session_timeout=args.session_timeout, show_hidden=args.show_hidden,
+            adjust=_late_policy(roster) if roster is not None else None,
+        )
     entries = sorted(kept + entries, key=lambda en: en.id)
     summary = None
     failed_similarity = False
@@ -247,11 +249,12 @@ def _similarity(submissions: Sequence[Submission], out: Path, threshold: int, jo
     return result.summary
 
 
-def _child_args(args: argparse.Namespace, rubric) -> list[str]:
-    """Each submission's `ipc-grade` options: one worker, and the batch's own settings."""
+def _child_args(args: argparse.Namespace, rubric, tmp: Path) -> list[str]:
+    """Each submission's `ipc-grade` options: one worker, and the batch's own settings; the
+    rubric as checked here (in TMP), so that no child checks it again."""
     out = ["-q", "-j", "1", "--session-timeout", options.word(args.session_timeout)]
     if rubric is not None:
-        out += ["--rubric", str(Path(rubric.path).resolve())]
+        out += ["--rubric", str(Path(rubric.path).resolve()), "--checked-rubric", str(grader.write_checked(rubric, tmp / "rubric.json"))]
     if args.k:
         out += ["-k", args.k]
     if args.deadline_scale is not None:

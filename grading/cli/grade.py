@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-V", "--version", action=VersionAction, help="print the grader's version and its contract version, and exit")
     options.add_grading(p, session_timeout=DEFAULT_SESSION_TIMEOUT, each="the whole run")
+    # a rubric its parent (ipc-grade batch) has checked, for each submission's grading: not a user's option
+    p.add_argument("--checked-rubric", metavar="FILE", help=argparse.SUPPRESS)
     options.add(p, "jobs", "-j")
     out = p.add_argument_group("reports (each FILE is written even when the run cannot grade)")
     for f in render.FORMATS.values():
@@ -61,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     rubric = None
     started = time.monotonic()
     try:
-        if args.rubric:
+        if args.checked_rubric:  # checked by the batch that runs this grading
+            rubric = grader.load_checked(args.checked_rubric)
+        elif args.rubric:
             rubric = grader.load_rubric(args.rubric)
             for warning in rubric.warnings:
                 print(f"ipc-grade: warning: {warning}", file=sys.stderr)

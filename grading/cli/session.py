@@ -115,8 +115,9 @@ def _grade(impl: Path, implementation: dict[str, str], started: float, known: gr
             cmd += ["-k", keyword]
         if deadline_scale is not None:
             cmd += ["--deadline-scale", options.word(deadline_scale)]
-        if rubric is not None:
-            cmd += [f"--rubric={Path(rubric.path).resolve()}"]
+        if rubric is not None:  # named for the grader (it keeps it from the programs), handed over checked
+            checked = grader.write_checked(rubric, tmp_path / "rubric.json")
+            cmd += [f"--rubric={Path(rubric.path).resolve()}", f"--ipc-checked-rubric={checked}"]
         if run_as:
             cmd += ["--run-as", run_as]
         cmd += list(extra_args)
