@@ -12,7 +12,7 @@ The rooms, and who may import whom (imports only go down; no circle):
                                        (imports render/ and the core, never classwork/)
       ─ both may import ─
     render/       one module per report format, their registry (FORMATS, write_all), what they
-                  show (present.py), the timeline's pictures
+                  show (present.py), the timeline's pictures, the HTML templates
       ─ may import ─
     the core      rubric.py, late.py (the late policy), grader.py (the grader as a program it
                   asks: catalogue, manifest, bundled, version, the checked rubric), options.py

@@ -6,7 +6,7 @@
     results.py      what a batch writes in OUT, and reads back
     merge.py        `ipc-grade merge`: the shards' OUT directories combined
     gradebook.py    each submission's entry and status, and the gradebook (CSV)
-    classpage.py    the class page (HTML)
+    classpage.py    the class page (HTML, templates/class.html)
     roster.py       a class roster joined to the results: lms.csv for Canvas or Moodle
     similarity/     submissions that copy the references or each other (instructors only)
 

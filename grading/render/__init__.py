@@ -5,10 +5,11 @@
     terminal.py     the terminal report, also ``--text``
     gradescope.py   Gradescope's results.json        prairielearn.py  PrairieLearn's results.json
     junit.py        JUnit XML                        markdown.py      Markdown for a job summary
-    html.py         one self-contained HTML page
+    html.py         one self-contained HTML page (jinja2 templates, templates/)
     classroom.py    GitHub Classroom's points (``python -m grading.render.classroom``)
     timeline.py     a spec's timeline as a picture (SVG), as text, as steps to do by hand
     progress.py     the live progress line on a terminal (rich)
+    pages.py        the HTML pages' jinja2 environment (templates/: every page, its CSS and its CSP)
 
 Every renderer is a pure function of a record (and of the reader: students by default,
 instructors with ``show_hidden``): no pytest, no network, the same record gives the same bytes.

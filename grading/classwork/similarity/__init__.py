@@ -49,7 +49,7 @@ Its rooms, from the bottom up:
     model.py        what was found: Region, Match, Pair, Summary, similarity.json
     sources.py      what a mechanism's code is: the files of its program (``program_files``)
     fingerprint.py  normalising, fingerprinting (copydetect, pygments) and what two documents share
-    pages.py        the side-by-side view of a pair
+    pages.py        the side-by-side view of a pair (templates/similarity.html)
     check.py        checking a class (``check_class``, ``compare``) and writing what it found
     command.py      `ipc-grade similarity`
 
