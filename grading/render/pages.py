@@ -4,8 +4,8 @@ templates in templates/, one environment.
 Every value a template shows goes through ``{{ }}``, and from there through ``clean`` (a
 program's control characters made visible, as everywhere) and jinja2's autoescape: no string
 from a submission reaches a page unescaped, by construction. The only markup a template takes
-from Python is a picture built safely (timeline.svg, every text node escaped) or another
-template's macro. Undefined names are errors (StrictUndefined), not empty text.
+from Python is a picture built safely (timeline.svg: xml.etree) or another template's macro.
+Undefined names are errors (StrictUndefined), not empty text.
 """
 
 from __future__ import annotations

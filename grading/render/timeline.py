@@ -1,6 +1,7 @@
 """A spec's timeline (conformance/run/timeline.py, in the run record) as a picture, as text, as steps.
 
-- ``svg``: inline SVG for the HTML report, readable without a script: one lane per process
+- ``svg``: inline SVG for the HTML report, readable without a script, built as elements
+  (xml.etree: every text node made visible and escaped in one place, _Picture.add): one lane per process
   (its role and pid), bars for each stretch of running and of sleeping (named by the call and
   the object: `read pipe:[5]`), the grader's own lane with what it wrote, closed and sent, arrows
   from it to the lane it acted on, a cross where a process ended, dots where it forked, exec'd
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from html import escape
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from .present import clean
@@ -56,6 +57,34 @@ def _colour(doing: str) -> str:
     return COLOURS.get(doing, SLEEP)
 
 
+class _Picture:
+    """An SVG picture built as elements (xml.etree): every text node goes through ``add``, which
+    makes a program's bytes visible (clean) and leaves the escaping to the serializer, so
+    nothing a program printed can close an element or open one."""
+
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        self.root = ET.Element("svg", {k: str(v) for k, v in attrs.items()})
+        self.root.text = "\n"
+
+    def add(self, tag: str, attrs: dict[str, Any], text: str | None = None, *, title: str | None = None,
+            inside: ET.Element | None = None) -> ET.Element:
+        """A TAG element with ATTRS (in order), and TEXT; with TITLE, a <title> (the tooltip)
+        first, TEXT after it. Each element of the picture itself goes on a line of its own."""
+        element = ET.SubElement(self.root if inside is None else inside, tag, {k: str(v) for k, v in attrs.items()})
+        if title is not None:
+            tip = ET.SubElement(element, "title")
+            tip.text = clean(title)
+            tip.tail = clean(text) if text else None
+        elif text is not None:
+            element.text = clean(text)
+        if inside is None:
+            element.tail = "\n"
+        return element
+
+    def __str__(self) -> str:
+        return ET.tostring(self.root, encoding="unicode")
+
+
 def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     """TIMELINE as an <svg> element (a string), self-contained; KEY (the spec's id) keeps the
     ids inside it unique in a page of many pictures."""
@@ -78,67 +107,64 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     def y(row: int) -> float:
         return tops[row]
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img" '
-        f'aria-label="what each process did, in time">',
-        '<defs><marker id="' + arrow + '" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">'
-        '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-        f'<text x="4" y="{y(0) + 16}" font-weight="bold">the grader</text>',
-        f'<line x1="{LABEL_W}" y1="{y(0) + 12}" x2="{LABEL_W + PLOT_W}" y2="{y(0) + 12}" stroke="#bbb"/>',
-    ]
+    def f(number: float) -> str:
+        return f"{number:.1f}"
+
+    out = _Picture({
+        "xmlns": "http://www.w3.org/2000/svg", "class": "timeline", "width": width, "height": height,
+        "viewBox": f"0 0 {width} {height}", "font-family": "sans-serif", "font-size": 11, "role": "img",
+        "aria-label": "what each process did, in time",
+    })
+    defs = out.add("defs", {})
+    marker = out.add("marker", {"id": arrow, "viewBox": "0 0 10 10", "refX": 9, "refY": 5, "markerWidth": 6, "markerHeight": 6,
+                                "orient": "auto-start-reverse"}, inside=defs)
+    out.add("path", {"d": "M 0 0 L 10 5 L 0 10 z", "fill": "#555"}, inside=marker)
+    out.add("text", {"x": 4, "y": y(0) + 16, "font-weight": "bold"}, "the grader")
+    out.add("line", {"x1": LABEL_W, "y1": y(0) + 12, "x2": LABEL_W + PLOT_W, "y2": y(0) + 12, "stroke": "#bbb"})
     for lane in lanes:
         row = rows[lane["pid"]]
         label = clean(f"{lane['label']} (pid {lane['pid']})")
-        out.append(f'<text x="4" y="{y(row) + 16}"><title>{escape(label)}</title>{escape(_cut(label, 40))}</text>')
-        out.append(f'<line x1="{LABEL_W}" y1="{y(row) + 12}" x2="{LABEL_W + PLOT_W}" y2="{y(row) + 12}" stroke="#eee"/>')
+        out.add("text", {"x": 4, "y": y(row) + 16}, _cut(label, 40), title=label)
+        out.add("line", {"x1": LABEL_W, "y1": y(row) + 12, "x2": LABEL_W + PLOT_W, "y2": y(row) + 12, "stroke": "#eee"})
         for start, stop, doing in lane.get("segments") or []:
             w = max(x(stop) - x(start), 1.5)
             name = clean(doing)
-            out.append(
-                f'<rect x="{x(start):.1f}" y="{y(row) + 4}" width="{w:.1f}" height="16" fill="{_colour(doing)}">'
-                f"<title>{escape(name)}: {start:.3f} s to {stop:.3f} s</title></rect>"
-            )
+            out.add("rect", {"x": f(x(start)), "y": y(row) + 4, "width": f(w), "height": 16, "fill": _colour(doing)},
+                    title=f"{name}: {start:.3f} s to {stop:.3f} s")
             if w > 40:
-                out.append(f'<text x="{x(start) + 3:.1f}" y="{y(row) + 16}" fill="#fff" font-size="10">{escape(_cut(name, int(w / 6)))}</text>')
+                out.add("text", {"x": f(x(start) + 3), "y": y(row) + 16, "fill": "#fff", "font-size": 10}, _cut(name, int(w / 6)))
         if lane.get("exit"):
             t, how = lane["exit"]
-            out.append(f'<text x="{x(t) - 4:.1f}" y="{y(row) + 17}" fill="#5d4037" font-weight="bold"><title>{escape(clean(how))} at {t:.3f} s</title>✕</text>')
+            out.add("text", {"x": f(x(t) - 4), "y": y(row) + 17, "fill": "#5d4037", "font-weight": "bold"}, "✕", title=f"{how} at {t:.3f} s")
         words, finding = held[row - 1]
         if words:
             shown = clean(finding or words)
-            colour = "#c62828" if finding else "#555"
-            weight = ' font-weight="bold"' if finding else ""
             shown = shown if finding else "at the end " + shown
-            out.append(
-                f'<text x="{LABEL_W}" y="{y(row) + LANE_H + 6}" fill="{colour}" font-size="10"{weight}>'
-                f"<title>{escape(clean(words))}</title>{escape(_cut(shown, 110))}</text>"
-            )
+            attrs = {"x": LABEL_W, "y": y(row) + LANE_H + 6, "fill": "#c62828" if finding else "#555", "font-size": 10}
+            out.add("text", {**attrs, "font-weight": "bold"} if finding else attrs, _cut(shown, 110), title=words)
     labelled: dict[int, float] = {}  # row -> where its last label ends, so labels do not overlap
 
     def label(row: int, at: float, words: str, colour: str) -> None:
         if at < labelled.get(row, -1.0) or not words:
             return
-        words = _cut(clean(_oneline(words)).replace("\t", " "), 28)  # a program's bytes: escaped
+        words = _cut(clean(_oneline(words)).replace("\t", " "), 28)  # a program's bytes: made visible
         labelled[row] = at + 6 * len(words) + 8
-        out.append(f'<text x="{at + 3:.1f}" y="{y(row) + 9 if row == 0 else y(row) + 2}" fill="{colour}" font-size="9">{escape(words)}</text>')
+        out.add("text", {"x": f(at + 3), "y": y(row) + 9 if row == 0 else y(row) + 2, "fill": colour, "font-size": 9}, words)
 
     for e in events:
         kind = e.get("kind")
         if kind not in EVENT_COLOURS or (e.get("pid") not in rows and kind != "object") or (kind == "stdin" and not e.get("size")):
             continue
         colour = EVENT_COLOURS[kind]
-        text = escape(clean(e.get("text", "")))
+        tip = f"{e.get('text', '')} ({e['t']:.3f} s)"
         if kind in ("stdin", "eof", "signal"):  # the grader acts on a process: an arrow
-            out.append(
-                f'<line x1="{x(e["t"]):.1f}" y1="{y(0) + 14}" x2="{x(e["t"]):.1f}" y2="{y(rows[e["pid"]]) + 3}" '
-                f'stroke="{colour}" stroke-width="1.5" marker-end="url(#{arrow})"><title>{text} ({e["t"]:.3f} s)</title></line>'
-            )
+            out.add("line", {"x1": f(x(e["t"])), "y1": y(0) + 14, "x2": f(x(e["t"])), "y2": y(rows[e["pid"]]) + 3, "stroke": colour,
+                             "stroke-width": 1.5, "marker-end": f"url(#{arrow})"}, title=tip)
             short = {"stdin": f"{e.get('size')} B {_oneline(e.get('preview', ''))}", "eof": "EOF", "signal": str(e.get("signal", ""))}[kind]
             label(0, x(e["t"]), short, colour)
         else:  # an object no lane is known to have used goes on the grader's line
             row = rows.get(e["pid"], 0)
-            out.append(f'<circle cx="{x(e["t"]):.1f}" cy="{y(row) + 12}" r="3" fill="{colour}"><title>{text} ({e["t"]:.3f} s)</title></circle>')
+            out.add("circle", {"cx": f(x(e["t"])), "cy": y(row) + 12, "r": 3, "fill": colour}, title=tip)
             if kind == "output":
                 label(row, x(e["t"]), f"{'2' if e.get('stream') == 'stderr' else ''}> {_oneline(e.get('preview', ''))}", colour)
             elif kind == "exec":
@@ -148,12 +174,12 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     verdict = next((e for e in events if e.get("kind") == "verdict"), None)
     if verdict is not None:
         vx = x(verdict["t"])
-        out.append(f'<line x1="{vx:.1f}" y1="{TOP - 6}" x2="{vx:.1f}" y2="{height - 24}" stroke="#d32f2f" stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{min(vx, LABEL_W + PLOT_W - 150):.1f}" y="{TOP - 10}" fill="#d32f2f"><title>{escape(clean(verdict.get("text", "")))}</title>the spec decided: {escape(status or verdict.get("status", ""))}</text>')
-    out.append(f'<text x="{LABEL_W}" y="{height - 8}" fill="#777">0 s</text>')
-    out.append(f'<text x="{LABEL_W + PLOT_W - 40}" y="{height - 8}" fill="#777">{end:.2f} s</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+        out.add("line", {"x1": f(vx), "y1": TOP - 6, "x2": f(vx), "y2": height - 24, "stroke": "#d32f2f", "stroke-dasharray": "4 3"})
+        out.add("text", {"x": f(min(vx, LABEL_W + PLOT_W - 150)), "y": TOP - 10, "fill": "#d32f2f"},
+                f"the spec decided: {status or verdict.get('status', '')}", title=verdict.get("text", ""))
+    out.add("text", {"x": LABEL_W, "y": height - 8, "fill": "#777"}, "0 s")
+    out.add("text", {"x": LABEL_W + PLOT_W - 40, "y": height - 8, "fill": "#777"}, f"{end:.2f} s")
+    return str(out)
 
 
 def text(timeline: dict[str, Any], lines: int = 8) -> list[str]:
