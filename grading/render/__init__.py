@@ -2,7 +2,7 @@
 
     formats.py      the registry of report formats (FORMATS), rendering and writing them
     present.py      what every format shows, decided once: who sees what, subtotals, a failure's parts
-    terminal.py     the terminal report, also ``--text``
+    terminal.py     the terminal report (rich: its table and colours), also ``--text``
     gradescope.py   Gradescope's results.json        prairielearn.py  PrairieLearn's results.json
     junit.py        JUnit XML                        markdown.py      Markdown for a job summary
     html.py         one self-contained HTML page (jinja2 templates, templates/)

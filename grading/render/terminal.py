@@ -1,9 +1,18 @@
 """The terminal report: each spec with its status and points, per-mechanism subtotals, the total,
-then each failure with what was expected, what was observed, and its hint."""
+then each failure with what was expected, what was observed, and its hint.
+
+rich draws the spec table and paints the statuses (in the status table's colours,
+conformance/record.py); without colour (NO_COLOR, not a terminal, ``--text``) the report is
+plain text. Every other line is wrapped to the terminal's width at its spaces, each
+continuation indented (``fit``, textwrap: rich wraps without a hanging indent).
+"""
 
 from __future__ import annotations
 
+import functools
+import io
 import textwrap
+from typing import Any
 
 from conformance.record import STATUS, STATUSES, RunRecord, SpecResult
 
@@ -14,13 +23,14 @@ from .present import View, clean, points
 MESSAGE_LINES = 12
 
 
+class _Drawn(str):
+    """A line rich has laid out already (a row of the table, a painted warning): never refitted."""
+
+
 def render(record: RunRecord, color: bool = False, show_hidden: bool = False, columns: int | None = None) -> str:
     """The report; COLOR paints statuses; COLUMNS (a terminal's width) wraps every longer line at
-    its spaces, the continuation indented (a word longer than COLUMNS, such as a path, stays whole)."""
-
-    def paint(text: str, status: str) -> str:
-        return f"\x1b[{STATUS[status].color}m{text}\x1b[0m" if color and status in STATUS else text
-
+    its spaces, the continuation indented (a word longer than COLUMNS, such as a path, stays
+    whole), and draws the table within it."""
     view = View(record, show_hidden)
     lines: list[str] = []
     lines.append(f"Implementation: {clean(view.name)} ({clean(record.implementation.get('path', ''))})")
@@ -30,7 +40,7 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
         lines.append(f"Isolation: {record.meta['isolation']}")
     if record.meta.get("programs_run_as"):
         lines.append(f"Programs ran as: {record.meta['programs_run_as']}")
-    lines.extend(paint(piece, "failed") for w in view.warnings() for piece in fit(w, columns))
+    lines.extend(_Drawn(_paint(piece, "failed", color)) for w in view.warnings() for piece in fit(w, columns))
     lines.extend(view.evidence_notes())
     build = view.build_failure()
     if build:
@@ -39,19 +49,11 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
     if record.error and not record.specs:  # nothing ran: the reason is the report
         lines.append(f"Could not grade: {clean(record.error)}")
         lines.append(f"Total: {view.total_line()}  (nothing was graded)")
-        return "".join(piece + "\n" for line in lines for piece in fit(line, columns))
+        return _text(lines, columns)
     if record.error:
         lines.append(f"Could not grade normally: {clean(record.error)}")
-    width = max((len(s.id) for s in view.specs), default=20)
     lines.append("")
-    lines.append(f"{'spec':<{width}}  {'status':<15}  points")
-    for group in view.groups():
-        for s in group.specs:
-            mark = _marks(s, show_hidden)
-            lines.append(f"{s.id:<{width}}  {paint(f'{s.status:<15}', s.status)}  {points(s.points)}/{points(s.max_points)}{mark}")
-        more = f"  (+{group.hidden} hidden spec{'s' if group.hidden != 1 else ''})" if group.hidden else ""
-        label = f"{group.mechanism} subtotal"
-        lines.append(f"{'':<{width}}  {label:<15}  {points(group.got)}/{points(group.out_of)}{more}")
+    lines.extend(_table(view, show_hidden, color, columns))
     lines.append("")
     counts = ", ".join(f"{n} {status}" for status, n in _counts(view).items() if n)
     lines.append(f"Total: {view.total_line()}  ({counts or 'no specs ran'})")
@@ -69,13 +71,67 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
         lines.append("What went wrong:")
         for s in problems:
             lines.extend(_problem(s))
-    return "".join(piece + "\n" for line in lines for piece in fit(line, columns))
+    return _text(lines, columns)
+
+
+def _text(lines: list[str], columns: int | None) -> str:
+    return "".join(piece + "\n" for line in lines for piece in ([line] if isinstance(line, _Drawn) else fit(line, columns)))
+
+
+@functools.cache
+def _style(status: str) -> Any:
+    """STATUS's colour as a rich style: the status table's ANSI colour (31 red, 32 green, ...)."""
+    from rich.color import Color
+    from rich.style import Style
+
+    sgr = int(STATUS[status].color)
+    return Style(color=Color.from_ansi(sgr - 30 if sgr < 90 else sgr - 82))
+
+
+def _paint(text: str, status: str, color: bool) -> str:
+    """TEXT in STATUS's colour (rich writes the terminal's codes), or as it is without COLOR."""
+    if not color or status not in STATUS:
+        return text
+    from rich.color import ColorSystem
+
+    return _style(status).render(text, color_system=ColorSystem.STANDARD)
+
+
+def _table(view: View, show_hidden: bool, color: bool, columns: int | None) -> list[_Drawn]:
+    """Every spec the reader may see with its status and points, and each mechanism's subtotal,
+    as rich draws them: within COLUMNS when the table can be (a spec id is never broken)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    rows: list[tuple[str, str, str]] = []
+    for group in view.groups():
+        for s in group.specs:
+            rows.append((s.id, s.status, f"{points(s.points)}/{points(s.max_points)}{_marks(s, show_hidden)}"))
+        more = f"  (+{group.hidden} hidden spec{'s' if group.hidden != 1 else ''})" if group.hidden else ""
+        rows.append(("", f"{group.mechanism} subtotal", f"{points(group.got)}/{points(group.out_of)}{more}"))
+    table = Table(box=None, header_style="", show_edge=False, pad_edge=False, padding=(0, 1))
+    table.add_column("spec", min_width=max((len(s.id) for s in view.specs), default=20), no_wrap=True)
+    table.add_column("status", min_width=15, no_wrap=True)
+    table.add_column("points")
+    for spec_id, status, worth in rows:
+        table.add_row(spec_id, Text(status, style=_style(status)) if color and status in STATUS else status, worth)
+    # its width, known without asking rich to measure every cell (which costs as much as drawing
+    # it): the two columns that never wrap, and the points column whole or at its longest word
+    fixed = max([table.columns[0].min_width or 0, 4] + [len(r[0]) for r in rows]) + max([15] + [len(r[1]) for r in rows]) + 4
+    natural = fixed + max([len("points")] + [len(r[2]) for r in rows])
+    narrowest = fixed + max([len("points")] + [len(word) for r in rows for word in r[2].split()])
+    width = natural if columns is None or columns >= natural else max(columns, narrowest)
+    console = Console(file=io.StringIO(), width=width, color_system="standard" if color else None, force_terminal=color,
+                      no_color=not color, force_jupyter=False, highlight=False, markup=False, emoji=False)
+    console.print(table)
+    return [_Drawn(line.rstrip(" ")) for line in console.file.getvalue().splitlines()]
 
 
 def fit(line: str, columns: int | None) -> list[str]:
     """LINE in pieces of at most COLUMNS, broken at spaces; each continuation is indented two
-    more than the line. A line with colour is left whole (only status cells, short)."""
-    if columns is None or len(line) <= columns or "\x1b[" in line:
+    more than the line."""
+    if columns is None or len(line) <= columns:
         return [line]
     indent = " " * (len(line) - len(line.lstrip(" ")))
     return textwrap.wrap(
