@@ -7,8 +7,9 @@ print submissions per minute for each and the ratio between them.
 
 The class: copies of the bundled reference and every mutant in tests/mutants (materialized with
 tests/harness.py), cycled to --size submissions. Without --rubric it is graded by a small rubric
-of one or two quick specs per mechanism (those that exist), so that both runs take a few
-minutes on two cores; the two gradebooks must come out the same.
+of one or two quick specs per mechanism (quick_specs: each mechanism's smoke spec from the
+registry, and EXTRA_SPECS), so that both runs take a few minutes on two cores; the two
+gradebooks must come out the same.
 """
 
 from __future__ import annotations
@@ -26,22 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-#: Quick specs, a few per mechanism; those the grader has are the default rubric.
-QUICK_SPECS = [
-    "pipe.uses-pipe",
-    "pipe.broken-pipe",
-    "pipe.relay-roundtrip",
-    "fifo.roundtrip",
-    "signal.sigkill-uncatchable",
-    "msgq.typed-receive",
-    "msgq.fifo-within-type",
-    "mqueue.priority-order",
-    "shm.roundtrip",
-    "buffer.fifo-order",
-    "socket.tcp-roundtrip",
-    "socket.udp-roundtrip",
-    "rpc.call-returns-result",
-]
+#: The default rubric's specs: each mechanism's quick spec from the registry (Mechanism.smoke,
+#: the one an installation proves itself with), and a second quick one for a few mechanisms.
+#: tests/test_registry.py checks that every one of them is a spec the grader has.
+EXTRA_SPECS = ("pipe.broken-pipe", "pipe.relay-roundtrip", "msgq.fifo-within-type", "socket.udp-roundtrip")
+
+
+def quick_specs() -> list[str]:
+    from conformance.record import MECHANISMS
+
+    return [m.smoke for m in MECHANISMS.values()] + [s for s in EXTRA_SPECS if s not in {m.smoke for m in MECHANISMS.values()}]
 
 
 def synthetic_class(into: Path, size: int) -> list[str]:
@@ -67,7 +62,10 @@ def default_rubric(path: Path) -> Path:
     from conformance.catalogue import specs
 
     known = {s.id for s in specs()}
-    chosen = [i for i in QUICK_SPECS if i in known]
+    missing = [i for i in quick_specs() if i not in known]
+    if missing:
+        sys.exit(f"bench: the default rubric names specs the grader does not have: {', '.join(missing)}")
+    chosen = quick_specs()
     path.write_text(
         'title = "benchmark: quick specs"\nmechanisms = []\n' + "".join(f'[spec."{i}"]\n' for i in chosen),
         encoding="utf-8",
