@@ -13,7 +13,7 @@ option. A bad value says where it came from and what to give instead:
     number, such as 2 (every deadline twice as long)
 
 The report formats (``--json FILE``, ``--ipc-json FILE``, ...) are not here: each is a format of
-the renderers' registry (grading.reports.FORMATS), whose options are derived from it the same way.
+the renderers' registry (grading.render.formats.FORMATS), whose options are derived from it the same way.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ class Setting:
     repeat: bool = False
     """An option given once per value (append)."""
     where: str = ""
-    """Who reads it, for the README's table (a module, or "the kits")."""
+    """The module that reads it; for a pytest option, the plugin that registers it
+    (conformance.plugin or grading.plugin)."""
 
     def check(self, value: str, source: str) -> Any:
         """VALUE from SOURCE (such as "--deadline-scale" or "environment variable X"), parsed;
@@ -232,30 +233,30 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "session_timeout", "session timeout",
             "give up on the grading after SECONDS, keeping every verdict reached",
-            seconds, metavar="SECONDS", option="--session-timeout", where="grading.cli",
+            seconds, metavar="SECONDS", option="--session-timeout", where="grading.cli.session",
         ),
         Setting(
             "seed", "perturbation seed",
             "replay a seeded perturbation (the buffer's exchange under a grader-held mutex): the seed a failure "
             "message names; by default each spec derives its own from the submission",
-            seed, env="IPC_SEED", where="conformance.specs.test_buffer",
+            seed, env="IPC_SEED", where="conformance.specs.support.strategies",
         ),
         Setting(
             "cache", "programs' Python cache",
             "where the programs' own Python is built and kept (default /var/cache/ipc-grade as root, else "
             "~/.cache/ipc-grade)",
-            text, env="IPC_GRADE_CACHE", metavar="DIR", where="conformance.runtime",
+            text, env="IPC_GRADE_CACHE", metavar="DIR", where="conformance.run.runtime",
         ),
         Setting(
             "no_namespaces", "no-namespaces switch",
             "never move a run into private IPC and network namespaces, even where the grader may (for comparing "
             "with a machine that cannot)",
-            flag, default=False, env="IPC_GRADE_NO_NAMESPACES", where="conformance.isolation",
+            flag, default=False, env="IPC_GRADE_NO_NAMESPACES", where="conformance.run.isolation",
         ),
         Setting(
             "no_color", "no-colour switch",
             "no colour in the terminal report (https://no-color.org)",
-            lambda value: value != "", default=False, env="NO_COLOR", where="grading.terminal",
+            lambda value: value != "", default=False, env="NO_COLOR", where="grading.render.terminal",
         ),
     )
 }

@@ -95,10 +95,6 @@ def default_jobs() -> int:
     return available()
 
 
-def main(argv: Sequence[str]) -> int:
-    return run(parser().parse_args(list(argv)))
-
-
 def run(args: argparse.Namespace) -> int:
     problems = []
     source = Path(args.dir)

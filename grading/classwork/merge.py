@@ -11,7 +11,6 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from conformance import record as run_record
@@ -29,10 +28,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("shards", nargs="+", metavar="OUT", help="the OUT directory of each shard")
     p.add_argument("--out", required=True, metavar="OUT", help="the directory for the merged gradebook, class page and reports")
     return p
-
-
-def main(argv: Sequence[str]) -> int:
-    return run(parser().parse_args(list(argv)))
 
 
 def run(args: argparse.Namespace) -> int:

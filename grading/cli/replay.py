@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from .. import grader, options
 from ..render import timeline
@@ -44,10 +43,6 @@ def parser() -> argparse.ArgumentParser:
     options.add(p, "run_as", default=None)
     options.add(p, "session_timeout", default=SESSION_TIMEOUT, note=f"(default {options.word(SESSION_TIMEOUT)})")
     return p
-
-
-def main(argv: Sequence[str]) -> int:
-    return run(parser().parse_args(list(argv)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,14 +29,6 @@ def status_words(status: str) -> str:
     return info.words if info else status
 
 
-VISIBILITY_WORDS = {
-    "visible": "visible",
-    "hidden": "hidden from students",
-    "after_due_date": "shown to students after the due date",
-    "after_published": "shown to students once grades are published",
-}
-
-
 def percent(got: float, out_of: float) -> float:
     return 100.0 * got / out_of if out_of else 0.0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from ... import options
@@ -49,10 +48,6 @@ def parser() -> argparse.ArgumentParser:
     add_threshold_option(p, "--threshold")
     options.add(p, "jobs", "-j", setting=options.workers("processes that fingerprint the files: 1 or more, or auto (the default: one per CPU)"))
     return p
-
-
-def main(argv: Sequence[str]) -> int:
-    return run(parser().parse_args(list(argv)))
 
 
 def run(args: argparse.Namespace) -> int:
