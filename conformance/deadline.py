@@ -42,10 +42,10 @@ class Deadline:
         self.end = time.monotonic() + self.seconds
 
     @classmethod
-    def of(cls, timeout: "float | Deadline") -> "Deadline":
+    def of(cls, timeout: float | Deadline) -> Deadline:
         return timeout if isinstance(timeout, Deadline) else cls(timeout)
 
-    def slice(self, seconds: float) -> "Deadline":
+    def slice(self, seconds: float) -> Deadline:
         """A deadline SECONDS from now (not scaled: a polling slice), or this one if sooner."""
         part = Deadline.__new__(Deadline)
         part.end = min(self.end, time.monotonic() + seconds)

@@ -42,7 +42,7 @@ class Explained:
         self.records = [p.record() for p in self.procs]
         super().__init__(self.parts().text())
 
-    def with_done(self, done: str) -> "Explained":
+    def with_done(self, done: str) -> Explained:
         """Say what the grader did to get here, when the code that raised this did not know
         (a helper's failure in the middle of a sequence of steps). Returns self, to re-raise."""
         if not self.done:

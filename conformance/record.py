@@ -212,7 +212,7 @@ class Failure:
         return "\n".join(lines)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Failure":
+    def from_json(cls, data: dict[str, Any]) -> Failure:
         transcripts = [Transcript(**_known(Transcript, t)) for t in data.get("transcripts", [])]
         return cls(**{**_known(cls, data), "transcripts": transcripts})
 
@@ -332,7 +332,7 @@ class RunRecord:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunRecord":
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
         if data.get("version") != VERSION:
             raise ValueError(f"run record version {data.get('version')!r}: this grader reads version {VERSION}")
         known = {"version", "implementation", "score", "max_score", "error", "counts", "specs"}

@@ -42,7 +42,7 @@ class SpecInfo:
     title: str = ""
 
     @classmethod
-    def of(cls, entry: Mapping[str, Any]) -> "SpecInfo":
+    def of(cls, entry: Mapping[str, Any]) -> SpecInfo:
         """From a catalogue entry (``python -m conformance.catalogue --json``, the
         ``pytest_ipc_catalogue`` hook)."""
         return cls(str(entry["id"]), str(entry["mechanism"]), float(entry["points"]), str(entry.get("hint", "")), str(entry.get("title", "")))
@@ -115,7 +115,7 @@ class LatePolicy:
         }
 
     @classmethod
-    def of(cls, data: Mapping[str, Any]) -> "LatePolicy":
+    def of(cls, data: Mapping[str, Any]) -> LatePolicy:
         """From describe()'s dict (the run record's meta rubric.late); ValueError if malformed."""
         due = data.get("due")
         return cls(
@@ -332,7 +332,8 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
         if (s.mechanism in mechanisms or s.id in spec_settings) and spec_settings.get(s.id, {}).get("grade") is not False
     ]
     if not selected:
-        problems.add(("mechanisms",) if "mechanisms" in data else (), "the rubric selects no spec", "list mechanisms that have specs (`python -m conformance.catalogue` lists them), or add [spec.\"ID\"] tables")
+        where = ("mechanisms",) if "mechanisms" in data else ()
+        problems.add(where, "the rubric selects no spec", "list mechanisms that have specs (`python -m conformance.catalogue` lists them), or add [spec.\"ID\"] tables")
         problems.raise_if_any()
     warnings: list[str] = []
     points = {}
@@ -383,7 +384,7 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
     )
 
 
-def _late(problems: "_Problems", data: Mapping[str, Any]) -> LatePolicy | None:
+def _late(problems: _Problems, data: Mapping[str, Any]) -> LatePolicy | None:
     """The [late] table as a policy; its problems, each with its line and fix."""
     if "late" not in data:
         return None
@@ -440,7 +441,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 
 
 class _Problems:
-    def __init__(self, source: str, lines: "KeyLines") -> None:
+    def __init__(self, source: str, lines: KeyLines) -> None:
         self.source = source
         self.lines = lines
         self.items: list[tuple[int, str]] = []

@@ -259,7 +259,7 @@ def receive_reply(sock, server):
         started = time.monotonic()
         try:
             data, sender = sock.recvfrom(MAX_DATAGRAM)
-        except socket.timeout:
+        except TimeoutError:
             raise Failure(f"timeout: no reply within {UDP_TIMEOUT:g} seconds") from None
         except OSError as exc:
             raise Failure(f"receiving failed: {exc.strerror}") from None

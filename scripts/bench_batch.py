@@ -40,8 +40,9 @@ def quick_specs() -> list[str]:
 
 
 def synthetic_class(into: Path, size: int) -> list[str]:
-    from conformance import locate
     from harness import mutants
+
+    from conformance import locate
 
     into.mkdir(parents=True)
     sources: list[tuple[str, object]] = [("reference", None)] + [(m.id.replace("/", "-"), m) for m in mutants()]

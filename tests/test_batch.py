@@ -215,11 +215,11 @@ def test_a_corrupt_archive_is_counted_and_fails_the_batch(tmp_path):
 # --- archives ------------------------------------------------------------------------------
 
 
-def _zip(path: Path, entries: dict[str, bytes], links: dict[str, str] = {}) -> Path:
+def _zip(path: Path, entries: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in entries.items():
             zf.writestr(name, data)
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
             info.external_attr = (0o120777) << 16
             zf.writestr(info, target)

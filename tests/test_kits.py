@@ -177,10 +177,10 @@ def test_the_late_policy_reaches_every_platforms_score():
 def test_without_a_time_or_a_due_date_no_penalty_is_taken():
     rec = late.apply(_record(late_policy={"penalty_per_day": 10}), None)
     assert late.final_score(rec) == 10 and "not known" in rec.meta["late"]["note"]
-    rec = late.apply(_record(late_policy={"penalty_per_day": 10}), dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc))
+    rec = late.apply(_record(late_policy={"penalty_per_day": 10}), dt.datetime(2026, 3, 9, tzinfo=dt.UTC))
     assert late.final_score(rec) == 10 and "no due date" in rec.meta["late"]["note"]
     # the platform's due date serves when the rubric has none
-    rec = late.apply(_record(late_policy={"penalty_per_day": 25}), dt.datetime(2026, 3, 9, 1, tzinfo=dt.timezone.utc), due=dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc))
+    rec = late.apply(_record(late_policy={"penalty_per_day": 25}), dt.datetime(2026, 3, 9, 1, tzinfo=dt.UTC), due=dt.datetime(2026, 3, 9, tzinfo=dt.UTC))
     assert late.final_score(rec) == 7.5
 
 

@@ -92,7 +92,7 @@ def test_the_contract_has_a_section_per_mechanism_in_order_with_its_roles():
     contract = (locate.specs_dir().parent / "CONTRACT.md").read_text()
     sections = [line for line in contract.splitlines() if line.startswith("### 3.")]
     assert [line.split()[2].rstrip(":") for line in sections] == list(MECHANISMS)
-    for m, heading in zip(MECHANISMS.values(), sections):
+    for m, heading in zip(MECHANISMS.values(), sections, strict=True):
         body = contract.split(heading, 1)[1].split("\n### ", 1)[0]
         usage = body.split("```text", 1)[1].split("```", 1)[0]
         roles = [line.split()[1] for line in usage.splitlines() if line.startswith(f"{m.name} ")]

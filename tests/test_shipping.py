@@ -35,6 +35,11 @@ from conformance import locate
 pytestmark = pytest.mark.slow
 
 REFERENCE = locate.bundled("reference")
+LOAD_EVERY_ENTRY_POINT = (
+    "from importlib import metadata\n"
+    "for ep in metadata.distribution('ipc-conformance').entry_points:\n"
+    "    ep.load(); print(ep.group, ep.name, ep.value)"
+)
 TEMPLATE = locate.bundled("student_template")
 
 
@@ -70,10 +75,11 @@ def installed(tmp_path_factory) -> Path:
 
 
 def test_the_installation_is_not_editable_and_every_entry_point_loads(installed):
-    direct = subprocess.run([str(installed / "bin" / "python"), "-c", "from importlib import metadata; print(metadata.distribution('ipc-conformance').read_text('direct_url.json') or '')"], capture_output=True, text=True, check=True).stdout
+    ask = "from importlib import metadata; print(metadata.distribution('ipc-conformance').read_text('direct_url.json') or '')"
+    direct = subprocess.run([str(installed / "bin" / "python"), "-c", ask], capture_output=True, text=True, check=True).stdout
     assert '"editable": true' not in direct
     groups = subprocess.run(
-        [str(installed / "bin" / "python"), "-I", "-c", "from importlib import metadata\nfor ep in metadata.distribution('ipc-conformance').entry_points:\n    ep.load(); print(ep.group, ep.name, ep.value)"],
+        [str(installed / "bin" / "python"), "-I", "-c", LOAD_EVERY_ENTRY_POINT],
         capture_output=True, text=True, check=True, cwd="/",
     ).stdout.splitlines()
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -102,7 +102,7 @@ NOT_SHOWN = (EvidenceUnavailable, Unreadable)
 REFUSAL_GRACE = 0.5
 
 
-def guarded(pid: int, source: str, path: "str | Path", read):
+def guarded(pid: int, source: str, path: str | Path, read):
     """READ() run as PID's own user; None if PID has gone; EvidenceUnavailable or Unreadable if
     the kernel will not say."""
     deadline: Deadline | None = None
@@ -434,7 +434,7 @@ def sysvipc(kind: str) -> list[dict[str, int]]:
     rows = []
     for line in lines[1:]:
         values = line.split()
-        rows.append({k: int(v, 8 if k == "perms" else 10) for k, v in zip(header, values)})
+        rows.append({k: int(v, 8 if k == "perms" else 10) for k, v in zip(header, values, strict=False)})
     return rows
 
 

@@ -167,7 +167,7 @@ def table(machine: str | None = None) -> dict[int, str] | None:
     return TABLES.get(machine or platform.machine())
 
 
-def numbers(names: "set[str] | frozenset[str]", machine: str | None = None) -> set[int]:
+def numbers(names: set[str] | frozenset[str], machine: str | None = None) -> set[int]:
     """The numbers of the named calls that exist on MACHINE (a name absent there is skipped)."""
     t = table(machine) or {}
     return {nr for nr, name in t.items() if name in names}

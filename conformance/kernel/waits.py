@@ -24,7 +24,7 @@ class ProcessGone(Exception):
 
 
 def wait_until_blocked(
-    pid: int, names: Iterable[str], deadline: "Deadline | float", what: str = ""
+    pid: int, names: Iterable[str], deadline: Deadline | float, what: str = ""
 ) -> Blocked:
     """Return as soon as some thread of PID sleeps in one of the system calls NAMES.
 
@@ -51,7 +51,7 @@ def wait_until_blocked(
         pacer.pause(deadline)
 
 
-def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: str = "") -> str:
+def wait_for_state(pid: int, states: str, deadline: Deadline | float, what: str = "") -> str:
     """Return the state as soon as PID's state is one of STATES (e.g. "T")."""
     deadline = Deadline.of(deadline)
     pacer = Pacer()
@@ -67,7 +67,7 @@ def wait_for_state(pid: int, states: str, deadline: "Deadline | float", what: st
         pacer.pause(deadline)
 
 
-def wait_until(predicate, deadline: "Deadline | float", what: str):
+def wait_until(predicate, deadline: Deadline | float, what: str):
     """Poll PREDICATE (a function of no arguments reading kernel state) until it is truthy."""
     deadline = Deadline.of(deadline)
     pacer = Pacer()

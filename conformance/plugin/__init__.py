@@ -120,7 +120,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         metas = validate_items(spec_items)
     except ValueError as exc:
         raise pytest.UsageError(f"ipc-conformance: {exc}") from None
-    for item, meta in zip(spec_items, metas):
+    for item, meta in zip(spec_items, metas, strict=True):
         item.stash[META] = meta
         item.extra_keyword_matches.add(meta.id)  # -k pipe.eof-on-close selects by spec id
         item.user_properties.append(("ipc_spec", meta.as_dict()))

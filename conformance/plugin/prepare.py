@@ -95,7 +95,7 @@ class Run:
         }
 
     @classmethod
-    def for_worker(cls, data: dict[str, Any], workerinput: dict[str, Any]) -> "Run":
+    def for_worker(cls, data: dict[str, Any], workerinput: dict[str, Any]) -> Run:
         """The controller's run (DATA), in a worker: with a user id of its own and, when that is
         not the controller's, its own copy of the built implementation."""
         names = naming.Names(data["run_id"], naming.worker_name(workerinput))

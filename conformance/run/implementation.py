@@ -81,7 +81,7 @@ class Implementation:
         self,
         *args: str,
         input: bytes = b"",
-        timeout: "float | Deadline" = 10,
+        timeout: float | Deadline = 10,
         mechanism: str | None = None,
         capture_limit: int = 8 << 20,
     ) -> Proc:

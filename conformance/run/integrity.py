@@ -132,14 +132,14 @@ class Guard:
             rounds += 1
             try:
                 self.sweep(deep=rounds % DEEP_EVERY == 0)
-            except Exception:  # noqa: BLE001 - a look that fails is no finding; look again
+            except Exception:
                 continue
 
     def stop(self) -> list[str]:
         """A last deep look, then stop; every finding."""
         try:
             self.sweep(deep=True)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         self._stop.set()
         if self._thread is not None:

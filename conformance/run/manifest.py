@@ -88,7 +88,7 @@ class Manifest:
         return data
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "Manifest":
+    def from_data(cls, data: dict[str, Any]) -> Manifest:
         programs = {m: Program(**p) for m, p in data["programs"].items()}
         run_root = None if data["run_root"] is None else Path(data["run_root"])
         return cls(**{**data, "root": Path(data["root"]), "programs": programs, "run_root": run_root, "problems": dict(data["problems"])})

@@ -54,7 +54,7 @@ class ExitStatus:
     core: bool = False
 
     @classmethod
-    def from_returncode(cls, rc: int) -> "ExitStatus":
+    def from_returncode(cls, rc: int) -> ExitStatus:
         return cls(None, -rc) if rc < 0 else cls(rc)
 
     @property
@@ -266,7 +266,7 @@ class Proc:
 
     # --- output ----------------------------------------------------------------------------
 
-    def expect_line(self, pattern: str | re.Pattern[str], timeout: "float | Deadline", what: str = "") -> re.Match[str]:
+    def expect_line(self, pattern: str | re.Pattern[str], timeout: float | Deadline, what: str = "") -> re.Match[str]:
         """Wait for a stdout line matching PATTERN (re.fullmatch, trailing whitespace ignored)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = Deadline.of(timeout)
@@ -291,7 +291,7 @@ class Proc:
             raise SpecFailure(f"{self.label} ended without printing {expected}; it {status}.", procs=[self])
         raise SpecTimeout(f"{self.label} did not print {expected} within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
 
-    def next_line(self, timeout: "float | Deadline", what: str = "") -> bytes:
+    def next_line(self, timeout: float | Deadline, what: str = "") -> bytes:
         """The next stdout line not yet returned (without its newline), as bytes.
 
         A last line without a newline counts once the program closes its stdout.
@@ -324,7 +324,7 @@ class Proc:
         self.wait(5)  # raises NotImplementedBySubmission for a stub
         return SpecFailure(f"{self.label} {self.status.ended if self.status else 'exited'} before {what}.", procs=[self])
 
-    def wait_for(self, predicate, timeout: "float | Deadline", what: str):
+    def wait_for(self, predicate, timeout: float | Deadline, what: str):
         """Poll PREDICATE (reading kernel state) until truthy; fail if the program exits first."""
         deadline = Deadline.of(timeout)
         pacer = observe.Pacer()
@@ -339,7 +339,7 @@ class Proc:
             deadlock.poll(lambda: predicate() or self.poll() is not None)
             pacer.pause(deadline)
 
-    def wait_blocked(self, syscalls: Iterable[str], timeout: "float | Deadline", pid: int | None = None, who: str = "") -> observe.Blocked:
+    def wait_blocked(self, syscalls: Iterable[str], timeout: float | Deadline, pid: int | None = None, who: str = "") -> observe.Blocked:
         """Wait until PID (default: this program) sleeps in one of SYSCALLS."""
         pid = pid or self.pid
         who = who or (self.label if pid == self.pid else f"pid {pid} (started by {self.label})")
@@ -350,7 +350,7 @@ class Proc:
                 raise self._exited_early(f"it blocked in {'/'.join(sorted(syscalls))}") from None
             raise SpecFailure(f"{who} exited before it blocked in {'/'.join(sorted(syscalls))}.", procs=[self]) from None
 
-    def wait_state(self, states: str, timeout: "float | Deadline", pid: int | None = None) -> str:
+    def wait_state(self, states: str, timeout: float | Deadline, pid: int | None = None) -> str:
         pid = pid or self.pid
         try:
             return waits.wait_for_state(pid, states, timeout, what=self.label if pid == self.pid else f"pid {pid}")
@@ -369,7 +369,7 @@ class Proc:
         after = observe.cpu_ticks(pid)
         return None if before is None or after is None else after - before
 
-    def child(self, timeout: "float | Deadline", what: str = "its child") -> int:
+    def child(self, timeout: float | Deadline, what: str = "its child") -> int:
         """The pid of this program's first child once it has forked one; fails if it exits first."""
         kids = self.wait_for(lambda: observe.children(self.pid), timeout, f"{self.label} forked {what}")
         return kids[0]
@@ -382,7 +382,7 @@ class Proc:
         with self._cond:
             return [line.decode("utf-8", "replace") for line in self.stdout.lines]
 
-    def wait_output(self, timeout: "float | Deadline") -> None:
+    def wait_output(self, timeout: float | Deadline) -> None:
         """Wait until stdout and stderr reach EOF."""
         deadline = Deadline.of(timeout)
         with self._cond:
@@ -392,7 +392,7 @@ class Proc:
                     raise SpecTimeout(f"{self.label} kept its output open past {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
                 self._wait_a_little(remaining)
 
-    def wait_fed(self, n: int, timeout: "float | Deadline") -> None:
+    def wait_fed(self, n: int, timeout: float | Deadline) -> None:
         deadline = Deadline.of(timeout)
         with self._cond:
             while self.fed < n and self.stdin_error is None:
@@ -419,7 +419,7 @@ class Proc:
         if self.timeline is not None:
             self.timeline.ended(self, status)
 
-    def exited_within(self, seconds: "float | Deadline") -> bool:
+    def exited_within(self, seconds: float | Deadline) -> bool:
         """Wait up to SECONDS for the process to exit (on its pidfd: no polling)."""
         deadline = Deadline.of(seconds)
         if self.poll() is not None:
@@ -438,7 +438,7 @@ class Proc:
             return False
         return self.poll() is not None
 
-    def finished_within(self, timeout: "float | Deadline") -> bool:
+    def finished_within(self, timeout: float | Deadline) -> bool:
         """Wait up to TIMEOUT for the program to exit, as a spec that expects it to: True once it
         has, False at TIMEOUT, or at once when deadlock.py proves that it never will (``stuck``
         then holds the proof, for the spec's message). exited_within is the bare wait, for
@@ -449,7 +449,7 @@ class Proc:
             self.stuck = proof
             return False
 
-    def did_not_exit(self, waited: "float | Deadline") -> str:
+    def did_not_exit(self, waited: float | Deadline) -> str:
         """How a wait for the exit ended, for a failure's message: ``did not exit within 5 s``,
         or, when a proof ended it early, that it never would (finished_within)."""
         if self.stuck is not None:
@@ -463,7 +463,7 @@ class Proc:
             deadlock.poll(lambda: not self.alive(), about=self)
         return True
 
-    def wait(self, timeout: "float | Deadline", what: str = "", check_implemented: bool = True) -> ExitStatus:
+    def wait(self, timeout: float | Deadline, what: str = "", check_implemented: bool = True) -> ExitStatus:
         """Wait for the process to exit, then for its output; SpecTimeout at the deadline."""
         deadline = Deadline.of(timeout)
         if not self._finish(deadline):

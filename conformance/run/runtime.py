@@ -76,7 +76,7 @@ def cache_dir() -> Path:
         fallback = Path(tempfile.gettempdir()) / f"ipc-grade-{os.geteuid()}"
         fallback.mkdir(mode=0o700, exist_ok=True)
         if fallback.lstat().st_uid != os.geteuid() or fallback.is_symlink():
-            raise RuntimeError(f"{fallback} belongs to someone else: set XDG_CACHE_HOME to a directory of your own")
+            raise RuntimeError(f"{fallback} belongs to someone else: set XDG_CACHE_HOME to a directory of your own") from None
         return fallback
 
 

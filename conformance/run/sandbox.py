@@ -143,7 +143,7 @@ def probe(python: Path, env: dict[str, str], sandbox: Sandbox | None, cwd: Path)
     try:
         proc = sup.spawn([str(python), "-c", check], cwd=str(cwd), label="the runtime probe", stdin="devnull")
         status = proc.wait(30, check_implemented=False)
-    except BaseException as exc:  # noqa: BLE001 - any failure means: this runtime will not do
+    except BaseException as exc:
         return f"{who} cannot start {python} ({exc})"
     finally:
         sup.teardown()

@@ -188,7 +188,7 @@ def _remove(path: str, st: os.stat_result) -> tuple[int, int]:
             return 0, 0
         return 1, st.st_size
     count, size = 0, 0
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         for name in files:
             try:
                 size += os.lstat(os.path.join(root, name)).st_size

@@ -121,7 +121,7 @@ class Timeline:
             return
         try:
             self.sample(objects=objects)
-        except Exception:  # noqa: BLE001 - a look that fails shows as a gap, no more
+        except Exception:
             pass
 
     def wrote(self, proc: Any, data: bytes) -> None:
@@ -151,7 +151,7 @@ class Timeline:
         self._look(always=True, objects=True)
         try:
             self._holdings()
-        except Exception:  # noqa: BLE001 - evidence that cannot be read is left out
+        except Exception:
             pass
         self._event("verdict", None, f"the spec ended: {status}" + (f": {why}" if why else ""), status=status)
 
@@ -177,7 +177,7 @@ class Timeline:
         while not self._stop.wait(FAST if time.monotonic() < self._fast_until else SAMPLE):
             try:
                 self.sample()
-            except Exception:  # noqa: BLE001 - a look that fails shows as a gap, no more
+            except Exception:
                 continue
 
     def sample(self, objects: bool = False) -> None:

@@ -225,7 +225,7 @@ def split_arguments(text: str) -> list[str]:
     return out
 
 
-def read(path: "str | os.PathLike[str]") -> list[Call]:
+def read(path: str | os.PathLike[str]) -> list[Call]:
     """Parse the strace output file PATH (empty if strace never wrote it)."""
     try:
         text = Path(path).read_text(errors="replace")
@@ -246,7 +246,7 @@ class Traced:
     out: Path
     """strace's output file."""
 
-    def tracee(self, deadline: "float | Deadline") -> int:
+    def tracee(self, deadline: float | Deadline) -> int:
         """The pid of the traced program (strace's child) once it exists."""
         kids = self.proc.wait_for(lambda: observe.children(self.proc.pid), deadline, f"strace (pid {self.proc.pid}) started {self.proc.label}")
         return kids[0]
@@ -255,7 +255,7 @@ class Traced:
         """True if PID is the traced program or one of its descendants."""
         return pid in observe.descendants(self.proc.pid)
 
-    def finish(self, deadline: "float | Deadline", sig: int = signal.SIGKILL) -> list[Call]:
+    def finish(self, deadline: float | Deadline, sig: int = signal.SIGKILL) -> list[Call]:
         """End the traced program (SIG to every process strace traces) if still running; the calls.
 
         strace flushes each line as it prints it and exits once its last tracee has gone, so
@@ -280,7 +280,7 @@ def spawn(
     impl,
     *args: str,
     syscalls: Iterable[str],
-    out: "str | os.PathLike[str]",
+    out: str | os.PathLike[str],
     mechanism: str | None = None,
     stdin: str = "pipe",
     capture_limit: int = 8 << 20,

@@ -174,7 +174,7 @@ def _compare_items(expected, proc, doing):
     got = proc.stdout.data
     if got != _lines(expected):
         got_items = got.split(b"\n")
-        where = next((i for i, (a, b) in enumerate(zip(expected, got_items)) if a != b), min(len(expected), len(got_items)))
+        where = next((i for i, (a, b) in enumerate(zip(expected, got_items, strict=False)) if a != b), min(len(expected), len(got_items)))
         detail = (
             f"item {where + 1} was {expected[where][:60]!r} but the consumer printed {got_items[where][:60]!r}"
             if where < len(expected) and where < len(got_items)
@@ -627,7 +627,8 @@ def _check_exchange(produced, consumers, seed):
             m = ITEM.fullmatch(line)
             if line not in by_line:
                 intact = m is not None and zlib.crc32(b"%s %s %s" % m.group(1, 2, 3)) == int(m.group(4), 16)
-                torn.append(f"consumer #{c} printed {line[:70]!r}" + (", a well-formed item nobody produced" if intact else ", which is no item any producer sent (its checksum does not match: a torn item)"))
+                why = ", a well-formed item nobody produced" if intact else ", which is no item any producer sent (its checksum does not match: a torn item)"
+                torn.append(f"consumer #{c} printed {line[:70]!r}{why}")
                 continue
             key = by_line[line]
             seen[key] += 1
@@ -697,7 +698,7 @@ def _check_the_mutex(impl, names, made):
         before = shared_memory.read_object(name)
         producers, consumers = _together(impl, name, MUTEX_CONSUMERS, PRODUCERS * MUTEX_ITEMS_EACH // MUTEX_CONSUMERS)
         everyone = producers + consumers
-        for proc, lines in zip(producers, items):
+        for proc, lines in zip(producers, items, strict=True):
             proc.write(_lines(lines))  # less than a pipe holds: returns at once
             proc.close_stdin()
         ticks = {p.pid: cpu_ticks(p.pid) or 0 for p in everyone}
@@ -773,7 +774,7 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
     producers, consumers = _together(impl, name, CONSUMERS, take)
     everyone = producers + consumers
     inputs = [_lines([produced[(p, s)] for s in range(ITEMS_EACH)]) for p in range(PRODUCERS)]
-    for proc, data in zip(producers, inputs):
+    for proc, data in zip(producers, inputs, strict=True):
         try:
             proc.write(data)  # less than a pipe holds: returns at once, so all start within microseconds
         except BrokenPipeError:

@@ -61,7 +61,7 @@ READ_CHUNK = 1024
 
 
 @pytest.fixture
-def ends() -> Iterator["Ends"]:
+def ends() -> Iterator[Ends]:
     """FIFO ends the grader opens itself; all closed after the spec."""
     e = Ends()
     yield e
@@ -168,7 +168,7 @@ def _why_no_eof(proc: Proc, path: Path) -> Why:
 WAIT_FOR_DATA = READ_CALLS | {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
 
 
-def _reader_exits(reader: Proc, timeout: "float | Deadline") -> str | None:
+def _reader_exits(reader: Proc, timeout: float | Deadline) -> str | None:
     """None once READER exits; else what it does instead, in words: at once when it sleeps
     waiting for data, else at TIMEOUT.
 

@@ -134,7 +134,7 @@ class Conn:
     def send(self, data: bytes) -> None:
         peers.send(self.sock, data, self.proc)
 
-    def record(self, timeout: "float | Deadline", minimum: int, stuck=None) -> tuple[int, bytes] | None:
+    def record(self, timeout: float | Deadline, minimum: int, stuck=None) -> tuple[int, bytes] | None:
         """The next whole record as (id, payload); None at EOF (``eof`` is then set) or at the
         deadline. STUCK, if given, is asked after each STALL_WINDOW without data; STALL_WINDOWS
         yeses in a row end the wait early: the kernel shows that nothing will come."""

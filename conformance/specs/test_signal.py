@@ -109,11 +109,11 @@ class Catcher:
                 procs=[self.proc],
             ) from None
 
-    def next(self, what: str, timeout: "float | Deadline" = deadline.STEP) -> str:
+    def next(self, what: str, timeout: float | Deadline = deadline.STEP) -> str:
         return self.proc.next_line(timeout, what=what).decode("utf-8", "replace").rstrip()
 
 
-def _start(impl, role_proc: Proc | None = None, pid_ok=None, timeout: "float | Deadline" = deadline.STEP) -> Catcher:
+def _start(impl, role_proc: Proc | None = None, pid_ok=None, timeout: float | Deadline = deadline.STEP) -> Catcher:
     """Start `signal catch` (or use ROLE_PROC) and read its lines up to `ready PID`."""
     proc = role_proc or impl.spawn("catch", stdin="devnull")
     deadline_ = Deadline.of(timeout)

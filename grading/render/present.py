@@ -71,7 +71,7 @@ class View:
         for s in self.hidden:
             hidden_by_mech[s.mechanism] = hidden_by_mech.get(s.mechanism, 0) + 1
         seen = set()
-        for mechanism, group in groupby(self.record.specs, key=lambda s: s.mechanism):
+        for mechanism, _ in groupby(self.record.specs, key=lambda s: s.mechanism):
             if mechanism in seen:
                 continue
             seen.add(mechanism)

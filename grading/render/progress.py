@@ -16,7 +16,6 @@ from typing import IO, Any
 
 from conformance import record as run_record
 
-
 #: Below this many columns the progress line leaves its bar out, so that the facts fit on one line.
 NARROW = 80
 
@@ -26,7 +25,8 @@ def live_bar(stream: IO[str], title: str, field: str, transient: bool) -> Any:
     more), done/total, the time so far, the task's FIELD (the score, or the time left) and what
     runs now (its ``running`` field, cut short with an ellipsis when the line is full)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
     from rich.table import Column
 
     console = Console(file=stream)

@@ -183,7 +183,7 @@ def talking_to(proc: Proc, what: str) -> Iterator[None]:
         raise SpecFailure(f"{what}: {error_name(exc)}.", evidence=[observe.describe(proc.pid)], procs=[proc]) from None
 
 
-def wait_readable(sock: socket.socket, proc: Proc, timeout: "float | Deadline") -> bool:
+def wait_readable(sock: socket.socket, proc: Proc, timeout: float | Deadline) -> bool:
     """Wait until SOCK has something to read (or accept); False at the deadline or if PROC exits first."""
     until = Deadline.of(timeout)
     try:
@@ -228,13 +228,13 @@ def send(sock: socket.socket, data: bytes, proc: Proc, shut: bool = False) -> No
             sock.shutdown(socket.SHUT_WR)
 
 
-def ask(sock: socket.socket, data: bytes, proc: Proc, timeout: "float | Deadline" = deadline.STEP) -> tuple[bytes, bool]:
+def ask(sock: socket.socket, data: bytes, proc: Proc, timeout: float | Deadline = deadline.STEP) -> tuple[bytes, bool]:
     """The grader sends DATA and its EOF to PROC, then reads the answer: (what came, EOF came)."""
     send(sock, data, proc, shut=True)
     return recv_until_eof(sock, timeout)
 
 
-def recv_until_eof(sock: socket.socket, timeout: "float | Deadline", stuck: Callable[[], bool] | None = None) -> tuple[bytes, bool]:
+def recv_until_eof(sock: socket.socket, timeout: float | Deadline, stuck: Callable[[], bool] | None = None) -> tuple[bytes, bool]:
     """Everything SOCK receives until the peer's EOF, and whether EOF came before the deadline.
 
     STUCK, if given, is asked after each STALL_WINDOW without data; STALL_WINDOWS yeses in a
@@ -250,7 +250,7 @@ def recv_until_eof(sock: socket.socket, timeout: "float | Deadline", stuck: Call
         sock.settimeout(min(remaining, Deadline(STALL_WINDOW).remaining()) if stuck else remaining)
         try:
             data = sock.recv(1 << 16)
-        except socket.timeout:
+        except TimeoutError:
             still = still + 1 if stuck and stuck() else 0
             if still >= STALL_WINDOWS:
                 return bytes(out), False
@@ -263,7 +263,7 @@ def recv_until_eof(sock: socket.socket, timeout: "float | Deadline", stuck: Call
         still = 0
 
 
-def recv_exact(sock: socket.socket, n: int, timeout: "float | Deadline") -> bytes:
+def recv_exact(sock: socket.socket, n: int, timeout: float | Deadline) -> bytes:
     """Up to N bytes from SOCK: fewer only at EOF or the deadline."""
     until = Deadline.of(timeout)
     out = bytearray()
@@ -274,7 +274,7 @@ def recv_exact(sock: socket.socket, n: int, timeout: "float | Deadline") -> byte
         sock.settimeout(remaining)
         try:
             data = sock.recv(n - len(out))
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             break
         if not data:
             break

@@ -49,7 +49,7 @@ def voluntary_switches(pid: int) -> int | None:
 def settle(
     proc: Proc,
     calls: Iterable[str],
-    timeout: "float | Deadline",
+    timeout: float | Deadline,
     *,
     pid: int | None = None,
     who: str = "",
@@ -122,7 +122,7 @@ def settle(
 def asleep_in(
     proc: Proc,
     calls: Iterable[str],
-    timeout: "float | Deadline",
+    timeout: float | Deadline,
     *,
     pid: int | None = None,
     who: str = "",

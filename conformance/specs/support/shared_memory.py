@@ -147,7 +147,7 @@ class Creations:
         self.overflowed = False
         self._fd = -1
 
-    def __enter__(self) -> "Creations":
+    def __enter__(self) -> Creations:
         libc = ctypes.CDLL(None, use_errno=True)
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:

@@ -121,8 +121,8 @@ def compare(
     submissions = sorted(submissions)
     plans = [fp.plan(root, notes, ident) for ident, root in submissions] + [fp.plan(root, notes, label) for label, root in references]
     docs = fp.documents(plans)
-    subs = {ident: d for (ident, _), d in zip(submissions, docs)}
-    refs = {label: d for (label, _), d in zip(references, docs[len(submissions) :])}
+    subs = {ident: d for (ident, _), d in zip(submissions, docs, strict=False)}
+    refs = {label: d for (label, _), d in zip(references, docs[len(submissions) :], strict=True)}
     # Between two submissions, what a reference has for the mechanism does not count.
     excluded: dict[str, set[int]] = {}
     for docs in refs.values():

@@ -146,7 +146,7 @@ class _Fingerprinter:
                 done = list(pool.map(_fingerprint_key, todo, chunksize=max(1, len(todo) // (4 * self.jobs))))
         else:
             done = [fingerprint(text, lang, self.boilerplate) for lang, text in todo]
-        self.cache.update(zip(todo, done))
+        self.cache.update(zip(todo, done, strict=True))
         return [
             {mech: Document([Source(rel, text, *self.cache[(lang, text)]) for rel, lang, text in files]) for mech, files in plan.items()}
             for plan in plans
@@ -175,7 +175,7 @@ def fingerprint(text: str, language: str, boilerplate: set[int] | frozenset[int]
     index: dict[int, list[int]] = {}
     if len(hashes):
         selected, positions = utils.winnow(hashes, WINDOW, remove_duplicates=False)
-        for h, i in zip(selected.tolist(), positions.tolist()):
+        for h, i in zip(selected.tolist(), positions.tolist(), strict=True):
             if h not in boilerplate:
                 index.setdefault(h, []).append(i)
     coverage = int(utils.get_token_coverage(index, NOISE, len(filtered))) if index else 0
@@ -315,7 +315,7 @@ def _covered(doc: Document, shared: set[int]) -> tuple[int, list[tuple[Source, A
 def _regions(slices: list[tuple[Source, Any]]) -> list[Region]:
     out = []
     for src, sl in slices:
-        for start, end in zip(sl[0].tolist(), sl[1].tolist()):
+        for start, end in zip(sl[0].tolist(), sl[1].tolist(), strict=True):
             first = src.text.count("\n", 0, start) + 1
             last = src.text.count("\n", 0, max(start, end - 1)) + 1
             out.append(Region(src.path, first, last))

@@ -46,7 +46,7 @@ def _pieces(text: str, slices: Any) -> list[tuple[str, bool]]:
     as copydetect's highlight_overlap cuts it."""
     out: list[tuple[str, bool]] = []
     current = 0
-    for start, end in zip(slices[0].tolist(), slices[1].tolist()):
+    for start, end in zip(slices[0].tolist(), slices[1].tolist(), strict=True):
         if text[current:start]:
             out.append((text[current:start], False))
         out.append((text[start:end], True))
