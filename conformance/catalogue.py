@@ -3,6 +3,8 @@
     python -m conformance.catalogue            the spec table as Markdown
     python -m conformance.catalogue README.md  rewrite the table between README's markers
     python -m conformance.catalogue --json     every spec's metadata, for ipc-grade (a rubric's check)
+    python -m conformance.catalogue --manifests    rewrite the [programs] of the bundled manifests
+                                                   (reference/, student_template/, and their c/)
 """
 
 from __future__ import annotations
@@ -69,8 +71,61 @@ def with_table(text: str) -> str:
     return text
 
 
+# --- the bundled manifests' [programs], from the registry -----------------------------------
+
+#: The bundled implementations whose manifests name every mechanism, and how each names its
+#: program (contract section 1): Python runs `python3 PROGRAM`, C its built `./STEM`.
+MANIFESTS = (("reference", ""), ("reference", "c"), ("student_template", ""), ("student_template", "c"))
+
+
+def program_command(mechanism: str, language: str) -> str:
+    """The command a bundled manifest gives MECHANISM: `python3 pipe.py`, or `./pipe` for C."""
+    program = MECHANISMS[mechanism].program
+    return f"./{program.removesuffix('.py')}" if language == "c" else f"python3 {program}"
+
+
+def with_programs(text: str, language: str) -> str:
+    """The manifest TEXT with one line per mechanism of the registry in its [programs] table, in
+    registry order, aligned; every other line (headers, comments, [implementation]) is kept."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.strip() == "[programs]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    kept = [line for line in lines[start + 1 : end] if not line.strip() or line.lstrip().startswith("#")]
+    width = max(len(m) for m in MECHANISMS)
+    body = [f'{m:<{width}} = "{program_command(m, language)}"\n' for m in MECHANISMS]
+    comments = [line for line in kept if line.strip()]
+    return "".join(lines[: start + 1] + comments + body + lines[end:])
+
+
+def with_binaries(text: str) -> str:
+    """A C directory's .gitignore TEXT with one line per program `make` builds (registry order),
+    after its comments and patterns that name no program."""
+    stems = [f"/{m.program.removesuffix('.py')}" for m in MECHANISMS.values()]
+    kept = [line for line in text.splitlines() if line.strip() and not (line.startswith("/") and "." not in line)]
+    return "\n".join(kept + stems) + "\n"
+
+
+def manifests() -> dict:
+    """{path of each bundled manifest (and a C directory's .gitignore): its text as the registry
+    makes it}."""
+    from .locate import bundled
+
+    out = {}
+    for name, language in MANIFESTS:
+        path = bundled(name) / language / "ipc.toml"
+        out[path] = with_programs(path.read_text(encoding="utf-8"), language or "python")
+        ignore = path.parent / ".gitignore"
+        if language == "c" and ignore.is_file():
+            out[ignore] = with_binaries(ignore.read_text(encoding="utf-8"))
+    return out
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--json"]:
+    if sys.argv[1:] == ["--manifests"]:
+        for path, text in manifests().items():
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    elif sys.argv[1:] == ["--json"]:
         import json
 
         json.dump([meta.as_dict() for meta in specs()], sys.stdout)

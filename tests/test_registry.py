@@ -75,6 +75,23 @@ def test_the_c_reference_names_every_mechanism():
     assert programs == {m.name: f"./{m.program.removesuffix('.py')}" for m in MECHANISMS.values()}
 
 
+def test_the_bundled_manifests_are_made_from_the_registry():
+    """reference/ and student_template/, and their c/: [programs] is one line per mechanism in
+    registry order, written by `python -m conformance.catalogue --manifests`, never by hand."""
+    for path, text in catalogue.manifests().items():
+        assert path.read_text() == text, f"{path.relative_to(ROOT)}: regenerate it with python -m conformance.catalogue --manifests"
+
+
+def test_the_c_makefiles_build_every_program_the_manifests_name():
+    """A new mechanism's C file is a program of the Makefiles without a line there: PROGRAMS is
+    every source but common.c."""
+    for root in (REFERENCE / "c", TEMPLATE / "c"):
+        makefile = (root / "Makefile").read_text()
+        assert "PROGRAMS = $(basename $(filter-out common.c,$(wildcard *.c)))" in makefile, root
+        sources = {p.stem for p in root.glob("*.c")} - {"common"}
+        assert sources == {cmd.removeprefix("./") for cmd in _programs(root).values()}, root
+
+
 def test_every_manifest_in_the_tree_names_only_known_mechanisms():
     manifests = [p for p in ROOT.rglob("ipc.toml") if ".venv" not in p.parts and "node_modules" not in p.parts]
     assert len(manifests) >= 5
@@ -115,6 +132,12 @@ def test_the_batch_benchmark_grades_a_quick_spec_per_mechanism_that_exists():
     chosen = bench.quick_specs()
     assert {s.split(".")[0] for s in chosen} >= set(MECHANISMS)
     assert [s for s in chosen if s not in known] == []  # a renamed or removed extra is caught here, not in a benchmark run
+
+
+def test_the_c_students_guide_has_a_row_per_program():
+    text = (ROOT / "docs" / "c-students.md").read_text()
+    for m in MECHANISMS.values():
+        assert f"| `reference/c/{m.program.removesuffix('.py')}.c` |" in text, f"docs/c-students.md: no row for {m.name}"
 
 
 def test_the_c_reference_readme_has_a_row_per_program():
