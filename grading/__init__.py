@@ -21,6 +21,7 @@ The rooms, and who may import whom (imports only go down; no circle):
     the leaves    conformance.record and conformance.settings: the only modules of conformance
                   grading imports; everything else of the grader it asks through a subprocess
 
-render_classroom.py is a shim: the name the student template's workflow types
-(`python -m grading.render_classroom`), kept for students' copies of it.
+render_classroom.py and render_gradescope.py are shims: the names the student template's workflow
+(`python -m grading.render_classroom`) and older Gradescope bundles' run_autograder
+(`python -m grading.render_gradescope`) type, kept for the copies of them that are out there.
 """

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("grading core", ("grading.rubric", "grading.late", "grading.grader", "grading.options", "grading.cpus", "grading")),
     ("render", ("grading.render",)),
     ("classwork and kits", ("grading.classwork", "grading.kits")),
-    ("commands", ("grading.cli", "grading.plugin", "grading.render_classroom")),
+    ("commands", ("grading.cli", "grading.plugin", "grading.render_classroom", "grading.render_gradescope")),
 ]
 #: What a spec module may import (STYLE.md: the toolbox's __all__ is its surface).
 SPEC_MAY_IMPORT = ("conformance.specs.support", "conformance.spec", "conformance.outcomes", "conformance.deadline", "conformance")
