@@ -255,7 +255,7 @@ class SpecResult:
     failure: Failure | None = None
     """For a spec that failed or timed out: its parts (``message`` is their text)."""
     timeline: dict[str, Any] | None = None
-    """What happened in the spec, in time (conformance/timeline.py): lanes of processes with
+    """What happened in the spec, in time (conformance/run/timeline.py): lanes of processes with
     what each did when, and the events between them and the grader. Bounded in size."""
     trace: str = ""
     """For a broken spec: the grader's own traceback, for its maintainers (reports show it to

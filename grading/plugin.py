@@ -1,6 +1,6 @@
 """The reporting side of ``pytest --impl``: rubrics, report files and the grade table.
 
-The grader (conformance/plugin.py) decides verdicts and hands the finished run record over
+The grader (conformance/plugin/) decides verdicts and hands the finished run record over
 through the ``pytest_ipc_record`` hook (conformance/hookspecs.py); this plugin applies the
 rubric to it, writes every ``--ipc-FORMAT`` file and prints the grade table. It learns the
 spec catalogue through ``pytest_ipc_catalogue`` and says which specs a rubric grades through

@@ -346,7 +346,7 @@ def test_bundle_layout_and_scripts(autograder, tmp_path):
         subprocess.run(["bash", "-n", str(tmp_path / script)], check=True)
     run = (tmp_path / "run_autograder").read_text()
     # programs never run as root: by default (auto) each grading process, controller and every
-    # xdist worker, runs them as a uid of its own from the sandbox pool (conformance/sandbox.py).
+    # xdist worker, runs them as a uid of its own from the sandbox pool (conformance/run/sandbox.py).
     # No shared account is made: one user for every worker would let a spec's kill(-1) of its
     # programs' user end another worker's programs.
     assert '--run-as "$RUN_AS"' in run and 'RUN_AS="${IPC_RUN_AS:-auto}"' in run

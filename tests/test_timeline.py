@@ -1,5 +1,5 @@
-"""The timeline of a spec (conformance/timeline.py) and its picture, text and replay
-(grading/timeline.py, ipc-grade replay): recorded from real processes, bounded, drawn safely."""
+"""The timeline of a spec (conformance/run/timeline.py) and its picture, text and replay
+(grading/render/timeline.py, ipc-grade replay): recorded from real processes, bounded, drawn safely."""
 
 from __future__ import annotations
 

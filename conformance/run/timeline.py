@@ -11,7 +11,7 @@ samples it also notes the IPC objects the spec's processes made (System V queues
 and semaphores, POSIX objects in /dev/shm), and at the verdict what each process
 still holds open (pipe ends, FIFOs, sockets): the write end a child never closed is drawn on
 its lane. It is cheap enough to keep always on, and bounded (MAX_*), so a spec that runs for
-minutes keeps its start and its end. The reports draw it (grading/timeline.py).
+minutes keeps its start and its end. The reports draw it (grading/render/timeline.py).
 """
 
 from __future__ import annotations

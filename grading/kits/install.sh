@@ -11,7 +11,7 @@
 # PREFIX   where the virtual environment goes, such as /opt/ipc-grader
 # PYTHON   the interpreter to build it on (default: the system's, /usr/bin/python3 or the newest
 #          /usr/bin/python3.1x that is 3.11 or newer). Never whatever python3 is first on PATH:
-#          the programs' own Python is made from this one (conformance/runtime.py), and one under
+#          the programs' own Python is made from this one (conformance/run/runtime.py), and one under
 #          /root (a pyenv) would have to be copied for every grading machine's programs' user.
 # --rubric FILE   also check that the course's rubric is valid for the installed grader
 #
