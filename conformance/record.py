@@ -230,6 +230,35 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
 
 
+# --- what programs leave behind ----------------------------------------------------------
+
+#: The kinds of what a spec's programs may leave behind (a spec's ``left_behind``), by key, and
+#: how a report names one and many.
+LEFT_BEHIND: dict[str, tuple[str, str]] = {
+    "msg": ("System V message queue", "System V message queues"),
+    "shm": ("System V shared memory segment", "System V shared memory segments"),
+    "sem": ("System V semaphore set", "System V semaphore sets"),
+    "mqueue": ("POSIX message queue", "POSIX message queues"),
+    "posix_shm": ("POSIX shared memory object", "POSIX shared memory objects"),
+    "posix_sem": ("POSIX named semaphore", "POSIX named semaphores"),
+    "files": ("file in a shared temporary directory", "files in the shared temporary directories"),
+}
+#: The specs about cleaning up: there, what the programs left behind is an IPC leak finding the
+#: student sees too (elsewhere the instructor alone sees it).
+CLEANUP_SPECS = frozenset({
+    "msgq.rm-removes", "mqueue.unlink", "shm.rm-removes", "shm.fork-shares", "shm.counter-cleans-up",
+    "buffer.destroy-cleans-up", "socket.unix-cleanup",
+})
+
+
+def left_behind_words(counts: dict[str, int]) -> str:
+    """``3 System V message queues and 1 POSIX named semaphore`` ('' for nothing)."""
+    parts = [f"{n} {LEFT_BEHIND.get(k, (k, k))[n != 1]}" for k, n in counts.items() if n]
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 # --- the record ----------------------------------------------------------------------------
 
 
@@ -263,6 +292,15 @@ class SpecResult:
     integrity: list[str] = field(default_factory=list)
     """What the submission's processes did with the grader's own files (integrity.py): a spec
     with a finding fails, whatever it printed. Shown to the instructor above all."""
+    left_behind: dict[str, int] = field(default_factory=dict)
+    """What the programs left when the spec ended, which the grader then removed
+    (conformance/run/leftovers.py): how many of each kind of LEFT_BEHIND ({} for nothing). Shown
+    to the instructor, and to the student in a spec about cleanup (CLEANUP_SPECS)."""
+
+    @property
+    def leak(self) -> str:
+        """What the programs left behind, in words ('' for nothing)."""
+        return left_behind_words(self.left_behind)
 
     @property
     def info(self) -> StatusInfo:

@@ -8,6 +8,7 @@ with a ``spec`` marker) in a run started with ``--impl``.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -16,14 +17,36 @@ from pathlib import Path
 import pytest
 
 from conformance.kernel import deadlock
-from conformance.run import integrity, naming
+from conformance.run import integrity, leftovers, naming
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.implementation import Implementation
-from conformance.run.supervisor import Supervisor
+from conformance.run.supervisor import Supervisor, kill_user
 from conformance.run.timeline import Timeline
 from conformance.spec import SpecMeta
 
 from .prepare import META, RUN, Run, supervisor_for
+
+
+@pytest.fixture(autouse=True)
+def _left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a spec's programs left behind, removed and counted (leftovers.py): the spec's
+    ``left_behind``. Autouse, so set up before every other fixture of the spec and ended after
+    all of them: the spec's own objects are gone by then, and whatever its programs' user still
+    owns, or made under a name the spec handed out, is theirs."""
+    run: Run | None = request.config.stash.get(RUN, None)
+    if run is None or META not in request.node.stash:
+        yield
+        return
+    run.names.take_handed()
+    yield
+    box = run.sandbox
+    if box is not None and box.uid != os.geteuid():
+        kill_user(box.uid)  # none of theirs makes more while the grader looks
+    left = leftovers.sweep(box.uid if box else None, box.gid if box else None, run.names.take_handed())
+    if left.counts:
+        request.node.user_properties.append(("ipc_left_behind", left.counts))
+    if left.failed:
+        request.node.user_properties.append(("ipc_teardown", left.notes()))
 
 
 @pytest.fixture
@@ -53,6 +76,7 @@ def supervisor(run_context: Run, request: pytest.FixtureRequest) -> Iterator[Sup
         live(f"--- {meta.id if meta else request.node.name}: {meta.title if meta else ''}")
     timeline = Timeline(live=live)
     sup = supervisor_for(run_context.sandbox, run_context.env(home), guard, timeline)
+    sup.sweeps = False  # at the spec's very end: _left_behind
     deadlock.watching(sup)
     yield sup
     deadlock.watching(None)

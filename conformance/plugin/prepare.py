@@ -24,7 +24,7 @@ import pytest
 
 from conformance import CONTRACT_VERSION, __version__, deadline, locate
 from conformance.kernel import credentials, observe
-from conformance.run import evidence, integrity, isolation, naming, runtime
+from conformance.run import evidence, integrity, isolation, leftovers, naming, runtime
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.limits import Limits
 from conformance.run.manifest import (
@@ -70,6 +70,8 @@ class Run:
     meta: dict[str, Any]
     names: naming.Names
     sandbox: sandbox_mod.Sandbox | None = None
+    mqueue_dir: str | None = None
+    """The mqueue file system the controller mounted in the run's namespace (isolation.mount_mqueue)."""
 
     def env(self, home: Path | None) -> dict[str, str]:
         """The programs' whole environment, with HOME."""
@@ -79,11 +81,13 @@ class Run:
         """Make this process act for the run: the programs' user, the evidence it lacks."""
         credentials.set_program_user(self.sandbox.uid if self.sandbox else None, self.sandbox.gid if self.sandbox else None)
         observe.set_unavailable(self.meta["evidence_unavailable"])
+        leftovers.set_mqueue_dir(self.mqueue_dir)
 
     def to_data(self) -> dict[str, Any]:
         """The run as plain data, for the workers (what is this process's own stays behind)."""
         return {
             "run_id": self.run_id,
+            "root": str(self.names.root),
             "impl": self.impl.to_data(),
             "reference": self.reference.to_data(),
             "run_as": self.run_as,
@@ -92,19 +96,20 @@ class Run:
             "build": self.build,
             "built": self.built,
             "meta": self.meta,
+            "mqueue_dir": self.mqueue_dir,
         }
 
     @classmethod
     def for_worker(cls, data: dict[str, Any], workerinput: dict[str, Any]) -> Run:
         """The controller's run (DATA), in a worker: with a user id of its own and, when that is
         not the controller's, its own copy of the built implementation."""
-        names = naming.Names(data["run_id"], naming.worker_name(workerinput))
+        names = naming.Names(Path(data["root"]), naming.worker_name(workerinput))
         box = sandbox_mod.allocate(data["run_as"])  # each worker runs programs as a user id of its own
         impl = Manifest.from_data(data["impl"])
         built = data["built"]
         if built and box is not None:
             # the built copy is the controller's user's alone: each worker stages its own from it
-            built = str(sandbox_mod.stage(Path(built), names.tmp_root() / f"impl-{names.worker}", box.uid, box.gid, private=True))
+            built = str(sandbox_mod.stage(Path(built), names.private_path(f"impl-{names.worker}"), box.uid, box.gid, private=True))
         if built:
             impl.run_root = Path(built)
         return cls(
@@ -119,6 +124,7 @@ class Run:
             meta=data["meta"],
             names=names,
             sandbox=box,
+            mqueue_dir=data.get("mqueue_dir"),
         )
 
 
@@ -133,15 +139,17 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
     except (ValueError, PermissionError, RuntimeError) as exc:
         raise pytest.UsageError(f"ipc-conformance: {exc}") from None
     run_id = naming.new_run_id()
-    root = naming.Names(run_id, "m").tmp_root()
+    names = naming.Names(naming.new_run_root(), naming.worker_name(None))
+    root = names.tmp_root()
+    mqueue_dir = isolation.mount_mqueue(str(names.private_path("mqueue")))
     python, python_env, runtime_note = _programs_python(box, root)
     m = load(impl, python)
-    staged_reference = sandbox_mod.stage(locate.bundled("reference"), root / "reference", 0, 0, private=False)
+    staged_reference = sandbox_mod.stage(locate.bundled("reference"), names.private_path("reference"), 0, 0, private=False)
     built = None
     if m.error is None:
         uid, gid = (box.uid, box.gid) if box else (os.geteuid(), os.getegid())
         try:
-            built = str(sandbox_mod.stage(m.root, root / "impl", uid, gid, private=True))
+            built = str(sandbox_mod.stage(m.root, names.private_path("impl"), uid, gid, private=True))
         except sandbox_mod.StagingError as exc:
             m.error = str(exc)
         else:
@@ -185,8 +193,9 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
         build=build,
         built=built,
         meta=meta,
-        names=naming.Names(run_id, naming.worker_name(None)),
+        names=names,
         sandbox=box,
+        mqueue_dir=mqueue_dir,
     )
 
 

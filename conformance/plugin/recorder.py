@@ -13,6 +13,7 @@ import pytest
 
 from conformance import record as run_record
 from conformance.outcomes import Status
+from conformance.run import isolation
 
 from .prepare import RUN, Run
 
@@ -47,6 +48,8 @@ class Results:
         spec.duration_s = round(spec.duration_s + report.duration, 3)
         if report.when == "teardown":
             self.finished.add(report.nodeid)
+        if props.get("ipc_left_behind"):
+            spec.left_behind = dict(props["ipc_left_behind"])
         outcome = props.get("ipc_status")
         if outcome is None:
             return
@@ -120,6 +123,7 @@ class Recorder:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Remove the run's directory: staged copies, FIFOs and socket files of every worker."""
+        isolation.unmount_mqueue()
         shutil.rmtree(self.config.stash[RUN].names.tmp_root(), ignore_errors=True)
 
 

@@ -68,10 +68,43 @@ def enter_private_ipc() -> tuple[str, str | None]:
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
         if os.path.isdir("/dev/mqueue"):
             _mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV, None)
+        global _mountable
+        _mountable = True
     except OSError as exc:
         # the IPC namespace is private already; /dev/shm is shared: names still keep runs apart
         return "private IPC namespace (per-run names in /dev/shm)" + network[0], f"could not mount a private /dev/shm ({exc.strerror})" + network[1]
     return NAMESPACES + network[0], network[1] or None
+
+
+#: Whether this process made its own mount namespace (so it may mount the mqueue file system).
+_mountable = False
+#: Where this process mounted the mqueue file system (mount_mqueue), for unmount_mqueue.
+_mqueue_mount: str | None = None
+
+
+def mount_mqueue(where: str) -> str | None:
+    """Where the run has its own mount namespace but this machine has no /dev/mqueue to mount
+    its queues on: mount the run's mqueue file system at WHERE (a directory of the run's own,
+    which it makes), so that the POSIX queues programs leave are listed and removed by owner
+    (leftovers.py). The path, or None where it is not needed or cannot be done."""
+    global _mqueue_mount
+    if not _mountable or os.path.isdir("/dev/mqueue"):
+        return None
+    try:
+        os.mkdir(where, 0o700)
+        _mount("mqueue", where, "mqueue", MS_NOSUID | MS_NODEV, None)
+    except OSError:
+        return None
+    _mqueue_mount = where
+    return where
+
+
+def unmount_mqueue() -> None:
+    """Undo mount_mqueue (before the run's directory is removed: its queues go with the namespace)."""
+    global _mqueue_mount
+    if _mqueue_mount is not None:
+        _libc.umount2(_mqueue_mount.encode(), 2)  # MNT_DETACH
+        _mqueue_mount = None
 
 
 def _private_network() -> tuple[str, str]:

@@ -75,8 +75,27 @@ def _from_pool() -> Sandbox:
             os.close(fd)
             continue
         os.set_inheritable(fd, False)
+        if not _owns_nothing(POOL_BASE + n):
+            os.close(fd)
+            continue
         return Sandbox(POOL_BASE + n, POOL_BASE + n, fd)  # the lock is held until we exit
     raise RuntimeError(f"all {POOL_SIZE} sandbox user ids are in use ({LOCK_DIR})")
+
+
+def _owns_nothing(uid: int) -> bool:
+    """Whether pool id UID, whose lock we hold, owns nothing a grading could meet: no process,
+    no IPC object, no entry in the shared temporary directories. What a grading that died left
+    (its lock died with it) is removed first; an id that still owns something is not used."""
+    from conformance.kernel import observe
+
+    from . import leftovers
+    from .supervisor import kill_user
+
+    if observe.pids_of_user(uid):
+        kill_user(uid)
+    if leftovers.owns_anything(uid) is not None:
+        leftovers.sweep(uid, uid)
+    return not observe.pids_of_user(uid) and leftovers.owns_anything(uid) is None
 
 
 #: Tool directories a submission may hold that no program needs: never staged.

@@ -8,7 +8,6 @@ subreaper (limits.become_subreaper), so orphans come back to it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from conformance.kernel import observe
 from conformance.outcomes import HarnessBroken
 
+from . import leftovers
 from .integrity import Guard
 from .limits import Limits
 from .process import Proc
@@ -41,6 +41,9 @@ class Supervisor:
     timeline: Timeline | None = None
     """Keeps what happened, in time (timeline.py)."""
     procs: list[Proc] = field(default_factory=list)
+    sweeps: bool = True
+    """At teardown, also remove what the programs' user left (leftovers.sweep). A spec's
+    supervisor leaves that to the spec's very end, once its own objects are gone (fixtures.py)."""
 
     def spawn(
         self,
@@ -126,7 +129,8 @@ class Supervisor:
             escaped = kill_user(self.user)
             if escaped:
                 notes.append(f"{len(escaped)} process(es) of the programs' user outside the spec's tree were killed: {escaped[:10]}")
-            notes += remove_files_of(self.user)
+            if self.sweeps:
+                notes += leftovers.sweep(self.user, self.group).notes()
         for p in self.procs:
             p.close()
         return notes
@@ -152,51 +156,6 @@ def program_env(home: str | os.PathLike[str] | None = None, python_bin: str | No
         env["HOME"] = env["TMPDIR"] = str(home)
     env.update(extra or {})
     return env
-
-
-#: Places where anyone may create files; what the programs' user leaves there goes with the spec.
-SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
-
-
-def remove_files_of(uid: int) -> list[str]:
-    """Remove what user UID left in SHARED_TMP (entries it owns, with all they hold); a note
-    on how much, if anything. POSIX IPC objects are files in /dev/shm and /dev/mqueue."""
-    assert uid != 0 and uid != os.geteuid(), "remove_files_of is for the programs' own user"
-    count, size = 0, 0
-    for top in SHARED_TMP:
-        try:
-            entries = list(os.scandir(top))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_uid != uid:
-                continue
-            n, b = _remove(entry.path, st)
-            count, size = count + n, size + b
-    return [f"the programs left {count} file(s), {size} bytes, in {', '.join(SHARED_TMP)}: removed"] if count else []
-
-
-def _remove(path: str, st: os.stat_result) -> tuple[int, int]:
-    if not os.path.isdir(path) or os.path.islink(path):
-        try:
-            os.unlink(path)
-        except OSError:
-            return 0, 0
-        return 1, st.st_size
-    count, size = 0, 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                size += os.lstat(os.path.join(root, name)).st_size
-                count += 1
-            except OSError:
-                pass
-    shutil.rmtree(path, ignore_errors=True)
-    return max(count, 1), size
 
 
 def kill_user(uid: int, rounds: int = 50) -> list[int]:

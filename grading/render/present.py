@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
-from conformance.record import STATUS, RunRecord, SpecResult, joined
+from conformance.record import CLEANUP_SPECS, STATUS, RunRecord, SpecResult, joined
 
 from ..rubric import points
 
@@ -109,7 +109,19 @@ class View:
             out.append(meta["late"]["note"])
         if (meta.get("rubric") or {}).get("rescaled"):  # rubric.Rubric.apply
             out.append(f"Points: {meta['rubric']['rescaled']}.")
+        out.extend(self.leaks())
         return [clean(w) for w in out]
+
+    def leaks(self) -> list[str]:
+        """What the programs left behind when a spec ended (its ``left_behind``), which the grader
+        removed: an IPC leak finding, every spec's for the instructor (``show_hidden``), and for a
+        student the specs about cleanup (CLEANUP_SPECS)."""
+        out = []
+        for s in self.specs:
+            if s.left_behind and (self.show_hidden or s.id in CLEANUP_SPECS):
+                them = "it" if sum(s.left_behind.values()) == 1 else "them"
+                out.append(f"IPC LEAK in {s.id}: your programs left {s.leak} when the spec ended; the grader removed {them}.")
+        return out
 
     def stopped(self) -> list[str]:
         """A sentence when the run was stopped before its end (the session timeout, Ctrl-C) but
