@@ -15,6 +15,7 @@ import enum
 import errno
 import json
 import os
+import re
 import select
 import stat as stat_mod
 import tempfile
@@ -388,11 +389,55 @@ def spec_order(spec: SpecResult) -> tuple[int, str]:
     return (mechanism_order(spec.mechanism), spec.id)
 
 
+# --- text from a submission, made visible -------------------------------------------------
+
+#: What no record or report shows as it is: C0 controls but tab and newline, DEL and the C1
+#: controls, Unicode's format characters (bidi overrides and isolates, zero-width spaces and
+#: joiners, the soft hyphen, tag characters), the line and paragraph separators, lone surrogates
+#: and noncharacters. Each acts on a reader (a terminal obeys ESC; bidi controls reorder what a
+#: page shows; U+2028 ends a line) or is not text XML may hold. tests/test_inert.py checks the
+#: list against unicodedata (categories Cc, Cf, Zl, Zp, Cs).
+INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufdd0-\ufdef\ufeff\ufff9-\ufffb"
+    "\ufffe\uffff\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
+    + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(0x1, 0x11))  # each plane's last two
+    + "]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(text: str) -> str:
+    """TEXT with every character of INVISIBLE written as an escape (``\\x1b``, ``\\u202e``);
+    tabs and newlines stay. The one way the record, and every report from it, makes text that
+    may come from a submission (program output, process and file names, the manifest's fields)
+    visible: what it returns holds nothing a terminal, a page or an XML parser would act on.
+    Idempotent: an escape is plain text."""
+    return INVISIBLE.sub(_escape, text)
+
+
+def visible_data(value: Any) -> Any:
+    """VALUE (a record's JSON data) with every string made visible."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {k: visible_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible_data(v) for v in value]
+    return value
+
+
 def dumps(record: RunRecord) -> str:
-    text = json.dumps(record.to_json(), indent=2, sort_keys=False, ensure_ascii=False)
-    # JSON escapes U+0000-U+001F itself; DEL, the one other control byte, is escaped too, so
-    # that a program's output never puts a raw control byte in the file
-    return text.replace("\x7f", "\\u007f") + "\n"
+    """RECORD as its JSON file. Every string in it is made visible first (``visible``), so
+    the file holds no control character, even as a JSON escape: what a program printed reads
+    back as the same text a report shows."""
+    text = json.dumps(visible_data(record.to_json()), indent=2, sort_keys=False, ensure_ascii=False)
+    return text + "\n"
 
 
 def write(path: str | os.PathLike[str], record: RunRecord) -> None:

@@ -120,7 +120,9 @@ def test_the_record_keeps_a_failure_as_data(tmp_path):
     path = tmp_path / "run.json"
     run_record.write(path, rec)
     back = run_record.load(path)
-    assert back.to_json() == rec.to_json()
+    # the same record, every string made visible (the transcript's ESC and NUL as \x1b, \x00)
+    assert back.to_json() == run_record.visible_data(rec.to_json())
+    assert "\\u001b" not in path.read_text() and "\\x1b" in path.read_text()
     assert next(s for s in back.specs if s.id == "pipe.eof-on-close").failure.transcripts[0].pid == 4242
     for name in ("markdown", "html", "gradescope", "prairielearn", "junit", "text"):
         text = render.render(name, back, show_hidden=True)

@@ -61,7 +61,7 @@ def test_a_failing_spec_shows_the_child_asleep_on_the_pipe_it_holds(graded):
     assert finding == "it holds the write end (fd 4) of the pipe it reads, so its read never sees end of file"
     assert finding in timeline.svg(spec.timeline, spec.status)
     printed = [e for e in spec.timeline["events"] if e["kind"] == "output" and e["pid"] == parent["pid"]]
-    assert printed and printed[0]["stream"] == "stdout" and printed[0]["preview"] == "before close\n"
+    assert printed and printed[0]["stream"] == "stdout" and printed[0]["preview"] == "before close\\n"  # as capture.readable shows it
 
 
 def test_every_spec_has_a_small_timeline_passing_or_not(graded):

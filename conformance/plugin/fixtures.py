@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance.kernel import deadlock
+from conformance.record import visible
 from conformance.run import integrity, leftovers, naming
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.implementation import Implementation
@@ -117,11 +118,14 @@ def ipc_tmp(names: naming.Names, run_context: Run) -> Iterator[Path]:
 
 
 def _live(config: pytest.Config) -> Callable[[str], None]:
-    """--ipc-live: lines past pytest's capture, through its terminal reporter (or stdout)."""
+    """--ipc-live: lines past pytest's capture, through its terminal reporter (or stdout). A line
+    names what programs chose (their process names, the files they open, what they print): it is
+    made visible and kept on one line here, the live lines' one way to the terminal."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
 
     def show(line: str) -> None:
+        line = visible(line).replace("\n", "\\n")
         suspended = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
         with suspended:
             if reporter is not None:

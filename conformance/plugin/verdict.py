@@ -38,7 +38,7 @@ HYPOTHESIS_NOTES = (
 )
 #: A note that shows the grader's own objects is internal whatever Hypothesis calls it (its
 #: wording changes between releases: 6.170 says "Failing test case").
-INTERNAL = ("impl=Implementation(", "Implementation(manifest=")
+INTERNAL = ("impl=Implementation(", "Implementation(manifest=", "Supervisor(limits=", "Names(run_id=", "PosixPath(", " object at 0x")
 
 #: The transcripts a failure shows when it names no program: the spec's last ones (after
 #: Hypothesis shrinks, the last programs are the failing example's).
@@ -93,12 +93,12 @@ def decide(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
     report.user_properties.append(("ipc_status", outcome))
     if status in (Status.NOT_IMPLEMENTED, Status.UNSUPPORTED):
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"{status.value}: {first_line(message)}")
+        report.longrepr = (str(item.path), item.location[1] or 0, run_record.visible(f"{status.value}: {first_line(message)}"))
     elif status is Status.BROKEN:
         outcome["trace"] = report.longreprtext  # the grader's own traceback: for its maintainers
     elif report.failed:
         # pytest shows the spec's verdict as the grader explains it, not the grader's traceback
-        report.longrepr = f"{item.stash[META].id} {status.value}: {outcome['message']}"
+        report.longrepr = run_record.visible(f"{item.stash[META].id} {status.value}: {outcome['message']}")
 
 
 def first_line(text: str) -> str:
@@ -125,8 +125,9 @@ def _status(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[
 
 
 def _message(exc: BaseException) -> str:
+    """EXC's message with the notes a student may read (``student_notes``), whatever the status."""
     text = str(exc)
-    notes = getattr(exc, "__notes__", None)
+    notes = student_notes(exc)
     if notes:
         text += "\n" + "\n".join(notes)
     if isinstance(exc, BaseExceptionGroup):
@@ -134,12 +135,20 @@ def _message(exc: BaseException) -> str:
     return text.strip()
 
 
+def student_notes(exc: BaseException) -> list[str]:
+    """The notes on EXC a report may show: not Hypothesis's (its example as Python sees it, with
+    the grader's objects, paths and uids; its advice for developers), nor any that shows the
+    grader's own objects. For every status: a spec that ends not implemented or unsupported
+    carries them as much as one that failed."""
+    return [n for n in getattr(exc, "__notes__", None) or [] if n.strip() and not n.startswith(HYPOTHESIS_NOTES) and not any(i in n for i in INTERNAL)]
+
+
 def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.Failure:
     """EXC's reasons as data, with the transcripts of the programs it names (or of the spec's
     last programs): whatever a spec raised, its failure shows what the programs did."""
     explained = _explained(exc)
     parts = explained.parts() if explained is not None else run_record.Failure(observed=message)
-    notes = [n for n in getattr(exc, "__notes__", None) or [] if n.strip() and not n.startswith(HYPOTHESIS_NOTES) and not any(i in n for i in INTERNAL)]
+    notes = student_notes(exc)
     if notes:
         parts.done = "\n".join([parts.done, *notes]).strip()
     if not parts.transcripts:  # the exception named no program: the spec's last ones, now

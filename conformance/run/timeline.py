@@ -24,6 +24,8 @@ from typing import Any
 
 from conformance.kernel import observe
 
+from .capture import readable
+
 #: How often the processes are looked at (seconds): FAST for the first FAST_FOR seconds after a
 #: program starts, where most of a short spec happens (a child forked and killed in
 #: milliseconds), then SAMPLE.
@@ -39,6 +41,12 @@ COALESCE = 0.02
 MAX_LANES = 12
 MAX_SEGMENTS = 120
 MAX_EVENTS = 200
+#: A preview keeps the first PREVIEW bytes a program wrote (STDIN_PREVIEW the grader wrote to it), shown as
+#: capture.readable shows a transcript (the one way a preview is escaped: control characters,
+#: bytes that are not UTF-8 and backslashes as escapes) in at most about PREVIEW_CHARS characters.
+PREVIEW = 80
+STDIN_PREVIEW = 120
+PREVIEW_CHARS = 240
 #: IPC objects are looked for at every look and at every this many samples.
 OBJECTS_EVERY = 10
 FD_CALLS = frozenset({"read", "readv", "write", "writev", "pread64", "pwrite64", "recvfrom", "sendto", "recvmsg", "sendmsg", "accept", "accept4", "connect"})
@@ -66,8 +74,9 @@ class Timeline:
         self._fast_until = 0.0
         self._last = 0.0
         """When the last sample was taken (monotonic)."""
-        self._outputs: dict[tuple[int, str], tuple[dict[str, Any], int]] = {}
-        """(pid, stream) -> its last output event and how many it has had."""
+        self._outputs: dict[tuple[int, str], tuple[dict[str, Any], int, bytearray]] = {}
+        """(pid, stream) -> its last output event, how many it has had, and the first PREVIEW
+        bytes of that event (its preview is made from them)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,19 +108,21 @@ class Timeline:
             self._thread.start()
 
     def output(self, proc: Any, stream: str, chunk: bytes) -> None:
-        """PROC wrote CHUNK to its STREAM: an event with its first line, a burst coalesced."""
+        """PROC wrote CHUNK to its STREAM: an event with its first bytes, a burst coalesced."""
         now = self.now()
         with self._lock:
-            last, count = self._outputs.get((proc.pid, stream), (None, 0))
+            last, count, head = self._outputs.get((proc.pid, stream), (None, 0, bytearray()))
             if last is not None and (now - last["t"] <= COALESCE or count >= MAX_OUTPUTS):
                 last["size"] += len(chunk)
-                if len(last["preview"]) < 80:
-                    last["preview"] = (last["preview"] + chunk[: 80 - len(last["preview"])].decode("utf-8", "backslashreplace"))[:80]
-                last["text"] = f"{proc.label} wrote {last['size']} bytes to its {stream}: {last['preview']!r}" + ("" if now - last["t"] <= COALESCE else " (and more)")
+                if len(head) < PREVIEW:
+                    head += chunk[: PREVIEW - len(head)]
+                    last["preview"] = preview(head)
+                last["text"] = f"{proc.label} wrote {last['size']} bytes to its {stream}: '{last['preview']}'" + ("" if now - last["t"] <= COALESCE else " (and more)")
                 return
-            line = chunk[:80].decode("utf-8", "backslashreplace")
-            event = self._event_locked("output", proc.pid, f"{proc.label} wrote {len(chunk)} bytes to its {stream}: {line!r}", stream=stream, size=len(chunk), preview=line)
-            self._outputs[(proc.pid, stream)] = (event, count + 1)
+            head = bytearray(chunk[:PREVIEW])
+            shown = preview(head)
+            event = self._event_locked("output", proc.pid, f"{proc.label} wrote {len(chunk)} bytes to its {stream}: '{shown}'", stream=stream, size=len(chunk), preview=shown)
+            self._outputs[(proc.pid, stream)] = (event, count + 1, head)
 
     def _look(self, always: bool = False, objects: bool = False) -> None:
         """A look now, at a moment that matters (the grader acts, a program ends, the verdict),
@@ -125,7 +136,7 @@ class Timeline:
             pass
 
     def wrote(self, proc: Any, data: bytes) -> None:
-        self._event("stdin", proc.pid, f"the grader wrote {len(data)} bytes to {proc.label}'s stdin", size=len(data), preview=data[:120].decode("utf-8", "backslashreplace"))
+        self._event("stdin", proc.pid, f"the grader wrote {len(data)} bytes to {proc.label}'s stdin", size=len(data), preview=preview(data[:STDIN_PREVIEW]))
 
     def closed_stdin(self, proc: Any) -> None:
         self._event("eof", proc.pid, f"the grader closed {proc.label}'s stdin")
@@ -312,6 +323,12 @@ class Timeline:
             for lane in self.lanes.values():
                 lanes.append({**lane, "segments": [s[:3] for s in lane["segments"]]})
             return {"end": self.now(), "lanes": lanes, "events": list(self.events), "dropped": self.dropped}
+
+
+def preview(data: bytes | bytearray) -> str:
+    """DATA, the first bytes of a stream, as an event's preview: capture.readable's text, the
+    one way the record escapes what crossed a pipe (the reports invert it to replay stdin)."""
+    return readable(bytes(data), PREVIEW_CHARS)
 
 
 SYSV = {

@@ -6,8 +6,6 @@ and deterministic: rows sorted by submission id, no time fields.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING
 from conformance.record import RunRecord, mechanism_order
 
 from ..late import final_score
+from ..render.inert import csv_text
 from ..render.present import one_sentence, points
 
 if TYPE_CHECKING:
@@ -91,17 +90,16 @@ def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> st
     """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status,
     reason; when a late policy was applied to some, `before_late` (the score it was graded) and
     `late` (what the policy decided), with `total` the score after it; with SIMILARITY, a last
-    column `similarity`: whom the submission is flagged with."""
+    column `similarity`: whom the submission is flagged with. Every cell through inert.csv_cell:
+    no text from a submission (its id, its reason) is read as a formula."""
     entries = sorted(entries, key=lambda en: en.id)
     mechs = mechanisms(entries)
     late = any(en.record.meta.get("late") for en in entries)
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["id", "total", "max", *mechs, "status", "reason", *(["before_late", "late"] if late else []), *(["similarity"] if similarity else [])])
+    rows = [["id", "total", "max", *mechs, "status", "reason", *(["before_late", "late"] if late else []), *(["similarity"] if similarity else [])]]
     for en in entries:
         rec = en.record
         decided = rec.meta.get("late") or {}
-        w.writerow(
+        rows.append(
             [
                 en.id,
                 points(final_score(rec)),
@@ -113,7 +111,7 @@ def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> st
                 *([similarity.gradebook_cell(en.id)] if similarity else []),
             ]
         )
-    return out.getvalue()
+    return csv_text(rows)
 
 
 def _late_cell(decided: dict) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from conformance import record as run_record
 
 from ..late import final_score
+from ..render.inert import one_line, rich_text
 from ..render.present import points
 from ..render.progress import live_bar
 from . import archives
@@ -73,7 +74,7 @@ class Progress:
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._task, completed=self.done, eta=self.eta(), running=self._now_running())
+            self._live.update(self._task, completed=self.done, eta=self.eta(), running=rich_text(self._now_running()))
 
     def update(self, entry: Entry) -> None:
         with self.lock:
@@ -83,7 +84,7 @@ class Progress:
             if self._live is not None:
                 self._refresh()
                 # a submission's id is the student's file name: never rich markup
-                self._live.console.print(f"{entry.id}: {points(final_score(rec))}/{points(rec.max_score)} {entry.status}", markup=False, highlight=False)
+                self._live.console.print(one_line(f"{entry.id}: {points(final_score(rec))}/{points(rec.max_score)} {entry.status}"), markup=False, highlight=False)
                 if self.done == self.total:
                     self._live.stop()
                 return
@@ -91,10 +92,10 @@ class Progress:
             filled = width * self.done // max(self.total, 1)
             elapsed = time.monotonic() - self.started
             facts = "; ".join(f for f in (f"{elapsed:.0f} s", self.eta(), self._now_running()) if f)
-            self.stream.write(
+            self.stream.write(one_line(
                 f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                f"{entry.id}: {points(final_score(rec))}/{points(rec.max_score)} {entry.status} ({facts})\n"
-            )
+                f"{entry.id}: {points(final_score(rec))}/{points(rec.max_score)} {entry.status} ({facts})"
+            ) + "\n")
             self.stream.flush()
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..late import final_score
+from ..render.inert import csv_text
 from ..rubric import parse_time, points
 from .gradebook import HARNESS, Entry
 
@@ -123,13 +124,12 @@ def check(roster: Roster, ids: Sequence[str]) -> list[str]:
 
 
 def lms_csv(roster: Roster, entries: Sequence[Entry], assignment: str) -> str:
-    """The LMS gradebook (see the module's docstring): the roster's rows, the assignment's column."""
+    """The LMS gradebook (see the module's docstring): the roster's rows, the assignment's column.
+    Every cell through inert.csv_cell: a roster field never reaches a spreadsheet as a formula."""
     graded = {en.id: en for en in entries}
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow([*LMS_COLUMNS, assignment])
+    rows = [[*LMS_COLUMNS, assignment]]
     for row in roster.rows:
         en = graded.get(row["submission"])
         score = "" if en is None or en.status in HARNESS else points(final_score(en.record))
-        w.writerow([*(row[c] for c in LMS_COLUMNS), score])
-    return out.getvalue()
+        rows.append([*(row[c] for c in LMS_COLUMNS), score])
+    return csv_text(rows)

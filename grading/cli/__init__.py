@@ -151,9 +151,15 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """ipc-grade. Whatever it prints passes through an inert.TerminalStream: a name, a path or a
+    message from a submission shows as text, never as a terminal's escape (inert.py)."""
+    from ..render.inert import TerminalStream
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in TOP_OPTIONS):
         argv.insert(0, "grade")  # grading is the default command
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalStream(sys.stdout), TerminalStream(sys.stderr)
     try:
         # the other commands are only listed (by name) unless one of them runs
         args = parser(argv[0] if argv[0] in COMMANDS else "grade").parse_args(argv)
@@ -161,4 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # between two steps that handle it themselves: nothing to keep
         print(f"\nipc-grade: interrupted (exit status {EXIT_INTERRUPTED})", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        sys.stdout, sys.stderr = streams
 

@@ -9,6 +9,10 @@ bytes written, stdin closed, signals sent, forks, each sleep with its call and t
 sleeps on, exits (the timeline, conformance/run/timeline.py). Then the spec's verdict, as in the
 terminal report, and the steps to do the same by hand in two terminals.
 
+Nothing a program names reaches the terminal raw: the live lines are made visible where the
+grading run writes them (conformance/plugin/fixtures.py), and everything this prints passes
+ipc-grade's terminal stream (grading/render/inert.py).
+
 Exit status: 0 the spec passed, 1 it did not, 2 a usage error (no such spec, a bad option
 value), 4 nothing could be graded (no usable manifest, the run crashed), 130 interrupted (Ctrl-C).
 """
@@ -76,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ipc-grade replay: could not grade {rec.implementation.get('path', '')}: {rec.error}", file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else EXIT_NOTHING_GRADED
     columns = terminal_width(sys.stdout)
-    sys.stdout.write("\n" + render(rec, color=use_color(sys.stdout), columns=columns))
+    sys.stdout.write("\n")
+    sys.stdout.write(render(rec, color=use_color(sys.stdout), columns=columns))  # inert.Drawn: its colours are its own
     spec = next((s for s in rec.specs if s.id == args.spec), None)
     if spec is not None and spec.timeline:
         steps = timeline.replay(spec.timeline)

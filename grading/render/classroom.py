@@ -33,6 +33,7 @@ from typing import Any
 from conformance import record as run_record
 from conformance.record import RunRecord
 
+from .inert import json_data, visible_record
 from .present import clean, one_sentence, truncate
 
 #: Characters of one test's message: the whole output must stay well under GitHub's 1 MB.
@@ -40,6 +41,7 @@ MESSAGE_LIMIT = 2000
 
 
 def document(record: RunRecord) -> dict[str, Any]:
+    record = visible_record(record)
     counted = [s for s in record.specs if s.counted]
     if record.error is not None:
         reason = clean(one_sentence(record.error))
@@ -84,7 +86,7 @@ def _test(name: str, status: str, score: float, message: str, code: str, duratio
 
 def encode(record: RunRecord) -> str:
     """The document as the reporter reads it: base64 of its JSON, on one line."""
-    return base64.b64encode(json.dumps(document(record), ensure_ascii=False).encode()).decode("ascii")
+    return base64.b64encode(json.dumps(json_data(document(record)), ensure_ascii=False).encode()).decode("ascii")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 from conformance.record import RunRecord, SpecResult
 
 from .. import late as late_mod
+from .inert import json_data, visible_record
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 
 #: Characters of one test's output (Gradescope shows it in a collapsed <pre>).
@@ -34,10 +35,11 @@ OUTPUT_LIMIT = 20_000
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
     """results.json for RECORD. SHOW_HIDDEN is ignored: Gradescope applies visibility."""
-    return json.dumps(document(record), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(json_data(document(record)), indent=2, ensure_ascii=False) + "\n"
 
 
 def document(record: RunRecord) -> dict[str, Any]:
+    record = visible_record(record)
     tests = []
     numbers: dict[str, int] = {}
     mechanisms: list[str] = []

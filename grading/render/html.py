@@ -13,10 +13,12 @@ from typing import Any
 from conformance.record import RunRecord
 
 from . import pages, timeline
+from .inert import visible_record
 from .present import View, failure, time_fields
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
+    record = visible_record(record)
     view = View(record, show_hidden)
     heading = [record.implementation.get("path", "")] + ([f"rubric: {view.title}"] if view.title else [])
     return pages.render(

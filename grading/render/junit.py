@@ -6,6 +6,9 @@ subtotal; each ``<testcase classname="ipc.pipe" name="eof-on-close">`` (together
 ``points``, ``max_points``, ``status``, ``required`` and a <failure> (failed, timeout,
 not-implemented), <error> (broken) or <skipped> (unsupported) with the message. ``time``
 attributes are time fields. Hidden specs are left out of students' reports (see present.py).
+
+Every text and attribute of the tree is made visible before it is written (``inert.xml_tree``):
+the file is well-formed XML 1.0 whatever a program printed, and the serializer escapes markup.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import xml.etree.ElementTree as ET
 
 from conformance.record import RunRecord, SpecResult
 
+from .inert import visible_record, xml_tree
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 
 MESSAGE_LIMIT = 20_000
@@ -21,6 +25,7 @@ MESSAGE_LIMIT = 20_000
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
+    record = visible_record(record)
     view = View(record, show_hidden)
     root = ET.Element("testsuites", _counts(view.specs, record))
     root.set("name", f"ipc-conformance: {_x(view.name)}")
@@ -51,7 +56,7 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
             _prop(sprops, "hidden_specs", str(group.hidden))
         for s in group.specs:
             _case(suite, s, record)
-    ET.indent(root, space="  ")
+    ET.indent(xml_tree(root), space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 

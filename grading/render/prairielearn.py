@@ -20,6 +20,7 @@ from typing import Any
 from conformance.record import RunRecord, SpecResult
 
 from .. import late as late_mod
+from .inert import json_data, visible_record
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 from .terminal import render as terminal
 
@@ -29,10 +30,11 @@ TOTAL_OUTPUT_LIMIT = 200_000
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
-    return json.dumps(document(record, show_hidden), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(json_data(document(record, show_hidden)), indent=2, ensure_ascii=False) + "\n"
 
 
 def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
+    record = visible_record(record)
     view = View(record, show_hidden)
     final = late_mod.final_score(record)  # PrairieLearn applies its own late credit; a batch's policy is here
     score = round(final / record.max_score, 6) if record.max_score and not record.error else 0.0

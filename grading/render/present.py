@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
-from conformance.record import CLEANUP_SPECS, STATUS, RunRecord, SpecResult, joined
+from conformance.record import CLEANUP_SPECS, STATUS, RunRecord, SpecResult, joined, visible
 
 from ..rubric import points
 
@@ -264,13 +264,12 @@ def _dedent(text: str) -> str:
     return "\n".join(line[cut:] for line in lines)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
 def clean(text: str) -> str:
-    """TEXT safe to show anywhere: control characters (a student's output may hold terminal
-    escapes or NUL bytes) become visible escapes such as \\x1b; tabs and newlines stay."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100 else f"\\u{ord(m.group(0)):04x}", text)
+    """TEXT with nothing a reader would act on: control and format characters (a student's
+    output may hold terminal escapes, NUL bytes, bidi overrides) become visible escapes such as
+    \\x1b and \\u202e; tabs and newlines stay (record.visible, the one way). Each medium's own
+    escaping comes on top (inert.py)."""
+    return visible(text)
 
 
 def truncate(text: str, limit: int, what: str = "the JSON run record") -> str:

@@ -5,6 +5,10 @@ specs it is running (``meta.running``); this reads that record as it changes. On
 draws a live line with rich; elsewhere (CI logs, a pipe) it prints one plain line per spec
 decided, so a log shows the order of events. The total is known from the start (ipc-grade counts
 the catalogue's specs, as the rubric chooses them); with -k, from the run's collection.
+
+The implementation's name is the student's (a directory's, an archive's): rich draws it as text
+(inert.rich_text: no markup of rich's, no terminal escape), on the stream under ipc-grade's
+TerminalStream (inert.drawing), which is where rich's own codes go.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from conformance import record as run_record
+
+from .inert import drawing, one_line, rich_text
 
 #: Below this many columns the progress line leaves its bar out, so that the facts fit on one line.
 NARROW = 80
@@ -29,7 +35,7 @@ def live_bar(stream: IO[str], title: str, field: str, transient: bool) -> Any:
     from rich.progress import Progress as Bar
     from rich.table import Column
 
-    console = Console(file=stream)
+    console = Console(file=drawing(stream))
     bar = Bar(
         TextColumn(title, table_column=Column(no_wrap=True)),
         *([BarColumn()] if console.width >= NARROW else []),
@@ -60,9 +66,9 @@ class Progress:
         if self.stream.isatty():
             # the implementation's name, not its path: the line must fit a narrow terminal
             self._live = live_bar(self.stream, "[bold]ipc-grade[/bold] {task.description}", "score", transient=True)
-            self._task = self._live.add_task(Path(what).name or what, total=total, score="", running="starting")
+            self._task = self._live.add_task(rich_text(Path(what).name or what), total=total, score="", running="starting")
         else:
-            print(f"ipc-grade: grading {what}{of}", file=self.stream, flush=True)
+            print(f"ipc-grade: grading {one_line(what)}{of}", file=self.stream, flush=True)
 
     def update(self) -> None:
         """Read the record if it changed, and show what is new."""
@@ -85,7 +91,7 @@ class Progress:
             if self._live is not None:
                 self._live.update(self._task, total=self.total)
         score = f"{data.get('score', 0):g}/{data.get('max_score', 0):g} so far"
-        running = ", ".join(data.get("running", [])[:3])
+        running = rich_text(", ".join(str(r) for r in data.get("running", [])[:3]))
         if self._live is not None:
             self._live.update(self._task, completed=len(specs), score=score, running=running)
             return
@@ -93,7 +99,8 @@ class Progress:
             if s["id"] not in self.seen:
                 self.seen.add(s["id"])
                 n = f"{len(self.seen)}/{self.total}" if self.total else str(len(self.seen))
-                print(f"ipc-grade: [{n}] {s['id']} {run_record.STATUS.get(s['status']).words if s['status'] in run_record.STATUS else s['status']} ({score})", file=self.stream, flush=True)
+                words = run_record.STATUS[s["status"]].words if s["status"] in run_record.STATUS else s["status"]
+                print(one_line(f"ipc-grade: [{n}] {s['id']} {words} ({score})"), file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._live is not None:

@@ -5,6 +5,10 @@ rich draws the spec table and paints the statuses (in the status table's colours
 conformance/record.py); without colour (NO_COLOR, not a terminal, ``--text``) the report is
 plain text. Every other line is wrapped to the terminal's width at its spaces, each
 continuation indented (``fit``, textwrap: rich wraps without a hanging indent).
+
+One boundary makes it inert: every line is made visible as it is joined (``_text``), and what
+rich draws (the table, a painted warning) is drawn from text made visible first; the report is
+``inert.Drawn``, which ipc-grade's terminal stream writes as it is (inert.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from conformance.record import STATUS, STATUSES, RunRecord, SpecResult
 
 from . import timeline
+from .inert import Drawn, visible_record
 from .present import View, clean, points
 
 #: Lines of a failure message shown here; the rest is in the other reports.
@@ -31,6 +36,7 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
     """The report; COLOR paints statuses; COLUMNS (a terminal's width) wraps every longer line at
     its spaces, the continuation indented (a word longer than COLUMNS, such as a path, stays
     whole), and draws the table within it."""
+    record = visible_record(record)
     view = View(record, show_hidden)
     lines: list[str] = []
     lines.append(f"Implementation: {clean(view.name)} ({clean(record.implementation.get('path', ''))})")
@@ -74,8 +80,9 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
     return _text(lines, columns)
 
 
-def _text(lines: list[str], columns: int | None) -> str:
-    return "".join(piece + "\n" for line in lines for piece in ([line] if isinstance(line, _Drawn) else fit(line, columns)))
+def _text(lines: list[str], columns: int | None) -> Drawn:
+    """LINES, each made visible (clean) unless rich drew it from visible text, and fitted."""
+    return Drawn("".join(piece + "\n" for line in lines for piece in ([line] if isinstance(line, _Drawn) else fit(clean(line), columns))))
 
 
 @functools.cache
@@ -89,7 +96,9 @@ def _style(status: str) -> Any:
 
 
 def _paint(text: str, status: str, color: bool) -> str:
-    """TEXT in STATUS's colour (rich writes the terminal's codes), or as it is without COLOR."""
+    """TEXT, made visible, in STATUS's colour (rich writes the terminal's codes), or as it is
+    without COLOR."""
+    text = clean(text)
     if not color or status not in STATUS:
         return text
     from rich.color import ColorSystem
@@ -107,9 +116,9 @@ def _table(view: View, show_hidden: bool, color: bool, columns: int | None) -> l
     rows: list[tuple[str, str, str]] = []
     for group in view.groups():
         for s in group.specs:
-            rows.append((s.id, s.status, f"{points(s.points)}/{points(s.max_points)}{_marks(s, show_hidden)}"))
+            rows.append((clean(s.id), clean(s.status), clean(f"{points(s.points)}/{points(s.max_points)}{_marks(s, show_hidden)}")))
         more = f"  (+{group.hidden} hidden spec{'s' if group.hidden != 1 else ''})" if group.hidden else ""
-        rows.append(("", f"{group.mechanism} subtotal", f"{points(group.got)}/{points(group.out_of)}{more}"))
+        rows.append(("", clean(f"{group.mechanism} subtotal"), f"{points(group.got)}/{points(group.out_of)}{more}"))
     table = Table(box=None, header_style="", show_edge=False, pad_edge=False, padding=(0, 1))
     table.add_column("spec", min_width=max((len(s.id) for s in view.specs), default=20), no_wrap=True)
     table.add_column("status", min_width=15, no_wrap=True)

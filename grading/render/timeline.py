@@ -266,10 +266,32 @@ def _feeder(fed: list[dict[str, Any]]) -> str:
     """A command that writes what the grader wrote: the bytes themselves when they are few and
     all known, else as many bytes (their content seldom matters to a hang)."""
     size = sum(int(f.get("size") or 0) for f in fed)
-    data = "".join(f.get("preview", "") for f in fed)
-    if len(data.encode("utf-8", "surrogateescape")) == size and size <= 200:
+    pieces = [unpreview(f.get("preview", "")) for f in fed]
+    data = "".join(p or "" for p in pieces)
+    if None not in pieces and len(data.encode("utf-8", "surrogateescape")) == size and size <= 200:
         return "printf '" + "".join(_printf(ch) for ch in data) + "'"
     return f"head -c {size} /dev/zero"
+
+
+_PREVIEW_ESCAPE = re.compile(r"\\(\\|[ntr]|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def unpreview(preview: str) -> str | None:
+    """The text an event's preview stands for (the record writes what crossed a pipe as
+    conformance's capture.readable shows it: escapes such as \\n, \\x1b, \\\\), a byte that is not
+    UTF-8 as a surrogate (surrogateescape); None when the preview left part of it out (a run
+    collapsed, the middle cut)."""
+    if "[... " in preview:
+        return None
+
+    def one(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e in ("\\", "n", "t", "r"):
+            return {"\\": "\\", "n": "\n", "t": "\t", "r": "\r"}[e]
+        code = int(e[1:], 16)
+        return chr(0xDC00 + code) if e[0] == "x" and code >= 0x80 else chr(code)
+
+    return _PREVIEW_ESCAPE.sub(one, preview)
 
 
 def _printf(ch: str) -> str:
@@ -286,13 +308,16 @@ def _printf(ch: str) -> str:
 
 def _shown(event: dict[str, Any]) -> str:
     preview = event.get("preview", "")
-    more = (event.get("size") or 0) > len(preview.encode("utf-8", "surrogateescape"))
-    return f"{event.get('size')} bytes, {preview[:60]!r}" + ("…" if more or len(preview) > 60 else "")
+    data = unpreview(preview)
+    more = data is None or (event.get("size") or 0) > len(data.encode("utf-8", "surrogateescape"))
+    preview = preview.replace("\n", "\\n").replace("\t", "\\t")  # a record written before previews were escaped
+    return f"{event.get('size')} bytes, '{preview[:60]}'" + ("…" if more or len(preview) > 60 else "")
 
 
-def _oneline(text: str) -> str:
-    """TEXT on one line, its line ends shown as ↵ (a picture's label)."""
-    return text.replace("\r", "").replace("\n", "↵")
+def _oneline(preview: str) -> str:
+    """An event's PREVIEW on one line, its line ends shown as ↵ (a picture's label)."""
+    preview = preview.replace("\r", "").replace("\n", "↵")  # a record written before previews were escaped
+    return preview.replace("\\r", "").replace("\\n", "↵") if "\\\\" not in preview else preview
 
 
 def _cut(text: str, n: int) -> str:
