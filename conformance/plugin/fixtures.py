@@ -70,7 +70,7 @@ def supervisor(run_context: Run, request: pytest.FixtureRequest) -> Iterator[Sup
     """Starts programs for this spec, with a HOME and TMPDIR of their own; at teardown every
     process it left is killed and reaped, and what they left behind is removed and counted."""
     home = sandbox_mod.give(run_context.names.tmp_dir(), run_context.sandbox)
-    guard = integrity.Guard(integrity.grader_paths([run_context.reference.cwd]))
+    guard = integrity.Guard(integrity.grader_paths([run_context.reference.cwd]), run_context.impl.cwd, run_context.meta.get("copies", ()))
     live = _live(request.config) if request.config.getoption("live") else None
     if live is not None:
         meta = request.node.stash.get(META, None)

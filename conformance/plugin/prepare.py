@@ -24,7 +24,7 @@ import pytest
 
 from conformance import CONTRACT_VERSION, __version__, deadline, locate
 from conformance.kernel import credentials, observe
-from conformance.run import evidence, integrity, isolation, leftovers, naming, runtime
+from conformance.run import copies, evidence, integrity, isolation, leftovers, naming, runtime
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.limits import Limits
 from conformance.run.manifest import (
@@ -180,6 +180,7 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
         "programs_python_note": runtime_note,
         "grader_files": protected,
         "build": build,
+        "copies": _copies(m, built),
         "evidence_unavailable": unavailable,
         "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
     }
@@ -236,6 +237,17 @@ class XdistHooks:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _copies(m: Manifest, built: str | None) -> list[dict[str, Any]]:
+    """The files of the staged, built submission that are copies of the bundled reference
+    (copies.find), whatever their names; none when the implementation is the reference itself."""
+    if m.error is not None or built is None:
+        return []
+    reference, template = locate.bundled("reference"), locate.bundled("student_template")
+    if m.root.resolve() in (reference.resolve(), (reference / "c").resolve()):
+        return []
+    return copies.find(Path(built), copies.reference_files([reference, reference / "c"], [template, template / "c"]))
 
 
 def _run_as_words(box: sandbox_mod.Sandbox | None) -> str:

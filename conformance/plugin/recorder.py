@@ -25,6 +25,8 @@ class Results:
         self.specs: dict[str, run_record.SpecResult] = {}
         self.decided: set[str] = set()
         self.finished: set[str] = set()
+        self.loaded: dict[str, set[str]] = {}
+        """Per mechanism, the files of the submission its programs loaded (the record's ``loaded``)."""
         self.started = time.monotonic()
 
     def add(self, report: pytest.TestReport) -> None:
@@ -61,6 +63,7 @@ class Results:
         spec.message = outcome["message"]
         spec.evidence_unavailable = outcome.get("evidence_unavailable", "")
         spec.integrity = outcome.get("integrity", [])
+        self.loaded.setdefault(spec.mechanism, set()).update(outcome.get("loaded", []))
         spec.trace = outcome.get("trace", "")
         if "timeline" in outcome:
             spec.timeline = outcome["timeline"]
@@ -72,6 +75,7 @@ class Results:
         """The run record; PARTIAL: only the specs that have finished (setup, call, teardown)."""
         meta = dict(run.meta)
         meta["duration_s"] = round(time.monotonic() - self.started, 3)
+        meta["loaded"] = {m: sorted(self.loaded[m]) for m in sorted(self.loaded, key=run_record.mechanism_order) if self.loaded[m]}
         if partial:
             meta["partial"] = True
         specs = [s for nodeid, s in self.specs.items() if not partial or nodeid in self.finished]

@@ -84,6 +84,8 @@ def decide(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
         outcome["message"] = failure.text()
     if isinstance(exc, observe.EvidenceUnavailable):
         outcome["evidence_unavailable"] = exc.source
+    if report.when == "call" and _loaded(item):
+        outcome["loaded"] = _loaded(item)  # what the submission's programs loaded of it (integrity.Guard)
     if report.when == "call":
         timeline = _timeline(item)
         if timeline is not None:
@@ -171,11 +173,19 @@ def _integrity(item: pytest.Item) -> list[str]:
     return supervisor.guard.stop()
 
 
+def _loaded(item: pytest.Item) -> list[str]:
+    """The files of the submission its programs loaded in the spec ITEM (integrity.Guard)."""
+    supervisor = getattr(item, "funcargs", {}).get("supervisor")
+    if not isinstance(supervisor, Supervisor) or supervisor.guard is None:
+        return []
+    return supervisor.guard.loaded
+
+
 def _integrity_failure(item: pytest.Item, findings: list[str]) -> run_record.Failure:
     supervisor = item.funcargs["supervisor"]
     return run_record.Failure(
-        observed="integrity: your programs ran the grader's own files, not programs of their own, "
-        "so this spec gives no points whatever they printed.",
+        observed="integrity: your programs ran the grader's own files (or a hidden copy of its reference), not programs of "
+        "their own, so this spec gives no points whatever they printed.",
         evidence=findings,
         fix="Hand in programs of your own: a program may not run, import or copy the grader or its reference implementation.",
         transcripts=[p.record() for p in supervisor.procs[-TRANSCRIPTS:]],

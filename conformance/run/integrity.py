@@ -10,6 +10,13 @@ in fails with it (``Guard``), whatever the process printed.
 
 Only the submission's processes are watched (those its programs started, and their
 descendants); the reference's, in an interoperability spec, may of course be the reference.
+
+The same watch notes what the submission's programs load from the submission itself (``loaded``):
+the files inside its staged copy that their executable, command line, memory maps or open files
+name, and every file opened there while the spec runs (copies.Opens, inotify: a data file that
+runpy or exec read and closed at once). A loaded file that is a copy of the bundled reference
+under another name or extension (copies.find, run before any spec) is hiding the reference from
+the similarity check: a finding too.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from pathlib import Path
 
 from conformance import locate
 from conformance.kernel import observe
+
+from . import copies as copies_mod
 
 #: How often the watcher looks at the submission's processes while a spec runs (seconds), and
 #: every how many looks it also reads their memory maps and open files (dearer).
@@ -50,11 +59,17 @@ def grader_paths(extra: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
 
 
 class Guard:
-    """Watches the submission's processes of one spec for the grader's files (see module)."""
+    """Watches the submission's processes of one spec for the grader's files (see module), and,
+    given the staged SUBMISSION and its COPIES of the reference (copies.find), for what they
+    load from it."""
 
-    def __init__(self, paths: Iterable[str]) -> None:
+    def __init__(self, paths: Iterable[str], submission: str | os.PathLike[str] | None = None, copies: Iterable[dict] = ()) -> None:
         self.paths = tuple(p.rstrip("/") + "/" for p in paths)
         self.findings: list[str] = []
+        self.submission = Path(submission) if submission else None
+        self.copies = {c["file"]: c for c in copies}
+        self._loaded: set[str] = set()
+        self.opens = copies_mod.Opens(self.submission) if self.submission is not None else None
         self._roots: list[Callable[[], int | None]] = []
         self._seen: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
@@ -97,10 +112,31 @@ class Guard:
             except (OSError, *observe.NOT_SHOWN):
                 continue
             for value in values:
+                self._note_loaded(value)
                 hit = value and self.names_grader(value)
                 if hit:
                     self._add(f"{who} (pid {pid}): its {what} names the grader's {hit} ({value[:200]})")
                     return
+
+    def _note_loaded(self, value: str) -> None:
+        """VALUE (a path, or a word of a command line, relative to the submission where programs
+        start) when it names a regular file inside the staged submission: loaded."""
+        if self.submission is None or not value:
+            return
+        path = Path(value) if value.startswith("/") else self.submission / value
+        try:
+            rel = path.relative_to(self.submission)
+        except ValueError:
+            return
+        if ".." not in rel.parts and rel.parts and path.is_file():
+            with self._lock:
+                self._loaded.add(rel.as_posix())
+
+    @property
+    def loaded(self) -> list[str]:
+        """The files of the submission its programs loaded in this spec, relative to it."""
+        with self._lock:
+            return sorted(f for f in self._loaded if "__pycache__" not in f.split("/"))
 
     def _add(self, finding: str) -> None:
         with self._lock:
@@ -132,11 +168,14 @@ class Guard:
             rounds += 1
             try:
                 self.sweep(deep=rounds % DEEP_EVERY == 0)
+                if self.opens is not None:
+                    self.opens.drain()  # inotify's queue is bounded: take what it holds as it comes
             except Exception:
                 continue
 
     def stop(self) -> list[str]:
-        """A last deep look, then stop; every finding."""
+        """A last deep look, then stop; every finding, a hidden copy of the reference that the
+        programs loaded among them."""
         try:
             self.sweep(deep=True)
         except Exception:
@@ -144,6 +183,14 @@ class Guard:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2)
+        if self.opens is not None:
+            self.opens.close()
+            with self._lock:
+                self._loaded |= self.opens.files
+        for rel in self.loaded:
+            copy = self.copies.get(rel)
+            if copy is not None and copies_mod.renamed(copy):
+                self._add(f"your programs loaded {rel}, and {copies_mod.words(copy)} under another name: a hidden copy is not a program of your own")
         return list(self.findings)
 
 

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     summary = None
     failed_similarity = False
     if args.similarity:
-        summary = _similarity(submissions, out, args.similarity_threshold, jobs)
+        summary = _similarity(submissions, out, args.similarity_threshold, jobs, {en.id: en.record.meta.get("loaded") or {} for en in entries})
         failed_similarity = summary is None
     write_batch(out, entries, shard=shard, rubric=rubric.describe() if rubric else None, similarity=summary)
     if roster is not None:
@@ -227,12 +227,13 @@ def _late_policy(roster: roster_mod.Roster):
     return adjust
 
 
-def _similarity(submissions: Sequence[Submission], out: Path, threshold: int, jobs: int) -> similarity.Summary | None:
+def _similarity(submissions: Sequence[Submission], out: Path, threshold: int, jobs: int, loaded: dict[str, dict[str, list[str]]]) -> similarity.Summary | None:
     """The similarity of the class, its side-by-side pages written into OUT; None (and said
-    why) when it cannot be checked: the grades are written all the same."""
+    why) when it cannot be checked: the grades are written all the same. LOADED: what each
+    submission's programs loaded when graded (its record's ``loaded``)."""
     started = time.monotonic()
     try:
-        result = similarity.check_class(submissions, threshold=threshold, jobs=jobs)
+        result = similarity.check_class(submissions, threshold=threshold, jobs=jobs, loaded=loaded)
         similarity.write(out, result)
     except Exception as exc:  # the grades must not be lost to it
         print(f"ipc-grade batch: error: the similarity check failed ({type(exc).__name__}: {exc}); the grades are written without it", file=sys.stderr)

@@ -85,7 +85,7 @@ def _summary(record: RunRecord) -> str:
     note = (record.meta.get("late") or {}).get("note")
     if note:
         lines[:0] = [clean(note), ""]
-    stopped = view.stopped()
+    stopped = view.stopped() + view.copies()
     if stopped:
         lines[:0] = [*stopped, ""]
     rubric = record.meta.get("rubric") or {}

@@ -41,6 +41,8 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
         _prop(props, "error", _x(one_sentence(record.error)))
     for note in view.stopped():
         _prop(props, "note", _x(note))
+    for note in view.copies():
+        _prop(props, "integrity", _x(note))
     if record.error and not record.specs:
         # a run that could not start still says so where CI tools look: one failed case
         suite = ET.SubElement(root, "testsuite", {"name": "run", "tests": "1", "failures": "0", "errors": "1", "skipped": "0", "time": "0"})

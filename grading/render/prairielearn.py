@@ -58,6 +58,8 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
         message = f"Score {points(final)}/{points(record.max_score)}."
         for stopped in view.stopped():
             message += f" {stopped}."
+        for copy in view.copies():
+            message += f" {copy}"
         note = (record.meta.get("late") or {}).get("note")
         if note:
             message += f" {clean(note)}"

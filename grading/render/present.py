@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
 from conformance.record import CLEANUP_SPECS, STATUS, RunRecord, SpecResult, joined, visible
 
@@ -99,7 +100,7 @@ class View:
     def warnings(self) -> list[str]:
         """What an instructor and a student must notice about this grading itself."""
         meta = self.record.meta
-        out = []
+        out = list(self.copies())
         if meta.get("programs_run_as_note"):
             out.append(f"WARNING: {meta['programs_run_as_note']}")
         if meta.get("programs_python_note"):
@@ -121,6 +122,23 @@ class View:
             if s.left_behind and (self.show_hidden or s.id in CLEANUP_SPECS):
                 them = "it" if sum(s.left_behind.values()) == 1 else "them"
                 out.append(f"IPC LEAK in {s.id}: your programs left {s.leak} when the spec ended; the grader removed {them}.")
+        return out
+
+    def copies(self) -> list[str]:
+        """A sentence per file of the submission that is a copy of the bundled reference (the
+        record's ``copies``), for student and instructor alike: under another name and loaded
+        by the programs, it cost the specs that loaded it their points (their integrity finding)."""
+        meta = self.record.meta
+        loaded = {f for files in (meta.get("loaded") or {}).values() for f in files}
+        out = []
+        for c in meta.get("copies") or []:
+            how = "byte for byte" if c.get("identical") else f"{c.get('share')}% of it"
+            note = f"INTEGRITY: {c.get('file')} is a copy of the bundled reference's {c.get('reference')} ({how})"
+            if Path(str(c.get("file"))).name != Path(str(c.get("reference"))).name:
+                note += " under another name" + (
+                    ", and your programs loaded it: the specs that loaded it score nothing" if c.get("file") in loaded else ""
+                )
+            out.append(clean(note + "."))
         return out
 
     def stopped(self) -> list[str]:

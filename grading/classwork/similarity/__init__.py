@@ -16,7 +16,10 @@ What is compared, per mechanism. A submission's document for a mechanism is the 
 - ``./pipe`` (a program the build makes): the sources with the same stem (pipe.c, .cc, .cpp,
   .cxx) beside the program, in the root or in src/, then every header they ``#include "..."``
   from the implementation, with the same-stem source of each header (common.h brings common.c);
-- a script of its own (``./pipe.sh``, ``bash pipe.sh``): the script.
+- a script of its own (``./pipe.sh``, ``bash pipe.sh``): the script;
+- then what runs that nothing names: the files its programs loaded when graded (the run
+  record's ``loaded``, given as ``loaded``), and any other file of the submission that is mostly
+  (JOIN) a reference's code for the mechanism, under whatever name (``Fingerprinter.copies``).
 
 Only regular files inside the implementation are read (no link is followed, nothing outside
 it), at most MAX_FILE_BYTES each and MAX_FILES per mechanism; a file with no tokenizer is left

@@ -42,9 +42,11 @@ def check_class(
     references: Sequence[tuple[str, Path]] | None = None,
     templates: Sequence[Path] | None = None,
     jobs: int | None = None,
+    loaded: dict[str, dict[str, list[str]]] | None = None,
 ) -> Result:
     """Compare SUBMISSIONS (submissions.Submission: an id and a directory or archive) on JOBS
-    processes (default: one per CPU).
+    processes (default: one per CPU); LOADED: per submission id, its run record's ``loaded``
+    (the files its programs loaded, per mechanism), when it was graded.
 
     REFERENCES (label, directory) and TEMPLATES (directories) default to the grader's bundled
     ones (asked of the grader in a child process, grader.py)."""
@@ -57,7 +59,7 @@ def check_class(
         templates = bundled_templates if templates is None else templates
         notes += bundled_notes
     with _unpacked(submissions, notes) as roots:
-        return compare(roots, references=references, templates=templates, threshold=threshold, notes=notes, jobs=jobs)
+        return compare(roots, references=references, templates=templates, threshold=threshold, notes=notes, jobs=jobs, loaded=loaded)
 
 
 def bundled() -> tuple[list[tuple[str, Path]], list[Path], list[str]]:
@@ -110,19 +112,31 @@ def compare(
     threshold: int = DEFAULT_THRESHOLD,
     notes: Sequence[str] = (),
     jobs: int = 1,
+    loaded: dict[str, dict[str, list[str]]] | None = None,
 ) -> Result:
     """Compare every pair of SUBMISSIONS (id, implementation directory), and each with every
     reference (label, implementation directory), per mechanism, with the TEMPLATES' code
-    removed, fingerprinting on JOBS processes. Pure: the same files give the same Result."""
+    removed, fingerprinting on JOBS processes. A mechanism's document is what its program is
+    made of, what its programs LOADED when graded (per submission id, the record's ``loaded``),
+    and any other file of the submission that is mostly a reference's code for it, whatever
+    its name. Pure: the same files give the same Result."""
     fp = _Fingerprinter(jobs)
     notes = list(notes)
     for template in templates:
         fp.add_boilerplate(template)
     submissions = sorted(submissions)
-    plans = [fp.plan(root, notes, ident) for ident, root in submissions] + [fp.plan(root, notes, label) for label, root in references]
+    plans = [fp.plan(root, notes, ident, (loaded or {}).get(ident)) for ident, root in submissions] + [fp.plan(root, notes, label) for label, root in references]
     docs = fp.documents(plans)
     subs = {ident: d for (ident, _), d in zip(submissions, docs, strict=False)}
     refs = {label: d for (label, _), d in zip(references, docs[len(submissions) :], strict=True)}
+    for (ident, root), plan in zip(submissions, plans, strict=False):
+        hidden = fp.copies(root, plan, list(refs.values())) if refs else {}
+        if hidden:  # a reference's code under another name (a data file a loader runs): it counts
+            for mech, files in hidden.items():
+                plan.setdefault(mech, []).extend(files)
+            subs[ident] = fp.documents([plan])[0]
+            names = ", ".join(f"{rel} ({mech})" for mech, files in sorted(hidden.items()) for rel, _, _ in files)
+            notes.append(f"{ident}: {names}: a reference's code under another name, compared as that mechanism's")
     # Between two submissions, what a reference has for the mechanism does not count.
     excluded: dict[str, set[int]] = {}
     for docs in refs.values():

@@ -10,6 +10,7 @@ the side-by-side pages; when OUT holds a batch, its gradebook and class page get
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ipc-grade similarity: note: {note}", file=sys.stderr)
     started = time.monotonic()
     try:
-        result = check_class(submissions, threshold=args.threshold, jobs=args.jobs)
+        result = check_class(submissions, threshold=args.threshold, jobs=args.jobs, loaded=_loaded(out, submissions))
     except SimilarityUnavailable as exc:
         print(f"ipc-grade similarity: error: {exc}", file=sys.stderr)
         return 1
@@ -88,6 +89,20 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _loaded(out: Path | None, submissions) -> dict[str, dict[str, list[str]]]:
+    """When OUT holds a batch: what each submission's programs loaded when it was graded (its
+    run record's ``loaded``), so that files run but named by no manifest count too."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for s in submissions if out is not None else ():
+        try:
+            data = json.loads((out / "submissions" / s.id / "record.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("loaded"), dict):
+            found[s.id] = {str(m): [str(f) for f in files] for m, files in data["loaded"].items() if isinstance(files, list)}
+    return found
 
 
 def check_threshold(value: int, flag: str) -> list[str]:

@@ -8,6 +8,7 @@ NOISE-character k-gram hashed (``kgram_hashes``) and winnowed with a window of W
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import re
@@ -21,7 +22,11 @@ from typing import Any
 from conformance.record import MECHANISMS
 
 from .model import MIN_SHARED, NOISE, WINDOW, Match, Region
-from .sources import MAX_FILE_BYTES, _regular, program_files
+from .sources import MAX_FILE_BYTES, MAX_FILES, _is_text, _regular, program_files
+
+#: A file outside a submission's programs joins a mechanism's document when at least this share
+#: of its code is a reference's code for the mechanism: a copy, whatever its name (Fingerprinter.copies).
+JOIN = 0.5
 
 SHEBANG_LANGUAGES = {"python": "python", "bash": "bash", "sh": "bash", "perl": "perl", "ruby": "ruby", "node": "javascript"}
 
@@ -48,6 +53,7 @@ class Source:
     """Every k-gram hash of FILTERED (numpy array), for exclusion."""
     coverage: int
     """Filtered characters the fingerprints cover."""
+    language: str = ""
 
 
 @dataclass
@@ -67,6 +73,10 @@ class Document:
     @property
     def all_hashes(self) -> set[int]:
         return {int(h) for s in self.sources for h in s.hashes}
+
+    @property
+    def languages(self) -> set[str]:
+        return {s.language for s in self.sources}
 
 
 def _copydetect():
@@ -104,8 +114,10 @@ class _Fingerprinter:
             self.boilerplate.update(kgram_hashes(filtered).tolist())
             self.has_boilerplate = True
 
-    def plan(self, root: Path, notes: list[str], who: str) -> dict[str, list[tuple[str, str, str]]]:
-        """Per mechanism, the (path, language, text) of each file of the implementation at ROOT."""
+    def plan(self, root: Path, notes: list[str], who: str, loaded: dict[str, list[str]] | None = None) -> dict[str, list[tuple[str, str, str]]]:
+        """Per mechanism, the (path, language, text) of each file of the implementation at ROOT:
+        its program's files (program_files), then those its programs LOADED when it was graded
+        (the run record's ``loaded``: a data file a loader ran, a module imported by name)."""
         root = Path(root)
         try:
             data = tomllib.loads((root / "ipc.toml").read_text(encoding="utf-8"))
@@ -117,9 +129,47 @@ class _Fingerprinter:
         for mech, command in sorted(programs.items() if isinstance(programs, dict) else ()):
             if mech not in MECHANISMS or not isinstance(command, str):
                 continue
-            files = [f for f in (self._read(root, rel, notes, who) for rel in program_files(root, command)) if f is not None]
+            named = program_files(root, command)
+            more = [rel for rel in (loaded or {}).get(mech, []) if rel not in named and _regular(root, root / rel)]
+            files = [f for f in (self._read(root, rel, notes, who) for rel in named + more) if f is not None]
             if files:
                 out[mech] = files
+        return out
+
+    def copies(self, root: Path, plan: dict[str, list[tuple[str, str, str]]], references: Sequence[dict[str, Document]]) -> dict[str, list[tuple[str, str, str]]]:
+        """The files of the implementation at ROOT outside PLAN that are mostly a reference's
+        code (at least JOIN of what its fingerprints cover, and MIN_SHARED filtered characters),
+        under whatever name or extension: per mechanism of the reference document each copies,
+        (path, language, text), as plan gives them. Each file is read as each reference's
+        language (a copy named pipe.dat is Python all the same)."""
+        taken = {rel for files in plan.values() for rel, _, _ in files}
+        languages = sorted({src_lang for docs in references for doc in docs.values() for src_lang in doc.languages})
+        candidates = []
+        for path in _candidates(Path(root)):
+            rel = path.relative_to(root).as_posix()
+            if rel in taken or rel == "ipc.toml":
+                continue
+            try:
+                text = _read(path)
+            except OSError:
+                continue
+            candidates += [(rel, lang, text) for lang in languages]
+        if not candidates:
+            return {}
+        [docs] = self.documents([{"": candidates}])
+        best: dict[str, tuple[float, str, tuple[str, str, str]]] = {}
+        for src, (rel, lang, text) in zip(docs[""].sources, candidates, strict=True):
+            if not src.coverage:
+                continue
+            for ref in references:
+                for mech, doc in ref.items():
+                    covered, _ = _covered(Document([src]), src.index.keys() & doc.fingerprints)
+                    share = covered / src.coverage
+                    if share >= JOIN and covered >= MIN_SHARED and share > best.get(rel, (0.0, "", ("", "", "")))[0]:
+                        best[rel] = (share, mech, (rel, lang, text))
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for _, mech, file in sorted(best.values(), key=lambda b: b[2][0]):
+            out.setdefault(mech, []).append(file)
         return out
 
     def _read(self, root: Path, rel: str, notes: list[str], who: str) -> tuple[str, str, str] | None:
@@ -131,7 +181,7 @@ class _Fingerprinter:
             text = _read(path)
         except OSError:
             return None
-        language = _language(path, text[:200])
+        language = _language(path, text[:200]) or _sniff(text)
         if language is None:
             notes.append(f"{who}/{rel} has no tokenizer (pygments knows no language for it): not compared")
             return None
@@ -148,7 +198,7 @@ class _Fingerprinter:
             done = [fingerprint(text, lang, self.boilerplate) for lang, text in todo]
         self.cache.update(zip(todo, done, strict=True))
         return [
-            {mech: Document([Source(rel, text, *self.cache[(lang, text)]) for rel, lang, text in files]) for mech, files in plan.items()}
+            {mech: Document([Source(rel, text, *self.cache[(lang, text)], lang) for rel, lang, text in files]) for mech, files in plan.items()}
             for plan in plans
         ]
 
@@ -243,6 +293,31 @@ def normalise(text: str, language: str) -> tuple[str, Any, Any]:
         starts.append(here)
         ends.append(pos)
     return "".join(out), np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+
+def _sniff(text: str) -> str | None:
+    """The language of TEXT, whose name says none (``pipe.dat``): Python when it parses as a
+    Python program, C when it includes a header; None otherwise."""
+    if re.search(r"^[ \t]*#[ \t]*include[ \t]*[<\"]", text, re.MULTILINE):
+        return "c"
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    return "python" if any(isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)) for n in tree.body) else None
+
+
+def _candidates(root: Path) -> list[Path]:
+    """The regular files under ROOT (no link followed, no hidden folder), at most MAX_FILES of at
+    most MAX_FILE_BYTES each, text only."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if len(out) >= MAX_FILES or ".git" in rel.parts or not _regular(root, path):
+            continue
+        if path.stat().st_size <= MAX_FILE_BYTES and _is_text(path):
+            out.append(path)
+    return out
 
 
 def _language(path: Path, head: str) -> str | None:
