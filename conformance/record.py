@@ -298,6 +298,11 @@ class SpecResult:
     (conformance/run/leftovers.py): how many of each kind of LEFT_BEHIND ({} for nothing). Shown
     to the instructor, and to the student in a spec about cleanup (CLEANUP_SPECS)."""
 
+    interference: list[str] = field(default_factory=list)
+    """What another grading on the machine did while this spec ran (filled a table it shares, took
+    a name it handed out: keeper.py), an attempt each; such an attempt says nothing of the
+    submission and the spec is judged again (plugin/retry.py). For the instructor."""
+
     @property
     def leak(self) -> str:
         """What the programs left behind, in words ('' for nothing)."""

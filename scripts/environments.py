@@ -10,7 +10,11 @@ The environments (docs/environments.md):
 - ``docker-system-python``: the same with a Python other users can run (the programs' Python is
   then a venv on it, where with a pyenv under /root it is a copy);
 - ``user``: an ordinary user (a student's laptop, GitHub Actions);
-- ``batch``: ``ipc-grade batch`` of a class.
+- ``batch``: ``ipc-grade batch`` of a class, beside hostile neighbours (tests/neighbours.py:
+  submissions that squat the others' names, flood every shared table and /dev/shm, and signal
+  other users' processes);
+- ``docker-batch``: the same with Docker's default capabilities, in a container made with
+  unshare (an IPC namespace, /dev/shm and /dev/mqueue of its own), where the gradings share them.
 
 Each grades the reference (every spec) and a few mutants (their mechanism's specs). A spec's
 verdict must be the same in every environment, except that a spec may be *unsupported* where
@@ -36,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+import neighbours  # noqa: E402 (tests/neighbours.py, on the path the line above makes)
 
 #: Docker's default capability set (moby's oci/caps/defaults.go), which Gradescope and
 #: PrairieLearn containers run with.
@@ -63,6 +69,10 @@ class Env:
     python: str
     wrap: Callable[[list[str]], list[str]] = lambda cmd: cmd
     batch: bool = False
+    neighbours: bool = False
+    """The batch grades hostile neighbours beside the implementations (tests/neighbours.py)."""
+    contained: bool = False
+    """In a container of its own with Docker's capabilities (tests/neighbours.container)."""
 
 
 @dataclass
@@ -92,7 +102,10 @@ def environments(default_python: str, shared_python: str | None) -> list[Env]:
         ensure_user(USER)
         user = lambda cmd: ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--reset-env", *cmd]  # noqa: E731
         out.append(Env("user", f"an ordinary user ({USER})", shared_python, user))
-    out.append(Env("batch", "root, ipc-grade batch", default_python, batch=True))
+    out.append(Env("batch", "root, ipc-grade batch beside hostile neighbours", default_python, batch=True, neighbours=True))
+    if neighbours.can_contain():
+        out.append(Env("docker-batch", "root, Docker's default capabilities in a container, ipc-grade batch beside hostile neighbours",
+                       default_python, batch=True, neighbours=True, contained=True))
     return out
 
 
@@ -161,8 +174,16 @@ def _grade_batch(env: Env, impls, work: Path, jobs: str, result: Result, t0: flo
         shutil.copytree(path, klass / sid)
         names[sid] = name
     out = work / "out"
+    for ident in neighbours.HOSTILE if env.neighbours else ():
+        neighbours.hostile(klass, ident)
+    for path in [klass, *klass.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     grader = [env.python, "-m", "grading.cli", "batch", str(klass), "--out", str(out), "--jobs", jobs]
-    done = subprocess.run(env.wrap(grader), cwd=work, capture_output=True, text=True)
+    argv = neighbours.container(shlex.join(grader), work / "dev") if env.contained else env.wrap(grader)
+    done = subprocess.run(argv, cwd=work, capture_output=True, text=True)
+    for ident in neighbours.HOSTILE if env.neighbours else ():
+        if not (out / "submissions" / ident / "record.json").exists():
+            result.problem = f"batch: no record for the hostile neighbour {ident} ({done.returncode}):\n{done.stderr[-1500:]}"
     for sid, name in names.items():
         record = out / "submissions" / sid / "record.json"
         if not record.exists():

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import neighbours
 import pytest
 from harness import ROOT, grade
 
 from conformance import locate
+from conformance import record as run_record
 from conformance.kernel import observe
 from conformance.run.sandbox import POOL_BASE, POOL_SIZE
 
@@ -170,6 +173,158 @@ def test_a_hostile_grading_cannot_reach_an_honest_one(tmp_path):
     t.join()
     rec = honest["rec"]
     assert rec.specs and all(s.status == "passed" for s in rec.specs), [(s.id, s.status, s.message[:200]) for s in rec.specs]
+
+
+# --- interfere, exhaust, signal: gradings side by side, some hostile ------------------------------
+
+contained = pytest.mark.skipif(
+    os.geteuid() != 0 or not neighbours.can_contain(), reason="a container (Docker's capabilities, an IPC namespace and /dev/shm of its own) needs root, unshare, capsh and overlayfs"
+)
+#: The honest mutant graded beside the hostile neighbours: its mechanism's names are the ones a
+#: squatter takes.
+NEIGHBOUR_MUTANT = "mqueue/unlink-leaks"
+
+
+def _honest_alone(rec, fails: set[str], mechanism: str | None) -> list[str]:
+    """How REC's verdicts differ from those its implementation gets alone: every spec passed
+    (the reference), or exactly FAILS failed and MECHANISM's other specs passed (a mutant, whose
+    manifest has no other mechanism)."""
+    wrong = []
+    for s in rec.specs:
+        if mechanism is not None and s.mechanism != mechanism:
+            expected = "not-implemented"
+        else:
+            expected = "failed" if s.id in fails else "passed"
+        if s.status != expected:
+            wrong.append(f"{s.id}: {s.status} (alone: {expected}): {s.message[:300]} {s.interference}")
+    return wrong
+
+
+def _outputs(rec) -> str:
+    return "\n".join(t.stdout for s in rec.specs if s.failure for t in s.failure.transcripts)
+
+
+@pytest.mark.slow
+@as_root
+@pytest.mark.parametrize("where", ["root", pytest.param("docker", marks=contained)])
+def test_hostile_neighbours_leave_the_honest_verdicts_as_they_are_alone(tmp_path, where):
+    """`ipc-grade batch --jobs 2` grades the reference and a mutant beside hostile submissions:
+    one squats the names and keys handed to the other gradings' programs (read from their
+    command lines, its build and its programs), one floods every System V table, the POSIX
+    queues and /dev/shm, one signals every process of another user. As root (each grading in
+    namespaces of its own) and with Docker's default capabilities (the gradings share one IPC
+    namespace, /dev/shm and /dev/mqueue, as in the image): the honest verdicts are the ones they
+    get alone, each attack was made and stopped, and nothing of any grading is left."""
+    from harness import mutants
+
+    klass, out = tmp_path / "class", tmp_path / "out"
+    for ident in neighbours.HOSTILE:
+        neighbours.hostile(klass, ident)
+    shutil.copytree(locate.bundled("reference"), klass / "2-reference", ignore=shutil.ignore_patterns("c", "__pycache__"))
+    mutant = next(m for m in mutants() if m.id == NEIGHBOUR_MUTANT)
+    (tmp_path / "m").mkdir()
+    shutil.copytree(mutant.materialize(tmp_path / "m"), klass / "5-mutant")
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(neighbours.RUBRIC)
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cmd = f"{sys.executable} -m grading.cli batch {klass} --out {out} --jobs 2 --rubric {rubric}; {neighbours.held_line(sys.executable)}"
+    argv = neighbours.container(cmd, tmp_path / "dev") if where == "docker" else ["sh", "-c", cmd]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+    records = {p.parent.name: run_record.load(p) for p in (out / "submissions").glob("*/record.json")}
+    assert set(records) == {*neighbours.HOSTILE, "2-reference", "5-mutant"}, done.stdout[-2000:] + done.stderr[-2000:]
+    isolation = records["2-reference"].meta["isolation"]
+    assert ("namespace" in isolation) == (where == "root"), isolation
+
+    # the honest verdicts are those they get alone
+    assert _honest_alone(records["2-reference"], set(), None) == []
+    assert _honest_alone(records["5-mutant"], mutant.fails, mutant.mechanism) == []
+
+    # every attack was made, and stopped
+    flood = records["1-flood"]
+    assert any("your programs held" in f for s in flood.specs for f in s.integrity), [s.message[:200] for s in flood.specs[:3]]
+    assert all(s.points == 0 for s in flood.specs)
+    signals = _outputs(records["4-signal"])
+    assert "signalled 0, refused" in signals and "signalled 0, refused 0" not in signals, signals[:500]
+    squat = records["3-squat"]
+    build = squat.meta["build"] or {}
+    seen = [int(n) for n in re.findall(r"squatted \d+ of (\d+) names seen", build.get("log", "") + _outputs(squat))]
+    assert "take a name another grading handed out" in build.get("status", "") or any(seen), build
+    if where == "docker":  # the gradings shared one IPC namespace and /dev/shm: none of them left anything there
+        held = neighbours.parse_held(done.stdout)
+        assert held and neighbours.nothing_held(held[-1]), held
+
+
+@pytest.mark.slow
+@as_root
+@pytest.mark.parametrize("where", ["root", pytest.param("docker", marks=contained)])
+def test_after_a_flood_nothing_is_left_and_the_next_verdicts_are_unchanged(tmp_path, where):
+    """A submission whose programs fill, at the kernel's speed, the System V queue, segment and
+    semaphore tables, the POSIX queues and /dev/shm (flood.c) is stopped at its first spec and
+    every later spec fails without running it; afterwards ipcs, /dev/shm and /dev/mqueue hold
+    nothing of it, and the reference graded next passes every spec it passes alone."""
+    flood = neighbours.flooder(tmp_path / "impls")
+    reference = tmp_path / "impls" / "reference"
+    shutil.copytree(locate.bundled("reference"), reference, ignore=shutil.ignore_patterns("c", "__pycache__"))
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    specs = "msgq or mqueue or shm or buffer"
+    grade_line = lambda impl, name: (  # noqa: E731
+        f"{sys.executable} -m pytest --impl={impl} --ipc-json={tmp_path / name}.json -p no:cacheprovider -q -k '{specs}' {locate.specs_dir()}"
+    )
+    held = neighbours.held_line(sys.executable)
+    cmd = f"{held}; {grade_line(flood, 'flood')}; {held}; {grade_line(reference, 'reference')}; {held}"
+    argv = neighbours.container(cmd, tmp_path / "dev") if where == "docker" else ["sh", "-c", cmd]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=_env_without_xdist())
+    rec = run_record.load(tmp_path / "flood.json")
+    first, *rest = sorted(rec.specs, key=lambda s: (s.integrity == [], s.id))
+    assert any("your programs held" in f for f in first.integrity), first.message[:500]
+    assert all(s.status == "failed" and s.points == 0 for s in rec.specs)
+    assert all("not run" in s.message or "was not started" in s.message or s.integrity for s in rest), [s.message[:200] for s in rest]
+    assert _honest_alone(run_record.load(tmp_path / "reference.json"), set(), None) == []
+    if where == "docker":  # one IPC namespace, /dev/shm and /dev/mqueue for both gradings
+        before, after_flood, after_reference = neighbours.parse_held(done.stdout)
+        assert neighbours.nothing_held(before) and neighbours.nothing_held(after_flood) and neighbours.nothing_held(after_reference), (before, after_flood)
+
+
+@as_root
+def test_nothing_a_program_can_read_tells_the_names_handed_out(tmp_path):
+    """A program cannot list the grader's run directories, read another user's environment, or
+    find an IPC name in the command line of any of the grader's processes (which /proc shows
+    everyone): nothing it can read tells the names and keys the grading hands out next."""
+    impl = tmp_path / "peek"
+    impl.mkdir()
+    shutil.copy(neighbours.ATTACKS / "neighbour.py", impl / "neighbour.py")
+    (impl / "ipc.toml").write_text('[implementation]\nname = "peek"\n\n[programs]\nmqueue = "python3 neighbour.py peek"\n')
+    rec, _ = grade(impl, "-k", "mqueue.persists", cwd=tmp_path)
+    out = _outputs(rec)
+    assert "listed 0 run directories; read 0 environments of other users; names in the grader's command lines: []; directories whose name is in the names handed to me: 0" in out, out
+
+
+def test_names_are_drawn_at_random_and_fit(tmp_path):
+    """Each POSIX name and key is fresh randomness, the same length every time (a verdict never
+    depends on it), recorded for the clean-up, and short enough for NAME_MAX and sun_path."""
+    from conformance.run.naming import Names, new_run_root
+
+    names = Names(tmp_path, "gw12")
+    first, second = names.posix("cnt"), names.posix("cnt")
+    assert first != second and len(first) == len(second) < 64 and first[:9] == second[:9] == "/ipc-gw12"
+    assert names.sysv_key() != names.sysv_key()
+    assert [kind for kind, _ in names.take_handed()] == ["posix", "posix", "key", "key"] and names.handed == []
+    root = new_run_root()
+    try:
+        assert root.stat().st_mode & 0o777 == 0o711
+        spec_dir = Names(root, "gw12").tmp_dir()
+        assert spec_dir.stat().st_mode & 0o777 == 0o700 and len(str(spec_dir / "server.sock")) < 108 - 20
+    finally:
+        shutil.rmtree(root)
+
+
+def _env_without_xdist() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
 
 
 if __name__ == "__main__":

@@ -10,15 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from conformance import deadline
+from conformance.deadline import Deadline
 from conformance.kernel import deadlock
+from conformance.outcomes import SpecFailure
 from conformance.record import visible
-from conformance.run import integrity, leftovers, naming
+from conformance.run import integrity, keeper, leftovers, naming
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.implementation import Implementation
 from conformance.run.supervisor import Supervisor, kill_user
@@ -39,6 +43,13 @@ def _left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     run.names.take_handed()
+    fence = keeper.fenced()
+    if fence:
+        raise SpecFailure(
+            f"not run: in an earlier spec {fence}. A submission whose programs take more than their share of what "
+            "the machine's gradings share is not run again.",
+            fix=keeper.FIX,
+        )
     yield
     box = run.sandbox
     if box is not None and box.uid != os.geteuid():
@@ -78,10 +89,17 @@ def supervisor(run_context: Run, request: pytest.FixtureRequest) -> Iterator[Sup
     timeline = Timeline(live=live)
     sup = supervisor_for(run_context.sandbox, run_context.env(home), guard, timeline)
     sup.sweeps = False  # at the spec's very end: _left_behind
+    box = run_context.sandbox
+    sup.keeper = keeper.Keeper(box.uid if box else None, box.gid if box else None, run_context.names, _stopper(sup)).start()
     deadlock.watching(sup)
     yield sup
     deadlock.watching(None)
     notes = sup.teardown()
+    if sup.keeper.interference:
+        request.node.stash.setdefault(INTERFERED, []).append(sup.keeper.interference)
+        sup.keeper.wait_for_room(Deadline(deadline.LONG))  # the next attempt (retry.py) starts where there is room
+    for note in request.node.stash.get(INTERFERED, []):  # this attempt's and any earlier one's
+        request.node.user_properties.append(("ipc_interference", note))
     left = [p for p in home.rglob("*") if not p.is_dir()]
     if left:
         notes.append(f"the programs left {len(left)} file(s) in their HOME/TMPDIR: removed")
@@ -115,6 +133,25 @@ def ipc_tmp(names: naming.Names, run_context: Run) -> Iterator[Path]:
     path = sandbox_mod.give(names.tmp_dir(), run_context.sandbox)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+#: What another grading did that spoiled each attempt at a spec (keeper.Keeper.interference), in its item's stash.
+INTERFERED = pytest.StashKey[list[str]]()
+
+
+def _stopper(sup: Supervisor) -> Callable[[], None]:
+    """What ends every process of SUP's programs at once, from the keeper's thread: kill(-1) as
+    their user when it is theirs alone, else SIGKILL to each program's process group (the spec's
+    thread reaps them)."""
+    if sup.user is not None and sup.user != os.geteuid():
+        return lambda: kill_user(sup.user)
+
+    def stop() -> None:
+        for p in list(sup.procs):
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGKILL)
+
+    return stop
 
 
 def _live(config: pytest.Config) -> Callable[[str], None]:

@@ -52,6 +52,7 @@ class Results:
             self.finished.add(report.nodeid)
         if props.get("ipc_left_behind"):
             spec.left_behind = dict(props["ipc_left_behind"])
+        spec.interference = [v for k, v in report.user_properties if k == "ipc_interference"] or spec.interference
         outcome = props.get("ipc_status")
         if outcome is None:
             return

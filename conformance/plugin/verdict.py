@@ -22,6 +22,7 @@ import pytest
 from conformance import record as run_record
 from conformance.kernel import observe
 from conformance.outcomes import Explained, Status, status_of
+from conformance.run import keeper
 from conformance.run.supervisor import Supervisor
 from conformance.run.timeline import Timeline
 
@@ -70,6 +71,10 @@ def decide(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
     findings = _integrity(item) if report.when == "call" else []
     if findings:
         status = Status.FAILED
+    elif report.when == "call" and _interfered(item):
+        # another grading spoiled this attempt (keeper.py): no verdict on the submission; the
+        # retry (retry.py) judges the spec again
+        status, message = Status.BROKEN, f"another grading on this machine interfered with this spec: {_interfered(item)}. This says nothing of your programs."
     if status is None:
         return
     outcome: dict[str, Any] = {"status": status.value, "message": message}
@@ -168,9 +173,11 @@ def _timeline(item: pytest.Item) -> Timeline | None:
 def _integrity(item: pytest.Item) -> list[str]:
     """What the guard saw the submission's processes do with the grader's files (integrity.py)."""
     supervisor = getattr(item, "funcargs", {}).get("supervisor")
-    if not isinstance(supervisor, Supervisor) or supervisor.guard is None:
+    if not isinstance(supervisor, Supervisor):
         return []
-    return supervisor.guard.stop()
+    found = supervisor.guard.stop() if supervisor.guard is not None else []
+    # and what the keeper saw them take of what the machine's gradings share (keeper.py)
+    return found + (supervisor.keeper.stop() if supervisor.keeper is not None else [])
 
 
 def _loaded(item: pytest.Item) -> list[str]:
@@ -181,8 +188,22 @@ def _loaded(item: pytest.Item) -> list[str]:
     return supervisor.guard.loaded
 
 
+def _interfered(item: pytest.Item) -> str | None:
+    """What another grading did to the spec ITEM while it ran (keeper.Keeper.interference)."""
+    supervisor = getattr(item, "funcargs", {}).get("supervisor")
+    keeper_ = supervisor.keeper if isinstance(supervisor, Supervisor) else None
+    return keeper_.interference if keeper_ is not None else None
+
+
 def _integrity_failure(item: pytest.Item, findings: list[str]) -> run_record.Failure:
     supervisor = item.funcargs["supervisor"]
+    if supervisor.keeper is not None and set(findings) <= set(supervisor.keeper.findings):
+        return run_record.Failure(
+            observed=keeper.OBSERVED,
+            evidence=findings,
+            fix=keeper.FIX,
+            transcripts=[p.record() for p in supervisor.procs[-TRANSCRIPTS:]],
+        )
     return run_record.Failure(
         observed="integrity: your programs ran the grader's own files (or a hidden copy of its reference), not programs of "
         "their own, so this spec gives no points whatever they printed.",

@@ -6,7 +6,9 @@ Everything that starts a process or prepares one:
 - ``implementation``: an implementation's programs as a spec starts them;
 - ``sandbox``: who programs run as, and the implementation staged for that user;
 - ``isolation``: private IPC, mount and network namespaces for the whole run;
-- ``naming``: names, keys and paths no other worker or run shares;
+- ``naming``: names, keys and paths no other worker or run shares, or can predict;
+- ``leftovers``: what a spec's programs left (IPC objects, files), removed and counted;
+- ``keeper``: each grading's programs held to a share of the machine's tables, and others' floods seen;
 - ``runtime``: the programs' own Python, without the grader;
 - ``limits``: what a program starts with (limits, signals, user, session);
 - ``supervisor`` and ``process``: programs started, fed, read, waited on and ended;
@@ -28,6 +30,8 @@ __all__ = [
     "implementation",
     "integrity",
     "isolation",
+    "keeper",
+    "leftovers",
     "limits",
     "manifest",
     "naming",

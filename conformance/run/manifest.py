@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
+import signal
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.record import MECHANISMS
+
+from .keeper import Keeper
 
 MANIFEST = "ipc.toml"
 TEMPLATE_HINT = "copy student_template/ipc.toml as a starting point"
@@ -242,6 +245,7 @@ def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] |
         argv.insert(1, "--keep-going")  # a program that does not compile costs only its mechanism
     if argv:
         sup = Supervisor(user=user, group=user, env=env)
+        sup.keeper = Keeper(user, user, stop_programs=lambda: _stop(sup)).start()  # a build that floods is stopped too
         try:
             proc = sup.spawn(argv, cwd=str(manifest.cwd), label="the build", stdin="devnull", grader_chose=argv[:1] == [manifest.python], subject=True)
             status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
@@ -253,7 +257,10 @@ def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] |
         except (SpecFailure, HarnessBroken) as exc:
             result["status"] = f"could not start: {exc}"
         finally:
+            taken = sup.keeper.stop()
             sup.teardown()
+        if taken:
+            result["ok"], result["status"] = False, f"was stopped: {taken[0]}"
     elif not result["status"]:
         result["status"] = "is empty"
     if not result["ok"]:
@@ -261,6 +268,20 @@ def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] |
         result["cost"] = sorted(why, key=list(MECHANISMS).index)
         result["why"] = why
     return result
+
+
+def _stop(sup) -> None:
+    """End every process of the build at once (from the keeper's thread)."""
+    from .supervisor import kill_user
+
+    if sup.user is not None and sup.user != os.geteuid():
+        kill_user(sup.user)
+    else:
+        for p in list(sup.procs):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def unbuilt(manifest: Manifest, since: float) -> dict[str, str]:

@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from conformance.kernel import observe
-from conformance.outcomes import HarnessBroken
+from conformance.outcomes import HarnessBroken, SpecFailure
 
+from . import keeper as keeper_mod
 from . import leftovers
 from .integrity import Guard
+from .keeper import Keeper
 from .limits import Limits
 from .process import Proc
 from .timeline import Timeline
@@ -41,6 +43,8 @@ class Supervisor:
     timeline: Timeline | None = None
     """Keeps what happened, in time (timeline.py)."""
     procs: list[Proc] = field(default_factory=list)
+    keeper: Keeper | None = None
+    """Keeps the programs to their share of the machine's tables and notes others' floods (keeper.py)."""
     sweeps: bool = True
     """At teardown, also remove what the programs' user left (leftovers.sweep). A spec's
     supervisor leaves that to the spec's very end, once its own objects are gone (fixtures.py)."""
@@ -68,6 +72,8 @@ class Supervisor:
         helper): if it cannot start, the grader is at fault. SUBJECT says it is the submission's
         own program: the guard watches it and its descendants.
         """
+        if self.keeper is not None and self.keeper.findings:
+            raise SpecFailure(f"{label} was not started: in this spec {self.keeper.findings[0]}.", fix=keeper_mod.FIX)
         if subject and self.guard is not None:
             self.guard.check_argv(argv, label)
         netns_fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC) if netns else None
@@ -117,6 +123,8 @@ class Supervisor:
             self.guard.stop()
         if self.timeline is not None:
             self.timeline.stop()
+        if self.keeper is not None:
+            self.keeper.stop()
         for p in self.procs:
             if p.poll() is None:
                 notes.append(f"{p.label} (pid {p.pid}) was still running and was killed")
