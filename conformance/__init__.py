@@ -23,5 +23,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-#: The version of the implementation contract (CONTRACT.md) these specs hold programs to.
-CONTRACT_VERSION = 2
+#: The version of the implementation contract (CONTRACT.md) these specs hold programs to:
+#: "MAJOR.MINOR" (its Versioning section says what each part means).
+CONTRACT_VERSION = "2.1"

@@ -11,7 +11,7 @@ A rubric is checked against the catalogue once, by the process the user gave it 
 ``load_checked``: the child pytest, and a batch's ipc-grade for each submission), and never
 ask for the catalogue again to check it.
 
-    ipc-grade 0.1.0 (ipc-conformance 0.1.0, contract version 2, Python 3.11.7)
+    ipc-grade 0.1.0 (ipc-conformance 0.1.0, contract version 2.1, Python 3.11.7)
 
 is ``--version`` (``VersionAction``): the package version is the distribution's
 (pyproject.toml), the contract version ``conformance.CONTRACT_VERSION``, asked of the grader in

@@ -46,8 +46,13 @@ MAX_SLEEP_MS = 60000
 INT64 = (-(1 << 63), (1 << 63) - 1)
 INTEGER = re.compile(rb"-?[0-9]{1,19}")
 #: The client's exit statuses (contract section 2): an error reply, no reply in time.
+EXIT_TOO_LONG = 4
 EXIT_ERROR_REPLY = 5
 EXIT_TIMEOUT = 6
+#: The longest stdin line a request can carry (LENGTH counts the ID's 4 bytes too), and the most
+#: of an unknown procedure's name its error message repeats (contract 2.1).
+MAX_BODY = MAX_LENGTH - 4
+MAX_NAME_SHOWN = 1024
 
 
 class Failure(Exception):
@@ -141,7 +146,7 @@ def execute(body):
     name, space, argument = body.partition(b" ")
     procedure = PROCEDURES.get(name)
     if procedure is None:
-        return NO_SUCH_PROCEDURE, b"no such procedure " + name
+        return NO_SUCH_PROCEDURE, b"no such procedure " + name[:MAX_NAME_SHOWN]
     return procedure(argument if space else None)
 
 
@@ -236,10 +241,11 @@ def client(host, port, timeout_ms, first_id):
         stdin_open = True
         replies = bytearray()
         errors = 0
+        too_long = False
         poller = select.poll()
         poller.register(0, select.POLLIN)
         poller.register(sock.fileno(), select.POLLIN)
-        while stdin_open or waiting:
+        while (stdin_open or waiting) and not too_long:
             now = time.monotonic()
             nearest = min((c.deadline for c in waiting.values()), default=None)
             if nearest is not None and nearest <= now:
@@ -255,7 +261,7 @@ def client(host, port, timeout_ms, first_id):
                         if lines:  # a last line without its newline is a call too
                             lines += b"\n"
                     lines += data
-                    while (end := lines.find(b"\n")) >= 0:
+                    while (end := lines.find(b"\n")) >= 0 and end <= MAX_BODY:
                         body = bytes(lines[:end])
                         del lines[: end + 1]
                         call = Call(next_id, time.monotonic() + timeout_ms / 1000)
@@ -266,6 +272,7 @@ def client(host, port, timeout_ms, first_id):
                             sock.sendall(record(call.id, body))  # at once: no waiting for earlier replies
                         except OSError:
                             raise Failure("connection closed by the server") from None
+                    too_long = len(lines) > MAX_BODY  # a line no request can carry: none of it is sent
                 else:
                     try:
                         data = sock.recv(CHUNK)
@@ -284,6 +291,8 @@ def client(host, port, timeout_ms, first_id):
                 ok = payload[0] == OK
                 errors += not ok
                 write_all(1, (b"ok " if ok else b"error ") + payload[1:] + b"\n")
+        if too_long:
+            raise Failure("message too long", EXIT_TOO_LONG)
         return EXIT_ERROR_REPLY if errors else 0
 
 
@@ -334,7 +343,7 @@ def main(argv):
                 raise Usage("client takes HOST PORT")
             timeout_ms = number(found.get("--timeout", str(DEFAULT_TIMEOUT_MS)), 1, 3_600_000, "timeout")
             first_id = number(found.get("--id", "1"), 0, (1 << 32) - 1, "id")
-            return client(words[0], number(words[1], 0, 65535, "port"), timeout_ms, first_id)
+            return client(words[0], number(words[1], 1, 65535, "port"), timeout_ms, first_id)
         raise Usage(f"unknown role {role!r}")
     except Usage as exc:
         return fail(f"{exc}\n{USAGE}", 2)

@@ -13,6 +13,10 @@ Usage: rpc server [--host H] [--port P] | rpc client HOST PORT [--timeout MS] [-
   print `ok RESULT` or `error MESSAGE` per call in call order; exit 0, 5 (an error reply),
   6 (`timeout`: no reply within --timeout MS, default 5000) or 1 (`connection refused`,
   `connection closed`).
+- Contract 2.1 settles the corners: `count ` (a trailing space) is `count`; any STATUS but 0 is
+  an error reply; a stdin line over 1048572 bytes exits 4 (`message too long`); `no such
+  procedure NAME` repeats at most 1024 bytes of NAME; a bad PORT is a usage error (the
+  client's is 1 to 65535); a half-closed connection gets its replies.
 
 Replace this stub. Until then it tells the grader it is not implemented (exit 69), and every
 rpc spec scores 0 without failing.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 
 import pytest
@@ -152,11 +154,12 @@ def test_every_statement_of_the_contract_version_is_current():
 
     contract = (locate.specs_dir().parent / "CONTRACT.md").read_text()
     assert contract.splitlines()[0] == f"# The implementation contract, version {v}"
-    assert f"This is **contract version {v}**" in contract and f"CONTRACT_VERSION == {v}`" in contract
+    assert re.fullmatch(r"[0-9]+\.[0-9]+", v), f"CONTRACT_VERSION is MAJOR.MINOR, not {v!r}"
+    assert f"This is **contract version {v}**" in contract and f"CONTRACT_VERSION == {json.dumps(v)}`" in contract
     for manifest in ("reference/ipc.toml", "reference/c/ipc.toml"):
         assert f"contract version {v}" in (ROOT / manifest).read_text().splitlines()[0], manifest
     assert f"(version {v})" in (ROOT / "reference" / "c" / "README.md").read_text()
-    assert f'"contract_version": {v},' in (ROOT / "docs" / "run-record.md").read_text()
+    assert f'"contract_version": {json.dumps(v)},' in (ROOT / "docs" / "run-record.md").read_text()
 
 
 def test_the_run_record_doc_names_every_field():

@@ -54,6 +54,8 @@
 #define REMEMBERED 256             /* replies kept per connection, for retries */
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_SLEEP_MS 60000
+#define MAX_BODY (MAX_LENGTH - 4)  /* the longest stdin line a request can carry */
+#define MAX_NAME_SHOWN 1024        /* the most of an unknown name its error message repeats */
 #define THREAD_STACK (256 << 10)
 
 enum { STATUS_OK = 0, STATUS_NO_SUCH_PROCEDURE = 1, STATUS_BAD_ARGUMENTS = 2 };
@@ -222,7 +224,7 @@ static void execute(const unsigned char *body, size_t len, struct answer *a)
         static const char message[] = "no such procedure ";
         a->status = STATUS_NO_SUCH_PROCEDURE;
         bytes_append(&a->result, message, sizeof message - 1);
-        bytes_append(&a->result, body, name_len);
+        bytes_append(&a->result, body, name_len < MAX_NAME_SHOWN ? name_len : MAX_NAME_SHOWN);
     }
 #undef IS
 }
@@ -556,7 +558,7 @@ static int client(const char *host, long port, long timeout_ms, uint32_t next_id
                 break;
             }
             unsigned char *nl;
-            while (status < 0 && (nl = memchr(lines.data, '\n', lines.len)) != NULL) {
+            while (status < 0 && (nl = memchr(lines.data, '\n', lines.len)) != NULL && (size_t)(nl - lines.data) <= MAX_BODY) {
                 size_t len = (size_t)(nl - lines.data);
                 struct call *call = new_call(&calls, next_id++, now_ms() + timeout_ms); /* ids wrap modulo 2^32 */
                 out.len = 0;
@@ -606,6 +608,8 @@ static int client(const char *host, long port, long timeout_ms, uint32_t next_id
         }
         if (print_ready(&calls, &errors) < 0 && status < 0)
             status = fail(EXIT_ERROR, "writing stdout: %s", errno == EPIPE ? "broken pipe" : strerror(errno));
+        if (status < 0 && lines.len > MAX_BODY) /* a line no request can carry: none of it is sent */
+            status = fail(EXIT_TOO_LONG, "message too long");
     }
     if (status < 0)
         status = errors ? EXIT_ERROR_REPLY : EXIT_OK;
@@ -656,8 +660,8 @@ int main(int argc, char **argv)
             return usage(reason, "");
         if (n_words != 2)
             return usage(role, " takes HOST PORT");
-        if (parse_digits(words[1], 0, 65535, &port) < 0)
-            return usage("bad port (expected 0 to 65535): ", words[1]);
+        if (parse_digits(words[1], 1, 65535, &port) < 0)
+            return usage("bad port (expected 1 to 65535): ", words[1]);
         long timeout_ms = DEFAULT_TIMEOUT_MS, first_id = 1;
         if (options[0].given && parse_digits(options[0].value, 1, 3600000, &timeout_ms) < 0)
             return usage("bad timeout (expected 1 to 3600000 ms): ", options[0].value);

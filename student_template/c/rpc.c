@@ -14,6 +14,9 @@
  * ok, 1 no such procedure, 2 bad arguments) and the result. Every integer is BIG-endian
  * (htonl/ntohl), and LENGTH is at most 1 MiB. TCP is a byte stream: a record may come in
  * several recv() calls, and two in one; read exactly LENGTH bytes (a loop) before you use one.
+ * Contract 2.1 settles the corners: `count ` (a trailing space) is `count`; any STATUS but 0 is
+ * an error reply; a stdin line over 1048572 bytes exits 4 (`message too long`); `no such
+ * procedure NAME` repeats at most 1024 bytes of NAME; a half-closed connection gets its replies.
  *
  * For both roles: signal(SIGPIPE, SIG_IGN), so that sending to a peer that closed gives EPIPE.
  */
@@ -108,7 +111,7 @@ int main(int argc, char **argv)
     }
     if (is_server)
         return server(host, port);
-    if (n_words != 2 || parse_long(words[1], 0, 65535, &port) < 0)
+    if (n_words != 2 || parse_long(words[1], 1, 65535, &port) < 0) /* the client's PORT: 1 to 65535 */
         return fail(EXIT_USAGE, "client takes HOST PORT\n" USAGE);
     return client(words[0], port, timeout_ms, (uint32_t)first_id);
 }
