@@ -1,9 +1,11 @@
 """What a spec can end as, and the exceptions that end it so.
 
-LTP's three outcomes, widened for grading: the behaviour is wrong (failed, or timeout when a
-deadline ran out), the submission lacks it (not-implemented), the machine lacks a feature
-(unsupported: excluded from the maximum), or the harness itself failed (broken: not charged to
-the student, shown to the instructor).
+LTP's three outcomes, widened for grading: the behaviour is wrong (failed, also when the kernel
+proves the programs stuck for good; timeout when a deadline ran out with no such proof), the
+submission lacks it (not-implemented), the machine lacks a feature (unsupported: excluded from
+the maximum), or the harness itself failed twice (broken: 0 points in the maximum, and the
+submission marked for regrading). What the programs did to the grader's own operations is
+theirs: failed, with an integrity finding (ProgramsInterfered), never broken.
 """
 
 from __future__ import annotations
@@ -81,6 +83,37 @@ class SpecOutcome(BaseException):
 class SpecTimeout(Explained, SpecOutcome):
     """A deadline ran out while waiting for the implementation to do something (Explained)."""
 
+    def again(self, **parts: Any) -> SpecTimeout:
+        """This outcome with some of its parts changed (more evidence, a better observation), of
+        the same class: a proven deadlock stays proven (SpecDeadlock) when a spec adds to it."""
+        fields = {"expected": self.expected, "done": self.done, "evidence": self.evidence, "fix": self.fix, "procs": self.procs, **parts}
+        out = type(self)(fields.pop("observed", self.observed), **fields)
+        out.because = self.because
+        return out
+
+
+class SpecDeadlock(SpecTimeout):
+    """A wait ended before its deadline because the kernel proved that what it waits for can
+    never happen (kernel/deadlock.py): every process of the spec asleep, and nothing that could
+    wake one of them awake. A wait that catches a SpecTimeout to go on treats it as its deadline
+    come early; a spec that ends on it is *failed*, never *timeout*: a proof is a verdict on the
+    behaviour, the same on any machine and in every spec, where a deadline that runs out says
+    only that time ran out (a slower machine might have made it)."""
+
+
+class ProgramsInterfered(Explained, SpecOutcome):
+    """The grader's own operation failed because of what the submission's programs did: a name
+    or key it was about to create taken, a kernel table the programs' user filled, the event
+    queue it watches flooded, /dev/shm filled. That is a verdict on the submission, not a
+    grader fault: the spec is failed, and FINDING (what the programs did, in a sentence) is an
+    integrity finding every report shows the instructor. A BaseException (SpecOutcome), so that
+    Hypothesis does not shrink it example after example."""
+
+    def __init__(self, finding: str, **parts: Any) -> None:
+        self.finding = finding
+        parts.setdefault("fix", "Leave the grader's objects and the machine's shared tables alone: a program may use only what its command line names.")
+        super().__init__(f"integrity: {finding}", **parts)
+
 
 @contextmanager
 def needs(spec_id: str) -> Iterator[None]:
@@ -115,6 +148,8 @@ class HarnessBroken(SpecOutcome):
 
 #: Exceptions that set the status directly, in the order they are checked.
 STATUS_OF_EXCEPTION: tuple[tuple[type[BaseException], Status], ...] = (
+    (SpecDeadlock, Status.FAILED),
+    (ProgramsInterfered, Status.FAILED),
     (SpecTimeout, Status.TIMEOUT),
     (NotImplementedBySubmission, Status.NOT_IMPLEMENTED),
     (Unsupported, Status.UNSUPPORTED),

@@ -94,8 +94,10 @@ class Status(str, enum.Enum):
 class StatusInfo:
     status: Status
     counted: bool
-    """Its points count toward the maximum. Unsupported (the machine lacks a feature) and
-    broken (the grader failed) are nobody's doing in the submission, so they do not."""
+    """Its points count toward the maximum. Unsupported (the machine lacks a feature) is
+    nobody's doing and does not. Broken (the grader failed twice) does, with 0 points, so that
+    it can never raise a score, not even as a percentage; the submission is marked for
+    regrading (RunRecord.regrade), and a rubric may leave broken specs out (broken = "exclude")."""
     charged: bool
     """The submission's doing: it fails a required spec and is listed as a problem."""
     explained: bool
@@ -124,8 +126,8 @@ STATUS: dict[str, StatusInfo] = {
             "This machine lacks a feature this spec needs; it does not count toward the score.",
         ),
         StatusInfo(
-            Status.BROKEN, False, False, True, "grader failure (not counted)", "error", "35", "⚠️",
-            "The grader itself failed on this spec; it is not charged to you and does not count toward the score.",
+            Status.BROKEN, True, False, True, "grader failure (0 points until regraded)", "error", "35", "⚠️",
+            "The grader itself failed on this spec, twice: it is not your doing, and it counts 0 points until your instructor regrades it.",
         ),
     )
 }
@@ -357,6 +359,16 @@ class RunRecord:
     def max_score(self) -> float:
         return round(sum(s.max_points for s in self.specs if s.counted), 6)
 
+    @property
+    def regrade(self) -> str | None:
+        """Why an instructor must regrade this submission (a spec the grader could not judge,
+        even on a second attempt: it counts 0 points meanwhile), or None."""
+        broken = [s for s in self.specs if s.status == Status.BROKEN.value]
+        if not broken:
+            return None
+        first = next((line for line in broken[0].message.splitlines() if line.strip() and not line.startswith("The grader could not judge")), "")
+        return f"the grader could not judge {', '.join(s.id for s in broken)} (0 points until regraded): {first.strip()}".rstrip(": ")
+
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATUSES, 0)
         for s in self.specs:
@@ -371,6 +383,7 @@ class RunRecord:
             "max_score": self.max_score,
             "error": self.error,
             "counts": self.counts(),
+            "regrade": self.regrade,
             **self.meta,
             "specs": [asdict(s) for s in self.specs],
         }
@@ -379,7 +392,7 @@ class RunRecord:
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
         if data.get("version") != VERSION:
             raise ValueError(f"run record version {data.get('version')!r}: this grader reads version {VERSION}")
-        known = {"version", "implementation", "score", "max_score", "error", "counts", "specs"}
+        known = {"version", "implementation", "score", "max_score", "error", "counts", "regrade", "specs"}
         specs = []
         for s in data["specs"]:
             fields = _known(SpecResult, s)

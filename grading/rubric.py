@@ -48,6 +48,12 @@ class SpecInfo:
         return cls(str(entry["id"]), str(entry["mechanism"]), float(entry["points"]), str(entry.get("hint", "")), str(entry.get("title", "")))
 
 
+#: What a broken spec (the grader failed on it twice) counts as: 0 points in the maximum, the
+#: default, which no submission can turn to its profit; or left out of the maximum, as an
+#: unsupported spec is (the instructor's choice: the rest then share a total).
+BROKEN_POLICIES = ("count", "exclude")
+
+
 class RubricError(ValueError):
     """A rubric that cannot be used; the message lists every problem with its line and fix."""
 
@@ -62,6 +68,7 @@ TOP_KEYS = {
     "spec": "per-spec settings, as [spec.\"pipe.eof-on-close\"]",
     "late": "the late policy, as [late] with due and penalty_per_day",
     "submission_limit": "on Gradescope, the submissions that count (later ones are graded for feedback and keep the last counted score)",
+    "broken": f"what a spec the grader could not judge counts as: {' or '.join(repr(b) for b in BROKEN_POLICIES)}",
 }
 LATE_KEYS = {
     "due": "the due date with its UTC offset, such as 2026-03-01T23:59:00-05:00 (on Gradescope, leave it out to use the assignment's)",
@@ -176,6 +183,8 @@ class Rubric:
     """The late policy ([late]), applied where the submission time is known (late.py)."""
     submission_limit: int | None = None
     """On Gradescope: how many submissions count (late.py)."""
+    broken: str = "count"
+    """What a broken spec counts as (BROKEN_POLICIES)."""
 
     def selects(self, spec_id: str) -> bool:
         return spec_id in self.rules
@@ -195,6 +204,7 @@ class Rubric:
             "required": sorted(i for i, r in self.rules.items() if r.required),
             **({"late": self.late.describe()} if self.late else {}),
             **({"submission_limit": self.submission_limit} if self.submission_limit else {}),
+            "broken": self.broken,
         }
 
     def apply(self, record: RunRecord) -> RunRecord:
@@ -206,11 +216,13 @@ class Rubric:
         platform that only knows the total (Gradescope, an LMS) shows a fair score."""
         ruled = [(s, self.rules[s.id]) for s in record.specs if s.id in self.rules]
         points = {s.id: rule.points for s, rule in ruled}
-        counted = [s.id for s, _ in ruled if STATUS[s.status].counted] if record.error is None else []
+        dropped = {s.id for s, _ in ruled if s.status == "broken" and self.broken == "exclude"}
+        counted = [s.id for s, _ in ruled if STATUS[s.status].counted and s.id not in dropped] if record.error is None else []
         worth = sum(points[i] for i in counted)
         rescaled = self.total is not None and counted and 0 < worth < self.total - 1e-9
         if rescaled:
             points.update(_rounded({i: points[i] * self.total / worth for i in counted}, self.total))
+        points.update(dict.fromkeys(dropped, 0.0))  # out of the maximum, as the rubric says
         specs = [
             replace(
                 s,
@@ -226,7 +238,7 @@ class Rubric:
         if rescaled:
             left = sorted(s.id for s, _ in ruled if s.id not in counted)
             meta["rubric"]["rescaled"] = (
-                f"{', '.join(left)} cannot be judged on this machine and {'does' if len(left) == 1 else 'do'} not count: "
+                f"{', '.join(left)} could not be judged and {'does' if len(left) == 1 else 'do'} not count: "
                 f"the other specs share the rubric's total of {self.total:g} points"
             )
         return RunRecord(implementation=dict(record.implementation), specs=specs, error=record.error, meta=meta)
@@ -319,6 +331,9 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
             "grade": _typed(problems, table, "grade", bool, (*where, "grade"), "true or false"),
         }
     late = _late(problems, data)
+    broken = data.get("broken", "count")
+    if broken not in BROKEN_POLICIES:
+        problems.add(("broken",), f"'broken' must be one of {', '.join(repr(b) for b in BROKEN_POLICIES)}, not {broken!r}", 'write it as broken = "exclude", or remove it (the default, "count")')
     limit = _typed(problems, data, "submission_limit", int, ("submission_limit",), "a whole number")
     if isinstance(limit, bool) or (limit is not None and limit < 1):
         problems.add(("submission_limit",), f"'submission_limit' must be 1 or more, not {limit!r}", "write it as submission_limit = 5, or remove it")
@@ -381,6 +396,7 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
         warnings=warnings,
         late=late,
         submission_limit=limit,
+        broken=broken,
     )
 
 

@@ -16,10 +16,12 @@ The environments (docs/environments.md):
 - ``docker-batch``: the same with Docker's default capabilities, in a container made with
   unshare (an IPC namespace, /dev/shm and /dev/mqueue of its own), where the gradings share them.
 
-Each grades the reference (every spec) and a few mutants (their mechanism's specs). A spec's
-verdict must be the same in every environment, except that a spec may be *unsupported* where
-the environment lacks a capability it needs (network namespaces), with the reason. Prints a
-table, and exits 1 on any disagreement or when the reference misses a point it could earn.
+Each grades the reference (every spec) and a few mutants (their mechanism's specs); root, docker
+and user also grade the null submissions (tests/fixtures/null/: programs that do none of the
+work, every spec). A spec's verdict must be the same in every environment, except that a spec
+may be *unsupported* where the environment lacks a capability it needs (network namespaces),
+with the reason. Prints a table, and exits 1 on any disagreement, when the reference misses a
+point it could earn, or when a null submission earns a point or has a spec broken.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ DOCKER_DEFAULT_CAPS = (
 ).split()
 #: Mutants graded beside the reference: each leans on a different kind of kernel evidence.
 MUTANTS = ("pipe/no-pipe", "msgq/recv-polls", "shm/rm-only-detaches")
+#: The environments that grade the null submissions too: as root, under Docker's default
+#: capabilities, as an ordinary user (a point without the work would show in any of them).
+NULL_ENVS = ("root", "docker", "user")
 USER = "ipc-grade-ci"
 
 
@@ -116,9 +121,11 @@ def ensure_user(name: str) -> None:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
 
 
-def implementations(into: Path, mutants: tuple[str, ...]) -> dict[str, tuple[Path, str | None]]:
-    """name -> (directory, mechanism or None for every spec), readable by every user."""
+def implementations(into: Path, mutants: tuple[str, ...], nulls: tuple[str, ...] = ()) -> dict[str, tuple[Path, str | None]]:
+    """name -> (directory, mechanism or None for every spec), readable by every user; the null
+    submissions NULLS are named null/NAME."""
     from harness import mutants as all_mutants
+    from harness import null_submission
 
     from conformance import locate
 
@@ -132,8 +139,10 @@ def implementations(into: Path, mutants: tuple[str, ...]) -> dict[str, tuple[Pat
         where = into / "mutants" / m.mechanism
         where.mkdir(parents=True, exist_ok=True)
         out[mid] = (m.materialize(where), m.mechanism)
+    for name in nulls:
+        out[f"null/{name}"] = (null_submission(name, into / "nulls"), None)
     for path in [into, *into.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        path.chmod(0o755 if path.is_dir() or path.name == "prog.sh" else 0o644)
     return out
 
 
@@ -152,6 +161,8 @@ def grade(env: Env, impls: dict[str, tuple[Path, str | None]], work: Path, jobs:
         return _grade_batch(env, impls, work, jobs, result, t0)
     specs = specs_dir(env.python)
     for name, (path, mechanism) in impls.items():
+        if name.startswith("null/") and env.name not in NULL_ENVS:
+            continue
         out = work / (name.replace("/", "-") + ".json")
         cmd = [env.python, "-m", "pytest", f"--impl={path}", f"--ipc-json={out}", "-n", jobs, "-p", "no:cacheprovider", "-q"]
         if mechanism:
@@ -170,6 +181,8 @@ def _grade_batch(env: Env, impls, work: Path, jobs: str, result: Result, t0: flo
     klass.mkdir()
     names = {}
     for name, (path, _) in impls.items():
+        if name.startswith("null/"):
+            continue  # graded where NULL_ENVS say
         sid = name.replace("/", "-")
         shutil.copytree(path, klass / sid)
         names[sid] = name
@@ -213,13 +226,16 @@ def compare(results: dict[str, Result]) -> list[str]:
         specs = sorted({s for r in results.values() for s in r.verdicts.get(impl, {})})
         for spec in specs:
             seen = {env: r.verdicts.get(impl, {}).get(spec) for env, r in results.items() if r.problem is None}
-            judged = {env: v for env, v in seen.items() if v != "unsupported"}
+            judged = {env: v for env, v in seen.items() if v not in ("unsupported", None)}  # None: not graded there
             if len(set(judged.values())) > 1:
                 detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items())
                 problems.append(f"{impl} {spec} differs: {detail}")
             if impl == "reference" and any(v not in ("passed", "unsupported") for v in seen.values()):
                 detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items() if v != "passed")
                 problems.append(f"the reference does not pass {spec}: {detail}")
+            if impl.startswith("null/") and any(v in ("passed", "broken") for v in seen.values()):
+                detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items() if v in ("passed", "broken"))
+                problems.append(f"{impl}, which does none of the work, has {spec} {'/'.join(sorted({v for v in seen.values() if v in ('passed', 'broken')}))}: {detail}")
     return problems
 
 
@@ -231,6 +247,7 @@ def main() -> int:
     p.add_argument("--hog", action="store_true", help="keep a CPU-bound process running beside the gradings")
     p.add_argument("--jobs", default="2")
     p.add_argument("--reference-only", action="store_true")
+    p.add_argument("--no-nulls", action="store_true", help="leave out the null submissions")
     args = p.parse_args()
     envs = environments(sys.executable, args.shared_python)
     if args.env:
@@ -244,13 +261,19 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="ipc-envs-") as tmp:
             base = Path(tmp)
             base.chmod(0o755)
-            impls = implementations(base / "impls", () if args.reference_only else MUTANTS)
+            from harness import NULLS
+
+            impls = implementations(base / "impls", () if args.reference_only else MUTANTS, () if args.reference_only or args.no_nulls else NULLS)
             for env in envs:
                 for run in range(args.runs):
                     key = env.name if args.runs == 1 else f"{env.name}#{run + 1}"
                     r = results[key] = grade(env, impls, base / key.replace("#", "-"), args.jobs)
                     ref = r.verdicts.get("reference", {})
                     line = f"{key:<24} {r.seconds:6.1f} s  reference: {sum(v == 'passed' for v in ref.values())}/{len(ref)} passed"
+                    nulls = [n for n in r.verdicts if n.startswith("null/")]
+                    if nulls:
+                        statuses = [v for n in nulls for v in r.verdicts[n].values()]
+                        line += f"; {len(nulls)} null submissions: {statuses.count('passed')} specs passed, {statuses.count('broken')} broken"
                     unsupported = sorted(s for s, v in ref.items() if v == "unsupported")
                     if unsupported:
                         why = [f"{s} ({r.reasons['reference'][s]})" for s in unsupported]

@@ -117,3 +117,26 @@ def mutants() -> list[Mutant]:
                 raise AssertionError(f"mutant {mech_dir.name}/{name}: a mutant of the C reference is named {C_PREFIX}..., and only such a mutant")
             out.append(Mutant(mech_dir.name, name, meta["description"], set(meta["fails"]), source, meta.get("unprivileged", False), language))
     return out
+
+
+# --- null submissions: programs that do none of the work -----------------------------------
+
+NULL = ROOT / "tests" / "fixtures" / "null"
+#: The null programs (tests/fixtures/null/README.md), each a submission of its own.
+NULLS = tuple(sorted(p.stem for p in NULL.glob("*.sh")))
+
+
+def null_submission(name: str, into: Path) -> Path:
+    """A submission whose every program is the null script NAME (every mechanism in its
+    manifest), made under INTO, readable and runnable by every user."""
+    from conformance.record import MECHANISMS
+
+    target = into / f"null-{name}"
+    target.mkdir(parents=True)
+    shutil.copy(NULL / f"{name}.sh", target / "prog.sh")
+    (target / "prog.sh").chmod(0o755)
+    (target / "notes.txt").write_text("a file that is not a program\n")  # exec126.sh runs it
+    (target / "notes.txt").chmod(0o644)
+    programs = "\n".join(f'{m} = "./prog.sh"' for m in MECHANISMS)
+    (target / "ipc.toml").write_text(f'[implementation]\nname = "null: {name}"\n\n[programs]\n{programs}\n')
+    return target

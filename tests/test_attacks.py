@@ -24,6 +24,7 @@ from harness import ROOT, grade
 from conformance import locate
 from conformance import record as run_record
 from conformance.kernel import observe
+from conformance.record import MECHANISMS
 from conformance.run.sandbox import POOL_BASE, POOL_SIZE
 
 ATTACKS = ROOT / "tests" / "fixtures" / "attacks"
@@ -173,6 +174,65 @@ def test_a_hostile_grading_cannot_reach_an_honest_one(tmp_path):
     t.join()
     rec = honest["rec"]
     assert rec.specs and all(s.status == "passed" for s in rec.specs), [(s.id, s.status, s.message[:200]) for s in rec.specs]
+
+
+# --- interfere with the grader's own operations: a verdict, never broken -----------------------
+
+
+def _interfering(tmp_path: Path, attack: str, mechanisms: tuple[str, ...]) -> Path:
+    """The reference's programs for MECHANISMS, each started through interfere.py ATTACK."""
+    impl = tmp_path / attack
+    impl.mkdir()
+    reference = locate.bundled("reference")
+    shutil.copy(ATTACKS / "interfere.py", impl / "interfere.py")
+    lines = []
+    for m in mechanisms:
+        program = MECHANISMS[m].program
+        shutil.copy(reference / program, impl / program)
+        lines.append(f'{m} = "python3 interfere.py {attack} {program}"')
+    (impl / "ipc.toml").write_text(f'[implementation]\nname = "interfere: {attack}"\n\n[programs]\n' + "\n".join(lines) + "\n")
+    return impl
+
+
+def _private_ipc(rec) -> bool:
+    """The run had an IPC namespace and a /dev/shm of its own (what it fills is its own)."""
+    return "private IPC namespace and /dev/shm" in rec.meta.get("isolation", "")
+
+
+INTERFERENCES = {
+    # attack: (mechanisms, -k, what an integrity finding says when the attack bit)
+    "flood-shm": (("shm",), "shm.counter", "flooded"),
+    "fill-sysv": (("msgq",), "msgq", "filled the kernel's table of System V message queues"),
+    "squat-mqueue": (("mqueue",), "mqueue", "took a name that is not theirs"),
+    "fill-shm": (("buffer",), "buffer", "filled /dev/shm"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", sorted(INTERFERENCES))
+def test_getting_in_the_graders_way_scores_no_more_than_the_honest_work(attack, tmp_path):
+    """Flooding the inotify queue the grader watches /dev/shm with, filling the System V table,
+    squatting the names the grader will create, filling /dev/shm: each is the programs' doing,
+    a failed spec with an integrity finding, never broken (which would ask for a regrade) and
+    never a crash of the grader; the submission scores no more than the same programs without
+    the attack, in points and as a percentage."""
+    mechanisms, selection, finding = INTERFERENCES[attack]
+    (tmp_path / "honest").mkdir()
+    (tmp_path / "hostile").mkdir()
+    honest, _ = grade(_interfering(tmp_path / "honest", "none", mechanisms), "-k", selection, "-n", "2", cwd=tmp_path / "honest")
+    rec, proc = grade(_interfering(tmp_path / "hostile", attack, mechanisms), "-k", selection, "-n", "2", cwd=tmp_path / "hostile")
+    assert honest.error is None and honest.score == honest.max_score > 0, [(s.id, s.status, s.message[:200]) for s in honest.specs if s.status != "passed"]
+    assert rec.error is None and {s.id for s in rec.specs} == {s.id for s in honest.specs}, (rec.error, proc.stdout[-2000:])
+    assert not [s.id for s in rec.specs if s.status == "broken"], [(s.id, s.message[:300]) for s in rec.specs if s.status == "broken"]
+    assert rec.score <= honest.score and rec.score / rec.max_score <= honest.score / honest.max_score
+    bitten = [s for s in rec.specs if any(finding in f for f in s.integrity)]
+    assert all(s.status == "failed" for s in bitten), [(s.id, s.status) for s in bitten]
+    if attack == "flood-shm":
+        assert bitten, [(s.id, s.status, s.integrity, s.message[:200]) for s in rec.specs if s.status != "passed"]
+    if attack in ("fill-sysv", "fill-shm") and _private_ipc(rec):
+        # what they fill is the run's own: it costs them (the grader's quota may stop the
+        # programs before the grader meets ENOSPC; tests/test_interference.py meets it)
+        assert rec.score < honest.score
 
 
 # --- interfere, exhaust, signal: gradings side by side, some hostile ------------------------------

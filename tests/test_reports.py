@@ -172,8 +172,11 @@ def test_gradescope_fields_scores_and_visibility():
     # what is always shown names no hidden spec, and the run's stdout stays with instructors
     assert SECRET not in doc["output"] and "duplex-large-lines" not in doc["output"]
     assert doc["stdout_visibility"] == "hidden"
-    # specs that do not count are worth nothing
-    assert by_id["signal.sigkill-uncatchable"]["max_score"] == 0 and by_id["socket.tcp-roundtrip"]["max_score"] == 0
+    # a spec that does not count (unsupported) is worth nothing; a broken one counts 0 of its
+    # points, and the output asks for a regrade with the grader's reason
+    assert by_id["signal.sigkill-uncatchable"]["max_score"] == 0
+    assert by_id["socket.tcp-roundtrip"]["max_score"] == 3 and by_id["socket.tcp-roundtrip"]["score"] == 0
+    assert "\nREGRADE: the grader could not judge socket.tcp-roundtrip" in doc["output"] and "OSError: boom" in doc["output"]
     assert "\x1b" not in json.dumps(doc) and "\\u001b" not in json.dumps(doc)
 
 
@@ -418,7 +421,8 @@ def test_terminal_subtotals_hints_and_no_escapes():
     assert "\x1b" not in text and "\\x1b[31m" in text
     assert "Not implemented:\n- msgq (2 specs): your `msgq recv` says: not implemented" in text
     full = terminal(mixed_record(), show_hidden=True)
-    assert "Total: 4/19" in full and "[hidden]" in full and "[after due date]" in full
+    assert "Total: 4/22" in full and "[hidden]" in full and "[after due date]" in full  # the broken spec counts, 0 of 3
+    assert "REGRADE: the grader could not judge socket.tcp-roundtrip" in full
 
 
 # --- a run that could not grade ----------------------------------------------------------

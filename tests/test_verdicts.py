@@ -1,9 +1,10 @@
 """`broken` is the grader's fault and nothing else: whatever a program does, its verdict is its own.
 
 A program that exits at once, closes its stdin, prints noise or prints a number too big to parse
-ends *failed*, *timeout* or *not-implemented*, decided by what it did; such a status can neither be
-forced out of the maximum (a `broken` spec is not counted) nor change from run to run. The
-other way round, what the grader or its machine gets wrong is `broken`, never charged.
+ends *failed*, *timeout* or *not-implemented*, decided by what it did, and none changes from run
+to run. The other way round, what the grader or its machine gets wrong is `broken` (after a second
+attempt in a fresh context): 0 points in the maximum, so it can never raise a score, and the
+submission marked for regrading.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ def test_a_python_out_of_the_programs_reach_is_the_graders_fault(tmp_path):
     env = {**os.environ, "IPC_GRADE_CACHE": str(cache)}
     rec, _ = grade(locate.bundled("reference"), "-k", "pipe.relay-roundtrip or fifo.roundtrip", cwd=tmp_path, env=env)
     assert rec.specs and all(s.status == "broken" for s in rec.specs), [(s.id, s.status, s.message[:200]) for s in rec.specs]
-    assert all("cannot run" in s.message and "not charged" in s.message for s in rec.specs)
-    assert rec.max_score == 0
+    assert all("cannot run" in s.message and "not the submission's" in s.message for s in rec.specs)
+    assert all(s.message.startswith("The grader could not judge this spec twice") for s in rec.specs)  # retried in a fresh context
+    assert rec.max_score == sum(s.max_points for s in rec.specs) and rec.score == 0 and rec.regrade  # 0 of the maximum
     assert "no Python the programs' user can run" in rec.meta["programs_python_note"]
 
 

@@ -5,7 +5,10 @@ processes sleeps in a call that has no timeout, and everything that could wake e
 held by a process of the spec that itself sleeps, or by the grader, which does nothing while it
 waits, then the state can never change: the wait ends at once, not at its deadline, with the
 wait-for graph in words (``Deadlock``, a SpecTimeout: where a spec lets a wait run out, it goes
-on exactly as it would have at the deadline, only sooner).
+on exactly as it would have at the deadline, only sooner; a spec that ends on one is *failed*:
+outcomes.SpecDeadlock). Processes the spec's programs left behind (a child whose parent exited
+without waiting for it, adopted by the grader, a child subreaper) are the spec's too: a wait for
+a program's whole tree to end is proven hopeless by them as well.
 
 What can wake a sleeping process, as the kernel shows it:
 
@@ -44,7 +47,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from conformance.outcomes import SpecTimeout
+from conformance.outcomes import SpecDeadlock
 
 from . import observe
 
@@ -82,7 +85,7 @@ IO_SIGNALS = {signal.SIGIO, signal.SIGURG}
 QUIET_THREADS = ("ipc-reader", "integrity", "ipc-feeder", "ipc-peer", "ipc-timeline")
 
 
-class Deadlock(SpecTimeout):
+class Deadlock(SpecDeadlock):
     """The programs can never do what the grader waits for: proven, not timed out."""
 
 
@@ -184,14 +187,18 @@ def _snapshot(supervisor, relax: bool = False) -> tuple[tuple, list[Sleeper], li
     provably is no doubt when it cannot wake any of the submission's processes: none of them
     waits for anything but a signal, from a process asleep or the grader, and it sends none."""
     roots = [p for p in supervisor.procs if p.alive()]
-    if not roots:
+    me = os.getpid()
+    started = {p.pid for p in supervisor.procs}
+    adopted = [c for c in observe.children(me) if c not in started and observe.state(c) not in (None, "Z", "X")]
+    if not roots and not adopted:
         return None
     if any(_unread(p) for p in supervisor.procs):
         return None
     who = {p.pid: p.label for p in roots}
+    who.update((pid, "a process the spec's programs left behind (adopted by the grader)") for pid in adopted)
     pids: list[int] = []
-    for p in roots:
-        for pid in [p.pid, *observe.descendants(p.pid)]:
+    for root in [*(p.pid for p in roots), *adopted]:
+        for pid in [root, *observe.descendants(root)]:
             if pid not in pids and observe.state(pid) not in (None, "Z", "X"):
                 pids.append(pid)
                 who.setdefault(pid, f"a child of {_parent_label(pid, who)}")
@@ -200,7 +207,6 @@ def _snapshot(supervisor, relax: bool = False) -> tuple[tuple, list[Sleeper], li
     for p in roots:
         if not p.subject:
             trusted |= {p.pid, *observe.descendants(p.pid)}
-    me = os.getpid()
     try:
         ends = observe.pipe_ends([*pids, me])
     except observe.NOT_SHOWN:

@@ -18,7 +18,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import deadline
-from conformance.outcomes import SpecFailure
+from conformance.outcomes import SpecFailure, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     MQ_RECEIVE,
@@ -136,6 +136,17 @@ def test_nowait(impl, mqueues):
         raise SpecFailure(
             f"After the refused send the queue holds {mqueues.text(left)}.", expected="only the grader's two messages", procs=[proc]
         )
+    # the work these refusals are about: with a message there, recv --nowait takes it; with room, send --nowait sends
+    mqueues.send(name, 1, b"there now")
+    with needs("mqueue.uses-posix-queue"):
+        proc = mqueues.run_recv(impl, name, "--nowait", because="although a message is queued")
+        got = mqueues.received_ok(proc, mqueues.cmd("recv", "--nowait"))
+        if got != Message(1, b"there now"):
+            raise SpecFailure(f"{mqueues.cmd('recv', '--nowait')} printed {mqueues.show(got)}.", expected="priority 1 b'there now'", procs=[proc])
+        proc = mqueues.sent_ok(impl, name, 2, b"room now", "--nowait")
+        left = mqueues.take_all(name)
+        if left != [Message(2, b"room now")]:
+            raise SpecFailure(f"{mqueues.cmd('send', 2, '--nowait')} on an empty queue left {mqueues.text(left)}.", expected="priority 2 b'room now'", procs=[proc])
 
 
 # --- sizes and priorities --------------------------------------------------------------------
@@ -228,6 +239,14 @@ def test_no_such_queue(impl, mqueues):
     expect_exit(proc, 1, f"{mqueues.cmd('recv')} with no queue named NAME")
     if mqueues.exists(name):
         raise SpecFailure(f"{mqueues.cmd('recv')} created a queue named NAME; recv must not create one (no O_CREAT).", procs=[proc])
+    # the work this refusal is about: with a queue named NAME, recv takes its message
+    name = mqueues.create(tag="there")
+    mqueues.send(name, 3, b"here it is")
+    with needs("mqueue.uses-posix-queue"):
+        proc = mqueues.run_recv(impl, name, because="although a message is queued")
+        got = mqueues.received_ok(proc, mqueues.cmd("recv"))
+        if got != Message(3, b"here it is"):
+            raise SpecFailure(f"{mqueues.cmd('recv')} on a queue holding a message printed {mqueues.show(got)}.", expected="priority 3 b'here it is'", procs=[proc])
 
 
 @spec(

@@ -23,6 +23,7 @@ from conformance.specs.support import (
     describe,
     describe_bytes,
     first_difference,
+    mechanism,
     payloads,
     pipe_holders,
     read_stat,
@@ -50,14 +51,7 @@ def _wait(relay, timeout):
         return relay.wait(timeout)
     except SpecTimeout as exc:
         why = why_no_eof(relay.tree(), roles_of_tree(relay.pid), exclude=relay.harness_pipes)
-        raise SpecTimeout(
-            exc.observed,
-            expected=exc.expected,
-            done=exc.done,
-            evidence=[*exc.evidence, *why.evidence],
-            fix=exc.fix or why.fix,
-            procs=exc.procs or [relay],
-        ) from None
+        raise exc.again(evidence=[*exc.evidence, *why.evidence], fix=exc.fix or why.fix, procs=exc.procs or [relay]) from None
 
 
 @spec(
@@ -72,7 +66,10 @@ def _wait(relay, timeout):
 def test_relay_roundtrip(impl, data):
     """Bytes written to the relay come out of its child byte for byte (0 B to several MiB)."""
     relay = impl.spawn("relay", capture_limit=len(data) + 1024)
-    relay.feed(data)
+    relay.feed(data, close=False)
+    if data:  # with its stdin open the relay cannot finish: its child and their pipe are there to see
+        mechanism.pipe_to_child(relay, deadline.STEP)
+    relay.end_input()
     _wait(relay, deadline.EXIT)
     if not relay.stdout.matches(data):
         raise SpecFailure(
@@ -95,6 +92,7 @@ def test_eof_on_close(impl):
     relay = impl.spawn("relay")
     relay.write(b"before close\n")
     child = relay.child(deadline.STEP)
+    mechanism.pipe_to_child(relay, deadline.STEP)  # the end-of-file this spec is about is that pipe's
     relay.close_stdin()
     waited = Deadline(deadline.STEP)
     if relay.finished_within(waited):
@@ -204,6 +202,7 @@ def test_broken_pipe(impl):
     relay.write(b"first\n")
     child = relay.child(deadline.STEP)
     relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
+    mechanism.pipe_to_child(relay, deadline.STEP)  # the pipe whose reader dies
     _kill(relay, child, signal.SIGKILL)
     relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
     waited = Deadline(deadline.STEP)
@@ -243,6 +242,7 @@ def test_reaps_child(impl):
     relay.write(b"data\n")
     child = relay.child(deadline.STEP)
     started = read_stat(child)
+    mechanism.pipe_to_child(relay, deadline.STEP)  # a child that relays: one left as a zombie would matter
     relay.close_stdin()
     with needs("pipe.eof-on-close"):  # a relay that never exits cannot be seen not to wait
         _wait(relay, deadline.EXIT)
@@ -280,6 +280,7 @@ def test_duplex_request_response(impl):
                 expected=f"{expected[:60]!r} (ASCII a-z to upper case, every other byte unchanged)",
                 procs=[duplex],
             )
+    mechanism.pipe_to_child(duplex, deadline.STEP, down_only=False)  # the replies came through a pipe from a child
     duplex.close_stdin()
     status = duplex.wait(deadline.STEP)
     if not status.ok:
@@ -296,7 +297,9 @@ def test_duplex_large_lines(impl):
     """A 1 MiB line gets its reply through duplex with no deadlock."""
     line = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (MiB // 36 + 1))[:MiB]
     duplex = impl.spawn("duplex", capture_limit=4 * MiB)
-    duplex.feed(line + b"\nsmall\n")
+    duplex.feed(line + b"\nsmall\n", close=False)
+    mechanism.pipe_to_child(duplex, deadline.STEP, down_only=False)  # its stdin open, it is there to see
+    duplex.end_input()
     try:
         reply = duplex.next_line(deadline.EXIT, what="the reply to a 1 MiB line")
     except BaseException:

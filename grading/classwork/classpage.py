@@ -70,6 +70,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
         figures=figures,
         rates=pass_rates(entries),
         broke=[en for en in entries if en.status in HARNESS],
+        regrades=[(en.id, en.record.regrade) for en in entries if en.record.regrade],
         similarity=similarity,
         references=", ".join(similarity.references) if similarity is not None else "",
         similar_mechanisms=_similar_mechanisms(similarity),

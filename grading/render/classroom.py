@@ -11,8 +11,8 @@ action, which reads, for each runner id in its ``runners`` input, the environmen
 
 The reporter sums the tests' ``score`` against ``max_score`` into the points Classroom records
 (its notice "Points 31/40"), and fails its step when ``status`` is ``fail`` or ``error``. Here
-each counted spec is a test worth its points; a spec not counted (unsupported here, or the
-grader's own failure) is left out; a hidden spec shows neither its name nor its details; a run
+each counted spec is a test worth its points (a broken one, the grader's own failure twice,
+with 0 until an instructor regrades it); a spec not counted (unsupported here) is left out; a hidden spec shows neither its name nor its details; a run
 that could not grade is one test with status ``error`` and the reason. The student workflow
 (student_template/.github/workflows/grade.yml, docs/ci.md) writes it with
 

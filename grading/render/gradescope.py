@@ -82,6 +82,8 @@ def _summary(record: RunRecord) -> str:
     rescaled = (record.meta.get("rubric") or {}).get("rescaled")
     if rescaled:
         lines[:0] = [clean(f"Points: {rescaled}."), ""]
+    if view.regrade():  # instructors see it first; a student sees that a regrade is due, no hidden spec named
+        lines[:0] = [view.regrade(), ""]
     note = (record.meta.get("late") or {}).get("note")
     if note:
         lines[:0] = [clean(note), ""]

@@ -63,6 +63,8 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
         note = (record.meta.get("late") or {}).get("note")
         if note:
             message += f" {clean(note)}"
+        if view.regrade():
+            message += f" {view.regrade()}"
     out: dict[str, Any] = {
         # a submission whose manifest the grader cannot use is not gradable (PrairieLearn's
         # convention: it costs no attempt, and format_errors says why); a run the grader itself

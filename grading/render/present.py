@@ -101,6 +101,8 @@ class View:
         """What an instructor and a student must notice about this grading itself."""
         meta = self.record.meta
         out = list(self.copies())
+        if self.regrade():
+            out.append(self.regrade())
         if meta.get("programs_run_as_note"):
             out.append(f"WARNING: {meta['programs_run_as_note']}")
         if meta.get("programs_python_note"):
@@ -140,6 +142,23 @@ class View:
                 )
             out.append(clean(note + "."))
         return out
+
+    def regrade(self) -> str:
+        """A sentence when the grader could not judge a spec, even on a second attempt: the
+        submission awaits an instructor's regrade, and the spec counts 0 points meanwhile. It
+        names the specs this reader may see, and gives the grader's reason for the first."""
+        broken = [s for s in self.record.specs if s.status == "broken"]
+        if not broken:
+            return ""
+        shown = {s.id for s in self.specs}
+        named = [s for s in broken if s.id in shown]
+        hidden = len(broken) - len(named)
+        which = ", ".join(s.id for s in named) + (f"{' and ' if named else ''}{hidden} hidden spec{'s' if hidden != 1 else ''}" if hidden else "")
+        reason = next((line.strip() for s in named for line in s.message.splitlines() if line.strip() and not line.startswith("The grader could not judge")), "")
+        return clean(
+            f"REGRADE: the grader could not judge {which}, even on a second attempt: {'it counts' if len(broken) == 1 else 'they count'} "
+            f"0 points until an instructor regrades this submission" + (f" (the grader's reason: {reason})" if reason else "") + "."
+        )
 
     def stopped(self) -> list[str]:
         """A sentence when the run was stopped before its end (the session timeout, Ctrl-C) but

@@ -10,6 +10,8 @@ rooms:
 - ``queues``: one driver and one model for the System V and POSIX message queue specs;
 - ``shared_memory``: the grader's side of segments, objects and semaphores;
 - ``peers``: the grader's side of a socket conversation;
+- ``mechanism``: the kernel's evidence that a program used its mechanism (no point without it);
+- ``interference``: when the grader's own operation fails, whether the programs made it fail;
 - ``strategies``: Hypothesis strategies and settings, payloads, and a spec's own seed.
 
 Who may import it: the spec modules (and the framework's tests). It imports the run and kernel
@@ -55,7 +57,7 @@ from conformance.run.process import ExitStatus, Proc, signal_name
 from conformance.run.sandbox import give as give_to_programs
 from conformance.run.trace import spawn as spawn_traced
 
-from . import peers, queues, settle, shared_memory, strategies
+from . import interference, mechanism, peers, queues, settle, shared_memory, strategies
 from .peers import LOCALHOST, STALL_WINDOW, STALL_WINDOWS, Stalled, threads_doing
 from .queues import (
     MQ_RECEIVE,
@@ -84,6 +86,8 @@ from .strategies import (
 
 __all__ = [
     # the toolbox's rooms, as namespaces
+    "interference",
+    "mechanism",
     "peers",
     "queues",
     "settle",

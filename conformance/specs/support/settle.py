@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from conformance.deadline import Deadline
 from conformance.kernel import observe, waits
-from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.outcomes import SpecDeadlock, SpecFailure, SpecTimeout
 from conformance.run.process import Proc
 
 #: CPU a program may burn before it sleeps, in clock ticks (starting up costs Python a few).
@@ -94,6 +94,8 @@ def settle(
     deadline = Deadline.of(timeout)
     try:
         outcome = waits.wait_until(settled, deadline, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
+    except SpecDeadlock as proof:  # the kernel proved it never will: that proof, with this wait's advice
+        raise proof.again(fix=proof.fix or fix, procs=proof.procs or [proc]) from None
     except SpecTimeout:
         raise SpecTimeout(
             f"{who} (pid {pid}) neither exited nor slept in {wanted} within {deadline}.",

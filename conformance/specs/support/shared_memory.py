@@ -17,7 +17,6 @@ CAP_DAC_OVERRIDE, which a container may not grant.
 from __future__ import annotations
 
 import ctypes
-import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 from conformance.kernel import observe
 from conformance.kernel.credentials import as_program
 from conformance.outcomes import HarnessBroken
+
+from . import interference
 
 DEV_SHM = "/dev/shm"
 
@@ -74,10 +75,17 @@ def read_segment(key: int) -> bytes | None:
 
 
 def create_segment(key: int, size: int, content: bytes) -> None:
-    """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, the programs' own."""
+    """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, the programs' own.
+    A key the programs took, or a table they filled, is their doing (interference.py)."""
     sysv_ipc = _sysv()
+    what = f"its segment with key {key}"
     with as_program():
-        seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
+        try:
+            seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
+        except sysv_ipc.ExistentialError as exc:
+            raise interference.sysv_taken("shm", key, what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
+        except (OSError, sysv_ipc.Error) as exc:
+            raise interference.sysv_table("shm", what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
         try:
             seg.write(content, 0)
         finally:
@@ -133,9 +141,10 @@ class Creations:
             proc = impl.run(...)
         if not seen.has(object_path(name)): ...
 
-    No watch can be set up (the user's inotify instances used up: EMFILE) or the kernel's queue
-    overflowed: HarnessBroken, the grader's fault, since no verdict is drawn from evidence it
-    did not get.
+    No watch can be set up (the user's inotify instances used up: EMFILE): HarnessBroken, the
+    grader's fault, since no verdict is drawn from evidence it did not get. The kernel's queue
+    overflowed: the programs flooded the directory while they ran (ProgramsInterfered: only
+    they create entries there at that rate), a verdict, not a grader fault.
     """
 
     _IN_CREATE, _IN_MOVED_TO, _IN_Q_OVERFLOW = 0x100, 0x80, 0x4000
@@ -184,7 +193,7 @@ class Creations:
     def has(self, path: str) -> bool:
         """Whether PATH (an entry of the watched directory) was created while the watch was open."""
         if self.overflowed:
-            raise HarnessBroken(f"the kernel's inotify queue for {self.directory} overflowed: what was created there is not known")
+            raise interference.events_flooded(self.directory, f"whether {path} was created")
         return os.path.dirname(path) == self.directory and os.path.basename(path) in self.names
 
 
@@ -213,22 +222,41 @@ def semaphore_value(name: str) -> int | None:
 
 
 def create_object(name: str, content: bytes) -> None:
-    """Make shared memory object NAME (mode 0600) holding CONTENT, the programs' own."""
+    """Make shared memory object NAME (mode 0600) holding CONTENT, the programs' own.
+
+    Its pages are allocated first (posix_fallocate) and written with pwrite, never through a
+    mapping: on a full /dev/shm the grader gets ENOSPC, where a store into a mapped page the
+    file system cannot back would kill it with SIGBUS. A name the programs took, or a /dev/shm
+    they filled, is their doing (interference.py)."""
     posix_ipc = _posix()
+    what = f"its shared memory object {name}"
     with as_program():
-        shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600, max(len(content), 1))
         try:
-            with mmap.mmap(shm.fd, shm.size) as memory:
-                memory[: len(content)] = content
-        finally:
+            shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600)
+        except posix_ipc.ExistentialError as exc:
+            raise interference.name_taken([object_path(name)], what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
+        try:
+            os.posix_fallocate(shm.fd, 0, max(len(content), 1))
+            os.pwrite(shm.fd, content, 0)
+        except OSError as exc:
             shm.close_fd()
+            unlink_object(name)
+            raise interference.shm_full(what) or HarnessBroken(f"the grader could not fill {what}: {exc}") from None
+        shm.close_fd()
 
 
 def create_semaphore(name: str, value: int) -> None:
-    """Make named semaphore NAME (mode 0600) with VALUE, the programs' own."""
+    """Make named semaphore NAME (mode 0600) with VALUE, the programs' own (sem_open writes its
+    file before it maps it: a full /dev/shm is ENOSPC, never SIGBUS)."""
     posix_ipc = _posix()
+    what = f"its semaphore {name}"
     with as_program():
-        posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()
+        try:
+            posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()
+        except posix_ipc.ExistentialError as exc:
+            raise interference.name_taken([semaphore_path(name)], what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
+        except (OSError, posix_ipc.Error) as exc:
+            raise interference.shm_full(what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
 
 
 def unlink_object(name: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from conformance import deadline
 from conformance.deadline import Deadline
 from conformance.kernel import observe
-from conformance.outcomes import HarnessBroken, SpecFailure
+from conformance.outcomes import HarnessBroken, ProgramsInterfered, SpecFailure
 from conformance.run.process import Proc
 
 from ..settle import settle
@@ -157,6 +157,16 @@ class Queues:
         raise NotImplementedError
 
     # --- shared ------------------------------------------------------------------------------
+
+    def filled(self, address: Any, what: str) -> ProgramsInterfered:
+        """The grader's send of WHAT found its own queue at ADDRESS full. The grader sends no
+        more than a queue holds (a spec that fills one does so exactly, and takes a message out
+        before it sends again), so the messages that filled it are the programs'."""
+        return ProgramsInterfered(
+            f"your programs filled the grader's own queue ({self.placeholder} {address}) with messages of their own, "
+            f"so the grader could not send {what} to it.",
+            evidence=[f"the queue holds {self.count(address)} message(s), more than the grader put there."],
+        )
 
     def take_all(self, address: Any) -> list[Message]:
         """Every message left in the queue, in the order take takes them (this empties it)."""

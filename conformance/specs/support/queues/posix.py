@@ -8,6 +8,7 @@ import os
 from conformance.kernel import credentials
 from conformance.outcomes import HarnessBroken, Unsupported
 
+from .. import interference
 from .driver import MQ_RECEIVE, MQ_SEND, Message, Queues
 from .model import PriorityOrder
 
@@ -44,16 +45,19 @@ class PosixQueues(Queues):
     def create(self, max_messages: int = 4, message_size: int = 64, tag: str = "") -> str:
         """A new, empty queue (mode 0600) under a fresh name (with TAG in it); its name."""
         name = self.new_address(tag)
+        what = f"its POSIX queue {name}"
         try:
             queue = self.ipc.MessageQueue(
                 name, self.ipc.O_CREX, mode=0o600, max_messages=max_messages, max_message_size=message_size
             )
+        except self.ipc.ExistentialError as exc:  # EEXIST: a name the run hands out once
+            raise interference.name_taken(interference.mqueue_paths(name), what, name) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
         except OSError as exc:
             if exc.errno == errno.ENOSYS:
                 raise Unsupported("this kernel has no POSIX message queues (mq_open: ENOSYS)") from exc
-            raise HarnessBroken(f"the grader could not create the POSIX queue {name}: {exc}") from exc
+            raise interference.mqueues_used(what, self.addresses) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
         except self.ipc.Error as exc:
-            raise HarnessBroken(f"the grader could not create the POSIX queue {name}: {exc}") from exc
+            raise interference.mqueues_used(what, self.addresses) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
         self._held[name] = queue
         owner = credentials.program_user()
         if owner is not None:
@@ -102,6 +106,8 @@ class PosixQueues(Queues):
     def send(self, name: str, priority: int, body: bytes) -> None:
         try:
             self._held[name].send(body, timeout=0, priority=priority)
+        except self.ipc.BusyError:  # the grader never overfills its queue: the programs filled it
+            raise self.filled(name, f"priority {priority} ({len(body)} bytes)") from None
         except Exception as exc:
             raise HarnessBroken(f"the grader could not send priority {priority} ({len(body)} bytes) to its queue: {exc}") from exc
 

@@ -7,6 +7,7 @@ import errno
 from conformance.kernel import credentials, observe
 from conformance.outcomes import HarnessBroken, Unsupported
 
+from .. import interference
 from .driver import MSGRCV, MSGSND, Message, Queues
 from .model import TypeRule
 
@@ -49,12 +50,15 @@ class SysvQueues(Queues):
     def create(self, max_bytes: int | None = None) -> int:
         """A new, empty queue (mode 0600) under a fresh key; MAX_BYTES lowers its msg_qbytes."""
         key = self.new_address()
+        what = f"its System V queue with key {key}"
         try:
             queue = self.ipc.MessageQueue(key, self.ipc.IPC_CREX, mode=0o600, max_message_size=max(msgmax(), 8192))
+        except self.ipc.ExistentialError as exc:  # EEXIST: the key was free a moment ago
+            raise interference.sysv_taken("msg", key, what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
         except OSError as exc:
             if exc.errno == errno.ENOSYS:
                 raise Unsupported("this kernel has no System V message queues (msgget: ENOSYS)") from exc
-            raise HarnessBroken(f"the grader could not create a System V queue with key {key}: {exc}") from exc
+            raise interference.sysv_table("msg", what) or HarnessBroken(f"the grader could not create {what}: {exc}") from None
         owner = credentials.program_user()
         if owner is not None:
             queue.uid, queue.gid = owner  # msgctl(IPC_SET)
@@ -70,6 +74,8 @@ class SysvQueues(Queues):
     def send(self, key: int, mtype: int, body: bytes) -> None:
         try:
             self._held[key].send(body, block=False, type=mtype)
+        except self.ipc.BusyError:  # the grader never overfills its queue: the programs filled it
+            raise self.filled(key, f"type {mtype} ({len(body)} bytes)") from None
         except Exception as exc:
             raise HarnessBroken(f"the grader could not send type {mtype} ({len(body)} bytes) to its queue: {exc}") from exc
 
