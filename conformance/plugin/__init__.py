@@ -8,7 +8,8 @@ and hands its work to a room of this package:
 - ``verdict``: a spec's status, failure, integrity findings and timeline, from pytest's reports;
 - ``recorder``: every verdict gathered in the controller, and the run record handed on through
   the ``pytest_ipc_record`` hook (conformance/hookspecs.py) when the session ends;
-- ``fixtures``: the fixtures specs use (``impl``, ``reference``, ``supervisor``, ...).
+- ``fixtures``: the fixtures specs use (``impl``, ``reference``, ``supervisor``, ...);
+- ``retry``: a spec whose verdict is broken is judged once more, in a fresh context.
 
 Reports, rubrics and the grade table are the reporting side's (grading/plugin.py): this package
 decides verdicts and writes the record, and imports nothing of grading.
@@ -45,7 +46,7 @@ from .prepare import (
 )
 from .recorder import Recorder
 
-pytest_plugins = ["conformance.plugin.fixtures"]
+pytest_plugins = ["conformance.plugin.fixtures", "conformance.plugin.retry"]
 
 #: This plugin's options: the settings it reads (grading.plugin registers its own).
 OPTIONS: tuple[Setting, ...] = tuple(s for s in SETTINGS.values() if s.pytest_option and s.where == "conformance.plugin")
