@@ -304,6 +304,11 @@ class SpecResult:
     """What another grading on the machine did while this spec ran (filled a table it shares, took
     a name it handed out: keeper.py), an attempt each; such an attempt says nothing of the
     submission and the spec is judged again (plugin/retry.py). For the instructor."""
+    schedule: dict[str, Any] | None = None
+    """For a spec that controls how its programs' processes interleave (conformance/run/schedule,
+    docs/schedules.md): the schedules it explored, their seed, the processes and points, the
+    failing schedule if one failed, and ``guarantee``, the sentence every report shows; None for
+    the other specs."""
 
     @property
     def leak(self) -> str:

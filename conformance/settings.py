@@ -86,6 +86,23 @@ def seed(value: str) -> int:
         raise ValueError("give a whole number, such as the seed a failure message names") from None
 
 
+def positive_whole(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("give a whole number, 1 or more")
+    return int(value)
+
+
+def schedule_seed(value: str) -> int:
+    """A schedule's seed, as a failure names it: a whole number, in hex (0x...) or decimal."""
+    try:
+        number = int(value, 0)
+    except ValueError:
+        number = -1
+    if not 0 <= number < 1 << 64:
+        raise ValueError("give the schedule's seed as its failure names it, such as 0x5d2c9a1e3b0004b")
+    return number
+
+
 def flag(value: str) -> bool:
     """An environment switch: set and not empty, 0, false or no."""
     return value.strip().lower() not in ("", "0", "false", "no")
@@ -240,6 +257,19 @@ SETTINGS: dict[str, Setting] = {
             "replay a seeded perturbation (the buffer's exchange under a grader-held mutex): the seed a failure "
             "message names; by default each spec derives its own from the submission",
             seed, env="IPC_SEED", where="conformance.specs.support.strategies",
+        ),
+        Setting(
+            "schedule", "schedule seed",
+            "replay one schedule of the specs that control how your processes interleave (docs/schedules.md): "
+            "the seed a failure names; by default each such spec explores its own schedules",
+            schedule_seed, metavar="SEED", option="--schedule", pytest_option="--ipc-schedule", env="IPC_SCHEDULE",
+            where="conformance.plugin",
+        ),
+        Setting(
+            "schedules", "schedule budget",
+            "how many schedules each spec that controls how your processes interleave explores (default: each "
+            "spec's own, calibrated from the mutants: docs/schedules.md)",
+            positive_whole, env="IPC_SCHEDULES", metavar="N", where="conformance.run.schedule.control",
         ),
         Setting(
             "cache", "programs' Python cache",

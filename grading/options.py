@@ -56,6 +56,16 @@ def check_environment(name: str, given: Any, environ: Mapping[str, str] | None =
     return []
 
 
+def passed(args: argparse.Namespace, *names: str) -> list[str]:
+    """The grading run's (pytest's) options for the settings NAMES the command line gave."""
+    out = []
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            out.append(f"{SETTINGS[name].pytest_option}={value:#x}" if isinstance(value, int) and name == "schedule" else f"{SETTINGS[name].pytest_option}={value}")
+    return out
+
+
 def at_least_one(value: str) -> int | None:
     """A number of things done at once: a whole number, 1 or more, or auto (None: one per CPU)."""
     if value == "auto":

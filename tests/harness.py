@@ -60,6 +60,12 @@ class Mutant:
     language: str = "python"
     """Which reference the edits apply to: "python" (reference/) or "c" (reference/c/, built
     with its Makefile by the grader, as a student's C would be)."""
+    race: bool = False
+    """A concurrency bug that only some interleavings show: caught under schedule control
+    (docs/schedules.md), every grading; scripts/calibrate_schedules.py measures its budget."""
+    cause: str = ""
+    """A phrase its first failure must contain: the mutant's real cause, written from what the
+    mutant does (tests/test_messages.py)."""
 
     @property
     def id(self) -> str:
@@ -115,7 +121,7 @@ def mutants() -> list[Mutant]:
                 raise AssertionError(f"mutant {mech_dir.name}/{name}: unknown language {language!r} (expected one of {sorted(LANGUAGES)})")
             if (language == "c") != name.startswith(C_PREFIX):
                 raise AssertionError(f"mutant {mech_dir.name}/{name}: a mutant of the C reference is named {C_PREFIX}..., and only such a mutant")
-            out.append(Mutant(mech_dir.name, name, meta["description"], set(meta["fails"]), source, meta.get("unprivileged", False), language))
+            out.append(Mutant(mech_dir.name, name, meta["description"], set(meta["fails"]), source, meta.get("unprivileged", False), language, meta.get("race", False), cause=meta.get("cause", "")))
     return out
 
 

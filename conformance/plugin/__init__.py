@@ -15,7 +15,7 @@ Reports, rubrics and the grade table are the reporting side's (grading/plugin.py
 decides verdicts and writes the record, and imports nothing of grading.
 
 Settings (conformance/settings.py: ``--impl``, ``--deadline-scale``, ``--run-as``,
-``--ipc-live``, ``--ipc-spec``) are defined once there; their precedence, lowest first: the
+``--ipc-live``, ``--ipc-spec``, ``--ipc-schedule``) are defined once there; their precedence, lowest first: the
 default, the environment variable, the command-line option. A spec's own budget comes from its
 ``spec`` marker.
 """

@@ -22,11 +22,12 @@ from conformance.deadline import Deadline
 from conformance.kernel import deadlock
 from conformance.outcomes import SpecFailure
 from conformance.record import visible
-from conformance.run import integrity, keeper, leftovers, naming
+from conformance.run import integrity, keeper, leftovers, naming, schedule
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.implementation import Implementation
 from conformance.run.supervisor import Supervisor, kill_user
 from conformance.run.timeline import Timeline
+from conformance.settings import SETTINGS, SettingError
 from conformance.spec import SpecMeta
 
 from .prepare import META, RUN, Run, supervisor_for
@@ -118,6 +119,23 @@ def impl(run_context: Run, supervisor: Supervisor, spec_meta: SpecMeta) -> Imple
 def reference(run_context: Run, supervisor: Supervisor, spec_meta: SpecMeta) -> Implementation:
     """The bundled reference implementation, for interoperability specs."""
     return Implementation(run_context.reference, supervisor, "the reference", spec_meta.mechanism)
+
+
+@pytest.fixture
+def schedules(run_context: Run, supervisor: Supervisor, spec_meta: SpecMeta, request: pytest.FixtureRequest) -> schedule.Explorer:
+    """The spec's explorations of how its programs' processes may interleave (run/schedule/):
+    ``schedules.explore(scenario, budget)``. --ipc-schedule SEED (IPC_SCHEDULE) replays one."""
+    setting = SETTINGS["schedule"]
+    try:
+        setting.resolve(request.config.getoption(setting.name), f"command-line option {setting.pytest_option}")
+    except SettingError as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
+    box = run_context.sandbox
+    setup = schedule.setup(
+        run_context.schedule, run_context.impl, box.uid if box else None, box.gid if box else None,
+        lambda: sandbox_mod.give(run_context.names.tmp_dir(), box),
+    )
+    return schedule.Explorer(setup, supervisor, spec_meta.id, spec_meta.mechanism, replay=request.config.getoption(setting.name))
 
 
 @pytest.fixture

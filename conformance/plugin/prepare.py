@@ -24,7 +24,7 @@ import pytest
 
 from conformance import CONTRACT_VERSION, __version__, deadline, locate
 from conformance.kernel import credentials, observe
-from conformance.run import copies, evidence, integrity, isolation, leftovers, naming, runtime
+from conformance.run import copies, evidence, integrity, isolation, leftovers, naming, runtime, schedule
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.limits import Limits
 from conformance.run.manifest import (
@@ -72,6 +72,8 @@ class Run:
     sandbox: sandbox_mod.Sandbox | None = None
     mqueue_dir: str | None = None
     """The mqueue file system the controller mounted in the run's namespace (isolation.mount_mqueue)."""
+    schedule: dict[str, Any] | None = None
+    """Schedule control (run/schedule/prepare.py): the library, the build with scheduling points."""
 
     def env(self, home: Path | None) -> dict[str, str]:
         """The programs' whole environment, with HOME."""
@@ -97,6 +99,7 @@ class Run:
             "built": self.built,
             "meta": self.meta,
             "mqueue_dir": self.mqueue_dir,
+            "schedule": self.schedule,
         }
 
     @classmethod
@@ -112,6 +115,7 @@ class Run:
             built = str(sandbox_mod.stage(Path(built), names.private_path(f"impl-{names.worker}"), box.uid, box.gid, private=True))
         if built:
             impl.run_root = Path(built)
+        restage = (lambda path: sandbox_mod.stage(path, names.private_path(f"impl-sched-{names.worker}"), box.uid, box.gid, private=True)) if box is not None else None
         return cls(
             run_id=data["run_id"],
             impl=impl,
@@ -125,6 +129,7 @@ class Run:
             names=names,
             sandbox=box,
             mqueue_dir=data.get("mqueue_dir"),
+            schedule=schedule.for_worker(data.get("schedule"), restage),
         )
 
 
@@ -157,6 +162,8 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
     protected = _protect_grader(config, box, staged_reference)
     env = _env(python, python_env, home=None)
     build = run_build(m, box.uid if box else None, env) if m.error is None and m.build else None
+    stage_again = (lambda what: sandbox_mod.stage(m.root, names.private_path(what), uid, gid, private=True)) if m.error is None and built else None
+    controlled = schedule.prepare(m, stage_again, box.uid if box else None, env) if build is None or build["ok"] else None
     unavailable = evidence.probe(supervisor_for(box, env))
     if m.error is None:
         if build is not None and not build["ok"]:
@@ -182,6 +189,7 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
         "build": build,
         "copies": _copies(m, built),
         "evidence_unavailable": unavailable,
+        "schedule_control": controlled["words"] if controlled else "not prepared: the build failed",
         "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
     }
     return Run(
@@ -197,6 +205,7 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
         names=names,
         sandbox=box,
         mqueue_dir=mqueue_dir,
+        schedule=controlled,
     )
 
 

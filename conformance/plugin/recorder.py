@@ -68,6 +68,7 @@ class Results:
         spec.trace = outcome.get("trace", "")
         if "timeline" in outcome:
             spec.timeline = outcome["timeline"]
+        spec.schedule = outcome.get("schedule", spec.schedule)
         failure = outcome.get("failure")
         spec.failure = run_record.Failure.from_json(failure) if failure else None
         spec.points = spec.max_points if spec.status == Status.PASSED.value else 0

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+from hypothesis.errors import Flaky
 
 from conformance import record as run_record
 from conformance.kernel import observe
@@ -36,6 +37,14 @@ INTERRUPTION = pytest.StashKey[BaseException]()
 HYPOTHESIS_NOTES = (
     "Falsifying example", "Failing explicit example", "Falsifying explicit example", "Failing test case",
     "(note: ", "Explanation:", "You can reproduce", "Trying example", "These lines were always",
+    "Failed to reproduce", "Unreliable test timings", "Inconsistent results",
+)
+#: What a failure says, in the student's terms, when the case that failed passed when Hypothesis
+#: ran it again (its FlakyFailure, whose own words and notes are the grader's internals).
+FLAKY = (
+    "The grader ran the failing case again and your programs did not fail the same way: what they "
+    "do depends on how their processes happen to interleave or how fast they run (a race, or a "
+    "timing dependence). The failure above is the first run's."
 )
 #: A note that shows the grader's own objects is internal whatever Hypothesis calls it (its
 #: wording changes between releases: 6.170 says "Failing test case").
@@ -91,6 +100,8 @@ def decide(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
         outcome["evidence_unavailable"] = exc.source
     if report.when == "call" and _loaded(item):
         outcome["loaded"] = _loaded(item)  # what the submission's programs loaded of it (integrity.Guard)
+    if report.when == "call" and _schedule(item) is not None:
+        outcome["schedule"] = _schedule(item)  # what the spec's exploration of schedules guarantees
     if report.when == "call":
         timeline = _timeline(item)
         if timeline is not None:
@@ -139,6 +150,8 @@ def _message(exc: BaseException) -> str:
         text += "\n" + "\n".join(notes)
     if isinstance(exc, BaseExceptionGroup):
         text = "\n".join(_message(e) for e in exc.exceptions)
+    if isinstance(exc, Flaky):
+        text += "\n" + FLAKY
     return text.strip()
 
 
@@ -155,7 +168,7 @@ def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.
     last programs): whatever a spec raised, its failure shows what the programs did."""
     explained = _explained(exc)
     parts = explained.parts() if explained is not None else run_record.Failure(observed=message)
-    notes = student_notes(exc)
+    notes = student_notes(exc) + ([FLAKY] if isinstance(exc, Flaky) else [])
     if notes:
         parts.done = "\n".join([parts.done, *notes]).strip()
     if not parts.transcripts:  # the exception named no program: the spec's last ones, now
@@ -168,6 +181,11 @@ def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.
 def _timeline(item: pytest.Item) -> Timeline | None:
     supervisor = getattr(item, "funcargs", {}).get("supervisor")
     return supervisor.timeline if isinstance(supervisor, Supervisor) else None
+
+
+def _schedule(item: pytest.Item) -> dict[str, Any] | None:
+    supervisor = getattr(item, "funcargs", {}).get("supervisor")
+    return supervisor.schedule if isinstance(supervisor, Supervisor) else None
 
 
 def _integrity(item: pytest.Item) -> list[str]:

@@ -48,6 +48,9 @@ class Supervisor:
     sweeps: bool = True
     """At teardown, also remove what the programs' user left (leftovers.sweep). A spec's
     supervisor leaves that to the spec's very end, once its own objects are gone (fixtures.py)."""
+    schedule: dict | None = None
+    """What the spec's exploration of schedules did and guarantees (run/schedule/control.py),
+    when it ran one: the spec's ``schedule`` in the record."""
 
     def spawn(
         self,

@@ -79,6 +79,9 @@ class Timeline:
         bytes of that event (its preview is made from them)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.schedule: dict[str, Any] | None = None
+        """The failing schedule of a controlled spec (run/schedule/): its seed, its steps, and
+        the two whose order mattered (``marked``)."""
 
     def now(self) -> float:
         return round(time.monotonic() - self.t0, 3)
@@ -181,6 +184,16 @@ class Timeline:
                 held.append({"fd": fd.fd, "target": target, "end": {"r": "read", "w": "write", "rw": "read-write"}[fd.access], **({"grader": what} if what else {})})
             with self._lock:
                 lane["holds"] = held
+
+    def scheduled(self, seed: str, steps: dict[str, Any], marked: list[int]) -> None:
+        """The schedule under which the spec failed: one process ran at a time, in this order."""
+        with self._lock:
+            self.schedule = {"seed": seed, **steps, "marked": marked}
+        self._event("schedule", None, f"the spec failed under schedule {seed}: {len(steps.get('steps', []))} steps kept", seed=seed)
+        if self.live is not None:
+            for i, step in enumerate(steps.get("steps", [])):
+                mark = "  <-- " if i in marked else ""
+                self.live(f"  step {step['step']:5}  {step['who']}: {step['what']} {step['on']}{mark}")
 
     # --- what the processes do --------------------------------------------------------------
 
@@ -322,7 +335,10 @@ class Timeline:
             lanes = []
             for lane in self.lanes.values():
                 lanes.append({**lane, "segments": [s[:3] for s in lane["segments"]]})
-            return {"end": self.now(), "lanes": lanes, "events": list(self.events), "dropped": self.dropped}
+            out = {"end": self.now(), "lanes": lanes, "events": list(self.events), "dropped": self.dropped}
+            if self.schedule is not None:
+                out["schedule"] = self.schedule
+            return out
 
 
 def preview(data: bytes | bytearray) -> str:

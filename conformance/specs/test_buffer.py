@@ -544,6 +544,11 @@ assert PRODUCERS * ITEMS_EACH % CONSUMERS == 0, "every consumer takes the same n
 #: the buffer may change and no item may come out, however fast the program.
 MUTEX_ITEMS_EACH = 8  # per producer; with PRODUCERS of them, fewer than CONTENDED_SLOTS
 MUTEX_CONSUMERS = 2
+#: The exchange under schedule control (docs/schedules.md): (SLOTS, PRODUCERS, ITEMS each,
+#: CONSUMERS), few enough that each schedule is short and the index wraps around, and the budget
+#: of schedules the calibration found, with its margin.
+SCHEDULED = (2, 2, 3, 2)
+SCHEDULES = 40
 assert PRODUCERS * MUTEX_ITEMS_EACH < CONTENDED_SLOTS and PRODUCERS * MUTEX_ITEMS_EACH % MUTEX_CONSUMERS == 0
 #: CPU a participant may use, while the grader holds the mutex, to show it has had its chance to
 #: touch the buffer (one that waits for the mutex, or for an item, sleeps instead), in clock ticks.
@@ -615,9 +620,11 @@ def _started(proc, calls, until):
         pass
 
 
-def _check_exchange(produced, consumers, seed):
-    """Every produced item consumed exactly once, untorn, each producer's items in order."""
-    where = f" (seed {seed}; set {SEED_ENV}={seed} to replay this perturbation)"
+def _check_exchange(produced, consumers, seed, shape=""):
+    """Every produced item consumed exactly once, untorn, each producer's items in order. SHAPE
+    says who shared what (the exchange's, by default); SEED (or None) the perturbation's."""
+    where = f" (seed {seed}; set {SEED_ENV}={seed} to replay this perturbation)" if seed is not None else ""
+    shape = shape or f"{PRODUCERS} producers and {CONSUMERS} consumers sharing {CONTENDED_SLOTS} slots"
     by_line = {line: key for key, line in produced.items()}
     seen = Counter()
     torn, order = [], []
@@ -649,7 +656,7 @@ def _check_exchange(produced, consumers, seed):
         if order:
             problems.append("order broken: " + "; ".join(order[:3]))
         raise SpecFailure(
-            f"{PRODUCERS} producers and {CONSUMERS} consumers sharing {CONTENDED_SLOTS} slots{where}: "
+            f"{shape}{where}: "
             + "; ".join(problems)
             + ".",
             fix="Two processes updated head or tail at once: each store (read tail, write the slot, "
@@ -753,14 +760,15 @@ def _check_the_mutex(impl, names, made):
     "take). Without the mutex two processes use the same slot.",
     timeout=90,
 )
-def test_no_loss_no_duplicates(impl, names, made, spec_meta):
+def test_no_loss_no_duplicates(impl, names, made, spec_meta, schedules):
     """Several producers and consumers at once, perturbed: every item is taken exactly once, whole and in order.
 
     Each item carries its producer, a sequence number and a checksum, so a lost, duplicated,
     torn or reordered item is named in the failure. First, though, the grader holds the mutex
     itself while producers with input and free slots, and consumers, run: nothing in the buffer
     may change meanwhile, which shows a missing mutex whatever the program's speed (see
-    MUTEX_ITEMS_EACH).
+    MUTEX_ITEMS_EACH). Last, a small exchange whose indexes wrap around runs under SCHEDULES
+    schedules of the grader's, one process at a time (docs/schedules.md).
     """
     _check_the_mutex(impl, names, made)  # first: the same verdict in every run, however fast
     seed = spec_seed(spec_meta.id)
@@ -796,3 +804,29 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta):
         proc.wait(deadline.STEP)
         _expect_exit(proc, 0, f"exchanging {len(produced)} items with {PRODUCERS} producers and {CONSUMERS} consumers (seed {seed})")
     _check_exchange(produced, consumers, seed)
+    slots, producers, each, consumers = SCHEDULED
+    schedules.explore(
+        lambda run: _exchange_under(run, impl, names, made), SCHEDULES,
+        what=f"{producers} producers of {each} items and {consumers} consumers on {slots} slots, one process at a time",
+    )
+
+
+def _exchange_under(run, impl, names, made):
+    """One schedule of a small exchange (SCHEDULED): the buffer made by `buffer init` as usual,
+    then producers and consumers under the schedule, every producer's input written first."""
+    slots, producers, each, consumers = SCHEDULED
+    name = _new_buffer(made, names)
+    _init(impl, name, slots, CONTENDED_SLOT_SIZE)
+    rng = random.Random(slots)
+    produced = {(p, s): _tagged_item(p, s, rng) for p in range(producers) for s in range(each)}
+    takers = [run.spawn("consume", name, str(producers * each // consumers)) for _ in range(consumers)]
+    makers = [run.spawn("produce", name, stdin="pipe") for _ in range(producers)]
+    for p, proc in enumerate(makers):
+        proc.write(_lines([produced[(p, s)] for s in range(each)]))  # a few lines: the pipe holds them
+        proc.close_stdin()
+    run.start()
+    shape = f"{producers} producers and {consumers} consumers sharing {slots} slots"
+    run.finish(takers + makers, deadline.LONG, f"{shape} ({len(produced)} items)")
+    for proc in takers + makers:
+        _expect_exit(proc, 0, f"exchanging {len(produced)} items with {shape}")
+    _check_exchange(produced, takers, None, shape)

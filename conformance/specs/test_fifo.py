@@ -58,6 +58,10 @@ LINE_LENGTHS = (4096, 4095, 4000, 2049, 4096, 3001, 17, 4096, 2500, 4096, 1500, 
 MODE = 0o600
 #: How much the grader reads at a time in atomic-writes: less than a page.
 READ_CHUNK = 1024
+#: atomic-writes under schedule control (docs/schedules.md): (WRITERS, LINES each) short lines,
+#: less than the FIFO holds, so no write waits; and the budget of schedules (the calibration's).
+SCHEDULED = (3, 3)
+SCHEDULES = 40
 
 
 @pytest.fixture
@@ -439,8 +443,12 @@ def _check_lines(output: bytes, expected: list[list[bytes]]) -> str | None:
     hint="Write each line (at most PIPE_BUF = 4096 bytes) with one write(2) call, never split "
     "across calls (a stdio buffer flushes at its own boundaries: write whole lines yourself).",
 )
-def test_atomic_writes(impl, ipc_tmp, ends, run_context):
-    """Lines of at most PIPE_BUF bytes from several concurrent writers never interleave (pipe(7))."""
+def test_atomic_writes(impl, ipc_tmp, ends, run_context, schedules):
+    """Lines of at most PIPE_BUF bytes from several concurrent writers never interleave (pipe(7)).
+
+    Then a few writers of a few short lines each run under schedules of the grader's, one
+    process at a time (docs/schedules.md): however their writes fall, no line is torn.
+    """
     path = ipc_tmp / "atomic"
     os.mkfifo(path, MODE)
     give_to_programs(path, run_context.sandbox)  # the writers may open it
@@ -471,6 +479,41 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context):
             done=f"{WRITERS} `fifo write` processes each wrote {per_writer} lines of 17 to 4096 bytes "
             f"(newline included; writer 0's lines are filled with `a`, writer 1's with `b`, and so "
             f"on) into one FIFO at once.",
+            fix="A write of at most PIPE_BUF bytes is atomic, so a line written with one write(2) is never torn.",
+            procs=writers,
+        )
+    n, each = SCHEDULED
+    schedules.explore(
+        lambda run: _writes_under(run, ipc_tmp, ends, run_context), SCHEDULES,
+        what=f"{n} writers of {each} short lines each into one FIFO, one process at a time",
+    )
+
+
+def _writes_under(run, ipc_tmp, ends, run_context):
+    """One schedule of atomic-writes: SCHEDULED writers of short lines, the FIFO's reader the
+    grader's, open before they start; their input all written first."""
+    n, each = SCHEDULED
+    path = _path(ipc_tmp, "scheduled")
+    os.mkfifo(path, MODE)
+    give_to_programs(path, run_context.sandbox)
+    fd = ends.open_reader(path)
+    expected = [[line[:64].rstrip(b"\n") + b"\n" for line in _writer_lines(w, each)] for w in range(n)]
+    writers = [run.spawn("write", str(path), stdin="pipe") for _ in range(n)]
+    for proc, lines in zip(writers, expected, strict=True):
+        proc.write(b"".join(lines))  # a few hundred bytes: the pipe holds them
+        proc.close_stdin()
+    run.start()
+    run.finish(writers, deadline.EXIT, f"{n} `fifo write` of {each} lines each")
+    output = _drain(fd, Deadline(deadline.STEP), f"reading the lines of {n} `fifo write`", chunk=READ_CHUNK, procs=writers)
+    ends.close(fd)
+    for proc in writers:
+        if not proc.status.ok:
+            raise SpecFailure(f"{proc.label} {proc.status.ended}.", expected="exit status 0", procs=[proc])
+    problem = _check_lines(output, expected)
+    if problem:
+        raise SpecFailure(
+            f"{problem}.",
+            done=f"{n} `fifo write` processes each wrote {each} lines of 64 bytes into one FIFO.",
             fix="A write of at most PIPE_BUF bytes is atomic, so a line written with one write(2) is never torn.",
             procs=writers,
         )

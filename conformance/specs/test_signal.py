@@ -56,6 +56,16 @@ CHILD_RUNS = 30
 CHILD_DELAY_MS = 1500
 #: How many of each signal the burst specs send while the catcher is stopped.
 BURST = 5
+#: Under schedule control (docs/schedules.md), the grader's signals are steps of the schedule,
+#: placed among the catcher's own: SENT of each, and the budget of schedules each spec explores
+#: (the calibration's, with a margin of 1.5: scripts/calibrate_schedules.py, docs/schedules.md).
+#: Under 6 base seeds each, the catcher's race mutants first failed standard-coalesce at schedule
+#: 44 at the latest (40 was too few), realtime-queued at 2; under 10 each, the child's at 23
+#: (16 was too few).
+SENT = 2
+COALESCE_SCHEDULES = 66
+CATCHER_SCHEDULES = 40
+CHILD_SCHEDULES = 36
 
 #: System calls in which a process waits for a signal itself (or for a signalfd / self-pipe).
 SIGNAL_WAIT_CALLS = frozenset(
@@ -441,8 +451,20 @@ def test_waits_without_spinning(impl):
     hint="A standard signal is pending or not: five SIGUSR1 sent while you cannot run are one "
     "delivery. Print one line per delivery, not a line per kill you imagine was sent.",
 )
-def test_standard_coalesce(impl):
-    """Five SIGUSR1 sent while the catcher is stopped become one delivery: one `caught SIGUSR1` (signal(7))."""
+def test_standard_coalesce(impl, schedules):
+    """Five SIGUSR1 sent while the catcher is stopped become one delivery: one `caught SIGUSR1` (signal(7)).
+
+    Then, under schedules of the grader's, SIGUSR1 and SIGUSR2 come at moments the schedule
+    chooses among the catcher's own steps: each is reported, however they fall.
+    """
+    _coalesced(impl)
+    schedules.explore(
+        lambda run: _sent_under(run, (signal.SIGUSR1, signal.SIGUSR2), each=1), COALESCE_SCHEDULES,
+        what="SIGUSR1 and SIGUSR2 sent at moments the schedule chooses among the catcher's steps",
+    )
+
+
+def _coalesced(impl):
     c, lines = _burst(impl)
     count = lines.count("caught SIGUSR1")
     if count != 1:
@@ -461,8 +483,20 @@ def test_standard_coalesce(impl):
     hint="Real-time signals queue: take each instance, e.g. with sigwaitinfo(2) on the blocked "
     "signals. Python runs a handler once for several instances that arrived before it could run.",
 )
-def test_realtime_queued(impl):
-    """Five SIGRTMIN sent while the catcher is stopped are five deliveries: five `caught SIGRTMIN` (signal(7))."""
+def test_realtime_queued(impl, schedules):
+    """Five SIGRTMIN sent while the catcher is stopped are five deliveries: five `caught SIGRTMIN` (signal(7)).
+
+    Then, under schedules of the grader's, SENT SIGRTMIN come at moments the schedule chooses
+    among the catcher's own steps: each is reported once, however they fall.
+    """
+    _queued(impl)
+    schedules.explore(
+        lambda run: _sent_under(run, (signal.SIGRTMIN,), each=SENT), CATCHER_SCHEDULES,
+        what=f"{SENT} SIGRTMIN sent at moments the schedule chooses among the catcher's steps",
+    )
+
+
+def _queued(impl):
     c, lines = _burst(impl)
     count = lines.count("caught SIGRTMIN")
     if count != BURST:
@@ -481,6 +515,50 @@ def test_realtime_queued(impl):
             ),
             procs=[c.proc],
         )
+
+
+def _sent_under(run, sigs, each):
+    """One schedule of the catcher: EACH of SIGS sent by the grader, each send a step the schedule
+    places among the catcher's once it has printed `ready`; then, once nothing more can happen,
+    every signal sent must have been reported (a standard one at least once, a real-time one
+    once per send), and SIGTERM ends it."""
+    c = run.spawn("catch")
+    ready = run.printed(c, "ready")
+    sent = [s for s in sigs for _ in range(each)]
+    for sig in sent:
+        run.act(f"sends {signal_name(sig)} to the catcher", lambda sig=sig: _kill_quietly(c, sig), when=ready, pid=c.pid)
+    run.start()
+    done = f"the grader sent {', '.join(signal_name(s) for s in sent)} to {c.label}, each at a moment the schedule chose after `ready`"
+    if not run.quiet(deadline.STEP) or not run.acted():
+        raise SpecTimeout(f"{c.label} was still busy {deadline.STEP} s after {done}.", procs=[c])
+    lines = [line.strip() for line in c.lines()]
+    problems = []
+    for sig in dict.fromkeys(sent):
+        name = signal_name(sig)
+        n, want = lines.count(f"caught {name}"), sent.count(sig)
+        queued = sig >= signal.SIGRTMIN
+        if (queued and n != want) or (not queued and not 1 <= n <= want):
+            problems.append(f"`caught {name}` {_times(n)} for {_times(want)} sent")
+    if problems:
+        raise SpecFailure(
+            f"once it had settled, {c.label} had printed {'; '.join(problems)}. Its lines: {lines[:12]}.",
+            done=done + ".",
+            expected="every signal sent reported: a real-time one once per send (they queue), a standard one at least once",
+            fix="A signal that arrives while the program handles another must not be lost: a flag read and then cleared "
+            "in two steps loses one that comes in between. Block the signals and take them with sigwaitinfo(2), or "
+            "clear and read with the signals blocked.",
+            procs=[c],
+        )
+    with run.hold():
+        _kill_quietly(c, signal.SIGTERM)
+    run.finish([c], deadline.STEP, f"{c.label}, after SIGTERM")
+
+
+def _kill_quietly(c, sig):
+    try:
+        c.kill(c.pid, sig)
+    except ProcessLookupError:
+        pass  # it ended: what it printed says why
 
 
 # --- signal child --------------------------------------------------------------------------
@@ -509,8 +587,12 @@ def _child_run_problem(run: Proc, n: int) -> SpecFailure | None:
     "mask without SIGUSR1 (or sigwaitinfo), which unblocks and sleeps in one step. A handler "
     "installed after fork misses a signal that comes first.",
 )
-def test_child_no_lost_signal(impl):
-    """With no delay, the child never loses a SIGUSR1 that arrives before it waits (30 runs in a row)."""
+def test_child_no_lost_signal(impl, schedules):
+    """With no delay, the child never loses a SIGUSR1 that arrives before it waits (30 runs in a row).
+
+    Then under schedules of the grader's, one process at a time: whatever the order of the
+    parent's kill and the child's steps, the child reports the signal.
+    """
     for n in range(1, CHILD_RUNS + 1):
         run = impl.spawn("child", "--delay-ms", "0", stdin="devnull")
         limit = Deadline(deadline.EXIT)
@@ -534,6 +616,17 @@ def test_child_no_lost_signal(impl):
         problem = _child_run_problem(run, n)
         if problem:
             raise problem
+    schedules.explore(_child_under, CHILD_SCHEDULES, what="`signal child --delay-ms 0`, one process at a time")
+
+
+def _child_under(run):
+    """One schedule of `signal child --delay-ms 0`."""
+    proc = run.spawn("child", "--delay-ms", "0")
+    run.start()
+    run.finish([proc], deadline.EXIT, "`signal child --delay-ms 0`")
+    problem = _child_run_problem(proc, 0)
+    if problem:
+        raise problem
 
 
 @spec(

@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     # a rubric its parent (ipc-grade batch) has checked, for each submission's grading: not a user's option
     p.add_argument("--checked-rubric", metavar="FILE", help=argparse.SUPPRESS)
     options.add(p, "jobs", "-j")
+    options.add(p, "schedule")
     out = p.add_argument_group("reports (each FILE is written even when the run cannot grade)")
     for f in render.FORMATS.values():
         out.add_argument(f"--{f.name}", metavar="FILE", help=f.help)
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         where = Path(args.path or ".").resolve()
         return report(interrupted(None, {"path": str(where), "name": where.name}, None, None, started), args, targets)
     problems += options.check_environment("deadline_scale", args.deadline_scale)
+    problems += options.check_environment("schedule", args.schedule)
     problems += [p for p in [_mistyped_command(args.path)] if p]
     if problems:
         for problem in problems:
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         rubric=rubric,
         run_as=args.run_as,
         progress=not args.quiet,
+        extra_args=options.passed(args, "schedule"),
     )
     return report(rec, args, targets)
 

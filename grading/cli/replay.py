@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", metavar="DIR", help="the implementation directory, as pytest --impl names it (the same as PATH)")
     options.add(p, "deadline_scale", default=None)
     options.add(p, "run_as", default=None)
+    options.add(p, "schedule", note="(for a spec that controls how your processes interleave: its failure names the seed)")
     options.add(p, "session_timeout", default=SESSION_TIMEOUT, note=f"(default {options.word(SESSION_TIMEOUT)})")
     return p
 
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.path and args.impl and args.path != args.impl:
         problems.append(f"two implementations given: {args.path} and --impl {args.impl}: give one")
     problems += options.check_environment("deadline_scale", args.deadline_scale)
+    problems += options.check_environment("schedule", args.schedule)
     if problems:
         for problem in problems:
             print(f"ipc-grade replay: error: {problem}", file=sys.stderr)
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         deadline_scale=args.deadline_scale,
         session_timeout=args.session_timeout,
         verbose=True,  # the live lines reach the terminal as they come
-        extra_args=["--ipc-spec", args.spec, "--ipc-live"],
+        extra_args=["--ipc-spec", args.spec, "--ipc-live", *options.passed(args, "schedule")],
         pytest_terminal=False,
         run_as=args.run_as,
     )

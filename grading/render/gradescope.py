@@ -114,7 +114,7 @@ def _test(s: SpecResult, number: str, run_failed: bool) -> dict[str, Any]:
 
 def _output(s: SpecResult) -> str:
     if s.status == "passed":
-        return "Passed."
+        return "Passed." + (f" {clean(s.schedule['guarantee'])}" if s.schedule and s.schedule.get("guarantee") else "")
     lines = [f"Status: {s.status}" + (" (required)" if s.required else "")]
     if s.info.note:
         lines.append(s.info.note)

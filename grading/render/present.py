@@ -187,13 +187,18 @@ class View:
 
     def evidence_notes(self) -> list[str]:
         """A sentence per source of kernel evidence this machine did not show, with the specs it
-        left unsupported (none when everything could be read)."""
+        left unsupported (none when everything could be read); then the schedules' (schedules)."""
         out = []
         for source, reason in sorted((self.record.meta.get("evidence_unavailable") or {}).items()):
             touched = [s.id for s in self.specs if s.evidence_unavailable == source]
             specs = f"; unsupported for want of it: {', '.join(touched)}" if touched else "; no spec here needed it"
             out.append(f"Evidence unavailable on this machine: {source} ({clean(reason)}){specs}")
-        return out
+        return out + self.schedules()
+
+    def schedules(self) -> list[str]:
+        """A sentence per shown spec that controlled how its programs' processes interleave
+        (its ``schedule``, docs/schedules.md): what it explored, its seed, what that guarantees."""
+        return [clean(f"Schedules of {s.id}: {s.schedule['guarantee']}") for s in self.specs if s.schedule and s.schedule.get("guarantee")]
 
     def problems(self) -> list[SpecResult]:
         """Shown specs whose failure is explained one by one, in report order."""

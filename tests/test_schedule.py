@@ -1,0 +1,93 @@
+"""Schedule control's parts (conformance/run/schedule/, docs/schedules.md): the library and the
+scheduler speak one protocol, a seed replays one schedule, a bound is never rounded up, a
+program no preloaded library reaches runs without control and the report says so. The whole,
+under every race mutant, is proven by tests/test_mutants.py (slow tier)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conformance.run.schedule import build, control, pct
+from conformance.run.schedule import protocol as P
+from conformance.run.schedule.library import SOURCE
+from conformance.run.schedule.pct import Pct, Plan, at_least, per_schedule, probability_words
+
+
+def _c_enum(first: str) -> list[str]:
+    """The names of the C enum in ipcsched.c whose first member is FIRST, in order."""
+    text = SOURCE.read_text()
+    match = re.search(r"enum\s*\{([^}]*\b" + first + r"\b[^}]*)\}", text)
+    assert match, first
+    return [m.split("=")[0].strip() for m in match.group(1).split(",") if m.strip()]
+
+
+def test_the_library_and_the_scheduler_speak_one_protocol():
+    assert _c_enum("T_HELLO") == ["T_HELLO", "T_POINT", "T_BLOCK", "T_WAKE", "T_NOTE", "T_CHECKED", "T_BYE"]
+    assert [P.T_HELLO, P.T_BYE] == [1, 7]
+    assert _c_enum("R_GO") == ["R_GO", "R_TIMEOUT", "R_CHECK", "R_FREE", "R_WARM"] and P.R_WARM == 5
+    assert [f"OP_{name.upper()}" for name in P.OPS] == _c_enum("OP_START")
+    assert [f"K_{name.upper()}" for name in P.KINDS] == _c_enum("K_NONE")
+    flags = dict(re.findall(r"\b(F_[A-Z]+) = (\d+)", SOURCE.read_text()))
+    assert {k: int(v) for k, v in flags.items()} == {k: getattr(P, k) for k in flags}
+
+
+@pytest.mark.parametrize("plan", [Plan(0, 1, 1), Plan((1 << 40) - 1, 0, 523), Plan(0x5D2C9A1E3B, 4, (1 << 20) - 1)])
+def test_a_seed_is_its_whole_schedule(plan):
+    """--schedule SEED replays one schedule alone: the seed carries its draw, depth and k."""
+    assert Plan.of(plan.seed) == plan
+    assert Plan.of(int(str(plan), 0)) == plan
+    again, first = Pct(Plan.of(plan.seed)), Pct(plan)
+    assert again.change_points == first.change_points
+    assert [again.new_priority() for _ in range(5)] == [first.new_priority() for _ in range(5)]
+
+
+def test_an_exploration_draws_the_same_schedules_for_the_same_submission():
+    assert [pct.draw(12345, i) for i in range(8)] == [pct.draw(12345, i) for i in range(8)]
+    assert len({pct.draw(12345, i) for i in range(200)}) == 200
+
+
+def test_a_bound_is_pcts_and_never_rounded_up():
+    assert per_schedule(1, 3, 500) == pytest.approx(1 / 3)
+    assert per_schedule(2, 3, 100) == pytest.approx(1 / 300)
+    assert at_least(1 / 3, 10) == pytest.approx(1 - (2 / 3) ** 10)
+    assert probability_words(0.99999) == "0.99999"
+    assert probability_words(0.9999999999) == "0.999999999"
+    assert probability_words(0.8689) == "0.868"
+    assert probability_words(0.0041999) == "0.0041"
+    assert probability_words(1.0) == "1" and probability_words(0.0) == "0"
+
+
+def test_the_guarantee_names_the_schedules_seed_processes_points_and_bound():
+    record = {"control": "points", "schedules": 40, "seed": "0xabc", "tasks": 3, "processes": 3, "choices": 273,
+              "depths": {"1": 5, "0": 20, "2": 5}, "bounds": {"1": 0.868, "2": 0.006}}
+    words = control.guarantee_words(record)
+    assert words.startswith("40 schedules (seed 0xabc) of 3 processes and up to 273 scheduling points explored, every one passed")
+    assert "depth 1 is found with probability at least 0.868" in words and "depth 2 with probability at least 0.006" in words
+    failing = control.guarantee_words({**record, "schedules": 4, "failing": {"index": 4, "seed": "0x1f"}})
+    assert "schedule 4 (0x1f) made it fail, and replays it exactly" in failing
+    assert control.guarantee_words({"control": "none", "why": "a statically linked program"}) == (
+        "Ran without schedule control: a statically linked program."
+    )
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
+def test_a_statically_linked_program_runs_without_control(tmp_path):
+    """No preloaded library reaches a static program: control is impossible, and said to be."""
+    (tmp_path / "p.c").write_text("int main(void) { return 0; }\n")
+    static = subprocess.run(["gcc", "-static", "-o", str(tmp_path / "static"), str(tmp_path / "p.c")], capture_output=True)
+    if static.returncode != 0:
+        pytest.skip("this machine cannot link statically")
+    subprocess.run(["gcc", "-o", str(tmp_path / "dynamic"), str(tmp_path / "p.c")], check=True)
+    import sys
+
+    from conformance.run import manifest
+
+    (tmp_path / "ipc.toml").write_text('[implementation]\nname = "t"\n\n[programs]\nshm = "./static"\npipe = "./dynamic"\n')
+    m = manifest.load(tmp_path, sys.executable)
+    assert m.error is None, m.error
+    assert build.kind_of(m, "shm").startswith("none: a statically linked program")
+    assert build.kind_of(m, "pipe") == "calls"  # its IPC calls are points; no shared-access hooks
