@@ -94,7 +94,7 @@ def test_every_submission_gets_a_row_sorted_by_id(graded):
     assert "1 not graded to the end: mallory (bad-archive)" in proc.stderr
     book = rows(out)
     assert [r["id"] for r in book] == ["alice", "bob", "carol", "dan", "erin", "frank", "mallory"]
-    assert list(book[0]) == ["id", "total", "max", "pipe", "status", "reason", "regrade"]
+    assert list(book[0]) == ["id", "total", "max", "pipe", "status", "reason", "regrade", "failed_required"]
     by = {r["id"]: r for r in book}
     assert (by["alice"]["total"], by["alice"]["max"], by["alice"]["status"]) == ("4", "4", "graded")
     assert (by["bob"]["total"], by["bob"]["status"]) == ("0", "graded")

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 from harness import MUTANTS as MUTANTS_DIR
 from harness import grade, mutants
+from test_messages import assert_names_cause, assert_pictures
 
 from conformance import locate
 
@@ -38,6 +39,8 @@ def test_mutant_is_caught(mutant, tmp_path):
     )
     assert all(st in ("failed", "timeout") for i, st in by_status.items() if i in not_passed), by_status
     _assert_reports_read_clean(rec)
+    assert_names_cause(mutant, rec)
+    assert_pictures(rec)
 
 
 #: What no report may show a student: Hypothesis's and the grader's internals, raw control bytes.

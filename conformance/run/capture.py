@@ -81,7 +81,11 @@ def readable(data: bytes, limit: int = 600) -> str:
     """DATA as one line of text: printable characters as they are, control characters and
     bytes that are not UTF-8 escaped (``\\t``, ``\\n``, ``\\x80``), runs of one character
     collapsed, and at most about LIMIT characters, head and tail. The work is bounded by LIMIT,
-    not by DATA: a failure's transcript of 8 MiB takes as long as one of a line."""
+    not by DATA: a failure's transcript of 8 MiB takes as long as one of a line. Binary data
+    (32 bytes or more, a quarter of its start neither text nor UTF-8) is a short hexdump instead,
+    with offsets: its first 32 bytes and its last 16."""
+    if _binary(data):
+        return hexdump(data)
     text = data.decode("utf-8", "surrogateescape")
     pieces, used = _shown(text, limit + 1)
     if used < len(text):
@@ -95,6 +99,30 @@ def readable(data: bytes, limit: int = 600) -> str:
     if len(line) > limit:
         line = line[: limit // 2] + f" [... {len(line) - limit} characters ...] " + line[-limit // 2 :]
     return line
+
+
+def _binary(data: bytes) -> bool:
+    sample = data[:512]
+    if len(data) < 32:
+        return False
+    controls = sum(1 for b in sample if (b < 32 and b not in (9, 10, 13)) or b == 127)
+    invalid = sample.decode("utf-8", "replace").count("\ufffd")
+    return controls + invalid > len(sample) // 4
+
+
+def hexdump(data: bytes) -> str:
+    """``binary, 300 bytes: 0000: 00 01 ... | 0010: ... | ... | 011c: ...``: offsets in hex."""
+    rows = [(off, data[off : off + 16]) for off in range(0, min(len(data), 32), 16)]
+    if len(data) > 48:
+        rows.append((len(data) - 16, data[-16:]))
+    elif len(data) > 32:
+        rows.append((32, data[32:]))
+    shown = " | ".join(f"{off:04x}: {chunk.hex(' ')}" for off, chunk in rows)
+    gap = " | ..." if len(data) > 48 else ""
+    if gap:
+        head, tail = shown.rsplit(" | ", 1)
+        shown = f"{head}{gap} | {tail}"
+    return f"binary, {len(data)} bytes: {shown}"
 
 
 def _shown(text: str, budget: int) -> tuple[list[str], int]:

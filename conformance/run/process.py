@@ -118,6 +118,8 @@ class Proc:
         groups: tuple[int, ...] = (),
     ) -> None:
         self.argv = list(argv)
+        self.shown_argv = ["python3", *argv[1:]] if grader_chose and argv and os.path.basename(argv[0]).startswith("python") else list(argv)
+        """The command as written: the programs' private Python (runtime.py) shown as `python3`."""
         self.label = label
         self.user = user
         """The uid the program runs as, or None for the grader's own."""
@@ -322,6 +324,7 @@ class Proc:
 
     def _exited_early(self, what: str) -> SpecFailure:
         self.wait(5)  # raises NotImplementedBySubmission for a stub
+        what = "it" + what[len(self.label):] if what.startswith(self.label + " ") else what  # not "... before your `x` ..."
         return SpecFailure(f"{self.label} {self.status.ended if self.status else 'exited'} before {what}.", procs=[self])
 
     def wait_for(self, predicate, timeout: float | Deadline, what: str):
@@ -371,8 +374,13 @@ class Proc:
 
     def child(self, timeout: float | Deadline, what: str = "its child") -> int:
         """The pid of this program's first child once it has forked one; fails if it exits first."""
-        kids = self.wait_for(lambda: observe.children(self.pid), timeout, f"{self.label} forked {what}")
-        return kids[0]
+        try:
+            return self.wait_for(lambda: observe.children(self.pid), timeout, f"{self.label} forked {what}")[0]
+        except deadlock.Deadlock as proof:  # no child, and every process asleep: the cause, said at once
+            if observe.children(self.pid):
+                raise
+            raise proof.again(evidence=[f"{self.label} forked no child: the grader waited for {what}, and nothing can make it fork one now.",
+                                        *proof.evidence]) from None
 
     def tree(self) -> list[int]:
         """This program's pid and all its descendants' now."""
@@ -454,7 +462,15 @@ class Proc:
         or, when a proof ended it early, that it never would (finished_within)."""
         if self.stuck is not None:
             return "can never exit: every process of it sleeps and nothing can wake any of them"
-        return f"did not exit within {waited}"
+        return f"did not exit within {waited:g} s" if isinstance(waited, int | float) else f"did not exit within {waited}"
+
+    def not_finished(self, observed: str, **parts: Any) -> SpecTimeout:
+        """What to raise when finished_within gave up: the kernel's proof that the program can
+        never exit (a SpecDeadlock: failed), its wait-for graph first among the evidence, or a
+        deadline that ran out (timeout). OBSERVED and PARTS as for SpecTimeout."""
+        if self.stuck is None:
+            return SpecTimeout(observed, **parts)
+        return self.stuck.again(observed=observed, **{**parts, "evidence": [*self.stuck.evidence, *parts.get("evidence", [])]})
 
     def _finish(self, deadline: Deadline) -> bool:
         while not self.exited_within(deadline.slice(deadlock.PERIOD)):
@@ -529,7 +545,7 @@ class Proc:
             out, err = self.stdout.data, self.stderr.data
             out_n, err_n = self.stdout.length, self.stderr.length
         return Transcript(
-            command=shlex.join(self.argv),
+            command=shlex.join(self.shown_argv),
             label=self.label,
             pid=self.pid,
             stdin_bytes=self.fed,

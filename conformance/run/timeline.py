@@ -101,7 +101,7 @@ class Timeline:
             self._fast_until = time.monotonic() + FAST_FOR
             for name, inode in proc.harness_pipe_of.items():  # taken at spawn: a pipe may be closed by now
                 self._names[f"pipe:[{inode}]"] = f"its {name}, {'from' if name == 'stdin' else 'to'} the grader"
-        self._event("start", proc.pid, f"started {proc.label}: {' '.join(proc.argv)}", argv=list(proc.argv))
+        self._event("start", proc.pid, f"started {proc.label}: {' '.join(proc.shown_argv)}", argv=list(proc.shown_argv))
         for name in ("stdout", "stderr"):  # what it wrote before the timeline was attached
             capture = getattr(proc, name)
             if capture.length:

@@ -53,6 +53,7 @@ from conformance.specs.support import (
     wait_for_state,
     wait_until,
 )
+from conformance.specs.support.strategies import plural
 
 #: A semaphore wait (sem_wait, sem_timedwait) sleeps in futex(2).
 SEM_WAIT = frozenset({"futex"})
@@ -100,7 +101,7 @@ def _present(name):
 def _expect_exit(proc, code, doing):
     status = proc.status
     if status is None or status.code != code:
-        raise SpecFailure(f"{doing}: {proc.label} {status}.", expected=f"exit status {code}", procs=[proc])
+        raise SpecFailure(f"{doing}: {proc.label} {status.ended if status else 'is still running'}.", expected=f"exit status {code}", procs=[proc])
 
 
 def _init(impl, name, slots, slot_size=None):
@@ -131,13 +132,13 @@ def _wait_filled(producer, name, count):
         return producer.poll() is not None or (shared_memory.semaphore_value(f"{name}.full") or 0) >= count
 
     try:
-        wait_until(filled, deadline.STEP, f"{producer.label} storing {count} item(s)")
+        wait_until(filled, deadline.STEP, f"{producer.label} storing {plural(count, 'item')}")
     except SpecTimeout as exc:
         raise _timed_out(exc, evidence=[_show(name), describe(producer.pid)], procs=[producer]) from None
     if producer.poll() is not None and not producer.status.ok:
         producer.wait(deadline.STEP)
         raise SpecFailure(
-            f"{producer.label} {producer.status} while storing items.",
+            f"{producer.label} {producer.status.ended} while storing items.",
             expected="it to store them",
             procs=[producer],
         )
@@ -211,10 +212,12 @@ def test_init_layout(impl, names, made):
                 procs=[init],
             )
         header = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, min(len(raw), HEADER), 4)]
+        big = [int.from_bytes(raw[i : i + 4], "big") for i in range(0, min(len(raw), HEADER), 4)]
         if header != [slots, size, 0, 0] or len(raw) < HEADER + slots * size:
             raise SpecFailure(
                 f"after `buffer init {name} {slots}{f' --slot-size {slot_size}' if slot_size else ''}`, the object "
-                f"has {len(raw)} bytes and its header reads {header}.",
+                f"has {len(raw)} bytes and its header reads {header}."
+                + (f" Read big-endian it would be {big}: the header was written big-endian." if big == [slots, size, 0, 0] else ""),
                 expected=f"at least {HEADER + slots * size} bytes and [SLOTS {slots}, SLOT_SIZE {size}, head 0, tail 0], "
                 f"32-bit little-endian",
                 procs=[init],
@@ -243,8 +246,18 @@ def test_init_refuses_existing(impl, reference, names, made):
     _expect_exit(producer, 0, "the reference storing one item")
     raw, values = shared_memory.read_object(name), _values(name)
     init = impl.run("init", name, "3", timeout=deadline.STEP)
+    changed = shared_memory.read_object(name) != raw or _values(name) != values
+    if init.status is not None and init.status.code == 0 and changed:
+        raise SpecFailure(
+            f"`buffer init {name} 3` on a buffer that holds an item: {init.label} {init.status.ended}, and it "
+            "initialised the buffer again: the buffer that existed already was overwritten, its item lost.",
+            expected="exit status 1: create the object and the semaphores with O_CREAT | O_EXCL, so that init fails on a name in use",
+            evidence=[f"before, {values} (full, empty, mutex) and its header {raw[:HEADER].hex(' ')}",
+                      f"after, {_values(name)} and {(shared_memory.read_object(name) or b'')[:HEADER].hex(' ')}"],
+            procs=[init],
+        )
     _expect_exit(init, 1, f"`buffer init {name} 3` on a buffer that holds an item")
-    if shared_memory.read_object(name) != raw or _values(name) != values:
+    if changed:
         raise SpecFailure(
             "a refused `buffer init` on a live buffer changed it.",
             evidence=[
@@ -290,7 +303,12 @@ def test_destroy_cleans_up(impl, reference, names, made):
     _expect_exit(destroy, 0, f"`buffer destroy {name}`")
     left = _present(name)
     if left:
-        raise SpecFailure(f"`buffer destroy {name}` exited 0 but left {', '.join(left)} behind.", procs=[destroy])
+        sems = [p for p in left if "/sem." in p]
+        kinds = " and ".join(filter(None, [
+            "the shared memory object" if len(sems) < len(left) else "",
+            f"{len(sems)} semaphore{'s' if len(sems) != 1 else ''}" if sems else "",
+        ]))
+        raise SpecFailure(f"`buffer destroy {name}` exited 0 but left {kinds} behind: {', '.join(left)}.", procs=[destroy])
     _expect_exit(impl.run("destroy", name, timeout=deadline.STEP), 1, f"`buffer destroy {name}` when nothing is left")
 
     name = _new_buffer(made, names)
@@ -331,7 +349,7 @@ def test_blocks_when_full(impl, names, made):
     if producer.exited_within(0):
         producer.wait(deadline.STEP)
         raise SpecFailure(
-            f"with {k} slots and {k + 1} lines, {producer.label} {producer.status} without waiting for "
+            f"with {k} slots and {k + 1} lines, {producer.label} {producer.status.ended} without waiting for "
             f"a free slot.",
             evidence=[f"now {_show(name)}"],
             fix="A full buffer must put the producer to sleep in sem_wait(empty) until a consumer "
@@ -345,9 +363,11 @@ def test_blocks_when_full(impl, names, made):
         raise SpecFailure(
             f"with {k} slots and {k + 1} lines, {producer.label} "
             + ("exited" if blocked is None else f"sleeps ({blocked})")
-            + f" while {_show(name)}.",
-            expected=f"it asleep with full {k} and empty 0",
-            fix="A full buffer must stop the producer, never lose or overwrite an item.",
+            + f" while {_show(name)}."
+            + (f" full counts {full} items in {k} slots: it stored an item without waiting for a free slot, so it overwrote one."
+               if full > k else ""),
+            expected=f"the producer asleep with full {k} and empty 0",
+            fix="A full buffer must stop the producer in sem_wait(empty), never lose or overwrite an item.",
             procs=[producer],
         )
     if mutex != 1:
@@ -396,7 +416,7 @@ def test_blocks_when_empty(impl, names, made):
     blocked = _asleep(consumer, "the consumer facing an empty buffer", fix)
     if blocked is None:
         consumer.wait(deadline.STEP)
-        raise SpecFailure(f"on an empty buffer {consumer.label} {consumer.status} instead of waiting for an item.", procs=[consumer])
+        raise SpecFailure(f"on an empty buffer {consumer.label} {consumer.status.ended} instead of waiting for an item.", procs=[consumer])
     if _values(name) != (0, 2, 1):
         raise SpecFailure(
             f"while the consumer waits on an empty buffer, {_show(name)}.",
@@ -409,8 +429,10 @@ def test_blocks_when_empty(impl, names, made):
         _expect_exit(producer, 0, f"producing {item!r}")
         line = consumer.next_line(deadline.STEP, what=f"the item {item!r} once it arrived")
         if line != item:
+            again = item != b"first item" and line == b"first item"
             raise SpecFailure(
-                f"the waiting consumer printed {line!r}.",
+                f"the waiting consumer printed {line!r}"
+                + (": the item it took before, again (head was not advanced past it)." if again else "."),
                 expected=f"{item!r}, the item just produced",
                 procs=[consumer, producer],
             )
@@ -648,9 +670,9 @@ def _check_exchange(produced, consumers, seed, shape=""):
     if torn or lost or dup or order:
         problems = []
         if lost:
-            problems.append(f"{len(lost)} item(s) lost, e.g. " + ", ".join(f"producer {p}'s item {s}" for p, s in lost[:4]))
+            problems.append(f"{plural(len(lost), 'item')} lost, e.g. " + ", ".join(f"producer {p}'s item {s}" for p, s in lost[:4]))
         if dup:
-            problems.append(f"{len(dup)} item(s) taken more than once, e.g. " + ", ".join(f"producer {p}'s item {s} ({seen[(p, s)]} times)" for p, s in dup[:4]))
+            problems.append(f"{plural(len(dup), 'item')} taken more than once, e.g. " + ", ".join(f"producer {p}'s item {s} ({seen[(p, s)]} times)" for p, s in dup[:4]))
         if torn:
             problems.append(f"{len(torn)} line(s) not produced: " + "; ".join(torn[:3]))
         if order:

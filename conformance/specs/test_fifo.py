@@ -471,7 +471,7 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context, schedules):
     for proc in writers:
         status = proc.wait(deadline.STEP)
         if not status.ok:
-            raise SpecFailure(f"{proc.label} {status}.", expected="exit status 0", procs=[proc])
+            raise SpecFailure(f"{proc.label} {status.ended}.", expected="exit status 0", procs=[proc])
     problem = _check_lines(output, expected)
     if problem:
         raise SpecFailure(

@@ -33,6 +33,7 @@ from conformance.specs.support import (
     play,
     spec_settings,
 )
+from conformance.specs.support.strategies import plural
 
 #: The model spec's queue: this many messages of at most this many bytes.
 CAPACITY = 6
@@ -219,7 +220,7 @@ def test_unlink(impl, mqueues):
         raise SpecFailure(
             f"{mqueues.cmd('unlink')} exited 0, but a queue named NAME ({name}) can still be opened: it "
             f"leaks until the machine reboots.",
-            evidence=[f"mq_open({name}) by the grader succeeds: the queue holds {left} message(s)"],
+            evidence=[f"mq_open({name}) by the grader succeeds: the queue holds {plural(left, 'message')}"],
             fix="Call mq_unlink(NAME).",
             procs=[proc],
         )
@@ -260,7 +261,14 @@ def test_persists(impl, mqueues):
     name = mqueues.new_address("keep")
     who = mqueues.cmd("send", 5)
     body = b"left behind\n\x00by an exited sender"
-    sender = mqueues.sent_ok(impl, name, 5, body, "--max-messages", "2", "--message-size", "64")
+    sender = mqueues.run_send(impl, name, 5, body, "--max-messages", "2", "--message-size", "64")
+    if not sender.status.ok:
+        raise SpecFailure(
+            f"{who} {sender.status} with no queue named NAME yet"
+            + (": none exists afterwards, so it did not create the queue." if mqueues.count(name) is None else "."),
+            expected="it to create the queue (mq_open with O_CREAT) and exit 0",
+            procs=[sender],
+        )
     count = mqueues.count(name)
     if count is None:
         raise SpecFailure(

@@ -37,6 +37,7 @@ from conformance.specs.support import (
     settle,
     spec_settings,
 )
+from conformance.specs.support.strategies import plural
 
 #: A window in which a sleeping receiver must NOT wake (a non-matching message was queued): not
 #: a deadline but a measurement. The kernel decides at once whether a message wakes a receiver;
@@ -104,8 +105,17 @@ def test_fifo_within_type(impl, queues):
             runs.append(proc)
             got.append(queues.received_ok(proc, queues.cmd("recv", mtype)).body)
         if got != expected:
+            types = dict((body, t) for t, body in sent)
+            other = next((b for b in got if types.get(b, mtype) != mtype), None)
+            why = (
+                f" {other!r} is a message of type {types[other]}: it received a message of another type than {mtype}."
+                if other is not None
+                else " That is newest first: it took the last message of the type sent, not the oldest (last in, first out)."
+                if got == expected[::-1]
+                else ""
+            )
             raise SpecFailure(
-                f"{len(expected)} runs of {queues.cmd('recv', mtype)} printed {got}.",
+                f"{len(expected)} runs of {queues.cmd('recv', mtype)} printed {got}.{why}",
                 expected=f"{expected}: first in, first out within a type",
                 done=f"The grader sent, in this order, {', '.join(f'type {t} {b!r}' for t, b in sent)}.",
                 procs=runs,
@@ -256,7 +266,7 @@ def test_truncate(impl, queues):
         raise SpecFailure(f"{who} on a {len(body)}-byte message printed {queues.show(got)}.", expected="type 1 and its first 100 bytes", procs=[proc])
     left = queues.count(key)
     if left != 0:
-        raise SpecFailure(f"After {who} the queue still holds {left} message(s): the truncated message must be consumed.", procs=[proc])
+        raise SpecFailure(f"After {who} the queue still holds {plural(left, 'message')}: the truncated message must be consumed.", procs=[proc])
 
 
 @spec(
@@ -272,6 +282,16 @@ def test_send_too_long(impl, queues):
     who = queues.cmd("send", 1)
     big = bytes(range(256)) * (MAX_MESSAGE // 256)
     proc = queues.run_send(impl, key, 1, big + b"!")
+    if proc.status.ok:
+        queued = queues.take_all(key)
+        sizes = [len(m.body) for m in queued]
+        raise SpecFailure(
+            f"{who} with {MAX_MESSAGE + 1} bytes exited 0"
+            + (f" and queued {sizes[0]} bytes: it cut the input and sent the rest as if it fitted." if sizes and sizes[0] < MAX_MESSAGE + 1
+               else f" and queued {queues.text(queued)}."),
+            expected=f"exit status 4 and no message: more than {MAX_MESSAGE} bytes is too long; read all of stdin before you decide",
+            procs=[proc],
+        )
     expect_exit(proc, 4, f"{who} with {MAX_MESSAGE + 1} bytes")
     if queues.count(key) != 0:
         raise SpecFailure(f"{who} with {MAX_MESSAGE + 1} bytes exited 4 but queued a message; nothing may be sent.", procs=[proc])
@@ -330,8 +350,9 @@ def test_persists(impl, queues):
     sender = queues.run_send(impl, key, 5, body)
     if not sender.status.ok:
         raise SpecFailure(
-            f"{queues.cmd('send', 5)} {sender.status} with no queue under KEY yet.",
-            expected="it to create the queue and exit 0",
+            f"{queues.cmd('send', 5)} {sender.status} with no queue under KEY yet"
+            + (": none exists afterwards, so it did not create the queue." if queues.count(key) is None else "."),
+            expected="it to create the queue (msgget with IPC_CREAT) and exit 0",
             procs=[sender],
         )
     count = queues.count(key)
@@ -376,7 +397,7 @@ def test_concurrent_receivers(impl, queues):
             raise SpecFailure(
                 f"{count} receivers slept in msgrcv and the grader sent {count} messages; receiver #{i + 1} "
                 f"had not exited {waited} later.",
-                evidence=[describe(r.pid), f"The queue holds {queues.count(key)} message(s)."],
+                evidence=[describe(r.pid), f"The queue holds {plural(queues.count(key), 'message')}."],
                 procs=[r],
             )
         r.wait(deadline.STEP)
@@ -454,7 +475,7 @@ def test_rm_removes(impl, queues):
     left = queues.count(key)
     if left is not None:
         raise SpecFailure(
-            f"{queues.cmd('rm')} exited 0, but the queue with KEY still exists, holding {left} message(s): it leaks.",
+            f"{queues.cmd('rm')} exited 0, but the queue with KEY still exists, holding {plural(left, 'message')}: it leaks.",
             evidence=[queues.shown(key)],
             fix="Remove it with msgctl(IPC_RMID).",
             procs=[proc],

@@ -49,6 +49,7 @@ from conformance.specs.support import (
     threads_doing,
     wait_until,
 )
+from conformance.specs.support.strategies import plural
 
 #: Records (contract section 3.9): LENGTH of what follows it, then ID, both big-endian; a reply
 #: adds a STATUS byte. A request has at least 4 bytes after LENGTH, a reply 5.
@@ -242,15 +243,29 @@ def _server_end(server, port: int, client_port: int) -> NetSocket | None:
     return next((s for s in on_port(port, pid=server.pid) if s.remote_port == client_port), None)
 
 
-def _wait_read(server, port: int, conn: Conn, what: str) -> None:
-    """Wait until SERVER has read everything CONN sent (its end's receive queue is empty)."""
+def _wait_read(server, port: int, conn: Conn, what: str, partial: bool = False) -> None:
+    """Wait until SERVER has read everything CONN sent (its end's receive queue is empty); fail at
+    once if it closes the connection instead (PARTIAL: what was sent is only part of a record)."""
 
-    def consumed():
+    def consumed_or_closed():  # a closed end will read nothing more: no use waiting for it
         end = _server_end(server, port, conn.port)
-        return end is not None and end.state == "ESTABLISHED" and end.rx_queue == 0
+        return end is None or end.state != "ESTABLISHED" or end.rx_queue == 0
 
     try:
-        server.wait_for(consumed, deadline.STEP, what)
+        server.wait_for(consumed_or_closed, deadline.STEP, what)
+        end = _server_end(server, port, conn.port)
+        if end is None or end.state != "ESTABLISHED":
+            raise SpecFailure(
+                f"{server.label} closed the connection when it had been sent {what}, without a reply"
+                + (f" (the kernel shows its end as {end.state}, at once)." if end else " (the kernel lists its end no more).")
+                + (" TCP may deliver a record in several pieces." if partial else ""),
+                expected="the server to wait for the rest of the record" if partial else "a reply on the same connection",
+                fix="Keep what recv returned and call recv again until LENGTH and the whole record have come; "
+                "close a connection only when its client closes it."
+                if partial
+                else "Answer every request with a reply; close a connection only when its client closes it.",
+                procs=[server],
+            )
     except SpecTimeout:
         end = _server_end(server, port, conn.port)
         raise SpecFailure(
@@ -292,7 +307,7 @@ def _requests(conn: Conn, n: int, client, doing: str) -> list[tuple[int, bytes]]
             if (client.poll() is not None or conn.eof) and client.exited_within(deadline.STEP):
                 client.wait(deadline.STEP)  # a stub's `not implemented` ends the spec here
             raise SpecFailure(
-                f"{doing}: the grader's server got {len(got)} request(s) from {client.label}, "
+                f"{doing}: the grader's server got {plural(len(got), 'request')} from {client.label}, "
                 + ("then it closed the connection." if conn.eof else "then nothing more."),
                 expected=f"{n} requests, one per line of its stdin, each sent as soon as its line is read",
                 evidence=[f"Your client: {threads_doing(client.pid)}." if client.poll() is None else ""],
@@ -358,10 +373,12 @@ def _check_results(run, made: list[tuple[bytes, bytes | None]], what: str) -> No
             expected = b"ok %d" % (last_count + 1)
         if printed != expected:
             want = expected.decode("utf-8", "replace") if expected else "`ok N`, the counter's new value"
+            joined = line.startswith(b"add ") and printed == b"ok " + b"".join(line[4:].split(b" "))
             raise SpecFailure(
                 f"{what}: call {i + 1} of {len(made)}, {line[:80]!r}, printed "
                 + (f"{printed[:120]!r}" if printed is not None else "nothing")
-                + f" ({run.status}).",
+                + f" ({run.status})."
+                + (" That is A and B joined, not added." if joined else ""),
                 expected=f"`{want}`" + (" (one more than the `count` before it)" if line == b"count" else ""),
                 done=f"Calls, one per line: {[c for c, _ in made]!r}."[:600],
                 procs=[run],
@@ -422,13 +439,15 @@ def test_wire_format(impl, grader_sockets):
     conn = _connect(grader_sockets, server, port)
     first, second = request(WIRE_ID, b"echo " + WIRE_BYTES), request(0, b"echo")
     conn.send(first[:3])
-    _wait_read(server, port, conn, "the first 3 bytes of a request")
+    _wait_read(server, port, conn, "the first 3 bytes of a request", partial=True)
     conn.send(first[3:] + second)
     expected = reply(WIRE_ID, OK, WIRE_BYTES) + reply(0, OK, b"")
     got = peers.recv_exact(conn.sock, len(expected), deadline.STEP)
     if got != expected:
         raise SpecFailure(
-            f"{server.label} replied {_hex(got)}; {first_difference(expected, got)}.{_length_note(got)}",
+            f"{server.label} replied {_hex(got)}; {first_difference(expected, got)}.{_length_note(got)}"
+            + (" It read the first 3 bytes on their own and then the rest, and answered neither request: it did not "
+               "join the pieces into one record." if not got else ""),
             done="The grader sent 3 bytes of a request (`echo` and the 256 byte values, id "
             f"{WIRE_ID}), waited until the server had read them, then sent the rest of it and a "
             "second request (`echo`, id 0) in one send.",
@@ -510,15 +529,34 @@ def test_concurrent_clients(impl, grader_sockets):
             if got is None or got != (100 + r, bytes([OK]) + body):
                 end = _server_end(server, port, conn.port)
                 queued = [s for s in on_port(port, pid=server.pid) if s.listening and s.rx_queue]
+                others = [b"client %d call %d" % (j + 2, r + 1) for j in range(FAST_CLIENTS) if j != i]
+                crossed = got is not None and got[1][1:] in others
+                if crossed:
+                    fix = ("Your server keeps one table of replies for all connections, so a request id another "
+                           "client used before is answered as its retry. Keep the replies per connection: ids "
+                           "of different connections are unrelated.")
+                elif got is None and not conn.eof and (queued or (end is not None and end.rx_queue)):
+                    fix = ("A server that serves one connection at a time, or holds one lock around every call, "
+                           "makes all clients wait for the slowest: a thread per connection, no lock around the procedure.")
+                else:
+                    fix = ""
                 raise SpecFailure(
-                    f"client {i + 2} sent `echo {body.decode()}` and "
-                    + ("its connection was closed" if conn.eof else "got no reply" if got is None else f"got {got!r}")
+                    f"client {i + 2} sent `echo {body.decode()}` (id {100 + r}) and "
+                    + (
+                        "its connection was closed"
+                        if conn.eof
+                        else "got no reply"
+                        if got is None
+                        else f"got the reply to another client's call with the same id, `{got[1][1:].decode()}`"
+                        if crossed
+                        else f"got {got!r}"
+                    )
                     + f" ({time.monotonic() - started:.1f} s after client 1's call began).",
                     done=f"Client 1 called `sleep {SLOW_MS}` and your server read it; then {FAST_CLIENTS} more "
                     f"clients connected, and each called `echo`, {FAST_ROUNDS} times.",
                     expected="each fast call answered while the slow one is still in progress",
                     evidence=[
-                        f"the kernel shows {queued[0].rx_queue} connection(s) waiting in the accept queue, never accepted" if queued else "",
+                        f"the kernel shows {plural(queued[0].rx_queue, 'connection')} waiting in the accept queue, never accepted" if queued else "",
                         (
                             f"client {i + 2}'s connection was never accepted: its request waits in the kernel ({end})"
                             if end.inode == 0
@@ -528,9 +566,7 @@ def test_concurrent_clients(impl, grader_sockets):
                         else "",
                         f"Your server: {threads_doing(server.pid)}.",
                     ],
-                    fix="A server that serves one connection at a time, or holds one lock around every "
-                    "call, makes all clients wait for the slowest: a thread per connection, no lock "
-                    "around the procedure.",
+                    fix=fix,
                     procs=[server],
                 )
     if slow.pending():
@@ -774,7 +810,7 @@ def test_client_server_gone(impl, grader_sockets):
     status = client.wait(deadline.STEP)
     if status.code != 1 or b"closed" not in client.stderr.data.lower():
         raise SpecFailure(
-            f"the server closed the connection with a call unanswered; {client.label} {status} with stderr "
+            f"the server closed the connection with a call unanswered; {client.label} {status.ended} with stderr "
             f"{client.stderr.data[-200:]!r}.",
             expected="exit status 1 with `connection closed`",
             procs=[client],
@@ -803,7 +839,7 @@ def test_uses_sockets(impl):
         )
 
     try:
-        mine = client.wait_for(connected, deadline.STEP, f"{client.label} holding a TCP connection to port {port}")
+        mine = client.wait_for(connected, deadline.STEP, f"it held a TCP connection to port {port}")
     except SpecTimeout:
         raise SpecFailure(
             f"{client.label} (pid {client.pid}) holds no TCP connection to port {port}.",
@@ -816,7 +852,7 @@ def test_uses_sockets(impl):
         return end is not None and end.inode in {h.fd.inode for h in peers.held(server)}
 
     try:
-        server.wait_for(accepted, deadline.STEP, f"{server.label} holding its end of the connection from port {mine.socket.local_port}")
+        server.wait_for(accepted, deadline.STEP, f"it held its end of the connection from port {mine.socket.local_port}")
     except SpecTimeout:
         end = _server_end(server, port, mine.socket.local_port)
         raise SpecFailure(
@@ -853,4 +889,5 @@ def test_server_exits_on_sigterm(impl, grader_sockets):
         )
     status = server.wait(deadline.STEP)
     if not status.ok:
-        raise SpecFailure(f"on SIGTERM {server.label} {status}.", expected="exit status 0", procs=[server])
+        why = ": SIGTERM's default action ended it (no handler)." if status.signal == signal.SIGTERM else "."
+        raise SpecFailure(f"on SIGTERM {server.label} {status.ended}{why}", expected="exit status 0", procs=[server])

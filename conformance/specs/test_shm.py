@@ -41,6 +41,7 @@ from conformance.specs.support import (
     sysvipc,
     wait_until,
 )
+from conformance.specs.support.strategies import plural
 
 MiB = 1 << 20
 # Deadlines are the presets (conformance.deadline): STEP for a small program (`rm`, `read` of a
@@ -89,7 +90,7 @@ def _expect_exit(proc, code, doing):
     """Fail unless PROC exited with CODE; DOING says what it was asked to do."""
     status = proc.status
     if status is None or status.code != code:
-        raise SpecFailure(f"{proc.label} {status}.", done=f"{doing}:", expected=f"exit status {code}", procs=[proc])
+        raise SpecFailure(f"{proc.label} {status.ended if status else 'is still running'}.", done=f"{doing}:", expected=f"exit status {code}", procs=[proc])
     return proc
 
 
@@ -99,13 +100,29 @@ def _write(impl, key, data, *args):
     return proc
 
 
-def _read(impl, key, expected):
-    """`shm read KEY` must print exactly EXPECTED and exit 0."""
+def _read(impl, key, expected, again=False, previous=None):
+    """`shm read KEY` must print exactly EXPECTED and exit 0. AGAIN: a read came before this one;
+    PREVIOUS: the length of the record the segment held before EXPECTED was written."""
     proc = impl.run("read", str(key), timeout=deadline.EXIT, capture_limit=len(expected) + 4096)
+    if again and proc.status is not None and proc.status.code != 0 and shared_memory.segment_row(key) is None:
+        raise SpecFailure(
+            f"reading segment {key} a second time: {proc.label} {proc.status.ended}, and no segment with key {key} "
+            "exists any more: the read before removed it.",
+            expected="exit status 0 and the record again: reading is not taking (only `shm rm` removes the segment)",
+            procs=[proc],
+        )
     _expect_exit(proc, 0, f"reading segment {key}")
     if not proc.stdout.matches(expected):
+        got = proc.stdout.length
+        why = (
+            f" That is the length of the record written before ({previous} bytes): the last write did not store its own LENGTH."
+            if previous is not None and got == previous != len(expected)
+            else " That is 64 KiB, the most one read(2) of a pipe returns: `shm write` must read stdin in a loop until EOF."
+            if got == 65536 < len(expected)
+            else ""
+        )
         raise SpecFailure(
-            f"`shm read {key}` printed {describe_bytes(proc.stdout.data)}: {first_difference(expected, proc.stdout.data)}.",
+            f"`shm read {key}` printed {describe_bytes(proc.stdout.data)}: {first_difference(expected, proc.stdout.data)}.{why}",
             expected=f"the record stored there, {describe_bytes(expected)}",
             fix="Print exactly LENGTH bytes from offset 4, as bytes (no terminator, no newline added).",
             procs=[proc],
@@ -184,8 +201,8 @@ def test_persists(impl, names, made):
             evidence=[_row_evidence(row)],
             procs=[writer],
         )
-    for _ in range(2):  # reading is not taking: the record is still there for the next reader
-        _read(impl, key, record)
+    for i in range(2):  # reading is not taking: the record is still there for the next reader
+        _read(impl, key, record, again=i > 0)
 
 
 @spec(
@@ -288,7 +305,7 @@ def test_rewrite(impl, names, made):
     key = made.key(names.sysv_key())
     _write(impl, key, b"L" * 300)
     _write(impl, key, b"short")
-    _read(impl, key, b"short")
+    _read(impl, key, b"short", previous=300)
 
 
 @spec(
@@ -563,7 +580,7 @@ def _check_the_count(proc, name, procs, iters):
     _expect_exit(proc, 0, f"counting with {procs} processes x {iters} iterations")
     printed = _printed_value(proc)
     if printed != expected:
-        lost = f": {expected - printed} updates were lost" if printed < expected else ""
+        lost = f": {plural(expected - printed, 'update')} {'was' if expected - printed == 1 else 'were'} lost" if printed < expected else ""
         raise SpecFailure(
             f"`shm counter {name} {procs} {iters}` printed {printed}{lost}."
             + (" Two processes read the same value and both stored value + 1." if printed < expected else ""),

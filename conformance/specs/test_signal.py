@@ -108,6 +108,8 @@ class Catcher:
     """The lines it printed before `ready`."""
     stopped_view: tuple[frozenset[int], SignalSets | None] = (frozenset(), None)
     """What the kernel held for it while it was stopped (pending; all its sets), for messages."""
+    ready_sets: SignalSets | None = None
+    """Its signal sets when it printed `ready` (which signals had a handler then)."""
 
     def send(self, sig: int) -> None:
         try:
@@ -150,7 +152,12 @@ def _start(impl, role_proc: Proc | None = None, pid_ok=None, timeout: float | De
             fix="Print getpid(), the pid a sender must signal.",
             procs=[proc],
         )
-    return Catcher(proc, pid, startup)
+    return Catcher(proc, pid, startup, ready_sets=signal_sets(pid))
+
+
+def _on_stderr(c: Catcher, name: str) -> str:
+    """A sentence when the catcher wrote about NAME on stderr instead of the `cannot catch` line on stdout."""
+    return f" It wrote about {name} on stderr instead: the line `cannot catch {name}` goes to stdout." if name.encode() in c.proc.stderr.data else ""
 
 
 def _expect_caught(c: Catcher, name: str, after: str) -> None:
@@ -159,7 +166,15 @@ def _expect_caught(c: Catcher, name: str, after: str) -> None:
         line = c.next(f"`caught {name}` {after}")
     except SpecFailure:
         status = c.proc.status
-        if status is not None and status.signal is not None:
+        had = c.ready_sets is not None and status is not None and status.signal in c.ready_sets.caught
+        if had and status.signal == signal.SIGINT:
+            raise SpecFailure(
+                f"{after}, {c.proc.label} was {status}, though it had a handler for SIGINT when it printed `ready` "
+                "(SigCgt in /proc): Python's own, which raises KeyboardInterrupt and so ends the program.",
+                fix="Install your own SIGINT handler (signal.signal(signal.SIGINT, ...)) that prints `caught SIGINT`.",
+                procs=[c.proc],
+            ) from None
+        if status is not None and status.signal is not None and not had:
             raise SpecFailure(
                 f"{after}, {c.proc.label} was {status}: no handler was in place, so the signal's "
                 f"default action ended it.",
@@ -308,14 +323,14 @@ def test_sigkill_uncatchable(impl):
     c = _start(impl)
     if "cannot catch SIGKILL" not in c.startup:
         raise SpecFailure(
-            f"before `ready`, {c.proc.label} printed {c.startup}.",
+            f"before `ready`, {c.proc.label} printed {c.startup}." + _on_stderr(c, "SIGKILL"),
             expected="a line `cannot catch SIGKILL` once its attempt to install a handler for SIGKILL failed",
             procs=[c.proc],
         )
     c.send(signal.SIGKILL)
     status = c.proc.wait(deadline.STEP)
     if status.signal != signal.SIGKILL:
-        raise SpecFailure(f"after SIGKILL, {c.proc.label} {status}.", expected="killed by signal 9 (SIGKILL)", procs=[c.proc])
+        raise SpecFailure(f"after SIGKILL, {c.proc.label} {status.ended}.", expected="killed by signal 9 (SIGKILL)", procs=[c.proc])
     if "terminating" in c.proc.lines():
         raise SpecFailure(
             f"{c.proc.label} printed `terminating` although it got SIGKILL, which no handler sees.",
@@ -364,7 +379,7 @@ def test_sigstop_uncatchable(impl):
     c = _start(impl)
     if "cannot catch SIGSTOP" not in c.startup:
         raise SpecFailure(
-            f"before `ready`, {c.proc.label} printed {c.startup}.",
+            f"before `ready`, {c.proc.label} printed {c.startup}." + _on_stderr(c, "SIGSTOP"),
             expected="a line `cannot catch SIGSTOP` once its attempt to install a handler for SIGSTOP failed",
             procs=[c.proc],
         )
@@ -501,8 +516,11 @@ def _queued(impl):
     count = lines.count("caught SIGRTMIN")
     if count != BURST:
         handler = count < BURST and c.stopped_view[1] is not None and signal.SIGRTMIN in c.stopped_view[1].caught
+        merged = count == 1 and "caught SIGUSR1" not in lines  # SIGUSR1 was pending with them: no line for it at all
         raise SpecFailure(
-            f"it printed `caught SIGRTMIN` {_times(count)}. Its lines: {lines}.",
+            f"it printed `caught SIGRTMIN` {_times(count)}. Its lines: {lines}."
+            + (" No `caught SIGUSR1` either, though SIGUSR1 was pending too: it printed one line for all the "
+               "signals that woke it together." if merged else ""),
             done=_burst_done(c),
             expected=f"{BURST} times, since real-time signals are queued and each is delivered",
             evidence=_stopped_sets(c),

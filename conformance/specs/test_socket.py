@@ -50,6 +50,7 @@ from conformance.specs.support import (
     threads_doing,
     wait_until,
 )
+from conformance.specs.support.strategies import plural
 
 MiB = 1 << 20
 #: The whole budget for 16 MiB through a client (Python moves it in well under a second). No
@@ -244,7 +245,7 @@ def test_tcp_concurrent_clients(impl, grader_sockets):
     if got != b"second client\n" or not eof:
         waiting = [s for s in on_port(port, pid=server.pid) if s.listening and s.rx_queue]
         queued = (
-            f"the kernel shows {waiting[0].rx_queue} connection(s) waiting in the accept queue "
+            f"the kernel shows {plural(waiting[0].rx_queue, 'connection')} waiting in the accept queue "
             f"of the listening socket, never accepted" if waiting else ""
         )
         raise SpecFailure(
@@ -408,7 +409,19 @@ def test_tcp_refused(impl, grader_sockets):
     holder = grader_sockets.own(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     holder.bind((LOCALHOST, 0))
     port = holder.getsockname()[1]
-    client = impl.run("tcp-client", LOCALHOST, str(port), input=b"hello?\n", timeout=deadline.STEP)
+    client = impl.spawn("tcp-client", LOCALHOST, str(port))
+    client.feed(b"hello?\n")
+    if not client.exited_within(deadline.STEP):
+        doing = threads_doing(client.pid)
+        raise SpecTimeout(
+            f"{client.label} connected to port {port}, where nobody listens, and did not exit within {deadline.STEP} s"
+            + (": it sleeps in a timer, not in connect, so it tries again after connect() failed with ECONNREFUSED "
+               "instead of reporting the refusal." if "nanosleep" in doing else "."),
+            expected="exit status 1 and `connection refused` on stderr, at once",
+            evidence=[f"Your client: {doing}."],
+            procs=[client],
+        )
+    client.wait(deadline.STEP)
     if client.status.code != 1 or b"connection refused" not in client.stderr.data.lower():
         raise SpecFailure(
             f"{client.label} connected to port {port}, where nobody listens; it {client.status} with "
@@ -482,7 +495,8 @@ def test_servers_exit_on_sigterm(impl, grader_sockets, ipc_tmp):
             )
         status = server.wait(deadline.STEP)
         if not status.ok:
-            raise SpecFailure(f"on SIGTERM {server.label} {status}.", expected="exit status 0", procs=[server])
+            why = ": SIGTERM's default action ended it (no handler)." if status.signal == signal.SIGTERM else "."
+            raise SpecFailure(f"on SIGTERM {server.label} {status.ended}{why}", expected="exit status 0", procs=[server])
 
 
 # --- UDP --------------------------------------------------------------------------------------
@@ -553,9 +567,11 @@ def test_udp_boundaries(impl, grader_sockets):
     if printed[-1] == b"":
         printed.pop()
     if printed != lines:
+        together = len(lines) > 1 and b"".join(printed) == b"".join(lines)
         raise SpecFailure(
             f"the grader's server echoed {len(lines)} datagrams of {sizes} bytes to {client.label}, which "
-            f"printed {len(printed)} lines of {', '.join(str(len(p)) for p in printed[:12])} bytes.",
+            f"printed {plural(len(printed), 'line')} of {', '.join(str(len(p)) for p in printed[:12])} bytes."
+            + (" Every byte of the replies is there, run together: a newline after each reply is missing." if together else ""),
             fix="Print each reply as one line, as soon as it arrives, and receive into a buffer of 64 KiB.",
             procs=[client],
         )
@@ -687,7 +703,7 @@ def test_unix_cleanup(impl, ipc_tmp, grader_sockets):
     status = server.wait(deadline.STEP)
     if os.path.lexists(path):
         raise SpecFailure(
-            f"{server.label} {status} on SIGTERM and left its socket file {path} behind; the next "
+            f"{server.label} {status.ended} on SIGTERM and left its socket file {path} behind; the next "
             f"server finds a stale file there.",
             fix="Remove PATH before exiting.",
             procs=[server],
@@ -703,7 +719,7 @@ def _require_socket(proc, test, wanted: str) -> Held:
         return next((h for h in peers.held(proc) if h.socket and test(h.socket)), None)
 
     try:
-        return proc.wait_for(found, deadline.STEP, f"{proc.label} holding a {wanted}")
+        return proc.wait_for(found, deadline.STEP, f"{proc.label} held a {wanted}")
     except SpecTimeout:
         raise SpecFailure(
             f"{proc.label} (pid {proc.pid}) holds no {wanted}.",
@@ -774,9 +790,17 @@ def test_tcp_across_hosts(netns_pair, impl):
         f"{net.server_addr}:{port}, where {server.label} listens with --host 0.0.0.0"
     )
     if not client.finished_within(deadline.EXIT):
+        still = [h.socket for h in peers.held(client, ("tcp", "tcp6")) if h.socket and h.socket.state == "ESTABLISHED"] if client.fed >= len(payload) else []
         raise SpecTimeout(
             f"{what}; it did not finish within {deadline.EXIT} s.",
-            evidence=[threads_doing(client.pid)],
+            evidence=[
+                threads_doing(client.pid),
+                f"All of its stdin went in, yet the kernel shows its end of the connection still ESTABLISHED ({still[0]}): "
+                "it never half-closed it (shutdown(SHUT_WR)), so the server never reads EOF and never ends its echo." if still else "",
+                next((f"The server's end of the connection is in CLOSE_WAIT ({h.socket}): the client's EOF came, and the server "
+                      "never closed its side, so the client never reads EOF." for h in peers.held(server, ("tcp", "tcp6"))
+                      if h.socket and h.socket.state == "CLOSE_WAIT"), ""),
+            ],
             procs=[client, server],
         )
     client.wait(deadline.STEP)
@@ -792,8 +816,12 @@ def test_tcp_across_hosts(netns_pair, impl):
             if listening
             else ""
         )
+        got = client.stdout.data
+        early = client.status.ok and got and len(got) < len(payload) and payload.startswith(got)
         raise SpecFailure(
-            f"{what}; it {client.status}, and what came back differs: {first_difference(payload, client.stdout.data)}.",
+            f"{what}; it {client.status}, and what came back differs: {first_difference(payload, got)}."
+            + (" It exited 0 after a first part of the echo: it stopped reading before EOF (one recv(2) returns "
+               "what has arrived so far, not the whole echo)." if early else ""),
             evidence=[where],
             procs=[client, server],
         )

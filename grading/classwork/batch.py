@@ -239,11 +239,16 @@ def _similarity(submissions: Sequence[Submission], out: Path, threshold: int, jo
         print(f"ipc-grade batch: error: the similarity check failed ({type(exc).__name__}: {exc}); the grades are written without it", file=sys.stderr)
         return None
     print(
-        f"ipc-grade batch: similarity: {len(result.summary.submissions)} submissions compared in {time.monotonic() - started:.1f} s; "
-        f"{len(result.summary.pairs)} pairs flagged (class.html, {out}/similarity.json)",
+        f"ipc-grade batch: similarity: {plural(len(result.summary.submissions), 'submission')} compared in {time.monotonic() - started:.1f} s; "
+        f"{plural(len(result.summary.pairs), 'pair')} flagged (class.html, {out}/similarity.json)",
         file=sys.stderr,
     )
     return result.summary
+
+
+def plural(n: int, word: str) -> str:
+    """``1 pair``, ``2 pairs``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _child_args(args: argparse.Namespace, rubric, tmp: Path) -> list[str]:

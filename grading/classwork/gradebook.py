@@ -89,14 +89,16 @@ def maxima(entries: Sequence[Entry]) -> dict[str, float]:
 def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> str:
     """One row per submission, sorted by id: id, total, max, a subtotal per mechanism, status,
     reason, regrade (why an instructor must regrade it: a spec the grader could not judge, which
-    counts 0 points meanwhile; empty for most); when a late policy was applied to some, `before_late` (the score it was graded) and
+    counts 0 points meanwhile; empty for most), failed_required (the rubric's required specs it
+    did not pass, by id, space-separated); when a late policy was applied to some, `before_late` (the score it was graded) and
     `late` (what the policy decided), with `total` the score after it; with SIMILARITY, a last
     column `similarity`: whom the submission is flagged with. Every cell through inert.csv_cell:
     no text from a submission (its id, its reason) is read as a formula."""
     entries = sorted(entries, key=lambda en: en.id)
     mechs = mechanisms(entries)
     late = any(en.record.meta.get("late") for en in entries)
-    rows = [["id", "total", "max", *mechs, "status", "reason", "regrade", *(["before_late", "late"] if late else []), *(["similarity"] if similarity else [])]]
+    rows = [["id", "total", "max", *mechs, "status", "reason", "regrade", "failed_required",
+             *(["before_late", "late"] if late else []), *(["similarity"] if similarity else [])]]
     for en in entries:
         rec = en.record
         decided = rec.meta.get("late") or {}
@@ -109,6 +111,7 @@ def gradebook(entries: Sequence[Entry], similarity: Summary | None = None) -> st
                 en.status,
                 en.reason,
                 rec.regrade or "",
+                " ".join(s.id for s in rec.specs if s.required and s.status != "passed"),
                 *([points(rec.score), _late_cell(decided)] if late else []),
                 *([similarity.gradebook_cell(en.id)] if similarity else []),
             ]

@@ -3,8 +3,8 @@
 ``<testsuites name tests failures errors skipped time>`` holds the run's properties (score,
 max_score, the reason when the run could not grade); each ``<testsuite name="pipe">`` its
 subtotal; each ``<testcase classname="ipc.pipe" name="eof-on-close">`` (together: the spec id) the properties
-``points``, ``max_points``, ``status``, ``required`` and a <failure> (failed, timeout,
-not-implemented), <error> (broken) or <skipped> (unsupported) with the message. ``time``
+``points``, ``max_points``, ``status``, ``required`` and a <failure> (failed, timeout),
+<error> (broken) or <skipped> (not-implemented, as pytest calls a stub; unsupported) with the message. ``time``
 attributes are time fields. Hidden specs are left out of students' reports (see present.py).
 
 Every text and attribute of the tree is made visible before it is written (``inert.xml_tree``):

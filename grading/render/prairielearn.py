@@ -4,8 +4,10 @@ Top level: ``gradable`` (false, with ``format_errors``, when the submission's ma
 not be used: PrairieLearn then counts no attempt; true otherwise, even for a run that scored 0),
 ``score`` (0 to 1: the run's total over its maximum), ``message`` (one sentence), ``output``
 (the terminal report as students see it) and ``tests``, each with ``name`` (the spec id),
-``description`` (the behaviour), ``points``, ``max_points``, ``message`` (status and hint) and
-``output`` (expected, observed, transcript).
+``description`` (the behaviour), ``points``, ``max_points``, ``message`` (status and hint),
+``output`` (expected, observed, transcript) and, for a failing spec with a timeline, ``images``:
+its picture (grading/render/timeline.py) as an SVG data URL, which PrairieLearn's results element
+shows in an <img>.
 
 PrairieLearn has no per-test visibility: students see every test listed. A hidden spec is
 therefore not listed; the hidden specs appear as one entry without details, and they count in
@@ -27,6 +29,9 @@ from .terminal import render as terminal
 #: PrairieLearn limits results.json to 1 MB; these keep it well under.
 OUTPUT_LIMIT = 16_000
 TOTAL_OUTPUT_LIMIT = 200_000
+#: The timeline pictures' share of it (base64 data URLs): past it, a spec's picture is left out
+#: and its message says where to see it.
+IMAGES_LIMIT = 500_000
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
@@ -38,7 +43,8 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
     view = View(record, show_hidden)
     final = late_mod.final_score(record)  # PrairieLearn applies its own late credit; a batch's policy is here
     score = round(final / record.max_score, 6) if record.max_score and not record.error else 0.0
-    tests = [_test(s, record.error is not None) for s in view.specs]
+    budget = [IMAGES_LIMIT]
+    tests = [_test(s, record.error is not None, budget) for s in view.specs]
     if view.hidden:
         got = sum(s.points for s in view.hidden if s.counted)
         out_of = sum(s.max_points for s in view.hidden if s.counted)
@@ -86,14 +92,14 @@ def _unusable(record: RunRecord) -> bool:
     return record.error is not None and not record.meta.get("error_kind")
 
 
-def _test(s: SpecResult, run_failed: bool) -> dict[str, Any]:
+def _test(s: SpecResult, run_failed: bool, budget: list[int]) -> dict[str, Any]:
     message = {"passed": "Passed."}.get(s.status, f"{s.status}" + (" (required)" if s.required else ""))
     if s.status != "passed" and s.advice:
         message += f". Hint: {clean(s.advice)}"
     out = ""
     if s.status != "passed":
         out = plain(failure(s), hint=False)  # the hint is in the message
-    return {
+    test: dict[str, Any] = {
         "name": s.id,
         "description": clean(s.title),
         "points": 0.0 if run_failed or not s.counted else s.points,
@@ -101,3 +107,26 @@ def _test(s: SpecResult, run_failed: bool) -> dict[str, Any]:
         "message": message,
         "output": truncate(out, OUTPUT_LIMIT),
     }
+    image = picture(s) if s.status not in ("passed", "not-implemented", "unsupported") else None
+    if image is not None and len(image["url"]) <= budget[0]:
+        budget[0] -= len(image["url"])
+        test["images"] = [image]
+    elif image is not None:
+        test["message"] += " (Its timeline picture is left out: results.json has room for no more; the HTML report has it.)"
+    return test
+
+
+def picture(s: SpecResult) -> dict[str, str] | None:
+    """The spec's timeline as PrairieLearn shows an image: an SVG data URL, which its
+    <pl-external-grader-results> element puts in an <img> (docs/reports.md); None without one."""
+    import base64
+
+    from . import timeline
+
+    if not (s.timeline and s.timeline.get("lanes")):
+        return None
+    drawn = timeline.svg(s.timeline, s.status, key=s.id)
+    if 'xmlns="http://www.w3.org/2000/svg"' not in drawn:
+        return None
+    url = "data:image/svg+xml;base64," + base64.b64encode(drawn.encode()).decode("ascii")
+    return {"label": f"What happened in {s.id}, in time", "url": url}

@@ -45,6 +45,11 @@ def payloads(large_sizes: list[int], small_max: int = 2048) -> st.SearchStrategy
     return st.one_of(st.binary(max_size=small_max), large)
 
 
+def plural(n: int, word: str, words: str = "") -> str:
+    """``1 message``, ``2 messages`` (WORDS for a plural that is not WORD + s)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
 def describe_bytes(data: bytes) -> str:
     """A short description of a payload for a message: its length and a preview."""
     preview = data[:24]
@@ -61,6 +66,10 @@ def first_difference(expected: bytes, got: bytes) -> str:
             j = next(k for k in range(i, min(i + 4096, n)) if expected[k] != got[k])
             return f"first difference at byte {j}: expected {expected[j:j + 8]!r}, got {got[j:j + 8]!r}"
     if len(got) < len(expected):
+        missing = expected[len(got):]
+        if b"\n" not in missing and not expected.endswith(b"\n") and (not got or got.endswith(b"\n")):
+            return (f"the output stops after {len(got)} of {len(expected)} bytes: the last line, "
+                    f"{len(missing)} bytes without a newline at the end of the input, is missing")
         return f"the output stops after {len(got)} of {len(expected)} bytes"
     if len(got) > len(expected):
         return f"{len(got) - len(expected)} extra bytes after the expected {len(expected)}: {got[n:n + 16]!r}"
