@@ -103,6 +103,13 @@ def schedule_seed(value: str) -> int:
     return number
 
 
+def mechanism_name(value: str) -> str:
+    """A mechanism's name as the registry spells it (conformance/record.py checks it is one)."""
+    if not value.isascii() or not value.isidentifier() or not value.islower():
+        raise ValueError("give a mechanism's name, such as fifo (python -m conformance.catalogue lists them)")
+    return value
+
+
 def flag(value: str) -> bool:
     """An environment switch: set and not empty, 0, false or no."""
     return value.strip().lower() not in ("", "0", "false", "no")
@@ -240,6 +247,13 @@ SETTINGS: dict[str, Setting] = {
             "grade only the spec ID (such as pipe.eof-on-close; repeat for more): unlike -k, an ID that names no "
             "spec is an error",
             text, metavar="ID", pytest_option="--ipc-spec", repeat=True, where="conformance.plugin",
+        ),
+        Setting(
+            "mechanism", "mechanism",
+            "grade only the specs of MECHANISM (such as fifo; repeat for more): exactly its own, where -k fifo "
+            "also matches buffer.fifo-order and msgq.fifo-within-type",
+            mechanism_name, metavar="MECHANISM", option="--mechanism", pytest_option="--ipc-mechanism", repeat=True,
+            where="conformance.plugin",
         ),
         Setting(
             "jobs", "number of workers",

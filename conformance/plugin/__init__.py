@@ -30,6 +30,7 @@ import pytest
 
 from conformance import deadline, hookspecs, locate
 from conformance.catalogue import specs as catalogue_specs
+from conformance.record import MECHANISMS
 from conformance.run.limits import become_subreaper
 from conformance.settings import SETTINGS, Setting, SettingError
 from conformance.spec import SPEC_MARKER_HELP, validate_items
@@ -142,11 +143,17 @@ def _deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
     unknown = sorted(wanted - {meta.id for meta in catalogue_specs()})
     if unknown:
         raise pytest.UsageError(f"--ipc-spec: no spec is called {', '.join(unknown)} (python -m conformance.catalogue lists them)")
+    mechanisms = set(config.getoption("mechanism") or [])
+    if mechanisms - set(MECHANISMS):
+        raise pytest.UsageError(f"--ipc-mechanism: no mechanism is called {', '.join(sorted(mechanisms - set(MECHANISMS)))} "
+                                f"(the mechanisms are {', '.join(MECHANISMS)})")
     keep, drop = [], []
     for item in items:
         meta = item.stash.get(META, None)
         selected = meta is None or config.hook.pytest_ipc_select(config=config, spec_id=meta.id) is not False
         if wanted and (meta is None or meta.id not in wanted):
+            selected = False
+        if mechanisms and (meta is None or meta.mechanism not in mechanisms):  # exactly: not -k's substring
             selected = False
         (keep if selected else drop).append(item)
     if drop:

@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checked-rubric", metavar="FILE", help=argparse.SUPPRESS)
     options.add(p, "jobs", "-j")
     options.add(p, "schedule")
+    options.add(p, "mechanism")
     out = p.add_argument_group("reports (each FILE is written even when the run cannot grade)")
     for f in render.FORMATS.values():
         out.add_argument(f"--{f.name}", metavar="FILE", help=f.help)
@@ -93,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+    unknown = sorted(set(args.mechanism) - set(run_record.MECHANISMS))
+    if unknown:
+        print(f"ipc-grade: error: argument --mechanism: no mechanism is called {', '.join(unknown)} "
+              f"(the mechanisms are {', '.join(run_record.MECHANISMS)})", file=sys.stderr)
+        return 2
     rec = grade(
         path,
         jobs=args.jobs,
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         rubric=rubric,
         run_as=args.run_as,
         progress=not args.quiet,
-        extra_args=options.passed(args, "schedule"),
+        extra_args=[*options.passed(args, "schedule"), *(f"--ipc-mechanism={m}" for m in args.mechanism)],
     )
     return report(rec, args, targets)
 
