@@ -94,3 +94,55 @@ def test_prairielearn_shows_each_failing_specs_picture():
 
     doc = json.loads(prairielearn.render(rec))
     assert "images" not in doc["tests"][1]  # a passed spec has no picture
+
+
+def text_boxes(picture: str) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Every <text> of an SVG timeline with its box, computed from its position, its font size
+    and the font's metrics (one advance a character: grading.render.timeline.ADVANCE)."""
+    import xml.etree.ElementTree as ET
+
+    from grading.render import timeline
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(picture)
+    default = float(root.get("font-size", 11))
+    out = []
+    for el in root.iter(f"{ns}text"):
+        title = el.find(f"{ns}title")
+        words = (title.tail if title is not None else el.text) or ""
+        out.append((words, timeline.box(float(el.get("x")), float(el.get("y")), words, float(el.get("font-size", default)))))
+    return out
+
+
+def overlapping_labels(picture: str) -> list[tuple[str, str]]:
+    boxes = text_boxes(picture)
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1 :]
+            if ba[0] < bb[2] and bb[0] < ba[2] and ba[1] < bb[3] and bb[1] < ba[3]]
+
+
+def assert_no_overlapping_labels(rec: run_record.RunRecord) -> None:
+    """No two labels of any timeline picture of REC's HTML report overlap."""
+    from grading.render import timeline
+
+    for s in rec.specs:
+        if s.timeline and s.timeline.get("lanes"):
+            clash = overlapping_labels(timeline.svg(s.timeline, s.status, key=s.id))
+            assert not clash, (s.id, clash[:3])
+
+
+def test_a_crowded_timeline_has_no_overlapping_label_a_legend_and_its_finding_first():
+    from grading.render import timeline
+
+    holds = [{"fd": 4, "end": "write", "target": "pipe:[5]"}]
+    child = {"pid": 8, "label": "a child of your `pipe relay`", "segments": [[0.0, 0.9, "read fd 3 (pipe:[5])"]], "holds": holds}
+    parent = {"pid": 7, "label": "your `pipe relay` " + "with a very long label " * 4, "segments": [[0.0, 0.1, "running"], [0.1, 1.0, "wait4"]],
+              "exit": [0.95, "exited with status 0"]}
+    events = [{"kind": "stdin", "pid": 7, "t": 0.01 * i, "size": 5, "preview": "hello"} for i in range(30)]
+    events += [{"kind": "output", "pid": 7, "t": 0.01 * i, "preview": "out" * 9} for i in range(30)]
+    events += [{"kind": "signal", "pid": 8, "t": 0.5, "signal": "SIGSTOP"}, {"kind": "eof", "pid": 7, "t": 0.505},
+               {"kind": "verdict", "t": 1.0, "status": "failed", "text": "the spec failed"}]
+    picture = timeline.svg({"lanes": [parent, child], "events": events, "end": 1.0}, "failed", key="pipe.eof-on-close")
+    assert not overlapping_labels(picture)
+    texts = [w for w, _ in text_boxes(picture)]
+    assert texts[0].startswith("\u25b6 a child of your `pipe relay` (pid 8): it holds the write end")  # the finding, first
+    assert "the finding that decides the verdict" in texts and "running" in texts  # the legend

@@ -9,7 +9,7 @@ import tomllib
 import pytest
 from harness import MUTANTS as MUTANTS_DIR
 from harness import grade, mutants
-from test_messages import assert_names_cause, assert_pictures
+from test_messages import assert_names_cause, assert_no_overlapping_labels, assert_pictures
 
 from conformance import locate
 
@@ -41,6 +41,7 @@ def test_mutant_is_caught(mutant, tmp_path):
     _assert_reports_read_clean(rec)
     assert_names_cause(mutant, rec)
     assert_pictures(rec)
+    assert_no_overlapping_labels(rec)
 
 
 #: What no report may show a student: Hypothesis's and the grader's internals, raw control bytes.

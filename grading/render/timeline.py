@@ -57,14 +57,52 @@ def _colour(doing: str) -> str:
     return COLOURS.get(doing, SLEEP)
 
 
+#: The pictures' font, monospace so that a text's width is its length times one advance: DejaVu
+#: Sans Mono's advance is 1233/2048 of the font size (Menlo's the same, Consolas's less), which
+#: ``width`` uses to place labels where they overlap nothing.
+FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+ADVANCE = 0.602
+#: A text's box around its baseline, as fractions of its size: ascent above, descent below.
+ASCENT, DESCENT = 0.8, 0.25
+FINDING = "#c62828"
+#: What the legend explains: (how it is drawn, what it means).
+LEGEND = (
+    ("bar", COLOURS["running"], "running"),
+    ("bar", SLEEP, "asleep in a call (named on the bar)"),
+    ("bar", COLOURS["stopped"], "stopped"),
+    ("bar", COLOURS["zombie"], "zombie"),
+    ("arrow", "#555", "the grader writes, closes or signals"),
+    ("dot", EVENT_COLOURS["output"], "the process prints, forks, execs, makes an object"),
+    ("cross", EVENT_COLOURS["exit"], "it ends"),
+    ("dash", "#d32f2f", "the spec decides"),
+    ("text", FINDING, "the finding that decides the verdict"),
+)
+
+
+def width(text: str, size: float) -> float:
+    """How wide TEXT is drawn at SIZE in FONT (one advance a character)."""
+    return len(text) * ADVANCE * size
+
+
+def box(x: float, y: float, text: str, size: float) -> tuple[float, float, float, float]:
+    """The box (left, top, right, bottom) of TEXT drawn from X on the baseline Y at SIZE."""
+    return (x, y - ASCENT * size, x + width(text, size), y + DESCENT * size)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 class _Picture:
     """An SVG picture built as elements (xml.etree): every text node goes through ``add``, which
     makes a program's bytes visible (clean) and leaves the escaping to the serializer, so
-    nothing a program printed can close an element or open one."""
+    nothing a program printed can close an element or open one. Every text goes through
+    ``label``, which measures it and draws it only where it overlaps no text drawn before."""
 
     def __init__(self, attrs: dict[str, Any]) -> None:
         self.root = ET.Element("svg", {k: str(v) for k, v in attrs.items()})
         self.root.text = "\n"
+        self.boxes: list[tuple[float, float, float, float]] = []
 
     def add(self, tag: str, attrs: dict[str, Any], text: str | None = None, *, title: str | None = None,
             inside: ET.Element | None = None) -> ET.Element:
@@ -81,25 +119,49 @@ class _Picture:
             element.tail = "\n"
         return element
 
+    def label(self, x: float, y: float, text: str, size: float, *, title: str | None = None, **attrs: Any) -> bool:
+        """TEXT at X, Y (its baseline) in SIZE, if its box overlaps no label drawn before: True
+        when drawn."""
+        text = clean(text)
+        if not text:
+            return False
+        where = box(x, y, text, size)
+        if any(_overlap(where, other) for other in self.boxes):
+            return False
+        self.boxes.append(where)
+        self.add("text", {"x": f"{x:.1f}", "y": f"{y:.1f}", "font-size": size, **attrs}, text, title=title)
+        return True
+
     def __str__(self) -> str:
         return ET.tostring(self.root, encoding="unicode")
 
 
+def _fit(text: str, room: float, size: float) -> str:
+    """TEXT cut (with an ellipsis) to fit ROOM pixels at SIZE."""
+    return _cut(text, max(0, int(room / (ADVANCE * size))))
+
+
 def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     """TIMELINE as an <svg> element (a string), self-contained; KEY (the spec's id) keeps the
-    ids inside it unique in a page of many pictures."""
+    ids inside it unique in a page of many pictures. The finding that decides the verdict comes
+    first, in red, above everything (and its lane's last stretch is outlined in red); a legend
+    closes the picture; no two labels overlap (each is measured, then placed: ``_Picture.label``)."""
     arrow = "arrow-" + re.sub(r"[^A-Za-z0-9_-]", "-", key) if key else "arrow"
     lanes = timeline.get("lanes") or []
     events = timeline.get("events") or []
     end = max([timeline.get("end") or 0.0] + [e["t"] for e in events] + [0.001])
     rows = {lane["pid"]: i + 1 for i, lane in enumerate(lanes)}  # row 0: the grader
     held = [holdings(lane) for lane in lanes]
-    tops = [TOP]
+    width_all = LABEL_W + PLOT_W + 20
+    found = next(((lane, f) for lane, (_, f) in zip(lanes, held, strict=True) if f), None)
+    verdict = next((e for e in events if e.get("kind") == "verdict"), None)
+    top = 14 + (16 if found else 0) + (16 if verdict is not None else 0) + 8
+    tops = [top, top + LANE_H]  # the grader's row, then each lane's, each as tall as what it shows
     for words, _ in held:
         tops.append(tops[-1] + LANE_H + (HOLDS_H if words else 0))
-    tops.append(tops[-1] + LANE_H)
-    height = tops[-1] + 30
-    width = LABEL_W + PLOT_W + 20
+    axis = tops[-1] + 6
+    legend_rows = _legend_rows(width_all - 8)
+    height = axis + 20 + 18 * len(legend_rows) + 4
 
     def x(t: float) -> float:
         return LABEL_W + PLOT_W * (t / end)
@@ -111,45 +173,53 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
         return f"{number:.1f}"
 
     out = _Picture({
-        "xmlns": "http://www.w3.org/2000/svg", "class": "timeline", "width": width, "height": height,
-        "viewBox": f"0 0 {width} {height}", "font-family": "sans-serif", "font-size": 11, "role": "img",
+        "xmlns": "http://www.w3.org/2000/svg", "class": "timeline", "width": width_all, "height": height,
+        "viewBox": f"0 0 {width_all} {height}", "font-family": FONT, "font-size": 11, "role": "img",
         "aria-label": "what each process did, in time",
     })
     defs = out.add("defs", {})
     marker = out.add("marker", {"id": arrow, "viewBox": "0 0 10 10", "refX": 9, "refY": 5, "markerWidth": 6, "markerHeight": 6,
                                 "orient": "auto-start-reverse"}, inside=defs)
     out.add("path", {"d": "M 0 0 L 10 5 L 0 10 z", "fill": "#555"}, inside=marker)
-    out.add("text", {"x": 4, "y": y(0) + 16, "font-weight": "bold"}, "the grader")
+    line_y = 14
+    if found:  # first: what decides the verdict, in red, a sentence of its own
+        lane, finding = found
+        sentence = f"\u25b6 {lane['label']} (pid {lane['pid']}): {finding}"
+        out.label(4, line_y, _fit(clean(sentence), width_all - 8, 11), 11, fill=FINDING, **{"font-weight": "bold"})
+        line_y += 16
+    if verdict is not None:
+        words = _fit(clean(f"the spec decided: {status or verdict.get('status', '')}"), width_all - 8, 11)
+        out.label(min(x(verdict["t"]), width_all - 4 - width(words, 11)), line_y, words, 11, title=verdict.get("text", ""), fill="#d32f2f")
+    out.label(4, y(0) + 16, "the grader", 11, **{"font-weight": "bold"})
     out.add("line", {"x1": LABEL_W, "y1": y(0) + 12, "x2": LABEL_W + PLOT_W, "y2": y(0) + 12, "stroke": "#bbb"})
     for lane in lanes:
         row = rows[lane["pid"]]
-        label = clean(f"{lane['label']} (pid {lane['pid']})")
-        out.add("text", {"x": 4, "y": y(row) + 16}, _cut(label, 40), title=label)
+        name = clean(f"{lane['label']} (pid {lane['pid']})")
+        out.label(4, y(row) + 16, _fit(name, LABEL_W - 10, 11), 11, title=name)
         out.add("line", {"x1": LABEL_W, "y1": y(row) + 12, "x2": LABEL_W + PLOT_W, "y2": y(row) + 12, "stroke": "#eee"})
-        for start, stop, doing in lane.get("segments") or []:
+        words, finding = held[row - 1]
+        segments = lane.get("segments") or []
+        for i, (start, stop, doing) in enumerate(segments):
             w = max(x(stop) - x(start), 1.5)
-            name = clean(doing)
-            out.add("rect", {"x": f(x(start)), "y": y(row) + 4, "width": f(w), "height": 16, "fill": _colour(doing)},
-                    title=f"{name}: {start:.3f} s to {stop:.3f} s")
-            if w > 40:
-                out.add("text", {"x": f(x(start) + 3), "y": y(row) + 16, "fill": "#fff", "font-size": 10}, _cut(name, int(w / 6)))
+            outlined = {"stroke": FINDING, "stroke-width": 2} if finding and i == len(segments) - 1 else {}
+            out.add("rect", {"x": f(x(start)), "y": y(row) + 4, "width": f(w), "height": 16, "fill": _colour(doing), **outlined},
+                    title=f"{clean(doing)}: {start:.3f} s to {stop:.3f} s")
         if lane.get("exit"):
             t, how = lane["exit"]
-            out.add("text", {"x": f(x(t) - 4), "y": y(row) + 17, "fill": "#5d4037", "font-weight": "bold"}, "✕", title=f"{how} at {t:.3f} s")
-        words, finding = held[row - 1]
+            out.label(x(t) - 4, y(row) + 17, "\u2715", 11, title=f"{how} at {t:.3f} s", fill="#5d4037", **{"font-weight": "bold"})
+        for start, stop, doing in segments:
+            w = x(stop) - x(start)
+            if w > 40:
+                out.label(x(start) + 3, y(row) + 16, _fit(clean(doing), w - 6, 10), 10, fill="#fff")
         if words:
             shown = clean(finding or words)
             shown = shown if finding else "at the end " + shown
-            attrs = {"x": LABEL_W, "y": y(row) + LANE_H + 6, "fill": "#c62828" if finding else "#555", "font-size": 10}
-            out.add("text", {**attrs, "font-weight": "bold"} if finding else attrs, _cut(shown, 110), title=words)
-    labelled: dict[int, float] = {}  # row -> where its last label ends, so labels do not overlap
+            attrs = {"fill": FINDING, "font-weight": "bold"} if finding else {"fill": "#555"}
+            out.label(LABEL_W, y(row) + LANE_H + 6, _fit(shown, PLOT_W + 16, 10), 10, title=words, **attrs)
 
-    def label(row: int, at: float, words: str, colour: str) -> None:
-        if at < labelled.get(row, -1.0) or not words:
-            return
+    def event_label(row: int, at: float, words: str, colour: str) -> None:
         words = _cut(clean(_oneline(words)).replace("\t", " "), 28)  # a program's bytes: made visible
-        labelled[row] = at + 6 * len(words) + 8
-        out.add("text", {"x": f(at + 3), "y": y(row) + 9 if row == 0 else y(row) + 2, "fill": colour, "font-size": 9}, words)
+        out.label(at + 3, y(row) + 9 if row == 0 else y(row) + 2, _fit(words, LABEL_W + PLOT_W + 16 - at, 9), 9, fill=colour)
 
     for e in events:
         kind = e.get("kind")
@@ -161,25 +231,58 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
             out.add("line", {"x1": f(x(e["t"])), "y1": y(0) + 14, "x2": f(x(e["t"])), "y2": y(rows[e["pid"]]) + 3, "stroke": colour,
                              "stroke-width": 1.5, "marker-end": f"url(#{arrow})"}, title=tip)
             short = {"stdin": f"{e.get('size')} B {_oneline(e.get('preview', ''))}", "eof": "EOF", "signal": str(e.get("signal", ""))}[kind]
-            label(0, x(e["t"]), short, colour)
+            event_label(0, x(e["t"]), short, colour)
         else:  # an object no lane is known to have used goes on the grader's line
             row = rows.get(e["pid"], 0)
             out.add("circle", {"cx": f(x(e["t"])), "cy": y(row) + 12, "r": 3, "fill": colour}, title=tip)
             if kind == "output":
-                label(row, x(e["t"]), f"{'2' if e.get('stream') == 'stderr' else ''}> {_oneline(e.get('preview', ''))}", colour)
+                event_label(row, x(e["t"]), f"{'2' if e.get('stream') == 'stderr' else ''}> {_oneline(e.get('preview', ''))}", colour)
             elif kind == "exec":
-                label(row, x(e["t"]), f"exec {e.get('comm', '')}", colour)
+                event_label(row, x(e["t"]), f"exec {e.get('comm', '')}", colour)
             elif kind == "object":
-                label(row, x(e["t"]), str(e.get("object", "")).rsplit("/", 1)[-1], colour)
-    verdict = next((e for e in events if e.get("kind") == "verdict"), None)
+                event_label(row, x(e["t"]), str(e.get("object", "")).rsplit("/", 1)[-1], colour)
     if verdict is not None:
         vx = x(verdict["t"])
-        out.add("line", {"x1": f(vx), "y1": TOP - 6, "x2": f(vx), "y2": height - 24, "stroke": "#d32f2f", "stroke-dasharray": "4 3"})
-        out.add("text", {"x": f(min(vx, LABEL_W + PLOT_W - 150)), "y": TOP - 10, "fill": "#d32f2f"},
-                f"the spec decided: {status or verdict.get('status', '')}", title=verdict.get("text", ""))
-    out.add("text", {"x": LABEL_W, "y": height - 8, "fill": "#777"}, "0 s")
-    out.add("text", {"x": LABEL_W + PLOT_W - 40, "y": height - 8, "fill": "#777"}, f"{end:.2f} s")
+        out.add("line", {"x1": f(vx), "y1": top - 6, "x2": f(vx), "y2": axis - 4, "stroke": "#d32f2f", "stroke-dasharray": "4 3"})
+    out.label(LABEL_W, axis + 10, "0 s", 10, fill="#777")
+    stamp = f"{end:.2f} s"
+    out.label(LABEL_W + PLOT_W - width(stamp, 10), axis + 10, stamp, 10, fill="#777")
+    _legend(out, legend_rows, axis + 30)
     return str(out)
+
+
+def _legend_rows(room: float) -> list[list[tuple[str, str, str]]]:
+    """LEGEND's items in rows that fit ROOM pixels (each: a 14 px mark, its words, a gap)."""
+    rows: list[list[tuple[str, str, str]]] = [[]]
+    used = 0.0
+    for item in LEGEND:
+        need = 18 + width(item[2], 10) + 14
+        if rows[-1] and used + need > room:
+            rows.append([])
+            used = 0.0
+        rows[-1].append(item)
+        used += need
+    return rows
+
+
+def _legend(out: _Picture, rows: list[list[tuple[str, str, str]]], y0: float) -> None:
+    for r, items in enumerate(rows):
+        y, at = y0 + 18 * r, 4.0
+        for how, colour, words in items:
+            if how == "bar":
+                out.add("rect", {"x": f"{at:.1f}", "y": f"{y - 9:.1f}", "width": 14, "height": 10, "fill": colour})
+            elif how == "arrow":
+                out.add("line", {"x1": f"{at:.1f}", "y1": f"{y - 4:.1f}", "x2": f"{at + 14:.1f}", "y2": f"{y - 4:.1f}", "stroke": colour, "stroke-width": 1.5})
+            elif how == "dot":
+                out.add("circle", {"cx": f"{at + 7:.1f}", "cy": f"{y - 4:.1f}", "r": 3, "fill": colour})
+            elif how == "cross":
+                out.label(at + 3, y, "\u2715", 10, fill=colour)
+            elif how == "dash":
+                out.add("line", {"x1": f"{at + 7:.1f}", "y1": f"{y - 10:.1f}", "x2": f"{at + 7:.1f}", "y2": f"{y + 1:.1f}", "stroke": colour, "stroke-dasharray": "3 2"})
+            else:
+                out.add("rect", {"x": f"{at:.1f}", "y": f"{y - 9:.1f}", "width": 14, "height": 10, "fill": "none", "stroke": colour, "stroke-width": 2})
+            out.label(at + 18, y, words, 10, fill=colour if how == "text" else "#333")
+            at += 18 + width(words, 10) + 14
 
 
 def text(timeline: dict[str, Any], lines: int = 8) -> list[str]:
