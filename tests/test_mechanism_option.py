@@ -32,3 +32,10 @@ def test_an_unknown_mechanism_is_a_usage_error():
     bad = subprocess.run([sys.executable, "-m", "grading.cli", str(ROOT / "reference"), "--mechanism", "Fifo!", "-q"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "--mechanism" in bad.stderr
+
+
+def test_without_mechanism_everything_is_graded(tmp_path):
+    """No --mechanism: ipc-grade grades as before (its default is no selection, not an error)."""
+    out = subprocess.run([sys.executable, "-m", "grading.cli", str(ROOT / "reference"), "-k", "pipe.uses-pipe", "-q",
+                          "--json", str(tmp_path / "r.json")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    unknown = sorted(set(args.mechanism) - set(run_record.MECHANISMS))
+    unknown = sorted(set(args.mechanism or ()) - set(run_record.MECHANISMS))
     if unknown:
         print(f"ipc-grade: error: argument --mechanism: no mechanism is called {', '.join(unknown)} "
               f"(the mechanisms are {', '.join(run_record.MECHANISMS)})", file=sys.stderr)
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         rubric=rubric,
         run_as=args.run_as,
         progress=not args.quiet,
-        extra_args=[*options.passed(args, "schedule"), *(f"--ipc-mechanism={m}" for m in args.mechanism)],
+        extra_args=[*options.passed(args, "schedule"), *(f"--ipc-mechanism={m}" for m in args.mechanism or ())],
     )
     return report(rec, args, targets)
 
