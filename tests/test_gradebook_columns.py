@@ -29,3 +29,20 @@ def test_a_submission_not_graded_says_why():
     rec = RunRecord(implementation={"path": ".", "name": "b"}, specs=[], error="the build failed: make exited with status 2. More below.")
     row = _rows([Entry("bob", rec)])[0]
     assert row["status"] == "not-gradable" and row["reason"] == "the build failed: make exited with status 2."
+
+
+def test_the_similarity_table_shows_only_graded_mechanisms():
+    """A pair that shares code for a mechanism the class was not graded on gets no column for it
+    on the class page; the table scrolls inside the page instead of overflowing it."""
+    from grading.classwork import classpage
+    from grading.classwork.similarity.model import Match, Pair, Summary
+
+    specs = [SpecResult("pipe.eof-on-close", "pipe", "t", "passed", 3, 3)]
+    entries = [Entry(n, RunRecord(implementation={"path": ".", "name": n}, specs=specs)) for n in ("alice", "bob")]
+    pair = Pair("alice", "bob", False, (Match("pipe", 90, 90, 500, True), Match("rpc", 95, 95, 900, True)), "similarity/alice-bob.html")
+    summary = Summary(threshold=50, submissions=("alice", "bob"), references=(), template=True, pairs=(pair,))
+    assert classpage._similar_mechanisms(summary, ["pipe"]) == ["pipe"]
+    page = classpage.render(entries, similarity=summary)
+    table = page.split('<table class="pairs">', 1)[1].split("</table>", 1)[0]
+    assert ">pipe</th>" in table and ">rpc</th>" not in table
+    assert '<div class="scroll"><table class="pairs">' in page

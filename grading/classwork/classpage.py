@@ -73,18 +73,19 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
         regrades=[(en.id, en.record.regrade) for en in entries if en.record.regrade],
         similarity=similarity,
         references=", ".join(similarity.references) if similarity is not None else "",
-        similar_mechanisms=_similar_mechanisms(similarity),
+        similar_mechanisms=_similar_mechanisms(similarity, mechs),
         mechanisms=mechs,
         tops=tops,
         rows=rows,
     )
 
 
-def _similar_mechanisms(summary: Summary | None) -> list[str]:
-    """The mechanisms the flagged pairs share code for, in the registry's order."""
+def _similar_mechanisms(summary: Summary | None, graded: Sequence[str]) -> list[str]:
+    """The mechanisms the flagged pairs share code for, in the registry's order: only those the
+    class was graded on (the rubric's), a column each."""
     if summary is None:
         return []
-    return sorted({m.mechanism for p in summary.pairs for m in p.matches}, key=lambda m: (mechanism_order(m), m))
+    return sorted({m.mechanism for p in summary.pairs for m in p.matches if m.mechanism in graded}, key=lambda m: (mechanism_order(m), m))
 
 
 @dataclass
