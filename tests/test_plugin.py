@@ -41,7 +41,7 @@ def test_a_timeout_is_pytest_timeouts_interruption_not_a_word_in_a_message():
 
 
 def test_the_plugins_options_are_the_settings():
-    assert [s.pytest_option for s in OPTIONS] == ["--impl", "--deadline-scale", "--run-as", "--ipc-live", "--ipc-spec", "--ipc-schedule"]
+    assert [s.pytest_option for s in OPTIONS] == ["--impl", "--deadline-scale", "--run-as", "--ipc-live", "--ipc-spec", "--ipc-mechanism", "--ipc-schedule"]
     assert all(SETTINGS[s.name] is s for s in OPTIONS)
 
 

@@ -91,3 +91,11 @@ def test_a_statically_linked_program_runs_without_control(tmp_path):
     assert m.error is None, m.error
     assert build.kind_of(m, "shm").startswith("none: a statically linked program")
     assert build.kind_of(m, "pipe") == "calls"  # its IPC calls are points; no shared-access hooks
+
+
+def test_only_a_submission_with_a_controlled_mechanism_is_built_twice():
+    """The build with scheduling points is made only for the mechanisms whose specs use it
+    (tests/test_manifest.py: a pipe-only submission's build runs once)."""
+    from conformance.run.schedule.prepare import controlled_mechanisms
+
+    assert controlled_mechanisms() == {"buffer", "fifo", "shm", "signal"}

@@ -10,9 +10,12 @@ for a submission with a build), ``fingerprint`` (the submission's, for the seeds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from conformance import locate
 
 from ..manifest import Manifest
 from .build import Instrumented, instrumented, kind_of
@@ -33,7 +36,7 @@ def prepare(manifest: Manifest, stage: Callable[[str], Path] | None, user: int |
         return data
     data["fingerprint"] = fingerprint(manifest.root)
     words = f"available (library {lib.path})"
-    if manifest.build and stage is not None:
+    if manifest.build and stage is not None and set(manifest.programs) & controlled_mechanisms():
         inst = instrumented(manifest, stage("impl-sched"), lib, user, env)
         data["instrumented"] = inst.to_data()
         if inst.built is None:
@@ -42,6 +45,16 @@ def prepare(manifest: Manifest, stage: Callable[[str], Path] | None, user: int |
             words += f"; the build run again with scheduling points ({inst.seconds} s)" + (f"; {inst.note}" if inst.note else "")
     data["words"] = words
     return data
+
+
+#: A spec that asks for the ``schedules`` fixture (plugin/fixtures.py).
+_ASKS = re.compile(r"def test_\w+\([^)]*\bschedules\b")
+
+
+def controlled_mechanisms() -> set[str]:
+    """The mechanisms with a spec under schedule control: a submission with none of their
+    programs is not built a second time."""
+    return {p.stem.removeprefix("test_") for p in locate.specs_dir().glob("test_*.py") if _ASKS.search(p.read_text())}
 
 
 def for_worker(data: dict[str, Any] | None, restage: Callable[[Path], Path] | None) -> dict[str, Any] | None:
@@ -79,4 +92,4 @@ def setup(data: dict[str, Any] | None, manifest: Manifest, uid: int | None, gid:
     return Setup(lib, why, controlled, kinds, uid, gid, socket_dir, data.get("fingerprint", ""))
 
 
-__all__ = ["for_worker", "prepare", "setup"]
+__all__ = ["controlled_mechanisms", "for_worker", "prepare", "setup"]

@@ -58,8 +58,13 @@ OUTSIDE_NAMED = 5
 #: for the spec, which says so (the spinning itself is waits-without-spinning's to judge).
 SPIN_SECONDS = 0.25
 SPIN_TICKS = int(SPIN_SECONDS * os.sysconf("SC_CLK_TCK"))
-#: How often, in points granted to one task in a row, its CPU is looked at.
+#: A task woken by its wait's deadline this many times in a row, nothing else happening, polls
+#: (a loop of short sleeps): the same as a spinner for the schedule.
+SPIN_POLLS = 20
+#: How often its CPU is looked at, over points granted to one task in a row: every SPIN_CHECK
+#: points (a C loop of tries), or every SPIN_LOOK seconds (a Python loop, thousands of lines a turn).
 SPIN_CHECK = 64
+SPIN_LOOK = 0.05
 
 class Scheduler(Messages):
     def __init__(self, plan: Plan, path: str, uid: int | None = None, gid: int | None = None) -> None:
@@ -107,6 +112,9 @@ class Scheduler(Messages):
         self._turn_since = 0.0
         self._spin: tuple[int, int] = (0, 0)
         self._streak: tuple[int, int, int | None] = (0, 0, None)
+        self._looked = 0.0
+        self._timeouts: tuple[int, int] = (0, 0)
+        """The task its waits' deadlines woke, how many times, no other task stepping in between."""
         """The task granted points in a row: its tid, how many, its CPU at the first check."""
         self.spinning: str | None = None
         """Why control ended early: a task that spins (see SPIN_SECONDS)."""
@@ -393,9 +401,13 @@ class Scheduler(Messages):
         due = [t for t in timers if t.deadline <= now]
         if due:
             t = min(due, key=lambda t: (t.deadline, -t.priority))
+            tid, n = self._timeouts
+            self._timeouts = (t.tid, n + 1 if tid == t.tid else 1)
+            if self._timeouts[1] > SPIN_POLLS:
+                self._spinning(t, f"it polls: it woke from {SPIN_POLLS} timed waits in a row with nothing else to do")
             self._grant(t, step, timeout=True)
             return 0
-        self._quiet = True
+        self._quiet = not timers  # a timed wait still to end is a step still to come
         self._lock.notify_all()
         nearest = min((t.deadline for t in timers), default=None)
         return max(0.0, min(nearest - now, IDLE_WAIT)) if nearest is not None else IDLE_WAIT
@@ -427,6 +439,7 @@ class Scheduler(Messages):
             self.stats.steps += 1
             self.stats.choices += contended
             self._streak = (0, 0, None)  # what the grader did may give a poller its work
+            self._timeouts = (0, 0)
             chosen.run()
             chosen.done = True
             if chosen.pid is not None:
@@ -434,6 +447,8 @@ class Scheduler(Messages):
             self._check_fds()
             return
         task = chosen
+        if task.tid != self._timeouts[0]:
+            self._timeouts = (0, 0)  # another task's step: the sleeper's wait may have found work
         self._spins(task)
         task.cpu_mark = None
         last, since = self._spin
@@ -482,7 +497,9 @@ class Scheduler(Messages):
             self._streak = (task.tid, 1, None)
             return
         grants += 1
-        if grants % SPIN_CHECK == 0:
+        now = time.monotonic()
+        if grants % SPIN_CHECK == 0 or now - self._looked >= SPIN_LOOK:
+            self._looked = now
             cpu = observe.cpu_ticks(task.pid)
             if mark is None:
                 mark = cpu
@@ -491,10 +508,10 @@ class Scheduler(Messages):
         self._streak = (tid, grants, mark)
 
     def _spinning(self, task: Task, how: str) -> None:
+        what = how if how.startswith("it polls") else f"it spins: it used more than {SPIN_SECONDS:g} s of CPU over {how} without waiting"
         self.spinning = (
-            f"{task.label} spins: it used more than {SPIN_SECONDS:g} s of CPU over {how} without waiting "
-            "(a loop that polls instead of sleeping in a call that waits), so the grader cannot choose how "
-            "it interleaves with the others"
+            f"{task.label}: {what} (a loop that polls instead of sleeping in a call that waits), so the grader "
+            "cannot choose how it interleaves with the others"
         )
         self._free = True
         self._lock.notify_all()
