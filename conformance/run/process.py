@@ -9,12 +9,15 @@ out, what the kernel shows the program doing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import select
 import shlex
 import signal
+import struct
 import subprocess
+import termios
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -131,6 +134,8 @@ class Proc:
         self.fed = 0
         """Bytes of stdin the program has accepted so far (see feed)."""
         self.stdin_error: str | None = None
+        self._feeding = 0
+        self._end_input = False
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._status: ExitStatus | None = None
@@ -139,6 +144,9 @@ class Proc:
         """The spec's Timeline (timeline.py), when the supervisor keeps one."""
         self.stuck: deadlock.Deadlock | None = None
         """The proof that this program could never go on, when a wait found one."""
+        self.outlived: list[int] = []
+        """Processes below the grader that still held this program's output when a wait for
+        its whole tree gave up on them (see wait): what it left behind, still running."""
         rlimits = limits.rlimits(os.getuid() if user is None else user)
         if netns_fd is not None:
             pass_fds = (*pass_fds, netns_fd)
@@ -247,15 +255,40 @@ class Proc:
             except (BrokenPipeError, ValueError, OSError) as exc:
                 self.stdin_error = f"writing stdin failed after {self.fed} bytes: {_why_write_failed(exc)}"
             finally:
-                if close:
+                with self._cond:
+                    self._feeding -= 1
+                    last = close or (self._end_input and not self._feeding)
+                if last:
                     self.close_stdin()
                 with self._cond:
                     self._cond.notify_all()
 
+        with self._cond:
+            self._feeding += 1
         t = threading.Thread(target=run, daemon=True, name="ipc-feeder")
         t.start()
         self._threads.append(t)
         return t
+
+    def end_input(self) -> None:
+        """Close stdin once everything fed so far is written (at once when nothing is being
+        fed): for input fed with close=False while the grader looked at the program."""
+        with self._cond:
+            if self._feeding:
+                self._end_input = True
+                return
+        self.close_stdin()
+
+    def feeding(self) -> bool:
+        """The grader may still write to the program's stdin at once: a feeder is under way and
+        the pipe is empty (a feeder facing a full pipe waits for the program to read)."""
+        with self._cond:
+            if not self._feeding:
+                return False
+        try:
+            return not struct.unpack("i", fcntl.ioctl(self.popen.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        except (OSError, ValueError, AttributeError):
+            return True
 
     def close_stdin(self) -> None:
         try:
@@ -487,15 +520,14 @@ class Proc:
         status = self.poll()
         assert status is not None
         if not (self.stdout.eof and self.stderr.eof):
-            if self.output_holders():
-                # a descendant that outlived the program holds its stdout or stderr open: the
-                # output so far is all there is until that process ends
-                pass
-            else:
-                try:
-                    self.wait_output(max(deadline.remaining(), 0.5))
-                except SpecTimeout:
-                    pass
+            # a program is done when its whole tree is: a process it left behind (a child its
+            # parent did not wait for) may still be writing its output, which is judged once
+            # every holder has closed it, or as it stands at the deadline (or once the kernel
+            # proves that no holder will ever write again); ``outlived`` names who held it then
+            try:
+                self.wait_output(max(deadline.remaining(), 0.5))
+            except SpecTimeout:
+                self.outlived = self.output_holders()
         if check_implemented:
             self.check_implemented()
         return status

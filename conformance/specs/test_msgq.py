@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, Unsupported
+from conformance.outcomes import SpecFailure, Unsupported, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     MSGRCV,
@@ -179,6 +179,13 @@ def test_recv_nowait_empty(impl, queues):
             queues.send(key, 1, b"other type")
     if queues.count(key) != 1:
         raise SpecFailure(f"{who} removed the message of type 1; it must stay queued.")
+    # the work this refusal is about: with a message of its type queued, --nowait takes it
+    queues.send(key, 2, b"there now")
+    with needs("msgq.uses-sysv-queue"):
+        proc = queues.run_recv(impl, key, "2", "--nowait", because="although a message of type 2 is queued")
+        got = queues.received_ok(proc, f"{who} with a message of type 2 queued")
+        if got != Message(2, b"there now"):
+            raise SpecFailure(f"{who} with a message of type 2 queued printed {queues.show(got)}.", expected="type 2 b'there now'", procs=[proc])
 
 
 @spec(
@@ -213,6 +220,11 @@ def test_send_nowait_full(impl, queues):
     left = queues.take_all(key)
     if [m.number for m in left] != [1]:
         raise SpecFailure(f"After the refused send the queue holds {queues.text(left)}.", expected="only the grader's message", procs=[proc])
+    with needs("msgq.uses-sysv-queue"):  # the work this refusal is about: with room, --nowait sends
+        proc = queues.sent_ok(impl, key, 2, b"room now", "--nowait")
+        left = queues.take_all(key)
+        if left != [Message(2, b"room now")]:
+            raise SpecFailure(f"{queues.cmd('send', 2, '--nowait')} on an empty queue left {queues.text(left)}.", expected="type 2 b'room now'", procs=[proc])
 
 
 # --- sizes -----------------------------------------------------------------------------------
@@ -246,6 +258,13 @@ def test_too_long(impl, queues):
             f"must stay queued, intact.",
             procs=[proc],
         )
+    # the work this refusal is about: with room enough in --max-bytes, it receives the message
+    queues.send(key, 1, body)
+    with needs("msgq.uses-sysv-queue"):
+        proc = queues.run_recv(impl, key, "1", "--max-bytes", "1000", because=f"although a {len(body)}-byte message of type 1 is queued")
+        got = queues.received_ok(proc, queues.cmd("recv", 1, "--max-bytes", 1000))
+        if got != Message(1, body):
+            raise SpecFailure(f"{queues.cmd('recv', 1, '--max-bytes', 1000)} printed {queues.show(got)}.", expected=f"the whole {len(body)}-byte message", procs=[proc])
 
 
 @spec(
@@ -424,6 +443,11 @@ def test_invalid_type(impl, queues):
         left = queues.take_all(key)
         if left:
             raise SpecFailure(f"{queues.cmd('send', bad)} exited 1 but queued {queues.text(left)}; nothing may be sent.", procs=[proc])
+    with needs("msgq.uses-sysv-queue"):  # the work this refusal is about: a good TYPE is sent
+        proc = queues.sent_ok(impl, key, 5, b"good type")
+        left = queues.take_all(key)
+        if left != [Message(5, b"good type")]:
+            raise SpecFailure(f"{queues.cmd('send', 5)} left {queues.text(left)} in the queue.", expected="type 5 b'good type'", procs=[proc])
 
 
 @spec(
@@ -503,3 +527,16 @@ def test_no_such_queue(impl, queues):
         raise SpecFailure(f"{who} created a queue under KEY; recv must not create one (no IPC_CREAT).", evidence=[queues.shown(key)], procs=[proc])
     proc = impl.run("rm", str(key), timeout=deadline.STEP)
     expect_exit(proc, 1, f"{queues.cmd('rm')} with no queue under KEY")
+    # the work these refusals are about: with a queue under KEY, recv takes its message and rm removes it
+    key = queues.create()
+    queues.send(key, 3, b"here it is")
+    with needs("msgq.uses-sysv-queue"):
+        proc = queues.run_recv(impl, key, "0", because="although a message is queued")
+        got = queues.received_ok(proc, who)
+        if got != Message(3, b"here it is"):
+            raise SpecFailure(f"{who} on a queue holding a message printed {queues.show(got)}.", expected="type 3 b'here it is'", procs=[proc])
+    with needs("msgq.rm-removes"):
+        proc = impl.run("rm", str(key), timeout=deadline.STEP)
+        expect_exit(proc, 0, f"{queues.cmd('rm')} on an existing queue")
+        if queues.count(key) is not None:
+            raise SpecFailure(f"{queues.cmd('rm')} exited 0, but the queue with KEY still exists.", evidence=[queues.shown(key)], procs=[proc])

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout
+from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     LOCALHOST,
@@ -218,6 +218,14 @@ def test_tcp_large_payload(impl, grader_sockets):
         )
     if not client.status.ok:
         raise SpecFailure(f"{client.label} passed 16 MiB but {client.status}.", expected="exit status 0", procs=[client])
+    if peer.received != len(payload):  # counted before the peer echoes: all of it, once the client printed it all
+        # its output is the payload, but the payload did not go through the grader's server
+        raise SpecFailure(
+            f"{client.label} printed the {len(payload)} bytes it was given, but the grader's echo server received "
+            f"{peer.received} of them: they did not go through the TCP connection.",
+            expected=f"every byte sent to the server at port {peer.port} and printed as it comes back",
+            procs=[client],
+        )
 
 
 @spec(
@@ -429,6 +437,17 @@ def test_tcp_refused(impl, grader_sockets):
             expected="exit status 1 and `connection refused` on stderr",
             procs=[client],
         )
+    # the work this refusal is about: with a server listening, the client talks to it
+    peer = grader_sockets.echo_peer()
+    with needs("socket.tcp-roundtrip"):
+        client = impl.run("tcp-client", LOCALHOST, str(peer.port), input=b"hello?\n", timeout=deadline.STEP)
+        if client.stdout.data != b"hello?\n" or not client.status.ok or peer.received != 7:
+            raise SpecFailure(
+                f"{client.label} to the grader's echo server at port {peer.port} printed {client.stdout.data[:80]!r} and "
+                f"{client.status}; the server received {peer.received} bytes.",
+                expected="b'hello?\\n' through the server, and exit status 0",
+                procs=[client],
+            )
 
 
 @spec(
@@ -791,8 +810,8 @@ def test_tcp_across_hosts(netns_pair, impl):
     )
     if not client.finished_within(deadline.EXIT):
         still = [h.socket for h in peers.held(client, ("tcp", "tcp6")) if h.socket and h.socket.state == "ESTABLISHED"] if client.fed >= len(payload) else []
-        raise SpecTimeout(
-            f"{what}; it did not finish within {deadline.EXIT} s.",
+        raise client.not_finished(
+            f"{what}; it {client.did_not_exit(deadline.EXIT)}.",
             evidence=[
                 threads_doing(client.pid),
                 f"All of its stdin went in, yet the kernel shows its end of the connection still ESTABLISHED ({still[0]}): "
