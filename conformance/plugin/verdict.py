@@ -22,7 +22,7 @@ from hypothesis.errors import Flaky
 
 from conformance import record as run_record
 from conformance.kernel import observe
-from conformance.outcomes import Explained, Status, status_of
+from conformance.outcomes import Explained, ProgramsInterfered, Status, status_of
 from conformance.run import keeper
 from conformance.run.supervisor import Supervisor
 from conformance.run.timeline import Timeline
@@ -96,6 +96,8 @@ def decide(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[N
         failure = _failure(item, exc, message)
         outcome["failure"] = asdict(failure)
         outcome["message"] = failure.text()
+    if isinstance(exc, ProgramsInterfered):  # what the programs did to the grader's own operation
+        outcome["integrity"] = [*outcome.get("integrity", []), exc.finding]
     if isinstance(exc, observe.EvidenceUnavailable):
         outcome["evidence_unavailable"] = exc.source
     if report.when == "call" and _loaded(item):
@@ -136,7 +138,7 @@ def _status(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[
         return Status.TIMEOUT, f"the spec ran out of its time budget ({exc.msg})"
     status = status_of(exc)
     if status is Status.BROKEN:
-        return status, f"the harness failed ({type(exc).__name__}: {exc}); this is not charged to the student."
+        return status, f"the harness failed ({type(exc).__name__}: {exc}): the grader's fault, not the submission's; an instructor regrades it."
     if report.when == "teardown":
         return Status.BROKEN, f"cleaning up after the spec failed: {exc}"
     return status, _message(exc)
