@@ -153,7 +153,8 @@ def idle(proc: Proc, *, pid: int | None = None, who: str = "", fix: str = "", wi
     used = proc.cpu_ticks_over(window, pid=pid)
     if used is not None and used > IDLE_TICKS:
         raise SpecFailure(
-            f"{who or proc.label} (pid {pid}) used {used} clock ticks of CPU in {window} s while it should sleep.",
+            f"{who or proc.label} (pid {pid}) used {used} clock ticks of CPU in {window} s while it should sleep: it spins, "
+            "looking again and again instead of waiting in the kernel.",
             evidence=[observe.describe(pid)],
             fix=fix,
             procs=[proc],
