@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.outcomes import SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     READ_CALLS,
@@ -145,15 +145,9 @@ def _wait_filled(producer, name, count):
 
 
 def _timed_out(exc, *, evidence=(), procs=()):
-    """EXC, a deadline that ran out, with what the kernel shows now and the programs it is about."""
-    return SpecTimeout(
-        exc.observed,
-        expected=exc.expected,
-        done=exc.done,
-        evidence=list(dict.fromkeys([*exc.evidence, *evidence])),
-        fix=exc.fix,
-        procs=list(dict.fromkeys([*procs, *exc.procs])),
-    )
+    """EXC, a deadline that ran out (or a proof that it would), with what the kernel shows now
+    and the programs it is about."""
+    return exc.again(evidence=list(dict.fromkeys([*exc.evidence, *evidence])), procs=list(dict.fromkeys([*procs, *exc.procs])))
 
 
 def _asleep(proc, who, fix):
@@ -239,6 +233,16 @@ def test_init_layout(impl, names, made):
 )
 def test_init_refuses_existing(impl, reference, names, made):
     """`buffer init` exits 1 when the object or any semaphore exists, and leaves what exists untouched."""
+    # first the work this refusal is about: with nothing there, init makes the buffer
+    fresh = _new_buffer(made, names)
+    with needs("buffer.init-layout"):
+        init = _init(impl, fresh, 2)
+        if len(_present(fresh)) != 1 + len(ROLES):
+            raise SpecFailure(
+                f"`buffer init {fresh} 2` exited 0 and made only {', '.join(_present(fresh)) or 'nothing'}.",
+                expected=f"the object {fresh} and the semaphores {fresh}.empty, {fresh}.full and {fresh}.mutex",
+                procs=[init],
+            )
     # a live buffer: initialised by the reference, one item in it
     name = _new_buffer(made, names)
     _init(reference, name, 3)
@@ -765,7 +769,7 @@ def _check_the_mutex(impl, names, made):
     # the grader has let go: with the mutex free, they finish as usual
     for proc in everyone:
         if not proc.finished_within(deadline.LONG):
-            raise SpecTimeout(
+            raise proc.not_finished(
                 f"after the grader gave {name}.mutex back, {proc.label} {proc.did_not_exit(deadline.LONG)}.",
                 evidence=[describe(proc.pid), _show(name)],
                 procs=[proc],
@@ -816,7 +820,7 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta, schedules):
     for proc in everyone:
         if not proc.finished_within(exchange):
             stuck = [p for p in everyone if p.poll() is None]
-            raise SpecTimeout(
+            raise proc.not_finished(
                 f"{PRODUCERS} producers and {CONSUMERS} consumers (seed {seed}) did not all finish "
                 f"within {deadline.LONG} s.",
                 evidence=[*(describe(p.pid) for p in stuck), _show(name)],

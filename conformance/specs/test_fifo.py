@@ -17,6 +17,7 @@ import fcntl
 import itertools
 import os
 import select
+import signal
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.outcomes import SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     NOT_SHOWN,
@@ -360,6 +361,8 @@ def test_roundtrip(impl, ipc_tmp, data):
     """Bytes written by `fifo write` come out of `fifo read`, an unrelated process, byte for byte."""
     path = _path(ipc_tmp, "roundtrip")
     reader = impl.spawn("read", str(path), stdin="devnull", capture_limit=len(data) + 1024)
+    with needs("fifo.creates-fifo"):  # the bytes are to go through a named pipe: one must be there
+        _wait_fifo(reader, path)
     writer = impl.spawn("write", str(path))
     try:
         _transfer(writer, reader, data, path, "`fifo write` into `fifo read`")
@@ -529,6 +532,14 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
     """With a regular file at PATH, each role exits 1 and leaves the file exactly as it was."""
     content = b"a regular file that is not a FIFO\n" * 8
     for role in ("read", "write"):
+        # first the work this refusal is about: with nothing at PATH, the role makes its FIFO
+        # (a program that refuses everything refuses this too, and earns nothing)
+        fresh = _path(ipc_tmp, f"fresh-{role}")
+        works = impl.spawn(role, str(fresh), stdin="devnull")
+        with needs("fifo.creates-fifo"):
+            _wait_fifo(works, fresh)
+        works.send_signal(signal.SIGKILL)
+        works.wait(deadline.STEP, check_implemented=False)
         path = _path(ipc_tmp, f"regular-{role}")
         path.write_bytes(content)
         os.chmod(path, 0o644)

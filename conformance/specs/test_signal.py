@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import HarnessBroken, SpecDeadlock, SpecFailure, SpecTimeout
+from conformance.outcomes import HarnessBroken, SpecDeadlock, SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     Proc,
     SignalSets,
     asleep,
+    blocked_now,
     children,
     describe,
     fds,
@@ -40,6 +41,7 @@ from conformance.specs.support import (
     signal_sets,
     spawn_traced,
     state,
+    wait_until,
 )
 
 # Deadlines are the presets (conformance.deadline): STEP for a state, a line or a small program
@@ -75,6 +77,9 @@ SIGNAL_WAIT_CALLS = frozenset(
         "epoll_wait", "epoll_pwait", "epoll_pwait2",
     }
 )
+#: sigwaitinfo(2) and sigtimedwait(2): while a thread sleeps in one, /proc shows the signals it
+#: waits for as unblocked.
+SIGWAITINFO = frozenset({"rt_sigtimedwait", "rt_sigtimedwait_time64"})
 #: A read that waits for a signal: on a signalfd, or on a self-pipe its handler writes to.
 READ_WAIT_CALLS = frozenset({"read", "readv"})
 WAITING_HINT = (
@@ -219,14 +224,7 @@ def _lines_until_marker(c: Catcher, what: str) -> list[str]:
         try:
             line = c.next(f"`caught SIGUSR2` (sent after {what}, to mark the end of its output)")
         except SpecTimeout as exc:
-            raise SpecTimeout(
-                f"{exc.observed} The lines after `ready` so far: {lines}.",
-                expected=exc.expected,
-                done=exc.done,
-                evidence=exc.evidence,
-                fix=exc.fix,
-                procs=exc.procs or [c.proc],
-            ) from None
+            raise exc.again(observed=f"{exc.observed} The lines after `ready` so far: {lines}.", procs=exc.procs or [c.proc]) from None
         if line == "caught SIGUSR2":
             return lines
         lines.append(line)
@@ -302,6 +300,32 @@ def _waits_for_signal(proc: Proc, pid: int, who: str) -> None:
             )
 
 
+def _handles_signals(c: Catcher) -> None:
+    """The catcher catches or blocks (to take with sigwaitinfo) some signal it is to handle: the
+    work a spec about what it does not do (catch SIGKILL, spin) gives its point for. A program
+    that prints the lines and sleeps handles nothing, and earns nothing."""
+
+    def look() -> str | None:
+        sets = signal_sets(c.pid)
+        if sets is None or HANDLED_NUMBERS & (sets.caught | sets.blocked):
+            return "handles"  # (gone: what comes next says so)
+        if not asleep(c.pid):
+            return None  # between two calls: look again
+        # asleep in sigwaitinfo, the kernel shows the signals it waits for as unblocked
+        return "handles" if blocked_now(c.pid, SIGWAITINFO) else "nothing"
+
+    if wait_until(look, deadline.STEP, f"{c.proc.label} asleep or handling signals") == "handles":
+        return
+    with needs("signal.handles-usr1"):
+        raise SpecFailure(
+            f"{c.proc.label} (pid {c.pid}) printed `ready` but neither catches nor blocks any signal it is to handle "
+            f"({', '.join(HANDLED)}).",
+            evidence=[f"/proc/{c.pid}/status: a handler (SigCgt) for none of them, and none blocked (SigBlk); {describe(c.pid)}."],
+            fix="Install the handlers (sigaction(2)), or block the signals to take them with sigwaitinfo(2), before printing `ready`.",
+            procs=[c.proc],
+        )
+
+
 def _handles(impl, name: str) -> None:
     c = _start(impl)
     for n in (1, 2):
@@ -321,6 +345,7 @@ def _handles(impl, name: str) -> None:
 def test_sigkill_uncatchable(impl):
     """The catcher reports that SIGKILL cannot be caught, and SIGKILL ends it at once (signal(7))."""
     c = _start(impl)
+    _handles_signals(c)
     if "cannot catch SIGKILL" not in c.startup:
         raise SpecFailure(
             f"before `ready`, {c.proc.label} printed {c.startup}." + _on_stderr(c, "SIGKILL"),
@@ -453,6 +478,7 @@ def test_sigterm_graceful(impl):
 def test_waits_without_spinning(impl):
     """While no signal comes, the catcher sleeps in a signal-wait call and uses no CPU."""
     c = _start(impl)
+    _handles_signals(c)  # a program that sleeps and handles nothing waits for no signal
     settle.idle(c.proc, pid=c.pid, fix=WAITING_HINT)
     _waits_for_signal(c.proc, c.pid, c.proc.label)
 
@@ -582,16 +608,17 @@ def _kill_quietly(c, sig):
 # --- signal child --------------------------------------------------------------------------
 
 
-def _child_run_problem(run: Proc, n: int) -> SpecFailure | None:
-    """Why run N of `signal child` is wrong, or None; RUN has exited."""
-    status = run.wait(deadline.STEP)  # and its output to the end
+def _child_run_problem(run: Proc, n: int, delay_ms: int = 0, limit: float = deadline.STEP) -> SpecFailure | None:
+    """Why run N of `signal child --delay-ms DELAY_MS` is wrong, or None; RUN has exited (or
+    does within LIMIT)."""
+    status = run.wait(limit)  # and its output to the end
     lines = run.lines()
     want = ["child got SIGUSR1", "child exited 0"]
     if lines == want and status.ok:
         return None
     lost = any("SIGUSR1" in line and "killed" in line for line in lines)
     return SpecFailure(
-        f"run {n} of `signal child --delay-ms 0` printed {lines} and {status}."
+        (f"run {n} of `signal child --delay-ms 0`" if n else f"`signal child --delay-ms {delay_ms}`") + f" printed {lines} and {status}."
         + (" The child died of SIGUSR1's default action: the signal came before its handler was installed." if lost else ""),
         expected=f"the lines {want} and exit status 0",
         procs=[run],
@@ -611,6 +638,15 @@ def test_child_no_lost_signal(impl, schedules):
     Then under schedules of the grader's, one process at a time: whatever the order of the
     parent's kill and the child's steps, the child reports the signal.
     """
+    # first the work: with a delay to see it by, a child waits for its parent's SIGUSR1 (a
+    # program that prints the two lines at once has no child and sends no signal)
+    delay_ms = int(CHILD_DELAY_MS * deadline.scale())
+    shown = impl.spawn("child", "--delay-ms", str(delay_ms), stdin="devnull")
+    with needs("signal.child-suspends"):
+        shown.child(deadline.STEP, "its child, which waits for SIGUSR1")
+        problem = _child_run_problem(shown, 0, delay_ms, delay_ms / 1000 + deadline.EXIT)
+        if problem:
+            raise problem
     for n in range(1, CHILD_RUNS + 1):
         run = impl.spawn("child", "--delay-ms", "0", stdin="devnull")
         limit = Deadline(deadline.EXIT)
@@ -739,8 +775,15 @@ def test_send_delivers(impl, reference):
     points=1,
     hint="kill(2) fails with ESRCH for a pid with no process: print `no such process` on stderr and exit 1.",
 )
-def test_send_no_such_process(impl, supervisor, ipc_tmp):
+def test_send_no_such_process(impl, reference, supervisor, ipc_tmp):
     """`signal send` to a pid with no process exits 1 with `no such process` (kill(2): ESRCH)."""
+    # first the work this refusal is about: to a pid with a process, it sends the signal
+    c = _start(reference)
+    with needs("signal.send-delivers"):
+        sent = impl.run("send", str(c.pid), "SIGUSR1", timeout=deadline.STEP)
+        if not sent.status.ok:
+            raise SpecFailure(f"`signal send {c.pid} SIGUSR1` {sent.status}.", expected="exit status 0", procs=[sent])
+        _expect_caught(c, "SIGUSR1", f"after `signal send {c.pid} SIGUSR1` exited")
     # any program every user may run will do: the grader's own Python may be out of reach of
     # the user programs run as
     true = shutil.which("true") or "/bin/true"
