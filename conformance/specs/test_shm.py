@@ -596,7 +596,10 @@ def _check_the_count(proc, name, procs, iters):
         lost = f": {plural(expected - printed, 'update')} {'was' if expected - printed == 1 else 'were'} lost" if printed < expected else ""
         raise SpecFailure(
             f"`shm counter {name} {procs} {iters}` printed {printed}{lost}."
-            + (" Two processes read the same value and both stored value + 1." if printed < expected else ""),
+            + (
+                " Two processes read the same value and both stored value + 1: an addition was made without taking the lock "
+                "(or under a lock the processes do not share)." if printed < expected else ""
+            ),
             expected=f"{procs} x {iters} = {expected}",
             fix="The read and the write of each addition must happen under the semaphore.",
             procs=[proc],

@@ -125,6 +125,7 @@ class _Picture:
         text = clean(text)
         if not text:
             return False
+        x, y = round(x, 1), round(y, 1)  # measured where it is drawn: the SVG holds one decimal
         where = box(x, y, text, size)
         if any(_overlap(where, other) for other in self.boxes):
             return False
