@@ -7,7 +7,7 @@ shows the work the absence is about; a spec that grades output through a mechani
 the kernel shows the mechanism in use (conformance/specs/support/mechanism.py). So every spec
 fails, times out or is not implemented; none passes, and none is broken (which would count 0
 too, but ask an instructor to regrade for nothing). scripts/environments.py grades the same
-programs as root, under Docker's default capabilities and as an ordinary user.
+programs under Docker's default capabilities and as an ordinary user; this test is the root one.
 
 The slow tier: one grading per null program, on two workers.
 """
