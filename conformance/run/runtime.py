@@ -28,6 +28,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,26 @@ def _origin(name: str) -> str:
     return spec.origin
 
 
+def build_into(root: Path, build: Callable[[Path], None]) -> None:
+    """BUILD a directory in the cache and put it at ROOT atomically: it is made beside ROOT,
+    its directories opened to every user, then renamed into place, so concurrent gradings
+    build it once between them and none sees half of one (the one that loses the race drops
+    its copy)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        build(tmp)
+        for path in [tmp, *tmp.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                os.chmod(path, 0o755)
+        try:
+            os.rename(tmp, root)
+        except OSError:  # another grading built it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def ensure(kind: str) -> Runtime:
     """The runtime of KIND, built if this machine has none yet (atomically: concurrent
     gradings build it once and never see half of one)."""
@@ -105,19 +126,7 @@ def ensure(kind: str) -> Runtime:
         os.chmod(cache, 0o755)
     root = cache / f"python-{kind}-{_key(kind)}"
     if not (root / "bin" / "python3").exists():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=cache))
-        try:
-            (_build_venv if kind == "venv" else _build_copy)(tmp)
-            for path in [tmp, *tmp.rglob("*")]:
-                if path.is_dir() and not path.is_symlink():
-                    os.chmod(path, 0o755)
-            try:
-                os.rename(tmp, root)
-            except OSError:  # another grading built it first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        build_into(root, _build_venv if kind == "venv" else _build_copy)
     env = {"LD_LIBRARY_PATH": str(root / "lib")} if kind == "copy" and (root / "lib" / _libpython()).exists() else {}
     return Runtime(root, kind, env)
 

@@ -20,11 +20,10 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runtime import cache_dir
+from ..runtime import build_into, cache_dir
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "ipcsched.c"
@@ -89,19 +88,7 @@ def ensure() -> Library:
     cache.mkdir(parents=True, exist_ok=True)
     root = cache / f"sched-{_key(cc)}"
     if not (root / NAME).exists():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=cache))
-        try:
-            _build(tmp, root, cc)
-            for path in [tmp, *tmp.rglob("*")]:
-                if path.is_dir() and not path.is_symlink():
-                    os.chmod(path, 0o755)
-            try:
-                os.rename(tmp, root)
-            except OSError:  # another grading built it first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        build_into(root, lambda tmp: _build(tmp, root, cc))
     return Library(root)
 
 

@@ -22,6 +22,8 @@ from conformance.kernel.explain import pipe_holders
 from conformance.outcomes import SpecFailure
 from conformance.run.process import Proc
 
+from .settle import voluntary_switches
+
 #: How long the programs must stay asleep, unchanged, before the grader takes it that they
 #: have settled (two looks this far apart: a wake-up in between shows as a context switch).
 STILL = 0.05
@@ -32,18 +34,8 @@ def _settled(proc: Proc, pids: list[int]) -> tuple | None:
     still change: a process running, or the grader still feeding it."""
     if proc.feeding() or not pids or not all(observe.asleep(p) for p in pids):
         return None
-    return tuple((p, _switches(p)) for p in pids)
+    return tuple((p, voluntary_switches(p)) for p in pids)
 
-
-def _switches(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("voluntary_ctxt_switches:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def _pipes_between(proc: Proc, down_only: bool) -> tuple[int, int] | None:
