@@ -296,6 +296,10 @@ class Keeper:
     def start(self) -> Keeper:
         self._baseline = usage()
         self._started = self._ok_at = time.monotonic()
+        # A table still full when the spec starts (a flood stopped but not yet swept away: its
+        # announcement ends when its programs were stopped) spoils it however soon the next look
+        # would come: the first look is now.
+        self.look()
         self._thread = threading.Thread(target=self._run, daemon=True, name="keeper")
         self._thread.start()
         return self
@@ -360,9 +364,15 @@ class Keeper:
         _fenced = _fenced or finding
         if self.stop_programs is not None:
             self.stop_programs()
+        # The flood ends here: stopped programs make nothing more, and the sweep only gives room
+        # back. A spec another grading starts while the sweep still runs sees the table full at
+        # its first look (``start``); one that starts after it sees room, and keeps it. Ending
+        # the announcement after the sweep (which takes seconds for 32 000 queues on a loaded
+        # machine) spoiled the judging again of specs that started with room to spare.
+        stopped = time.monotonic()
         leftovers.sweep(self.uid, self.gid, list(self.names.handed) if self.names is not None else ())
         if what is not None:
-            announce(FLOOD, since, time.monotonic(), self.who, what)
+            announce(FLOOD, since, stopped, self.who, what)
 
     def _accused(self) -> None:
         """Another grading saw this one's programs take a name or key it handed out, or hold a
