@@ -95,6 +95,8 @@ static int g_python;            /* a CPython interpreter (Py_IsInitialized is th
 static int g_instrumented;      /* built with -fsanitize=thread: __tsan_init ran */
 static int g_handlers;          /* a signal handler was installed */
 static int g_threads = 1;       /* tasks of this process: threads registered */
+static sigset_t g_main_mask;    /* the main thread's own signal mask, as of its last point */
+static int g_main_known;        /* g_main_mask is known, and the main thread is still there */
 static uint64_t g_tokens;       /* for matching a fork's or a thread's HELLO to its creator */
 static uintptr_t g_data_lo, g_data_hi; /* the program's own writable data */
 
@@ -103,6 +105,8 @@ static __thread int t_depth;    /* inside the library: calls pass through */
 static __thread uint64_t t_budget, t_local;
 static __thread pid_t t_tid;
 static __thread uintptr_t t_stack_lo, t_stack_hi;
+static __thread sigset_t t_deferred; /* signals to the process this thread left to the main one */
+static __thread int t_deferring;
 static __thread int t_warm;     /* an interpreter starting: free until the submission's first line */
 
 /* --- the real functions ------------------------------------------------------------------ */
@@ -223,11 +227,78 @@ static void block_all(sigset_t *old)
     sigdelset(&all, SIGFPE);
     sigdelset(&all, SIGILL);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, _NSIG / 8);
+    if (t_deferring) { /* the program's own mask, without what this thread left to the main one */
+        for (int s = 1; s < _NSIG; s++)
+            if (sigismember(&t_deferred, s))
+                sigdelset(old, s);
+        t_deferring = 0;
+    }
+    if (t_tid && t_tid == g_pid) {
+        g_main_mask = *old;
+        g_main_known = 1;
+    }
+}
+
+/* The signals pending for the whole process (not for this thread alone): /proc's ShdPnd. */
+static int shared_pending(sigset_t *set)
+{
+    char buf[2048];
+    sigemptyset(set);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strstr(buf, "ShdPnd:");
+    if (!p)
+        return 0;
+    unsigned long long bits = strtoull(p + 7, NULL, 16);
+    int any = 0;
+    for (int s = 1; s <= 64 && s < _NSIG; s++)
+        if (bits >> (s - 1) & 1) {
+            sigaddset(set, s);
+            any = 1;
+        }
+    return any;
+}
+
+/* The mask a thread other than the main one takes for its turn: OLD, with the signals pending
+ * for the whole process that the main thread does not block left blocked here. While every
+ * thread waits for its turn, a signal sent to the process stays pending, and the first thread
+ * to unblock it would take it; the kernel gives it to the main thread when that one does not
+ * block it (complete_signal in kernel/signal.c), and programs count on it (CPython runs its
+ * handlers in the main thread only: an `accept` there must end with EINTR). The main thread
+ * takes it at its own next turn. */
+static void mask_for_turn(const sigset_t *old, sigset_t *eff)
+{
+    *eff = *old;
+    if (!g_active || !g_main_known || !t_tid || t_tid == g_pid)
+        return;
+    sigset_t pend, shared;
+    if (sigpending(&pend) < 0)
+        return;
+    int open = 0;
+    for (int s = 1; s < _NSIG && !open; s++)
+        open = sigismember(&pend, s) && !sigismember(old, s) && !sigismember(&g_main_mask, s);
+    if (!open || !shared_pending(&shared))
+        return;
+    sigemptyset(&t_deferred);
+    for (int s = 1; s < _NSIG; s++)
+        if (sigismember(&shared, s) && !sigismember(old, s) && !sigismember(&g_main_mask, s) && s != 32 && s != 33) {
+            sigaddset(&t_deferred, s);
+            sigaddset(eff, s);
+            t_deferring = 1;
+        }
 }
 
 static void restore_mask(const sigset_t *old)
 {
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, _NSIG / 8);
+    sigset_t eff;
+    mask_for_turn(old, &eff);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &eff, NULL, _NSIG / 8);
 }
 
 static int64_t now_ns(void)
@@ -494,9 +565,11 @@ static uint32_t block(uint32_t op, const struct key *k, struct pollfd *fds, int 
     else
         word = await_word(fds, nfds);
     int restart = 1;
-    int interrupted = word != R_FREE && handler_pending(&old, &restart);
+    sigset_t eff;
+    mask_for_turn(&old, &eff);
+    int interrupted = word != R_FREE && handler_pending(&eff, &restart);
     t_depth--;
-    restore_mask(&old);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &eff, NULL, _NSIG / 8);
     if (eintr)
         *eintr = interrupted && !(restartable && restart);
     errno = saved;
@@ -1052,6 +1125,8 @@ static void bye(void)
         return;
     sigset_t old;
     block_all(&old);
+    if (t_tid == g_pid)
+        g_main_known = 0; /* the main thread leaves (pthread_exit): others take the signals */
     struct msg m = {.type = T_BYE, .deadline = -1};
     send_msg(&m);
     RESOLVE(close)(t_fd);
