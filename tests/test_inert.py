@@ -37,7 +37,7 @@ from conformance import record as run_record
 from conformance.record import Failure, RunRecord, SpecResult, Transcript
 from grading import render
 from grading.classwork import classpage, gradebook, roster
-from grading.render import inert, markdown, timeline
+from grading.render import inert, markdown, raster, timeline
 from grading.render.terminal import render as terminal
 
 #: What a hostile submission may print, name itself, name its files or write in its manifest.
@@ -344,6 +344,23 @@ def test_html_and_its_pictures_carry_no_markup_from_the_corpus(kind, show_hidden
         picture = timeline.svg(next(s for s in rec.specs if s.timeline).timeline, "failed", key=HOSTILE)
         ET.fromstring(picture)  # well-formed, and every text in it is text
         assert "<script" not in picture and not RAW.search(picture.replace("\n", ""))
+
+
+@pytest.mark.parametrize("kind", RECORDS)
+def test_gradescope_html_outputs_carry_no_markup_from_the_corpus(kind):
+    """A failing spec's output with its picture is HTML (grading/render/gradescope.py): the
+    corpus in it is text, and its one URL is the picture's PNG."""
+    rec = RECORDS[kind]()
+    mine, twins = (json.loads(render.render("gradescope", r))["tests"] for r in (rec, twin(rec)))
+    for test, harmless in zip(mine, twins, strict=True):
+        assert test["output_format"] == harmless["output_format"]
+        if test["output_format"] != "html":
+            continue
+        page, other = html_tags(test["output"]), html_tags(harmless["output"])
+        assert page.tags == other.tags == {"pre": 1, "p": 1, "strong": 1, "img": 1}, page.tags
+        assert len(page.urls) == 1 and page.urls[0].startswith("data:image/png;base64,"), page.urls
+    if kind == "graded" and raster.fonts():
+        assert any(t["output_format"] == "html" for t in mine)  # the corpus was drawn, not left out
 
 
 def test_the_class_page_and_similarity_links_escape_submission_ids():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from harness import mutants
 
 from conformance import record as run_record
@@ -76,6 +77,38 @@ def assert_pictures(rec: run_record.RunRecord) -> None:
             head, data = images[0]["url"].split(",", 1)
             assert head == "data:image/svg+xml;base64" and base64.b64decode(data).startswith(b"<svg"), s.id
     assert len(json.dumps(doc).encode()) < 1_000_000
+    assert_gradescope_pictures(rec)
+
+
+def assert_gradescope_pictures(rec: run_record.RunRecord) -> None:
+    """Gradescope's results of REC show the timeline picture of each failing spec that has one,
+    as a PNG its HTML output keeps (grading/render/raster.py), beside the text, escaped; or,
+    past the run's room for pictures, the text says where the picture is."""
+    import base64
+    import html
+    import json
+    import struct
+
+    from grading.render import gradescope
+
+    doc = json.loads(gradescope.render(rec))
+    tests = {t["name"].split(":")[0]: t for t in doc["tests"]}
+    for s in rec.specs:
+        t = tests[s.id]
+        if s.status in ("failed", "timeout") and s.timeline and s.timeline.get("lanes"):
+            if t["output_format"] == "text":
+                assert "results.json has room for no more" in t["output"], (s.id, t["output"][-300:])
+                continue
+            assert t["output_format"] == "html", s.id
+            text, picture = t["output"].split("</pre>", 1)
+            assert text.startswith("<pre>") and "<" not in html.unescape(text[5:]).replace("<", "") and "Status:" in text
+            url = re.search(r'<img src="(data:image/png;base64,[A-Za-z0-9+/=]+)"', picture).group(1)
+            png = base64.b64decode(url.split(",", 1)[1])
+            width, height = struct.unpack(">II", png[16:24])
+            assert png.startswith(b"\x89PNG\r\n\x1a\n") and width >= 400 and height >= 60, (s.id, width, height)
+        else:
+            assert t["output_format"] == "text", s.id
+    assert len(json.dumps(doc).encode()) < 1_000_000
 
 
 def test_prairielearn_shows_each_failing_specs_picture():
@@ -94,6 +127,51 @@ def test_prairielearn_shows_each_failing_specs_picture():
 
     doc = json.loads(prairielearn.render(rec))
     assert "images" not in doc["tests"][1]  # a passed spec has no picture
+
+
+def _failing_with_timelines(n: int) -> run_record.RunRecord:
+    lane = {"pid": 7, "label": "your `pipe relay` <b>", "segments": [[0.0, 0.5, "running"], [0.5, 1.0, "read pipe:[5]"]]}
+    timeline = {"lanes": [lane], "events": [{"kind": "verdict", "t": 1.0, "status": "failed", "text": "the spec failed"}], "end": 1.0}
+    specs = [run_record.SpecResult(f"pipe.s{i}", "pipe", "t", "failed", 0, 3, timeline=timeline,
+                                   failure=run_record.Failure(observed="it printed <script>alert(1)</script> & stopped")) for i in range(n)]
+    return run_record.RunRecord(implementation={"path": ".", "name": "x"}, specs=specs)
+
+
+def test_gradescope_shows_each_failing_specs_picture_as_a_png_it_keeps():
+    import json
+
+    from grading.render import gradescope, raster
+
+    if not raster.fonts():
+        pytest.skip("no DejaVu Sans Mono here (fonts-dejavu-core): .ci/run installs it")
+    rec = _failing_with_timelines(2)
+    assert_gradescope_pictures(rec)
+    out = json.loads(gradescope.render(rec))["tests"][0]["output"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; stopped" in out and "<script" not in out
+
+
+def test_gradescope_pictures_share_a_budget_and_the_rest_say_where_they_are():
+    import json
+
+    from grading.render import gradescope, raster
+
+    if not raster.fonts():
+        pytest.skip("no DejaVu Sans Mono here (fonts-dejavu-core): .ci/run installs it")
+    rec = _failing_with_timelines(40)
+    assert_gradescope_pictures(rec)
+    formats = [t["output_format"] for t in json.loads(gradescope.render(rec))["tests"]]
+    assert formats[0] == "html" and formats[-1] == "text"
+
+
+def test_where_no_picture_can_be_drawn_gradescope_keeps_the_text_and_says_why(monkeypatch):
+    import json
+
+    from grading.render import gradescope, raster
+
+    monkeypatch.setattr(raster, "fonts", lambda: ())
+    t = json.loads(gradescope.render(_failing_with_timelines(1)))["tests"][0]
+    assert t["output_format"] == "text" and "it printed <script>alert(1)</script>" in t["output"]
+    assert "timeline picture could not be drawn here: no DejaVu Sans Mono font" in t["output"]
 
 
 def text_boxes(picture: str) -> list[tuple[str, tuple[float, float, float, float]]]:

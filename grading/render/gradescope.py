@@ -6,6 +6,12 @@ Each test: ``name`` (spec id and behaviour), ``number``, ``score``, ``max_score`
 (``passed``/``failed``), ``visibility`` (the rubric's, Gradescope's own values), ``tags`` and
 ``output`` (what was done, expected and observed, the hint, the transcript).
 
+A failing spec with a timeline shows its picture too: its output is then HTML
+(``output_format: "html"``): the same text, escaped, in a ``<pre>``, and the picture as a PNG
+data URL in an ``<img>``, the one kind of picture Gradescope's sanitizer keeps (raster.py). The
+pictures of a run share IMAGES_LIMIT characters; a spec whose picture finds no room, or a
+machine that cannot draw one, keeps the text and says where the picture is.
+
 Gradescope enforces visibility itself: a hidden test is never shown to students, and students
 do not see the total while any test is hidden. So each test carries its details and its
 visibility, and the top-level output names no hidden spec. The run's stdout (the terminal
@@ -20,6 +26,8 @@ from Gradescope's metadata (``python -m grading.kits.gradescope``, kits/gradesco
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 from typing import Any
 
@@ -31,6 +39,12 @@ from .present import View, clean, failure, one_sentence, plain, points, truncate
 
 #: Characters of one test's output (Gradescope shows it in a collapsed <pre>).
 OUTPUT_LIMIT = 20_000
+#: Characters of all the run's pictures together (PNG data URLs, 15 to 40 KB each): a failing
+#: grade's results.json stays well under a megabyte.
+IMAGES_LIMIT = 600_000
+#: A picture is not drawn once less room than the smallest one takes is left.
+MIN_IMAGE = 8_000
+NO_ROOM = "\n\n(This spec's timeline picture is left out: results.json has room for no more. The HTML report has it.)"
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
@@ -43,11 +57,12 @@ def document(record: RunRecord) -> dict[str, Any]:
     tests = []
     numbers: dict[str, int] = {}
     mechanisms: list[str] = []
+    budget = [IMAGES_LIMIT]
     for s in record.specs:
         if s.mechanism not in mechanisms:
             mechanisms.append(s.mechanism)
         numbers[s.mechanism] = numbers.get(s.mechanism, 0) + 1
-        tests.append(_test(s, f"{mechanisms.index(s.mechanism) + 1}.{numbers[s.mechanism]}", record.error is not None))
+        tests.append(_test(s, f"{mechanisms.index(s.mechanism) + 1}.{numbers[s.mechanism]}", record.error is not None, budget))
     out: dict[str, Any] = {
         "score": late_mod.final_score(record),
         "execution_time": int(round(float(record.meta.get("duration_s") or 0))),
@@ -96,10 +111,10 @@ def _summary(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
-def _test(s: SpecResult, number: str, run_failed: bool) -> dict[str, Any]:
+def _test(s: SpecResult, number: str, run_failed: bool, budget: list[int]) -> dict[str, Any]:
     counted = s.counted
     passed = s.status == "passed" and not run_failed
-    return {
+    test = {
         "name": f"{s.id}: {clean(s.title)}",
         "number": number,
         "score": s.points if counted and not run_failed else 0.0,
@@ -110,6 +125,34 @@ def _test(s: SpecResult, number: str, run_failed: bool) -> dict[str, Any]:
         "output": truncate(_output(s), OUTPUT_LIMIT),
         "output_format": "text",
     }
+    if s.status not in ("passed", "not-implemented", "unsupported") and s.timeline and s.timeline.get("lanes"):
+        _with_picture(test, s, budget)
+    return test
+
+
+def _with_picture(test: dict[str, Any], s: SpecResult, budget: list[int]) -> None:
+    """TEST's output as HTML with S's timeline picture (module), or its text with a note."""
+    from . import raster, timeline
+
+    if budget[0] < MIN_IMAGE:
+        test["output"] += NO_ROOM
+        return
+    try:
+        url = "data:image/png;base64," + base64.b64encode(raster.png(timeline.svg(s.timeline, s.status, key=s.id))).decode("ascii")
+    except raster.Unavailable as why:
+        test["output"] += f"\n\n(This spec's timeline picture could not be drawn here: {clean(str(why))}. The HTML report has it.)"
+        return
+    if len(url) > budget[0]:
+        test["output"] += NO_ROOM
+        return
+    budget[0] -= len(url)
+    label = f"What happened in {s.id}, in time"
+    test["output"] = (
+        f'<pre>{html.escape(test["output"])}</pre>\n'
+        f"<p><strong>{html.escape(label)}</strong></p>\n"
+        f'<img src="{url}" alt="{html.escape(label)}" width="100%">'
+    )
+    test["output_format"] = "html"
 
 
 def _output(s: SpecResult) -> str:
