@@ -246,11 +246,14 @@ def gradescope(venv: Path, work: Path, packages: bool) -> str:
     hidden = [t for t in mut["tests"] if t["name"].startswith(HIDDEN)]
     if not 0 < mut["score"] < 100 or not hidden or hidden[0]["score"] != 0 or hidden[0].get("visibility") != "hidden":
         problems.append(f"the mutant scored {mut['score']}, its hidden spec: {hidden[:1]}")
+    pictures = [t for t in mut["tests"] if t["output_format"] == "html" and '<img src="data:image/png;base64,' in t["output"]]
+    if not pictures:  # the kit's grader draws the failing spec's timeline (resvg-py, fonts-dejavu-core)
+        problems.append(f"the mutant's failing tests show no timeline picture: {[t['output'][-200:] for t in mut['tests'] if t['status'] == 'failed'][:1]}")
     if problems:
         raise Failed("; ".join(problems))
     broken = _broken_bundle(zip_path, work, env)
     return (f"setup.sh {setup_s:.0f} s; run_autograder (Docker's capabilities, 1 CPU): reference {ref['score']:g}/100 in {t_ref:.0f} s, "
-            f"template {tpl['score']:g} in {t_tpl:.0f} s, mutant {mut['score']:g} in {t_mut:.0f} s; {broken}")
+            f"template {tpl['score']:g} in {t_tpl:.0f} s, mutant {mut['score']:g} in {t_mut:.0f} s with {len(pictures)} picture(s); {broken}")
 
 
 def _broken_bundle(zip_path: Path, work: Path, env: dict[str, str]) -> str:
