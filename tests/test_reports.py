@@ -307,6 +307,18 @@ def test_html_is_self_contained_and_explains_each_failure():
     assert "pipe" in body and "class=\"fill" in text  # a bar per mechanism
 
 
+def test_html_shows_a_titles_backtick_spans_as_code_and_nothing_else_as_markup():
+    rec = mixed_record()
+    by_id = {s.id: s for s in rec.specs}
+    by_id["pipe.relay-roundtrip"].title = "`<b>stdin</b>` goes to `stdout`"
+    by_id["pipe.blocks-when-full"].title = "a lone ` stays, `<i>` too"
+    by_id["pipe.eof-on-close"].title = "`pipe relay` exits 0"
+    text = htmlpage.render(rec)
+    assert "<td><code>&lt;b&gt;stdin&lt;/b&gt;</code> goes to <code>stdout</code></td>" in text
+    assert "<td>a lone ` stays, `&lt;i&gt;` too</td>" in text  # unbalanced: as written
+    assert "<td><code>pipe relay</code> exits 0</td>" in text
+
+
 def _png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     """Width, height and the rows of an 8-bit RGB(A) PNG, with the stdlib only."""
     data = path.read_bytes()

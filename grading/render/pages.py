@@ -4,7 +4,8 @@ templates in templates/, one environment.
 Every value a template shows goes through ``{{ }}``, and from there through ``clean`` (a
 program's control characters made visible, as everywhere) and jinja2's autoescape: no string
 from a submission reaches a page unescaped, by construction. The only markup a template takes
-from Python is a picture built safely (timeline.svg: xml.etree) or another template's macro.
+from Python is a picture built safely (timeline.svg: xml.etree), another template's macro, or
+``code_spans``: the grader's own words (a spec's title) with their `spans` as <code>.
 Undefined names are errors (StrictUndefined), not empty text.
 """
 
@@ -49,8 +50,21 @@ def environment() -> Any:
         says_more=says_more,
         status_words=status_words,
         truncate_text=lambda text: truncate(text, TRANSCRIPT_LIMIT),
+        code_spans=code_spans,
     )
     return env
+
+
+def code_spans(text: Any) -> Any:
+    """TEXT, the grader's own words (a spec's title, never a submission's), with each span in
+    backticks shown as <code>: the text is cleaned and escaped first, so a span holds text only.
+    Unbalanced backticks are shown as written."""
+    from markupsafe import Markup, escape
+
+    parts = clean(str(text)).split("`")
+    if len(parts) % 2 == 0:
+        return escape("`".join(parts))
+    return Markup("").join(Markup("<code>%s</code>") % part if i % 2 else escape(part) for i, part in enumerate(parts))
 
 
 def render(name: str, **context: Any) -> str:
