@@ -212,3 +212,69 @@ def test_binary_output_never_puts_a_raw_control_byte_in_any_report():
     texts["record"] = run_record.dumps(rec)
     for name, text in texts.items():
         assert not control.search(text), (name, control.search(text))
+
+
+#: A program that forks: the child waits for SIGUSR1 (no write), writes its words and waits for
+#: end of file on stdin; the parent says it is ready, reads a line, writes to a file
+#: (argument 1) or not, signals the child, and waits for it.
+FORKS = """
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+pid = os.fork()
+if pid == 0:
+    signal.sigwait({signal.SIGUSR1})
+    os.write(1, b"from the child\\n")
+    while os.read(0, 100):
+        pass
+    os._exit(0)
+os.write(1, b"ready\\n")
+sys.stdin.readline()
+if sys.argv[1] == "1":
+    with open(os.devnull, "wb") as null:
+        null.write(b"x" * 100)
+os.kill(pid, signal.SIGUSR1)
+os.waitpid(pid, 0)
+"""
+
+
+class _Program:
+    """What Timeline.output needs of a program the supervisor started."""
+
+    def __init__(self, popen):
+        import os
+
+        self.pid, self.label = popen.pid, "your `forks`"
+        self.harness_pipe_of = {"stdout": os.fstat(popen.stdout.fileno()).st_ino}
+
+
+@pytest.mark.parametrize("parent_writes", [False, True])
+def test_output_is_drawn_on_the_lane_of_the_process_that_wrote_it(parent_writes):
+    """A child writing to the stdout it inherited, while its parent waits, is the writer
+    (/proc/PID/io: only it wrote); when the parent wrote too (to a file), the output stays the
+    parent's: the kernel does not say which wrote what, and the timeline does not guess."""
+    popen = subprocess.Popen([sys.executable, "-c", FORKS, "1" if parent_writes else "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        program = _Program(popen)
+        tl = recorder.Timeline()
+        with tl._lock:
+            tl._roots.append(program)
+            tl._lane(program.pid, program.label, None)
+        ready = popen.stdout.readline()
+        tl.output(program, "stdout", ready)  # the parent's
+        tl.t0 -= 1.0  # a second later on the timeline's clock: not one burst with the next output
+        popen.stdin.write(b"go\n")
+        popen.stdin.flush()
+        line = popen.stdout.readline()
+        assert (ready, line) == (b"ready\n", b"from the child\n")
+        tl.output(program, "stdout", line)
+        first, event = [e for e in tl.events if e["kind"] == "output"]
+        assert first["pid"] == program.pid and first["text"].startswith("your `forks` wrote 6 bytes to its stdout")
+        if parent_writes:
+            assert event["pid"] == program.pid and event["text"].startswith("your `forks` wrote 15 bytes to its stdout"), event
+        else:
+            assert event["pid"] != program.pid and tl.lanes[event["pid"]]["label"] == "a child of your `forks`", (event, tl.lanes)
+            assert event["text"].startswith(f"a child of your `forks` (pid {event['pid']}) wrote 15 bytes to your `forks`'s stdout"), event
+    finally:
+        popen.stdin.close()
+        popen.wait(10)
+        popen.stdout.close()

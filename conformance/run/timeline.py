@@ -74,6 +74,8 @@ class Timeline:
         self._fast_until = 0.0
         self._last = 0.0
         """When the last sample was taken (monotonic)."""
+        self._written: dict[int, int] = {}
+        """pid -> the bytes it had passed to write at the last output (_writer)."""
         self._outputs: dict[tuple[int, str], tuple[dict[str, Any], int, bytearray]] = {}
         """(pid, stream) -> its last output event, how many it has had, and the first PREVIEW
         bytes of that event (its preview is made from them)."""
@@ -111,7 +113,8 @@ class Timeline:
             self._thread.start()
 
     def output(self, proc: Any, stream: str, chunk: bytes) -> None:
-        """PROC wrote CHUNK to its STREAM: an event with its first bytes, a burst coalesced."""
+        """CHUNK came out of PROC's STREAM: an event with its first bytes, on the lane of the
+        process that wrote it (``_writer``), a burst coalesced."""
         now = self.now()
         with self._lock:
             last, count, head = self._outputs.get((proc.pid, stream), (None, 0, bytearray()))
@@ -120,12 +123,52 @@ class Timeline:
                 if len(head) < PREVIEW:
                     head += chunk[: PREVIEW - len(head)]
                     last["preview"] = preview(head)
-                last["text"] = f"{proc.label} wrote {last['size']} bytes to its {stream}: '{last['preview']}'" + ("" if now - last["t"] <= COALESCE else " (and more)")
+                last["text"] = f"{last['writer']} wrote {last['size']} bytes to {last['to']}: '{last['preview']}'" + ("" if now - last["t"] <= COALESCE else " (and more)")
                 return
+        pid = self._writer(proc, stream)
+        with self._lock:
+            lane = self.lanes.get(pid) if pid != proc.pid else None
+            writer, to = (f"{lane['label']} (pid {pid})", f"{proc.label}'s {stream}") if lane else (proc.label, f"its {stream}")
             head = bytearray(chunk[:PREVIEW])
             shown = preview(head)
-            event = self._event_locked("output", proc.pid, f"{proc.label} wrote {len(chunk)} bytes to its {stream}: '{shown}'", stream=stream, size=len(chunk), preview=shown)
+            event = self._event_locked("output", lane["pid"] if lane else proc.pid, f"{writer} wrote {len(chunk)} bytes to {to}: '{shown}'",
+                                       stream=stream, size=len(chunk), preview=shown, writer=writer, to=to)
             self._outputs[(proc.pid, stream)] = (event, count + 1, head)
+
+    def _writer(self, proc: Any, stream: str) -> int:
+        """Which process wrote what just came out of PROC's STREAM: PROC itself, unless the
+        kernel shows that PROC has written nothing since the last output while exactly one
+        other process of the spec has, one that holds the pipe's write end or has ended (a
+        zombie, whose files are closed): a child writing to the stdout it inherited while its
+        parent waits. The bytes each process passed to write(2) (/proc/PID/io's wchar) are
+        compared between outputs; it counts writes to any file, so when PROC wrote too, or a
+        count cannot be read at once, the output stays PROC's: never a guess."""
+        inode = proc.harness_pipe_of.get(stream)
+        mine = observe.written_bytes(proc.pid)
+        if inode is None or mine is None:
+            return proc.pid
+        grew = mine > self._written.get(proc.pid, 0)
+        self._written[proc.pid] = mine
+        others = []
+        for pid in dict.fromkeys(self._processes()):
+            if pid == proc.pid:
+                continue
+            held = observe.fds_now(pid)
+            holds = held is not None and any(fd.kind == "pipe" and fd.inode == inode and "w" in fd.access for fd in held.values())
+            if not holds and observe.state(pid) != "Z":
+                continue
+            count = observe.written_bytes(pid)
+            if count is not None:
+                if count > self._written.get(pid, 0):
+                    others.append(pid)
+                self._written[pid] = count
+        if grew or len(others) != 1:
+            return proc.pid
+        with self._lock:
+            if others[0] not in self.lanes:
+                st = observe.read_stat(others[0])
+                self._lane(others[0], None, st.ppid if st else None, st.session if st else None)
+        return others[0]
 
     def _look(self, always: bool = False, objects: bool = False) -> None:
         """A look now, at a moment that matters (the grader acts, a program ends, the verdict),
