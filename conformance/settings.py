@@ -119,6 +119,28 @@ def text(value: str) -> str:
     return value
 
 
+#: The languages the reports are written in (grading/render/locale/, docs/i18n.md): English,
+#: the source language, first.
+LANGUAGES = ("en", "ko")
+
+
+def language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"give {' or '.join(LANGUAGES)} (the languages the reports are written in)")
+    return value
+
+
+def language_of_locale(environ: Mapping[str, str]) -> str:
+    """The language of the locale in ENVIRON, as gettext reads it (the first of LANGUAGE, LC_ALL,
+    LC_MESSAGES, LANG that is set): ko for ko_KR.UTF-8 and the like, else en."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name, "")
+        if value:
+            first = value.split(":")[0]
+            return next((lang for lang in LANGUAGES if first == lang or first.startswith((lang + "_", lang + "."))), "en")
+    return "en"
+
+
 # --- the schema ----------------------------------------------------------------------------
 
 
@@ -228,6 +250,12 @@ SETTINGS: dict[str, Setting] = {
             "grade by the rubric in FILE (docs/rubric.md): only the specs it selects run, with its points, "
             "visibility, required flags and hints",
             text, metavar="FILE", option="--rubric", pytest_option="--rubric", where="grading.plugin",
+        ),
+        Setting(
+            "lang", "language",
+            "write the reports in LANG: en or ko (default: the rubric's language, else the locale's, from "
+            "LANGUAGE, LC_ALL, LC_MESSAGES or LANG; docs/i18n.md)",
+            language, metavar="LANG", option="--lang", pytest_option="--ipc-lang", where="grading.plugin",
         ),
         Setting(
             "show_hidden", "show-hidden switch",

@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 
 from conformance import record as run_record
-from conformance.settings import SETTINGS
+from conformance.settings import SETTINGS, SettingError
 
 from . import render
 from .grader import load_checked
+from .render import i18n
 from .rubric import Rubric, RubricError, SpecInfo, load
 
 RUBRIC = pytest.StashKey[Rubric]()
@@ -39,8 +40,9 @@ RECORD = pytest.StashKey[run_record.RunRecord]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ipc-conformance", "IPC conformance grading")
-    rubric, show_hidden = SETTINGS["rubric"], SETTINGS["show_hidden"]
+    rubric, show_hidden, lang = SETTINGS["rubric"], SETTINGS["show_hidden"], SETTINGS["lang"]
     group.addoption(rubric.pytest_option, **rubric.pytest_kwargs())
+    group.addoption(lang.pytest_option, **lang.pytest_kwargs())
     for f in render.FORMATS.values():
         group.addoption(f"--ipc-{f.name}", metavar="FILE", default=None, help=f.help)
     group.addoption(show_hidden.pytest_option, **show_hidden.pytest_kwargs())
@@ -52,8 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Load --rubric, checked against the grader's catalogue (or as ipc-grade checked it); a bad
-    one is a usage error."""
+    """Check --ipc-lang; load --rubric, checked against the grader's catalogue (or as ipc-grade
+    checked it). A bad one is a usage error."""
+    try:
+        SETTINGS["lang"].resolve(config.getoption("lang"))
+    except SettingError as exc:
+        raise pytest.UsageError(f"ipc-conformance: {exc}") from None
     path = config.getoption("rubric")
     if path is None or config.getoption("impl", None) is None:
         return
@@ -95,10 +101,12 @@ def pytest_ipc_progress(config: pytest.Config, record: run_record.RunRecord) -> 
 
 
 def pytest_ipc_record(config: pytest.Config, record: run_record.RunRecord) -> None:
-    """The record graded by the rubric, written in every format asked for."""
+    """The record graded by the rubric, written in every format asked for, in the reports'
+    language (--ipc-lang, else the rubric's, else the locale's: render/i18n.py)."""
     rubric = config.stash.get(RUBRIC, None)
     if rubric is not None:
         record = rubric.apply(record)
+    record = i18n.rendered_in(record, i18n.choose(config.getoption("lang"), record.meta.get("language")))
     config.stash[RECORD] = record
     targets = {name: config.getoption(f"ipc_{name}") for name in render.FORMATS}
     for problem in render.write_all(record, targets, show_hidden=config.getoption("show_hidden")):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.record import MECHANISMS, STATUS, VISIBILITIES, RunRecord
+from conformance.settings import LANGUAGES
 
 
 def points(value: float) -> str:
@@ -69,6 +70,7 @@ TOP_KEYS = {
     "late": "the late policy, as [late] with due and penalty_per_day",
     "submission_limit": "on Gradescope, the submissions that count (later ones are graded for feedback and keep the last counted score)",
     "broken": f"what a spec the grader could not judge counts as: {' or '.join(repr(b) for b in BROKEN_POLICIES)}",
+    "language": f"the language of the reports: {' or '.join(repr(lang) for lang in LANGUAGES)} (docs/i18n.md)",
 }
 LATE_KEYS = {
     "due": "the due date with its UTC offset, such as 2026-03-01T23:59:00-05:00 (on Gradescope, leave it out to use the assignment's)",
@@ -185,6 +187,8 @@ class Rubric:
     """On Gradescope: how many submissions count (late.py)."""
     broken: str = "count"
     """What a broken spec counts as (BROKEN_POLICIES)."""
+    language: str = ""
+    """The reports' language (LANGUAGES), or "" for --lang, else the locale's (render/i18n.py)."""
 
     def selects(self, spec_id: str) -> bool:
         return spec_id in self.rules
@@ -205,6 +209,7 @@ class Rubric:
             **({"late": self.late.describe()} if self.late else {}),
             **({"submission_limit": self.submission_limit} if self.submission_limit else {}),
             "broken": self.broken,
+            **({"language": self.language} if self.language else {}),
         }
 
     def apply(self, record: RunRecord) -> RunRecord:
@@ -234,7 +239,7 @@ class Rubric:
             )
             for s, rule in ruled
         ]
-        meta = {**record.meta, "rubric": self.describe()}
+        meta = {**record.meta, "rubric": self.describe(), **({"language": self.language} if self.language else {})}
         if rescaled:
             left = sorted(s.id for s, _ in ruled if s.id not in counted)
             meta["rubric"]["rescaled"] = (
@@ -338,6 +343,9 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
     if isinstance(limit, bool) or (limit is not None and limit < 1):
         problems.add(("submission_limit",), f"'submission_limit' must be 1 or more, not {limit!r}", "write it as submission_limit = 5, or remove it")
         limit = None
+    language = data.get("language", "")
+    if language not in ("", *LANGUAGES):
+        problems.add(("language",), f"'language' must be one of {', '.join(map(repr, LANGUAGES))}, not {language!r}", 'write it as language = "ko", or remove it')
     problems.raise_if_any()
 
     # selection, then points: the spec's own, a spec table's, a mechanism's total, the total
@@ -387,17 +395,8 @@ def loads(text: str, catalogue: Iterable[SpecInfo], *, source: str = "rubric", s
         visibility = own.get("visibility") or mech.get("visibility") or default_vis
         required = _first(own.get("required"), mech.get("required"), default_req)
         rules[s.id] = Rule(s.id, points[s.id], visibility, bool(required), own.get("hint"))
-    return Rubric(
-        path=source,
-        title=title,
-        sha256=sha256 or hashlib.sha256(text.encode()).hexdigest(),
-        total=total,
-        rules=rules,
-        warnings=warnings,
-        late=late,
-        submission_limit=limit,
-        broken=broken,
-    )
+    return Rubric(path=source, title=title, sha256=sha256 or hashlib.sha256(text.encode()).hexdigest(), total=total, rules=rules,
+                  warnings=warnings, late=late, submission_limit=limit, broken=broken, language=language)
 
 
 def _late(problems: _Problems, data: Mapping[str, Any]) -> LatePolicy | None:

@@ -37,7 +37,7 @@ from conformance import record as run_record
 from conformance.record import Failure, RunRecord, SpecResult, Transcript
 from grading import render
 from grading.classwork import classpage, gradebook, roster
-from grading.render import inert, markdown, raster, timeline
+from grading.render import i18n, inert, markdown, raster, timeline
 from grading.render.terminal import render as terminal
 
 #: What a hostile submission may print, name itself, name its files or write in its manifest.
@@ -145,6 +145,8 @@ def _replace(value):
 #: The corpus without its long line: a report that is not cut short.
 SHORT = "".join(v for k, v in CORPUS.items() if k != "long")
 RECORDS = {"graded": hostile_record, "not-graded": error_record, "short": lambda: hostile_record(SHORT)}
+# the same properties hold in Korean (grading/render/i18n.py: the record rendered in another language)
+RECORDS.update({f"{kind}-ko": (lambda make: lambda: i18n.rendered_in(make(), "ko"))(make) for kind, make in list(RECORDS.items())})
 
 
 # --- the one list of what is made visible ----------------------------------------------------

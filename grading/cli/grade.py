@@ -19,6 +19,7 @@ from conformance.settings import SETTINGS
 
 from .. import grader, options, render
 from ..grader import VersionAction
+from ..render import i18n
 from ..render.terminal import render as terminal_report
 from ..rubric import RubricError
 from . import COMMANDS, EXIT_INTERRUPTED, EXIT_NOT_PASSED, EXIT_NOTHING_GRADED, EXIT_PASSED, EXIT_REQUIRED_FAILED, EXIT_STATUSES, EXIT_USAGE
@@ -48,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     for f in render.FORMATS.values():
         out.add_argument(f"--{f.name}", metavar="FILE", help=f.help)
     options.add(out, "show_hidden")
+    options.add(out, "lang")
     out.add_argument("-q", "--quiet", action="store_true", help="do not print the terminal report")
     p.add_argument(
         "--check-required",
@@ -125,8 +127,9 @@ def _mistyped_command(path: str | None) -> str | None:
 
 
 def report(rec: run_record.RunRecord, args: argparse.Namespace, targets: dict[str, str | None]) -> int:
-    """Show REC (one message when nothing was graded), write every report of TARGETS, and
-    return the exit status."""
+    """Show REC (one message when nothing was graded), write every report of TARGETS in the
+    reports' language (--lang, else the rubric's, else the locale's), and return the exit status."""
+    rec = i18n.rendered_in(rec, i18n.choose(getattr(args, "lang", None), rec.meta.get("language")))
     if rec.error is not None and (not rec.specs or rec.meta.get("manifest_unusable")):  # nothing ran: its reason is all
         print(f"ipc-grade: could not grade {rec.implementation.get('path', '')}: {rec.error}", file=sys.stderr)
     elif not args.quiet:

@@ -34,6 +34,7 @@ from typing import Any
 from conformance.record import RunRecord, SpecResult
 
 from .. import late as late_mod
+from . import i18n
 from .inert import json_data, visible_record
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 
@@ -44,7 +45,7 @@ OUTPUT_LIMIT = 20_000
 IMAGES_LIMIT = 600_000
 #: A picture is not drawn once less room than the smallest one takes is left.
 MIN_IMAGE = 8_000
-NO_ROOM = "\n\n(This spec's timeline picture is left out: results.json has room for no more. The HTML report has it.)"
+NO_ROOM = i18n.N_("(This spec's timeline picture is left out: results.json has room for no more. The HTML report has it.)")
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
@@ -53,7 +54,8 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
 
 
 def document(record: RunRecord) -> dict[str, Any]:
-    record = visible_record(record)
+    record = i18n.localized(visible_record(record))
+    t = i18n.of(record)
     tests = []
     numbers: dict[str, int] = {}
     mechanisms: list[str] = []
@@ -62,7 +64,7 @@ def document(record: RunRecord) -> dict[str, Any]:
         if s.mechanism not in mechanisms:
             mechanisms.append(s.mechanism)
         numbers[s.mechanism] = numbers.get(s.mechanism, 0) + 1
-        tests.append(_test(s, f"{mechanisms.index(s.mechanism) + 1}.{numbers[s.mechanism]}", record.error is not None, budget))
+        tests.append(_test(s, f"{mechanisms.index(s.mechanism) + 1}.{numbers[s.mechanism]}", record.error is not None, budget, t))
     out: dict[str, Any] = {
         "score": late_mod.final_score(record),
         "execution_time": int(round(float(record.meta.get("duration_s") or 0))),
@@ -77,26 +79,27 @@ def document(record: RunRecord) -> dict[str, Any]:
 
 def _summary(record: RunRecord) -> str:
     view = View(record, show_hidden=False)  # the top-level output is always shown to students
+    t = view.t
     lines = []
     build = view.build_failure()
     if build:
         lines += [build[0], "", truncate(build[1], OUTPUT_LIMIT), ""]
     if record.error:
-        lines.append(f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0.")
+        lines.append(t._("This submission could not be graded: %(reason)s Score: 0.", reason=clean(one_sentence(record.error))))
         lines.append("")
         lines.append(truncate(clean(record.error), OUTPUT_LIMIT))
     else:
         for group in view.groups():
             if not group.specs:
-                lines.append(f"{group.mechanism}: {group.hidden} hidden spec{'s' if group.hidden != 1 else ''}")
+                lines.append(f"{group.mechanism}: {t.ngettext('%(n)d hidden spec', '%(n)d hidden specs', group.hidden)}")
                 continue
-            more = f" (+{group.hidden} hidden)" if group.hidden else ""
+            more = " (+" + t._("%(n)d hidden", n=group.hidden) + ")" if group.hidden else ""
             lines.append(f"{group.mechanism}: {points(group.got)}/{points(group.out_of)}{more}")
         if view.hidden:
             lines.append(view.hidden_note())
     rescaled = (record.meta.get("rubric") or {}).get("rescaled")
     if rescaled:
-        lines[:0] = [clean(f"Points: {rescaled}."), ""]
+        lines[:0] = [clean(t._("Points: %(note)s.", note=rescaled)), ""]
     if view.regrade():  # instructors see it first; a student sees that a regrade is due, no hidden spec named
         lines[:0] = [view.regrade(), ""]
     note = (record.meta.get("late") or {}).get("note")
@@ -107,11 +110,11 @@ def _summary(record: RunRecord) -> str:
         lines[:0] = [*stopped, ""]
     rubric = record.meta.get("rubric") or {}
     if rubric.get("title"):
-        lines.insert(0, f"Rubric: {clean(rubric['title'])}")
+        lines.insert(0, t._("Rubric: %(title)s", title=clean(rubric["title"])))
     return "\n".join(lines)
 
 
-def _test(s: SpecResult, number: str, run_failed: bool, budget: list[int]) -> dict[str, Any]:
+def _test(s: SpecResult, number: str, run_failed: bool, budget: list[int], t: i18n.Translator) -> dict[str, Any]:
     counted = s.counted
     passed = s.status == "passed" and not run_failed
     test = {
@@ -122,31 +125,31 @@ def _test(s: SpecResult, number: str, run_failed: bool, budget: list[int]) -> di
         "status": "passed" if passed else "failed",
         "visibility": s.visibility,
         "tags": [s.mechanism] + (["required"] if s.required else []),
-        "output": truncate(_output(s), OUTPUT_LIMIT),
+        "output": truncate(_output(s, t), OUTPUT_LIMIT),
         "output_format": "text",
     }
     if s.status not in ("passed", "not-implemented", "unsupported") and s.timeline and s.timeline.get("lanes"):
-        _with_picture(test, s, budget)
+        _with_picture(test, s, budget, t)
     return test
 
 
-def _with_picture(test: dict[str, Any], s: SpecResult, budget: list[int]) -> None:
+def _with_picture(test: dict[str, Any], s: SpecResult, budget: list[int], t: i18n.Translator) -> None:
     """TEST's output as HTML with S's timeline picture (module), or its text with a note."""
     from . import raster, timeline
 
     if budget[0] < MIN_IMAGE:
-        test["output"] += NO_ROOM
+        test["output"] += "\n\n" + t._(NO_ROOM)
         return
     try:
         url = "data:image/png;base64," + base64.b64encode(raster.png(timeline.svg(s.timeline, s.status, key=s.id))).decode("ascii")
     except raster.Unavailable as why:
-        test["output"] += f"\n\n(This spec's timeline picture could not be drawn here: {clean(str(why))}. The HTML report has it.)"
+        test["output"] += "\n\n" + t._("(This spec's timeline picture could not be drawn here: %(why)s. The HTML report has it.)", why=clean(str(why)))
         return
     if len(url) > budget[0]:
-        test["output"] += NO_ROOM
+        test["output"] += "\n\n" + t._(NO_ROOM)
         return
     budget[0] -= len(url)
-    label = f"What happened in {s.id}, in time"
+    label = t._("What happened in %(spec)s, in time", spec=s.id)
     test["output"] = (
         f'<pre>{html.escape(test["output"])}</pre>\n'
         f"<p><strong>{html.escape(label)}</strong></p>\n"
@@ -155,11 +158,12 @@ def _with_picture(test: dict[str, Any], s: SpecResult, budget: list[int]) -> Non
     test["output_format"] = "html"
 
 
-def _output(s: SpecResult) -> str:
+def _output(s: SpecResult, t: i18n.Translator) -> str:
     if s.status == "passed":
-        return "Passed." + (f" {clean(s.schedule['guarantee'])}" if s.schedule and s.schedule.get("guarantee") else "")
-    lines = [f"Status: {s.status}" + (" (required)" if s.required else "")]
+        return t._("Passed.") + (f" {clean(s.schedule['guarantee'])}" if s.schedule and s.schedule.get("guarantee") else "")
+    status = s.status if t.language == "en" else t.status(s.info.words)
+    lines = [t._("Status: %(status)s", status=status) + (" (" + t._("required") + ")" if s.required else "")]
     if s.info.note:
-        lines.append(s.info.note)
-    lines += ["", plain(failure(s))]
+        lines.append(t.status(s.info.note))
+    lines += ["", plain(failure(s, t.language), language=t.language)]
     return "\n".join(lines)

@@ -12,15 +12,16 @@ from typing import Any
 
 from conformance.record import RunRecord
 
-from . import pages, timeline
+from . import i18n, pages, timeline
 from .inert import visible_record
 from .present import View, failure, time_fields
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
-    record = visible_record(record)
+    record = i18n.localized(visible_record(record))
     view = View(record, show_hidden)
-    heading = [record.implementation.get("path", "")] + ([f"rubric: {view.title}"] if view.title else [])
+    t = view.t
+    heading = [record.implementation.get("path", "")] + ([t._("rubric: %(title)s", title=view.title)] if view.title else [])
     return pages.render(
         "report.html",
         record=record,
@@ -29,19 +30,22 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
         heading=[h for h in heading if h],
         build=view.build_failure(),
         missing=view.not_implemented(),
-        failures=[_failure(s) for s in view.problems()],
+        failures=[_failure(s, t.language) for s in view.problems()],
         grader=record.meta.get("grader") or {},
         times=time_fields(record),
+        lang=t.language,
+        _=t._,
+        ngettext=t.ngettext,
     )
 
 
-def _failure(s: Any) -> dict[str, Any]:
+def _failure(s: Any, language: str) -> dict[str, Any]:
     """What a failure's section shows: its parts, and the picture of its timeline with the steps
     to do it by hand."""
     drawn = bool(s.timeline and s.timeline.get("lanes"))
     return {
         "spec": s,
-        "f": failure(s),
+        "f": failure(s, language),
         "picture": pages.safe(timeline.svg(s.timeline, s.status, key=s.id)) if drawn else None,
         "steps": timeline.replay(s.timeline)[:20] if drawn else [],
     }

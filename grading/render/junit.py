@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 
 from conformance.record import RunRecord, SpecResult
 
+from . import i18n
 from .inert import visible_record, xml_tree
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 
@@ -25,7 +26,7 @@ MESSAGE_LIMIT = 20_000
 
 
 def render(record: RunRecord, show_hidden: bool = False) -> str:
-    record = visible_record(record)
+    record = i18n.localized(visible_record(record))
     view = View(record, show_hidden)
     root = ET.Element("testsuites", _counts(view.specs, record))
     root.set("name", f"ipc-conformance: {_x(view.name)}")
@@ -90,15 +91,16 @@ def _case(suite: ET.Element, s: SpecResult, record: RunRecord) -> None:
         kind = "failure"  # the run could not grade: nothing passed
     if kind is None:
         return
-    f = failure(s)
+    t = i18n.of(record)
+    f = failure(s, t.language)
     first = " ".join(f.observed.split()) or s.status
     if kind == "skipped":
         ET.SubElement(case, "skipped", {"message": _x(first)})
         return
     el = ET.SubElement(case, kind, {"message": _x(first), "type": s.status})
-    body = plain(f)
+    body = plain(f, language=t.language)
     if record.error:
-        body = f"The run could not grade: {record.error}\n\n{body}"
+        body = t._("The run could not grade: %(reason)s", reason=record.error) + f"\n\n{body}"
     el.text = _x(truncate(body, MESSAGE_LIMIT))
 
 

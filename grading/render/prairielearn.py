@@ -22,6 +22,7 @@ from typing import Any
 from conformance.record import RunRecord, SpecResult
 
 from .. import late as late_mod
+from . import i18n
 from .inert import json_data, visible_record
 from .present import View, clean, failure, one_sentence, plain, points, truncate
 from .terminal import render as terminal
@@ -39,29 +40,31 @@ def render(record: RunRecord, show_hidden: bool = False) -> str:
 
 
 def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
-    record = visible_record(record)
+    record = i18n.localized(visible_record(record))
     view = View(record, show_hidden)
+    t = view.t
     final = late_mod.final_score(record)  # PrairieLearn applies its own late credit; a batch's policy is here
     score = round(final / record.max_score, 6) if record.max_score and not record.error else 0.0
     budget = [IMAGES_LIMIT]
-    tests = [_test(s, record.error is not None, budget) for s in view.specs]
+    tests = [_test(s, record.error is not None, budget, t) for s in view.specs]
     if view.hidden:
         got = sum(s.points for s in view.hidden if s.counted)
         out_of = sum(s.max_points for s in view.hidden if s.counted)
         tests.append(
             {
-                "name": "hidden specs",
-                "description": f"{len(view.hidden)} spec{'s' if len(view.hidden) != 1 else ''} whose details are hidden: {view.hidden_note().split(': ', 1)[1]}",
+                "name": t._("hidden specs"),
+                "description": t.ngettext("%(n)d spec whose details are hidden", "%(n)d specs whose details are hidden", len(view.hidden))
+                + ": " + view.hidden_note().split(": ", 1)[-1],
                 "points": 0.0 if record.error else round(got, 6),
                 "max_points": round(out_of, 6),
-                "message": "Their details are not shown.",
+                "message": t._("Their details are not shown."),
                 "output": "",
             }
         )
     if record.error:
-        message = f"This submission could not be graded: {clean(one_sentence(record.error))} Score: 0."
+        message = t._("This submission could not be graded: %(reason)s Score: 0.", reason=clean(one_sentence(record.error)))
     else:
-        message = f"Score {points(final)}/{points(record.max_score)}."
+        message = t._("Score %(got)s/%(out_of)s.", got=points(final), out_of=points(record.max_score))
         for stopped in view.stopped():
             message += f" {stopped}."
         for copy in view.copies():
@@ -92,13 +95,14 @@ def _unusable(record: RunRecord) -> bool:
     return record.error is not None and not record.meta.get("error_kind")
 
 
-def _test(s: SpecResult, run_failed: bool, budget: list[int]) -> dict[str, Any]:
-    message = {"passed": "Passed."}.get(s.status, f"{s.status}" + (" (required)" if s.required else ""))
+def _test(s: SpecResult, run_failed: bool, budget: list[int], t: i18n.Translator) -> dict[str, Any]:
+    status = s.status if t.language == "en" else t.status(s.info.words)
+    message = t._("Passed.") if s.status == "passed" else status + (" (" + t._("required") + ")" if s.required else "")
     if s.status != "passed" and s.advice:
-        message += f". Hint: {clean(s.advice)}"
+        message += t._(". Hint: %(hint)s", hint=clean(s.advice))
     out = ""
     if s.status != "passed":
-        out = plain(failure(s), hint=False)  # the hint is in the message
+        out = plain(failure(s, t.language), hint=False, language=t.language)  # the hint is in the message
     test: dict[str, Any] = {
         "name": s.id,
         "description": clean(s.title),
@@ -107,16 +111,16 @@ def _test(s: SpecResult, run_failed: bool, budget: list[int]) -> dict[str, Any]:
         "message": message,
         "output": truncate(out, OUTPUT_LIMIT),
     }
-    image = picture(s) if s.status not in ("passed", "not-implemented", "unsupported") else None
+    image = picture(s, t) if s.status not in ("passed", "not-implemented", "unsupported") else None
     if image is not None and len(image["url"]) <= budget[0]:
         budget[0] -= len(image["url"])
         test["images"] = [image]
     elif image is not None:
-        test["message"] += " (Its timeline picture is left out: results.json has room for no more; the HTML report has it.)"
+        test["message"] += t._(" (Its timeline picture is left out: results.json has room for no more; the HTML report has it.)")
     return test
 
 
-def picture(s: SpecResult) -> dict[str, str] | None:
+def picture(s: SpecResult, t: i18n.Translator | None = None) -> dict[str, str] | None:
     """The spec's timeline as PrairieLearn shows an image: an SVG data URL, which its
     <pl-external-grader-results> element puts in an <img> (docs/reports.md); None without one."""
     import base64
@@ -129,4 +133,4 @@ def picture(s: SpecResult) -> dict[str, str] | None:
     if 'xmlns="http://www.w3.org/2000/svg"' not in drawn:
         return None
     url = "data:image/svg+xml;base64," + base64.b64encode(drawn.encode()).decode("ascii")
-    return {"label": f"What happened in {s.id}, in time", "url": url}
+    return {"label": (t or i18n.translator("en"))._("What happened in %(spec)s, in time", spec=s.id), "url": url}

@@ -13,21 +13,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from conformance.record import CLEANUP_SPECS, STATUS, RunRecord, SpecResult, joined, visible
 
 from ..rubric import points
+from . import i18n
 
 __all__ = [
-    "Failure", "Group", "View", "clean", "failure", "one_sentence", "percent", "plain", "points", "says_more",
+    "Failure", "Group", "View", "clean", "failure", "message_text", "one_sentence", "percent", "plain", "points", "says_more",
     "status_words", "time_fields", "truncate",
 ]
 
 
-def status_words(status: str) -> str:
-    """How a report says STATUS (the status table's words; an unknown one as it is)."""
+def status_words(status: str, language: str = "en") -> str:
+    """How a report says STATUS (the status table's words, in LANGUAGE; an unknown one as it is)."""
     info = STATUS.get(status)
-    return info.words if info else status
+    return i18n.translator(language).status(info.words) if info else status
 
 
 def percent(got: float, out_of: float) -> float:
@@ -59,6 +61,8 @@ class View:
     def __init__(self, record: RunRecord, show_hidden: bool = False) -> None:
         self.record = record
         self.show_hidden = show_hidden
+        self.t = i18n.of(record)
+        """The record's language (i18n): every sentence here is said in it."""
         self.specs = [s for s in record.specs if show_hidden or not s.hidden]
         self.hidden = [s for s in record.specs if s.hidden and not show_hidden]
 
@@ -94,7 +98,7 @@ class View:
         meta = self.record.meta
         out = []
         if meta.get("programs_run_as"):
-            out.append(f"Programs ran as: {meta['programs_run_as']}; isolation: {meta.get('isolation', 'unknown')}")
+            out.append(self.t._("Programs ran as: %(user)s; isolation: %(isolation)s", user=meta["programs_run_as"], isolation=meta.get("isolation", "unknown")))
         return out
 
     def warnings(self) -> list[str]:
@@ -104,14 +108,14 @@ class View:
         if self.regrade():
             out.append(self.regrade())
         if meta.get("programs_run_as_note"):
-            out.append(f"WARNING: {meta['programs_run_as_note']}")
+            out.append(self.t._("WARNING: %(note)s", note=meta["programs_run_as_note"]))
         if meta.get("programs_python_note"):
-            out.append(f"WARNING: {meta['programs_python_note']}")
+            out.append(self.t._("WARNING: %(note)s", note=meta["programs_python_note"]))
         out.extend(self.stopped())
         if (meta.get("late") or {}).get("note"):  # the rubric's late policy (late.py)
             out.append(meta["late"]["note"])
         if (meta.get("rubric") or {}).get("rescaled"):  # rubric.Rubric.apply
-            out.append(f"Points: {meta['rubric']['rescaled']}.")
+            out.append(self.t._("Points: %(note)s.", note=meta["rubric"]["rescaled"]))
         out.extend(self.leaks())
         return [clean(w) for w in out]
 
@@ -122,8 +126,10 @@ class View:
         out = []
         for s in self.specs:
             if s.left_behind and (self.show_hidden or s.id in CLEANUP_SPECS):
-                them = "it" if sum(s.left_behind.values()) == 1 else "them"
-                out.append(f"IPC LEAK in {s.id}: your programs left {s.leak} when the spec ended; the grader removed {them}.")
+                out.append(self.t.ngettext(
+                    "IPC LEAK in %(spec)s: your programs left %(leak)s when the spec ended; the grader removed it.",
+                    "IPC LEAK in %(spec)s: your programs left %(leak)s when the spec ended; the grader removed them.",
+                    sum(s.left_behind.values()), spec=s.id, leak=s.leak))
         return out
 
     def copies(self) -> list[str]:
@@ -134,13 +140,17 @@ class View:
         loaded = {f for files in (meta.get("loaded") or {}).values() for f in files}
         out = []
         for c in meta.get("copies") or []:
-            how = "byte for byte" if c.get("identical") else f"{c.get('share')}% of it"
-            note = f"INTEGRITY: {c.get('file')} is a copy of the bundled reference's {c.get('reference')} ({how})"
-            if Path(str(c.get("file"))).name != Path(str(c.get("reference"))).name:
-                note += " under another name" + (
-                    ", and your programs loaded it: the specs that loaded it score nothing" if c.get("file") in loaded else ""
-                )
-            out.append(clean(note + "."))
+            t = self.t
+            how = t._("byte for byte") if c.get("identical") else t._("%(share)s%% of it", share=c.get("share"))
+            values = {"file": c.get("file"), "reference": c.get("reference"), "how": how}
+            if Path(str(c.get("file"))).name == Path(str(c.get("reference"))).name:
+                note = t._("INTEGRITY: %(file)s is a copy of the bundled reference's %(reference)s (%(how)s).", **values)
+            elif c.get("file") in loaded:
+                note = t._("INTEGRITY: %(file)s is a copy of the bundled reference's %(reference)s (%(how)s) under another name, "
+                           "and your programs loaded it: the specs that loaded it score nothing.", **values)
+            else:
+                note = t._("INTEGRITY: %(file)s is a copy of the bundled reference's %(reference)s (%(how)s) under another name.", **values)
+            out.append(clean(note))
         return out
 
     def regrade(self) -> str:
@@ -153,12 +163,17 @@ class View:
         shown = {s.id for s in self.specs}
         named = [s for s in broken if s.id in shown]
         hidden = len(broken) - len(named)
-        which = ", ".join(s.id for s in named) + (f"{' and ' if named else ''}{hidden} hidden spec{'s' if hidden != 1 else ''}" if hidden else "")
+        t = self.t
+        which = ", ".join(s.id for s in named)
+        if hidden:
+            more = t.ngettext("%(n)d hidden spec", "%(n)d hidden specs", hidden)
+            which = t._("%(specs)s and %(more)s", specs=which, more=more) if named else more
         reason = next((line.strip() for s in named for line in s.message.splitlines() if line.strip() and not line.startswith("The grader could not judge")), "")
-        return clean(
-            f"REGRADE: the grader could not judge {which}, even on a second attempt: {'it counts' if len(broken) == 1 else 'they count'} "
-            f"0 points until an instructor regrades this submission" + (f" (the grader's reason: {reason})" if reason else "") + "."
-        )
+        said = t.ngettext(
+            "REGRADE: the grader could not judge %(which)s, even on a second attempt: it counts 0 points until an instructor regrades this submission",
+            "REGRADE: the grader could not judge %(which)s, even on a second attempt: they count 0 points until an instructor regrades this submission",
+            len(broken), which=which)
+        return clean(said + (t._(" (the grader's reason: %(reason)s)", reason=reason) if reason else "") + ".")
 
     def stopped(self) -> list[str]:
         """A sentence when the run was stopped before its end (the session timeout, Ctrl-C) but
@@ -166,9 +181,9 @@ class View:
         meta = self.record.meta
         out = []
         if meta.get("session_note"):
-            out.append(f"WARNING: {meta['session_note']}: the specs it did not reach are timeouts")
+            out.append(self.t._("WARNING: %(note)s: the specs it did not reach are timeouts", note=meta["session_note"]))
         if meta.get("interrupt_note"):
-            out.append(f"WARNING: {meta['interrupt_note']}")
+            out.append(self.t._("WARNING: %(note)s", note=meta["interrupt_note"]))
         return [clean(w) for w in out]
 
     def build_failure(self) -> tuple[str, str] | None:
@@ -177,13 +192,15 @@ class View:
         build = self.record.meta.get("build")
         if not build or build.get("ok"):
             return None
+        t = self.t
         cost = build.get("cost") or []
-        costs = (
-            f"It cost {', '.join(cost)}: {'its program was' if len(cost) == 1 else 'their programs were'} not made, "
-            f"so {'its specs are' if len(cost) == 1 else 'their specs are'} not graded; every other mechanism was graded."
-            if cost else "Every program it should have made was there, so every mechanism was graded."
-        )
-        return clean(f"The build `{build.get('command', '')}` failed: it {build.get('status', '')}. {costs}"), clean(build.get("log", ""))
+        costs = t.ngettext(
+            "It cost %(mechanisms)s: its program was not made, so its specs are not graded; every other mechanism was graded.",
+            "It cost %(mechanisms)s: their programs were not made, so their specs are not graded; every other mechanism was graded.",
+            len(cost), mechanisms=", ".join(cost),
+        ) if cost else t._("Every program it should have made was there, so every mechanism was graded.")
+        said = t._("The build `%(command)s` failed: it %(status)s.", command=build.get("command", ""), status=build.get("status", ""))
+        return clean(f"{said} {costs}"), clean(build.get("log", ""))
 
     def evidence_notes(self) -> list[str]:
         """A sentence per source of kernel evidence this machine did not show, with the specs it
@@ -191,14 +208,16 @@ class View:
         out = []
         for source, reason in sorted((self.record.meta.get("evidence_unavailable") or {}).items()):
             touched = [s.id for s in self.specs if s.evidence_unavailable == source]
-            specs = f"; unsupported for want of it: {', '.join(touched)}" if touched else "; no spec here needed it"
-            out.append(f"Evidence unavailable on this machine: {source} ({clean(reason)}){specs}")
+            values = {"source": source, "reason": clean(reason), "specs": ", ".join(touched)}
+            out.append(self.t._("Evidence unavailable on this machine: %(source)s (%(reason)s); unsupported for want of it: %(specs)s", **values)
+                       if touched else self.t._("Evidence unavailable on this machine: %(source)s (%(reason)s); no spec here needed it", **values))
         return out + self.schedules()
 
     def schedules(self) -> list[str]:
         """A sentence per shown spec that controlled how its programs' processes interleave
         (its ``schedule``, docs/schedules.md): what it explored, its seed, what that guarantees."""
-        return [clean(f"Schedules of {s.id}: {s.schedule['guarantee']}") for s in self.specs if s.schedule and s.schedule.get("guarantee")]
+        return [clean(self.t._("Schedules of %(spec)s: %(guarantee)s", spec=s.id, guarantee=s.schedule["guarantee"]))
+                for s in self.specs if s.schedule and s.schedule.get("guarantee")]
 
     def problems(self) -> list[SpecResult]:
         """Shown specs whose failure is explained one by one, in report order."""
@@ -218,22 +237,24 @@ class View:
         rec = self.record
         if self.complete:
             return f"{points(rec.score)}/{points(rec.max_score)}"
-        return f"{points(self.got)}/{points(self.out_of)} on the visible specs"
+        return self.t._("%(got)s/%(out_of)s on the visible specs", got=points(self.got), out_of=points(self.out_of))
 
     def hidden_note(self) -> str:
         n = len(self.hidden)
         if not n:
             return ""
+        t = self.t
         when = {
-            "after_due_date": "after the due date",
-            "after_published": "once the grades are published",
-            "hidden": "never in this report",
+            "after_due_date": t._("after the due date"),
+            "after_published": t._("once the grades are published"),
+            "hidden": t._("never in this report"),
         }
         kinds = sorted({s.visibility for s in self.hidden})
-        shown = " or ".join(when.get(k, "when your instructor releases them") for k in kinds)
-        return (
-            f"{n} more spec{'s are' if n != 1 else ' is'} graded but hidden: "
-            f"{'their' if n != 1 else 'its'} results and your total appear {shown}."
+        shown = t._(" or ").join(when.get(k, t._("when your instructor releases them")) for k in kinds)
+        return t.ngettext(
+            "%(n)d more spec is graded but hidden: its results and your total appear %(when)s.",
+            "%(n)d more specs are graded but hidden: their results and your total appear %(when)s.",
+            n, when=shown,
         )
 
     @property
@@ -244,7 +265,7 @@ class View:
     @property
     def name(self) -> str:
         impl = self.record.implementation
-        return impl.get("name") or impl.get("path", "") or "implementation"
+        return impl.get("name") or impl.get("path", "") or self.t._("implementation")
 
 
 # --- a failure's parts ---------------------------------------------------------------------
@@ -266,36 +287,61 @@ class Failure:
     hint: str
 
 
-def failure(spec: SpecResult) -> Failure:
+def failure(spec: SpecResult, language: str = "en") -> Failure:
     """SPEC's failure, from the parts the grader recorded (record.Failure): a spec that carries
     only a message (a harness fault, a run that could not grade) shows it as what was observed."""
     parts = spec.parts
     expected = spec.title
     if parts.expected:
-        expected = f"{expected} (expected {parts.expected})" if expected else parts.expected
+        expected = i18n.translator(language)._("%(title)s (expected %(expected)s)", title=expected, expected=parts.expected) if expected else parts.expected
     observed = joined(parts.done, parts.observed)
     return Failure(
         expected=clean(expected),
         observed=clean(observed.strip("\n")).strip(),
         evidence=[clean(e) for e in parts.evidence],
-        fix=clean(" ".join(p for p in (parts.consequence(), parts.fix) if p)),
+        fix=clean(" ".join(p for p in (_consequence(parts.because, language), parts.fix) if p)),
         transcript=_dedent(clean("\n".join(t.text() for t in parts.transcripts))),
         hint=spec.advice,
     )
 
 
-def plain(f: Failure, *, hint: bool = True) -> str:
+def _consequence(because: str, language: str) -> str:
+    """The sentence that says a failure is the spec BECAUSE's (record.Failure.consequence), in LANGUAGE."""
+    if not because:
+        return ""
+    return i18n.translator(language)._(
+        "This spec fails as a consequence of %(spec)s: it needs that behaviour first, and it failed here too. Fix %(spec)s first.", spec=because)
+
+
+def message_text(parts: Any, language: str = "en") -> str:
+    """A failure's parts (record.Failure) as one plain text, as its ``text()`` (the record's
+    ``message``) lays them out, with the grader's own words in LANGUAGE."""
+    t = i18n.translator(language)
+    head = joined(parts.done, parts.observed)
+    lines = [_consequence(parts.because, language)] if parts.because else []
+    lines += [head] if head else []
+    if parts.expected:
+        lines.append(t._("Expected: %(text)s", text=parts.expected))
+    lines += parts.evidence
+    if parts.fix:
+        lines.append(parts.fix)
+    lines += [tr.text() for tr in parts.transcripts]
+    return "\n".join(lines)
+
+
+def plain(f: Failure, *, hint: bool = True, language: str = "en") -> str:
     """F as plain-text sections (Gradescope, PrairieLearn, JUnit): expected, observed, what the
     kernel showed, the fix, the hint (unless the format shows it elsewhere), the transcripts."""
-    sections = [f"Expected: {f.expected}", f"Observed: {f.observed or '(no details)'}"]
+    t = i18n.translator(language)
+    sections = [t._("Expected: %(text)s", text=f.expected), t._("Observed: %(text)s", text=f.observed or t._("(no details)"))]
     if f.evidence:
-        sections.append("What the kernel showed:\n" + "\n".join(f"- {line}" for line in f.evidence))
+        sections.append(t._("What the kernel showed:") + "\n" + "\n".join(f"- {line}" for line in f.evidence))
     if f.fix:
-        sections.append(f"Fix: {f.fix}")
+        sections.append(t._("Fix: %(text)s", text=f.fix))
     if hint and f.hint:
-        sections.append(f"Hint: {clean(f.hint)}")
+        sections.append(t._("Hint: %(text)s", text=clean(f.hint)))
     if f.transcript:
-        sections.append("Transcript:\n" + f.transcript)
+        sections.append(t._("Transcript:") + "\n" + f.transcript)
     return "\n\n".join(sections)
 
 

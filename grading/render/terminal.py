@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 import io
 import textwrap
+import unicodedata
 from typing import Any
 
 from conformance.record import STATUS, STATUSES, RunRecord, SpecResult
 
-from . import timeline
+from . import i18n, timeline
 from .inert import Drawn, visible_record
-from .present import View, clean, points
+from .present import View, clean, message_text, points
 
 #: Lines of a failure message shown here; the rest is in the other reports.
 MESSAGE_LINES = 12
@@ -36,16 +37,17 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
     """The report; COLOR paints statuses; COLUMNS (a terminal's width) wraps every longer line at
     its spaces, the continuation indented (a word longer than COLUMNS, such as a path, stays
     whole), and draws the table within it."""
-    record = visible_record(record)
+    record = i18n.localized(visible_record(record))
     view = View(record, show_hidden)
+    t = view.t
     lines: list[str] = []
-    lines.append(f"Implementation: {clean(view.name)} ({clean(record.implementation.get('path', ''))})")
+    lines.append(t._("Implementation: %(name)s (%(path)s)", name=clean(view.name), path=clean(record.implementation.get("path", ""))))
     if view.title:
-        lines.append(f"Rubric: {clean(view.title)}")
+        lines.append(t._("Rubric: %(title)s", title=clean(view.title)))
     if record.meta.get("isolation"):
-        lines.append(f"Isolation: {record.meta['isolation']}")
+        lines.append(t._("Isolation: %(isolation)s", isolation=record.meta["isolation"]))
     if record.meta.get("programs_run_as"):
-        lines.append(f"Programs ran as: {record.meta['programs_run_as']}")
+        lines.append(t._("Programs ran as: %(user)s", user=record.meta["programs_run_as"]))
     lines.extend(_Drawn(_paint(piece, "failed", color)) for w in view.warnings() for piece in fit(w, columns))
     lines.extend(view.evidence_notes())
     build = view.build_failure()
@@ -53,30 +55,30 @@ def render(record: RunRecord, color: bool = False, show_hidden: bool = False, co
         lines.append(build[0])
         lines.extend(f"    {line}" for line in build[1].splitlines()[-15:])
     if record.error and not record.specs:  # nothing ran: the reason is the report
-        lines.append(f"Could not grade: {clean(record.error)}")
-        lines.append(f"Total: {view.total_line()}  (nothing was graded)")
+        lines.append(t._("Could not grade: %(reason)s", reason=clean(record.error)))
+        lines.append(t._("Total: %(total)s  (nothing was graded)", total=view.total_line()))
         return _text(lines, columns)
     if record.error:
-        lines.append(f"Could not grade normally: {clean(record.error)}")
+        lines.append(t._("Could not grade normally: %(reason)s", reason=clean(record.error)))
     lines.append("")
     lines.extend(_table(view, show_hidden, color, columns))
     lines.append("")
-    counts = ", ".join(f"{n} {status}" for status, n in _counts(view).items() if n)
-    lines.append(f"Total: {view.total_line()}  ({counts or 'no specs ran'})")
+    counts = ", ".join(t._("%(n)d %(status)s", n=n, status=_status(status, t) if status != "hidden" else t._("hidden")) for status, n in _counts(view).items() if n)
+    lines.append(t._("Total: %(total)s  (%(counts)s)", total=view.total_line(), counts=counts or t._("no specs ran")))
     if view.hidden:
         lines.append(view.hidden_note())
     missing = view.not_implemented()
     if missing:
         lines.append("")
-        lines.append("Not implemented:")
+        lines.append(t._("Not implemented:"))
         for mechanism, (n, why) in missing.items():
-            lines.append(f"- {mechanism} ({n} spec{'s' if n != 1 else ''}): {why}")
+            lines.append(f"- {mechanism} ({t.ngettext('%(n)d spec', '%(n)d specs', n)}): {why}")
     problems = view.problems()
     if problems:
         lines.append("")
-        lines.append("What went wrong:")
+        lines.append(t._("What went wrong:"))
         for s in problems:
-            lines.extend(_problem(s))
+            lines.extend(_problem(s, t))
     return _text(lines, columns)
 
 
@@ -113,23 +115,26 @@ def _table(view: View, show_hidden: bool, color: bool, columns: int | None) -> l
     from rich.table import Table
     from rich.text import Text
 
+    t = view.t
     rows: list[tuple[str, str, str]] = []
     for group in view.groups():
         for s in group.specs:
-            rows.append((clean(s.id), clean(s.status), clean(f"{points(s.points)}/{points(s.max_points)}{_marks(s, show_hidden)}")))
-        more = f"  (+{group.hidden} hidden spec{'s' if group.hidden != 1 else ''})" if group.hidden else ""
-        rows.append(("", clean(f"{group.mechanism} subtotal"), f"{points(group.got)}/{points(group.out_of)}{more}"))
+            rows.append((clean(s.id), clean(s.status), clean(f"{points(s.points)}/{points(s.max_points)}{_marks(s, show_hidden, t)}")))
+        more = "  (+" + t.ngettext("%(n)d hidden spec", "%(n)d hidden specs", group.hidden) + ")" if group.hidden else ""
+        rows.append(("", clean(t._("%(mechanism)s subtotal", mechanism=group.mechanism)), f"{points(group.got)}/{points(group.out_of)}{more}"))
+    # a status as this language says it (English: the status itself), painted by the status
+    rows = [(spec_id, _status(status, t) if status in STATUS else status, worth, status) for spec_id, status, worth in rows]
     table = Table(box=None, header_style="", show_edge=False, pad_edge=False, padding=(0, 1))
-    table.add_column("spec", min_width=max((len(s.id) for s in view.specs), default=20), no_wrap=True)
-    table.add_column("status", min_width=15, no_wrap=True)
-    table.add_column("points")
-    for spec_id, status, worth in rows:
-        table.add_row(spec_id, Text(status, style=_style(status)) if color and status in STATUS else status, worth)
+    table.add_column(t._("spec"), min_width=max((len(s.id) for s in view.specs), default=20), no_wrap=True)
+    table.add_column(t._("status"), min_width=15, no_wrap=True)
+    table.add_column(t._("points"))
+    for spec_id, shown, worth, status in rows:
+        table.add_row(spec_id, Text(shown, style=_style(status)) if color and status in STATUS else shown, worth)
     # its width, known without asking rich to measure every cell (which costs as much as drawing
     # it): the two columns that never wrap, and the points column whole or at its longest word
-    fixed = max([table.columns[0].min_width or 0, 4] + [len(r[0]) for r in rows]) + max([15] + [len(r[1]) for r in rows]) + 4
-    natural = fixed + max([len("points")] + [len(r[2]) for r in rows])
-    narrowest = fixed + max([len("points")] + [len(word) for r in rows for word in r[2].split()])
+    fixed = max([table.columns[0].min_width or 0, 4] + [len(r[0]) for r in rows]) + max([15] + [cell_len(r[1]) for r in rows]) + 4
+    natural = fixed + max([cell_len(t._("points"))] + [cell_len(r[2]) for r in rows])
+    narrowest = fixed + max([cell_len(t._("points"))] + [cell_len(word) for r in rows for word in r[2].split()])
     width = natural if columns is None or columns >= natural else max(columns, narrowest)
     console = Console(file=io.StringIO(), width=width, color_system="standard" if color else None, force_terminal=color,
                       no_color=not color, force_jupyter=False, highlight=False, markup=False, emoji=False)
@@ -153,10 +158,15 @@ def fit(line: str, columns: int | None) -> list[str]:
     ) or [line]
 
 
-def _marks(spec: SpecResult, show_hidden: bool) -> str:
+def _status(status: str, t: i18n.Translator) -> str:
+    """STATUS as the table and the counts show it: the status in English, its words in another language."""
+    return status if t.language == "en" or status not in STATUS else t.status(STATUS[status].words)
+
+
+def _marks(spec: SpecResult, show_hidden: bool, t: i18n.Translator) -> str:
     marks = []
     if spec.required:
-        marks.append("required")
+        marks.append(t._("required"))
     if show_hidden and spec.hidden:
         marks.append(spec.visibility.replace("_", " "))
     return f"  [{', '.join(marks)}]" if marks else ""
@@ -171,17 +181,23 @@ def _counts(view: View) -> dict[str, int]:
     return out
 
 
-def _problem(s: SpecResult) -> list[str]:
-    required = ", required" if s.required else ""
-    out = [f"- {s.id} ({s.status}{required}): {clean(s.title)}"]
-    message = clean(s.parts.text()).strip().splitlines()
+def _problem(s: SpecResult, t: i18n.Translator) -> list[str]:
+    required = ", " + t._("required") if s.required else ""
+    out = [f"- {s.id} ({_status(s.status, t)}{required}): {clean(s.title)}"]
+    message = clean(message_text(s.parts, t.language)).strip().splitlines()
     for line in message[:MESSAGE_LINES]:
         out.append(f"    {line}")
     if len(message) > MESSAGE_LINES:
-        out.append(f"    [... {len(message) - MESSAGE_LINES} more lines in the HTML report and the JSON record]")
+        out.append("    " + t.ngettext("[... %(n)d more line in the HTML report and the JSON record]", "[... %(n)d more lines in the HTML report and the JSON record]",
+                                     len(message) - MESSAGE_LINES))
     if s.advice:
-        out.append(f"    hint: {clean(s.advice)}")
+        out.append("    " + t._("hint: %(hint)s", hint=clean(s.advice)))
     if s.timeline and s.timeline.get("lanes"):
-        out.append("    in time:")
+        out.append("    " + t._("in time:"))
         out.extend(f"      {line}" for line in timeline.text(s.timeline, lines=4))
     return out
+
+
+def cell_len(text: str) -> int:
+    """TEXT's width on a terminal: an East Asian wide or fullwidth character (Hangul) takes two cells."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)

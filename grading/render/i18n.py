@@ -1,0 +1,191 @@
+"""The reports' language: gettext catalogues (locale/), chosen per record, and Korean particles.
+
+English is the source language: every string a report shows is written in English in the code
+(or in a spec's docstring and hint) and looked up in the catalogue of the record's language
+(``meta["language"]``, set where the reports are written: ``--lang``, the rubric's
+``language``, the locale). The record itself stays language-neutral (ids, statuses, values),
+so any format can be rendered again in the other language (``rendered_in``).
+
+    t = i18n.of(record)
+    t._("Total: %(total)s", total="3/5")
+    t.ngettext("%(n)d spec", "%(n)d specs", n)           # n is a placeholder of its own
+    t.title(spec), t.hint(spec)                           # a spec's title and hint, by its id
+
+Placeholders are named (``%(name)s``), never pasted into the text before it is translated; a
+Korean translation writes the particle after a placeholder in both forms, as Korean software
+does (``%(name)s을(를)``), and ``particles`` picks the one that agrees with the value (the
+rule: docs/i18n.md). Only the standard library's gettext reads the compiled catalogues (.mo)
+at run time; Babel extracts, updates and compiles them (scripts/i18n.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gettext
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from conformance.record import RunRecord
+from conformance.settings import LANGUAGES, language_of_locale
+
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "Translator", "choose", "final_consonant", "language_of", "localized", "of", "particles", "rendered_in", "translator"]
+
+DOMAIN = "ipc_grade"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+# --- Korean particles ----------------------------------------------------------------------
+
+#: The final consonant (jongseong) of Hangul syllable U+AC00 + 28 * k + j is JONGSEONG[j].
+JONGSEONG = " ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"
+#: A digit as Korean reads a number's last digit (일, 이, 삼, ...): its final consonant or "".
+#: A number ending in 0 ends in 십, 백, 천, 만 or 영: all with one.
+DIGIT_FINAL = {"0": "ㅇ", "1": "ㄹ", "2": "", "3": "ㅁ", "4": "", "5": "", "6": "ㄱ", "7": "ㄹ", "8": "ㄹ", "9": ""}
+#: A Latin word (a call, a signal, a file name) as Korean reads its last letter inside a word:
+#: -l as ㄹ (SIGKILL 시그킬, signal 시그널), -m and -n with a final consonant (shm 에스에이치엠,
+#: open 오픈), -ng as ㅇ; every other letter without one (read 리드, pipe 파이프, server 서버).
+LATIN_FINAL = {"l": "ㄹ", "m": "ㅁ", "n": "ㄴ"}
+#: Each particle pair: the form after a final consonant, the form after none. 으로/로 also
+#: takes 로 after ㄹ.
+PAIRS = {"을": ("을", "를"), "를": ("을", "를"), "이": ("이", "가"), "가": ("이", "가"), "은": ("은", "는"), "는": ("은", "는"),
+         "과": ("과", "와"), "와": ("과", "와"), "으로": ("으로", "로"), "로": ("으로", "로")}
+_PARTICLE = re.compile(r"%\((\w+)\)([sd])(을\(를\)|를\(을\)|이\(가\)|가\(이\)|은\(는\)|는\(은\)|과\(와\)|와\(과\)|\(으\)로|으로\(로\))")
+
+
+def final_consonant(word: str) -> str | None:
+    """The final consonant Korean hears at the end of WORD ("" for none), read by the rule
+    above: a Hangul syllable's own, a digit's Korean reading, a Latin letter's; None when the
+    last character that counts (brackets, quotes and closing punctuation are skipped) is none of
+    these."""
+    text = unicodedata.normalize("NFC", str(word)).rstrip(" )]}>'\"`’”.,:;!?")
+    if not text:
+        return None
+    last = text[-1]
+    if "가" <= last <= "힣":
+        return JONGSEONG[(ord(last) - ord("가")) % 28].strip()
+    if last in DIGIT_FINAL:
+        return DIGIT_FINAL[last]
+    if last.isascii() and last.isalpha():
+        lower = text.lower()
+        if lower.endswith("ng"):
+            return "ㅇ"
+        if len(text) == 1 or not text[-2].isalpha():  # a letter on its own is read by its name: 엘, 엠, 엔, 알
+            return {"l": "ㄹ", "m": "ㅁ", "n": "ㄴ", "r": "ㄹ"}.get(lower[-1], "")
+        return LATIN_FINAL.get(lower[-1], "")
+    return None
+
+
+def particle(word: str, written: str) -> str:
+    """The particle of WRITTEN (both forms, as a translation writes it: 을(를), 이(가), (으)로)
+    that agrees with WORD; both forms as written when the rule cannot read WORD."""
+    final = final_consonant(word)
+    if final is None:
+        return written
+    first = written.replace("(", " ").replace(")", " ").split()[0]
+    key = "으로" if "로" in written else first
+    with_final, without = PAIRS[key]
+    if key == "으로":
+        return without if final in ("", "ㄹ") else with_final
+    return with_final if final else without
+
+
+def particles(template: str, values: Mapping[str, Any]) -> str:
+    """TEMPLATE (a translation) with each particle written after a placeholder in both forms
+    replaced by the one that agrees with that placeholder's value."""
+    return _PARTICLE.sub(lambda m: f"%({m[1]}){m[2]}" + (particle(str(values[m[1]]), m[3]) if m[1] in values else m[3]), template)
+
+
+# --- translators ---------------------------------------------------------------------------
+
+
+class Translator:
+    """The catalogue of one language; English (the source language) translates to itself."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._catalogue: gettext.NullTranslations = (
+            gettext.NullTranslations() if language == "en" else gettext.translation(DOMAIN, LOCALE_DIR, [language], fallback=True)
+        )
+
+    def _fill(self, text: str, values: Mapping[str, Any]) -> str:
+        if not values:
+            return text
+        return particles(text, values) % values
+
+    def _(self, message: str, **values: Any) -> str:
+        """MESSAGE translated, its placeholders filled with VALUES."""
+        return self._fill(self._catalogue.gettext(message), values)
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        """The form for N (the language's plural rule), with N as ``%(n)d`` and VALUES."""
+        return self._fill(self._catalogue.ngettext(singular, plural, n), {"n": n, **values})
+
+    def pgettext(self, context: str, message: str, **values: Any) -> str:
+        return self._fill(self._catalogue.pgettext(context, message), values)
+
+    def title(self, spec: Any) -> str:
+        """SPEC's title in this language: the catalogue's, by the spec's id, when the English
+        one is the spec's own (a title the catalogue does not know stays as written)."""
+        context = f"title {spec.id}"
+        return self._catalogue.pgettext(context, spec.title) if spec.title else spec.title
+
+    def hint(self, text: str, spec_id: str) -> str:
+        """TEXT, the hint of the spec SPEC_ID, in this language: the spec's own hint is in the
+        catalogue by its id; a rubric's own hint is the instructor's words, shown as written."""
+        context = f"hint {spec_id}"
+        return self._catalogue.pgettext(context, text) if text else text
+
+    def status(self, words: str) -> str:
+        """A status's words (conformance.record.STATUS), or its note, in this language."""
+        return self._catalogue.pgettext("status", words) if words else words
+
+
+def N_(message: str) -> str:
+    """MESSAGE as it is: marks a constant for the catalogue (Babel extracts N_), translated where it is shown."""
+    return message
+
+
+@functools.cache
+def translator(language: str) -> Translator:
+    return Translator(language if language in LANGUAGES else "en")
+
+
+def language_of(record: RunRecord) -> str:
+    """The language RECORD's reports are rendered in (its ``meta["language"]``; English when unset)."""
+    language = record.meta.get("language")
+    return language if language in LANGUAGES else "en"
+
+
+def of(record: RunRecord) -> Translator:
+    return translator(language_of(record))
+
+
+def rendered_in(record: RunRecord, language: str) -> RunRecord:
+    """RECORD, to be rendered in LANGUAGE (the record is otherwise the same)."""
+    return dataclasses.replace(record, meta={**record.meta, "language": language})
+
+
+def choose(given: str | None, course: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The reports' language: GIVEN (``--lang``/``--ipc-lang``), else COURSE (the rubric's
+    ``language``, already in the record), else the locale's (LANGUAGE, LC_ALL, LC_MESSAGES,
+    LANG: a student's own terminal), else English."""
+    if given:
+        return given
+    if course in LANGUAGES:
+        return course
+    return language_of_locale(os.environ if environ is None else environ)
+
+
+def localized(record: RunRecord) -> RunRecord:
+    """RECORD with its specs' titles and hints in its language (the catalogue's, by spec id), for
+    a renderer; the record a renderer is given stays as it was (and the JSON record in English)."""
+    t = of(record)
+    if t.language == "en":
+        return record
+    specs = [dataclasses.replace(s, title=t.title(s), hint=t.hint(s.hint, s.id)) for s in record.specs]
+    return dataclasses.replace(record, specs=specs)

@@ -1,0 +1,231 @@
+"""The reports in Korean (grading/render/i18n.py, docs/i18n.md): the catalogue is complete and
+compiled, every format speaks it, the record stays language-neutral, particles agree with
+their values, and the language is chosen as the README says (--lang, the rubric, the locale).
+
+The catalogue check reads the .po itself (no Babel needed in the fast tier) and is shown to
+fail on a planted untranslated, fuzzy and misplaced-placeholder entry.
+"""
+
+from __future__ import annotations
+
+import gettext
+import json
+import re
+from pathlib import Path
+
+import pytest
+from harness import ROOT
+from test_reports import mixed_record
+
+from conformance.settings import language_of_locale
+from grading import render
+from grading.render import i18n
+from grading.rubric import RubricError, SpecInfo, load
+
+PO = ROOT / "grading" / "render" / "locale" / "ko" / "LC_MESSAGES" / "ipc_grade.po"
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+def _unquote(line: str) -> str:
+    return json.loads(line)
+
+
+def entries(text: str) -> list[dict]:
+    """The entries of a .po TEXT: flags, msgctxt, msgid, msgid_plural, msgstr (a list)."""
+    out, cur, field = [], None, None
+    for raw in text.splitlines() + [""]:
+        line = raw.strip()
+        if not line:
+            if cur and "msgid" in cur:
+                out.append(cur)
+            cur, field = None, None
+            continue
+        cur = cur if cur is not None else {"flags": set(), "msgstr": {}}
+        if line.startswith("#,"):
+            cur["flags"] |= {f.strip() for f in line[2:].split(",")}
+        elif line.startswith("#"):
+            continue
+        elif line.startswith('"'):
+            if isinstance(field, int):
+                cur["msgstr"][field] += _unquote(line)
+            else:
+                cur[field] += _unquote(line)
+        else:
+            key, _, value = line.partition(" ")
+            m = re.fullmatch(r"msgstr\[(\d+)\]", key)
+            if m or key == "msgstr":
+                field = int(m[1]) if m else 0
+                cur["msgstr"][field] = _unquote(value)
+            else:
+                field = key
+                cur[key] = _unquote(value)
+    return [e for e in out if e["msgid"]]
+
+
+def problems(text: str) -> list[str]:
+    """Untranslated and fuzzy entries, and translations whose placeholders are not the English ones."""
+    out = []
+    for e in entries(text):
+        name = f"{e.get('msgctxt', '')}: {e['msgid']!r}"
+        strings = list(e["msgstr"].values())
+        if "fuzzy" in e["flags"]:
+            out.append(f"fuzzy {name}")
+        if not strings or not all(strings):
+            out.append(f"untranslated {name}")
+            continue
+        ids = [e["msgid"]] + ([e["msgid_plural"]] if "msgid_plural" in e else [])
+        want = set().union(*(PLACEHOLDER.findall(i) for i in ids))
+        for s in strings:
+            if set(PLACEHOLDER.findall(s)) != want:
+                out.append(f"placeholders differ in {name}: {sorted(PLACEHOLDER.findall(s))} for {sorted(want)}")
+            if s.count("%") - 2 * s.count("%%") != len(PLACEHOLDER.findall(s)):
+                out.append(f"a stray % in the translation of {name}")
+    return out
+
+
+def test_the_korean_catalogue_is_complete_with_its_placeholders():
+    found = problems(PO.read_text(encoding="utf-8"))
+    assert not found, "\n".join(found[:40]) + f"\n({len(found)} problems: python scripts/i18n.py update, translate, compile)"
+
+
+def test_the_check_catches_untranslated_fuzzy_and_wrong_placeholders():
+    good = 'msgid "Total: %(total)s"\nmsgstr "총점: %(total)s"\n'
+    assert problems(good) == []
+    assert problems('msgid "Total: %(total)s"\nmsgstr ""\n')
+    assert problems('#, fuzzy\nmsgid "Total: %(total)s"\nmsgstr "총점: %(total)s"\n')
+    assert problems('msgid "Total: %(total)s"\nmsgstr "총점: %(totl)s"\n')
+    assert problems('msgid "Total: %(total)s"\nmsgstr "총점: %(total)s %"\n')
+
+
+def test_the_compiled_catalogue_is_the_po():
+    """The .mo the wheel ships says what the .po says (python scripts/i18n.py compile)."""
+    with (PO.with_suffix(".mo")).open("rb") as f:
+        mo = gettext.GNUTranslations(f)
+    stale = []
+    for e in entries(PO.read_text(encoding="utf-8")):
+        ctx = e.get("msgctxt")
+        if not all(e["msgstr"].values()):
+            continue  # untranslated: the other test says so
+        if "msgid_plural" in e:
+            got = mo.npgettext(ctx, e["msgid"], e["msgid_plural"], 2) if ctx else mo.ngettext(e["msgid"], e["msgid_plural"], 2)
+        else:
+            got = mo.pgettext(ctx, e["msgid"]) if ctx else mo.gettext(e["msgid"])
+        if got != e["msgstr"][0]:
+            stale.append(e["msgid"])
+    assert not stale, stale[:10]
+
+
+# --- every format in Korean ---------------------------------------------------------------
+
+#: A word of each format's own chrome in Korean.
+CHROME = {
+    "text": ["총점", "무엇이 잘못되었나", "힌트", "소계"],
+    "markdown": ["**총점:", "기대한 동작", "관찰된 동작", "### 무엇이 잘못되었나", "모든 스펙"],
+    "html": ['lang="ko"', "기대한 동작", "관찰된 동작", "힌트", "메커니즘별"],
+    "gradescope": ["상태:", "기대한 동작:", "관찰된 동작:"],
+    "prairielearn": ["기대한 동작:", "힌트:", "총점"],
+    "junit": ["기대한 동작:", "관찰된 동작:"],
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(CHROME))
+def test_every_format_speaks_korean_with_no_placeholder_left(fmt):
+    english = render.render(fmt, mixed_record(), show_hidden=False)
+    korean = render.render(fmt, i18n.rendered_in(mixed_record(), "ko"), show_hidden=False)
+    for word in CHROME[fmt]:
+        assert word in korean, (fmt, word)
+        assert word not in english, (fmt, word)
+    assert not re.search(r"%\(\w+\)|\{\w*\}", korean), re.findall(r".{20}(?:%\(\w+\)|\{\w*\}).{20}", korean)
+    if fmt == "html":  # a font with Hangul before the generic family (every page has the stack)
+        assert re.search(r'"Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", sans-serif', korean)
+    for chrome in ("Expected:", "What went wrong", "Hint:", "What the kernel showed"):
+        assert chrome not in korean, (fmt, chrome)
+
+
+def test_the_record_stays_language_neutral_and_renders_again_in_english():
+    rec = mixed_record()
+    korean = i18n.rendered_in(rec, "ko")
+    back = json.loads(render.render("json", korean))
+    assert back["language"] == "ko"  # the language the reports were rendered in; nothing else changes
+    assert [s["title"] for s in back["specs"]] == [s.title for s in rec.specs]  # titles stay the grader's English
+    for fmt in CHROME:
+        assert render.render(fmt, i18n.rendered_in(korean, "en")) == render.render(fmt, rec), fmt
+
+
+def test_spec_titles_and_hints_are_translated_by_spec_id():
+    from conformance.record import RunRecord, SpecResult
+
+    spec = SpecResult(id="pipe.eof-on-close", mechanism="pipe", title="The relay finishes once its stdin closes: the child sees EOF on the pipe (pipe(7)).",
+                      status="failed", points=0, max_points=3, hint="After fork, the child must close the write end and the parent the read end; "
+                      "the parent closes the write end at EOF on stdin, then waits for the child.")
+    rec = RunRecord(implementation={"path": "/x", "name": "x"}, specs=[spec], meta={"language": "ko"})
+    text = render.render("text", rec)
+    assert "자식" in text and "The relay finishes" not in text
+    own = RunRecord(implementation={"path": "/x", "name": "x"}, specs=[SpecResult(**{**spec.__dict__, "hint": "a course's own hint"})], meta={"language": "ko"})
+    assert "a course's own hint" in render.render("text", own)  # a rubric's hint is the instructor's words
+
+
+# --- particles -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("word", "written", "want"), [
+    ("파이프", "을(를)", "를"), ("시그널", "을(를)", "을"), ("세마포어", "이(가)", "가"), ("소켓", "은(는)", "은"),
+    ("파일", "(으)로", "로"), ("공유 메모리", "(으)로", "로"), ("메시지 큐", "와(과)", "와"), ("교착 상태", "와(과)", "와"), ("명령", "과(와)", "과"),
+    ("SIGKILL", "이(가)", "이"), ("read", "을(를)", "를"), ("open", "을(를)", "을"), ("shm", "이(가)", "이"),
+    ("1", "(으)로", "로"), ("3", "(으)로", "으로"), ("2", "이(가)", "가"), ("10", "이(가)", "이"), ("4096", "을(를)", "을"),
+    ("fd 4", "을(를)", "를"), ("`pipe relay`", "이(가)", "가"), ("?", "을(를)", "을(를)"),
+])
+def test_a_particle_agrees_with_its_value(word, written, want):
+    assert i18n.particle(word, written) == want
+
+
+def test_a_translation_fills_its_particles_from_the_values():
+    assert i18n.particles("%(name)s을(를) 닫으세요", {"name": "파이프"}) == "%(name)s를 닫으세요"
+    assert i18n.particles("%(n)d(으)로", {"n": 3}) == "%(n)d으로"
+
+
+# --- choosing the language -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("environ", "want"), [
+    ({"LANG": "ko_KR.UTF-8"}, "ko"), ({"LANG": "C.UTF-8"}, "en"), ({}, "en"), ({"LANG": "en_US.UTF-8", "LC_MESSAGES": "ko_KR.UTF-8"}, "ko"),
+    ({"LANG": "ko_KR.UTF-8", "LC_ALL": "en_US.UTF-8"}, "en"), ({"LANGUAGE": "ko:en", "LANG": "en_US.UTF-8"}, "ko"), ({"LANG": "kok_IN"}, "en"),
+])
+def test_the_locale_chooses_the_default(environ, want):
+    assert language_of_locale(environ) == want
+    assert i18n.choose(None, None, environ) == want
+
+
+def test_the_option_beats_the_rubric_which_beats_the_locale():
+    assert i18n.choose("en", "ko", {"LANG": "ko_KR.UTF-8"}) == "en"
+    assert i18n.choose(None, "ko", {"LANG": "C"}) == "ko"
+
+
+def test_a_rubric_sets_the_reports_language(tmp_path):
+    catalogue = [SpecInfo("pipe.eof-on-close", "pipe", 3.0, "")]
+    path = tmp_path / "r.toml"
+    path.write_text('language = "ko"\nmechanisms = ["pipe"]\n', encoding="utf-8")
+    rubric = load(path, catalogue)
+    assert rubric.language == "ko"
+    assert rubric.apply(mixed_record()).meta["language"] == "ko"
+    path.write_text('language = "fr"\n', encoding="utf-8")
+    with pytest.raises(RubricError, match="language"):
+        load(path, catalogue)
+
+
+def test_ipc_grade_refuses_an_unknown_language(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "grading.cli", str(tmp_path), "--lang", "fr"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--lang" in done.stderr and "en or ko" in done.stderr
+
+
+def test_the_catalogue_ships_in_the_package():
+    data = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert "locale/*/LC_MESSAGES/*.mo" in data
+    assert Path(i18n.LOCALE_DIR / "ko" / "LC_MESSAGES" / "ipc_grade.mo").is_file()
