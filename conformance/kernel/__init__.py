@@ -6,6 +6,7 @@ none starts a program or knows what a spec is:
 - ``observe``: a process's state, system call, wait channel, open files, signal sets; System V
   objects and /dev/shm. Guarded sources are read as the process's own user;
 - ``credentials``: acting as a program's user, in one thread, to read what only it may;
+- ``glance``: one look that never waits (open files, bytes written), for pictures and sentences;
 - ``syscalls``: system call numbers, for /proc/PID/syscall;
 - ``netstat``: sockets as /proc/PID/net lists them, matched to descriptors;
 - ``deadlock``: proving from kernel state that what a wait waits for can never happen;
@@ -19,4 +20,4 @@ only the core below it (``conformance.deadline``, ``conformance.outcomes``) and 
 ``conformance.run``, the support or the specs.
 """
 
-__all__ = ["credentials", "deadlock", "explain", "netstat", "observe", "syscalls", "waits"]
+__all__ = ["credentials", "deadlock", "explain", "glance", "netstat", "observe", "syscalls", "waits"]

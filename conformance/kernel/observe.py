@@ -193,21 +193,6 @@ def wchan(pid: int) -> str | None:
     return value if value and value != "0" else None
 
 
-def written_bytes(pid: int) -> int | None:
-    """How many bytes PID has passed to write(2) and its kin since it started (/proc/PID/io's
-    wchar: to any file, pipe or socket), or None if the kernel does not say at once (gone,
-    hidden): a detail for messages only, never waited for and never a verdict."""
-    try:
-        with credentials.as_owner_of(pid):
-            text = (PROC / str(pid) / "io").read_text()
-    except OSError:  # credentials.CannotAct too
-        return None
-    for line in text.splitlines():
-        if line.startswith("wchar:"):
-            return int(line.split()[1])
-    return None
-
-
 @dataclass(frozen=True)
 class Syscall:
     """What /proc/PID/syscall says: the call a sleeping thread is in, or that it runs."""
@@ -384,11 +369,12 @@ def fds(pid: int) -> dict[int, Fd]:
 
     Raises EvidenceUnavailable or Unreadable when the kernel will not say (see guarded).
     """
+    return guarded(pid, "fds", PROC / str(pid) / "fd", lambda: read_fds(pid)) or {}
+
+
+def read_fds(pid: int) -> dict[int, Fd]:
+    """PID's file descriptors as this thread's credentials see them (OSError if they may not)."""
     base = PROC / str(pid) / "fd"
-    return guarded(pid, "fds", base, lambda: _fds(pid, base)) or {}
-
-
-def _fds(pid: int, base: Path) -> dict[int, Fd]:
     out: dict[int, Fd] = {}
     entries = os.listdir(base)  # PermissionError: guarded decides what that means
     for entry in entries:
@@ -419,16 +405,6 @@ def _fds(pid: int, base: Path) -> dict[int, Fd]:
             kind = "other"
         out[fd] = Fd(fd, target, kind, inode, _access(pid, fd))
     return out
-
-
-def fds_now(pid: int) -> dict[int, Fd] | None:
-    """PID's open file descriptors at one look, as its own user, without waiting out a refusal
-    (fds does): None when the kernel does not say at once. For details in messages only."""
-    try:
-        with credentials.as_owner_of(pid):
-            return _fds(pid, PROC / str(pid) / "fd")
-    except (OSError, ValueError):
-        return None
 
 
 def pipe_ends(pids: Iterable[int]) -> dict[int, list[tuple[int, Fd]]]:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conformance.kernel import observe
+from conformance.kernel import glance, observe
 
 from .capture import readable
 
@@ -144,7 +144,7 @@ class Timeline:
         compared between outputs; it counts writes to any file, so when PROC wrote too, or a
         count cannot be read at once, the output stays PROC's: never a guess."""
         inode = proc.harness_pipe_of.get(stream)
-        mine = observe.written_bytes(proc.pid)
+        mine = glance.written_bytes(proc.pid)
         if inode is None or mine is None:
             return proc.pid
         grew = mine > self._written.get(proc.pid, 0)
@@ -153,11 +153,11 @@ class Timeline:
         for pid in dict.fromkeys(self._processes()):
             if pid == proc.pid:
                 continue
-            held = observe.fds_now(pid)
+            held = glance.fds(pid)
             holds = held is not None and any(fd.kind == "pipe" and fd.inode == inode and "w" in fd.access for fd in held.values())
             if not holds and observe.state(pid) != "Z":
                 continue
-            count = observe.written_bytes(pid)
+            count = glance.written_bytes(pid)
             if count is not None:
                 if count > self._written.get(pid, 0):
                     others.append(pid)
