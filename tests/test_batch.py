@@ -193,6 +193,37 @@ def test_batch_usage_errors(klass, args, message):
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_ctrl_c_keeps_what_was_graded_and_writes_the_gradebook(tmp_path):
+    """Ctrl-C in the middle of a class: the submission graded stays graded, the one under way
+    stops (keeping what it reached) and the one not begun is not graded, both `interrupted`;
+    the gradebook and class page are written, and the exit status is 130."""
+    import os
+    import signal
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copytree(locate.bundled("reference"), subs / "alice", ignore=shutil.ignore_patterns("c", "__pycache__"))
+    impl(subs / "dan", HANG)
+    shutil.copytree(subs / "alice", subs / "erin")
+    (tmp_path / "rubric.toml").write_text(RUBRIC)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "grading.cli", "batch", str(subs), "--out", str(out), "--jobs", "1", "--rubric", str(tmp_path / "rubric.toml")]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    first = out / "submissions" / "alice" / "record.json"
+    end = time.monotonic() + 300
+    while not first.exists() and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+    assert first.exists(), proc.communicate(timeout=60)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr and "--only dan erin" in stderr, stderr
+    got = {r["id"]: r for r in rows(out)}
+    assert {i: r["status"] for i, r in got.items()} == {"alice": "graded", "dan": "interrupted", "erin": "interrupted"}, got
+    assert "before this submission's turn" in got["erin"]["reason"]
+    assert (out / "class.html").exists() and (out / "submissions" / "dan" / "record.json").exists()
+
+
 def test_a_corrupt_archive_is_counted_and_fails_the_batch(tmp_path):
     """A zip that is not one (a truncated upload): its row says why, the class page counts and
     lists it, and the batch exits 1 so that it is not missed."""

@@ -25,13 +25,16 @@ their reports are replaced, every other submission's kept, the gradebook and cla
 
 Exit status: 0 every submission was graded to the end (whatever its score); 1 some were not
 (the harness failed on them, or their archive could not be unpacked: the class page lists them),
-or --similarity could not run; 2 a usage error.
+or --similarity could not run; 2 a usage error; 130 interrupted (Ctrl-C: the gradings under way
+stop keeping the verdicts they reached, and the gradebook and class page are written for what
+was graded, the rest marked `interrupted`, for --only to finish).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -44,7 +47,7 @@ from .. import grader, late, options, render
 from ..rubric import RubricError
 from . import roster as roster_mod
 from . import similarity
-from .gradebook import HARNESS, Entry
+from .gradebook import HARNESS, INTERRUPTED, Entry
 from .parallel import grade_all
 from .results import write_batch
 from .shards import parse_shard, select_shard
@@ -61,7 +64,8 @@ def parser() -> argparse.ArgumentParser:
         "gradebook, a class page and every report format for each submission.",
         epilog="Exit status: 0 every submission was graded to the end; 1 some were not (the harness failed on them, or their archive "
         "could not be unpacked: see class.html) or --similarity could not run; "
-        "2 a usage error. docs/batch.md has the details, sharding across machines included.",
+        "2 a usage error; 130 interrupted (Ctrl-C: the gradebook is written for what was graded). "
+        "docs/batch.md has the details, sharding across machines included.",
     )
     p.add_argument("dir", metavar="DIR", help="the directory of submissions")
     p.add_argument("--out", required=True, metavar="OUT", help="the directory for the gradebook and reports (created if needed)")
@@ -169,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             submissions, out, jobs=jobs, child_args=child_args, session_timeout=args.session_timeout, show_hidden=args.show_hidden,
             adjust=_late_policy(roster) if roster is not None else None,
         )
+    stopped = [en for en in entries if en.status == INTERRUPTED]  # Ctrl-C: the gradebook is written for what was done
     entries = sorted(kept + entries, key=lambda en: en.id)
     summary = None
     failed_similarity = False
@@ -185,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
         + (f"{len(broke)} not graded to the end: {', '.join(f'{en.id} ({en.status})' for en in broke)}" if broke else "every one graded to the end"),
         file=sys.stderr,
     )
+    if stopped:
+        print(f"ipc-grade batch: interrupted: {len(stopped)} submissions not graded to the end; `ipc-grade batch ... --only "
+              f"{' '.join(en.id for en in stopped[:5])}{' ...' if len(stopped) > 5 else ''}` grades them again into the same gradebook", file=sys.stderr)
+        return 128 + signal.SIGINT  # the shells' convention, as ipc-grade's own (cli.EXIT_INTERRUPTED)
     return 1 if broke or failed_similarity else 0
 
 

@@ -26,10 +26,12 @@ NOT_GRADABLE = "not-gradable"
 TIMEOUT = "timeout"
 CRASHED = "crashed"
 BAD_ARCHIVE = "bad-archive"
+INTERRUPTED = "interrupted"
 #: Statuses of a submission that was not graded to the end, which the instructor must look at:
-#: the harness failed on it, or its archive could not be unpacked (docs/batch.md). The class
-#: page lists them, the batch exits 1, and lms.csv leaves their cells empty.
-HARNESS = (CRASHED, TIMEOUT, BROKEN_SPECS, BAD_ARCHIVE)
+#: the harness failed on it, its archive could not be unpacked, or Ctrl-C stopped the batch
+#: before its grading ended (docs/batch.md). The class page lists them, the batch exits 1 (130
+#: when interrupted), and lms.csv leaves their cells empty.
+HARNESS = (CRASHED, TIMEOUT, BROKEN_SPECS, BAD_ARCHIVE, INTERRUPTED)
 
 
 @dataclass
@@ -46,14 +48,18 @@ class Entry:
         rec = self.record
         if rec.error:
             return one_sentence(rec.error)
+        if rec.meta.get("interrupt_note"):
+            return one_sentence(rec.meta["interrupt_note"])
         broken = [s.id for s in rec.specs if s.status == "broken"]
         return f"the grader failed on {', '.join(broken)}" if broken else ""
 
 
 def status_of(record: RunRecord) -> str:
+    kind = record.meta.get("error_kind")
+    if kind == INTERRUPTED:  # its verdicts reached stand, but it was not graded to the end
+        return INTERRUPTED
     if record.error is None:
         return BROKEN_SPECS if any(s.status == "broken" for s in record.specs) else GRADED
-    kind = record.meta.get("error_kind")
     if kind is None:
         return NOT_GRADABLE  # the plugin's own: no manifest, a bad one, a failed build
     if kind == "session-timeout":

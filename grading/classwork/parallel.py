@@ -28,12 +28,57 @@ from ..render.inert import one_line, rich_text
 from ..render.present import points
 from ..render.progress import live_bar
 from . import archives
-from .gradebook import BAD_ARCHIVE, Entry
+from .gradebook import BAD_ARCHIVE, INTERRUPTED, Entry
 from .results import write_submission
 from .submissions import Submission
 
 #: A submission's own grading gets this long beyond its session timeout before it is killed.
 GRACE = 120.0
+#: After Ctrl-C, how long each grading under way may take to stop and write the verdicts it
+#: reached (its own Ctrl-C handling: cli/session.py) before it is killed.
+STOP_GRACE = 20.0
+
+
+class Children:
+    """The gradings under way, so that Ctrl-C can stop each (stop) and no new one starts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.procs: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.procs.add(proc)
+            late = self.stopping  # begun as the batch was being stopped: stopped the same way
+        if late:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def remove(self, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.procs.discard(proc)
+
+    def stop(self) -> None:
+        """Ctrl-C to every grading under way (each in a session of its own, so the terminal's
+        reached none): each stops as `ipc-grade` does, keeping the verdicts it reached; one
+        that has not ended within STOP_GRACE is killed."""
+        with self.lock:
+            self.stopping = True
+            procs = list(self.procs)
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + STOP_GRACE
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill(proc)
 
 
 class Progress:
@@ -114,42 +159,69 @@ def grade_all(
     adjust: Callable[[str, run_record.RunRecord], run_record.RunRecord] | None = None,
 ) -> list[Entry]:
     """Grade SUBMISSIONS, JOBS at a time, each in its own child; write each one's reports
-    (each record through ADJUST first, when given: the late policy)."""
+    (each record through ADJUST first, when given: the late policy).
+
+    On Ctrl-C the gradings under way stop, keeping the verdicts they reached, the ones not
+    begun are entered as not graded (both INTERRUPTED in the gradebook), and the entries are
+    returned as ever: the batch writes its gradebook and class page for what it did."""
     progress = Progress(len(submissions))
+    children = Children()
 
     def one(s: Submission, where: Path) -> run_record.RunRecord:
         progress.begin(s.id)
-        return grade_one(s, where, child_args, session_timeout)
+        return grade_one(s, where, child_args, session_timeout, children)
 
     entries: list[Entry] = []
+
+    def enter(s: Submission, rec: run_record.RunRecord) -> None:
+        if adjust is not None:
+            rec = adjust(s.id, rec)
+        entry = Entry(s.id, rec)
+        write_submission(out, entry, show_hidden)
+        entries.append(entry)
+        progress.update(entry)
+
     with tempfile.TemporaryDirectory(prefix="ipc-batch-") as tmp:
         work = Path(tmp)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
                 pool.submit(one, s, work / f"s{n}"): s for n, s in enumerate(submissions)
             }
-            for future in as_completed(futures):
-                s = futures[future]
-                try:
-                    rec = future.result()
-                except Exception as exc:  # a bug here must not lose the other submissions
-                    rec = _failed(s, f"the batch grader failed on this submission ({type(exc).__name__}: {exc})", "crashed")
-                if adjust is not None:
-                    rec = adjust(s.id, rec)
-                entry = Entry(s.id, rec)
-                write_submission(out, entry, show_hidden)
-                entries.append(entry)
-                progress.update(entry)
+            try:
+                for future in as_completed(futures):
+                    enter(futures[future], _result(future, futures[future]))
+            except KeyboardInterrupt:
+                progress.close()
+                print("\nipc-grade batch: interrupted: stopping the gradings under way (keeping the verdicts they reached) "
+                      "and writing the gradebook for what was graded ...", file=sys.stderr, flush=True)
+                children.stop()
+                pool.shutdown(wait=True, cancel_futures=True)
+                done = {en.id for en in entries}
+                for future, s in futures.items():
+                    if s.id in done:
+                        continue
+                    rec = (_failed(s, "not graded: the batch was interrupted (Ctrl-C) before this submission's turn", INTERRUPTED)
+                           if future.cancelled() else _result(future, s))
+                    enter(s, rec)
     progress.close()
     return sorted(entries, key=lambda en: en.id)
+
+
+def _result(future, s: Submission) -> run_record.RunRecord:
+    try:
+        return future.result()
+    except Exception as exc:  # a bug here must not lose the other submissions
+        return _failed(s, f"the batch grader failed on this submission ({type(exc).__name__}: {exc})", "crashed")
 
 
 def _failed(s: Submission, reason: str, kind: str) -> run_record.RunRecord:
     return run_record.failed_run({"path": str(s.source), "name": s.id}, reason, error_kind=kind)
 
 
-def grade_one(s: Submission, work: Path, child_args: Sequence[str], session_timeout: float) -> run_record.RunRecord:
+def grade_one(s: Submission, work: Path, child_args: Sequence[str], session_timeout: float, children: Children | None = None) -> run_record.RunRecord:
     """Grade one submission in a private copy, by a child `ipc-grade`; always a record."""
+    if children is not None and children.stopping:
+        return _failed(s, "not graded: the batch was interrupted (Ctrl-C) before this submission's turn", INTERRUPTED)
     work.mkdir(parents=True)
     copy = work / "submission"
     if s.is_archive:
@@ -168,6 +240,8 @@ def grade_one(s: Submission, work: Path, child_args: Sequence[str], session_time
     cmd = [sys.executable, "-m", "grading.cli", str(impl), "--json", str(record_file), *child_args]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=work)
+        if children is not None:
+            children.add(proc)
         try:
             proc.wait(session_timeout + GRACE)
         except subprocess.TimeoutExpired:
@@ -176,9 +250,14 @@ def grade_one(s: Submission, work: Path, child_args: Sequence[str], session_time
         except BaseException:
             _kill(proc)
             raise
+        finally:
+            if children is not None:
+                children.remove(proc)
     try:
         rec = run_record.load(record_file)
     except (OSError, ValueError, KeyError, TypeError) as exc:
+        if children is not None and children.stopping:  # Ctrl-C reached it before it could keep anything
+            return _failed(s, "not graded: the batch was interrupted (Ctrl-C) while this submission's grading was starting", INTERRUPTED)
         tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
         return _failed(s, f"the grader ended without a run record (exit status {proc.returncode}; {exc}): {' | '.join(tail) or '(no output)'}", "crashed")
     return _as_submitted(rec, s, impl)
