@@ -108,8 +108,8 @@ def problems(lang: str) -> list[str]:
     else:
         with mo.open("rb") as f:
             compiled = read_mo(f)
-        want = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): m.string for m in catalog if m.id and not m.fuzzy}
-        have = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): m.string for m in compiled if m.id}
+        want = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): list(m.string) if isinstance(m.string, (list, tuple)) else m.string for m in catalog if m.id and not m.fuzzy}
+        have = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): list(m.string) if isinstance(m.string, (list, tuple)) else m.string for m in compiled if m.id}
         if want != have:
             out.append(f"{mo.relative_to(ROOT)} is not the compiled {po.name}: python scripts/i18n.py compile")
     return out
