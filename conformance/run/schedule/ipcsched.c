@@ -64,6 +64,7 @@ enum {
     OP_POLL, OP_CLOSE, OP_MSGSND, OP_MSGRCV, OP_SEMOP, OP_MQ_SEND, OP_MQ_RECEIVE, OP_KILL,
     OP_SIGWAIT, OP_SIGACTION, OP_SIGMASK, OP_FORK, OP_FORKED, OP_THREAD, OP_THREAD_CREATED,
     OP_EXEC, OP_EXEC_FAILED, OP_EXIT, OP_WAIT, OP_JOIN, OP_SLEEP, OP_YIELD, OP_ATOMIC,
+    OP_STORE,
 };
 enum { K_NONE = 0, K_MEM, K_PMEM, K_PIPE, K_SOCK, K_FD, K_MSQ, K_SYSVSEM, K_SIG, K_CHILD, K_THREAD };
 enum { F_FORKED = 1, F_THREAD = 2, F_PYTHON = 4, F_INSTRUMENTED = 8, F_FDS = 16, F_WRITE = 32, F_ROOT = 64 };
@@ -329,6 +330,16 @@ static pid_t gettid_(void)
     return (pid_t)syscall(SYS_gettid);
 }
 
+/* The kernel's struct sigaction, which rt_sigaction(2) reads and writes: not glibc's, whose
+ * sa_flags lies after a 128-byte mask (read through glibc's layout, the flags were whatever the
+ * stack held there, and a handler without SA_RESTART could be taken for one with it). */
+struct ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned char mask[_NSIG / 8];
+};
+
 /* Whether a signal pending for this thread, and not blocked in OLD, runs a handler when OLD is
  * restored (*RESTART: every such handler has SA_RESTART). */
 static int handler_pending(const sigset_t *old, int *restart)
@@ -341,13 +352,13 @@ static int handler_pending(const sigset_t *old, int *restart)
     for (int s = 1; s < _NSIG; s++) {
         if (s == 32 || s == 33 || !sigismember(&pend, s) || sigismember(old, s))
             continue;
-        struct sigaction sa;
+        struct ksigaction sa;
         if (syscall(SYS_rt_sigaction, s, NULL, &sa, _NSIG / 8) < 0)
             continue;
-        if (sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL)
+        if (sa.handler == SIG_IGN || sa.handler == SIG_DFL)
             continue;
         found = 1;
-        if (!(sa.sa_flags & SA_RESTART))
+        if (!(sa.flags & SA_RESTART))
             *restart = 0;
     }
     return found;
@@ -363,12 +374,12 @@ static int deliverable(const sigset_t *mask)
     for (int s = 1; s < _NSIG; s++) {
         if (!sigismember(&pend, s) || sigismember(mask, s))
             continue;
-        struct sigaction sa;
+        struct ksigaction sa;
         if (syscall(SYS_rt_sigaction, s, NULL, &sa, _NSIG / 8) < 0)
             return 1;
-        if (sa.sa_handler == SIG_IGN)
+        if (sa.handler == SIG_IGN)
             continue;
-        if (sa.sa_handler == SIG_DFL && (s == SIGCHLD || s == SIGCONT || s == SIGURG || s == SIGWINCH))
+        if (sa.handler == SIG_DFL && (s == SIGCHLD || s == SIGCONT || s == SIGURG || s == SIGWINCH))
             continue;
         return 1;
     }
@@ -913,6 +924,18 @@ EXPORT void ipcsched_line(int line)
     }
     if (under_control())
         local_point(OP_LINE, 0, 0, line);
+}
+
+/* A line of Python that stores a global variable (STORE_GLOBAL): a point the scheduler hears of
+ * whatever the budget, where a schedule of depth 0 may let the others go first (the store of
+ * a read-add-store made over two lines). */
+EXPORT void ipcsched_store(int line)
+{
+    if (t_warm || !under_control()) {
+        ipcsched_line(line);
+        return;
+    }
+    point(OP_STORE, NULL, line, 0, F_WRITE);
 }
 
 /* --- semaphores ---------------------------------------------------------------------------- */
@@ -2146,8 +2169,18 @@ static inline void access_point(const void *addr, uint32_t flags)
 {
     if (__builtin_expect(!g_active, 1) || t_fd < 0 || t_depth || t_warm)
         return;
-    if (watched((uintptr_t)addr))
-        local_point(OP_LOCAL, (uintptr_t)addr, flags, 0);
+    if (!watched((uintptr_t)addr))
+        return;
+    uintptr_t a = (uintptr_t)addr;
+    if ((flags & F_WRITE) && a >= g_data_lo && a < g_data_hi) {
+        /* a store to one of the program's own variables, which its threads or a handler share:
+           a point the scheduler hears of whatever the budget (see ipcsched_store) */
+        struct key k = {K_NONE, 0, 0, 0};
+        object_key(addr, &k);
+        point(OP_STORE, &k, 0, 0, F_WRITE);
+        return;
+    }
+    local_point(OP_LOCAL, a, flags, 0);
 }
 
 #define ACCESS(size)                                                                          \

@@ -91,7 +91,7 @@ class Messages:
                 self._adopt_early(m.arg2)
             elif m.op == P.OP["exec"]:
                 task.waits = "exec"
-            elif m.op == P.OP["yield"] or (m.op in P.WAITS and self.pct.lets_go()):
+            elif m.op == P.OP["yield"] or ((m.op in P.WAITS or m.op in P.STORES) and self.pct.lets_go()):
                 task.priority = self.pct.bottom()  # it yields; or it lets the others go before it waits
         elif m.type == P.T_BLOCK:
             task.state = "blocked"

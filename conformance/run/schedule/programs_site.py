@@ -4,7 +4,9 @@ the grader.
 
 Each line of the submission's own files (under IPC_SCHED_ROOT) is a point: a call into the
 interposition library (ipcsched_line), which counts it against the budget the scheduler gave
-and asks for the next turn when that runs out. The standard library, posix_ipc and sysv_ipc run
+and asks for the next turn when that runs out. A line that stores a global variable is a point
+the scheduler always hears of (ipcsched_store): a schedule of depth 0 may let the others go
+before it. The standard library, posix_ipc and sysv_ipc run
 between points (their system calls are the library's own points). Python 3.12 and later trace
 with sys.monitoring (LINE events, disabled for code that is not the submission's); 3.11 with
 sys.settrace, whose global function declines every frame of another file at once.
@@ -30,6 +32,16 @@ def _install():
     line = lib.ipcsched_line
     line.restype = None
     line.argtypes = [ctypes.c_int]
+    store = getattr(lib, "ipcsched_store", line)
+    store.restype = None
+    store.argtypes = [ctypes.c_int]
+    stores = {}
+
+    def storing(code):
+        found = stores.get(code)
+        if found is None:
+            found = stores[code] = store_lines(code)
+        return found
     root = os.path.realpath(root) + os.sep
     here = os.getcwd()
     mine = {}
@@ -48,7 +60,7 @@ def _install():
 
         def on_line(code, number):
             if ours(code.co_filename):
-                line(number)
+                (store if number in storing(code) else line)(number)
                 return None
             return monitoring.DISABLE
 
@@ -58,7 +70,8 @@ def _install():
 
     def local(frame, event, arg):
         if event == "line":
-            line(frame.f_lineno)
+            number = frame.f_lineno
+            (store if number in storing(frame.f_code) else line)(number)
         return local
 
     def enter(frame, event, arg):
@@ -70,6 +83,17 @@ def _install():
     import threading
 
     threading.settrace(enter)
+
+
+def store_lines(code):
+    """The lines of CODE that store or delete a global variable (STORE_GLOBAL, DELETE_GLOBAL):
+    points the scheduler hears of whatever the budget (ipcsched_store)."""
+    import dis
+
+    return frozenset(
+        i.positions.lineno for i in dis.get_instructions(code)
+        if i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL") and i.positions and i.positions.lineno
+    )
 
 
 _install()

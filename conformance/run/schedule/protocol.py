@@ -23,6 +23,7 @@ OPS = (
     "poll", "close", "msgsnd", "msgrcv", "semop", "mq_send", "mq_receive", "kill",
     "sigwait", "sigaction", "sigmask", "fork", "forked", "thread", "thread_created",
     "exec", "exec_failed", "exit", "wait", "join", "sleep", "yield", "atomic",
+    "store",
 )
 OP = {name: i for i, name in enumerate(OPS)}
 
@@ -91,5 +92,8 @@ EFFECTS = frozenset(OP[n] for n in (
 RELEASES = frozenset(OP[n] for n in ("sem_post", "mutex_unlock", "cond_signal", "write", "msgsnd", "mq_send", "kill", "semop", "close"))
 #: Waits: a schedule of depth 0 may let the others go just before one (a check, then a wait).
 WAITS = frozenset(OP[n] for n in ("sem_wait", "mutex_lock", "cond_wait", "read", "accept", "poll", "msgrcv", "mq_receive", "sigwait", "wait", "join"))
+#: Stores to a program's own variables (a global of Python or C, which threads or a handler
+#: share): a schedule of depth 0 may let the others go just before one (a read, then a store).
+STORES = frozenset({OP["store"]})
 #: Operations on descriptors: after one, tasks waiting on descriptors look again (CHECK).
 FD_EFFECTS = frozenset(OP[n] for n in ("write", "read", "accept", "connect", "close", "mq_send", "mq_receive", "kill", "exit", "forked"))

@@ -105,7 +105,7 @@ def waits_words(m: P.Msg) -> str:
 
 def object_words(m: P.Msg) -> str:
     kind = P.KINDS[m.kind] if 0 <= m.kind < len(P.KINDS) else ""
-    if m.op == P.OP["line"]:
+    if m.op == P.OP["line"] or (m.op == P.OP["store"] and kind == "none"):
         return f"line {m.arg}"
     if kind == "mem":
         return f"{shared_name(m.ka, m.kb)} at offset {m.kc}"
