@@ -35,7 +35,7 @@ from conformance.run.limits import become_subreaper
 from conformance.settings import SETTINGS, Setting, SettingError
 from conformance.spec import SPEC_MARKER_HELP, validate_items
 
-from . import verdict
+from . import durations, verdict
 from .prepare import (
     META,
     RUN,
@@ -129,6 +129,20 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(meta.timeout * deadline.scale() + TIMEOUT_GRACE))
     _deselect(config, items)
+    _longest_first(items)
+
+
+def _longest_first(items: list[pytest.Item]) -> None:
+    """Order the specs by their expected duration, the longest first (durations.py): xdist's
+    load scheduling then hands them out in that order, so the specs that must wait overlap with
+    the short ones and no worker is left alone with a long spec at the end. Stable and the same
+    in every worker (xdist requires it); specs keep their module order among equals."""
+    items.sort(key=lambda item: -_expected(item))
+
+
+def _expected(item: pytest.Item) -> float:
+    meta = item.stash.get(META, None)
+    return durations.EXPECTED.get(meta.id, durations.UNKNOWN) if meta is not None else 0.0
 
 
 def pytest_ipc_catalogue(config: pytest.Config) -> list[dict[str, Any]]:

@@ -51,17 +51,26 @@ _REMOVE = {
 _private_mqueue: str | None = None
 
 
+#: mqueue_dirs' answer, read once per run: a run's mounts do not change while its specs run, and
+#: the keeper's every look (100 a second while a spec runs) and every spec's sweep ask; each
+#: answer read /proc/self/mounts twice.
+_mqueue_dirs: list[str] | None = None
+
+
 def set_mqueue_dir(path: str | None) -> None:
     """Where this run's POSIX queues are listed when the grader mounted the mqueue file system
     itself (its private namespace, where /dev/mqueue is not mounted)."""
-    global _private_mqueue
+    global _private_mqueue, _mqueue_dirs
     _private_mqueue = path
+    _mqueue_dirs = None
 
 
 def mqueue_dirs() -> list[str]:
     """The mqueue file systems this process sees (an empty list: POSIX queues are not listed here)."""
-    out = [d for d in (_private_mqueue, DEV_MQUEUE) if d and _is_mqueue(d)]
-    return list(dict.fromkeys(out))
+    global _mqueue_dirs
+    if _mqueue_dirs is None:
+        _mqueue_dirs = list(dict.fromkeys(d for d in (_private_mqueue, DEV_MQUEUE) if d and _is_mqueue(d)))
+    return list(_mqueue_dirs)
 
 
 def _is_mqueue(path: str) -> bool:

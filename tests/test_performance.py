@@ -1,0 +1,79 @@
+"""What makes grading cheap must not make it blind (docs/performance.md): the idle check on
+schedstat's nanoseconds still tells a sleeper from a spinner, in its short window; specs are
+handed out longest first; the mqueue mounts are read once per run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from harness import ROOT
+
+from conformance.catalogue import specs as catalogue_specs
+from conformance.outcomes import SpecFailure
+from conformance.plugin import durations
+from conformance.plugin.recorder import spec_id_of
+from conformance.run import leftovers
+from conformance.run.limits import become_subreaper
+from conformance.run.supervisor import Supervisor
+from conformance.specs.support import settle
+
+REFERENCE = ROOT / "reference"
+
+
+@pytest.fixture
+def sup():
+    become_subreaper()
+    s = Supervisor()
+    yield s
+    s.teardown()
+
+
+def test_idle_passes_a_program_asleep_in_read_within_a_few_milliseconds(sup):
+    cat = sup.spawn(["cat"], cwd="/", label="cat")
+    cat.wait_blocked({"read"}, 5)
+    t0 = time.monotonic()
+    settle.idle(cat)
+    assert time.monotonic() - t0 < 0.2  # the window is IDLE_WINDOW (40 ms), not the ticks' 0.3 s
+    assert settle.scheduled_ns(cat.pid) is not None  # this kernel keeps schedstat: the ns check ran
+
+
+def test_idle_tells_a_spinner_it_spins(sup):
+    spinner = sup.spawn([sys.executable, "-c", "while True: pass"], cwd="/", label="spinner")
+    with pytest.raises(SpecFailure, match=r"ran or waited for a CPU \d+ ms of 40 ms while it should sleep: it spins"):
+        settle.idle(spinner)
+
+
+def test_idle_tells_a_spinner_that_waits_for_a_cpu_it_spins(sup):
+    """Two spinners pinned to one CPU: each runs about half the window and waits the rest, and
+    both halves count (a sleeper does neither)."""
+    spin = ["taskset", "-c", "0", sys.executable, "-c", "while True: pass"]
+    first = sup.spawn(spin, cwd="/", label="first")
+    second = sup.spawn(spin, cwd="/", label="second")
+    for p in (first, second):
+        with pytest.raises(SpecFailure, match="it spins"):
+            settle.idle(p)
+
+
+def test_specs_are_handed_out_longest_first():
+    done = subprocess.run([sys.executable, "-m", "pytest", f"--impl={REFERENCE}", "-p", "no:cacheprovider", "-q", "--co"],
+                          capture_output=True, text=True, timeout=300, cwd=REFERENCE)
+    order = [spec_id_of(line) for line in done.stdout.splitlines() if "::test_" in line]
+    assert sorted(order) == sorted(m.id for m in catalogue_specs()), done.stdout[-2000:]
+    expected = [durations.EXPECTED.get(i, durations.UNKNOWN) for i in order]
+    assert expected == sorted(expected, reverse=True), order[:10]
+    assert order[0] == max(durations.EXPECTED, key=durations.EXPECTED.get)
+
+
+def test_mqueue_mounts_are_read_once_until_the_run_says_where(monkeypatch):
+    reads = []
+    monkeypatch.setattr(leftovers, "_is_mqueue", lambda d: reads.append(d) or d == leftovers.DEV_MQUEUE)
+    leftovers.set_mqueue_dir("/somewhere/mqueue")
+    assert leftovers.mqueue_dirs() == [leftovers.DEV_MQUEUE]
+    assert leftovers.mqueue_dirs() == [leftovers.DEV_MQUEUE]
+    assert reads == ["/somewhere/mqueue", leftovers.DEV_MQUEUE]
+    leftovers.set_mqueue_dir(None)
+    leftovers.mqueue_dirs()
+    assert reads[2:] == [leftovers.DEV_MQUEUE]
