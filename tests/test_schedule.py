@@ -98,4 +98,89 @@ def test_only_a_submission_with_a_controlled_mechanism_is_built_twice():
     (tests/test_manifest.py: a pipe-only submission's build runs once)."""
     from conformance.run.schedule.prepare import controlled_mechanisms
 
-    assert controlled_mechanisms() == {"buffer", "fifo", "shm", "signal"}
+    assert controlled_mechanisms() == {"buffer", "fifo", "rpc", "shm", "signal", "socket"}
+
+
+#: A program whose main thread sleeps in a read while another thread sleeps in another: a
+#: signal to the process must end the main thread's read (CPython runs handlers there only).
+_TWO_SLEEPERS = """
+import os, signal, sys, threading
+a, b = os.pipe(), os.pipe()
+signal.signal(signal.SIGUSR1, lambda *_: os._exit(7))
+threading.Thread(target=os.read, args=(b[0], 1), daemon=True).start()
+print("ready", flush=True)
+os.read(a[0], 1)
+sys.exit(1)
+"""
+
+
+def _library():
+    from conformance.run.schedule.library import Unavailable, ensure
+
+    try:
+        return ensure()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("draw", range(6))
+def test_a_signal_to_a_process_goes_to_its_main_thread(tmp_path, draw):
+    """While every thread waits for its turn a signal to the process stays pending; the first
+    thread to unblock it took it, so a worker thread could take the SIGUSR1 whose handler only
+    the main thread runs, and the main thread slept on in its read (the Python reference's rpc
+    server stayed in accept after SIGTERM). The kernel gives it to the main thread: so does
+    control, whichever thread the schedule lets run first (6 draws: either order)."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from conformance.run.schedule.scheduler import Scheduler
+
+    lib = _library()
+    (tmp_path / "p.py").write_text(_TWO_SLEEPERS)
+    sched = Scheduler(Plan(draw, 1, 50), str(tmp_path / "s"))
+    try:
+        env = {**os.environ, **lib.env(sched.path, str(tmp_path))}
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "p.py")], env=env, stdout=subprocess.PIPE)
+        assert sched.expect(proc.pid, "p", 5.0)
+        sched.start()
+        assert proc.stdout.readline() == b"ready\n"
+        assert sched.quiet(5.0)
+        with sched.hold():
+            os.kill(proc.pid, signal.SIGUSR1)
+        end = time.monotonic() + 5
+        while proc.poll() is None and time.monotonic() < end:
+            sched.quiet(0.1)
+        assert proc.poll() == 7, f"the handler did not run: {sched.waiting()}"
+    finally:
+        sched.let_go()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        sched.close()
+
+
+_STORES = """
+counter = 0
+
+
+def bump():
+    global counter
+    value = counter + 1
+    counter = value
+    return value
+"""
+
+
+def test_a_python_line_that_stores_a_global_is_a_store_point():
+    """A read-add-store over two lines has its window before the store: the site finds such
+    lines in the bytecode (STORE_GLOBAL), and the scheduler may let the others go there."""
+    import types
+
+    from conformance.run.schedule.programs_site import store_lines
+
+    code = compile(_STORES, "m.py", "exec")
+    bump = next(c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == "bump")
+    assert store_lines(bump) == {8}  # `counter = value`; not `value = counter + 1`, a read
+    assert P.OP["store"] in P.STORES and P.OP["store"] not in P.WAITS

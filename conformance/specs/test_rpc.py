@@ -70,6 +70,12 @@ TIMEOUT_FLOOR = 0.7
 #: Fast calls in concurrent-clients: this many clients, each making this many calls.
 FAST_CLIENTS = 3
 FAST_ROUNDS = 2
+#: Under schedule control (docs/schedules.md): clients whose calls the server's threads take at
+#: once, one thread at a time in the order the schedule chooses, and the budgets of schedules
+#: (the calibration's, with its margin).
+SCHEDULED_CLIENTS = 2
+CONCURRENT_SCHEDULES = 24
+RETRY_SCHEDULES = 24
 #: Where a client waits for a reply (or, in a thread, for the thread that does): a receive, a
 #: poll of its descriptors, or a condition variable.
 RECV_CALLS = frozenset(
@@ -503,8 +509,12 @@ def test_wire_format(impl, grader_sockets):
     hint="Serve each connection in its own thread (or multiplex them with poll/select) and hold "
     "no lock while a procedure runs: a `sleep` on one connection must not hold up another.",
 )
-def test_concurrent_clients(impl, grader_sockets):
-    """Several clients at once are all served, and a slow call holds up no fast one of another client."""
+def test_concurrent_clients(impl, grader_sockets, schedules):
+    """Several clients at once are all served, and a slow call holds up no fast one of another client.
+
+    Then, under schedules of the grader's (docs/schedules.md), SCHEDULED_CLIENTS clients call
+    `count` at once: however the server's threads interleave, each gets a value of its own.
+    """
     server, port = _start_server(impl)
     slow = _connect(grader_sockets, server, port)
     slow.send(request(1, b"sleep %d" % SLOW_MS))
@@ -578,6 +588,44 @@ def test_concurrent_clients(impl, grader_sockets):
             expected=f"the reply after {SLOW_MS} ms: `sleep MS` waits MS milliseconds",
             procs=[server],
         )
+    schedules.explore(
+        lambda run: _counts_under(run, grader_sockets), CONCURRENT_SCHEDULES,
+        what=f"{SCHEDULED_CLIENTS} clients calling `count` at once, the server's threads one at a time",
+    )
+
+
+def _server_under(run):
+    """Your server under the schedule, started: its `listening PORT` read."""
+    server = run.spawn("server")
+    run.start()
+    return server, peers.listening_port(server)
+
+
+def _counts_under(run, grader_sockets):
+    """One schedule: SCHEDULED_CLIENTS connections, each with a `count` sent before the server
+    runs again; the answers must be SCHEDULED_CLIENTS different values."""
+    server, port = _server_under(run)
+    run.quiet(deadline.STEP)
+    with run.hold():
+        conns = [_connect(grader_sockets, server, port) for _ in range(SCHEDULED_CLIENTS)]
+    run.quiet(deadline.STEP)  # the connections accepted: the server waits for their calls
+    with run.hold():  # every call sent before the server goes on
+        for conn in conns:
+            conn.send(request(1, b"count"))
+    done = f"{SCHEDULED_CLIENTS} clients connected and each called `count` (id 1) at once"
+    values = [_count(_answer(conn, 1, done), done, server) for conn in conns]
+    if len(set(values)) != len(values):
+        raise SpecFailure(
+            f"{done}; they got {', '.join(map(str, values))}: two calls of `count` returned the same value.",
+            expected=f"{SCHEDULED_CLIENTS} different values: each call adds one to the one counter",
+            fix="Every connection's thread updates the one counter: read, add and store it under one lock "
+            "(a mutex), and answer with the value it stored.",
+            procs=[server],
+        )
+    for conn in conns:
+        conn.sock.close()
+    # the scenario ends here: the explorer kills the server. How it ends on SIGTERM is
+    # rpc.server-exits-on-sigterm's to judge, never this spec's.
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -637,8 +685,12 @@ def _count(payload: bytes, doing: str, server) -> int:
     hint="Keep, for each connection, the reply to each request id it has sent; a request with an "
     "id seen before is a retry: send the kept reply again and do not execute it (at most once).",
 )
-def test_at_most_once(impl, grader_sockets):
-    """A retried request with the same id is executed once, and gets the same reply."""
+def test_at_most_once(impl, grader_sockets, schedules):
+    """A retried request with the same id is executed once, and gets the same reply.
+
+    Then, under schedules of the grader's (docs/schedules.md), a request and its retry arrive
+    together: however the server's threads interleave, it is executed once.
+    """
     server, port = _start_server(impl)
     a = _connect(grader_sockets, server, port)
     done = "The grader's client called `count` with id 7"
@@ -685,6 +737,40 @@ def test_at_most_once(impl, grader_sockets):
             fix="Key the kept replies by connection and id, not by id alone: every client numbers its calls from its own --id.",
             procs=[server],
         )
+    schedules.explore(
+        lambda run: _retry_under(run, grader_sockets), RETRY_SCHEDULES,
+        what="`count` and its retry in one send, the server's threads one at a time",
+    )
+
+
+def _retry_under(run, grader_sockets):
+    """One schedule: `count` (id 9) and its retry in one send, then `count` (id 10): the retry
+    gets the first reply, and the next call counts once more."""
+    server, port = _server_under(run)
+    run.quiet(deadline.STEP)
+    with run.hold():
+        conn = _connect(grader_sockets, server, port)
+        conn.send(request(9, b"count") * 2)
+    done = "The grader's client sent `count` with id 9 twice in one send (a retry before the reply)"
+    r1, r2 = _answer(conn, 9, done), _answer(conn, 9, done)
+    if r1 != r2:
+        raise SpecFailure(
+            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}: the request was executed twice.",
+            expected="the same reply twice: the second is a retry, answered from the first",
+            fix="Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
+            "in between must find it, not execute the request again.",
+            procs=[server],
+        )
+    done += ", then `count` with id 10"
+    conn.send(request(10, b"count"))
+    value = _count(_answer(conn, 10, done), done, server)
+    if value != _count(r1, done, server) + 1:
+        raise SpecFailure(
+            f"{done}; it answered {value} after {_describe_reply(r1)}.",
+            expected=f"{_count(r1, done, server) + 1}: the retry must not have counted",
+            procs=[server],
+        )
+    conn.sock.close()
 
 
 # --- the client: matching, timeouts, a server that has gone -----------------------------------

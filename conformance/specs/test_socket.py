@@ -64,6 +64,12 @@ LARGE_PAYLOAD = 16 * MiB
 UDP_TIMEOUT_MIN = 1.5
 UDP_TIMEOUT_MAX = 6
 MANY_CLIENTS = 200
+#: Under schedule control (docs/schedules.md): clients connected at once, the rounds in which
+#: each sends a line of its own and reads its echo, and the budget of schedules (the
+#: calibration's, with its margin).
+SCHEDULED_CLIENTS = 2
+SCHEDULED_ROUNDS = 3
+CONCURRENT_SCHEDULES = 24
 #: Descriptors a server may gain over MANY_CLIENTS clients before it counts as a leak (a
 #: lazily opened file, a thread pool's pipe): a leak of one per client shows as 200.
 FD_SLACK = 10
@@ -234,8 +240,13 @@ def test_tcp_large_payload(impl, grader_sockets):
     hint="Serve each accepted connection in its own thread or process, or multiplex them all "
     "with poll/select: never block in recv() on one client while others wait.",
 )
-def test_tcp_concurrent_clients(impl, grader_sockets):
-    """While one client is connected and idle, the TCP server still serves another."""
+def test_tcp_concurrent_clients(impl, grader_sockets, schedules):
+    """While one client is connected and idle, the TCP server still serves another.
+
+    Then, under schedules of the grader's (docs/schedules.md), SCHEDULED_CLIENTS clients send a
+    line each at once, SCHEDULED_ROUNDS times: however the server's threads interleave, each
+    gets back its own lines, and only those.
+    """
     server, port = peers.start_tcp_server(impl)
     idle = grader_sockets.connect_tcp(port, who=server.label)
     peers.send(idle, b"first client\n", server)
@@ -271,6 +282,43 @@ def test_tcp_concurrent_clients(impl, grader_sockets):
             f"still connected.",
             procs=[server],
         )
+    schedules.explore(
+        lambda run: _echoes_under(run, grader_sockets), CONCURRENT_SCHEDULES,
+        what=f"{SCHEDULED_CLIENTS} clients each sending a line at once, {SCHEDULED_ROUNDS} times, the server's threads one at a time",
+    )
+
+
+def _echoes_under(run, grader_sockets):
+    """One schedule: SCHEDULED_CLIENTS connections; in each round every client sends a line of
+    its own before the server goes on, and must get back exactly that line."""
+    server = run.spawn("tcp-server")
+    run.start()
+    port = peers.listening_port(server)
+    run.quiet(deadline.STEP)
+    with run.hold():
+        conns = [grader_sockets.connect_tcp(port, who=server.label) for _ in range(SCHEDULED_CLIENTS)]
+    run.quiet(deadline.STEP)  # the connections accepted: the server waits for their lines
+    for r in range(SCHEDULED_ROUNDS):
+        lines = [f"client {i + 1} round {r + 1}\n".encode() for i in range(SCHEDULED_CLIENTS)]
+        with run.hold():  # every line sent before the server goes on
+            for conn, line in zip(conns, lines, strict=True):
+                peers.send(conn, line, server)
+        done = (f"{SCHEDULED_CLIENTS} clients connected at once; in each round every one sent a line of its own"
+                f" before your server went on (round {r + 1} of {SCHEDULED_ROUNDS})")
+        for i, (conn, line) in enumerate(zip(conns, lines, strict=True)):
+            got = peers.recv_exact(conn, len(line), deadline.STEP)
+            if got != line:
+                others = [x for j, x in enumerate(lines) if j != i]
+                crossed = any(o[: len(got)] == got or got in o for o in others) if got else False
+                raise SpecFailure(
+                    f"{done}; client {i + 1} sent {line!r} and got back {got!r}"
+                    + (": another client's line." if crossed else "."),
+                    expected=f"{line!r}: each client's own bytes, and only those",
+                    fix="Each connection needs a buffer of its own: a buffer shared by the threads (a global, "
+                    "a static array) is overwritten by another client's data between your recv and your send."
+                    if crossed else "",
+                    procs=[server],
+                )
 
 
 @spec(
