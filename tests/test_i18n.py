@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from harness import ROOT
+from harness import ROOT, _env
 from test_reports import mixed_record
 
 from conformance.settings import language_of_locale
@@ -229,3 +229,44 @@ def test_the_catalogue_ships_in_the_package():
     data = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert "locale/*/LC_MESSAGES/*.mo" in data
     assert Path(i18n.LOCALE_DIR / "ko" / "LC_MESSAGES" / "ipc_grade.mo").is_file()
+
+
+def test_a_record_renders_again_in_the_other_language(tmp_path):
+    import subprocess
+    import sys
+
+    from conformance import record as run_record
+
+    path = tmp_path / "record.json"
+    run_record.write(path, i18n.rendered_in(mixed_record(), "en"))
+    for lang in ("ko", "en"):
+        out = tmp_path / f"report-{lang}.md"
+        done = subprocess.run([sys.executable, "-m", "grading.render", str(path), "--lang", lang, "--markdown", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert out.read_text(encoding="utf-8") == render.render("markdown", i18n.rendered_in(run_record.load(path), lang))
+    assert "기대한 동작" in (tmp_path / "report-ko.md").read_text(encoding="utf-8")
+    assert "**Expected:**" in (tmp_path / "report-en.md").read_text(encoding="utf-8")
+
+
+def test_a_rubric_in_korean_makes_the_kits_reports_korean(tmp_path):
+    """The reports a course's platform shows (Gradescope through its kit's record, PrairieLearn)
+    come out in the rubric's language, here for a submission that cannot be graded (no manifest:
+    no grading run needed)."""
+    import subprocess
+    import sys
+
+    rubric = tmp_path / "course.toml"
+    rubric.write_text('title = "Lab"\nlanguage = "ko"\nmechanisms = ["pipe"]\n', encoding="utf-8")
+    empty = tmp_path / "submission"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, "-m", "grading.cli", str(empty), "--rubric", str(rubric), "-q", "--json", str(tmp_path / "r.json"),
+                           "--prairielearn", str(tmp_path / "pl.json")], capture_output=True, text=True, env={**_env(), "LANG": "C.UTF-8"})
+    assert done.returncode == 4, done.stderr
+    assert "채점할 수 없었습니다" in done.stderr  # ipc-grade's own message, in the course's language
+    record = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert record["language"] == "ko"
+    assert "이 제출물은 채점할 수 없었습니다" in json.loads((tmp_path / "pl.json").read_text(encoding="utf-8"))["message"]
+    kit = subprocess.run([sys.executable, "-m", "grading.kits.gradescope", str(tmp_path / "r.json"), "--out", str(tmp_path / "gs.json")],
+                         capture_output=True, text=True)
+    assert kit.returncode == 0, kit.stderr
+    assert "이 제출물은 채점할 수 없었습니다" in json.loads((tmp_path / "gs.json").read_text(encoding="utf-8"))["output"]

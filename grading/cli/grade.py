@@ -80,26 +80,23 @@ def run(args: argparse.Namespace) -> int:
         return report(interrupted(None, {"path": str(where), "name": where.name}, None, None, started), args, targets)
     problems += options.check_environment("deadline_scale", args.deadline_scale)
     problems += options.check_environment("schedule", args.schedule)
-    problems += [p for p in [_mistyped_command(args.path)] if p]
+    t = i18n.translator(i18n.choose(args.lang, rubric.language if rubric else None))
+    problems += [p for p in [_mistyped_command(args.path, t)] if p]
     if problems:
         for problem in problems:
-            print(f"ipc-grade: error: {problem}", file=sys.stderr)
+            print(t._("ipc-grade: error: %(problem)s", problem=problem), file=sys.stderr)
         return EXIT_USAGE
     path = args.path
     if path is None:
         if Path("ipc.toml").is_file():
             path = "."
         else:
-            print(
-                "ipc-grade: grading the bundled reference implementation: no PATH was given and there is no ipc.toml here "
-                "(give PATH to grade yours, or run in its directory)",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(t._("ipc-grade: grading the bundled reference implementation: no PATH was given and there is no ipc.toml here "
+                      "(give PATH to grade yours, or run in its directory)"), file=sys.stderr, flush=True)
     unknown = sorted(set(args.mechanism or ()) - set(run_record.MECHANISMS))
     if unknown:
-        print(f"ipc-grade: error: argument --mechanism: no mechanism is called {', '.join(unknown)} "
-              f"(the mechanisms are {', '.join(run_record.MECHANISMS)})", file=sys.stderr)
+        print(t._("ipc-grade: error: argument --mechanism: no mechanism is called %(names)s (the mechanisms are %(mechanisms)s)",
+                  names=", ".join(unknown), mechanisms=", ".join(run_record.MECHANISMS)), file=sys.stderr)
         return 2
     rec = grade(
         path,
@@ -111,46 +108,48 @@ def run(args: argparse.Namespace) -> int:
         rubric=rubric,
         run_as=args.run_as,
         progress=not args.quiet,
+        language=t.language,
         extra_args=[*options.passed(args, "schedule"), *(f"--ipc-mechanism={m}" for m in args.mechanism or ())],
     )
     return report(rec, args, targets)
 
 
-def _mistyped_command(path: str | None) -> str | None:
+def _mistyped_command(path: str | None, t: i18n.Translator) -> str | None:
     """A PATH that does not exist but is close to a command's name: a typo, said as one."""
     import difflib
 
     if path is None or Path(path).exists():
         return None
     close = difflib.get_close_matches(path, list(COMMANDS), n=1)
-    return f"{path} is neither a directory nor a command: did you mean `ipc-grade {close[0]}`?" if close else None
+    return t._("%(path)s is neither a directory nor a command: did you mean `ipc-grade %(command)s`?", path=path, command=close[0]) if close else None
 
 
 def report(rec: run_record.RunRecord, args: argparse.Namespace, targets: dict[str, str | None]) -> int:
     """Show REC (one message when nothing was graded), write every report of TARGETS in the
     reports' language (--lang, else the rubric's, else the locale's), and return the exit status."""
     rec = i18n.rendered_in(rec, i18n.choose(getattr(args, "lang", None), rec.meta.get("language")))
+    t = i18n.of(rec)
     if rec.error is not None and (not rec.specs or rec.meta.get("manifest_unusable")):  # nothing ran: its reason is all
-        print(f"ipc-grade: could not grade {rec.implementation.get('path', '')}: {rec.error}", file=sys.stderr)
+        print(t._("ipc-grade: could not grade %(path)s: %(reason)s", path=rec.implementation.get("path", ""), reason=rec.error), file=sys.stderr)
     elif not args.quiet:
         sys.stdout.write(terminal_report(rec, color=use_color(sys.stdout), show_hidden=args.show_hidden, columns=terminal_width(sys.stdout)))
         sys.stdout.flush()
     failed_writes = render.write_all(rec, targets, show_hidden=args.show_hidden)
     for problem in failed_writes:
-        print(f"ipc-grade: error: {problem}", file=sys.stderr)
+        print(t._("ipc-grade: error: %(problem)s", problem=problem), file=sys.stderr)
     if rec.meta.get("error_kind") == "interrupted":
         asked = [str(t) for t in targets.values() if t]
         kept = len(rec.specs)
         print(
-            f"ipc-grade: interrupted: {kept} verdict{'s' if kept != 1 else ''} kept"
-            + (", every report written, marked as interrupted" if asked and not failed_writes else "")
-            + f" (exit status {EXIT_INTERRUPTED})",
+            t.ngettext("ipc-grade: interrupted: %(n)d verdict kept", "ipc-grade: interrupted: %(n)d verdicts kept", kept)
+            + (t._(", every report written, marked as interrupted") if asked and not failed_writes else "")
+            + t._(" (exit status %(status)d)", status=EXIT_INTERRUPTED),
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     status = exit_status(rec, check_required=args.check_required)
     if args.check_required:
-        _say_required(rec, status)
+        _say_required(rec, status, t)
     return EXIT_USAGE if failed_writes else status
 
 
@@ -180,17 +179,17 @@ def exit_status(rec: run_record.RunRecord, *, check_required: bool = False) -> i
     return EXIT_NOT_PASSED if any(s.status != "passed" for s in graded) else EXIT_PASSED
 
 
-def _say_required(rec: run_record.RunRecord, status: int) -> None:
+def _say_required(rec: run_record.RunRecord, status: int, t: i18n.Translator) -> None:
     required = [s for s in rec.specs if s.required]
     failing = [s for s in required if s.info.charged]
     if status == EXIT_REQUIRED_FAILED:
         shown = [s.id for s in failing if not s.hidden]
-        names = ", ".join(shown) + (f" and {len(failing) - len(shown)} hidden" if len(shown) < len(failing) else "")
-        print(f"ipc-grade: required check failed: {len(failing)} required spec(s) did not pass: {names}", file=sys.stderr)
+        names = ", ".join(shown) + (t._(" and %(n)d hidden", n=len(failing) - len(shown)) if len(shown) < len(failing) else "")
+        print(t._("ipc-grade: required check failed: %(n)d required spec(s) did not pass: %(names)s", n=len(failing), names=names), file=sys.stderr)
     elif status == EXIT_NOTHING_GRADED:
-        print("ipc-grade: required check failed: nothing could be graded (see the report)", file=sys.stderr)
+        print(t._("ipc-grade: required check failed: nothing could be graded (see the report)"), file=sys.stderr)
     elif not required:
-        print("ipc-grade: required check passed (the rubric requires no spec)", file=sys.stderr)
+        print(t._("ipc-grade: required check passed (the rubric requires no spec)"), file=sys.stderr)
     else:
-        print(f"ipc-grade: required check passed: all {len(required)} required specs passed", file=sys.stderr)
+        print(t._("ipc-grade: required check passed: all %(n)d required specs passed", n=len(required)), file=sys.stderr)
 

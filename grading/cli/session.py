@@ -25,6 +25,7 @@ from conformance import record as run_record
 
 from .. import grader, options
 from ..cpus import resolve_jobs
+from ..render import i18n
 from ..render import progress as progress_mod
 from ..rubric import Rubric
 
@@ -56,6 +57,7 @@ def grade(
     run_as: str | None = None,
     progress: bool = False,
     pytest_terminal: bool = True,
+    language: str = "en",
 ) -> run_record.RunRecord:
     """Grade the implementation at PATH in a child pytest; always return a record.
     PYTEST_TERMINAL False: the child prints nothing of its own (replay prints the live lines).
@@ -78,7 +80,7 @@ def grade(
             return _unusable(implementation, problem, rubric, known, started)
         return _grade(impl, implementation, started, known, jobs=jobs, keyword=keyword, deadline_scale=deadline_scale,
                       session_timeout=session_timeout, verbose=verbose, extra_args=extra_args, rubric=rubric, run_as=run_as,
-                      progress=progress, pytest_terminal=pytest_terminal)
+                      progress=progress, pytest_terminal=pytest_terminal, language=language)
     except KeyboardInterrupt:  # before the run started: nothing was decided
         return interrupted(None, implementation, None, rubric, started)
     finally:
@@ -88,7 +90,7 @@ def grade(
 
 def _grade(impl: Path, implementation: dict[str, str], started: float, known: grader.CatalogueQuestion | None, *, jobs: str,
            keyword: str | None, deadline_scale: float | None, session_timeout: float, verbose: bool, extra_args: Sequence[str],
-           rubric: Rubric | None, run_as: str | None, progress: bool, pytest_terminal: bool) -> run_record.RunRecord:
+           rubric: Rubric | None, run_as: str | None, progress: bool, pytest_terminal: bool, language: str = "en") -> run_record.RunRecord:
     with tempfile.TemporaryDirectory(prefix="ipc-grade-") as tmp:
         tmp_path = Path(tmp)
         record_file = tmp_path / "run.json"
@@ -135,13 +137,13 @@ def _grade(impl: Path, implementation: dict[str, str], started: float, known: gr
             shown = None
             try:
                 total = _planned(known, rubric)  # asked before the run started: answered while it starts
-                shown = progress_mod.Progress(record_file, str(impl), total, quiet=not progress or verbose)
+                shown = progress_mod.Progress(record_file, str(impl), total, quiet=not progress or verbose, language=language)
                 reason, kind = _wait(proc, log, end=time.monotonic() + session_timeout, timeout=session_timeout, tick=shown.update)
                 shown.update()  # the verdicts written since the last tick (a short run may end before the first)
             except KeyboardInterrupt:
                 if shown is not None:
                     shown.close()  # the live line goes before anything else is said
-                print("\nipc-grade: interrupted: stopping the grading run, keeping the verdicts reached ...", file=sys.stderr, flush=True)
+                print("\n" + i18n.translator(language)._("ipc-grade: interrupted: stopping the grading run, keeping the verdicts reached ..."), file=sys.stderr, flush=True)
                 reached = _partial(record_file)
                 _stop(proc)
                 after = _partial(record_file)  # verdicts written while the run stopped

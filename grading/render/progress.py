@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from conformance import record as run_record
 
+from . import i18n
 from .inert import drawing, one_line, rich_text
 
 #: Below this many columns the progress line leaves its bar out, so that the facts fit on one line.
@@ -51,7 +52,8 @@ def live_bar(stream: IO[str], title: str, field: str, transient: bool) -> Any:
 
 
 class Progress:
-    def __init__(self, record_file: Path, what: str, total: int | None, stream: IO[str] | None = None, quiet: bool = False) -> None:
+    def __init__(self, record_file: Path, what: str, total: int | None, stream: IO[str] | None = None, quiet: bool = False, language: str = "en") -> None:
+        self.t = i18n.translator(language)
         self.file = record_file
         self.total = total
         self.stream = stream or sys.stderr
@@ -62,13 +64,13 @@ class Progress:
         self._task: Any = None
         if quiet:
             return
-        of = f" ({total} specs)" if total else ""
+        of = " (" + self.t.ngettext("%(n)d spec", "%(n)d specs", total) + ")" if total else ""
         if self.stream.isatty():
             # the implementation's name, not its path: the line must fit a narrow terminal
             self._live = live_bar(self.stream, "[bold]ipc-grade[/bold] {task.description}", "score", transient=True)
-            self._task = self._live.add_task(rich_text(Path(what).name or what), total=total, score="", running="starting")
+            self._task = self._live.add_task(rich_text(Path(what).name or what), total=total, score="", running=self.t._("starting"))
         else:
-            print(f"ipc-grade: grading {one_line(what)}{of}", file=self.stream, flush=True)
+            print(one_line(self.t._("ipc-grade: grading %(what)s%(of)s", what=what, of=of)), file=self.stream, flush=True)
 
     def update(self) -> None:
         """Read the record if it changed, and show what is new."""
@@ -90,7 +92,8 @@ class Progress:
             self.total = total
             if self._live is not None:
                 self._live.update(self._task, total=self.total)
-        score = f"{data.get('score', 0):g}/{data.get('max_score', 0):g} so far"
+        got, out_of = (format(data.get(key, 0), "g") for key in ("score", "max_score"))
+        score = self.t._("%(got)s/%(out_of)s so far", got=got, out_of=out_of)
         running = rich_text(", ".join(str(r) for r in data.get("running", [])[:3]))
         if self._live is not None:
             self._live.update(self._task, completed=len(specs), score=score, running=running)
@@ -99,7 +102,7 @@ class Progress:
             if s["id"] not in self.seen:
                 self.seen.add(s["id"])
                 n = f"{len(self.seen)}/{self.total}" if self.total else str(len(self.seen))
-                words = run_record.STATUS[s["status"]].words if s["status"] in run_record.STATUS else s["status"]
+                words = self.t.status(run_record.STATUS[s["status"]].words) if s["status"] in run_record.STATUS else s["status"]
                 print(one_line(f"ipc-grade: [{n}] {s['id']} {words} ({score})"), file=self.stream, flush=True)
 
     def close(self) -> None:
