@@ -175,7 +175,7 @@ def test_spec_titles_and_hints_are_translated_by_spec_id():
     ("파이프", "을(를)", "를"), ("시그널", "을(를)", "을"), ("세마포어", "이(가)", "가"), ("소켓", "은(는)", "은"),
     ("파일", "(으)로", "로"), ("공유 메모리", "(으)로", "로"), ("메시지 큐", "와(과)", "와"), ("교착 상태", "와(과)", "와"), ("명령", "과(와)", "과"),
     ("SIGKILL", "이(가)", "이"), ("read", "을(를)", "를"), ("open", "을(를)", "을"), ("shm", "이(가)", "이"),
-    ("1", "(으)로", "로"), ("3", "(으)로", "으로"), ("2", "이(가)", "가"), ("10", "이(가)", "이"), ("4096", "을(를)", "을"),
+    ("1", "(으)로", "로"), ("1", "을(를)", "을"), ("7", "이(가)", "이"), ("3", "(으)로", "으로"), ("9", "은(는)", "는"), ("2", "이(가)", "가"), ("10", "이(가)", "이"), ("4096", "을(를)", "을"),
     ("fd 4", "을(를)", "를"), ("`pipe relay`", "이(가)", "가"), ("?", "을(를)", "을(를)"),
 ])
 def test_a_particle_agrees_with_its_value(word, written, want):
@@ -270,3 +270,16 @@ def test_a_rubric_in_korean_makes_the_kits_reports_korean(tmp_path):
                          capture_output=True, text=True)
     assert kit.returncode == 0, kit.stderr
     assert "이 제출물은 채점할 수 없었습니다" in json.loads((tmp_path / "gs.json").read_text(encoding="utf-8"))["output"]
+
+
+def test_the_not_implemented_notes_are_korean_and_match_what_the_grader_says():
+    korean = render.render("text", i18n.rendered_in(mixed_record(), "ko"))
+    assert "- msgq (스펙 2개): 여러분의 `msgq recv` 프로그램이 not implemented라고 답합니다" in korean
+    t = i18n.translator("ko")
+    assert t.sentence('ipc.toml has no [programs] entry for rpc: add rpc = "<command>" to implement it').startswith("ipc.toml에 rpc의 [programs] 항목이 없습니다")
+    assert t.sentence("the child (pid 4243) still holds the write end (fd 4)") == "the child (pid 4243) still holds the write end (fd 4)"  # not (yet) one of them
+    # the sentences are read back from what conformance/ composes: a change there must change SENTENCES
+    process = (ROOT / "conformance" / "run" / "process.py").read_text(encoding="utf-8")
+    implementation = (ROOT / "conformance" / "run" / "implementation.py").read_text(encoding="utf-8")
+    assert 'f"{self.label} says: not implemented"' in process
+    assert 'f"{m.file} has no [programs] entry for {mechanism}: add "\n                f"{mechanism} = \\"<command>\\" to implement it"' in implementation

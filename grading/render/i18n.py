@@ -140,6 +140,18 @@ class Translator:
         context = f"hint {spec_id}"
         return self._catalogue.pgettext(context, text) if text else text
 
+    def sentence(self, text: str) -> str:
+        """TEXT, a sentence the grader composed in conformance/, in this language when it is one of
+        SENTENCES (the not-implemented notes), else as written (docs/i18n.md: the specs' own
+        sentences are the next step)."""
+        if self.language == "en":
+            return text
+        for pattern, message in SENTENCES:
+            m = pattern.fullmatch(text.strip())
+            if m:
+                return self._(message, **m.groupdict())
+        return text
+
     def status(self, words: str) -> str:
         """A status's words (conformance.record.STATUS), or its note, in this language."""
         return self._catalogue.pgettext("status", words) if words else words
@@ -148,6 +160,15 @@ class Translator:
 def N_(message: str) -> str:
     """MESSAGE as it is: marks a constant for the catalogue (Babel extracts N_), translated where it is shown."""
     return message
+
+
+#: The sentences conformance/ composes that a report shows as a note of its own (not-implemented:
+#: conformance/run/process.py and implementation.py), read back into their values.
+SENTENCES = [
+    (re.compile(r"your `(?P<program>[^`]+)` says: not implemented"), N_("your `%(program)s` says: not implemented")),
+    (re.compile(r'(?P<file>.+) has no \[programs\] entry for (?P<mechanism>\w+): add (?P=mechanism) = "<command>" to implement it'),
+     N_('%(file)s has no [programs] entry for %(mechanism)s: add %(mechanism)s = "<command>" to implement it')),
+]
 
 
 @functools.cache

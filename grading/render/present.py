@@ -228,7 +228,7 @@ class View:
         out: dict[str, tuple[int, str]] = {}
         for s in self.specs:
             if s.status == "not-implemented":
-                n, why = out.get(s.mechanism, (0, clean(" ".join(s.parts.observed.split()))))
+                n, why = out.get(s.mechanism, (0, clean(self.t.sentence(" ".join(s.parts.observed.split())))))
                 out[s.mechanism] = (n + 1, why)
         return out
 
@@ -294,7 +294,7 @@ def failure(spec: SpecResult, language: str = "en") -> Failure:
     expected = spec.title
     if parts.expected:
         expected = i18n.translator(language)._("%(title)s (expected %(expected)s)", title=expected, expected=parts.expected) if expected else parts.expected
-    observed = joined(parts.done, parts.observed)
+    observed = joined(parts.done, i18n.translator(language).sentence(parts.observed) if parts.observed else parts.observed)
     return Failure(
         expected=clean(expected),
         observed=clean(observed.strip("\n")).strip(),
