@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Check --ipc-lang; load --rubric, checked against the grader's catalogue (or as ipc-grade
     checked it). A bad one is a usage error."""
     try:
-        SETTINGS["lang"].resolve(config.getoption("lang"))
+        SETTINGS["lang"].resolve(config.getoption("lang"), SETTINGS["lang"].pytest_option)
     except SettingError as exc:
         raise pytest.UsageError(f"ipc-conformance: {exc}") from None
     path = config.getoption("rubric")
@@ -119,5 +119,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     from .render.terminal import render as terminal_report
 
-    terminalreporter.write_sep("=", "IPC conformance grade")
+    terminalreporter.write_sep("=", i18n.of(record)._("IPC conformance grade"))
     terminalreporter.write(terminal_report(record, color=terminalreporter.hasmarkup, show_hidden=config.getoption("show_hidden")))

@@ -283,3 +283,21 @@ def test_the_not_implemented_notes_are_korean_and_match_what_the_grader_says():
     implementation = (ROOT / "conformance" / "run" / "implementation.py").read_text(encoding="utf-8")
     assert 'f"{self.label} says: not implemented"' in process
     assert 'f"{m.file} has no [programs] entry for {mechanism}: add "\n                f"{mechanism} = \\"<command>\\" to implement it"' in implementation
+
+
+def test_pytest_impl_writes_its_reports_in_the_language_asked(tmp_path):
+    """pytest --impl --ipc-lang: the grade table and every --ipc-FORMAT file (the template's pipe
+    programs: nothing implemented, so nothing runs long); a language it does not know is a usage
+    error naming pytest's option."""
+    import subprocess
+    import sys
+
+    template = ROOT / "student_template"
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0", "--impl", str(template), "--ipc-mechanism", "pipe"]
+    done = subprocess.run([*base, "--ipc-lang", "ko", "--ipc-markdown", str(tmp_path / "r.md"), "--ipc-json", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, cwd=tmp_path, env=_env())
+    assert "IPC 적합성 검사 점수" in done.stdout and "총점: 0/19" in done.stdout, done.stdout[-2000:]
+    assert "**총점: 0/19**" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["language"] == "ko"
+    bad = subprocess.run([*base, "--ipc-lang", "fr"], capture_output=True, text=True, cwd=tmp_path, env=_env())
+    assert bad.returncode == 4 and "invalid language 'fr' from --ipc-lang: give en or ko" in bad.stderr, bad.stderr
