@@ -301,3 +301,18 @@ def test_pytest_impl_writes_its_reports_in_the_language_asked(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["language"] == "ko"
     bad = subprocess.run([*base, "--ipc-lang", "fr"], capture_output=True, text=True, cwd=tmp_path, env=_env())
     assert bad.returncode == 4 and "invalid language 'fr' from --ipc-lang: give en or ko" in bad.stderr, bad.stderr
+
+
+def test_the_terminal_report_fits_hangul_in_its_columns():
+    """A Hangul syllable takes two columns of a terminal: a Korean report fitted to 60 columns has
+    no line wider than 60 cells (a word wider than that aside), and an English one is fitted as before."""
+    from grading.render.terminal import cell_len, fit
+    from grading.render.terminal import render as terminal
+
+    korean = terminal(i18n.rendered_in(mixed_record(), "ko"), columns=60)
+    wide = [line for line in korean.splitlines() if cell_len(line) > 60 and " " in line.strip()]
+    assert not wide, wide
+    line = "    힌트: fork 뒤에 자식은 쓰기 끝을, 부모는 읽기 끝을 닫아야 합니다. 부모는 stdin에서 EOF를 만나면 쓰기 끝을 닫고 자식을 기다립니다."
+    pieces = fit(line, 40)
+    assert len(pieces) > 2 and all(cell_len(p) <= 40 for p in pieces) and pieces[1].startswith("      ")
+    assert " ".join(p.strip() for p in pieces) == line.strip()

@@ -152,6 +152,10 @@ class Translator:
                 return self._(message, **m.groupdict())
         return text
 
+    def status_id(self, status: str) -> str:
+        """A status as a table shows it, briefly: the status itself in English ("not-implemented")."""
+        return self._catalogue.pgettext("status id", status)
+
     def status(self, words: str) -> str:
         """A status's words (conformance.record.STATUS), or its note, in this language."""
         return self._catalogue.pgettext("status", words) if words else words

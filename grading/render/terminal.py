@@ -144,10 +144,12 @@ def _table(view: View, show_hidden: bool, color: bool, columns: int | None) -> l
 
 def fit(line: str, columns: int | None) -> list[str]:
     """LINE in pieces of at most COLUMNS, broken at spaces; each continuation is indented two
-    more than the line."""
-    if columns is None or len(line) <= columns:
+    more than the line. A wide character (Hangul) takes two columns."""
+    if columns is None or cell_len(line) <= columns:
         return [line]
     indent = " " * (len(line) - len(line.lstrip(" ")))
+    if cell_len(line) != len(line):
+        return _fit_wide(line, columns, indent)
     return textwrap.wrap(
         line,
         columns,
@@ -158,9 +160,23 @@ def fit(line: str, columns: int | None) -> list[str]:
     ) or [line]
 
 
+def _fit_wide(line: str, columns: int, indent: str) -> list[str]:
+    """``fit`` for a line with wide characters, which textwrap counts as one column: greedily, word
+    by word, each piece measured in cells (a word wider than COLUMNS stays whole)."""
+    pieces, current, prefix = [], "", indent
+    for word in line.lstrip(" ").split(" "):
+        trial = f"{current} {word}" if current else word
+        if current and cell_len(prefix + trial) > columns:
+            pieces.append(prefix + current)
+            prefix, current = indent + "  ", word
+        else:
+            current = trial
+    return [*pieces, prefix + current]
+
+
 def _status(status: str, t: i18n.Translator) -> str:
-    """STATUS as the table and the counts show it: the status in English, its words in another language."""
-    return status if t.language == "en" or status not in STATUS else t.status(STATUS[status].words)
+    """STATUS as the table and the counts show it: the status itself in English, its short name in another language."""
+    return t.status_id(status) if status in STATUS else status
 
 
 def _marks(spec: SpecResult, show_hidden: bool, t: i18n.Translator) -> str:
