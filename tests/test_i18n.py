@@ -316,3 +316,38 @@ def test_the_terminal_report_fits_hangul_in_its_columns():
     pieces = fit(line, 40)
     assert len(pieces) > 2 and all(cell_len(p) <= 40 for p in pieces) and pieces[1].startswith("      ")
     assert " ".join(p.strip() for p in pieces) == line.strip()
+
+
+@pytest.mark.parametrize("case", ["unknown time", "no due date", "on time", "late", "past the limit", "submission limit", "rescaled"])
+def test_the_late_limit_and_rescale_notes_are_said_in_korean(case, tmp_path):
+    """The notes grading composes about the score itself (late.py's late policy and submission
+    limit, the rubric's rescaled total), made by the code that makes them, read back in Korean in
+    every report that shows them; in English they stay as written."""
+    import datetime as dt
+
+    from conformance.record import RunRecord, SpecResult
+    from grading import late
+
+    due = "" if case == "no due date" else "due = 2026-03-01T23:59:00+00:00\n"
+    rubric = tmp_path / "r.toml"
+    rubric.write_text(f'mechanisms = ["pipe"]\n{"total = 10" if case == "rescaled" else ""}\n[late]\n{due}penalty_per_day = 10\nmax_days = 3\n', encoding="utf-8")
+    catalogue = [SpecInfo("pipe.eof-on-close", "pipe", 3.0, ""), SpecInfo("pipe.uses-pipe", "pipe", 2.0, "")]
+    specs = [SpecResult(id="pipe.eof-on-close", mechanism="pipe", title="t", status="passed", points=3, max_points=3),
+             SpecResult(id="pipe.uses-pipe", mechanism="pipe", title="t", status="unsupported" if case == "rescaled" else "passed", points=0, max_points=2)]
+    rec = load(rubric, catalogue).apply(RunRecord(implementation={"path": "/x", "name": "x"}, specs=specs))
+    utc = dt.timezone.utc
+    when = {"unknown time": None, "on time": dt.datetime(2026, 3, 1, 12, tzinfo=utc), "past the limit": dt.datetime(2026, 3, 9, tzinfo=utc)}
+    if case == "submission limit":
+        rec.meta["rubric"]["submission_limit"] = 2
+        prior = [(dt.datetime(2026, 2, 1, tzinfo=utc), 4.0), (dt.datetime(2026, 2, 2, tzinfo=utc), 5.0)]
+        rec = late.apply_gradescope(rec, late.Metadata(dt.datetime(2026, 2, 3, tzinfo=utc), None, prior))
+    elif case != "rescaled":
+        rec = late.apply(rec, when.get(case, dt.datetime(2026, 3, 3, 1, tzinfo=utc)), source="Gradescope")
+    note = (rec.meta.get("late") or {}).get("note") or rec.meta["rubric"]["rescaled"]
+    english = ("Late", "On time", "Submission limit", "could not be judged", "penalty", "submitted")
+    for fmt in ("text", "markdown", "html", "gradescope", "prairielearn"):
+        ko = render.render(fmt, i18n.rendered_in(rec, "ko"))
+        assert not [w for w in english if w in ko], (fmt, note, [w for w in english if w in ko])
+    assert note in render.render("text", rec)  # English: as late.py and rubric.py wrote it
+    said = i18n.translator("ko").sentence(note)
+    assert said != note and not PLACEHOLDER.search(said), said

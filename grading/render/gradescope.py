@@ -99,12 +99,12 @@ def _summary(record: RunRecord) -> str:
             lines.append(view.hidden_note())
     rescaled = (record.meta.get("rubric") or {}).get("rescaled")
     if rescaled:
-        lines[:0] = [clean(t._("Points: %(note)s.", note=rescaled)), ""]
+        lines[:0] = [clean(t._("Points: %(note)s.", note=t.sentence(rescaled))), ""]
     if view.regrade():  # instructors see it first; a student sees that a regrade is due, no hidden spec named
         lines[:0] = [view.regrade(), ""]
     note = (record.meta.get("late") or {}).get("note")
     if note:
-        lines[:0] = [clean(note), ""]
+        lines[:0] = [clean(t.sentence(note)), ""]
     stopped = view.stopped() + view.copies()
     if stopped:
         lines[:0] = [*stopped, ""]

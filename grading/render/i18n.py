@@ -146,10 +146,17 @@ class Translator:
         sentences are the next step)."""
         if self.language == "en":
             return text
+        if " Submission limit: " in text:  # late.py appends the limit's note to the late one
+            first, _, rest = text.partition(" Submission limit: ")
+            return f"{self.sentence(first)} {self.sentence('Submission limit: ' + rest)}"
         for pattern, message in SENTENCES:
             m = pattern.fullmatch(text.strip())
             if m:
-                return self._(message, **m.groupdict())
+                values = {k: v or "" for k, v in m.groupdict().items()}
+                if "when" in values:  # late.py's "submitted AT (SOURCE)"
+                    at, _, source = values["when"].removeprefix("submitted ").partition(" (")
+                    values["when"] = self._("submitted %(at)s", at=at) + (f" ({source}" if source else "")
+                return self._(message, **values)
         return text
 
     def status_id(self, status: str) -> str:
@@ -172,6 +179,24 @@ SENTENCES = [
     (re.compile(r"your `(?P<program>[^`]+)` says: not implemented"), N_("your `%(program)s` says: not implemented")),
     (re.compile(r'(?P<file>.+) has no \[programs\] entry for (?P<mechanism>\w+): add (?P=mechanism) = "<command>" to implement it'),
      N_('%(file)s has no [programs] entry for %(mechanism)s: add %(mechanism)s = "<command>" to implement it')),
+    # the late policy's and the submission limit's notes (grading/late.py) and a rubric's rescaled total (rubric.py)
+    (re.compile(r"Late policy: the submission time is not known, so no late penalty was applied\."),
+     N_("Late policy: the submission time is not known, so no late penalty was applied.")),
+    (re.compile(r"Late policy: no due date is set \(neither the rubric's \[late\] due nor the platform's\), so no late penalty was applied\."),
+     N_("Late policy: no due date is set (neither the rubric's [late] due nor the platform's), so no late penalty was applied.")),
+    (re.compile(r"On time: (?P<when>.+), due (?P<due>\S+); no late penalty\."), N_("On time: %(when)s, due %(due)s; no late penalty.")),
+    (re.compile(r"Late: (?P<when>.+), (?P<days>\d+) days? after the due date (?P<due>\S+), past the (?P<limit>\d+)-day limit: "
+                r"score (?P<before>\S+) becomes 0\."),
+     N_("Late: %(when)s, %(days)s days after the due date %(due)s, past the %(limit)s-day limit: score %(before)s becomes 0.")),
+    (re.compile(r"Late: (?P<when>.+), (?P<days>\d+) days? after the due date (?P<due>\S+); penalty (?P<pct>\S+)% \((?P<per_day>\S+)% a day\): "
+                r"score (?P<before>\S+) becomes (?P<score>\S+) of (?P<max>\S+)\."),
+     N_("Late: %(when)s, %(days)s days after the due date %(due)s; penalty %(pct)s%% (%(per_day)s%% a day): score %(before)s becomes %(score)s of %(max)s.")),
+    (re.compile(r"Submission limit: this is submission (?P<number>\d+), and only the first (?P<limit>\d+) count\. It was graded for your feedback; "
+                r"the score stays (?P<kept>\S+), that of submission (?P=limit) \((?P<at>[^)]*)\)\."),
+     N_("Submission limit: this is submission %(number)s, and only the first %(limit)s count. It was graded for your feedback; "
+        "the score stays %(kept)s, that of submission %(limit)s (%(at)s).")),
+    (re.compile(r"(?P<specs>.+) could not be judged and (?:does|do) not count: the other specs share the rubric's total of (?P<total>\S+) points"),
+     N_("%(specs)s could not be judged and do not count: the other specs share the rubric's total of %(total)s points")),
 ]
 
 

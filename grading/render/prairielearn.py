@@ -71,7 +71,7 @@ def document(record: RunRecord, show_hidden: bool = False) -> dict[str, Any]:
             message += f" {copy}"
         note = (record.meta.get("late") or {}).get("note")
         if note:
-            message += f" {clean(note)}"
+            message += f" {clean(t.sentence(note))}"
         if view.regrade():
             message += f" {view.regrade()}"
     out: dict[str, Any] = {

@@ -113,9 +113,9 @@ class View:
             out.append(self.t._("WARNING: %(note)s", note=meta["programs_python_note"]))
         out.extend(self.stopped())
         if (meta.get("late") or {}).get("note"):  # the rubric's late policy (late.py)
-            out.append(meta["late"]["note"])
+            out.append(self.t.sentence(meta["late"]["note"]))
         if (meta.get("rubric") or {}).get("rescaled"):  # rubric.Rubric.apply
-            out.append(self.t._("Points: %(note)s.", note=meta["rubric"]["rescaled"]))
+            out.append(self.t._("Points: %(note)s.", note=self.t.sentence(meta["rubric"]["rescaled"])))
         out.extend(self.leaks())
         return [clean(w) for w in out]
 
