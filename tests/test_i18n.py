@@ -335,7 +335,7 @@ def test_the_late_limit_and_rescale_notes_are_said_in_korean(case, tmp_path):
     specs = [SpecResult(id="pipe.eof-on-close", mechanism="pipe", title="t", status="passed", points=3, max_points=3),
              SpecResult(id="pipe.uses-pipe", mechanism="pipe", title="t", status="unsupported" if case == "rescaled" else "passed", points=0, max_points=2)]
     rec = load(rubric, catalogue).apply(RunRecord(implementation={"path": "/x", "name": "x"}, specs=specs))
-    utc = dt.timezone.utc
+    utc = dt.UTC
     when = {"unknown time": None, "on time": dt.datetime(2026, 3, 1, 12, tzinfo=utc), "past the limit": dt.datetime(2026, 3, 9, tzinfo=utc)}
     if case == "submission limit":
         rec.meta["rubric"]["submission_limit"] = 2
