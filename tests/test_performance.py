@@ -77,3 +77,31 @@ def test_mqueue_mounts_are_read_once_until_the_run_says_where(monkeypatch):
     leftovers.set_mqueue_dir(None)
     leftovers.mqueue_dirs()
     assert reads[2:] == [leftovers.DEV_MQUEUE]
+
+
+def test_programs_start_through_the_launcher_as_they_did_through_preexec_fn():
+    """ipc-launch (run/launch.py) does limits._child_setup's steps: the same user, groups,
+    limits, signals and environment as the Python path, and a failed exec is the same error."""
+    from conformance.run import launch
+
+    if launch.launcher() is None:
+        pytest.skip("no C compiler here: programs start through preexec_fn")
+    probe = ("id -u; id -G; ulimit -c; ulimit -n; grep -E '^Sig(Blk|Ign)' /proc/self/status; "
+             "echo preload=$LD_PRELOAD; echo renamed=${IPC_LAUNCH_PRELOAD:-none}")
+    seen = []
+    for without in (False, True):
+        become_subreaper()
+        s = Supervisor(user=65534, group=65534, env={"PATH": "/usr/bin:/bin", "LD_PRELOAD": ""})
+        if without:
+            launch._path[:] = [None]
+        try:
+            p = s.spawn(["sh", "-c", probe], cwd="/", label="probe")
+            p.wait(10)
+            seen.append(p.stdout.text())
+            with pytest.raises(SpecFailure, match="not found"):
+                s.spawn(["/nonexistent-ipc-grade/nothing"], cwd="/", label="missing")
+        finally:
+            s.teardown()
+            launch._path[:] = []
+    assert seen[0] == seen[1] and seen[0].startswith("65534\n65534\n0\n"), seen
+    assert "renamed=none" in seen[0]

@@ -33,8 +33,9 @@ from conformance.outcomes import (
 )
 from conformance.record import Transcript
 
+from . import launch
 from .capture import Capture, readable
-from .limits import PROGRAM_UMASK, Limits, _child_setup
+from .limits import PROGRAM_UMASK, Limits
 
 NOT_IMPLEMENTED_EXIT = 69
 
@@ -151,19 +152,10 @@ class Proc:
         if netns_fd is not None:
             pass_fds = (*pass_fds, netns_fd)
         try:
-            self.popen = subprocess.Popen(
-                self.argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.PIPE if stdin == "pipe" else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                restore_signals=True,
-                umask=PROGRAM_UMASK,
-                close_fds=True,
-                pass_fds=tuple(pass_fds),
-                preexec_fn=lambda: _child_setup(rlimits, user, group, netns_fd, groups),
+            self.popen = launch.popen(  # the child's steps (limits._child_setup) in C where it can: a vfork, not a fork
+                self.argv, rlimits=rlimits, user=user, group=group, netns_fd=netns_fd, groups=groups, pass_fds=pass_fds,
+                cwd=cwd, env=env, stdin=subprocess.PIPE if stdin == "pipe" else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True, restore_signals=True, umask=PROGRAM_UMASK, close_fds=True,
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise _cannot_start(label, self.argv[0], cwd, user, exc, grader_chose) from exc
