@@ -9,8 +9,8 @@ per schedule). ipc-launch does the same steps in C after subprocess's vfork, the
 program; a failed exec comes back through a pipe as the OSError subprocess would have raised.
 
 It is built once per machine and grader version with the system's C compiler, in the cache
-where the programs' Python is kept (runtime.cache_dir). Where there is no compiler, or
-IPC_GRADE_NO_LAUNCHER is set, programs start as before (``preexec_fn``).
+where the programs' Python is kept (runtime.cache_dir). Where there is no compiler, programs
+start as before (``preexec_fn``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _path: list[str | None] = []
 def launcher() -> str | None:
     """ipc-launch's path, built if this machine has none yet; None where it cannot be."""
     if not _path:
-        _path.append(None if os.environ.get("IPC_GRADE_NO_LAUNCHER") else _ensure())
+        _path.append(_ensure())
     return _path[0]
 
 
