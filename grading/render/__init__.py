@@ -10,6 +10,8 @@
     timeline.py     a spec's timeline as a picture (SVG), as text, as steps to do by hand
     progress.py     the live progress line on a terminal (rich)
     pages.py        the HTML pages' jinja2 environment (templates/: every page, its CSS and its CSP)
+    i18n.py         the reports' language: gettext catalogues (locale/), Korean particles (docs/i18n.md)
+    __main__.py     ``python -m grading.render RECORD --lang ko --html F``: a record rendered again
 
 Every renderer is a pure function of a record (and of the reader: students by default,
 instructors with ``show_hidden``): no pytest, no network, the same record gives the same bytes.
