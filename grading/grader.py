@@ -135,6 +135,7 @@ def write_checked(rubric: Rubric, path: Path) -> Path:
         "rules": [[r.id, r.points, r.visibility, r.required, r.hint] for r in rubric.rules.values()],
         "late": rubric.late.describe() if rubric.late else None,
         "submission_limit": rubric.submission_limit,
+        "broken": rubric.broken,
         "language": rubric.language,
     }
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -153,7 +154,7 @@ def load_checked(path: str | os.PathLike[str]) -> Rubric:
         rules = {i: rubric_mod.Rule(i, float(p), v, bool(r), h) for i, p, v, r, h in data["rules"]}
         late = rubric_mod.LatePolicy.of(data["late"]) if data["late"] else None
         return Rubric(path=data["path"], title=data["title"], sha256=data["sha256"], total=data["total"], rules=rules,
-                      late=late, submission_limit=data["submission_limit"], language=data.get("language", ""))
+                      late=late, submission_limit=data["submission_limit"], broken=data["broken"], language=data["language"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RubricError(f"the checked rubric {path} cannot be used ({exc}): give --rubric instead") from None
 

@@ -241,3 +241,37 @@ def test_pytest_refuses_a_bad_rubric_with_the_line(tmp_path):
     assert proc.returncode == 4  # pytest's usage error
     assert "bad.toml, line 2: unknown spec id 'pipe.eof-on-clos'; did you mean 'pipe.eof-on-close'?" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_checked_rubric_a_child_grading_reads_is_the_rubric_in_every_field(tmp_path):
+    """ipc-grade and batch check the rubric once and hand it to each grading they start
+    (grader.write_checked, load_checked): every field a rubric sets comes back as it was (the
+    broken policy once did not: a class graded with broken = "exclude" counted broken specs)."""
+    import dataclasses
+
+    from grading import grader
+
+    path = tmp_path / "course.toml"
+    path.write_text(textwrap.dedent('''\
+        title = "Lab 3"
+        total = 50
+        mechanisms = ["pipe"]
+        submission_limit = 3
+        broken = "exclude"
+        language = "ko"
+        [late]
+        due = 2026-03-01T23:59:00+09:00
+        penalty_per_day = 10
+        [spec."pipe.a"]
+        points = 4
+        visibility = "hidden"
+        required = true
+        hint = "pipe(2) before fork(2)"
+        '''))
+    rubric = load(path, CATALOGUE)
+    assert not rubric.warnings
+    back = grader.load_checked(grader.write_checked(rubric, tmp_path / "checked.json"))
+    for f in dataclasses.fields(rubric):
+        if f.name != "warnings":  # said once, by the process that checked it
+            assert getattr(back, f.name) == getattr(rubric, f.name), f.name
+    assert back.broken == "exclude" and back.language == "ko"
