@@ -14,7 +14,7 @@ from typing import Any
 
 from . import protocol as P
 from .pct import Pct
-from .tasks import Stats, Task, in_exec, wait_gone, wait_thread_gone, waits_words
+from .tasks import Stats, Task, in_exec, object_words, wait_gone, wait_thread_gone, waits_words
 
 
 class Messages:
@@ -33,6 +33,7 @@ class Messages:
     _hellos: dict[int, tuple[socket.socket, P.Msg]]
     _checks: set[int]
     _execs: dict[int, float]
+    changes: list[dict[str, Any]]
 
     # the steps' side, the Scheduler's
     def _send(self, task: Task, kind: int, budget: int = 0) -> None: raise NotImplementedError
@@ -93,6 +94,8 @@ class Messages:
                 task.waits = "exec"
             elif m.op == P.OP["yield"] or ((m.op in P.WAITS or m.op in P.STORES) and self.pct.lets_go()):
                 task.priority = self.pct.bottom()  # it yields; or it lets the others go before it waits
+                if m.op in P.STORES:  # the others run between its read and this store: trail.py marks it
+                    self.changes.append({"step": self.stats.steps + 1, "tid": task.tid, "who": task.label, "what": m.opname, "on": object_words(m)})
         elif m.type == P.T_BLOCK:
             task.state = "blocked"
             task.woken = False
