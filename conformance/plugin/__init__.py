@@ -129,7 +129,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(meta.timeout * deadline.scale() + TIMEOUT_GRACE))
     _deselect(config, items)
-    _longest_first(items)
+    if getattr(config, "workerinput", None) is not None:  # an xdist worker: one process alone keeps the modules' order
+        _longest_first(items)
 
 
 def _longest_first(items: list[pytest.Item]) -> None:

@@ -89,7 +89,7 @@ class Results:
         )
 
 
-#: The share of the controller's time that handing on the record so far may take (_progress).
+#: The share of the controller's time that handing on the record at a spec's start may take (_progress).
 PROGRESS_SHARE = 0.1
 
 
@@ -113,7 +113,7 @@ class Recorder:
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self.running[nodeid] = spec_id_of(nodeid)
-        self._progress()
+        self._progress(verdict=False)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.planned = len(session.items)
@@ -122,15 +122,15 @@ class Recorder:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.planned = len(ids)  # every worker collects the same specs
 
-    def _progress(self) -> None:
-        """The record so far, handed on (pytest_ipc_progress) unless the last hand-over was too
-        recent: writing the whole record costs more as it grows (180 ms for the C reference's
-        104 specs with their timelines), and this process also hands the workers their next
-        specs. So at most PROGRESS_SHARE of the time goes to it: a record that took T to hand
-        over is handed over again no sooner than T / PROGRESS_SHARE later (the first specs' at
-        once; 1.8 s apart at the end of a full grade). The session's end hands over the whole."""
+    def _progress(self, verdict: bool = True) -> None:
+        """The record so far, handed on (pytest_ipc_progress): at once when a spec has finished
+        (VERDICT: a run stopped from outside keeps every verdict reached); when one only starts
+        (the record's ``running``, for the live line), unless the last hand-over was too recent.
+        Writing the whole record costs more as it grows (180 ms for the C reference's 104 specs
+        with their timelines), and this process also hands the workers their next specs: a start
+        is handed over no sooner than T / PROGRESS_SHARE after a hand-over that took T."""
         now = time.monotonic()
-        if now < self.next_progress:
+        if not verdict and now < self.next_progress:
             return
         record = self.results.record(self.config.stash[RUN], partial=True)
         record.meta["running"] = list(self.running.values())

@@ -112,11 +112,7 @@ def _grade(impl: Path, implementation: dict[str, str], started: float, known: gr
         ]
         jobs = resolve_jobs(jobs)  # "auto": the CPUs this container may really use, not the host's
         if jobs not in ("0", "1"):
-            # xdist's load scheduling, one spec at a time: a worker is sent its next spec when it
-            # finishes one (always two in hand), not a chunk of a quarter of what is left, so
-            # neither worker ends with specs queued while the other idles (the specs come longest
-            # first: conformance/plugin/durations.py)
-            cmd += ["-n", jobs, "--dist", "load", "--maxschedchunk", "1"]
+            cmd += ["-n", jobs]
         if keyword:
             cmd += ["-k", keyword]
         if deadline_scale is not None:
