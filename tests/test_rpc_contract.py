@@ -181,3 +181,43 @@ def test_the_contract_states_each_answer():
                    "half-close"):
         assert answer in text, answer
     assert Path(ROOT / "CHANGELOG.md").read_text().count("2.1") >= 1
+
+
+class _Run:
+    """What rpc's result check reads of a client run: its stdout and how it ended."""
+
+    def __init__(self, out: bytes) -> None:
+        import types
+
+        self.stdout = types.SimpleNamespace(data=out)
+        self.status = types.SimpleNamespace(ok=True, __str__=lambda self: "exited with status 0")
+        self.label, self.pid = "your `rpc client`", 1
+
+    def record(self):  # its transcript, which the failure keeps
+        from conformance.record import Transcript
+
+        return Transcript(command="./rpc client 127.0.0.1 PORT", label=self.label, pid=self.pid, stdout=self.stdout.data.decode())
+
+
+@pytest.mark.parametrize(("printed", "fails"), [
+    (b"ok 5\nok 1\nok 2\nok 3\n", None),  # one connection's calls one at a time, in order
+    (b"ok 5\nok 2\nok 1\nok 3\n", None),  # run at once, as the contract lets a server: any order
+    (b"ok 5\nok 1\nok 1\nok 2\n", "two calls got the same value"),
+    (b"ok 5\nok 1\nok 3\nok 4\n", "a value was skipped"),
+    (b"ok 5\nok 1\nok x\nok 2\n", "`ok N`, the counter's new value"),
+])
+def test_count_results_are_consecutive_in_any_order_the_contract_allows(printed, fails):
+    """The contract lets a server take one connection's requests at once (section 3.9): its
+    `count` calls may finish in any order, so rpc.call-returns-result asks for consecutive
+    values, one each, not for them in call order (a per-request-thread server failed it at
+    random)."""
+    from conformance.outcomes import SpecFailure
+    from conformance.specs import test_rpc
+
+    made = [(b"add 2 3", b"ok 5"), (b"count", None), (b"count", None), (b"count", None)]
+    if fails is None:
+        test_rpc._check_results(_Run(printed), made, "the client")
+    else:
+        with pytest.raises(SpecFailure) as caught:
+            test_rpc._check_results(_Run(printed), made, "the client")
+        assert fails in str(caught.value) + str(getattr(caught.value, "expected", "")), caught.value
