@@ -730,9 +730,13 @@ def test_at_most_once(impl, grader_sockets, schedules):
     r1 = _answer(a, 9, done)
     r2 = _answer(a, 9, done)
     if r1 != r2 or _count(r1, done, server) != c + 2:
+        twice = r1 != r2 and r1[:1] == r2[:1] == bytes([OK])  # both executed: two values of the counter
         raise SpecFailure(
-            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}.",
+            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}"
+            + (": the server executed the request a second time." if twice else "."),
             expected=f"both {c + 2}: the second is a retry, answered from the first",
+            fix="Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
+            "in between must find it, not execute the request again." if twice else "",
             procs=[server],
         )
     a.sock.close()  # that client is done; the next one numbers its calls afresh
@@ -764,7 +768,7 @@ def _retry_under(run, grader_sockets):
     r1, r2 = _answer(conn, 9, done), _answer(conn, 9, done)
     if r1 != r2:
         raise SpecFailure(
-            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}: the request was executed twice.",
+            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}: the server executed the request a second time.",
             expected="the same reply twice: the second is a retry, answered from the first",
             fix="Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
             "in between must find it, not execute the request again.",
