@@ -10,16 +10,6 @@ import sysv_ipc
 
 from conformance.kernel import observe, syscalls, waits
 from conformance.outcomes import SpecTimeout
-from conformance.run.limits import become_subreaper
-from conformance.run.supervisor import Supervisor
-
-
-@pytest.fixture
-def sup():
-    become_subreaper()
-    s = Supervisor()
-    yield s
-    s.teardown()
 
 
 def test_wait_until_blocked_returns_as_soon_as_the_process_sleeps_in_read(sup):

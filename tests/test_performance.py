@@ -21,14 +21,6 @@ from conformance.specs.support import settle
 REFERENCE = ROOT / "reference"
 
 
-@pytest.fixture
-def sup():
-    become_subreaper()
-    s = Supervisor()
-    yield s
-    s.teardown()
-
-
 def test_idle_passes_a_program_asleep_in_read_within_a_few_milliseconds(sup):
     cat = sup.spawn(["cat"], cwd="/", label="cat")
     cat.wait_blocked({"read"}, 5)

@@ -18,14 +18,6 @@ from conformance.run.process import ExitStatus
 from conformance.run.supervisor import Supervisor
 
 
-@pytest.fixture
-def sup():
-    become_subreaper()
-    s = Supervisor()
-    yield s
-    s.teardown()
-
-
 def run(sup, *argv, **kw):
     p = sup.spawn(list(argv), cwd="/", label="probe", **kw)
     p.close_stdin()
