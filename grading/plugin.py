@@ -95,7 +95,7 @@ def pytest_ipc_progress(config: pytest.Config, record: run_record.RunRecord) -> 
         return
     rubric = config.stash.get(RUBRIC, None)
     try:
-        run_record.write(path, rubric.apply(record) if rubric is not None else record)
+        run_record.write_text(path, run_record.dumps_running(rubric.apply(record) if rubric is not None else record))
     except OSError:
         pass  # the final write says what is wrong with the path
 

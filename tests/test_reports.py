@@ -129,6 +129,29 @@ def test_the_record_keeps_a_failure_as_data(tmp_path):
         assert "pipe:[81234]" in text and "Close fd 4 in the child." in text, name
 
 
+def test_a_running_record_is_the_record_and_each_timeline_is_encoded_once(monkeypatch):
+    """The record written after every verdict (dumps_running) holds the same data as the record's
+    file (dumps), every string made visible, the timelines' too; a timeline is made visible once,
+    however many times the growing record is written again, and what changes elsewhere shows."""
+    rec = mixed_record()
+    eof = next(s for s in rec.specs if s.id == "pipe.eof-on-close")
+    eof.timeline = {"lanes": [{"label": "relay\x1b]52;c;aGk=\x07", "events": [{"t": 0.5, "text": "\u202eevil"}]}]}
+    whole = json.loads(run_record.dumps(rec))
+    assert json.loads(run_record.dumps_running(rec)) == whole
+    lane = next(s for s in whole["specs"] if s["id"] == eof.id)["timeline"]["lanes"][0]
+    assert lane["label"] == run_record.visible(eof.timeline["lanes"][0]["label"]) != eof.timeline["lanes"][0]["label"]
+    assert "\x1b" not in lane["label"] and "\u202e" not in lane["events"][0]["text"]
+    made_visible = []
+    real = run_record.visible_data
+    monkeypatch.setattr(run_record, "visible_data", lambda value: made_visible.append(value) or real(value))
+    eof.message = "changed after the first write"
+    again = json.loads(run_record.dumps_running(rec))
+    assert eof.timeline not in made_visible  # encoded at the first write, above
+    assert next(s for s in again["specs"] if s["id"] == eof.id)["message"] == "changed after the first write"
+    eof.timeline = {"lanes": []}  # a new timeline object is encoded anew
+    assert next(s for s in json.loads(run_record.dumps_running(rec))["specs"] if s["id"] == eof.id)["timeline"] == {"lanes": []}
+
+
 ALL_FORMATS = sorted(render.FORMATS)
 STUDENT_FORMATS = [f for f in ALL_FORMATS if f not in ("json", "gradescope")]
 
