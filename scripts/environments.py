@@ -63,7 +63,9 @@ USER = "ipc-grade-ci"
 #: `ipc-grade batch --jobs 2` of the reference and a mutant beside the same hostile neighbours
 #: (tests/neighbours.py), as root and contained with Docker's default capabilities, and require
 #: the verdicts each gets alone. .ci/run passes --without for these (about 240 s of its run).
-SLOW_TIER = {"batch": "tests/test_attacks.py::test_hostile_neighbours_leave_the_honest_verdicts_as_they_are_alone[root]",
+SLOW_TIER = {"root": "tests/test_sandbox.py::test_the_reference_passes_every_spec_when_sandboxed and tests/test_mutants.py "
+                     "grade the same reference and mutants as root with every capability",
+             "batch": "tests/test_attacks.py::test_hostile_neighbours_leave_the_honest_verdicts_as_they_are_alone[root]",
              "docker-batch": "tests/test_attacks.py::test_hostile_neighbours_leave_the_honest_verdicts_as_they_are_alone[docker]"}
 
 
@@ -226,9 +228,21 @@ def _take(result: Result, name: str, record: dict) -> None:
         result.reasons[name]["(programs ran as)"] = record["programs_run_as"]
 
 
-def compare(results: dict[str, Result]) -> list[str]:
-    """Disagreements between environments, and points the reference missed."""
+def compare(results: dict[str, Result], fails: dict[str, set[str]] | None = None) -> list[str]:
+    """Disagreements between environments, points the reference missed, and a mutant (FAILS:
+    mutant id -> the specs aimed at it) that is not caught by exactly its specs in an
+    environment: so each environment is held to what the mutant is, not only to the others (with
+    root left out, as in CI, the slow tier holds root to it)."""
     problems = []
+    for impl, aimed in (fails or {}).items():
+        for env, r in results.items():
+            got = r.verdicts.get(impl)
+            if r.problem is not None or got is None:
+                continue
+            caught = {s for s, v in got.items() if v not in ("passed", "unsupported")}
+            want = aimed - {s for s, v in got.items() if v == "unsupported"}
+            if caught != want:
+                problems.append(f"{impl} in {env}: expected exactly {sorted(want)} not to pass, but {sorted(caught)} did not")
     impls = sorted({i for r in results.values() for i in r.verdicts})
     for impl in impls:
         specs = sorted({s for r in results.values() for s in r.verdicts.get(impl, {})})
@@ -296,7 +310,10 @@ def main() -> int:
         if hog:
             hog.kill()
             hog.wait()
-    problems = compare(results) + [f"{env}: {r.problem}" for env, r in results.items() if r.problem]
+    from harness import mutants as all_mutants
+
+    fails = {m.id: set(m.fails) for m in all_mutants() if m.id in MUTANTS and not args.reference_only}
+    problems = compare(results, fails) + [f"{env}: {r.problem}" for env, r in results.items() if r.problem]
     for line in problems:
         print("DISAGREE " + line)
     print(f"{len(results)} gradings in {len(envs)} environment(s): " + ("every verdict agrees" if not problems else f"{len(problems)} problem(s)"))
