@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -28,6 +29,14 @@ def grade(impl: Path, *args: str, cwd: Path | None = None, timeout: float = 600,
     rec = run_record.load(out)
     out.unlink()
     return rec, proc
+
+
+def interruptible() -> None:
+    """preexec_fn for a child a test will interrupt (Ctrl-C, SIGINT): SIGINT as the default,
+    whatever this suite inherited. A suite started in the background (`.ci/run &`, nohup)
+    inherits SIGINT ignored, every child with it, and Python then installs no KeyboardInterrupt
+    handler: the child would never see the Ctrl-C the test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env(base: dict[str, str] | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from harness import _env, mutants
+from harness import _env, interruptible, mutants
 
 from conformance import locate
 from grading import render
@@ -208,7 +208,7 @@ def test_ctrl_c_keeps_what_was_graded_and_writes_the_gradebook(tmp_path):
     (tmp_path / "rubric.toml").write_text(RUBRIC)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "grading.cli", "batch", str(subs), "--out", str(out), "--jobs", "1", "--rubric", str(tmp_path / "rubric.toml")]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=interruptible)
     first = out / "submissions" / "alice" / "record.json"
     end = time.monotonic() + 300
     while not first.exists() and proc.poll() is None and time.monotonic() < end:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from harness import _env, mutants
+from harness import _env, interruptible, mutants
 
 from conformance import locate
 from conformance.record import STATUS
@@ -48,6 +48,7 @@ class Terminal:
             encoding="utf-8",
             codec_errors="replace",
             timeout=FINISH,  # never pexpect's default; each expect below names its own bound
+            preexec_fn=interruptible,
         )
         self.child.logfile_read = self.transcript
 
