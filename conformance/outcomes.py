@@ -17,6 +17,68 @@ from typing import Any
 from .record import Failure, Status
 
 
+class Sentence(str):
+    """A sentence the grader says to a student: its English text (a str, so it joins, formats and
+    compares as that text does) that keeps its TEMPLATE and VALUES apart, so that a report in
+    another language says it again from them (grading/render/i18n.py, docs/i18n.md).
+
+    TEMPLATE is English with named placeholders (``%(pid)s``; ``%%`` for a percent sign) and is
+    the catalogue's msgid: scripts/i18n.py extracts every ``Sentence("...")`` call, so it must
+    be a literal. A value may be a Sentence itself, said again in the same language; any other
+    value is said as it is (pids, fds, calls, names, a program's bytes).
+
+        Sentence("%(who)s (pid %(pid)s) waits in read on fd %(fd)s", who=role, pid=pid, fd=fd)
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Sentence:
+        self = super().__new__(cls, template % values)
+        self.template, self.values = template, values
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copies (asdict) and pickles keep the parts
+        return (_sentence, (self.template, self.values))
+
+    def data(self) -> dict[str, Any]:
+        """The template and the values, as the record keeps them (Failure.words)."""
+        return {"template": self.template, "values": {k: _value_data(v) for k, v in self.values.items()}}
+
+
+def one_after_another(parts: list[str], separator: str) -> str:
+    """PARTS (sentences, or plain text) one after another with SEPARATOR ("; " or " "), as one
+    Sentence that says each part in the report's language: "" for none, the part for one."""
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    first = one_after_another(parts[:-1], separator)
+    if separator == " ":
+        return Sentence("%(first)s %(then)s", first=first, then=parts[-1])
+    return Sentence("%(first)s; %(then)s", first=first, then=parts[-1]) if separator == "; " else separator.join(parts)
+
+
+def plain(value: Any) -> Any:
+    """VALUE (JSON-like data) with every Sentence in it made a plain str: what crosses from a
+    worker to the controller must be (execnet sends only the built-in types)."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
+def _sentence(template: str, values: dict[str, Any]) -> Sentence:
+    return Sentence(template, **values)
+
+
+def _value_data(value: Any) -> Any:
+    if isinstance(value, Sentence):
+        return value.data()
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
 class Explained:
     """A verdict's reasons as data (record.Failure), not prose to be parsed back.
 
@@ -64,7 +126,15 @@ class Explained:
             fix=self.fix,
             transcripts=list(transcripts) or list(self.records),
             because=self.because,
+            words=self.words(),
         )
+
+    def words(self) -> dict[str, Any]:
+        """The parts that are Sentences, as their data (record.Failure.words)."""
+        out: dict[str, Any] = {name: value.data() for name in ("observed", "expected", "done", "fix") if isinstance(value := getattr(self, name), Sentence)}
+        if any(isinstance(e, Sentence) for e in self.evidence):
+            out["evidence"] = [e.data() if isinstance(e, Sentence) else None for e in self.evidence]
+        return out
 
 
 class SpecFailure(Explained, AssertionError):

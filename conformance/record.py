@@ -194,6 +194,9 @@ class Failure:
     because: str = ""
     """The id of another spec whose behaviour this one needed on the way to its own, when that
     is what failed: this spec fails as a consequence, and the other says what to fix."""
+    words: dict[str, Any] = field(default_factory=dict)
+    """The parts said as sentences (outcomes.Sentence): part -> {template, values} ("evidence":
+    a list, None where a line is plain text), so a report says them in its own language."""
 
     def consequence(self) -> str:
         """The sentence that says this failure is another spec's, or ''."""

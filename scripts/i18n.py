@@ -59,7 +59,7 @@ def data_messages() -> list[tuple[str, str, str]]:
 def extract() -> None:
     from babel.messages.pofile import read_po, write_po
 
-    _pybabel("extract", "-F", str(ROOT / "babel.cfg"), "-o", str(POT), "--no-wrap", "--sort-by-file",
+    _pybabel("extract", "-F", str(ROOT / "babel.cfg"), "-o", str(POT), "--no-wrap", "--sort-by-file", "-k", "Sentence",
              "--project", "ipc-conformance", "--copyright-holder", "ipc-conformance", "-c", "TRANSLATORS:", str(ROOT))
     with POT.open("rb") as f:
         catalog = read_po(f)

@@ -47,7 +47,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from conformance.outcomes import SpecDeadlock
+from conformance.outcomes import Sentence, SpecDeadlock, one_after_another
 
 from . import observe
 
@@ -151,13 +151,10 @@ def prove(supervisor, about=None) -> Deadlock | None:
     if second is None or second[0] != first[0]:
         return None
     sleepers, awake = second[1], second[2]
-    everyone = (
-        "every process of your programs sleeps, and nothing can wake any of them (the reference's programs still awake send no signal)"
-        if awake
-        else "every process of this spec sleeps, and nothing can wake any of them"
-    )
     return Deadlock(
-        f"Deadlock: {everyone}: what the grader waits for can never happen.",
+        Sentence("Deadlock: every process of your programs sleeps, and nothing can wake any of them (the reference's programs still awake "
+                 "send no signal): what the grader waits for can never happen.") if awake
+        else Sentence("Deadlock: every process of this spec sleeps, and nothing can wake any of them: what the grader waits for can never happen."),
         evidence=[s.said for s in sleepers],
         fix=_fix(sleepers, supervisor),
         procs=[p for p in supervisor.procs if p.alive()][-8:] or supervisor.procs[-8:],
@@ -195,13 +192,13 @@ def _snapshot(supervisor, relax: bool = False) -> tuple[tuple, list[Sleeper], li
     if any(_unread(p) for p in supervisor.procs):
         return None
     who = {p.pid: p.label for p in roots}
-    who.update((pid, "a process the spec's programs left behind (adopted by the grader)") for pid in adopted)
+    who.update((pid, Sentence("a process the spec's programs left behind (adopted by the grader)")) for pid in adopted)
     pids: list[int] = []
     for root in [*(p.pid for p in roots), *adopted]:
         for pid in [root, *observe.descendants(root)]:
             if pid not in pids and observe.state(pid) not in (None, "Z", "X"):
                 pids.append(pid)
-                who.setdefault(pid, f"a child of {_parent_label(pid, who)}")
+                who.setdefault(pid, Sentence("a child of %(parent)s", parent=_parent_label(pid, who)))
     spec = set(pids)
     trusted = set()  # the reference's programs and the harness's tools, with their children
     for p in roots:
@@ -248,7 +245,7 @@ def _may_signal(pid: int) -> bool:
 
 def _parent_label(pid: int, who: dict[int, str]) -> str:
     st = observe.read_stat(pid)
-    return who.get(st.ppid, f"pid {st.ppid}") if st else "the spec"
+    return who.get(st.ppid, Sentence("pid %(pid)s", pid=st.ppid)) if st else Sentence("the spec")
 
 
 def _classify(pid: int, who: str, ends: dict, spec: set[int], me: int) -> Sleeper | None:
@@ -280,21 +277,24 @@ def _classify(pid: int, who: str, ends: dict, spec: set[int], me: int) -> Sleepe
         if not kids or any(k not in spec for k in kids):
             return None
         names = ", ".join(f"pid {k}" for k in kids)
-        return Sleeper(pid, who, name, wakers=set(kids), said=f"{who} (pid {pid}) waits in {name} for its child ({names}), itself asleep")
+        return Sleeper(pid, who, name, wakers=set(kids),
+                       said=Sentence("%(who)s (pid %(pid)s) waits in %(call)s for its child (%(children)s), itself asleep", who=who, pid=pid, call=name, children=names))
     if name in SIGNAL_WAITS:
         index = TIMED_SIGNAL_WAITS.get(name)
         if index is not None and (len(sc.args) <= index or sc.args[index] != 0):
             return None
         wakers = {"the spec"} if IO_SIGNALS & (sets.caught - sets.blocked) else {"signals"}
-        return Sleeper(pid, who, name, wakers=wakers, said=f"{who} (pid {pid}) waits in {name} for a signal that no running process can send")
+        return Sleeper(pid, who, name, wakers=wakers,
+                       said=Sentence("%(who)s (pid %(pid)s) waits in %(call)s for a signal that no running process can send", who=who, pid=pid, call=name))
     if name in OTHER_WAITS:
         index = OTHER_WAITS[name]
         if name == "futex" and (len(sc.args) < 2 or sc.args[1] & FUTEX_CMD not in FUTEX_WAITS):
             return None
         if index is not None and (len(sc.args) <= index or sc.args[index] != 0):
             return None  # it has a timeout
-        what = "a semaphore or lock (futex)" if name == "futex" else name
-        return Sleeper(pid, who, name, wakers={"the spec"}, said=f"{who} (pid {pid}) waits in {what}, with no timeout, for a process that is itself asleep")
+        what = Sentence("a semaphore or lock (futex)") if name == "futex" else name
+        return Sleeper(pid, who, name, wakers={"the spec"},
+                       said=Sentence("%(who)s (pid %(pid)s) waits in %(what)s, with no timeout, for a process that is itself asleep", who=who, pid=pid, what=what))
     return None
 
 
@@ -315,12 +315,17 @@ def _pipe_sleeper(pid, who, sc, ends, spec, me, reading: bool) -> Sleeper | None
             if not reading:
                 return None  # the grader reads what programs write: it will make room
             wakers.add("grader")
-            words.append(f"the grader (fd {f.fd}), which writes nothing while it waits for the programs")
+            words.append(Sentence("the grader (fd %(fd)s), which writes nothing while it waits for the programs", fd=f.fd))
         else:
             wakers.add(p)
-            words.append("it itself" + f" (fd {f.fd})" if p == pid else f"pid {p} (fd {f.fd}), itself asleep")
-    verb, end = ("reads", "writers") if reading else ("writes", "readers")
-    said = f"{who} (pid {pid}) waits to {verb[:-1]} {'from' if reading else 'to'} fd {fd.fd} ({fd.target}), whose only {end} are: {'; '.join(words)}"
+            words.append(Sentence("it itself (fd %(fd)s)", fd=f.fd) if p == pid else Sentence("pid %(pid)s (fd %(fd)s), itself asleep", pid=p, fd=f.fd))
+    holders_said = one_after_another(words, "; ")
+    if reading:
+        said = Sentence("%(who)s (pid %(pid)s) waits to read from fd %(fd)s (%(pipe)s), whose only writers are: %(holders)s",
+                        who=who, pid=pid, fd=fd.fd, pipe=fd.target, holders=holders_said)
+    else:
+        said = Sentence("%(who)s (pid %(pid)s) waits to write to fd %(fd)s (%(pipe)s), whose only readers are: %(holders)s",
+                        who=who, pid=pid, fd=fd.fd, pipe=fd.target, holders=holders_said)
     return Sleeper(pid, who, sc.name, on=f"fd {fd.fd} ({fd.target})", wakers=wakers, said=said)
 
 
@@ -360,14 +365,14 @@ def _fix(sleepers: Iterable[Sleeper], supervisor) -> str:
     stdin_readers = {p.pid for p in supervisor.procs if p.alive() and p.stdout.length == 0}
     for s in sleepers:
         if "grader" in s.wakers and s.pid in stdin_readers:
-            fixes.append(
-                f"{s.who} printed nothing yet and now waits for more input: if it has written its "
-                f"reply, it is still in stdio's buffer. Flush after each line (fflush(stdout); "
-                f"print(..., flush=True))."
-            )
+            fixes.append(Sentence(
+                "%(who)s printed nothing yet and now waits for more input: if it has written its "
+                "reply, it is still in stdio's buffer. Flush after each line (fflush(stdout); "
+                "print(..., flush=True)).", who=s.who,
+            ))
         if s.pid in s.wakers:
-            fixes.append(f"{s.who} holds the other end of the pipe it waits on: close the ends it does not use right after fork.")
-    return " ".join(dict.fromkeys(fixes))
+            fixes.append(Sentence("%(who)s holds the other end of the pipe it waits on: close the ends it does not use right after fork.", who=s.who))
+    return one_after_another(list(dict.fromkeys(fixes)), " ")
 
 
 __all__ = ["Deadlock", "poll", "prove", "watching"]

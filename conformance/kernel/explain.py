@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..outcomes import Sentence, one_after_another
 from . import observe
 
 READ_CALLS = frozenset({"read", "readv", "pread64", "preadv", "preadv2", "splice"})
@@ -44,7 +45,7 @@ class Why:
     @property
     def fix(self) -> str:
         """The fixes as one text, each said once ("" when the kernel shows none)."""
-        return " ".join(dict.fromkeys(self.fixes))
+        return one_after_another(list(dict.fromkeys(self.fixes)), " ")
 
     def __bool__(self) -> bool:
         return bool(self.evidence)
@@ -63,23 +64,25 @@ def why_no_eof(pids: Iterable[int], roles: Mapping[int, str], exclude: set[int] 
         if fd is None or fd.inode not in holders:
             continue
         writers = [(p, f) for p, f in holders[fd.inode] if f.access in ("w", "rw")]
-        reader = roles.get(pid, f"pid {pid}")
+        reader = roles.get(pid, Sentence("pid %(pid)s", pid=pid))
         for p, f in writers:
-            who = roles.get(p, f"pid {p}")
+            who = roles.get(p, Sentence("pid %(pid)s", pid=p))
             if p == pid:
-                why.evidence.append(
-                    f"{reader} (pid {pid}) waits in read on fd {fd.fd} ({fd.target}) but itself still "
-                    f"holds the write end of that pipe (fd {f.fd}), so it never sees EOF"
-                )
-                why.fixes.append(f"Close the write end in {reader} right after fork.")
+                why.evidence.append(Sentence(
+                    "%(reader)s (pid %(pid)s) waits in read on fd %(fd)s (%(pipe)s) but itself still "
+                    "holds the write end of that pipe (fd %(write_fd)s), so it never sees EOF",
+                    reader=reader, pid=pid, fd=fd.fd, pipe=fd.target, write_fd=f.fd,
+                ))
+                why.fixes.append(Sentence("Close the write end in %(reader)s right after fork.", reader=reader))
             else:
-                why.evidence.append(
-                    f"{who} (pid {p}) still holds the write end (fd {f.fd}) of {fd.target}, which "
-                    f"{reader} (pid {pid}) reads on fd {fd.fd}, so the reader never sees EOF"
-                )
-                why.fixes.append(f"Close fd {f.fd} in {who} once it is done writing.")
+                why.evidence.append(Sentence(
+                    "%(who)s (pid %(pid)s) still holds the write end (fd %(fd)s) of %(pipe)s, which "
+                    "%(reader)s (pid %(reader_pid)s) reads on fd %(read_fd)s, so the reader never sees EOF",
+                    who=who, pid=p, fd=f.fd, pipe=fd.target, reader=reader, reader_pid=pid, read_fd=fd.fd,
+                ))
+                why.fixes.append(Sentence("Close fd %(fd)s in %(who)s once it is done writing.", fd=f.fd, who=who))
         if not writers:
-            why.evidence.append(f"{reader} (pid {pid}) waits in read on fd {fd.fd} ({fd.target})")
+            why.evidence.append(Sentence("%(reader)s (pid %(pid)s) waits in read on fd %(fd)s (%(pipe)s)", reader=reader, pid=pid, fd=fd.fd, pipe=fd.target))
     return why
 
 
@@ -89,14 +92,18 @@ def why_stuck_writing(pids: Iterable[int], roles: Mapping[int, str], exclude: se
     for pid in pids:
         fd = blocked_on_fd(pid, WRITE_CALLS)
         if fd is not None and fd.inode not in exclude:
-            out.append(f"{roles.get(pid, f'pid {pid}')} (pid {pid}) sleeps in write on fd {fd.fd} ({fd.target}): that pipe is full and nobody reads it")
+            out.append(Sentence(
+                "%(who)s (pid %(pid)s) sleeps in write on fd %(fd)s (%(pipe)s): that pipe is full and nobody reads it",
+                who=roles.get(pid, Sentence("pid %(pid)s", pid=pid)), pid=pid, fd=fd.fd, pipe=fd.target,
+            ))
     return out
 
 
-def roles_of_tree(root: int, root_role: str = "the parent", child_role: str = "the child") -> dict[int, str]:
-    """Names for a parent and its children in messages."""
-    roles = {root: root_role}
+def roles_of_tree(root: int, root_role: str = "", child_role: str = "") -> dict[int, str]:
+    """Names for a parent and its children in messages (by default "the parent", "the child")."""
+    roles: dict[int, str] = {root: root_role or Sentence("the parent")}
     kids = observe.children(root)
+    child = child_role or Sentence("the child")
     for i, pid in enumerate(kids):
-        roles[pid] = child_role if len(kids) == 1 else f"{child_role} #{i + 1}"
+        roles[pid] = child if len(kids) == 1 else Sentence("%(child)s #%(n)s", child=child, n=i + 1)
     return roles

@@ -27,21 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, Unsupported
+from conformance.outcomes import Sentence, SpecFailure, Unsupported
 
 from . import credentials, syscalls
 
 PROC = Path("/proc")
 
 STATE_NAMES = {
-    "R": "running",
-    "S": "sleeping",
-    "D": "in uninterruptible sleep",
-    "T": "stopped",
-    "t": "stopped by a tracer",
-    "Z": "a zombie",
-    "X": "dead",
-    "I": "idle",
+    "R": Sentence("running"), "S": Sentence("sleeping"), "D": Sentence("in uninterruptible sleep"), "T": Sentence("stopped"),
+    "t": Sentence("stopped by a tracer"), "Z": Sentence("a zombie"), "X": Sentence("dead"), "I": Sentence("idle"),
 }
 
 
@@ -480,28 +474,36 @@ class Blocked:
     wchan: str | None
 
     def __str__(self) -> str:
-        where = f" (wait channel {self.wchan})" if self.wchan else ""
-        return f"pid {self.pid} sleeps in {self.syscall}{where}"
+        return str(self.words())
+
+    def words(self) -> Sentence:
+        """This evidence as a sentence (a failure's evidence line)."""
+        if self.wchan:
+            return Sentence("pid %(pid)s sleeps in %(call)s (wait channel %(wchan)s)", pid=self.pid, call=str(self.syscall), wchan=self.wchan)
+        return Sentence("pid %(pid)s sleeps in %(call)s", pid=self.pid, call=str(self.syscall))
 
 
 def describe(pid: int) -> str:
-    """One line on what PID is doing now, for failure messages."""
+    """One line on what PID is doing now, for failure messages (a Sentence)."""
     st = read_stat(pid)
     if st is None:
-        return f"pid {pid} has exited"
-    text = f"pid {pid} ({st.comm}) is {STATE_NAMES.get(st.state, st.state)}"
-    if st.state in ("S", "D"):
-        try:
-            sc = syscall(pid)
-        except NOT_SHOWN:
-            sc = None
-            text += " (its system call cannot be read)"
-        if sc and not sc.running:
-            text += f" in {sc}"
-        wc = wchan(pid)
-        if wc:
-            text += f" (wait channel {wc})"
-    return text + f", {st.cpu_ticks} CPU ticks used"
+        return Sentence("pid %(pid)s has exited", pid=pid)
+    said = {"pid": pid, "comm": st.comm, "state": STATE_NAMES.get(st.state, st.state), "ticks": st.cpu_ticks}
+    if st.state not in ("S", "D"):
+        return Sentence("pid %(pid)s (%(comm)s) is %(state)s, %(ticks)s CPU ticks used", **said)
+    try:
+        sc = syscall(pid)
+    except NOT_SHOWN:
+        if wc := wchan(pid):
+            return Sentence("pid %(pid)s (%(comm)s) is %(state)s (its system call cannot be read) (wait channel %(wchan)s), %(ticks)s CPU ticks used", wchan=wc, **said)
+        return Sentence("pid %(pid)s (%(comm)s) is %(state)s (its system call cannot be read), %(ticks)s CPU ticks used", **said)
+    call, wc = (str(sc) if sc and not sc.running else ""), wchan(pid)
+    if call and wc:
+        return Sentence("pid %(pid)s (%(comm)s) is %(state)s in %(call)s (wait channel %(wchan)s), %(ticks)s CPU ticks used", call=call, wchan=wc, **said)
+    if call or wc:
+        return (Sentence("pid %(pid)s (%(comm)s) is %(state)s in %(call)s, %(ticks)s CPU ticks used", call=call, **said) if call
+                else Sentence("pid %(pid)s (%(comm)s) is %(state)s (wait channel %(wchan)s), %(ticks)s CPU ticks used", wchan=wc, **said))
+    return Sentence("pid %(pid)s (%(comm)s) is %(state)s, %(ticks)s CPU ticks used", **said)
 
 
 def blocked_now(pid: int, names: Iterable[str]) -> Blocked | None:

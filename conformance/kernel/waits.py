@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecTimeout
+from conformance.outcomes import Sentence, SpecTimeout
 
 from . import deadlock
 from .observe import Blocked, Pacer, blocked_now, describe, read_stat, state
@@ -44,7 +44,8 @@ def wait_until_blocked(
             return blocked
         if deadline.expired():
             raise SpecTimeout(
-                f"{what or f'pid {pid}'} did not block in {' or '.join(sorted(wanted))} within {deadline}.",
+                Sentence("%(who)s did not block in %(calls)s within %(within)s.", who=what or Sentence("pid %(pid)s", pid=pid),
+                         calls=" or ".join(sorted(wanted)), within=str(deadline)),
                 evidence=[describe(pid)],
             )
         deadlock.poll(lambda: read_stat(pid) is None or blocked_now(pid, wanted))
@@ -62,7 +63,8 @@ def wait_for_state(pid: int, states: str, deadline: Deadline | float, what: str 
         if s in states:
             return s
         if deadline.expired():
-            raise SpecTimeout(f"{what or f'pid {pid}'} did not reach state {states} within {deadline}.", evidence=[describe(pid)])
+            raise SpecTimeout(Sentence("%(who)s did not reach state %(states)s within %(within)s.", who=what or Sentence("pid %(pid)s", pid=pid),
+                                       states=states, within=str(deadline)), evidence=[describe(pid)])
         deadlock.poll(lambda: state(pid) in (None, *states))
         pacer.pause(deadline)
 

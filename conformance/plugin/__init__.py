@@ -30,6 +30,7 @@ import pytest
 
 from conformance import deadline, hookspecs, locate
 from conformance.catalogue import specs as catalogue_specs
+from conformance.outcomes import plain
 from conformance.record import MECHANISMS
 from conformance.run.limits import become_subreaper
 from conformance.settings import SETTINGS, Setting, SettingError
@@ -193,6 +194,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     if META in item.stash:
         verdict.decide(item, report, call)
+        report.user_properties = [(name, plain(value)) for name, value in report.user_properties]
     return report
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conformance.deadline import Deadline
-from conformance.outcomes import NotImplementedBySubmission, SpecFailure
+from conformance.outcomes import NotImplementedBySubmission, Sentence, SpecFailure
 
 from .manifest import Manifest
 from .process import Proc
@@ -49,7 +49,9 @@ class Implementation:
 
     def label(self, args: Sequence[str], mechanism: str | None = None) -> str:
         words = " ".join([mechanism or self.mechanism, *args[:1]])
-        return f"{self.who} `{words}`"
+        if self.who == "your":
+            return Sentence("your `%(program)s`", program=words)
+        return Sentence("the reference `%(program)s`", program=words) if self.who == "the reference" else f"{self.who} `{words}`"
 
     def spawn(
         self,

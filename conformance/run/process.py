@@ -28,6 +28,7 @@ from conformance.kernel import deadlock, observe, waits
 from conformance.outcomes import (
     HarnessBroken,
     NotImplementedBySubmission,
+    Sentence,
     SpecFailure,
     SpecTimeout,
 )
@@ -66,14 +67,20 @@ class ExitStatus:
         return self.code == 0
 
     def __str__(self) -> str:
+        return str(self.words())
+
+    def words(self) -> Sentence:
+        """``killed by signal 9 (SIGKILL)``, ``exited with status 1``: a sentence of its own."""
         if self.signal is not None:
-            return f"killed by signal {self.signal} ({signal_name(self.signal)})"
-        return f"exited with status {self.code}"
+            return Sentence("killed by signal %(number)s (%(signal)s)", number=self.signal, signal=signal_name(self.signal))
+        return Sentence("exited with status %(code)s", code=self.code)
 
     @property
     def ended(self) -> str:
         """As the verb of a sentence: `exited with status 0`, `was killed by signal 9 (SIGKILL)`."""
-        return f"was {self}" if self.signal is not None else str(self)
+        if self.signal is not None:
+            return Sentence("was killed by signal %(number)s (%(signal)s)", number=self.signal, signal=signal_name(self.signal))
+        return self.words()
 
 
 def _why_write_failed(exc: BaseException) -> str:
@@ -370,13 +377,13 @@ class Proc:
     def wait_blocked(self, syscalls: Iterable[str], timeout: float | Deadline, pid: int | None = None, who: str = "") -> observe.Blocked:
         """Wait until PID (default: this program) sleeps in one of SYSCALLS."""
         pid = pid or self.pid
-        who = who or (self.label if pid == self.pid else f"pid {pid} (started by {self.label})")
+        who = who or (self.label if pid == self.pid else Sentence("pid %(pid)s (started by %(program)s)", pid=pid, program=self.label))
         try:
             return waits.wait_until_blocked(pid, syscalls, timeout, what=who)
         except waits.ProcessGone:
             if self.poll() is not None:
                 raise self._exited_early(f"it blocked in {'/'.join(sorted(syscalls))}") from None
-            raise SpecFailure(f"{who} exited before it blocked in {'/'.join(sorted(syscalls))}.", procs=[self]) from None
+            raise SpecFailure(Sentence("%(who)s exited before it blocked in %(calls)s.", who=who, calls="/".join(sorted(syscalls))), procs=[self]) from None
 
     def wait_state(self, states: str, timeout: float | Deadline, pid: int | None = None) -> str:
         pid = pid or self.pid
@@ -486,8 +493,8 @@ class Proc:
         """How a wait for the exit ended, for a failure's message: ``did not exit within 5 s``,
         or, when a proof ended it early, that it never would (finished_within)."""
         if self.stuck is not None:
-            return "can never exit: every process of it sleeps and nothing can wake any of them"
-        return f"did not exit within {waited:g} s" if isinstance(waited, int | float) else f"did not exit within {waited}"
+            return Sentence("can never exit: every process of it sleeps and nothing can wake any of them")
+        return Sentence("did not exit within %(seconds)s s", seconds=format(waited, "g")) if isinstance(waited, int | float) else Sentence("did not exit within %(waited)s", waited=str(waited))
 
     def not_finished(self, observed: str, **parts: Any) -> SpecTimeout:
         """What to raise when finished_within gave up: the kernel's proof that the program can

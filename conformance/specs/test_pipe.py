@@ -13,7 +13,7 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout, needs
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     READ_CALLS,
@@ -73,12 +73,13 @@ def test_relay_roundtrip(impl, data):
     _wait(relay, deadline.EXIT)
     if not relay.stdout.matches(data):
         raise SpecFailure(
-            f"The output of {relay.label} differs: {first_difference(data, relay.stdout.data)}.",
-            done=f"Fed {describe_bytes(data)} to {relay.label}.",
+            Sentence("The output of %(program)s differs: %(difference)s.", program=relay.label, difference=first_difference(data, relay.stdout.data)),
+            done=Sentence("Fed %(data)s to %(program)s.", data=describe_bytes(data), program=relay.label),
             procs=[relay],
         )
     if not relay.status.ok:
-        raise SpecFailure(f"{relay.label} passed the data but {relay.status}.", expected="exit status 0", procs=[relay])
+        raise SpecFailure(Sentence("%(program)s passed the data but %(status)s.", program=relay.label, status=relay.status.words()),
+                          expected=Sentence("exit status 0"), procs=[relay])
 
 
 @spec(
@@ -98,12 +99,13 @@ def test_eof_on_close(impl):
     if relay.finished_within(waited):
         relay.wait(deadline.STEP)
         if relay.stdout.data != b"before close\n":
-            raise SpecFailure(f"{relay.label} exited but printed {relay.stdout.data!r}.", expected="b'before close\\n'", procs=[relay])
+            raise SpecFailure(Sentence("%(program)s exited but printed %(output)s.", program=relay.label, output=repr(relay.stdout.data)),
+                              expected="b'before close\\n'", procs=[relay])
         return
     pids = relay.tree()
     why = why_no_eof(pids, roles_of_tree(relay.pid), exclude=relay.harness_pipes)
     raise SpecFailure(
-        f"Once its stdin closed, {relay.label} {relay.did_not_exit(waited)} (child pid {child}).",
+        Sentence("Once its stdin closed, %(program)s %(did_not_exit)s (child pid %(child)s).", program=relay.label, did_not_exit=relay.did_not_exit(waited), child=child),
         evidence=why.evidence or [describe(p) for p in pids],
         fix=why.fix,
         procs=[relay],
@@ -119,17 +121,17 @@ def test_uses_pipe(impl):
     """A parent and a child share one pipe: the parent holds its write end, the child its read end."""
     relay = impl.spawn("relay")
     relay.write(b"through the pipe\n")
-    waiting = relay.wait_blocked(READ_CALLS, deadline.STEP, who=f"the parent (pid {relay.pid}), waiting for more input,")
+    waiting = relay.wait_blocked(READ_CALLS, deadline.STEP, who=Sentence("the parent (pid %(pid)s), waiting for more input,", pid=relay.pid))
     kids = children(relay.pid)
     if not kids:
         raise SpecFailure(
-            f"{relay.label} (pid {relay.pid}) waits for input without a child process.",
-            evidence=[str(waiting)],
-            fix="The relay must fork, and send the data through a pipe to its child.",
+            Sentence("%(program)s (pid %(pid)s) waits for input without a child process.", program=relay.label, pid=relay.pid),
+            evidence=[waiting.words()],
+            fix=Sentence("The relay must fork, and send the data through a pipe to its child."),
             procs=[relay],
         )
     child = kids[0]
-    relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
+    relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=Sentence("the relay's child (pid %(pid)s)", pid=child))
     pipes = pipe_holders([relay.pid, child], exclude=relay.harness_pipes)
     shared = [
         ino
@@ -140,14 +142,15 @@ def test_uses_pipe(impl):
     if not shared:
         held = [f"{'parent' if p == relay.pid else 'child'} {f}" for h in pipes.values() for p, f in h]
         raise SpecFailure(
-            f"no pipe has its write end in the parent (pid {relay.pid}) and its read end in the child (pid {child}).",
-            evidence=[f"the pipes they hold, leaving out the grader's own: {', '.join(held) or 'none'}"],
+            Sentence("no pipe has its write end in the parent (pid %(parent)s) and its read end in the child (pid %(child)s).", parent=relay.pid, child=child),
+            evidence=[Sentence("the pipes they hold, leaving out the grader's own: %(pipes)s", pipes=", ".join(held)) if held
+                      else Sentence("they hold no pipe but the grader's own")],
             procs=[relay],
         )
 
 
 #: What to change when the parent does not sleep in write(2) on the full pipe.
-BLOCK_IN_WRITE = "Block in write(2) instead of retrying in a loop."
+BLOCK_IN_WRITE = Sentence("Block in write(2) instead of retrying in a loop.")
 
 
 @spec(
@@ -166,18 +169,18 @@ def test_blocks_when_full(impl):
     relay.wait_state("T", deadline.STEP, pid=child)
     relay.feed(payload)
     # no spin check: the parent copies a pipe's worth of input (or, wrongly, all of it) first
-    blocked = settle.asleep_in(relay, WRITE_CALLS | {"futex"}, deadline.STEP, who="the parent", fix=BLOCK_IN_WRITE, spin_ticks=None)
+    blocked = settle.asleep_in(relay, WRITE_CALLS | {"futex"}, deadline.STEP, who=Sentence("the parent"), fix=BLOCK_IN_WRITE, spin_ticks=None)
     if blocked.syscall.name == "futex":
-        raise SpecFailure("the parent waits on a lock (futex), not in write.", evidence=[str(blocked)], procs=[relay])
-    settle.idle(relay, who="the parent", fix=BLOCK_IN_WRITE)
+        raise SpecFailure(Sentence("the parent waits on a lock (futex), not in write."), evidence=[blocked.words()], procs=[relay])
+    settle.idle(relay, who=Sentence("the parent"), fix=BLOCK_IN_WRITE)
     # a pipe holds 64 KiB (at most 1 MiB if enlarged): more than half the payload taken means
     # the parent read its input into memory instead of letting the full pipe stop it
     if relay.fed - 1 >= len(payload) // 2:  # the first byte, b"x", went before the child stopped
         raise SpecFailure(
-            f"while its child was stopped, {relay.label} took {relay.fed - 1} of the {len(payload)} bytes fed then "
-            f"from its stdin (a pipe holds 64 KiB): it keeps reading input into memory, so "
-            f"back-pressure never reaches whoever feeds it.",
-            evidence=[str(blocked)],
+            Sentence("while its child was stopped, %(program)s took %(took)s of the %(fed)s bytes fed then "
+                     "from its stdin (a pipe holds 64 KiB): it keeps reading input into memory, so "
+                     "back-pressure never reaches whoever feeds it.", program=relay.label, took=relay.fed - 1, fed=len(payload)),
+            evidence=[blocked.words()],
             procs=[relay],
         )
     _kill(relay, child, signal.SIGCONT)
@@ -185,7 +188,7 @@ def test_blocks_when_full(impl):
     expected = b"x" + payload
     if not relay.stdout.matches(expected):
         raise SpecFailure(
-            f"after SIGCONT the output differs from the input: {first_difference(expected, relay.stdout.data)}.",
+            Sentence("after SIGCONT the output differs from the input: %(difference)s.", difference=first_difference(expected, relay.stdout.data)),
             procs=[relay],
         )
 
@@ -201,7 +204,7 @@ def test_broken_pipe(impl):
     relay = impl.spawn("relay")
     relay.write(b"first\n")
     child = relay.child(deadline.STEP)
-    relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the relay's child (pid {child})")
+    relay.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=Sentence("the relay's child (pid %(pid)s)", pid=child))
     mechanism.pipe_to_child(relay, deadline.STEP)  # the pipe whose reader dies
     _kill(relay, child, signal.SIGKILL)
     relay.feed(b"more data\n" * 400_000)  # 4 MB: more than any pipe holds, so a write must fail
@@ -209,24 +212,25 @@ def test_broken_pipe(impl):
     if not relay.finished_within(waited):
         pids = relay.tree()
         holders = pipe_holders(pids, exclude=relay.harness_pipes)
-        readers = [f"{'the parent' if p == relay.pid else f'pid {p}'} still holds {f}" for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]
+        readers = [Sentence("%(who)s still holds %(fd)s", who=Sentence("the parent") if p == relay.pid else Sentence("pid %(pid)s", pid=p), fd=str(f))
+                   for ino, h in holders.items() for p, f in h if f.access in ("r", "rw")]
         raise SpecFailure(
-            f"Once its child was killed, {relay.label} {relay.did_not_exit(waited)}.",
-            evidence=[describe(relay.pid), f"{'; '.join(readers)}, so its writes never fail" if readers else ""],
-            fix="Close the read end in the parent." if readers else "",
+            Sentence("Once its child was killed, %(program)s %(did_not_exit)s.", program=relay.label, did_not_exit=relay.did_not_exit(waited)),
+            evidence=[describe(relay.pid), *(Sentence("%(reader)s, so its writes never fail", reader=r) for r in readers)],
+            fix=Sentence("Close the read end in the parent.") if readers else "",
             procs=[relay],
         )
     status = relay.wait(deadline.STEP)
     if status.signal == signal.SIGPIPE:
         raise SpecFailure(
-            f"{relay.label} was {status}: it did not handle the broken pipe.",
-            fix="Ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) and handle EPIPE from write(2).",
+            Sentence("%(program)s was %(status)s: it did not handle the broken pipe.", program=relay.label, status=status.words()),
+            fix=Sentence("Ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) and handle EPIPE from write(2)."),
             procs=[relay],
         )
     if status.code != 1 or b"broken pipe" not in relay.stderr.data.lower():
         raise SpecFailure(
-            f"after its child was killed, {relay.label} {status.ended} with stderr {relay.stderr.data[-200:]!r}.",
-            expected="exit status 1 and `broken pipe` on stderr",
+            Sentence("after its child was killed, %(program)s %(ended)s with stderr %(stderr)s.", program=relay.label, ended=status.ended, stderr=repr(relay.stderr.data[-200:])),
+            expected=Sentence("exit status 1 and `broken pipe` on stderr"),
             procs=[relay],
         )
 
@@ -249,11 +253,12 @@ def test_reaps_child(impl):
     left = read_stat(child)
     if left is not None and started is not None and left.ppid != relay.pid:
         # the parent exited first, so the child came back to the grader (a child subreaper)
-        what = "a zombie" if left.state == "Z" else f"still {STATE_NAMES.get(left.state, left.state)}"
+        what = STATE_NAMES["Z"] if left.state == "Z" else Sentence("still %(state)s", state=STATE_NAMES.get(left.state, left.state))
         raise SpecFailure(
-            f"{relay.label} {relay.status.ended} without waiting for its child: pid {child} was {what} afterwards.",
-            evidence=[f"{describe(child)}, its parent now pid {left.ppid} (the grader)"],
-            fix="Call waitpid() for the child before exiting.",
+            Sentence("%(program)s %(ended)s without waiting for its child: pid %(child)s was %(what)s afterwards.",
+                     program=relay.label, ended=relay.status.ended, child=child, what=what),
+            evidence=[Sentence("%(process)s, its parent now pid %(ppid)s (the grader)", process=describe(child), ppid=left.ppid)],
+            fix=Sentence("Call waitpid() for the child before exiting."),
             procs=[relay],
         )
 
@@ -272,19 +277,19 @@ def test_duplex_request_response(impl):
     duplex = impl.spawn("duplex")
     for i, line in enumerate(DUPLEX_LINES):
         duplex.write(line + b"\n")
-        reply = duplex.next_line(deadline.STEP, what=f"the reply to line {i + 1} ({describe_bytes(line)})")
+        reply = duplex.next_line(deadline.STEP, what=Sentence("the reply to line %(n)s (%(line)s)", n=i + 1, line=describe_bytes(line)))
         expected = line.upper()
         if reply != expected:
             raise SpecFailure(
-                f"line {i + 1} {line[:60]!r} got the reply {reply[:60]!r}.",
-                expected=f"{expected[:60]!r} (ASCII a-z to upper case, every other byte unchanged)",
+                Sentence("line %(n)s %(line)s got the reply %(reply)s.", n=i + 1, line=repr(line[:60]), reply=repr(reply[:60])),
+                expected=Sentence("%(expected)s (ASCII a-z to upper case, every other byte unchanged)", expected=repr(expected[:60])),
                 procs=[duplex],
             )
     mechanism.pipe_to_child(duplex, deadline.STEP, down_only=False)  # the replies came through a pipe from a child
     duplex.close_stdin()
     status = duplex.wait(deadline.STEP)
     if not status.ok:
-        raise SpecFailure(f"{duplex.label} {status.ended} at EOF.", expected="exit status 0", procs=[duplex])
+        raise SpecFailure(Sentence("%(program)s %(ended)s at EOF.", program=duplex.label, ended=status.ended), expected=Sentence("exit status 0"), procs=[duplex])
 
 
 @spec(
@@ -301,17 +306,17 @@ def test_duplex_large_lines(impl):
     mechanism.pipe_to_child(duplex, deadline.STEP, down_only=False)  # its stdin open, it is there to see
     duplex.end_input()
     try:
-        reply = duplex.next_line(deadline.EXIT, what="the reply to a 1 MiB line")
+        reply = duplex.next_line(deadline.EXIT, what=Sentence("the reply to a 1 MiB line"))
     except BaseException:
         stuck = why_stuck_writing(duplex.tree(), roles_of_tree(duplex.pid), exclude=duplex.harness_pipes)
         if len(stuck) >= 2:
-            raise SpecFailure(f"{duplex.label} deadlocks on a 1 MiB line.", evidence=stuck, procs=[duplex]) from None
+            raise SpecFailure(Sentence("%(program)s deadlocks on a 1 MiB line.", program=duplex.label), evidence=stuck, procs=[duplex]) from None
         raise
     if reply != line.upper():
-        raise SpecFailure(f"the reply to a 1 MiB line differs: {first_difference(line.upper(), reply)}.", procs=[duplex])
-    small = duplex.next_line(deadline.STEP, what="the reply to the line after it")
+        raise SpecFailure(Sentence("the reply to a 1 MiB line differs: %(difference)s.", difference=first_difference(line.upper(), reply)), procs=[duplex])
+    small = duplex.next_line(deadline.STEP, what=Sentence("the reply to the line after it"))
     if small != b"SMALL":
-        raise SpecFailure(f"after the large line, `small` got the reply {small[:60]!r}.", expected="b'SMALL'", procs=[duplex])
+        raise SpecFailure(Sentence("after the large line, `small` got the reply %(reply)s.", reply=repr(small[:60])), expected="b'SMALL'", procs=[duplex])
     duplex.wait(deadline.STEP)
 
 
@@ -325,14 +330,15 @@ def test_duplex_two_pipes(impl):
     duplex = impl.spawn("duplex")
     duplex.write(b"ping\n")
     with needs("pipe.duplex-request-response"):  # no reply, or a wrong one: that spec's bug
-        reply = duplex.next_line(deadline.STEP, what="the reply to `ping`")
+        reply = duplex.next_line(deadline.STEP, what=Sentence("the reply to `ping`"))
         if reply != b"PING":
-            raise SpecFailure(f"`ping` got the reply {reply!r}.", expected="b'PING'", procs=[duplex])
+            raise SpecFailure(Sentence("`ping` got the reply %(reply)s.", reply=repr(reply)), expected="b'PING'", procs=[duplex])
     kids = children(duplex.pid)
     if not kids:
-        raise SpecFailure(f"{duplex.label} (pid {duplex.pid}) answered without a child process.", fix="Duplex must fork.", procs=[duplex])
+        raise SpecFailure(Sentence("%(program)s (pid %(pid)s) answered without a child process.", program=duplex.label, pid=duplex.pid),
+                          fix=Sentence("Duplex must fork."), procs=[duplex])
     child = kids[0]
-    duplex.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=f"the duplex child (pid {child})")
+    duplex.wait_blocked(READ_CALLS, deadline.STEP, pid=child, who=Sentence("the duplex child (pid %(pid)s)", pid=child))
     pipes = pipe_holders([duplex.pid, child], exclude=duplex.harness_pipes)
 
     def direction(ino):
@@ -348,11 +354,11 @@ def test_duplex_two_pipes(impl):
     found = {direction(ino) for ino in pipes}
     if not {"down", "up"} <= found:
         raise SpecFailure(
-            f"the parent (pid {duplex.pid}) and the child (pid {child}) do not hold one pipe each way"
-            + ("." if pipes else ": they hold no pipe at all."),
-            expected=f"one pipe from the parent (pid {duplex.pid}) to the child (pid {child}) and one back",
+            Sentence("the parent (pid %(parent)s) and the child (pid %(child)s) do not hold one pipe each way.", parent=duplex.pid, child=child) if pipes
+            else Sentence("the parent (pid %(parent)s) and the child (pid %(child)s) do not hold one pipe each way: they hold no pipe at all.", parent=duplex.pid, child=child),
+            expected=Sentence("one pipe from the parent (pid %(parent)s) to the child (pid %(child)s) and one back", parent=duplex.pid, child=child),
             evidence=[
-                f"pipe:[{ino}] held as " + ", ".join(f"{'parent' if p == duplex.pid else 'child'} {f}" for p, f in h)
+                Sentence("pipe:[%(inode)s] held as %(holders)s", inode=ino, holders=", ".join(f"{'parent' if p == duplex.pid else 'child'} {f}" for p, f in h))
                 for ino, h in pipes.items()
             ],
             procs=[duplex],

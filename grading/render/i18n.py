@@ -159,6 +159,29 @@ class Translator:
                 return self._(message, **values)
         return text
 
+    def said(self, text: str, words: Any) -> str:
+        """TEXT, a part of a failure, in this language: from WORDS, the sentence's template and
+        values as the record keeps them (conformance.outcomes.Sentence, record.Failure.words),
+        when the catalogue has the template; else as written (a sentence not yet translated, a
+        record from before sentences were kept, plain text)."""
+        if self.language == "en" or not isinstance(words, dict):
+            return text
+        said = self._say(words)
+        return text if said is None else said
+
+    def _say(self, words: dict[str, Any]) -> str | None:
+        template, values = words.get("template"), words.get("values")
+        if not isinstance(template, str) or not isinstance(values, dict):
+            return None
+        if template not in getattr(self._catalogue, "_catalog", {}):  # gettext's own table of the .mo
+            return None
+        translated = self._catalogue.gettext(template)
+        filled = {k: (self._say(v) or _english(v)) if isinstance(v, dict) else v for k, v in values.items()}
+        try:
+            return self._fill(translated, filled)
+        except (KeyError, TypeError, ValueError):  # a record's values that do not fit: English
+            return None
+
     def status_id(self, status: str) -> str:
         """A status as a table shows it, briefly: the status itself in English ("not-implemented")."""
         return self._catalogue.pgettext("status id", status)
@@ -213,6 +236,16 @@ def language_of(record: RunRecord) -> str:
 
 def of(record: RunRecord) -> Translator:
     return translator(language_of(record))
+
+
+def _english(words: dict[str, Any]) -> str:
+    """A sentence kept as WORDS, said in English (its template filled), for a value of a
+    translated sentence that the catalogue does not know."""
+    values = {k: _english(v) if isinstance(v, dict) else v for k, v in words.get("values", {}).items()}
+    try:
+        return str(words.get("template", "")) % values
+    except (KeyError, TypeError, ValueError):
+        return str(words.get("template", ""))
 
 
 def rendered_in(record: RunRecord, language: str) -> RunRecord:

@@ -8,6 +8,7 @@ points. Instructors' reports (``show_hidden=True``) show everything, each hidden
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -290,11 +291,11 @@ class Failure:
 def failure(spec: SpecResult, language: str = "en") -> Failure:
     """SPEC's failure, from the parts the grader recorded (record.Failure): a spec that carries
     only a message (a harness fault, a run that could not grade) shows it as what was observed."""
-    parts = spec.parts
+    parts = said(spec.parts, language)
     expected = spec.title
     if parts.expected:
         expected = i18n.translator(language)._("%(title)s (expected %(expected)s)", title=expected, expected=parts.expected) if expected else parts.expected
-    observed = joined(parts.done, i18n.translator(language).sentence(parts.observed) if parts.observed else parts.observed)
+    observed = joined(parts.done, i18n.translator(language).sentence(parts.observed) if parts.observed and not parts.words.get("observed") else parts.observed)
     return Failure(
         expected=clean(expected),
         observed=clean(observed.strip("\n")).strip(),
@@ -303,6 +304,18 @@ def failure(spec: SpecResult, language: str = "en") -> Failure:
         transcript=_dedent(clean("\n".join(t.text() for t in parts.transcripts))),
         hint=spec.advice,
     )
+
+
+def said(parts: Any, language: str) -> Any:
+    """A failure's parts (record.Failure) with each part the grader said as a sentence
+    (``words``) said again in LANGUAGE; the others as written."""
+    words = parts.words or {}
+    if language == "en" or not words:
+        return parts
+    t = i18n.translator(language)
+    lines = words.get("evidence") or []
+    evidence = [t.said(e, lines[i] if i < len(lines) else None) for i, e in enumerate(parts.evidence)]
+    return dataclasses.replace(parts, evidence=evidence, **{k: t.said(getattr(parts, k), words.get(k)) for k in ("observed", "expected", "done", "fix")})
 
 
 def _consequence(because: str, language: str) -> str:
@@ -317,6 +330,7 @@ def message_text(parts: Any, language: str = "en") -> str:
     """A failure's parts (record.Failure) as one plain text, as its ``text()`` (the record's
     ``message``) lays them out, with the grader's own words in LANGUAGE."""
     t = i18n.translator(language)
+    parts = said(parts, language)
     head = joined(parts.done, parts.observed)
     lines = [_consequence(parts.because, language)] if parts.because else []
     lines += [head] if head else []

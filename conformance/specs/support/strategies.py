@@ -8,7 +8,7 @@ import zlib
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from conformance.outcomes import HarnessBroken
+from conformance.outcomes import HarnessBroken, Sentence
 from conformance.settings import SETTINGS, SettingError
 
 #: The environment variable that replays a seeded perturbation (the seed a failure names).
@@ -54,7 +54,8 @@ def describe_bytes(data: bytes) -> str:
     """A short description of a payload for a message: its length and a preview."""
     preview = data[:24]
     more = "..." if len(data) > 24 else ""
-    return f"{len(data)} bytes ({preview!r}{more})"
+    shown = repr(preview) + more
+    return Sentence("%(n)s bytes (%(preview)s)", n=len(data), preview=shown)
 
 
 def first_difference(expected: bytes, got: bytes) -> str:
@@ -64,13 +65,13 @@ def first_difference(expected: bytes, got: bytes) -> str:
         end = min(i + 4096, n)  # compare only the common prefix: a shorter GOT is handled below
         if expected[i:end] != got[i:end]:
             j = next(k for k in range(i, min(i + 4096, n)) if expected[k] != got[k])
-            return f"first difference at byte {j}: expected {expected[j:j + 8]!r}, got {got[j:j + 8]!r}"
+            return Sentence("first difference at byte %(at)s: expected %(expected)s, got %(got)s", at=j, expected=repr(expected[j:j + 8]), got=repr(got[j:j + 8]))
     if len(got) < len(expected):
         missing = expected[len(got):]
         if b"\n" not in missing and not expected.endswith(b"\n") and (not got or got.endswith(b"\n")):
-            return (f"the output stops after {len(got)} of {len(expected)} bytes: the last line, "
-                    f"{len(missing)} bytes without a newline at the end of the input, is missing")
-        return f"the output stops after {len(got)} of {len(expected)} bytes"
+            return Sentence("the output stops after %(got)s of %(expected)s bytes: the last line, "
+                            "%(missing)s bytes without a newline at the end of the input, is missing", got=len(got), expected=len(expected), missing=len(missing))
+        return Sentence("the output stops after %(got)s of %(expected)s bytes", got=len(got), expected=len(expected))
     if len(got) > len(expected):
-        return f"{len(got) - len(expected)} extra bytes after the expected {len(expected)}: {got[n:n + 16]!r}"
-    return "identical"
+        return Sentence("%(extra)s extra bytes after the expected %(expected)s: %(bytes)s", extra=len(got) - len(expected), expected=len(expected), bytes=repr(got[n:n + 16]))
+    return Sentence("identical")
