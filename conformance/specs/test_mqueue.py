@@ -18,7 +18,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import deadline
-from conformance.outcomes import SpecFailure, needs
+from conformance.outcomes import Sentence, SpecFailure, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     MQ_RECEIVE,
@@ -33,7 +33,7 @@ from conformance.specs.support import (
     play,
     spec_settings,
 )
-from conformance.specs.support.strategies import plural
+from conformance.specs.support.queues import messages, numbered
 
 #: The model spec's queue: this many messages of at most this many bytes.
 CAPACITY = 6
@@ -41,8 +41,8 @@ MESSAGE_SIZE = 32
 #: The largest priority (MQ_PRIO_MAX - 1 on Linux).
 PRIORITY_MAX = 32767
 #: What to do instead of polling.
-SLEEP_IN_RECEIVE = "Open the queue without O_NONBLOCK and call mq_receive(3): the kernel wakes you when a message arrives."
-SLEEP_IN_SEND = "Open the queue without O_NONBLOCK and call mq_send(3): the kernel wakes you when there is room."
+SLEEP_IN_RECEIVE = Sentence("Open the queue without O_NONBLOCK and call mq_receive(3): the kernel wakes you when a message arrives.")
+SLEEP_IN_SEND = Sentence("Open the queue without O_NONBLOCK and call mq_send(3): the kernel wakes you when there is room.")
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_recv_blocks(impl, mqueues):
     name = mqueues.create(tag="blk")
     who = mqueues.cmd("recv")
     receiver = impl.spawn("recv", name, stdin="devnull")
-    asleep_in(receiver, MQ_RECEIVE, deadline.STEP, who=f"{who} on an empty queue", fix=SLEEP_IN_RECEIVE)
+    asleep_in(receiver, MQ_RECEIVE, deadline.STEP, who=Sentence("%(command)s on an empty queue", command=who), fix=SLEEP_IN_RECEIVE)
     mqueues.wakes_for(receiver, name, Message(4, b"wake up"), who=who)
 
 
@@ -107,12 +107,12 @@ def test_send_blocks_when_full(impl, mqueues):
     mqueues.send(name, 1, b"first")
     mqueues.send(name, 1, b"second")
     body = b"waiting to be sent"
-    sender = mqueues.sleeps_until_room(impl, name, 2, body, full="mq_maxmsg 2, 2 messages queued", fix=SLEEP_IN_SEND)
+    sender = mqueues.sleeps_until_room(impl, name, 2, body, full=Sentence("mq_maxmsg 2, 2 messages queued"), fix=SLEEP_IN_SEND)
     left = mqueues.take_all(name)
     if sorted(m.body for m in left) != sorted([body, b"second"]):
         raise SpecFailure(
-            f"After the sender finished the queue holds {mqueues.text(left)}.",
-            expected=f"its message {body!r} and the grader's b'second'",
+            Sentence("After the sender finished the queue holds %(messages)s.", messages=mqueues.text(left)),
+            expected=Sentence("its message %(body)s and the grader's b'second'", body=repr(body)),
             procs=[sender],
         )
 
@@ -126,29 +126,32 @@ def test_send_blocks_when_full(impl, mqueues):
 def test_nowait(impl, mqueues):
     """With --nowait, `recv` on an empty queue and `send` on a full one exit 3 at once."""
     name = mqueues.create(max_messages=2, message_size=32, tag="nw")
-    proc = mqueues.run_recv(impl, name, "--nowait", because="on an empty queue although --nowait was given")
-    expect_exit(proc, 3, f"{mqueues.cmd('recv', '--nowait')} on an empty queue")
+    proc = mqueues.run_recv(impl, name, "--nowait", because=Sentence("on %(what)s although --nowait was given", what=Sentence("an empty queue")))
+    expect_exit(proc, 3, Sentence("%(command)s on an empty queue", command=mqueues.cmd("recv", "--nowait")))
     mqueues.send(name, 1, b"first")
     mqueues.send(name, 1, b"second")
-    proc = mqueues.run_send(impl, name, 2, b"no room", "--nowait", because="on a full queue although --nowait was given")
-    expect_exit(proc, 3, f"{mqueues.cmd('send', 2, '--nowait')} on a full queue (2 of 2 messages)")
+    proc = mqueues.run_send(impl, name, 2, b"no room", "--nowait", because=Sentence("on a full queue although --nowait was given"))
+    expect_exit(proc, 3, Sentence("%(command)s on a full queue (2 of 2 messages)", command=mqueues.cmd("send", 2, "--nowait")))
     left = mqueues.take_all(name)
     if left != [Message(1, b"first"), Message(1, b"second")]:
         raise SpecFailure(
-            f"After the refused send the queue holds {mqueues.text(left)}.", expected="only the grader's two messages", procs=[proc]
+            Sentence("After the refused send the queue holds %(messages)s.", messages=mqueues.text(left)),
+            expected=Sentence("only the grader's two messages"), procs=[proc],
         )
     # the work these refusals are about: with a message there, recv --nowait takes it; with room, send --nowait sends
     mqueues.send(name, 1, b"there now")
     with needs("mqueue.uses-posix-queue"):
-        proc = mqueues.run_recv(impl, name, "--nowait", because="although a message is queued")
+        proc = mqueues.run_recv(impl, name, "--nowait", because=Sentence("although a message is queued"))
         got = mqueues.received_ok(proc, mqueues.cmd("recv", "--nowait"))
         if got != Message(1, b"there now"):
-            raise SpecFailure(f"{mqueues.cmd('recv', '--nowait')} printed {mqueues.show(got)}.", expected="priority 1 b'there now'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s printed %(message)s.", command=mqueues.cmd("recv", "--nowait"), message=mqueues.show(got)),
+                              expected=numbered("priority", 1, b"there now"), procs=[proc])
         # priority 0: this spec judges --nowait, and priorities are priority-order's to judge
         proc = mqueues.sent_ok(impl, name, 0, b"room now", "--nowait")
         left = mqueues.take_all(name)
         if left != [Message(0, b"room now")]:
-            raise SpecFailure(f"{mqueues.cmd('send', 0, '--nowait')} on an empty queue left {mqueues.text(left)}.", expected="priority 0 b'room now'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s on an empty queue left %(messages)s.", command=mqueues.cmd("send", 0, "--nowait"), messages=mqueues.text(left)),
+                              expected=numbered("priority", 0, b"room now"), procs=[proc])
 
 
 # --- sizes and priorities --------------------------------------------------------------------
@@ -165,14 +168,15 @@ def test_message_too_long(impl, mqueues):
     name = mqueues.create(max_messages=2, message_size=64, tag="big")
     who = mqueues.cmd("send", 1)
     proc = mqueues.run_send(impl, name, 1, b"x" * 65)
-    expect_exit(proc, 4, f"{who} with 65 bytes to a queue of 64-byte messages")
+    expect_exit(proc, 4, Sentence("%(command)s with 65 bytes to a queue of 64-byte messages", command=who))
     if mqueues.count(name):
-        raise SpecFailure(f"{who} with 65 bytes exited 4 but queued a message; nothing may be sent.", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s with %(n)s bytes exited 4 but queued a message; nothing may be sent.", command=who, n=65), procs=[proc])
     body = bytes(range(64))
     proc = mqueues.sent_ok(impl, name, 1, body)
     left = mqueues.take_all(name)
     if [m.body for m in left] != [body]:
-        raise SpecFailure(f"{who} with exactly 64 bytes left {mqueues.text(left)} in the queue.", expected="that message, intact", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s with exactly %(n)s bytes left %(messages)s in the queue.", command=who, n=64, messages=mqueues.text(left)),
+                          expected=Sentence("that message, intact"), procs=[proc])
 
 
 @spec(
@@ -186,16 +190,17 @@ def test_bad_priority(impl, mqueues):
     name = mqueues.create(tag="pr")
     for bad in (str(PRIORITY_MAX + 1), "-1"):
         proc = mqueues.run_send(impl, name, bad, b"bad priority")
-        expect_exit(proc, 1, mqueues.cmd("send", bad), " (priority out of range)")
+        expect_exit(proc, 1, mqueues.cmd("send", bad), Sentence("priority out of range"))
         left = mqueues.take_all(name)
         if left:
-            raise SpecFailure(f"{mqueues.cmd('send', bad)} exited 1 but queued {mqueues.text(left)}; nothing may be sent.", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s exited 1 but queued %(messages)s; nothing may be sent.", command=mqueues.cmd("send", bad), messages=mqueues.text(left)),
+                              procs=[proc])
     proc = mqueues.sent_ok(impl, name, PRIORITY_MAX, b"top")
     left = mqueues.take_all(name)
     if left != [Message(PRIORITY_MAX, b"top")]:
         raise SpecFailure(
-            f"{mqueues.cmd('send', PRIORITY_MAX)} left {mqueues.text(left)} in the queue.",
-            expected=f"priority {PRIORITY_MAX} b'top'",
+            Sentence("%(command)s left %(messages)s in the queue.", command=mqueues.cmd("send", PRIORITY_MAX), messages=mqueues.text(left)),
+            expected=numbered("priority", PRIORITY_MAX, b"top"),
             procs=[proc],
         )
 
@@ -215,18 +220,19 @@ def test_unlink(impl, mqueues):
     mqueues.send(name, 1, b"doomed")
     proc = impl.run("unlink", name, timeout=deadline.STEP)
     if not proc.status.ok:
-        raise SpecFailure(f"{mqueues.cmd('unlink')} on an existing queue {proc.status}.", expected="exit status 0", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s on an existing queue %(status)s.", command=mqueues.cmd("unlink"), status=proc.status.words()),
+                          expected=Sentence("exit status 0"), procs=[proc])
     left = mqueues.count(name)
     if left is not None:
         raise SpecFailure(
-            f"{mqueues.cmd('unlink')} exited 0, but a queue named NAME ({name}) can still be opened: it "
-            f"leaks until the machine reboots.",
-            evidence=[f"mq_open({name}) by the grader succeeds: the queue holds {plural(left, 'message')}"],
-            fix="Call mq_unlink(NAME).",
+            Sentence("%(command)s exited 0, but a queue named NAME (%(name)s) can still be opened: it leaks until the machine reboots.",
+                     command=mqueues.cmd("unlink"), name=name),
+            evidence=[Sentence("mq_open(%(name)s) by the grader succeeds: the queue holds %(messages)s", name=name, messages=messages(left))],
+            fix=Sentence("Call mq_unlink(NAME)."),
             procs=[proc],
         )
     proc = impl.run("unlink", name, timeout=deadline.STEP)
-    expect_exit(proc, 1, f"A second {mqueues.cmd('unlink')}", " (no such queue)")
+    expect_exit(proc, 1, Sentence("A second %(command)s", command=mqueues.cmd("unlink")), Sentence("no such queue"))
 
 
 @spec(
@@ -237,18 +243,19 @@ def test_unlink(impl, mqueues):
 def test_no_such_queue(impl, mqueues):
     """`recv` on a name with no queue exits 1 and creates nothing."""
     name = mqueues.new_address("none")
-    proc = mqueues.run_recv(impl, name, because="on a name with no queue: it created the queue instead of failing")
-    expect_exit(proc, 1, f"{mqueues.cmd('recv')} with no queue named NAME")
+    proc = mqueues.run_recv(impl, name, because=Sentence("on a name with no queue: it created the queue instead of failing"))
+    expect_exit(proc, 1, Sentence("%(command)s with no queue named NAME", command=mqueues.cmd("recv")))
     if mqueues.exists(name):
-        raise SpecFailure(f"{mqueues.cmd('recv')} created a queue named NAME; recv must not create one (no O_CREAT).", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s created a queue named NAME; recv must not create one (no O_CREAT).", command=mqueues.cmd("recv")), procs=[proc])
     # the work this refusal is about: with a queue named NAME, recv takes its message
     name = mqueues.create(tag="there")
     mqueues.send(name, 3, b"here it is")
     with needs("mqueue.uses-posix-queue"):
-        proc = mqueues.run_recv(impl, name, because="although a message is queued")
+        proc = mqueues.run_recv(impl, name, because=Sentence("although a message is queued"))
         got = mqueues.received_ok(proc, mqueues.cmd("recv"))
         if got != Message(3, b"here it is"):
-            raise SpecFailure(f"{mqueues.cmd('recv')} on a queue holding a message printed {mqueues.show(got)}.", expected="priority 3 b'here it is'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s on a queue holding a message printed %(message)s.", command=mqueues.cmd("recv"), message=mqueues.show(got)),
+                              expected=numbered("priority", 3, b"here it is"), procs=[proc])
 
 
 @spec(
@@ -265,28 +272,29 @@ def test_persists(impl, mqueues):
     sender = mqueues.run_send(impl, name, 5, body, "--max-messages", "2", "--message-size", "64")
     if not sender.status.ok:
         raise SpecFailure(
-            f"{who} {sender.status} with no queue named NAME yet"
-            + (": none exists afterwards, so it did not create the queue." if mqueues.count(name) is None else "."),
-            expected="it to create the queue (mq_open with O_CREAT) and exit 0",
+            Sentence("%(command)s %(status)s with no queue named NAME yet: none exists afterwards, so it did not create the queue.",
+                     command=who, status=sender.status.words()) if mqueues.count(name) is None
+            else Sentence("%(command)s %(status)s with no queue named NAME yet.", command=who, status=sender.status.words()),
+            expected=Sentence("it to create the queue (mq_open with O_CREAT) and exit 0"),
             procs=[sender],
         )
     count = mqueues.count(name)
     if count is None:
         raise SpecFailure(
-            f"{who} exited 0, but no queue named NAME exists afterwards.",
-            fix="Create it with mq_open(NAME, O_CREAT | O_WRONLY, 0600, &attr).",
+            Sentence("%(command)s exited 0, but no queue named NAME exists afterwards.", command=who),
+            fix=Sentence("Create it with mq_open(NAME, O_CREAT | O_WRONLY, 0600, &attr)."),
             procs=[sender],
         )
     if count != 1:
         raise SpecFailure(
-            f"{who} exited 0; the queue then holds {count} messages, not 1: the message must wait in the kernel's queue.",
+            Sentence("%(command)s exited 0; the queue then holds %(count)s messages, not 1: the message must wait in the kernel's queue.", command=who, count=count),
             procs=[sender],
         )
-    proc = mqueues.run_recv(impl, name, because="although the message sent earlier is queued")
+    proc = mqueues.run_recv(impl, name, because=Sentence("although the message sent earlier is queued"))
     got = mqueues.received_ok(proc, mqueues.cmd("recv"))
     if got.body != body:
         raise SpecFailure(
-            f"{mqueues.cmd('recv')} after the sender exited printed {mqueues.show(got)}.",
+            Sentence("%(command)s after the sender exited printed %(message)s.", command=mqueues.cmd("recv"), message=mqueues.show(got)),
             expected=mqueues.show(Message(5, body)),
             procs=[proc, sender],
         )
@@ -303,10 +311,11 @@ def test_uses_posix_queue(impl, mqueues):
     name = mqueues.create(max_messages=2, message_size=512, tag="io")
     sent = Message(7, bytes(range(256)) + b"\nend\x00")
     mqueues.send(name, sent.number, sent.body)
-    proc = mqueues.run_recv(impl, name, because="although the grader queued a message with posix_ipc")
+    proc = mqueues.run_recv(impl, name, because=Sentence("although the grader queued a message with posix_ipc"))
     got = mqueues.received_ok(proc, mqueues.cmd("recv"))
     if got != sent:
-        raise SpecFailure(f"The grader sent {mqueues.show(sent)} with posix_ipc; {mqueues.cmd('recv')} printed {mqueues.show(got)}.", procs=[proc])
+        raise SpecFailure(Sentence("The grader sent %(sent)s with posix_ipc; %(command)s printed %(message)s.",
+                                   sent=mqueues.show(sent), command=mqueues.cmd("recv"), message=mqueues.show(got)), procs=[proc])
     name = mqueues.new_address("io")
     body = b"\x00\xffback the other way\n"
     flags = ("--max-messages", "3", "--message-size", "128")
@@ -315,20 +324,22 @@ def test_uses_posix_queue(impl, mqueues):
     attributes = mqueues.attributes(name)
     if attributes is None:
         raise SpecFailure(
-            f"{who} exited 0, but no POSIX queue named NAME ({name}) exists.",
-            fix="Create it with mq_open(NAME, O_CREAT, 0600, &attr).",
+            Sentence("%(command)s exited 0, but no POSIX queue named NAME (%(name)s) exists.", command=who, name=name),
+            fix=Sentence("Create it with mq_open(NAME, O_CREAT, 0600, &attr)."),
             procs=[proc],
         )
     *attrs, mode = attributes
     left = mqueues.take_all(name)
     if left != [Message(9, body)]:
-        raise SpecFailure(f"{who} sent {describe_message(None, body)}; the grader found {mqueues.text(left)} in the queue NAME.", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s sent %(message)s; the grader found %(messages)s in the queue NAME.",
+                                   command=who, message=describe_message(None, body), messages=mqueues.text(left)), procs=[proc])
     if attrs != [3, 128]:
         raise SpecFailure(
-            f"The queue {who} created holds {attrs[0]} messages of {attrs[1]} bytes.",
-            expected="3 of 128",
-            fix="Pass them to mq_open in a struct mq_attr (mq_maxmsg, mq_msgsize).",
+            Sentence("The queue %(command)s created holds %(count)s messages of %(size)s bytes.", command=who, count=attrs[0], size=attrs[1]),
+            expected=Sentence("%(count)s of %(size)s", count=3, size=128),
+            fix=Sentence("Pass them to mq_open in a struct mq_attr (mq_maxmsg, mq_msgsize)."),
             procs=[proc],
         )
     if mode != 0o600:
-        raise SpecFailure(f"The queue {who} created has mode {mode:04o}.", expected="mode 0600, as the contract says", procs=[proc])
+        raise SpecFailure(Sentence("The queue %(command)s created has mode %(mode)s.", command=who, mode=format(mode, "04o")),
+                          expected=Sentence("mode 0600, as the contract says"), procs=[proc])

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, Unsupported, needs
+from conformance.outcomes import Sentence, SpecFailure, Unsupported, needs, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     MSGRCV,
@@ -37,7 +37,7 @@ from conformance.specs.support import (
     settle,
     spec_settings,
 )
-from conformance.specs.support.strategies import plural
+from conformance.specs.support.queues import listed, messages, numbered
 
 #: A window in which a sleeping receiver must NOT wake (a non-matching message was queued): not
 #: a deadline but a measurement. The kernel decides at once whether a message wakes a receiver;
@@ -48,8 +48,8 @@ FULL_BYTES = 256
 #: The contract's largest message.
 MAX_MESSAGE = 8192
 #: What to do instead of polling.
-SLEEP_IN_MSGRCV = "Call msgrcv(2) without IPC_NOWAIT and let the kernel wake you when a message arrives."
-SLEEP_IN_MSGSND = "Call msgsnd(2) without IPC_NOWAIT and let the kernel wake you when there is room."
+SLEEP_IN_MSGRCV = Sentence("Call msgrcv(2) without IPC_NOWAIT and let the kernel wake you when a message arrives.")
+SLEEP_IN_MSGSND = Sentence("Call msgsnd(2) without IPC_NOWAIT and let the kernel wake you when there is room.")
 
 
 @pytest.fixture
@@ -101,23 +101,25 @@ def test_fifo_within_type(impl, queues):
         expected = [body for t, body in sent if t == mtype]
         got, runs = [], []
         for i in range(len(expected)):
-            proc = queues.run_recv(impl, key, str(mtype), because=f"although {len(expected) - i} messages of type {mtype} are queued")
+            proc = queues.run_recv(impl, key, str(mtype), because=Sentence("although %(count)s messages of type %(type)s are queued", count=len(expected) - i, type=mtype))
             runs.append(proc)
             got.append(queues.received_ok(proc, queues.cmd("recv", mtype)).body)
         if got != expected:
             types = dict((body, t) for t, body in sent)
             other = next((b for b in got if types.get(b, mtype) != mtype), None)
             why = (
-                f" {other!r} is a message of type {types[other]}: it received a message of another type than {mtype}."
+                [Sentence("%(message)s is a message of type %(other)s: it received a message of another type than %(type)s.",
+                          message=repr(other), other=types[other], type=mtype)]
                 if other is not None
-                else " That is newest first: it took the last message of the type sent, not the oldest (last in, first out)."
+                else [Sentence("That is newest first: it took the last message of the type sent, not the oldest (last in, first out).")]
                 if got == expected[::-1]
-                else ""
+                else []
             )
+            printed = Sentence("%(count)s runs of %(command)s printed %(got)s.", count=len(expected), command=queues.cmd("recv", mtype), got=str(got))
             raise SpecFailure(
-                f"{len(expected)} runs of {queues.cmd('recv', mtype)} printed {got}.{why}",
-                expected=f"{expected}: first in, first out within a type",
-                done=f"The grader sent, in this order, {', '.join(f'type {t} {b!r}' for t, b in sent)}.",
+                one_after_another([printed, *why], " "),
+                expected=Sentence("%(expected)s: first in, first out within a type", expected=str(expected)),
+                done=Sentence("The grader sent, in this order, %(messages)s.", messages=listed([numbered("type", t, b) for t, b in sent])),
                 procs=runs,
             )
 
@@ -136,31 +138,32 @@ def test_recv_blocks(impl, queues):
     key = queues.create()
     who = queues.cmd("recv", 2)
     receiver = impl.spawn("recv", str(key), "2", stdin="devnull")
-    asleep_in(receiver, MSGRCV, deadline.STEP, who=f"{who} on an empty queue", fix=SLEEP_IN_MSGRCV)
+    asleep_in(receiver, MSGRCV, deadline.STEP, who=Sentence("%(command)s on an empty queue", command=who), fix=SLEEP_IN_MSGRCV)
     queues.send(key, 1, b"not for you")
     if receiver.exited_within(NO_WAKE_WINDOW):  # a window in which it must not wake
         receiver.wait(deadline.STEP)
         raise SpecFailure(
-            f"The receiver {receiver.status} instead of sleeping on: a message of another type must not end it.",
-            done=f"{who} was asleep in msgrcv; the grader queued a message of type 1.",
+            Sentence("The receiver %(status)s instead of sleeping on: a message of another type must not end it.", status=receiver.status.words()),
+            done=Sentence("%(command)s was asleep in msgrcv; the grader queued a message of type 1.", command=who),
             procs=[receiver],
         )
     still = settle.settle(receiver, MSGRCV, deadline.STEP, fix=SLEEP_IN_MSGRCV)
     if still is None:
-        raise SpecFailure(f"{who} exited after a message of type 1 was queued.", procs=[receiver])
+        raise SpecFailure(Sentence("%(command)s exited after a message of type 1 was queued.", command=who), procs=[receiver])
     count = queues.count(key)
     if count != 1:
         raise SpecFailure(
-            f"{who} sleeps, but the message of type 1 the grader queued is gone: the queue holds {count} messages.",
-            expected="1 message",
-            evidence=[str(still)],
-            fix="Do not take messages of other types.",
+            Sentence("%(command)s sleeps, but the message of type 1 the grader queued is gone: the queue holds %(count)s messages.", command=who, count=count),
+            expected=messages(1),
+            evidence=[still.words()],
+            fix=Sentence("Do not take messages of other types."),
             procs=[receiver],
         )
-    queues.wakes_for(receiver, key, Message(2, b"for you"), who=who, arriving="a message of type 2")
+    queues.wakes_for(receiver, key, Message(2, b"for you"), who=who, arriving=Sentence("a message of type 2"))
     left = queues.take_all(key)
     if left != [Message(1, b"not for you")]:
-        raise SpecFailure(f"Afterwards the queue holds {queues.text(left)}.", expected="only the type 1 message", procs=[receiver])
+        raise SpecFailure(Sentence("Afterwards the queue holds %(messages)s.", messages=queues.text(left)),
+                          expected=Sentence("only the type 1 message"), procs=[receiver])
 
 
 @spec(
@@ -172,20 +175,21 @@ def test_recv_nowait_empty(impl, queues):
     """`recv --nowait` exits 3 when no message matches, instead of sleeping."""
     key = queues.create()
     who = queues.cmd("recv", 2, "--nowait")
-    for what in ("an empty queue", "a queue holding only a message of type 1"):
-        proc = queues.run_recv(impl, key, "2", "--nowait", because=f"on {what} although --nowait was given")
-        expect_exit(proc, 3, f"{who} on {what}", " (would block)")
-        if what.startswith("an empty"):
+    for empty, what in ((True, Sentence("an empty queue")), (False, Sentence("a queue holding only a message of type 1"))):
+        proc = queues.run_recv(impl, key, "2", "--nowait", because=Sentence("on %(what)s although --nowait was given", what=what))
+        expect_exit(proc, 3, Sentence("%(command)s on %(what)s", command=who, what=what), Sentence("would block"))
+        if empty:
             queues.send(key, 1, b"other type")
     if queues.count(key) != 1:
-        raise SpecFailure(f"{who} removed the message of type 1; it must stay queued.")
+        raise SpecFailure(Sentence("%(command)s removed the message of type 1; it must stay queued.", command=who))
     # the work this refusal is about: with a message of its type queued, --nowait takes it
     queues.send(key, 2, b"there now")
     with needs("msgq.uses-sysv-queue"):
-        proc = queues.run_recv(impl, key, "2", "--nowait", because="although a message of type 2 is queued")
-        got = queues.received_ok(proc, f"{who} with a message of type 2 queued")
+        proc = queues.run_recv(impl, key, "2", "--nowait", because=Sentence("although a message of type 2 is queued"))
+        got = queues.received_ok(proc, Sentence("%(command)s with a message of type 2 queued", command=who))
         if got != Message(2, b"there now"):
-            raise SpecFailure(f"{who} with a message of type 2 queued printed {queues.show(got)}.", expected="type 2 b'there now'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s with a message of type 2 queued printed %(message)s.", command=who, message=queues.show(got)),
+                              expected=numbered("type", 2, b"there now"), procs=[proc])
 
 
 @spec(
@@ -199,11 +203,12 @@ def test_send_blocks_when_full(impl, queues):
     key = queues.create(max_bytes=FULL_BYTES)
     queues.send(key, 1, b"f" * FULL_BYTES)
     body = b"waiting to be sent"
-    full = f"msg_qbytes {FULL_BYTES}, one {FULL_BYTES}-byte message queued"
+    full = Sentence("msg_qbytes %(bytes)s, one %(bytes)s-byte message queued", bytes=FULL_BYTES)
     sender = queues.sleeps_until_room(impl, key, 2, body, full=full, fix=SLEEP_IN_MSGSND)
     left = queues.take_all(key)
     if left != [Message(2, body)]:
-        raise SpecFailure(f"After the sender finished the queue holds {queues.text(left)}.", expected=f"type 2 {body!r}", procs=[sender])
+        raise SpecFailure(Sentence("After the sender finished the queue holds %(messages)s.", messages=queues.text(left)),
+                          expected=numbered("type", 2, body), procs=[sender])
 
 
 @spec(
@@ -215,16 +220,19 @@ def test_send_nowait_full(impl, queues):
     """`send --nowait` on a full queue exits 3 and sends nothing."""
     key = queues.create(max_bytes=FULL_BYTES)
     queues.send(key, 1, b"f" * FULL_BYTES)
-    proc = queues.run_send(impl, key, 2, b"no room", "--nowait", because="on a full queue although --nowait was given")
-    expect_exit(proc, 3, f"The queue was full (msg_qbytes {FULL_BYTES}, {FULL_BYTES} bytes queued); {queues.cmd('send', 2, '--nowait')}")
+    proc = queues.run_send(impl, key, 2, b"no room", "--nowait", because=Sentence("on a full queue although --nowait was given"))
+    expect_exit(proc, 3, Sentence("The queue was full (msg_qbytes %(bytes)s, %(bytes)s bytes queued); %(command)s",
+                                  bytes=FULL_BYTES, command=queues.cmd("send", 2, "--nowait")))
     left = queues.take_all(key)
     if [m.number for m in left] != [1]:
-        raise SpecFailure(f"After the refused send the queue holds {queues.text(left)}.", expected="only the grader's message", procs=[proc])
+        raise SpecFailure(Sentence("After the refused send the queue holds %(messages)s.", messages=queues.text(left)),
+                          expected=Sentence("only the grader's message"), procs=[proc])
     with needs("msgq.uses-sysv-queue"):  # the work this refusal is about: with room, --nowait sends
         proc = queues.sent_ok(impl, key, 2, b"room now", "--nowait")
         left = queues.take_all(key)
         if left != [Message(2, b"room now")]:
-            raise SpecFailure(f"{queues.cmd('send', 2, '--nowait')} on an empty queue left {queues.text(left)}.", expected="type 2 b'room now'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s on an empty queue left %(messages)s.", command=queues.cmd("send", 2, "--nowait"), messages=queues.text(left)),
+                              expected=numbered("type", 2, b"room now"), procs=[proc])
 
 
 # --- sizes -----------------------------------------------------------------------------------
@@ -242,29 +250,31 @@ def test_too_long(impl, queues):
     body = bytes(range(256)) + b"tail" * 11
     queues.send(key, 1, body)
     who = queues.cmd("recv", 1, "--max-bytes", 100)
-    proc = queues.run_recv(impl, key, "1", "--max-bytes", "100", because=f"although a {len(body)}-byte message of type 1 is queued")
+    queued = Sentence("although a %(n)s-byte message of type 1 is queued", n=len(body))
+    proc = queues.run_recv(impl, key, "1", "--max-bytes", "100", because=queued)
     left = queues.take_all(key)
     if proc.status.code != 4:
-        fate = "still queued" if left else "gone from the queue: it was lost"
+        fate = Sentence("still queued") if left else Sentence("gone from the queue: it was lost")
         raise SpecFailure(
-            f"{who} with a {len(body)}-byte message queued {proc.status}.",
-            expected="exit status 4 (message too long)",
-            evidence=[f"The message is {fate}."],
+            Sentence("%(command)s with a %(n)s-byte message queued %(status)s.", command=who, n=len(body), status=proc.status.words()),
+            expected=Sentence("exit status 4 (message too long)"),
+            evidence=[Sentence("The message is %(fate)s.", fate=fate)],
             procs=[proc],
         )
     if left != [Message(1, body)]:
         raise SpecFailure(
-            f"{who} exited 4, but the queue then held {queues.text(left)}; the {len(body)}-byte message "
-            f"must stay queued, intact.",
+            Sentence("%(command)s exited 4, but the queue then held %(messages)s; the %(n)s-byte message must stay queued, intact.",
+                     command=who, messages=queues.text(left), n=len(body)),
             procs=[proc],
         )
     # the work this refusal is about: with room enough in --max-bytes, it receives the message
     queues.send(key, 1, body)
     with needs("msgq.uses-sysv-queue"):
-        proc = queues.run_recv(impl, key, "1", "--max-bytes", "1000", because=f"although a {len(body)}-byte message of type 1 is queued")
+        proc = queues.run_recv(impl, key, "1", "--max-bytes", "1000", because=queued)
         got = queues.received_ok(proc, queues.cmd("recv", 1, "--max-bytes", 1000))
         if got != Message(1, body):
-            raise SpecFailure(f"{queues.cmd('recv', 1, '--max-bytes', 1000)} printed {queues.show(got)}.", expected=f"the whole {len(body)}-byte message", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s printed %(message)s.", command=queues.cmd("recv", 1, "--max-bytes", 1000), message=queues.show(got)),
+                              expected=Sentence("the whole %(n)s-byte message", n=len(body)), procs=[proc])
 
 
 @spec(
@@ -279,13 +289,16 @@ def test_truncate(impl, queues):
     body = bytes(range(256)) + b"tail" * 11
     queues.send(key, 1, body)
     who = queues.cmd("recv", 1, "--max-bytes", 100, "--truncate")
-    proc = queues.run_recv(impl, key, "1", "--max-bytes", "100", "--truncate", because=f"although a {len(body)}-byte message of type 1 is queued")
+    proc = queues.run_recv(impl, key, "1", "--max-bytes", "100", "--truncate",
+                           because=Sentence("although a %(n)s-byte message of type 1 is queued", n=len(body)))
     got = queues.received_ok(proc, who)
     if got != Message(1, body[:100]):
-        raise SpecFailure(f"{who} on a {len(body)}-byte message printed {queues.show(got)}.", expected="type 1 and its first 100 bytes", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s on a %(n)s-byte message printed %(message)s.", command=who, n=len(body), message=queues.show(got)),
+                          expected=Sentence("type 1 and its first 100 bytes"), procs=[proc])
     left = queues.count(key)
     if left != 0:
-        raise SpecFailure(f"After {who} the queue still holds {plural(left, 'message')}: the truncated message must be consumed.", procs=[proc])
+        raise SpecFailure(Sentence("After %(command)s the queue still holds %(messages)s: the truncated message must be consumed.",
+                                   command=who, messages=messages(left)), procs=[proc])
 
 
 @spec(
@@ -305,21 +318,21 @@ def test_send_too_long(impl, queues):
         queued = queues.take_all(key)
         sizes = [len(m.body) for m in queued]
         raise SpecFailure(
-            f"{who} with {MAX_MESSAGE + 1} bytes exited 0"
-            + (f" and queued {sizes[0]} bytes: it cut the input and sent the rest as if it fitted." if sizes and sizes[0] < MAX_MESSAGE + 1
-               else f" and queued {queues.text(queued)}."),
-            expected=f"exit status 4 and no message: more than {MAX_MESSAGE} bytes is too long; read all of stdin before you decide",
+            Sentence("%(command)s with %(n)s bytes exited 0 and queued %(size)s bytes: it cut the input and sent the rest as if it fitted.",
+                     command=who, n=MAX_MESSAGE + 1, size=sizes[0]) if sizes and sizes[0] < MAX_MESSAGE + 1
+            else Sentence("%(command)s with %(n)s bytes exited 0 and queued %(messages)s.", command=who, n=MAX_MESSAGE + 1, messages=queues.text(queued)),
+            expected=Sentence("exit status 4 and no message: more than %(max)s bytes is too long; read all of stdin before you decide", max=MAX_MESSAGE),
             procs=[proc],
         )
-    expect_exit(proc, 4, f"{who} with {MAX_MESSAGE + 1} bytes")
+    expect_exit(proc, 4, Sentence("%(command)s with %(n)s bytes", command=who, n=MAX_MESSAGE + 1))
     if queues.count(key) != 0:
-        raise SpecFailure(f"{who} with {MAX_MESSAGE + 1} bytes exited 4 but queued a message; nothing may be sent.", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s with %(n)s bytes exited 4 but queued a message; nothing may be sent.", command=who, n=MAX_MESSAGE + 1), procs=[proc])
     proc = queues.sent_ok(impl, key, 1, big)
     left = queues.take_all(key)
     if left != [Message(1, big)]:
         raise SpecFailure(
-            f"{who} with exactly {MAX_MESSAGE} bytes left {queues.text(left)} in the queue.",
-            expected="that one message, intact",
+            Sentence("%(command)s with exactly %(n)s bytes left %(messages)s in the queue.", command=who, n=MAX_MESSAGE, messages=queues.text(left)),
+            expected=Sentence("that one message, intact"),
             procs=[proc],
         )
 
@@ -338,22 +351,23 @@ def test_removed_while_waiting(impl, queues):
     key = queues.create()
     who = queues.cmd("recv", 0)
     receiver = impl.spawn("recv", str(key), "0", stdin="devnull")
-    asleep_in(receiver, MSGRCV, deadline.STEP, who=f"{who} on an empty queue", fix=SLEEP_IN_MSGRCV)
+    asleep_in(receiver, MSGRCV, deadline.STEP, who=Sentence("%(command)s on an empty queue", command=who), fix=SLEEP_IN_MSGRCV)
     queues.remove(key)
     waited = Deadline(deadline.STEP)
     if not receiver.finished_within(waited):
         again = queues.count(key)
         raise SpecFailure(
-            f"The grader removed the queue (msgctl IPC_RMID) under {who}; it had not exited {waited} later.",
+            Sentence("The grader removed the queue (msgctl IPC_RMID) under %(command)s; it had not exited %(waited)s later.", command=who, waited=str(waited)),
             evidence=[
                 describe(receiver.pid),
-                f"A new queue with KEY exists again ({again} messages): it was created anew." if again is not None else "",
+                Sentence("A new queue with KEY exists again (%(count)s messages): it was created anew.", count=again) if again is not None else "",
             ],
             procs=[receiver],
         )
     status = receiver.wait(deadline.STEP)
     if status.code != 1:
-        raise SpecFailure(f"After its queue was removed, {who} {status}.", expected="exit status 1", procs=[receiver])
+        raise SpecFailure(Sentence("After its queue was removed, %(command)s %(status)s.", command=who, status=status.words()),
+                          expected=Sentence("exit status 1"), procs=[receiver])
 
 
 @spec(
@@ -369,24 +383,26 @@ def test_persists(impl, queues):
     sender = queues.run_send(impl, key, 5, body)
     if not sender.status.ok:
         raise SpecFailure(
-            f"{queues.cmd('send', 5)} {sender.status} with no queue under KEY yet"
-            + (": none exists afterwards, so it did not create the queue." if queues.count(key) is None else "."),
-            expected="it to create the queue (msgget with IPC_CREAT) and exit 0",
+            Sentence("%(command)s %(status)s with no queue under KEY yet: none exists afterwards, so it did not create the queue.",
+                     command=queues.cmd("send", 5), status=sender.status.words()) if queues.count(key) is None
+            else Sentence("%(command)s %(status)s with no queue under KEY yet.", command=queues.cmd("send", 5), status=sender.status.words()),
+            expected=Sentence("it to create the queue (msgget with IPC_CREAT) and exit 0"),
             procs=[sender],
         )
     count = queues.count(key)
     if count != 1:
         raise SpecFailure(
-            f"{queues.cmd('send', 5)} exited 0, and then "
-            + ("no System V queue with KEY exists" if count is None else f"the queue with KEY holds {count} messages, not 1")
-            + ": the message must wait in the kernel's queue after its sender is gone.",
+            Sentence("%(command)s exited 0, and then no System V queue with KEY exists: the message must wait in the kernel's queue "
+                     "after its sender is gone.", command=queues.cmd("send", 5)) if count is None
+            else Sentence("%(command)s exited 0, and then the queue with KEY holds %(count)s messages, not 1: the message must wait in "
+                          "the kernel's queue after its sender is gone.", command=queues.cmd("send", 5), count=count),
             procs=[sender],
         )
-    proc = queues.run_recv(impl, key, "5", because="although the message of type 5 sent earlier is queued")
+    proc = queues.run_recv(impl, key, "5", because=Sentence("although the message of type 5 sent earlier is queued"))
     got = queues.received_ok(proc, queues.cmd("recv", 5))
     if got != Message(5, body):
         raise SpecFailure(
-            f"{queues.cmd('recv', 5)} after the sender exited printed {queues.show(got)}.",
+            Sentence("%(command)s after the sender exited printed %(message)s.", command=queues.cmd("recv", 5), message=queues.show(got)),
             expected=describe_message(5, body),
             procs=[proc, sender],
         )
@@ -405,7 +421,7 @@ def test_concurrent_receivers(impl, queues):
     who = queues.cmd("recv", 0)
     receivers = [impl.spawn("recv", str(key), "0", stdin="devnull") for _ in range(count)]
     for i, r in enumerate(receivers):
-        asleep_in(r, MSGRCV, deadline.STEP, who=f"receiver #{i + 1} ({who} on an empty queue)", fix=SLEEP_IN_MSGRCV)
+        asleep_in(r, MSGRCV, deadline.STEP, who=Sentence("receiver #%(n)s (%(command)s on an empty queue)", n=i + 1, command=who), fix=SLEEP_IN_MSGRCV)
     sent = [b"message %d" % i for i in range(count)]
     for body in sent:
         queues.send(key, 1, body)
@@ -414,18 +430,19 @@ def test_concurrent_receivers(impl, queues):
         waited = Deadline(deadline.STEP)
         if not r.finished_within(waited):
             raise SpecFailure(
-                f"{count} receivers slept in msgrcv and the grader sent {count} messages; receiver #{i + 1} "
-                f"had not exited {waited} later.",
-                evidence=[describe(r.pid), f"The queue holds {plural(queues.count(key), 'message')}."],
+                Sentence("%(count)s receivers slept in msgrcv and the grader sent %(count)s messages; receiver #%(n)s "
+                         "had not exited %(waited)s later.", count=count, n=i + 1, waited=str(waited)),
+                evidence=[describe(r.pid), Sentence("The queue holds %(messages)s.", messages=messages(queues.count(key)))],
                 procs=[r],
             )
         r.wait(deadline.STEP)
-        got.append(queues.received_ok(r, f"receiver #{i + 1} ({who})").body)
+        got.append(queues.received_ok(r, Sentence("receiver #%(n)s (%(command)s)", n=i + 1, command=who)).body)
     if Counter(got) != Counter(sent):
-        raise SpecFailure(f"{count} receivers printed {sorted(got)}; the grader sent {sorted(sent)}: each exactly once.", procs=receivers)
+        raise SpecFailure(Sentence("%(count)s receivers printed %(got)s; the grader sent %(sent)s: each exactly once.",
+                                   count=count, got=str(sorted(got)), sent=str(sorted(sent))), procs=receivers)
     left = queues.count(key)
     if left != 0:
-        raise SpecFailure(f"After {count} receives of {count} messages the queue still holds {left}.", procs=receivers)
+        raise SpecFailure(Sentence("After %(count)s receives of %(count)s messages the queue still holds %(left)s.", count=count, left=left), procs=receivers)
 
 
 @spec(
@@ -439,15 +456,17 @@ def test_invalid_type(impl, queues):
     key = queues.create()
     for bad in ("0", "-3", "two"):
         proc = queues.run_send(impl, key, bad, b"bad type")
-        expect_exit(proc, 1, queues.cmd("send", bad), " (TYPE must be a positive integer)")
+        expect_exit(proc, 1, queues.cmd("send", bad), Sentence("TYPE must be a positive integer"))
         left = queues.take_all(key)
         if left:
-            raise SpecFailure(f"{queues.cmd('send', bad)} exited 1 but queued {queues.text(left)}; nothing may be sent.", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s exited 1 but queued %(messages)s; nothing may be sent.", command=queues.cmd("send", bad), messages=queues.text(left)),
+                              procs=[proc])
     with needs("msgq.uses-sysv-queue"):  # the work this refusal is about: a good TYPE is sent
         proc = queues.sent_ok(impl, key, 5, b"good type")
         left = queues.take_all(key)
         if left != [Message(5, b"good type")]:
-            raise SpecFailure(f"{queues.cmd('send', 5)} left {queues.text(left)} in the queue.", expected="type 5 b'good type'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s left %(messages)s in the queue.", command=queues.cmd("send", 5), messages=queues.text(left)),
+                              expected=numbered("type", 5, b"good type"), procs=[proc])
 
 
 @spec(
@@ -461,10 +480,11 @@ def test_uses_sysv_queue(impl, queues):
     key = queues.create()
     sent = Message(7, bytes(range(256)) + b"\nend\x00")
     queues.send(key, sent.number, sent.body)
-    proc = queues.run_recv(impl, key, "7", because="although the grader queued a message of type 7 with sysv_ipc")
+    proc = queues.run_recv(impl, key, "7", because=Sentence("although the grader queued a message of type 7 with sysv_ipc"))
     got = queues.received_ok(proc, queues.cmd("recv", 7))
     if got != sent:
-        raise SpecFailure(f"The grader sent {queues.show(sent)} with sysv_ipc; {queues.cmd('recv', 7)} printed {queues.show(got)}.", procs=[proc])
+        raise SpecFailure(Sentence("The grader sent %(sent)s with sysv_ipc; %(command)s printed %(message)s.",
+                                   sent=queues.show(sent), command=queues.cmd("recv", 7), message=queues.show(got)), procs=[proc])
     key = queues.new_address()
     who = queues.cmd("send", 9)
     body = b"\x00\xffback the other way\n"
@@ -472,16 +492,18 @@ def test_uses_sysv_queue(impl, queues):
     mode = queues.mode(key)
     if mode is None:
         raise SpecFailure(
-            f"{who} exited 0, but no System V queue with KEY ({key}) exists.",
+            Sentence("%(command)s exited 0, but no System V queue with KEY (%(key)s) exists.", command=who, key=key),
             evidence=[queues.shown(key)],
-            fix="Create it with msgget(KEY, IPC_CREAT | 0600).",
+            fix=Sentence("Create it with msgget(KEY, IPC_CREAT | 0600)."),
             procs=[proc],
         )
     taken = queues.take_all(key)
     if taken != [Message(9, body)]:
-        raise SpecFailure(f"{who} sent {describe_message(None, body)}; the grader found {queues.text(taken)} in the queue with KEY.", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s sent %(message)s; the grader found %(messages)s in the queue with KEY.",
+                                   command=who, message=describe_message(None, body), messages=queues.text(taken)), procs=[proc])
     if mode != 0o600:
-        raise SpecFailure(f"The queue {who} created has mode {mode:04o}.", expected="mode 0600, as the contract says", procs=[proc])
+        raise SpecFailure(Sentence("The queue %(command)s created has mode %(mode)s.", command=who, mode=format(mode, "04o")),
+                          expected=Sentence("mode 0600, as the contract says"), procs=[proc])
 
 
 @spec(
@@ -495,13 +517,14 @@ def test_rm_removes(impl, queues):
     queues.send(key, 1, b"doomed")
     proc = impl.run("rm", str(key), timeout=deadline.STEP)
     if not proc.status.ok:
-        raise SpecFailure(f"{queues.cmd('rm')} on an existing queue {proc.status}.", expected="exit status 0", procs=[proc])
+        raise SpecFailure(Sentence("%(command)s on an existing queue %(status)s.", command=queues.cmd("rm"), status=proc.status.words()),
+                          expected=Sentence("exit status 0"), procs=[proc])
     left = queues.count(key)
     if left is not None:
         raise SpecFailure(
-            f"{queues.cmd('rm')} exited 0, but the queue with KEY still exists, holding {plural(left, 'message')}: it leaks.",
+            Sentence("%(command)s exited 0, but the queue with KEY still exists, holding %(messages)s: it leaks.", command=queues.cmd("rm"), messages=messages(left)),
             evidence=[queues.shown(key)],
-            fix="Remove it with msgctl(IPC_RMID).",
+            fix=Sentence("Remove it with msgctl(IPC_RMID)."),
             procs=[proc],
         )
 
@@ -516,27 +539,31 @@ def test_no_such_queue(impl, queues):
     """`recv` and `rm` on a KEY with no queue exit 1 and create nothing."""
     key = queues.new_address()
     who = queues.cmd("recv", 0)
-    proc = queues.run_recv(impl, key, "0", because="on a KEY with no queue: it created the queue instead of failing")
+    proc = queues.run_recv(impl, key, "0", because=Sentence("on a KEY with no queue: it created the queue instead of failing"))
     if proc.status.code != 1 or b"no such queue" not in proc.stderr.data.lower():
         raise SpecFailure(
-            f"{who} with no queue under KEY {proc.status} with stderr {proc.stderr.data[-200:]!r}.",
-            expected="exit status 1 and `no such queue`",
+            Sentence("%(command)s with no queue under KEY %(status)s with stderr %(stderr)s.",
+                     command=who, status=proc.status.words(), stderr=repr(proc.stderr.data[-200:])),
+            expected=Sentence("exit status 1 and `no such queue`"),
             procs=[proc],
         )
     if queues.count(key) is not None:
-        raise SpecFailure(f"{who} created a queue under KEY; recv must not create one (no IPC_CREAT).", evidence=[queues.shown(key)], procs=[proc])
+        raise SpecFailure(Sentence("%(command)s created a queue under KEY; recv must not create one (no IPC_CREAT).", command=who),
+                          evidence=[queues.shown(key)], procs=[proc])
     proc = impl.run("rm", str(key), timeout=deadline.STEP)
-    expect_exit(proc, 1, f"{queues.cmd('rm')} with no queue under KEY")
+    expect_exit(proc, 1, Sentence("%(command)s with no queue under KEY", command=queues.cmd("rm")))
     # the work these refusals are about: with a queue under KEY, recv takes its message and rm removes it
     key = queues.create()
     queues.send(key, 3, b"here it is")
     with needs("msgq.uses-sysv-queue"):
-        proc = queues.run_recv(impl, key, "0", because="although a message is queued")
+        proc = queues.run_recv(impl, key, "0", because=Sentence("although a message is queued"))
         got = queues.received_ok(proc, who)
         if got != Message(3, b"here it is"):
-            raise SpecFailure(f"{who} on a queue holding a message printed {queues.show(got)}.", expected="type 3 b'here it is'", procs=[proc])
+            raise SpecFailure(Sentence("%(command)s on a queue holding a message printed %(message)s.", command=who, message=queues.show(got)),
+                              expected=numbered("type", 3, b"here it is"), procs=[proc])
     with needs("msgq.rm-removes"):
         proc = impl.run("rm", str(key), timeout=deadline.STEP)
-        expect_exit(proc, 0, f"{queues.cmd('rm')} on an existing queue")
+        expect_exit(proc, 0, Sentence("%(command)s on an existing queue", command=queues.cmd("rm")))
         if queues.count(key) is not None:
-            raise SpecFailure(f"{queues.cmd('rm')} exited 0, but the queue with KEY still exists.", evidence=[queues.shown(key)], procs=[proc])
+            raise SpecFailure(Sentence("%(command)s exited 0, but the queue with KEY still exists.", command=queues.cmd("rm")),
+                              evidence=[queues.shown(key)], procs=[proc])

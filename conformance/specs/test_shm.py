@@ -25,7 +25,7 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout, needs
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     as_program,
@@ -41,7 +41,6 @@ from conformance.specs.support import (
     sysvipc,
     wait_until,
 )
-from conformance.specs.support.strategies import plural
 
 MiB = 1 << 20
 # Deadlines are the presets (conformance.deadline): STEP for a small program (`rm`, `read` of a
@@ -90,13 +89,15 @@ def _expect_exit(proc, code, doing):
     """Fail unless PROC exited with CODE; DOING says what it was asked to do."""
     status = proc.status
     if status is None or status.code != code:
-        raise SpecFailure(f"{proc.label} {status.ended if status else 'is still running'}.", done=f"{doing}:", expected=f"exit status {code}", procs=[proc])
+        raise SpecFailure(Sentence("%(program)s %(ended)s.", program=proc.label, ended=status.ended if status else Sentence("is still running")),
+                          done=Sentence("%(doing)s:", doing=doing), expected=Sentence("exit status %(code)s", code=code), procs=[proc])
     return proc
 
 
 def _write(impl, key, data, *args):
     proc = impl.run("write", str(key), *args, input=data, timeout=deadline.EXIT)
-    _expect_exit(proc, 0, f"storing {describe_bytes(data)} in segment {key}" + (f" with {' '.join(args)}" if args else ""))
+    _expect_exit(proc, 0, Sentence("storing %(data)s in segment %(key)s with %(args)s", data=describe_bytes(data), key=key, args=" ".join(args)) if args
+                 else Sentence("storing %(data)s in segment %(key)s", data=describe_bytes(data), key=key))
     return proc
 
 
@@ -108,9 +109,9 @@ def _in_a_segment(key, writer):
         return
     with needs("shm.persists"):
         raise SpecFailure(
-            f"`shm write {key}` exited 0, but no System V segment with key {key} exists: the record is not in shared memory.",
-            evidence=[f"/proc/sysvipc/shm lists no segment with key {key}."],
-            fix="Store the record in the segment shmget(KEY, ...) gives, attached with shmat.",
+            Sentence("`shm write %(key)s` exited 0, but no System V segment with key %(key)s exists: the record is not in shared memory.", key=key),
+            evidence=[_no_segment(key)],
+            fix=Sentence("Store the record in the segment shmget(KEY, ...) gives, attached with shmat."),
             procs=[writer],
         )
 
@@ -121,25 +122,27 @@ def _read(impl, key, expected, again=False, previous=None):
     proc = impl.run("read", str(key), timeout=deadline.EXIT, capture_limit=len(expected) + 4096)
     if again and proc.status is not None and proc.status.code != 0 and shared_memory.segment_row(key) is None:
         raise SpecFailure(
-            f"reading segment {key} a second time: {proc.label} {proc.status.ended}, and no segment with key {key} "
-            "exists any more: the read before removed it.",
-            expected="exit status 0 and the record again: reading is not taking (only `shm rm` removes the segment)",
+            Sentence("reading segment %(key)s a second time: %(program)s %(ended)s, and no segment with key %(key)s "
+                     "exists any more: the read before removed it.", key=key, program=proc.label, ended=proc.status.ended),
+            expected=Sentence("exit status 0 and the record again: reading is not taking (only `shm rm` removes the segment)"),
             procs=[proc],
         )
-    _expect_exit(proc, 0, f"reading segment {key}")
+    _expect_exit(proc, 0, Sentence("reading segment %(key)s", key=key))
     if not proc.stdout.matches(expected):
         got = proc.stdout.length
         why = (
-            f" That is the length of the record written before ({previous} bytes): the last write did not store its own LENGTH."
+            [Sentence("That is the length of the record written before (%(previous)s bytes): the last write did not store its own LENGTH.", previous=previous)]
             if previous is not None and got == previous != len(expected)
-            else " That is 64 KiB, the most one read(2) of a pipe returns: `shm write` must read stdin in a loop until EOF."
+            else [Sentence("That is 64 KiB, the most one read(2) of a pipe returns: `shm write` must read stdin in a loop until EOF.")]
             if got == 65536 < len(expected)
-            else ""
+            else []
         )
+        printed = Sentence("`shm read %(key)s` printed %(data)s: %(difference)s.",
+                           key=key, data=describe_bytes(proc.stdout.data), difference=first_difference(expected, proc.stdout.data))
         raise SpecFailure(
-            f"`shm read {key}` printed {describe_bytes(proc.stdout.data)}: {first_difference(expected, proc.stdout.data)}.{why}",
-            expected=f"the record stored there, {describe_bytes(expected)}",
-            fix="Print exactly LENGTH bytes from offset 4, as bytes (no terminator, no newline added).",
+            one_after_another([printed, *why], " "),
+            expected=Sentence("the record stored there, %(data)s", data=describe_bytes(expected)),
+            fix=Sentence("Print exactly LENGTH bytes from offset 4, as bytes (no terminator, no newline added)."),
             procs=[proc],
         )
     return proc
@@ -151,20 +154,35 @@ def _text(proc):
 
 
 def _describe_row(row):
-    return (
-        f"shmid {row['shmid']}, key {row['key']}, {row['size']} bytes, mode {row['perms'] & 0o777:o}, "
-        f"created by pid {row['cpid']}, {row['nattch']} attached"
+    return Sentence(
+        "shmid %(shmid)s, key %(key)s, %(size)s bytes, mode %(mode)s, created by pid %(cpid)s, %(attached)s attached",
+        shmid=row["shmid"], key=row["key"], size=row["size"], mode=format(row["perms"] & 0o777, "o"), cpid=row["cpid"], attached=row["nattch"],
     )
 
 
 def _row_evidence(row):
     """The kernel's row for a segment, as an evidence sentence."""
-    return f"/proc/sysvipc/shm lists {_describe_row(row)}."
+    return Sentence("/proc/sysvipc/shm lists %(segment)s.", segment=_describe_row(row))
+
+
+def _no_segment(key):
+    """The kernel's word that no segment has KEY, as an evidence sentence."""
+    return Sentence("/proc/sysvipc/shm lists no segment with key %(key)s.", key=key)
 
 
 def _segment(row):
     """The segment of ROW in a student's terms: its size and mode."""
-    return f"a segment of {row['size']} bytes with mode {row['perms'] & 0o777:o}"
+    return Sentence("a segment of %(size)s bytes with mode %(mode)s", size=row["size"], mode=format(row["perms"] & 0o777, "o"))
+
+
+def _either(parts):
+    """`A or B` (one or two PARTS) as one Sentence."""
+    return Sentence("%(first)s or %(then)s", first=parts[0], then=parts[1]) if len(parts) > 1 else parts[0]
+
+
+def _both(parts):
+    """`A and B` (one or two PARTS) as one Sentence."""
+    return Sentence("%(first)s and %(then)s", first=parts[0], then=parts[1]) if len(parts) > 1 else parts[0]
 
 
 # --- write, read, rm ---------------------------------------------------------------------
@@ -204,15 +222,15 @@ def test_persists(impl, names, made):
     row = shared_memory.segment_row(key)
     if row is None:
         raise SpecFailure(
-            f"`shm write` exited 0, but afterwards there is no segment with key {key}.",
-            evidence=[f"/proc/sysvipc/shm lists no segment with key {key}."],
-            fix="The segment must outlive the writer (only `shm rm` removes it).",
+            Sentence("`shm write` exited 0, but afterwards there is no segment with key %(key)s.", key=key),
+            evidence=[_no_segment(key)],
+            fix=Sentence("The segment must outlive the writer (only `shm rm` removes it)."),
             procs=[writer],
         )
     if row["size"] != DEFAULT_SIZE or row["perms"] & 0o777 != 0o600:
         raise SpecFailure(
-            f"`shm write` without --size made {_segment(row)}.",
-            expected=f"{DEFAULT_SIZE} bytes with mode 600 (shmget(KEY, 4096, IPC_CREAT | 0600))",
+            Sentence("`shm write` without --size made %(segment)s.", segment=_segment(row)),
+            expected=Sentence("%(size)s bytes with mode 600 (shmget(KEY, 4096, IPC_CREAT | 0600))", size=DEFAULT_SIZE),
             evidence=[_row_evidence(row)],
             procs=[writer],
         )
@@ -237,9 +255,9 @@ def test_layout_interop(impl, names, made):
     row = shared_memory.segment_row(key)
     if row is None or row["size"] != 1000 or row["perms"] & 0o777 != 0o600:
         raise SpecFailure(
-            f"`shm write {key} --size 1000` exited 0 but made {_segment(row) if row else 'no segment with that key'}.",
-            expected="a 1000-byte segment with mode 600",
-            evidence=[_row_evidence(row) if row else f"/proc/sysvipc/shm lists no segment with key {key}."],
+            Sentence("`shm write %(key)s --size 1000` exited 0 but made %(segment)s.", key=key, segment=_segment(row) if row else Sentence("no segment with that key")),
+            expected=Sentence("a 1000-byte segment with mode 600"),
+            evidence=[_row_evidence(row) if row else _no_segment(key)],
             procs=[writer],
         )
     raw = shared_memory.read_segment(key) or b""
@@ -247,16 +265,17 @@ def test_layout_interop(impl, names, made):
     if raw[:LENGTH] != header:
         swapped = raw[:LENGTH] == len(record).to_bytes(LENGTH, "big")
         raise SpecFailure(
-            f"after storing a {len(record)}-byte record, the segment's first 4 bytes are "
-            f"{raw[:LENGTH].hex(' ')}{' (that is the length big-endian)' if swapped else ''}.",
-            expected=f"{header.hex(' ')} ({len(record)} as 32 bits, little-endian)",
-            fix="Store the length little-endian." if swapped else "",
+            Sentence("after storing a %(n)s-byte record, the segment's first 4 bytes are %(bytes)s (that is the length big-endian).",
+                     n=len(record), bytes=raw[:LENGTH].hex(" ")) if swapped
+            else Sentence("after storing a %(n)s-byte record, the segment's first 4 bytes are %(bytes)s.", n=len(record), bytes=raw[:LENGTH].hex(" ")),
+            expected=Sentence("%(bytes)s (%(n)s as 32 bits, little-endian)", bytes=header.hex(" "), n=len(record)),
+            fix=Sentence("Store the length little-endian.") if swapped else "",
             procs=[writer],
         )
     if raw[LENGTH : LENGTH + len(record)] != record:
         raise SpecFailure(
-            f"the record's bytes in the segment, from offset 4, differ from what was stored: "
-            f"{first_difference(record, raw[LENGTH : LENGTH + len(record)])}.",
+            Sentence("the record's bytes in the segment, from offset 4, differ from what was stored: %(difference)s.",
+                     difference=first_difference(record, raw[LENGTH : LENGTH + len(record)])),
             procs=[writer],
         )
 
@@ -282,29 +301,29 @@ def test_too_large(impl, names, made):
     before = shared_memory.read_segment(key)
     too_big = b"\xee" * 61
     attempts = (
-        (too_big, ["--size", "64"], "61 bytes need 65 with the length, and the segment has 64"),
-        (too_big, ["--size", "4096"], "the existing 64-byte segment keeps its size whatever --size says"),
-        (b"\xdd" * 5000, [], "5000 bytes do not fit in 64"),
+        (too_big, ["--size", "64"], Sentence("61 bytes need 65 with the length, and the segment has 64")),
+        (too_big, ["--size", "4096"], Sentence("the existing 64-byte segment keeps its size whatever --size says")),
+        (b"\xdd" * 5000, [], Sentence("5000 bytes do not fit in 64")),
     )
     for data, args, why in attempts:
         proc = impl.run("write", str(key), *args, input=data, timeout=deadline.EXIT)
         if proc.status.code != 1:
             raise SpecFailure(
-                f"`shm write {key} {' '.join(args)}` with {describe_bytes(data)} {proc.status}.",
-                expected=f"exit status 1 ({why})",
+                Sentence("`shm write %(key)s %(args)s` with %(data)s %(status)s.", key=key, args=" ".join(args), data=describe_bytes(data), status=proc.status.words()),
+                expected=Sentence("exit status %(code)s (%(why)s)", code=1, why=why),
                 procs=[proc],
             )
         after = shared_memory.read_segment(key)
         if after is None:
             raise SpecFailure(
-                f"a refused `shm write` ({why}) removed segment {key}.",
-                fix="It must leave the segment as it was.",
+                Sentence("a refused `shm write` (%(why)s) removed segment %(key)s.", why=why, key=key),
+                fix=Sentence("It must leave the segment as it was."),
                 procs=[proc],
             )
         if after != before:
             raise SpecFailure(
-                f"a refused `shm write` ({why}) changed the segment: {first_difference(before, after)}.",
-                fix="Check that the record fits before writing anything.",
+                Sentence("a refused `shm write` (%(why)s) changed the segment: %(difference)s.", why=why, difference=first_difference(before, after)),
+                fix=Sentence("Check that the record fits before writing anything."),
                 procs=[proc],
             )
     _read(impl, key, fits)
@@ -332,14 +351,14 @@ def test_rewrite(impl, names, made):
 def test_rm_removes(impl, names, made):
     """`shm rm KEY` removes the segment; `read` and `rm` of a segment that does not exist exit 1."""
     key = made.key(names.sysv_key())
-    _expect_exit(impl.run("read", str(key), timeout=deadline.STEP), 1, f"reading segment {key}, which does not exist")
+    _expect_exit(impl.run("read", str(key), timeout=deadline.STEP), 1, Sentence("reading segment %(key)s, which does not exist", key=key))
     _in_a_segment(key, _write(impl, key, b"to be removed"))
-    rm = _expect_exit(impl.run("rm", str(key), timeout=deadline.STEP), 0, f"removing segment {key}")
+    rm = _expect_exit(impl.run("rm", str(key), timeout=deadline.STEP), 0, Sentence("removing segment %(key)s", key=key))
     row = shared_memory.segment_row(key)
     if row is not None:
-        raise SpecFailure(f"`shm rm {key}` exited 0 but the segment is still there.", evidence=[_row_evidence(row)], procs=[rm])
-    _expect_exit(impl.run("rm", str(key), timeout=deadline.STEP), 1, f"removing segment {key} a second time")
-    _expect_exit(impl.run("read", str(key), timeout=deadline.STEP), 1, f"reading segment {key} after it was removed")
+        raise SpecFailure(Sentence("`shm rm %(key)s` exited 0 but the segment is still there.", key=key), evidence=[_row_evidence(row)], procs=[rm])
+    _expect_exit(impl.run("rm", str(key), timeout=deadline.STEP), 1, Sentence("removing segment %(key)s a second time", key=key))
+    _expect_exit(impl.run("read", str(key), timeout=deadline.STEP), 1, Sentence("reading segment %(key)s after it was removed", key=key))
 
 
 # --- fork: the seed's demo -------------------------------------------------------------------
@@ -370,24 +389,25 @@ def test_fork_shares(impl, made):
     if lines != ["33, 44"]:
         copied = lines == ["11, 22"]
         raise SpecFailure(
-            f"`shm fork` printed {proc.stdout.data[:200]!r}."
-            + (" The parent still sees the values it stored before fork: the child wrote to its own copy." if copied else ""),
-            expected="the line `33, 44`",
+            Sentence("`shm fork` printed %(output)s. The parent still sees the values it stored before fork: the child wrote to its own copy.",
+                     output=repr(proc.stdout.data[:200])) if copied
+            else Sentence("`shm fork` printed %(output)s.", output=repr(proc.stdout.data[:200])),
+            expected=Sentence("the line `33, 44`"),
             fix=(
-                "fork gives the child a copy of ordinary memory; only a segment attached before "
-                "fork is the same memory in both."
+                Sentence("fork gives the child a copy of ordinary memory; only a segment attached before "
+                         "fork is the same memory in both.")
                 if copied
                 else ""
             ),
             procs=[proc],
         )
     if not status.ok:
-        raise SpecFailure(f"`shm fork` printed `33, 44` but {status}.", expected="exit status 0", procs=[proc])
+        raise SpecFailure(Sentence("`shm fork` printed `33, 44` but %(status)s.", status=status.words()), expected=Sentence("exit status 0"), procs=[proc])
     if left:
         raise SpecFailure(
-            "`shm fork` exited, leaving its segment behind.",
+            Sentence("`shm fork` exited, leaving its segment behind."),
             evidence=[_row_evidence(r) for r in left],
-            fix="A segment outlives its processes: remove it with shmctl(IPC_RMID) once the parent has read it.",
+            fix=Sentence("A segment outlives its processes: remove it with shmctl(IPC_RMID) once the parent has read it."),
             procs=[proc],
         )
 
@@ -399,8 +419,8 @@ def _printed_value(proc):
     lines = [line.strip() for line in _text(proc).splitlines() if line.strip()]
     if len(lines) != 1 or not re.fullmatch(r"[0-9]{1,18}", lines[0]):
         raise SpecFailure(
-            f"`shm counter` printed {proc.stdout.data[:200]!r}.",
-            expected="one line with the final value, a decimal number",
+            Sentence("`shm counter` printed %(output)s.", output=repr(proc.stdout.data[:200])),
+            expected=Sentence("one line with the final value, a decimal number"),
             procs=[proc],
         )
     return int(lines[0])
@@ -451,14 +471,14 @@ def _take_the_lock(proc, name, sem, counter, limit, doing):
         tree = proc.tree()
         _signal_all(proc, tree, signal.SIGSTOP)
         # a deadline of its own: LIMIT bounds the tries, and may run out just after a SIGSTOP
-        wait_until(lambda tree=tree: all(state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, f"every process of {doing} stopped")
+        wait_until(lambda tree=tree: all(state(p) in ("T", None, "Z", "X") for p in tree), deadline.STEP, Sentence("every process of %(doing)s stopped", doing=doing))
         value = sem.value
         if value > 1:
             raise SpecFailure(
-                f"with every process of {doing} stopped, its semaphore reads {value}.",
-                expected="1 (the lock free) or 0 (a process stopped while it holds the lock)",
-                evidence=[f"{shared_memory.semaphore_path(name)} reads {value} (sem_getvalue)."],
-                fix="More sem_post than sem_wait lets several processes in at once: post exactly once after each wait.",
+                Sentence("with every process of %(doing)s stopped, its semaphore reads %(value)s.", doing=doing, value=value),
+                expected=Sentence("1 (the lock free) or 0 (a process stopped while it holds the lock)"),
+                evidence=[Sentence("%(path)s reads %(value)s (sem_getvalue).", path=shared_memory.semaphore_path(name), value=value)],
+                fix=Sentence("More sem_post than sem_wait lets several processes in at once: post exactly once after each wait."),
                 procs=[proc],
             )
         now = counter()
@@ -471,23 +491,32 @@ def _take_the_lock(proc, name, sem, counter, limit, doing):
         if limit.expired():
             break
         try:  # a process stopped while it held the lock: let them go on before the next look
-            proc.wait_for(lambda before=now: counter() != before, limit, f"the counter of {doing} moved on")
+            proc.wait_for(lambda before=now: counter() != before, limit, Sentence("the counter of %(doing)s moved on", doing=doing))
         except SpecTimeout:
             break
     moved = seen[-1] != seen[0] or counter() != seen[-1]
-    turns = f" ({free_at_turns} of them with the counter at a multiple of {LOCK_ITERS}: one process done with all its additions, the next not started)" if free_at_turns else ""
+    ending = (Sentence("while the counter went on from %(start)s to %(now)s.", start=seen[0], now=counter()) if moved
+              else Sentence("and the counter stayed at %(start)s.", start=seen[0]))
+    if free_at_turns:
+        turns = Sentence("%(count)s of them with the counter at a multiple of %(iters)s: one process done with all its additions, the next not started",
+                         count=free_at_turns, iters=LOCK_ITERS)
+        observed = Sentence("the semaphore was never free between two additions when the grader stopped every process of %(doing)s: "
+                            "it stopped them %(times)s times, and the semaphore read 0 at %(taken)s of them (%(turns)s), %(ending)s",
+                            doing=doing, times=len(seen), taken=len(seen) - free_at_turns, turns=turns, ending=ending)
+    else:
+        observed = Sentence("the semaphore was never free between two additions when the grader stopped every process of %(doing)s: "
+                            "it stopped them %(times)s times, and the semaphore read 0 at %(taken)s of them, %(ending)s",
+                            doing=doing, times=len(seen), taken=len(seen) - free_at_turns, ending=ending)
     raise SpecFailure(
-        f"the semaphore was never free between two additions when the grader stopped every process of {doing}: "
-        f"it stopped them {len(seen)} times, and the semaphore read 0 at {len(seen) - free_at_turns} of them{turns}, "
-        + (f"while the counter went on from {seen[0]} to {counter()}." if moved else f"and the counter stayed at {seen[0]}."),
-        expected="the lock taken and given back for each addition, so that it is free between two additions",
-        evidence=[f"{shared_memory.semaphore_path(name)} reads {sem.value} (sem_getvalue) now."],
+        observed,
+        expected=Sentence("the lock taken and given back for each addition, so that it is free between two additions"),
+        evidence=[Sentence("%(path)s reads %(value)s (sem_getvalue) now.", path=shared_memory.semaphore_path(name), value=sem.value)],
         fix=(
-            "Taking the lock once around the whole loop is not each addition under the lock: the "
-            "processes take turns instead of sharing the counter. Each addition is sem_wait, read, "
-            "write, sem_post."
+            Sentence("Taking the lock once around the whole loop is not each addition under the lock: the "
+                     "processes take turns instead of sharing the counter. Each addition is sem_wait, read, "
+                     "write, sem_post.")
             if moved
-            else "The lock is never given back, so no process can add: post once after each wait."
+            else Sentence("The lock is never given back, so no process can add: post once after each wait.")
         ),
         procs=[proc],
     )
@@ -506,7 +535,7 @@ def _check_the_lock(impl, names, made):
         ready = len(tree) > LOCK_PROCS and shared_memory.semaphore_exists(name) and len(shared_memory.read_object(name) or b"") >= 8
         return tree if ready else None
 
-    tree = proc.wait_for(started, deadline.STEP, f"{doing} forked its {LOCK_PROCS} processes and made its object and semaphore")
+    tree = proc.wait_for(started, deadline.STEP, Sentence("%(doing)s forked its %(procs)s processes and made its object and semaphore", doing=doing, procs=LOCK_PROCS))
     with _the_lock_and_the_counter(name) as (sem, counter):
         try:
             tree = _take_the_lock(proc, name, sem, counter, Deadline(deadline.STEP), doing)
@@ -522,19 +551,20 @@ def _check_the_lock(impl, names, made):
                 )
                 return "still" if done else None
 
-            outcome = proc.wait_for(had_their_chance, deadline.STEP, f"every process of {doing} waiting for the lock the grader holds")
+            outcome = proc.wait_for(had_their_chance, deadline.STEP, Sentence("every process of %(doing)s waiting for the lock the grader holds", doing=doing))
             if outcome == "moved":
                 now = counter()
                 raise SpecFailure(
-                    f"while the grader held the semaphore {name}, the counter went from {held} to {now}: "
-                    "its processes add without taking the lock.",
-                    done=(
-                        f"started {doing}, stopped its processes with SIGSTOP, took the semaphore "
-                        "(sem_trywait) while it was free, and continued them with SIGCONT:"
+                    Sentence("while the grader held the semaphore %(name)s, the counter went from %(held)s to %(now)s: "
+                             "its processes add without taking the lock.", name=name, held=held, now=now),
+                    done=Sentence(
+                        "started %(doing)s, stopped its processes with SIGSTOP, took the semaphore "
+                        "(sem_trywait) while it was free, and continued them with SIGCONT:", doing=doing,
                     ),
-                    expected=f"the counter to stay at {held}, each process asleep in sem_wait until the lock is free",
-                    evidence=[f"{shared_memory.semaphore_path(name)} reads {sem.value} (sem_getvalue): the grader holds it."] + [f"{describe(p)}." for p in tree],
-                    fix=(
+                    expected=Sentence("the counter to stay at %(held)s, each process asleep in sem_wait until the lock is free", held=held),
+                    evidence=[Sentence("%(path)s reads %(value)s (sem_getvalue): the grader holds it.", path=shared_memory.semaphore_path(name), value=sem.value)]
+                    + [Sentence("%(process)s.", process=describe(p)) for p in tree],
+                    fix=Sentence(
                         "Take the semaphore (sem_wait) before reading the counter and give it back "
                         "(sem_post) after writing it, in every iteration. A fast program that loses no "
                         "update in a short run still loses them once its processes run at the same time."
@@ -572,7 +602,7 @@ def test_counter_exact(impl, names, made, schedules):
         _check_the_count(proc, name, procs, iters)
     _check_the_lock(impl, names, made)
     procs, iters = SCHEDULED
-    schedules.explore(lambda run: _count_under(run, names, made), SCHEDULES, what=f"`shm counter NAME {procs} {iters} --keep`, one process at a time")
+    schedules.explore(lambda run: _count_under(run, names, made), SCHEDULES, what=Sentence("`shm counter NAME %(procs)s %(iters)s --keep`, one process at a time", procs=procs, iters=iters))
 
 
 def _count_under(run, names, made):
@@ -590,49 +620,57 @@ def _count_under(run, names, made):
 def _check_the_count(proc, name, procs, iters):
     """`shm counter NAME PROCS ITERS --keep` (PROC, ended) counted right and left its lock free."""
     expected = procs * iters
-    _expect_exit(proc, 0, f"counting with {procs} processes x {iters} iterations")
+    _expect_exit(proc, 0, Sentence("counting with %(procs)s processes x %(iters)s iterations", procs=procs, iters=iters))
     printed = _printed_value(proc)
     if printed != expected:
-        lost = f": {plural(expected - printed, 'update')} {'was' if expected - printed == 1 else 'were'} lost" if printed < expected else ""
+        command = Sentence("`shm counter %(name)s %(procs)s %(iters)s`", name=name, procs=procs, iters=iters)
+        if printed < expected:
+            lost = expected - printed
+            observed = one_after_another([
+                Sentence("%(command)s printed %(printed)s: %(lost)s update was lost.", command=command, printed=printed, lost=lost) if lost == 1
+                else Sentence("%(command)s printed %(printed)s: %(lost)s updates were lost.", command=command, printed=printed, lost=lost),
+                Sentence("Two processes read the same value and both stored value + 1: an addition was made without taking the lock "
+                         "(or under a lock the processes do not share)."),
+            ], " ")
+        else:
+            observed = Sentence("%(command)s printed %(printed)s.", command=command, printed=printed)
         raise SpecFailure(
-            f"`shm counter {name} {procs} {iters}` printed {printed}{lost}."
-            + (
-                " Two processes read the same value and both stored value + 1: an addition was made without taking the lock "
-                "(or under a lock the processes do not share)." if printed < expected else ""
-            ),
-            expected=f"{procs} x {iters} = {expected}",
-            fix="The read and the write of each addition must happen under the semaphore.",
+            observed,
+            expected=Sentence("%(procs)s x %(iters)s = %(expected)s", procs=procs, iters=iters, expected=expected),
+            fix=Sentence("The read and the write of each addition must happen under the semaphore."),
             procs=[proc],
         )
     stored = shared_memory.read_object(name)
     if stored is None or len(stored) < 8:
         raise SpecFailure(
-            f"the shared memory object {name} "
-            + ("does not exist." if stored is None else f"has only {len(stored)} bytes."),
-            expected=f"with --keep, the shared memory object {name} remains, holding the counter",
+            Sentence("the shared memory object %(name)s does not exist.", name=name) if stored is None
+            else Sentence("the shared memory object %(name)s has only %(n)s bytes.", name=name, n=len(stored)),
+            expected=Sentence("with --keep, the shared memory object %(name)s remains, holding the counter", name=name),
             evidence=[
-                f"{shared_memory.object_path(name)} does not exist."
+                Sentence("%(path)s does not exist.", path=shared_memory.object_path(name))
                 if stored is None
-                else f"{shared_memory.object_path(name)} holds {len(stored)} bytes."
+                else Sentence("%(path)s holds %(n)s bytes.", path=shared_memory.object_path(name), n=len(stored))
             ],
             procs=[proc],
         )
     value = int.from_bytes(stored[:8], "little")
     if value != expected:
         raise SpecFailure(
-            f"`shm counter` printed {printed}, but the object {name} holds {value} (bytes {stored[:8].hex(' ')}).",
-            fix="The counter is 64 bits, little-endian, at offset 0.",
+            Sentence("`shm counter` printed %(printed)s, but the object %(name)s holds %(value)s (bytes %(bytes)s).",
+                     printed=printed, name=name, value=value, bytes=stored[:8].hex(" ")),
+            fix=Sentence("The counter is 64 bits, little-endian, at offset 0."),
             procs=[proc],
         )
     lock = shared_memory.semaphore_value(name)
     if lock != 1:
         raise SpecFailure(
-            f"the semaphore {name} " + ("does not exist." if lock is None else f"reads {lock} after every process finished."),
-            expected=f"with --keep, the semaphore {name} (the counter's lock) remains, free",
+            Sentence("the semaphore %(name)s does not exist.", name=name) if lock is None
+            else Sentence("the semaphore %(name)s reads %(value)s after every process finished.", name=name, value=lock),
+            expected=Sentence("with --keep, the semaphore %(name)s (the counter's lock) remains, free", name=name),
             fix=(
-                "Create it with sem_open(NAME, O_CREAT, 0600, 1)."
+                Sentence("Create it with sem_open(NAME, O_CREAT, 0600, 1).")
                 if lock is None
-                else "Each sem_wait needs exactly one sem_post."
+                else Sentence("Each sem_wait needs exactly one sem_post.")
             ),
             procs=[proc],
         )
@@ -652,35 +690,35 @@ def test_counter_cleans_up(impl, names, made):
     # the value is shm.counter-exact's business; here what it made, and what is left afterwards
     with shared_memory.Creations() as seen:
         proc = impl.run("counter", name, "3", "1000", timeout=deadline.LONG)
-    _expect_exit(proc, 0, "counting with 3 processes x 1000 iterations")
+    _expect_exit(proc, 0, Sentence("counting with %(procs)s processes x %(iters)s iterations", procs=3, iters=1000))
     never = [
         (what, path)
         for what, path in (
-            (f"the shared memory object {name} (shm_open with O_CREAT)", shared_memory.object_path(name)),
-            (f"the semaphore {name} (sem_open with O_CREAT)", shared_memory.semaphore_path(name)),
+            (Sentence("the shared memory object %(name)s (shm_open with O_CREAT)", name=name), shared_memory.object_path(name)),
+            (Sentence("the semaphore %(name)s (sem_open with O_CREAT)", name=name), shared_memory.semaphore_path(name)),
         )
         if not seen.has(path)
     ]
     if never:  # nothing made, nothing to clean up: no point for it
         raise SpecFailure(
-            f"`shm counter {name} 3 1000` exited without ever creating {' or '.join(what for what, _ in never)}.",
-            expected="the counter creates the object and its semaphore, counts in them, and unlinks both before exiting",
-            evidence=[f"inotify on {shared_memory.DEV_SHM} saw no {path} created while it ran." for _, path in never],
-            fix="Create the counter with shm_open(NAME, O_CREAT | O_RDWR, 0600) and its lock with sem_open(NAME, O_CREAT, 0600, 1).",
+            Sentence("`shm counter %(name)s 3 1000` exited without ever creating %(what)s.", name=name, what=_either([what for what, _ in never])),
+            expected=Sentence("the counter creates the object and its semaphore, counts in them, and unlinks both before exiting"),
+            evidence=[Sentence("inotify on %(directory)s saw no %(path)s created while it ran.", directory=shared_memory.DEV_SHM, path=path) for _, path in never],
+            fix=Sentence("Create the counter with shm_open(NAME, O_CREAT | O_RDWR, 0600) and its lock with sem_open(NAME, O_CREAT, 0600, 1)."),
             procs=[proc],
         )
     left = [
         (what, path)
         for what, path, there in (
-            ("its shared memory object", shared_memory.object_path(name), shared_memory.object_exists(name)),
-            ("its semaphore", shared_memory.semaphore_path(name), shared_memory.semaphore_exists(name)),
+            (Sentence("its shared memory object"), shared_memory.object_path(name), shared_memory.object_exists(name)),
+            (Sentence("its semaphore"), shared_memory.semaphore_path(name), shared_memory.semaphore_exists(name)),
         )
         if there
     ]
     if left:
         raise SpecFailure(
-            f"`shm counter {name} 3 1000` (no --keep) exited leaving {' and '.join(what for what, _ in left)} behind.",
-            evidence=[f"{path} still exists." for _, path in left],
-            fix="Unlink the object (shm_unlink) and the semaphore (sem_unlink) before exiting.",
+            Sentence("`shm counter %(name)s 3 1000` (no --keep) exited leaving %(what)s behind.", name=name, what=_both([what for what, _ in left])),
+            evidence=[Sentence("%(path)s still exists.", path=path) for _, path in left],
+            fix=Sentence("Unlink the object (shm_unlink) and the semaphore (sem_unlink) before exiting."),
             procs=[proc],
         )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from conformance.kernel import observe
 from conformance.kernel.credentials import as_program
-from conformance.outcomes import HarnessBroken
+from conformance.outcomes import HarnessBroken, Sentence
 
 from . import interference
 
@@ -78,7 +78,7 @@ def create_segment(key: int, size: int, content: bytes) -> None:
     """Make segment KEY (SIZE bytes, mode 0600) holding CONTENT at offset 0, the programs' own.
     A key the programs took, or a table they filled, is their doing (interference.py)."""
     sysv_ipc = _sysv()
-    what = f"its segment with key {key}"
+    what = Sentence("its segment with key %(key)s", key=key)
     with as_program():
         try:
             seg = sysv_ipc.SharedMemory(key, sysv_ipc.IPC_CREX, 0o600, size, b"\0")
@@ -193,7 +193,7 @@ class Creations:
     def has(self, path: str) -> bool:
         """Whether PATH (an entry of the watched directory) was created while the watch was open."""
         if self.overflowed:
-            raise interference.events_flooded(self.directory, f"whether {path} was created")
+            raise interference.events_flooded(self.directory, Sentence("whether %(path)s was created", path=path))
         return os.path.dirname(path) == self.directory and os.path.basename(path) in self.names
 
 
@@ -229,7 +229,7 @@ def create_object(name: str, content: bytes) -> None:
     file system cannot back would kill it with SIGBUS. A name the programs took, or a /dev/shm
     they filled, is their doing (interference.py)."""
     posix_ipc = _posix()
-    what = f"its shared memory object {name}"
+    what = Sentence("its shared memory object %(name)s", name=name)
     with as_program():
         try:
             shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600)
@@ -249,7 +249,7 @@ def create_semaphore(name: str, value: int) -> None:
     """Make named semaphore NAME (mode 0600) with VALUE, the programs' own (sem_open writes its
     file before it maps it: a full /dev/shm is ENOSPC, never SIGBUS)."""
     posix_ipc = _posix()
-    what = f"its semaphore {name}"
+    what = Sentence("its semaphore %(name)s", name=name)
     with as_program():
         try:
             posix_ipc.Semaphore(name, posix_ipc.O_CREX, 0o600, value).close()

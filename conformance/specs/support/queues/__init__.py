@@ -26,6 +26,9 @@ from .driver import (
     Queues,
     describe_message,
     expect_exit,
+    listed,
+    messages,
+    numbered,
 )
 from .model import (
     Ordering,
@@ -56,7 +59,10 @@ __all__ = [
     "TypeRule",
     "describe_message",
     "expect_exit",
+    "listed",
+    "messages",
     "msgmax",
+    "numbered",
     "operations",
     "play",
     "sends",

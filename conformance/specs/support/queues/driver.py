@@ -14,7 +14,7 @@ from typing import Any
 from conformance import deadline
 from conformance.deadline import Deadline
 from conformance.kernel import observe
-from conformance.outcomes import HarnessBroken, ProgramsInterfered, SpecFailure
+from conformance.outcomes import HarnessBroken, ProgramsInterfered, Sentence, SpecFailure, one_after_another
 from conformance.run.process import Proc
 
 from ..settle import settle
@@ -36,10 +36,32 @@ class Message:
 
 
 def describe_message(number: int | None, body: bytes, field: str = "type") -> str:
-    """`type 3, 5 bytes b'hello'` for messages."""
+    """`type 3, 5 bytes b'hello'` for messages (FIELD: type or priority)."""
     preview = repr(body[:40]) + ("..." if len(body) > 40 else "")
-    head = f"{field} {number}, " if number is not None else ""
-    return f"{head}{len(body)} bytes {preview}"
+    if number is None:
+        return Sentence("%(n)s bytes %(preview)s", n=len(body), preview=preview)
+    if field == "priority":
+        return Sentence("priority %(number)s, %(n)s bytes %(preview)s", number=number, n=len(body), preview=preview)
+    return Sentence("type %(number)s, %(n)s bytes %(preview)s", number=number, n=len(body), preview=preview)
+
+
+def numbered(field: str, number: int, body: bytes) -> str:
+    """`type 2 b'for you'`, `priority 5 b'x'`: a message as an expectation writes it."""
+    if field == "priority":
+        return Sentence("priority %(number)s %(body)s", number=number, body=repr(body))
+    return Sentence("type %(number)s %(body)s", number=number, body=repr(body))
+
+
+def listed(parts: list[str]) -> str:
+    """PARTS with commas between them, as one Sentence ("" for none)."""
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    return Sentence("%(first)s, %(then)s", first=listed(parts[:-1]), then=parts[-1])
+
+
+def messages(n: int) -> str:
+    """``1 message``, ``2 messages``."""
+    return Sentence("%(n)s message", n=n) if n == 1 else Sentence("%(n)s messages", n=n)
 
 
 #: At most 18 digits each: no message type, priority or length is larger (a C long is 19).
@@ -163,9 +185,9 @@ class Queues:
         more than a queue holds (a spec that fills one does so exactly, and takes a message out
         before it sends again), so the messages that filled it are the programs'."""
         return ProgramsInterfered(
-            f"your programs filled the grader's own queue ({self.placeholder} {address}) with messages of their own, "
-            f"so the grader could not send {what} to it.",
-            evidence=[f"the queue holds {self.count(address)} message(s), more than the grader put there."],
+            Sentence("your programs filled the grader's own queue (%(placeholder)s %(address)s) with messages of their own, "
+                     "so the grader could not send %(what)s to it.", placeholder=self.placeholder, address=address, what=what),
+            evidence=[Sentence("the queue holds %(count)s message(s), more than the grader put there.", count=self.count(address))],
         )
 
     def take_all(self, address: Any) -> list[Message]:
@@ -183,21 +205,24 @@ class Queues:
         return describe_message(msg.number, msg.body, self.field)
 
     def text(self, messages: list[Message]) -> str:
-        return "; ".join(self.show(m) for m in messages) or "nothing"
+        return one_after_another([self.show(m) for m in messages], "; ") or Sentence("nothing")
 
-    def run_send(self, impl, address: Any, number: Any, body: bytes, *flags: str, because: str = "although the queue has room") -> Proc:
-        """Run `send ADDRESS NUMBER [FLAGS]` with BODY on stdin, to the end (it must not sleep)."""
+    def run_send(self, impl, address: Any, number: Any, body: bytes, *flags: str, because: str = "") -> Proc:
+        """Run `send ADDRESS NUMBER [FLAGS]` with BODY on stdin, to the end (it must not sleep);
+        BECAUSE says why it must not (default: the queue has room)."""
         proc = impl.spawn("send", str(address), str(number), *flags)
         proc.feed(body)
-        who = f"{self.cmd('send', number, *flags)} with {len(body)} bytes"
+        because = because or Sentence("although the queue has room")
+        who = Sentence("%(command)s with %(n)s bytes", command=self.cmd("send", number, *flags), n=len(body))
         return self._to_the_end(proc, who, self.send_calls, self.send_call, because)
 
     def sent_ok(self, impl, address: Any, number: Any, body: bytes, *flags: str) -> Proc:
         proc = self.run_send(impl, address, number, body, *flags)
         if not proc.status.ok:
             raise SpecFailure(
-                f"{self.cmd('send', number, *flags)} with {describe_message(None, body)} on stdin {proc.status}.",
-                expected="exit status 0",
+                Sentence("%(command)s with %(message)s on stdin %(status)s.",
+                         command=self.cmd("send", number, *flags), message=describe_message(None, body), status=proc.status.words()),
+                expected=Sentence("exit status 0"),
                 procs=[proc],
             )
         return proc
@@ -212,7 +237,8 @@ class Queues:
         """PROC, finished: it must not sleep in CALLS (CALL in messages), BECAUSE says why."""
         blocked = settle(proc, calls, deadline.STEP)
         if blocked:
-            raise SpecFailure(f"{who} sleeps in {call} {because}.", evidence=[str(blocked)], procs=[proc])
+            raise SpecFailure(Sentence("%(who)s sleeps in %(call)s %(because)s.", who=who, call=call, because=because),
+                              evidence=[blocked.words()], procs=[proc])
         proc.wait(deadline.STEP)
         return proc
 
@@ -223,14 +249,14 @@ class Queues:
         who = self.cmd("send", number)
         sender = impl.spawn("send", str(address), str(number))
         sender.feed(body)
-        blocked = settle(sender, self.send_calls, deadline.STEP, who=f"{who} on a full queue", fix=fix)
+        blocked = settle(sender, self.send_calls, deadline.STEP, who=Sentence("%(command)s on a full queue", command=who), fix=fix)
         if blocked is None:
             sender.wait(deadline.STEP)
             held = self.take_all(address)
             raise SpecFailure(
-                f"The queue was full ({full}); {who} {sender.status} instead of sleeping in {self.send_call} "
-                f"until there was room.",
-                evidence=[f"The queue then held: {self.text(held)}."],
+                Sentence("The queue was full (%(full)s); %(command)s %(status)s instead of sleeping in %(call)s "
+                         "until there was room.", full=full, command=who, status=sender.status.words(), call=self.send_call),
+                evidence=[Sentence("The queue then held: %(messages)s.", messages=self.text(held))],
                 procs=[sender],
             )
         if self.take(address) is None:
@@ -238,23 +264,26 @@ class Queues:
         finished = Deadline(deadline.STEP)
         if not sender.finished_within(finished):
             raise SpecFailure(
-                f"The grader took a message out of the full queue, but {who} did not finish within {finished}.",
+                Sentence("The grader took a message out of the full queue, but %(command)s did not finish within %(within)s.",
+                         command=who, within=str(finished)),
                 evidence=[observe.describe(sender.pid)],
                 procs=[sender],
             )
         sender.wait(deadline.STEP)
         if not sender.status.ok:
-            raise SpecFailure(f"{who} woke when there was room, then {sender.status}.", expected="exit status 0", procs=[sender])
+            raise SpecFailure(Sentence("%(command)s woke when there was room, then %(status)s.", command=who, status=sender.status.words()),
+                              expected=Sentence("exit status 0"), procs=[sender])
         return sender
 
-    def wakes_for(self, receiver: Proc, address: Any, msg: Message, *, who: str, arriving: str = "a message") -> None:
+    def wakes_for(self, receiver: Proc, address: Any, msg: Message, *, who: str, arriving: str = "") -> None:
         """The grader sends MSG to the queue RECEIVER (WHO in messages) sleeps on: it must wake
-        within a step, print MSG and exit 0. ARRIVING names MSG in messages."""
+        within a step, print MSG and exit 0. ARRIVING names MSG in messages (default: a message)."""
+        arriving = arriving or Sentence("a message")
         self.send(address, msg.number, msg.body)
         woken = Deadline(deadline.STEP)
         if not receiver.finished_within(woken):
             raise SpecFailure(
-                f"{who} did not wake within {woken} of {arriving} arriving.",
+                Sentence("%(who)s did not wake within %(within)s of %(arriving)s arriving.", who=who, within=str(woken), arriving=arriving),
                 evidence=[observe.describe(receiver.pid)],
                 procs=[receiver],
             )
@@ -262,13 +291,15 @@ class Queues:
         got = self.received_ok(receiver, who)
         if got != msg:
             raise SpecFailure(
-                f"{who} woke and printed {self.show(got)}.", expected=f"{self.field} {msg.number} {msg.body!r}", procs=[receiver]
+                Sentence("%(who)s woke and printed %(message)s.", who=who, message=self.show(got)),
+                expected=numbered(self.field, msg.number, msg.body), procs=[receiver]
             )
 
     def received_ok(self, proc: Proc, who: str) -> Message:
         """The message a `recv` (WHO in messages) printed; it must have exited 0."""
         if not proc.status.ok:
-            raise SpecFailure(f"{who} {proc.status}.", expected="exit status 0 and a message", procs=[proc])
+            raise SpecFailure(Sentence("%(who)s %(status)s.", who=who, status=proc.status.words()),
+                              expected=Sentence("exit status 0 and a message"), procs=[proc])
         return self.received(proc)
 
     def received(self, proc: Proc) -> Message:
@@ -279,35 +310,35 @@ class Queues:
         field = self.field.upper()
         out = proc.stdout
         if not out.complete:
-            raise SpecFailure(f"{proc.label} printed {out.length} bytes: far more than one message.", procs=[proc])
+            raise SpecFailure(Sentence("%(program)s printed %(n)s bytes: far more than one message.", program=proc.label, n=out.length), procs=[proc])
         data = out.data
         cut = data.find(b"\n")
         if cut < 0:
             raise SpecFailure(
-                f"{proc.label} printed {data[:80]!r} with no header line.",
-                expected=f"`{field} LENGTH`, a newline, then exactly LENGTH bytes of the message",
+                Sentence("%(program)s printed %(output)s with no header line.", program=proc.label, output=repr(data[:80])),
+                expected=Sentence("`%(field)s LENGTH`, a newline, then exactly LENGTH bytes of the message", field=field),
                 procs=[proc],
             )
         header, body = data[:cut], data[cut + 1 :]
         m = _HEADER.fullmatch(header)
         if m is None:
             raise SpecFailure(
-                f"{proc.label} printed the header line {header[:80]!r}.",
-                expected=f"`{field} LENGTH`, two decimal numbers separated by a space (for example `3 11`)",
+                Sentence("%(program)s printed the header line %(header)s.", program=proc.label, header=repr(header[:80])),
+                expected=Sentence("`%(field)s LENGTH`, two decimal numbers separated by a space (for example `3 11`)", field=field),
                 procs=[proc],
             )
         number, length = int(m.group(1)), int(m.group(2))
         if len(body) < length:
             raise SpecFailure(
-                f"{proc.label} printed the header {header.decode('ascii', 'replace')!r} but only "
-                f"{len(body)} bytes of body follow it, not {length}.",
+                Sentence("%(program)s printed the header %(header)s but only %(got)s bytes of body follow it, not %(length)s.",
+                         program=proc.label, header=repr(header.decode("ascii", "replace")), got=len(body), length=length),
                 procs=[proc],
             )
         if len(body) > length:
             raise SpecFailure(
-                f"{proc.label} printed {len(body) - length} more byte(s) after the {length}-byte body its "
-                f"header announced ({body[length:length + 16]!r}).",
-                fix="Print exactly LENGTH bytes, with no newline after the body.",
+                Sentence("%(program)s printed %(extra)s more byte(s) after the %(length)s-byte body its header announced (%(bytes)s).",
+                         program=proc.label, extra=len(body) - length, length=length, bytes=repr(body[length:length + 16])),
+                fix=Sentence("Print exactly LENGTH bytes, with no newline after the body."),
                 procs=[proc],
             )
         return Message(number, body)
@@ -315,6 +346,7 @@ class Queues:
 
 def expect_exit(proc: Proc, code: int, doing: str, why: str = "") -> None:
     """PROC, finished, exited with CODE; else SpecFailure. DOING names it with what it was
-    given (`msgq recv KEY 2 --nowait` on an empty queue), WHY says what CODE means."""
+    given (`msgq recv KEY 2 --nowait` on an empty queue), WHY says what CODE means (`would block`)."""
     if proc.status.code != code:
-        raise SpecFailure(f"{doing} {proc.status}.", expected=f"exit status {code}{why}", procs=[proc])
+        expected = Sentence("exit status %(code)s (%(why)s)", code=code, why=why) if why else Sentence("exit status %(code)s", code=code)
+        raise SpecFailure(Sentence("%(doing)s %(status)s.", doing=doing, status=proc.status.words()), expected=expected, procs=[proc])

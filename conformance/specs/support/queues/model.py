@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout
 from conformance.run.process import Proc
 
 from .driver import Message, Ordering, Queues, describe_message
@@ -18,7 +18,7 @@ class TypeRule(Ordering):
     """msgrcv's type rule (msgrcv(2)): TYPE 0 takes the oldest message; TYPE > 0 the oldest
     message of exactly that type; TYPE < 0 the oldest message of the lowest type at most |TYPE|."""
 
-    held = drained = "oldest first"
+    held = drained = Sentence("oldest first")
     take_selector = 0
 
     def pick(self, queued: list[Message], selector: int | None) -> Message | None:
@@ -35,10 +35,10 @@ class TypeRule(Ordering):
     def rule(self, selector: int | None) -> str:
         mtype = selector or 0
         if mtype == 0:
-            return "the oldest message (TYPE 0)"
+            return Sentence("the oldest message (TYPE 0)")
         if mtype > 0:
-            return f"the oldest message of type {mtype}"
-        return f"the oldest message of the lowest type at most {-mtype}"
+            return Sentence("the oldest message of type %(type)s", type=mtype)
+        return Sentence("the oldest message of the lowest type at most %(type)s", type=-mtype)
 
     def selectors(self, queued: list[Message]) -> list[int]:
         """0, a queued type, minus a queued type, or minus one more than a queued type, so that
@@ -50,8 +50,8 @@ class TypeRule(Ordering):
 class PriorityOrder(Ordering):
     """mq_receive's order (mq_receive(3)): the oldest message of the highest priority."""
 
-    held = "in the order sent"
-    drained = "highest priority first"
+    held = Sentence("in the order sent")
+    drained = Sentence("highest priority first")
     take_selector = None
 
     def pick(self, queued: list[Message], selector: int | None) -> Message | None:
@@ -61,7 +61,7 @@ class PriorityOrder(Ordering):
         return next(m for m in queued if m.number == top)
 
     def rule(self, selector: int | None) -> str:
-        return "the oldest message of the highest priority"
+        return Sentence("the oldest message of the highest priority")
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,9 @@ def play(queues: Queues, impl, address: Any, ops: list, *, capacity: int | None 
                 msg = Message(op.number, b"m%d:" % n + op.extra)
                 if op.via == "grader":
                     queues.send(address, msg.number, msg.body)
-                    steps.append(f"the grader sends {queues.show(msg)}")
+                    steps.append(Sentence("the grader sends %(message)s", message=queues.show(msg)))
                 else:
-                    steps.append(f"{queues.cmd('send', msg.number)} sends {describe_message(None, msg.body)}")
+                    steps.append(Sentence("%(command)s sends %(message)s", command=queues.cmd("send", msg.number), message=describe_message(None, msg.body)))
                     ran.append(queues.sent_ok(impl, address, msg.number, msg.body))
                 model.append(msg)
                 continue
@@ -138,16 +138,17 @@ def play(queues: Queues, impl, address: Any, ops: list, *, capacity: int | None 
             steps.append(who)  # what the grader runs; what it printed follows once it has
             proc = queues.run_recv(
                 impl, address, *args,
-                because=f"although {queues.show(want)} is queued: it is {ordering.rule(op.selector)}; "
-                f"the queue holds ({ordering.held}) {queued}",
+                because=Sentence("although %(message)s is queued: it is %(rule)s; the queue holds (%(order)s) %(queued)s",
+                                 message=queues.show(want), rule=ordering.rule(op.selector), order=ordering.held, queued=queued),
             )
             ran.append(proc)
             got = queues.received_ok(proc, who)
-            steps[-1] = f"{who} prints {queues.show(got)}"
+            steps[-1] = Sentence("%(command)s prints %(message)s", command=who, message=queues.show(got))
             if got != want:
                 raise SpecFailure(
-                    f"The queue held ({ordering.held}) {queued}. {who} printed {queues.show(got)}.",
-                    expected=f"{ordering.rule(op.selector)}: {queues.show(want)}",
+                    Sentence("The queue held (%(order)s) %(queued)s. %(command)s printed %(message)s.",
+                             order=ordering.held, queued=queued, command=who, message=queues.show(got)),
+                    expected=Sentence("%(rule)s: %(message)s", rule=ordering.rule(op.selector), message=queues.show(want)),
                     done=_steps(steps),
                     procs=[proc, *ran[:-1]],
                 )
@@ -156,10 +157,10 @@ def play(queues: Queues, impl, address: Any, ops: list, *, capacity: int | None 
         expected = ordering.drain(model)
         if left != expected:
             raise SpecFailure(
-                f"Afterwards the queue holds ({ordering.drained}) {queues.text(left)}.",
-                expected=f"the queue to hold {queues.text(expected)}",
+                Sentence("Afterwards the queue holds (%(order)s) %(messages)s.", order=ordering.drained, messages=queues.text(left)),
+                expected=Sentence("the queue to hold %(messages)s", messages=queues.text(expected)),
                 done=_steps(steps),
-                fix="A recv must take exactly one message, and a send add exactly one.",
+                fix=Sentence("A recv must take exactly one message, and a send add exactly one."),
                 procs=ran,
             )
     except (SpecFailure, SpecTimeout) as exc:  # both Explained: their parts
@@ -170,5 +171,9 @@ def play(queues: Queues, impl, address: Any, ops: list, *, capacity: int | None 
 
 def _steps(steps: list[str]) -> str:
     """The grader's steps as a numbered list, ending in a newline: the observation follows."""
-    numbered = "".join(f"\n  {i + 1}. {s}" for i, s in enumerate(steps))
-    return f"After these steps on one queue:{numbered}\n" if steps else ""
+    if not steps:
+        return ""
+    numbered: str = ""
+    for i, step in enumerate(steps):
+        numbered = Sentence("%(steps)s\n  %(n)s. %(step)s", steps=numbered, n=i + 1, step=step)
+    return Sentence("After these steps on one queue:%(steps)s\n", steps=numbered)

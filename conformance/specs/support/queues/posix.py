@@ -6,7 +6,7 @@ import errno
 import os
 
 from conformance.kernel import credentials
-from conformance.outcomes import HarnessBroken, Unsupported
+from conformance.outcomes import HarnessBroken, Sentence, Unsupported
 
 from .. import interference
 from .driver import MQ_RECEIVE, MQ_SEND, Message, Queues
@@ -45,7 +45,7 @@ class PosixQueues(Queues):
     def create(self, max_messages: int = 4, message_size: int = 64, tag: str = "") -> str:
         """A new, empty queue (mode 0600) under a fresh name (with TAG in it); its name."""
         name = self.new_address(tag)
-        what = f"its POSIX queue {name}"
+        what = Sentence("its POSIX queue %(name)s", name=name)
         try:
             queue = self.ipc.MessageQueue(
                 name, self.ipc.O_CREX, mode=0o600, max_messages=max_messages, max_message_size=message_size
@@ -107,7 +107,7 @@ class PosixQueues(Queues):
         try:
             self._held[name].send(body, timeout=0, priority=priority)
         except self.ipc.BusyError:  # the grader never overfills its queue: the programs filled it
-            raise self.filled(name, f"priority {priority} ({len(body)} bytes)") from None
+            raise self.filled(name, Sentence("priority %(number)s (%(n)s bytes)", number=priority, n=len(body))) from None
         except Exception as exc:
             raise HarnessBroken(f"the grader could not send priority {priority} ({len(body)} bytes) to its queue: {exc}") from exc
 

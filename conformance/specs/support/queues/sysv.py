@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 
 from conformance.kernel import credentials, observe
-from conformance.outcomes import HarnessBroken, Unsupported
+from conformance.outcomes import HarnessBroken, Sentence, Unsupported
 
 from .. import interference
 from .driver import MSGRCV, MSGSND, Message, Queues
@@ -50,7 +50,7 @@ class SysvQueues(Queues):
     def create(self, max_bytes: int | None = None) -> int:
         """A new, empty queue (mode 0600) under a fresh key; MAX_BYTES lowers its msg_qbytes."""
         key = self.new_address()
-        what = f"its System V queue with key {key}"
+        what = Sentence("its System V queue with key %(key)s", key=key)
         try:
             queue = self.ipc.MessageQueue(key, self.ipc.IPC_CREX, mode=0o600, max_message_size=max(msgmax(), 8192))
         except self.ipc.ExistentialError as exc:  # EEXIST: the key was free a moment ago
@@ -75,7 +75,7 @@ class SysvQueues(Queues):
         try:
             self._held[key].send(body, block=False, type=mtype)
         except self.ipc.BusyError:  # the grader never overfills its queue: the programs filled it
-            raise self.filled(key, f"type {mtype} ({len(body)} bytes)") from None
+            raise self.filled(key, Sentence("type %(number)s (%(n)s bytes)", number=mtype, n=len(body))) from None
         except Exception as exc:
             raise HarnessBroken(f"the grader could not send type {mtype} ({len(body)} bytes) to its queue: {exc}") from exc
 
@@ -94,10 +94,11 @@ class SysvQueues(Queues):
         """What /proc/sysvipc/msg shows of the queue with KEY, in a sentence."""
         row = self.row(key)
         if row is None:
-            return f"/proc/sysvipc/msg lists no queue with key {key}"
-        return (
-            f"/proc/sysvipc/msg lists key {key}: msqid {row['msqid']}, perms {row['perms']:o}, "
-            f"{row['qnum']} message(s) of {row['cbytes']} bytes, owner uid {row['uid']}"
+            return Sentence("/proc/sysvipc/msg lists no queue with key %(key)s", key=key)
+        return Sentence(
+            "/proc/sysvipc/msg lists key %(key)s: msqid %(msqid)s, perms %(perms)s, "
+            "%(count)s message(s) of %(bytes)s bytes, owner uid %(uid)s",
+            key=key, msqid=row["msqid"], perms=format(row["perms"], "o"), count=row["qnum"], bytes=row["cbytes"], uid=row["uid"],
         )
 
     def mode(self, key: int) -> int | None:
