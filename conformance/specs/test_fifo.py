@@ -27,7 +27,7 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout, needs
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     NOT_SHOWN,
@@ -98,7 +98,7 @@ class Ends:
                     return None
                 raise
 
-        fd = proc.wait_for(lambda: attempt(), deadline.STEP, f"{who} opened {path} for reading")
+        fd = proc.wait_for(lambda: attempt(), deadline.STEP, Sentence("%(who)s opened %(path)s for reading", who=who, path=str(path)))
         self.fds.add(fd)
         os.set_blocking(fd, True)
         return fd
@@ -131,20 +131,21 @@ def _describe_path(path: Path) -> str:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return f"{path} does not exist"
-    kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a regular file" if stat.S_ISREG(st.st_mode) else f"a file of type {stat.S_IFMT(st.st_mode):o}"
-    return f"{path} is {kind} with mode {stat.S_IMODE(st.st_mode):04o}"
+        return Sentence("%(path)s does not exist", path=str(path))
+    kind = (Sentence("a FIFO") if stat.S_ISFIFO(st.st_mode) else Sentence("a regular file") if stat.S_ISREG(st.st_mode)
+            else Sentence("a file of type %(type)s", type=format(stat.S_IFMT(st.st_mode), "o")))
+    return Sentence("%(path)s is %(kind)s with mode %(mode)s", path=str(path), kind=kind, mode=format(stat.S_IMODE(st.st_mode), "04o"))
 
 
 def _wait_fifo(proc: Proc, path: Path) -> None:
     waited = Deadline(deadline.STEP)
     try:
-        proc.wait_for(lambda: _is_fifo(path), waited, f"{proc.label} created the FIFO {path}")
+        proc.wait_for(lambda: _is_fifo(path), waited, Sentence("%(program)s created the FIFO %(path)s", program=proc.label, path=str(path)))
     except SpecTimeout as exc:
         raise SpecFailure(
-            f"{proc.label} did not create a FIFO at {path} within {waited}.",
+            Sentence("%(program)s did not create a FIFO at %(path)s within %(within)s.", program=proc.label, path=str(path), within=str(waited)),
             evidence=[_describe_path(path), *exc.evidence],
-            fix="Create it with mkfifo(3) when nothing is there.",
+            fix=Sentence("Create it with mkfifo(3) when nothing is there."),
             procs=exc.procs or [proc],
         ) from None
 
@@ -163,8 +164,9 @@ def _why_no_eof(proc: Proc, path: Path) -> Why:
     held = [fd for fd in _fifo_fds(proc.pid, path) if fd.access in ("w", "rw")]
     if held:
         return Why(
-            [f"{proc.label} (pid {proc.pid}) holds the FIFO itself as {held[0]}, so a writer is always there and read(2) never returns 0"],
-            ["Open it O_RDONLY."],
+            [Sentence("%(program)s (pid %(pid)s) holds the FIFO itself as %(fd)s, so a writer is always there and read(2) never returns 0",
+                      program=proc.label, pid=proc.pid, fd=str(held[0]))],
+            [Sentence("Open it O_RDONLY.")],
         )
     return Why([describe(proc.pid)])
 
@@ -173,8 +175,8 @@ def _why_no_eof(proc: Proc, path: Path) -> Why:
 WAIT_FOR_DATA = READ_CALLS | {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"}
 
 
-def _reader_exits(reader: Proc, timeout: float | Deadline) -> str | None:
-    """None once READER exits; else what it does instead, in words: at once when it sleeps
+def _reader_exits(reader: Proc, timeout: float | Deadline) -> Sentence | None:
+    """None once READER exits; else what it does instead, as a sentence: at once when it sleeps
     waiting for data, else at TIMEOUT.
 
     Call it when no other process has the FIFO open for writing any more: read(2) then returns
@@ -186,8 +188,8 @@ def _reader_exits(reader: Proc, timeout: float | Deadline) -> str | None:
     try:
         blocked = settle.settle(reader, WAIT_FOR_DATA, timeout)
     except SpecTimeout:
-        return f"did not exit within {timeout}"
-    return None if blocked is None else "still sleeps waiting for data: it never sees end-of-file"
+        return Sentence("did not exit within %(waited)s", waited=str(timeout))
+    return None if blocked is None else Sentence("still sleeps waiting for data: it never sees end-of-file")
 
 
 def _drain(fd: int, until: Deadline, what: str, chunk: int = 1 << 16, procs: Sequence[Proc] = ()) -> bytes:
@@ -199,7 +201,7 @@ def _drain(fd: int, until: Deadline, what: str, chunk: int = 1 << 16, procs: Seq
         ready, _, _ = select.select([fd], [], [], until.remaining())
         if not ready:
             raise SpecTimeout(
-                f"{what}: no end-of-file within {until} ({len(out)} bytes read).",
+                Sentence("%(what)s: no end-of-file within %(within)s (%(count)s bytes read).", what=what, within=str(until), count=len(out)),
                 evidence=[describe(p.pid) for p in procs],
                 procs=procs,
             )
@@ -218,10 +220,10 @@ def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> 
     until = Deadline(deadline.EXIT)
     if not writer.finished_within(until):
         raise SpecFailure(
-            f"{who}: the writer did not finish within {until} ({describe_bytes(data)} to send).",
+            Sentence("%(who)s: the writer did not finish within %(within)s (%(data)s to send).", who=who, within=str(until), data=describe_bytes(data)),
             evidence=[
-                f"writer: {describe(writer.pid)}",
-                f"reader: {describe(reader.pid)}, {reader.stdout.length} bytes printed",
+                Sentence("writer: %(process)s", process=describe(writer.pid)),
+                Sentence("reader: %(process)s, %(count)s bytes printed", process=describe(reader.pid), count=reader.stdout.length),
             ],
             procs=[writer, reader],
         )
@@ -229,7 +231,8 @@ def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> 
     if instead:
         why = _why_no_eof(reader, path)
         raise SpecFailure(
-            f"{who}: the writer {writer.status} after sending {describe_bytes(data)}, but the reader {instead}.",
+            Sentence("%(who)s: the writer %(status)s after sending %(data)s, but the reader %(instead)s.",
+                     who=who, status=writer.status.words(), data=describe_bytes(data), instead=instead),
             evidence=why.evidence,
             fix=why.fix,
             procs=[reader, writer],
@@ -238,14 +241,15 @@ def _transfer(writer: Proc, reader: Proc, data: bytes, path: Path, who: str) -> 
     wstatus = writer.wait(deadline.STEP)
     if not reader.stdout.matches(data):
         raise SpecFailure(
-            f"{who}: {describe_bytes(data)} went in, and the reader's output differs: "
-            f"{first_difference(data, reader.stdout.data)}.",
+            Sentence("%(who)s: %(data)s went in, and the reader's output differs: %(difference)s.",
+                     who=who, data=describe_bytes(data), difference=first_difference(data, reader.stdout.data)),
             procs=[writer, reader],
         )
     if not (rstatus.ok and wstatus.ok):
         raise SpecFailure(
-            f"{who}: the data passed, but the writer {wstatus} and the reader {rstatus}.",
-            expected="exit status 0 from both",
+            Sentence("%(who)s: the data passed, but the writer %(writer_status)s and the reader %(reader_status)s.",
+                     who=who, writer_status=wstatus.words(), reader_status=rstatus.words()),
+            expected=Sentence("exit status 0 from both"),
             procs=[writer, reader],
         )
 
@@ -270,12 +274,12 @@ def test_creates_fifo(impl, ipc_tmp):
         path = _path(ipc_tmp, role)
         proc = impl.spawn(role, str(path))
         _wait_fifo(proc, path)
-        proc.wait_for(lambda: asleep(proc.pid), deadline.STEP, f"{proc.label} waited for its peer")
+        proc.wait_for(lambda: asleep(proc.pid), deadline.STEP, Sentence("%(program)s waited for its peer", program=proc.label))
         mode = stat.S_IMODE(os.lstat(path).st_mode)
         if mode != MODE:
             raise SpecFailure(
-                f"`fifo {role} PATH` created the FIFO with mode {mode:04o}.",
-                expected=f"mode {MODE:04o} (read and write for its owner only)",
+                Sentence("`fifo %(role)s PATH` created the FIFO with mode %(mode)s.", role=role, mode=format(mode, "04o")),
+                expected=Sentence("mode %(mode)s (read and write for its owner only)", mode=format(MODE, "04o")),
                 procs=[proc],
             )
 
@@ -292,16 +296,16 @@ def test_open_blocks_until_peer(impl, ipc_tmp, ends):
     path = _path(ipc_tmp, "reader-alone")
     reader = impl.spawn("read", str(path), stdin="devnull")
     _wait_fifo(reader, path)
-    _wait_in_open(reader, path, "`fifo read` with no writer", WAIT_FOR_DATA)
+    _wait_in_open(reader, path, Sentence("`fifo read` with no writer"), WAIT_FOR_DATA)
     fd = ends.open_writer(reader, path, reader.label)
     os.write(fd, b"peer\n")
     ends.close(fd)
     status = reader.wait(deadline.STEP)
     if reader.stdout.data != b"peer\n" or not status.ok:
         raise SpecFailure(
-            f"`fifo read` then printed {reader.stdout.data[:80]!r} and {status}.",
-            done="The grader opened the FIFO, wrote `peer` and closed it.",
-            expected="b'peer\\n' and exit status 0",
+            Sentence("`fifo read` then printed %(output)s and %(status)s.", output=repr(reader.stdout.data[:80]), status=status.words()),
+            done=Sentence("The grader opened the FIFO, wrote `peer` and closed it."),
+            expected=Sentence("b'peer\\n' and exit status 0"),
             procs=[reader],
         )
     # the writer alone
@@ -309,21 +313,21 @@ def test_open_blocks_until_peer(impl, ipc_tmp, ends):
     writer = impl.spawn("write", str(path))
     writer.feed(b"peer\n")
     _wait_fifo(writer, path)
-    _wait_in_open(writer, path, "`fifo write` with no reader", READ_CALLS | WRITE_CALLS)
+    _wait_in_open(writer, path, Sentence("`fifo write` with no reader"), READ_CALLS | WRITE_CALLS)
     fd = ends.open_reader(path)
-    got = _drain(fd, Deadline(deadline.STEP), "reading what `fifo write` wrote", procs=[writer])
+    got = _drain(fd, Deadline(deadline.STEP), Sentence("reading what `fifo write` wrote"), procs=[writer])
     status = writer.wait(deadline.STEP)
     if got != b"peer\n" or not status.ok:
         raise SpecFailure(
-            f"`fifo write` with `peer` on stdin then wrote {got[:80]!r} and {status}.",
-            done="The grader opened the FIFO for reading.",
-            expected="b'peer\\n' and exit status 0",
+            Sentence("`fifo write` with `peer` on stdin then wrote %(output)s and %(status)s.", output=repr(got[:80]), status=status.words()),
+            done=Sentence("The grader opened the FIFO for reading."),
+            expected=Sentence("b'peer\\n' and exit status 0"),
             procs=[writer],
         )
 
 
 #: What to change when opening a FIFO does not wait for the other end.
-WAIT_IN_OPEN = "Opening a FIFO must wait for the other end (no O_RDWR, no O_NONBLOCK)."
+WAIT_IN_OPEN = Sentence("Opening a FIFO must wait for the other end (no O_RDWR, no O_NONBLOCK).")
 
 
 def _wait_in_open(proc: Proc, path: Path, who: str, instead: frozenset[str]) -> None:
@@ -335,13 +339,13 @@ def _wait_in_open(proc: Proc, path: Path, who: str, instead: frozenset[str]) -> 
             return
         if blocked is None:
             proc.wait(deadline.STEP)  # a stub that says `not implemented` ends the spec here
-        where = str(blocked) if blocked is not None else f"{proc.label} {proc.status.ended if proc.status else 'exited'}"
+        where = blocked.words() if blocked is not None else Sentence("%(program)s %(ended)s", program=proc.label, ended=proc.status.ended if proc.status else Sentence("exited"))
     except SpecTimeout:
         where = describe(proc.pid)
     held = _fifo_fds(proc.pid, path)
     raise SpecFailure(
-        f"{who} does not sleep in open(2).",
-        evidence=[where, f"{proc.label} has the FIFO open already as {held[0]}" if held else ""],
+        Sentence("%(who)s does not sleep in open(2).", who=who),
+        evidence=[where, Sentence("%(program)s has the FIFO open already as %(fd)s", program=proc.label, fd=str(held[0])) if held else ""],
         fix=WAIT_IN_OPEN,
         procs=[proc],
     )
@@ -365,7 +369,7 @@ def test_roundtrip(impl, ipc_tmp, data):
         _wait_fifo(reader, path)
     writer = impl.spawn("write", str(path))
     try:
-        _transfer(writer, reader, data, path, "`fifo write` into `fifo read`")
+        _transfer(writer, reader, data, path, Sentence("`fifo write` into `fifo read`"))
     finally:
         path.unlink(missing_ok=True)
 
@@ -383,17 +387,18 @@ def test_eof_on_writer_close(impl, ipc_tmp, ends):
     _wait_fifo(reader, path)
     fd = ends.open_writer(reader, path, reader.label)
     os.write(fd, b"first line\n")
-    line = reader.next_line(deadline.STEP, what="the line the grader wrote into the FIFO")
+    line = reader.next_line(deadline.STEP, what=Sentence("the line the grader wrote into the FIFO"))
     if line != b"first line":
-        raise SpecFailure(f"`fifo read` printed {line[:80]!r}.", done="The grader wrote b'first line\\n' into the FIFO.", procs=[reader])
-    reader.wait_blocked(WAIT_FOR_DATA, deadline.STEP, who="`fifo read`, waiting for more data,")
+        raise SpecFailure(Sentence("`fifo read` printed %(output)s.", output=repr(line[:80])),
+                          done=Sentence("The grader wrote b'first line\\n' into the FIFO."), procs=[reader])
+    reader.wait_blocked(WAIT_FOR_DATA, deadline.STEP, who=Sentence("`fifo read`, waiting for more data,"))
     ends.close(fd)
     instead = _reader_exits(reader, deadline.STEP)
     if instead:
         why = _why_no_eof(reader, path)
         raise SpecFailure(
-            f"`fifo read` {instead}.",
-            done="The grader, the FIFO's only writer, closed its end.",
+            Sentence("`fifo read` %(instead)s.", instead=instead),
+            done=Sentence("The grader, the FIFO's only writer, closed its end."),
             evidence=why.evidence,
             fix=why.fix,
             procs=[reader],
@@ -401,8 +406,8 @@ def test_eof_on_writer_close(impl, ipc_tmp, ends):
     status = reader.wait(deadline.STEP)
     if not status.ok or reader.stdout.data != b"first line\n":
         raise SpecFailure(
-            f"after its writer closed, `fifo read` {status} having printed {reader.stdout.data[:80]!r}.",
-            expected="exit status 0 after b'first line\\n'",
+            Sentence("after its writer closed, `fifo read` %(status)s having printed %(output)s.", status=status.words(), output=repr(reader.stdout.data[:80])),
+            expected=Sentence("exit status 0 after b'first line\\n'"),
             procs=[reader],
         )
 
@@ -418,26 +423,42 @@ def _writer_lines(w: int, count: int) -> list[bytes]:
     return out
 
 
-def _check_lines(output: bytes, expected: list[list[bytes]]) -> str | None:
-    """Where OUTPUT is not the writers' lines, each whole and in its writer's order; None if it is."""
+def _check_lines(output: bytes, expected: list[list[bytes]]) -> Sentence | None:
+    """Where OUTPUT is not the writers' lines, each whole and in its writer's order, as a
+    failure's sentence; None if it is."""
     known = {line[:-1]: (w, k) for w, lines in enumerate(expected) for k, line in enumerate(lines)}
     next_k = [0] * len(expected)
     for n, line in enumerate(output.split(b"\n")[:-1] if output.endswith(b"\n") else output.split(b"\n")):
         where = known.get(line)
         if where is None:
             tag = line[:12]
-            return (
-                f"Output line {n + 1} is torn ({len(line) + 1} bytes, starting {tag!r}, ending "
-                f"{line[-12:]!r}): it is no writer's line, so parts of different lines were mixed"
+            return Sentence(
+                "Output line %(n)s is torn (%(length)s bytes, starting %(start)s, ending "
+                "%(end)s): it is no writer's line, so parts of different lines were mixed.",
+                n=n + 1, length=len(line) + 1, start=repr(tag), end=repr(line[-12:]),
             )
         w, k = where
         if k != next_k[w]:
-            return f"Output line {n + 1} is writer {w}'s line {k}, but its line {next_k[w]} was expected next (lines lost or repeated)"
+            return Sentence("Output line %(n)s is writer %(writer)s's line %(line)s, but its line %(next)s was expected next (lines lost or repeated).",
+                            n=n + 1, writer=w, line=k, next=next_k[w])
         next_k[w] += 1
     missing = [(w, len(lines) - next_k[w]) for w, lines in enumerate(expected) if next_k[w] != len(lines)]
     if missing:
-        return "Lines are missing: " + ", ".join(f"{n} of writer {w}'s" for w, n in missing)
+        counts = [Sentence("%(count)s of writer %(writer)s's", count=n, writer=w) for w, n in missing]
+        return Sentence("Lines are missing: %(missing)s.", missing=_listed(counts))
     return None
+
+
+def _listed(parts: list[Sentence]) -> Sentence:
+    """PARTS one after another with ", " between them, each said in the report's language."""
+    said = parts[0]
+    for part in parts[1:]:
+        said = Sentence("%(first)s, %(then)s", first=said, then=part)
+    return said
+
+
+#: What to change when a line comes out torn.
+ATOMIC = Sentence("A write of at most PIPE_BUF bytes is atomic, so a line written with one write(2) is never torn.")
 
 
 @spec(
@@ -467,22 +488,22 @@ def test_atomic_writes(impl, ipc_tmp, ends, run_context, schedules):
     # with nobody reading yet, the FIFO fills and every writer sleeps in write: they all
     # compete for the room the grader's reads make
     for w, proc in enumerate(writers):
-        proc.wait_blocked(WRITE_CALLS, deadline.STEP, who=f"writer {w} ({proc.label}, pid {proc.pid}), with the FIFO full,")
+        proc.wait_blocked(WRITE_CALLS, deadline.STEP, who=Sentence("writer %(writer)s (%(program)s, pid %(pid)s), with the FIFO full,", writer=w, program=proc.label, pid=proc.pid))
     # small reads keep the FIFO nearly full, so a writer whose write does not fit must wait
     # part-way through it while the others write: a line split over writes is then torn
-    output = _drain(fd, Deadline(deadline.EXIT), f"reading the lines of {WRITERS} concurrent `fifo write`", chunk=READ_CHUNK, procs=writers)
+    output = _drain(fd, Deadline(deadline.EXIT), Sentence("reading the lines of %(count)s concurrent `fifo write`", count=WRITERS), chunk=READ_CHUNK, procs=writers)
     for proc in writers:
         status = proc.wait(deadline.STEP)
         if not status.ok:
-            raise SpecFailure(f"{proc.label} {status.ended}.", expected="exit status 0", procs=[proc])
+            raise SpecFailure(Sentence("%(program)s %(ended)s.", program=proc.label, ended=status.ended), expected=Sentence("exit status 0"), procs=[proc])
     problem = _check_lines(output, expected)
     if problem:
         raise SpecFailure(
-            f"{problem}.",
-            done=f"{WRITERS} `fifo write` processes each wrote {per_writer} lines of 17 to 4096 bytes "
-            f"(newline included; writer 0's lines are filled with `a`, writer 1's with `b`, and so "
-            f"on) into one FIFO at once.",
-            fix="A write of at most PIPE_BUF bytes is atomic, so a line written with one write(2) is never torn.",
+            problem,
+            done=Sentence("%(writers)s `fifo write` processes each wrote %(lines)s lines of 17 to 4096 bytes "
+                          "(newline included; writer 0's lines are filled with `a`, writer 1's with `b`, and so "
+                          "on) into one FIFO at once.", writers=WRITERS, lines=per_writer),
+            fix=ATOMIC,
             procs=writers,
         )
     n, each = SCHEDULED
@@ -506,18 +527,18 @@ def _writes_under(run, ipc_tmp, ends, run_context):
         proc.write(b"".join(lines))  # a few hundred bytes: the pipe holds them
         proc.close_stdin()
     run.start()
-    run.finish(writers, deadline.EXIT, f"{n} `fifo write` of {each} lines each")
-    output = _drain(fd, Deadline(deadline.STEP), f"reading the lines of {n} `fifo write`", chunk=READ_CHUNK, procs=writers)
+    run.finish(writers, deadline.EXIT, Sentence("%(count)s `fifo write` of %(lines)s lines each", count=n, lines=each))
+    output = _drain(fd, Deadline(deadline.STEP), Sentence("reading the lines of %(count)s `fifo write`", count=n), chunk=READ_CHUNK, procs=writers)
     ends.close(fd)
     for proc in writers:
         if not proc.status.ok:
-            raise SpecFailure(f"{proc.label} {proc.status.ended}.", expected="exit status 0", procs=[proc])
+            raise SpecFailure(Sentence("%(program)s %(ended)s.", program=proc.label, ended=proc.status.ended), expected=Sentence("exit status 0"), procs=[proc])
     problem = _check_lines(output, expected)
     if problem:
         raise SpecFailure(
-            f"{problem}.",
-            done=f"{n} `fifo write` processes each wrote {each} lines of 64 bytes into one FIFO.",
-            fix="A write of at most PIPE_BUF bytes is atomic, so a line written with one write(2) is never torn.",
+            problem,
+            done=Sentence("%(writers)s `fifo write` processes each wrote %(lines)s lines of 64 bytes into one FIFO.", writers=n, lines=each),
+            fix=ATOMIC,
             procs=writers,
         )
 
@@ -567,31 +588,31 @@ def test_rejects_non_fifo(impl, ipc_tmp, run_context):
             after, now = None, None
         if after is None or after.st_ino != before.st_ino or not stat.S_ISREG(after.st_mode):
             raise SpecFailure(
-                f"`fifo {role} PATH` with a regular file at PATH removed or replaced it.",
-                evidence=[f"now {_describe_path(path)}"],
-                fix="Leave a file that is not a FIFO alone and exit 1.",
+                Sentence("`fifo %(role)s PATH` with a regular file at PATH removed or replaced it.", role=role),
+                evidence=[Sentence("now %(file)s", file=_describe_path(path))],
+                fix=Sentence("Leave a file that is not a FIFO alone and exit 1."),
                 procs=[proc],
             )
         if now != content or stat.S_IMODE(after.st_mode) != stat.S_IMODE(before.st_mode):
             raise SpecFailure(
-                f"`fifo {role} PATH` changed the regular file at PATH: "
-                + (f"its content is now {first_difference(content, now or b'')}" if now != content else f"its mode is now {stat.S_IMODE(after.st_mode):04o}")
-                + ".",
-                fix="Check S_ISFIFO before opening, and exit 1.",
+                Sentence("`fifo %(role)s PATH` changed the regular file at PATH: its content is now %(difference)s.", role=role, difference=first_difference(content, now or b""))
+                if now != content
+                else Sentence("`fifo %(role)s PATH` changed the regular file at PATH: its mode is now %(mode)s.", role=role, mode=format(stat.S_IMODE(after.st_mode), "04o")),
+                fix=Sentence("Check S_ISFIFO before opening, and exit 1."),
                 procs=[proc],
             )
         if not exited:
             raise SpecFailure(
-                f"`fifo {role} PATH` with a regular file at PATH did not exit within {waited}.",
-                expected="exit status 1 at once",
+                Sentence("`fifo %(role)s PATH` with a regular file at PATH did not exit within %(within)s.", role=role, within=str(waited)),
+                expected=Sentence("exit status 1 at once"),
                 evidence=[describe(proc.pid)],
                 procs=[proc],
             )
         status = proc.wait(deadline.STEP)
         if status.code != 1:
             raise SpecFailure(
-                f"`fifo {role} PATH` with a regular file at PATH {status}.",
-                expected="exit status 1 (and a one-line reason on stderr)",
+                Sentence("`fifo %(role)s PATH` with a regular file at PATH %(status)s.", role=role, status=status.words()),
+                expected=Sentence("exit status 1 (and a one-line reason on stderr)"),
                 procs=[proc],
             )
 
@@ -608,7 +629,7 @@ def test_interop_writer(impl, reference, ipc_tmp):
     writer = impl.spawn("write", str(path))
     _wait_fifo(writer, path)
     reader = reference.spawn("read", str(path), stdin="devnull", capture_limit=len(data) + 1024)
-    _transfer(writer, reader, data, path, "your `fifo write` into the reference `fifo read`")
+    _transfer(writer, reader, data, path, Sentence("your `fifo write` into the reference `fifo read`"))
 
 
 @spec(
@@ -623,4 +644,4 @@ def test_interop_reader(impl, reference, ipc_tmp):
     reader = impl.spawn("read", str(path), stdin="devnull", capture_limit=len(data) + 1024)
     _wait_fifo(reader, path)
     writer = reference.spawn("write", str(path))
-    _transfer(writer, reader, data, path, "the reference `fifo write` into your `fifo read`")
+    _transfer(writer, reader, data, path, Sentence("the reference `fifo write` into your `fifo read`"))

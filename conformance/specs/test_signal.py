@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import HarnessBroken, SpecDeadlock, SpecFailure, SpecTimeout, needs
+from conformance.outcomes import HarnessBroken, Sentence, SpecDeadlock, SpecFailure, SpecTimeout, needs, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     Proc,
@@ -82,7 +82,7 @@ SIGNAL_WAIT_CALLS = frozenset(
 SIGWAITINFO = frozenset({"rt_sigtimedwait", "rt_sigtimedwait_time64"})
 #: A read that waits for a signal: on a signalfd, or on a self-pipe its handler writes to.
 READ_WAIT_CALLS = frozenset({"read", "readv"})
-WAITING_HINT = (
+WAITING_HINT = Sentence(
     "Wait in the kernel for the signal: sigsuspend(2) or pause(2) with a handler installed, or "
     "block the signals and call sigwaitinfo(2) (Python: signal.pause(), signal.sigwaitinfo())."
 )
@@ -122,7 +122,8 @@ class Catcher:
         except ProcessLookupError:
             status = self.proc.wait(deadline.STEP)  # a stub's exit says: not implemented
             raise SpecFailure(
-                f"{self.proc.label} (pid {self.pid}) {status.ended if status else 'exited'} before {signal_name(sig)} could be sent to it.",
+                Sentence("%(program)s (pid %(pid)s) %(ended)s before %(signal)s could be sent to it.",
+                         program=self.proc.label, pid=self.pid, ended=status.ended if status else Sentence("exited"), signal=signal_name(sig)),
                 procs=[self.proc],
             ) from None
 
@@ -141,58 +142,66 @@ def _start(impl, role_proc: Proc | None = None, pid_ok=None, timeout: float | De
             break
         startup.append(line)
         if len(startup) > 10:
-            raise SpecFailure(f"{proc.label} printed {len(startup)} lines and no `ready PID` line.", procs=[proc])
+            raise SpecFailure(Sentence("%(program)s printed %(count)s lines and no `ready PID` line.", program=proc.label, count=len(startup)), procs=[proc])
     m = READY.fullmatch(line)
     if not m:
         raise SpecFailure(
-            f"{proc.label} printed {line[:80]!r}.",
-            expected=f"`ready PID` with its own process id in decimal, such as `ready {proc.pid}`",
+            Sentence("%(program)s printed %(line)s.", program=proc.label, line=repr(line[:80])),
+            expected=Sentence("`ready PID` with its own process id in decimal, such as `ready %(pid)s`", pid=proc.pid),
             procs=[proc],
         )
     pid = int(m.group(1))
     ok = pid_ok(pid) if pid_ok else pid == proc.pid
     if not ok:
         raise SpecFailure(
-            f"{proc.label} printed `ready {pid}`, but its process id is {proc.pid}.",
-            fix="Print getpid(), the pid a sender must signal.",
+            Sentence("%(program)s printed `ready %(printed)s`, but its process id is %(pid)s.", program=proc.label, printed=pid, pid=proc.pid),
+            fix=Sentence("Print getpid(), the pid a sender must signal."),
             procs=[proc],
         )
     return Catcher(proc, pid, startup, ready_sets=signal_sets(pid))
 
 
-def _on_stderr(c: Catcher, name: str) -> str:
-    """A sentence when the catcher wrote about NAME on stderr instead of the `cannot catch` line on stdout."""
-    return f" It wrote about {name} on stderr instead: the line `cannot catch {name}` goes to stdout." if name.encode() in c.proc.stderr.data else ""
+def _startup_lines(c: Catcher, name: str) -> Sentence:
+    """What the catcher printed before `ready` when the `cannot catch NAME` line is not among it,
+    and whether it wrote about NAME on stderr instead of that line on stdout."""
+    printed = Sentence("before `ready`, %(program)s printed %(lines)s.", program=c.proc.label, lines=str(c.startup))
+    if name.encode() not in c.proc.stderr.data:
+        return printed
+    return one_after_another(
+        [printed, Sentence("It wrote about %(signal)s on stderr instead: the line `cannot catch %(signal)s` goes to stdout.", signal=name)], " "
+    )
 
 
 def _expect_caught(c: Catcher, name: str, after: str) -> None:
     """The next line must be `caught NAME`."""
     try:
-        line = c.next(f"`caught {name}` {after}")
+        line = c.next(Sentence("`caught %(signal)s` %(after)s", signal=name, after=after))
     except SpecFailure:
         status = c.proc.status
         had = c.ready_sets is not None and status is not None and status.signal in c.ready_sets.caught
         if had and status.signal == signal.SIGINT:
             raise SpecFailure(
-                f"{after}, {c.proc.label} was {status}, though it had a handler for SIGINT when it printed `ready` "
-                "(SigCgt in /proc): Python's own, which raises KeyboardInterrupt and so ends the program.",
-                fix="Install your own SIGINT handler (signal.signal(signal.SIGINT, ...)) that prints `caught SIGINT`.",
+                Sentence("%(after)s, %(program)s was %(status)s, though it had a handler for SIGINT when it printed `ready` "
+                         "(SigCgt in /proc): Python's own, which raises KeyboardInterrupt and so ends the program.",
+                         after=after, program=c.proc.label, status=status.words()),
+                fix=Sentence("Install your own SIGINT handler (signal.signal(signal.SIGINT, ...)) that prints `caught SIGINT`."),
                 procs=[c.proc],
             ) from None
         if status is not None and status.signal is not None and not had:
             raise SpecFailure(
-                f"{after}, {c.proc.label} was {status}: no handler was in place, so the signal's "
-                f"default action ended it.",
-                fix="Install the handler before printing `ready`, and keep it installed (sigaction(2) "
-                "without SA_RESETHAND; System V signal() resets it after one delivery).",
+                Sentence("%(after)s, %(program)s was %(status)s: no handler was in place, so the signal's "
+                         "default action ended it.", after=after, program=c.proc.label, status=status.words()),
+                fix=Sentence("Install the handler before printing `ready`, and keep it installed (sigaction(2) "
+                             "without SA_RESETHAND; System V signal() resets it after one delivery)."),
                 procs=[c.proc],
             ) from None
         raise
     if line != f"caught {name}":
-        raise SpecFailure(f"{after}, {c.proc.label} printed {line[:80]!r}.", expected=f"`caught {name}`", procs=[c.proc])
+        raise SpecFailure(Sentence("%(after)s, %(program)s printed %(line)s.", after=after, program=c.proc.label, line=repr(line[:80])),
+                          expected=f"`caught {name}`", procs=[c.proc])
 
 
-def _delivered(c: Catcher, what: str) -> None:
+def _delivered(c: Catcher, what: str | Sentence) -> None:
     """Wait until the catcher has taken every handled signal pending for it and sleeps again.
 
     Once nothing it handles is pending and it sleeps, it has run (or is blocked in) everything
@@ -205,14 +214,14 @@ def _delivered(c: Catcher, what: str) -> None:
         pending = pending_signals(c.pid)
         return pending is not None and not (pending & HANDLED_NUMBERS)
 
-    c.proc.wait_for(taken, deadline.STEP, f"{c.proc.label} (pid {c.pid}) took its pending signals ({what})")
+    c.proc.wait_for(taken, deadline.STEP, Sentence("%(program)s (pid %(pid)s) took its pending signals (%(what)s)", program=c.proc.label, pid=c.pid, what=what))
     try:
-        c.proc.wait_for(lambda: asleep(c.pid), DELIVERY_WINDOW, f"{c.proc.label} went back to sleep")
+        c.proc.wait_for(lambda: asleep(c.pid), DELIVERY_WINDOW, Sentence("%(program)s went back to sleep", program=c.proc.label))
     except SpecTimeout:
         pass  # it spins (waits-without-spinning reports that); the window was its time to print
 
 
-def _lines_until_marker(c: Catcher, what: str) -> list[str]:
+def _lines_until_marker(c: Catcher, what: str | Sentence) -> list[str]:
     """Send SIGUSR2 as a marker and return the lines printed before its `caught SIGUSR2`.
 
     Call it once the catcher has taken its signals (see _delivered): every line WHAT caused is then printed
@@ -222,14 +231,15 @@ def _lines_until_marker(c: Catcher, what: str) -> list[str]:
     lines: list[str] = []
     while True:
         try:
-            line = c.next(f"`caught SIGUSR2` (sent after {what}, to mark the end of its output)")
+            line = c.next(Sentence("`caught SIGUSR2` (sent after %(what)s, to mark the end of its output)", what=what))
         except SpecTimeout as exc:
-            raise exc.again(observed=f"{exc.observed} The lines after `ready` so far: {lines}.", procs=exc.procs or [c.proc]) from None
+            so_far = Sentence("The lines after `ready` so far: %(lines)s.", lines=str(lines))
+            raise exc.again(observed=one_after_another([exc.observed, so_far], " "), procs=exc.procs or [c.proc]) from None
         if line == "caught SIGUSR2":
             return lines
         lines.append(line)
         if len(lines) > 200:
-            raise SpecFailure(f"{c.proc.label} printed {len(lines)} lines for {what}; stopped reading.", procs=[c.proc])
+            raise SpecFailure(Sentence("%(program)s printed %(count)s lines for %(what)s; stopped reading.", program=c.proc.label, count=len(lines), what=what), procs=[c.proc])
 
 
 def _burst(impl) -> tuple[Catcher, list[str]]:
@@ -243,27 +253,27 @@ def _burst(impl) -> tuple[Catcher, list[str]]:
         c.send(signal.SIGRTMIN)
     c.stopped_view = (pending_signals(c.pid) or frozenset(), signal_sets(c.pid))
     c.send(signal.SIGCONT)
-    what = f"{BURST} SIGUSR1 and {BURST} SIGRTMIN sent while it was stopped"
+    what = Sentence("%(count)s SIGUSR1 and %(count)s SIGRTMIN sent while it was stopped", count=BURST)
     _delivered(c, what)
     lines = _lines_until_marker(c, what)
     return c, lines
 
 
-def _burst_done(c: Catcher) -> str:
-    return f"stopped {c.proc.label} with SIGSTOP, sent SIGUSR1 {BURST} times and SIGRTMIN {BURST} times, then SIGCONT:"
+def _burst_done(c: Catcher) -> Sentence:
+    return Sentence("stopped %(program)s with SIGSTOP, sent SIGUSR1 %(count)s times and SIGRTMIN %(count)s times, then SIGCONT:", program=c.proc.label, count=BURST)
 
 
-def _times(n: int) -> str:
-    return {0: "no times", 1: "once", 2: "twice"}.get(n, f"{n} times")
+def _times(n: int) -> Sentence:
+    return {0: Sentence("no times"), 1: Sentence("once"), 2: Sentence("twice")}.get(n) or Sentence("%(count)s times", count=n)
 
 
 def _stopped_sets(c: Catcher) -> list[str]:
     """What the kernel held for the catcher while it was stopped, as evidence sentences."""
     pending, sets = c.stopped_view
-    names = lambda s: ", ".join(signal_name(n) for n in sorted(s & HANDLED_NUMBERS)) or "none"  # noqa: E731
-    out = [f"While it was stopped, the kernel held pending: {names(pending)}."]
+    names = lambda s: ", ".join(signal_name(n) for n in sorted(s & HANDLED_NUMBERS)) or Sentence("none")  # noqa: E731
+    out = [Sentence("While it was stopped, the kernel held pending: %(pending)s.", pending=names(pending))]
     if sets is not None:
-        out.append(f"It had handlers (SigCgt) for: {names(sets.caught)}; blocked: {names(sets.blocked)}.")
+        out.append(Sentence("It had handlers (SigCgt) for: %(caught)s; blocked: %(blocked)s.", caught=names(sets.caught), blocked=names(sets.blocked)))
     return out
 
 
@@ -281,10 +291,10 @@ def _waits_for_signal(proc: Proc, pid: int, who: str) -> None:
         # it neither exited, spun nor polled: it slept in some other call (a lock, a read of
         # input), which is the program's doing, not a deadline's
         raise SpecFailure(
-            f"{who} (pid {pid}) never slept in a call that waits for a signal "
-            f"({', '.join(sorted(SIGNAL_WAIT_CALLS))}) within {limit}.",
+            Sentence("%(who)s (pid %(pid)s) never slept in a call that waits for a signal (%(calls)s) within %(within)s.",
+                     who=who, pid=pid, calls=", ".join(sorted(SIGNAL_WAIT_CALLS)), within=str(limit)),
             evidence=[describe(pid)],
-            fix=f"A timed sleep (nanosleep) or a lock is polling, not waiting for the signal. {WAITING_HINT}",
+            fix=one_after_another([Sentence("A timed sleep (nanosleep) or a lock is polling, not waiting for the signal."), WAITING_HINT], " "),
             procs=[proc],
         ) from None
     sc = blocked.syscall
@@ -292,9 +302,9 @@ def _waits_for_signal(proc: Proc, pid: int, who: str) -> None:
         fd = fds(pid).get(sc.args[0]) if sc.args else None
         if fd is None or not ("signalfd" in fd.target or (fd.kind == "pipe" and fd.inode not in proc.harness_pipes)):
             raise SpecFailure(
-                f"{who} (pid {pid}) sleeps in read on {fd or 'an unknown fd'}, not on a signalfd or a "
-                f"self-pipe: it waits for input, not for a signal.",
-                evidence=[str(blocked)],
+                Sentence("%(who)s (pid %(pid)s) sleeps in read on %(fd)s, not on a signalfd or a self-pipe: it waits for input, not for a signal.",
+                         who=who, pid=pid, fd=str(fd) if fd else Sentence("an unknown fd")),
+                evidence=[blocked.words()],
                 fix=WAITING_HINT,
                 procs=[proc],
             )
@@ -314,14 +324,14 @@ def _handles_signals(c: Catcher) -> None:
         # asleep in sigwaitinfo, the kernel shows the signals it waits for as unblocked
         return "handles" if blocked_now(c.pid, SIGWAITINFO) else "nothing"
 
-    if wait_until(look, deadline.STEP, f"{c.proc.label} asleep or handling signals") == "handles":
+    if wait_until(look, deadline.STEP, Sentence("%(program)s asleep or handling signals", program=c.proc.label)) == "handles":
         return
     with needs("signal.handles-usr1"):
         raise SpecFailure(
-            f"{c.proc.label} (pid {c.pid}) printed `ready` but neither catches nor blocks any signal it is to handle "
-            f"({', '.join(HANDLED)}).",
-            evidence=[f"/proc/{c.pid}/status: a handler (SigCgt) for none of them, and none blocked (SigBlk); {describe(c.pid)}."],
-            fix="Install the handlers (sigaction(2)), or block the signals to take them with sigwaitinfo(2), before printing `ready`.",
+            Sentence("%(program)s (pid %(pid)s) printed `ready` but neither catches nor blocks any signal it is to handle (%(signals)s).",
+                     program=c.proc.label, pid=c.pid, signals=", ".join(HANDLED)),
+            evidence=[Sentence("/proc/%(pid)s/status: a handler (SigCgt) for none of them, and none blocked (SigBlk); %(process)s.", pid=c.pid, process=describe(c.pid))],
+            fix=Sentence("Install the handlers (sigaction(2)), or block the signals to take them with sigwaitinfo(2), before printing `ready`."),
             procs=[c.proc],
         )
 
@@ -330,7 +340,8 @@ def _handles(impl, name: str) -> None:
     c = _start(impl)
     for n in (1, 2):
         c.send(HANDLED[name])
-        _expect_caught(c, name, f"after {'a second' if n == 2 else 'one'} {name} (sent with kill(2) to pid {c.pid})")
+        _expect_caught(c, name, Sentence("after a second %(signal)s (sent with kill(2) to pid %(pid)s)", signal=name, pid=c.pid) if n == 2
+                       else Sentence("after one %(signal)s (sent with kill(2) to pid %(pid)s)", signal=name, pid=c.pid))
 
 
 # --- the uncatchable signals ---------------------------------------------------------------
@@ -348,18 +359,19 @@ def test_sigkill_uncatchable(impl):
     _handles_signals(c)
     if "cannot catch SIGKILL" not in c.startup:
         raise SpecFailure(
-            f"before `ready`, {c.proc.label} printed {c.startup}." + _on_stderr(c, "SIGKILL"),
-            expected="a line `cannot catch SIGKILL` once its attempt to install a handler for SIGKILL failed",
+            _startup_lines(c, "SIGKILL"),
+            expected=Sentence("a line `cannot catch %(signal)s` once its attempt to install a handler for %(signal)s failed", signal="SIGKILL"),
             procs=[c.proc],
         )
     c.send(signal.SIGKILL)
     status = c.proc.wait(deadline.STEP)
     if status.signal != signal.SIGKILL:
-        raise SpecFailure(f"after SIGKILL, {c.proc.label} {status.ended}.", expected="killed by signal 9 (SIGKILL)", procs=[c.proc])
+        raise SpecFailure(Sentence("after SIGKILL, %(program)s %(ended)s.", program=c.proc.label, ended=status.ended),
+                          expected=Sentence("killed by signal %(number)s (%(signal)s)", number=9, signal="SIGKILL"), procs=[c.proc])
     if "terminating" in c.proc.lines():
         raise SpecFailure(
-            f"{c.proc.label} printed `terminating` although it got SIGKILL, which no handler sees.",
-            fix="Print `terminating` for SIGTERM only.",
+            Sentence("%(program)s printed `terminating` although it got SIGKILL, which no handler sees.", program=c.proc.label),
+            fix=Sentence("Print `terminating` for SIGTERM only."),
             procs=[c.proc],
         )
 
@@ -382,13 +394,13 @@ def test_sigkill_attempted(impl, ipc_tmp):
         refused = [call for call in attempts if call.errno == "EINVAL"]
         if refused:
             continue
-        seen = "; ".join(str(call) for call in about[:4]) or "none"
+        seen = "; ".join(str(call) for call in about[:4]) or Sentence("none")
         raise SpecFailure(
-            f"it made no rt_sigaction({name}, <new action>, ...) call that the kernel refused with "
-            f"EINVAL, so its `cannot catch {name}` line (if any) is not the kernel's answer. Lines it "
-            f"printed before `ready`: {c.startup}.",
-            done="traced `signal catch` with strace:",
-            evidence=[f"Its rt_sigaction calls for {name}: {seen} (a NULL new action only reads the current one)."],
+            Sentence("it made no rt_sigaction(%(signal)s, <new action>, ...) call that the kernel refused with "
+                     "EINVAL, so its `cannot catch %(signal)s` line (if any) is not the kernel's answer. Lines it "
+                     "printed before `ready`: %(lines)s.", signal=name, lines=str(c.startup)),
+            done=Sentence("traced `signal catch` with strace:"),
+            evidence=[Sentence("Its rt_sigaction calls for %(signal)s: %(calls)s (a NULL new action only reads the current one).", signal=name, calls=seen)],
             procs=[c.proc],
         )
 
@@ -404,16 +416,16 @@ def test_sigstop_uncatchable(impl):
     c = _start(impl)
     if "cannot catch SIGSTOP" not in c.startup:
         raise SpecFailure(
-            f"before `ready`, {c.proc.label} printed {c.startup}." + _on_stderr(c, "SIGSTOP"),
-            expected="a line `cannot catch SIGSTOP` once its attempt to install a handler for SIGSTOP failed",
+            _startup_lines(c, "SIGSTOP"),
+            expected=Sentence("a line `cannot catch %(signal)s` once its attempt to install a handler for %(signal)s failed", signal="SIGSTOP"),
             procs=[c.proc],
         )
     c.send(signal.SIGSTOP)
     c.proc.wait_state("T", deadline.STEP, pid=c.pid)
     c.send(signal.SIGCONT)
-    c.proc.wait_for(lambda: state(c.pid) not in ("T", "t"), deadline.STEP, f"{c.proc.label} resumed after SIGCONT")
+    c.proc.wait_for(lambda: state(c.pid) not in ("T", "t"), deadline.STEP, Sentence("%(program)s resumed after SIGCONT", program=c.proc.label))
     c.send(signal.SIGUSR1)
-    _expect_caught(c, "SIGUSR1", "after SIGSTOP, SIGCONT and then SIGUSR1")
+    _expect_caught(c, "SIGUSR1", Sentence("after SIGSTOP, SIGCONT and then SIGUSR1"))
 
 
 # --- handled signals -----------------------------------------------------------------------
@@ -460,11 +472,11 @@ def test_sigterm_graceful(impl):
     status = c.proc.wait(deadline.STEP)
     after = c.proc.lines()[len(c.startup) + 1 :]
     if status.signal == signal.SIGTERM:
-        raise SpecFailure(f"{c.proc.label} was {status}: it has no handler for SIGTERM.", procs=[c.proc])
+        raise SpecFailure(Sentence("%(program)s was %(status)s: it has no handler for SIGTERM.", program=c.proc.label, status=status.words()), procs=[c.proc])
     if after != ["terminating"] or not status.ok:
         raise SpecFailure(
-            f"after SIGTERM, {c.proc.label} printed {after} and {status}.",
-            expected="exactly the line `terminating` and exit status 0",
+            Sentence("after SIGTERM, %(program)s printed %(lines)s and %(status)s.", program=c.proc.label, lines=str(after), status=status.words()),
+            expected=Sentence("exactly the line `terminating` and exit status 0"),
             procs=[c.proc],
         )
 
@@ -510,9 +522,9 @@ def _coalesced(impl):
     count = lines.count("caught SIGUSR1")
     if count != 1:
         raise SpecFailure(
-            f"it printed `caught SIGUSR1` {_times(count)}. Its lines: {lines}.",
+            Sentence("it printed `caught SIGUSR1` %(times)s. Its lines: %(lines)s.", times=_times(count), lines=str(lines)),
             done=_burst_done(c),
-            expected="exactly once, since a standard signal that is already pending is not queued again",
+            expected=Sentence("exactly once, since a standard signal that is already pending is not queued again"),
             evidence=_stopped_sets(c),
             procs=[c.proc],
         )
@@ -543,17 +555,21 @@ def _queued(impl):
     if count != BURST:
         handler = count < BURST and c.stopped_view[1] is not None and signal.SIGRTMIN in c.stopped_view[1].caught
         merged = count == 1 and "caught SIGUSR1" not in lines  # SIGUSR1 was pending with them: no line for it at all
+        printed = (
+            Sentence("it printed `caught SIGRTMIN` %(times)s for %(sent)s sent: a signal was lost. Its lines: %(lines)s.", times=_times(count), sent=BURST, lines=str(lines))
+            if count < BURST
+            else Sentence("it printed `caught SIGRTMIN` %(times)s. Its lines: %(lines)s.", times=_times(count), lines=str(lines))
+        )
+        together = Sentence("No `caught SIGUSR1` either, though SIGUSR1 was pending too: it printed one line for all the signals that woke it together.")
         raise SpecFailure(
-            f"it printed `caught SIGRTMIN` {_times(count)}" + (f" for {BURST} sent: a signal was lost" if count < BURST else "") + f". Its lines: {lines}."
-            + (" No `caught SIGUSR1` either, though SIGUSR1 was pending too: it printed one line for all the "
-               "signals that woke it together." if merged else ""),
+            one_after_another([printed, together] if merged else [printed], " "),
             done=_burst_done(c),
-            expected=f"{BURST} times, since real-time signals are queued and each is delivered",
+            expected=Sentence("%(count)s times, since real-time signals are queued and each is delivered", count=BURST),
             evidence=_stopped_sets(c),
             fix=(
-                "It takes SIGRTMIN with a handler: if that is a Python handler, Python runs it "
-                "once for all the instances delivered before it could run; block the signals and "
-                "take each one with signal.sigwaitinfo instead."
+                Sentence("It takes SIGRTMIN with a handler: if that is a Python handler, Python runs it "
+                         "once for all the instances delivered before it could run; block the signals and "
+                         "take each one with signal.sigwaitinfo instead.")
                 if handler
                 else ""
             ),
@@ -572,9 +588,10 @@ def _sent_under(run, sigs, each):
     for sig in sent:
         run.act(f"sends {signal_name(sig)} to the catcher", lambda sig=sig: _kill_quietly(c, sig), when=ready, pid=c.pid)
     run.start()
-    done = f"the grader sent {', '.join(signal_name(s) for s in sent)} to {c.label}, each at a moment the schedule chose after `ready`"
+    done = Sentence("the grader sent %(signals)s to %(program)s, each at a moment the schedule chose after `ready`",
+                    signals=", ".join(signal_name(s) for s in sent), program=c.label)
     if not run.quiet(deadline.STEP) or not run.acted():
-        raise SpecTimeout(f"{c.label} was still busy {deadline.STEP} s after {done}.", procs=[c])
+        raise SpecTimeout(Sentence("%(program)s was still busy %(seconds)s s after %(done)s.", program=c.label, seconds=deadline.STEP, done=done), procs=[c])
     lines = [line.strip() for line in c.lines()]
     problems = []
     for sig in dict.fromkeys(sent):
@@ -582,20 +599,24 @@ def _sent_under(run, sigs, each):
         n, want = lines.count(f"caught {name}"), sent.count(sig)
         queued = sig >= signal.SIGRTMIN
         if (queued and n != want) or (not queued and not 1 <= n <= want):
-            problems.append(f"`caught {name}` {_times(n)} for {_times(want)} sent" + (": a signal was lost" if n < (want if queued else 1) else ""))
+            if n < (want if queued else 1):
+                problems.append(Sentence("`caught %(signal)s` %(times)s for %(sent)s sent: a signal was lost", signal=name, times=_times(n), sent=_times(want)))
+            else:
+                problems.append(Sentence("`caught %(signal)s` %(times)s for %(sent)s sent", signal=name, times=_times(n), sent=_times(want)))
     if problems:
         raise SpecFailure(
-            f"once it had settled, {c.label} had printed {'; '.join(problems)}. Its lines: {lines[:12]}.",
-            done=done + ".",
-            expected="every signal sent reported: a real-time one once per send (they queue), a standard one at least once",
-            fix="A signal that arrives while the program handles another must not be lost: a flag read and then cleared "
-            "in two steps loses one that comes in between. Block the signals and take them with sigwaitinfo(2), or "
-            "clear and read with the signals blocked.",
+            Sentence("once it had settled, %(program)s had printed %(problems)s. Its lines: %(lines)s.",
+                     program=c.label, problems=one_after_another(problems, "; "), lines=str(lines[:12])),
+            done=Sentence("%(sentence)s.", sentence=done),
+            expected=Sentence("every signal sent reported: a real-time one once per send (they queue), a standard one at least once"),
+            fix=Sentence("A signal that arrives while the program handles another must not be lost: a flag read and then cleared "
+                         "in two steps loses one that comes in between. Block the signals and take them with sigwaitinfo(2), or "
+                         "clear and read with the signals blocked."),
             procs=[c],
         )
     with run.hold():
         _kill_quietly(c, signal.SIGTERM)
-    run.finish([c], deadline.STEP, f"{c.label}, after SIGTERM")
+    run.finish([c], deadline.STEP, Sentence("%(program)s, after SIGTERM", program=c.label))
 
 
 def _kill_quietly(c, sig):
@@ -617,10 +638,12 @@ def _child_run_problem(run: Proc, n: int, delay_ms: int = 0, limit: float = dead
     if lines == want and status.ok:
         return None
     lost = any("SIGUSR1" in line and "killed" in line for line in lines)
+    printed = (Sentence("run %(n)s of `signal child --delay-ms 0` printed %(lines)s and %(status)s.", n=n, lines=str(lines), status=status.words()) if n
+               else Sentence("`signal child --delay-ms %(delay)s` printed %(lines)s and %(status)s.", delay=delay_ms, lines=str(lines), status=status.words()))
+    died = Sentence("The child died of SIGUSR1's default action: the signal came before its handler was installed.")
     return SpecFailure(
-        (f"run {n} of `signal child --delay-ms 0`" if n else f"`signal child --delay-ms {delay_ms}`") + f" printed {lines} and {status}."
-        + (" The child died of SIGUSR1's default action: the signal came before its handler was installed." if lost else ""),
-        expected=f"the lines {want} and exit status 0",
+        one_after_another([printed, died] if lost else [printed], " "),
+        expected=Sentence("the lines %(lines)s and exit status 0", lines=str(want)),
         procs=[run],
     )
 
@@ -643,7 +666,7 @@ def test_child_no_lost_signal(impl, schedules):
     delay_ms = int(CHILD_DELAY_MS * deadline.scale())
     shown = impl.spawn("child", "--delay-ms", str(delay_ms), stdin="devnull")
     with needs("signal.child-suspends"):
-        shown.child(deadline.STEP, "its child, which waits for SIGUSR1")
+        shown.child(deadline.STEP, Sentence("its child, which waits for SIGUSR1"))
         problem = _child_run_problem(shown, 0, delay_ms, delay_ms / 1000 + deadline.EXIT)
         if problem:
             raise problem
@@ -653,18 +676,17 @@ def test_child_no_lost_signal(impl, schedules):
         if not run.finished_within(limit):
             kids = children(run.pid)  # one look, for the evidence
             raise SpecFailure(
-                f"run {n} of {CHILD_RUNS} of `signal child --delay-ms 0` did not finish within {limit}. "
-                "The SIGUSR1 came before the child waited for it and was lost.",
+                Sentence("run %(n)s of %(runs)s of `signal child --delay-ms 0` did not finish within %(within)s. "
+                         "The SIGUSR1 came before the child waited for it and was lost.", n=n, runs=CHILD_RUNS, within=str(limit)),
                 evidence=[
-                    f"{describe(run.pid)}.",
+                    Sentence("%(sentence)s.", sentence=describe(run.pid)),
                     *(
-                        f"The child (pid {k}): {describe(k)}, signals pending for it: "
-                        + (", ".join(signal_name(s) for s in sorted(pending_signals(k) or ())) or "none")
-                        + "."
+                        Sentence("The child (pid %(pid)s): %(process)s, signals pending for it: %(signals)s.", pid=k, process=describe(k),
+                                 signals=", ".join(signal_name(s) for s in sorted(pending_signals(k) or ())) or Sentence("none"))
                         for k in kids
                     ),
                 ],
-                fix="Block SIGUSR1 before fork and wait with it unblocked atomically (sigsuspend/sigwaitinfo).",
+                fix=Sentence("Block SIGUSR1 before fork and wait with it unblocked atomically (sigsuspend/sigwaitinfo)."),
                 procs=[run],
             )
         problem = _child_run_problem(run, n)
@@ -683,12 +705,12 @@ def _child_under(run):
         if not any("a wait for a signal" in e for e in exc.evidence):
             raise
         raise SpecFailure(
-            "under this schedule the child began to wait for SIGUSR1 when its parent's SIGUSR1 was already "
-            "delivered, so it sleeps for ever: it checked for the signal, the signal came, then it went to sleep.",
-            expected="the lines ['child got SIGUSR1', 'child exited 0'] and exit status 0",
+            Sentence("under this schedule the child began to wait for SIGUSR1 when its parent's SIGUSR1 was already "
+                     "delivered, so it sleeps for ever: it checked for the signal, the signal came, then it went to sleep."),
+            expected=Sentence("the lines %(lines)s and exit status 0", lines=str(["child got SIGUSR1", "child exited 0"])),
             evidence=exc.evidence,
-            fix="Check and sleep in one step: keep SIGUSR1 blocked and wait with sigsuspend(2) on a mask without it "
-            "(or sigwaitinfo), never a flag check followed by pause().",
+            fix=Sentence("Check and sleep in one step: keep SIGUSR1 blocked and wait with sigsuspend(2) on a mask without it "
+                         "(or sigwaitinfo), never a flag check followed by pause()."),
             procs=exc.procs,
         ) from None
     problem = _child_run_problem(proc, 0)
@@ -708,7 +730,7 @@ def test_child_suspends(impl):
     started = monotonic()
     run = impl.spawn("child", "--delay-ms", str(delay_ms), stdin="devnull")
     child = run.child(deadline.STEP)
-    who = f"the child of `signal child --delay-ms {delay_ms}`"
+    who = Sentence("the child of `signal child --delay-ms %(delay)s`", delay=delay_ms)
     try:
         settle.idle(run, pid=child, who=who, fix=WAITING_HINT)
         _waits_for_signal(run, child, who)
@@ -721,9 +743,9 @@ def test_child_suspends(impl):
                     f"machine is too slow for this spec at --deadline-scale {deadline.scale()}"
                 ) from None
             raise SpecFailure(
-                f"{who} exited {took:.2f} s after the start although the parent was to wait "
-                f"{delay_ms} ms before sending SIGUSR1.",
-                fix="Honour --delay-ms.",
+                Sentence("%(who)s exited %(seconds)s s after the start although the parent was to wait %(delay)s ms before sending SIGUSR1.",
+                         who=who, seconds=format(took, ".2f"), delay=delay_ms),
+                fix=Sentence("Honour --delay-ms."),
                 procs=[run],
             ) from None
         raise
@@ -731,8 +753,8 @@ def test_child_suspends(impl):
     lines = run.lines()
     if lines != ["child got SIGUSR1", "child exited 0"] or not status.ok:
         raise SpecFailure(
-            f"`signal child --delay-ms {delay_ms}` printed {lines} and {status}.",
-            expected="`child got SIGUSR1`, `child exited 0` and exit status 0",
+            Sentence("`signal child --delay-ms %(delay)s` printed %(lines)s and %(status)s.", delay=delay_ms, lines=str(lines), status=status.words()),
+            expected=Sentence("`child got SIGUSR1`, `child exited 0` and exit status 0"),
             procs=[run],
         )
 
@@ -751,21 +773,23 @@ def test_send_delivers(impl, reference):
     for name in ("SIGUSR1", "SIGHUP"):
         send = impl.run("send", str(c.pid), name, timeout=deadline.STEP)
         if not send.status.ok:
-            raise SpecFailure(f"`signal send {c.pid} {name}` {send.status}.", expected="exit status 0", procs=[send])
-        _expect_caught(c, name, f"after `signal send {c.pid} {name}` exited")
+            raise SpecFailure(Sentence("`signal send %(pid)s %(signal)s` %(status)s.", pid=c.pid, signal=name, status=send.status.words()),
+                              expected=Sentence("exit status 0"), procs=[send])
+        _expect_caught(c, name, Sentence("after `signal send %(pid)s %(signal)s` exited", pid=c.pid, signal=name))
     count = 3
     send = impl.run("send", str(c.pid), "SIGRTMIN", str(count), timeout=deadline.STEP)
     if not send.status.ok:
-        raise SpecFailure(f"`signal send {c.pid} SIGRTMIN {count}` {send.status}.", expected="exit status 0", procs=[send])
+        raise SpecFailure(Sentence("`signal send %(pid)s %(signal)s %(count)s` %(status)s.", pid=c.pid, signal="SIGRTMIN", count=count, status=send.status.words()),
+                          expected=Sentence("exit status 0"), procs=[send])
     _delivered(c, f"`signal send {c.pid} SIGRTMIN {count}`")
     lines = _lines_until_marker(c, f"`signal send {c.pid} SIGRTMIN {count}`")
     got = Counter(lines)
     if got != Counter({"caught SIGRTMIN": count}):
         raise SpecFailure(
-            f"after `signal send {c.pid} SIGRTMIN {count}`, the reference catcher (which takes every "
-            f"queued instance) printed {lines}.",
-            expected=f"`caught SIGRTMIN` {count} times",
-            fix=f"Send SIGRTMIN (signal {int(signal.SIGRTMIN)} here) COUNT times.",
+            Sentence("after `signal send %(pid)s SIGRTMIN %(count)s`, the reference catcher (which takes every queued instance) printed %(lines)s.",
+                     pid=c.pid, count=count, lines=str(lines)),
+            expected=Sentence("`caught SIGRTMIN` %(count)s times", count=count),
+            fix=Sentence("Send SIGRTMIN (signal %(number)s here) COUNT times.", number=int(signal.SIGRTMIN)),
             procs=[send, c.proc],
         )
 
@@ -782,8 +806,9 @@ def test_send_no_such_process(impl, reference, supervisor, ipc_tmp):
     with needs("signal.send-delivers"):
         sent = impl.run("send", str(c.pid), "SIGUSR1", timeout=deadline.STEP)
         if not sent.status.ok:
-            raise SpecFailure(f"`signal send {c.pid} SIGUSR1` {sent.status}.", expected="exit status 0", procs=[sent])
-        _expect_caught(c, "SIGUSR1", f"after `signal send {c.pid} SIGUSR1` exited")
+            raise SpecFailure(Sentence("`signal send %(pid)s %(signal)s` %(status)s.", pid=c.pid, signal="SIGUSR1", status=sent.status.words()),
+                              expected=Sentence("exit status 0"), procs=[sent])
+        _expect_caught(c, "SIGUSR1", Sentence("after `signal send %(pid)s %(signal)s` exited", pid=c.pid, signal="SIGUSR1"))
     # any program every user may run will do: the grader's own Python may be out of reach of
     # the user programs run as
     true = shutil.which("true") or "/bin/true"
@@ -794,13 +819,13 @@ def test_send_no_such_process(impl, reference, supervisor, ipc_tmp):
         if read_stat(pid) is None:
             break
     else:
-        raise SpecFailure("could not find a free pid: every reaped child's pid was in use again at once")
+        raise SpecFailure(Sentence("could not find a free pid: every reaped child's pid was in use again at once"))
     send = impl.run("send", str(pid), "SIGUSR1", timeout=deadline.STEP)
     if send.status.code != 1 or b"no such process" not in send.stderr.data.lower():
         raise SpecFailure(
-            f"`signal send {pid} SIGUSR1` for a pid with no process {send.status} with stderr "
-            f"{send.stderr.data[-200:]!r}.",
-            expected="exit status 1 and `no such process` on stderr",
+            Sentence("`signal send %(pid)s SIGUSR1` for a pid with no process %(status)s with stderr %(stderr)s.",
+                     pid=pid, status=send.status.words(), stderr=repr(send.stderr.data[-200:])),
+            expected=Sentence("exit status 1 and `no such process` on stderr"),
             procs=[send],
         )
 
