@@ -47,13 +47,15 @@ class Sentence(str):
 
 
 def one_after_another(parts: list[str], separator: str) -> str:
-    """PARTS (sentences, or plain text) one after another with SEPARATOR ("; " or " "), as one
+    """PARTS (sentences, or plain text) one after another with SEPARATOR (" ", ", " or "; "), as one
     Sentence that says each part in the report's language: "" for none, the part for one."""
     if len(parts) <= 1:
         return parts[0] if parts else ""
     first = one_after_another(parts[:-1], separator)
     if separator == " ":
         return Sentence("%(first)s %(then)s", first=first, then=parts[-1])
+    if separator == ", ":
+        return Sentence("%(first)s, %(then)s", first=first, then=parts[-1])
     return Sentence("%(first)s; %(then)s", first=first, then=parts[-1]) if separator == "; " else separator.join(parts)
 
 

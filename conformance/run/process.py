@@ -104,8 +104,8 @@ def _cannot_start(label: str, program: str, cwd: str, user: int | None, exc: OSE
             f"within that user's reach (see docs/environments.md)."
         )
     if isinstance(exc, FileNotFoundError):
-        return SpecFailure(f"cannot start {label}: {program} not found ({exc.strerror})")
-    return SpecFailure(f"cannot start {label}: {program} is not executable ({exc.strerror})")
+        return SpecFailure(Sentence("cannot start %(program)s: %(command)s not found (%(error)s)", program=label, command=program, error=exc.strerror))
+    return SpecFailure(Sentence("cannot start %(program)s: %(command)s is not executable (%(error)s)", program=label, command=program, error=exc.strerror))
 
 
 class Proc:
@@ -319,11 +319,14 @@ class Proc:
                 if remaining <= 0:
                     break
                 self._wait_a_little(remaining)
-        expected = what or f"a line matching {regex.pattern!r}"
+        pattern = repr(regex.pattern)
+        expected = what or Sentence("a line matching %(pattern)s", pattern=pattern)
         if self.stdout.eof:
             status = self.wait(5)
-            raise SpecFailure(f"{self.label} ended without printing {expected}; it {status}.", procs=[self])
-        raise SpecTimeout(f"{self.label} did not print {expected} within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
+            raise SpecFailure(Sentence("%(program)s ended without printing %(expected)s; it %(status)s.", program=self.label, expected=expected, status=status.words()),
+                              procs=[self])
+        raise SpecTimeout(Sentence("%(program)s did not print %(expected)s within %(within)s.", program=self.label, expected=expected, within=str(deadline)),
+                          evidence=[observe.describe(self.pid)], procs=[self])
 
     def next_line(self, timeout: float | Deadline, what: str = "") -> bytes:
         """The next stdout line not yet returned (without its newline), as bytes.
@@ -345,19 +348,23 @@ class Proc:
                 remaining = deadline.remaining()
                 if remaining <= 0:
                     raise SpecTimeout(
-                        f"{self.label} did not print {what or 'another line'} within {deadline}.",
+                        Sentence("%(program)s did not print %(expected)s within %(within)s.", program=self.label,
+                                 expected=what or Sentence("another line"), within=str(deadline)),
                         evidence=[observe.describe(self.pid)],
                         procs=[self],
                     )
                 self._wait_a_little(remaining)
-        raise self._exited_early(f"printing {what or 'another line'}")
+        raise self._exited_early(Sentence("printing %(what)s", what=what or Sentence("another line")))
 
     # --- waiting on the kernel, aware that the program may exit first ----------------------
 
     def _exited_early(self, what: str) -> SpecFailure:
         self.wait(5)  # raises NotImplementedBySubmission for a stub
+        if isinstance(what, Sentence) and what.template == "%(program)s forked %(what)s":
+            what = Sentence("it forked %(what)s", what=what.values["what"])
         what = "it" + what[len(self.label):] if what.startswith(self.label + " ") else what  # not "... before your `x` ..."
-        return SpecFailure(f"{self.label} {self.status.ended if self.status else 'exited'} before {what}.", procs=[self])
+        return SpecFailure(Sentence("%(program)s %(ended)s before %(what)s.", program=self.label, ended=self.status.ended if self.status else Sentence("exited"), what=what),
+                           procs=[self])
 
     def wait_for(self, predicate, timeout: float | Deadline, what: str):
         """Poll PREDICATE (reading kernel state) until truthy; fail if the program exits first."""
@@ -370,7 +377,7 @@ class Proc:
             if self.poll() is not None:
                 raise self._exited_early(what)
             if deadline.expired():
-                raise SpecTimeout(f"Not within {deadline}.", expected=what, evidence=[observe.describe(self.pid)], procs=[self])
+                raise SpecTimeout(Sentence("Not within %(within)s.", within=str(deadline)), expected=what, evidence=[observe.describe(self.pid)], procs=[self])
             deadlock.poll(lambda: predicate() or self.poll() is not None)
             pacer.pause(deadline)
 
@@ -382,15 +389,15 @@ class Proc:
             return waits.wait_until_blocked(pid, syscalls, timeout, what=who)
         except waits.ProcessGone:
             if self.poll() is not None:
-                raise self._exited_early(f"it blocked in {'/'.join(sorted(syscalls))}") from None
+                raise self._exited_early(Sentence("it blocked in %(calls)s", calls="/".join(sorted(syscalls)))) from None
             raise SpecFailure(Sentence("%(who)s exited before it blocked in %(calls)s.", who=who, calls="/".join(sorted(syscalls))), procs=[self]) from None
 
     def wait_state(self, states: str, timeout: float | Deadline, pid: int | None = None) -> str:
         pid = pid or self.pid
         try:
-            return waits.wait_for_state(pid, states, timeout, what=self.label if pid == self.pid else f"pid {pid}")
+            return waits.wait_for_state(pid, states, timeout, what=self.label if pid == self.pid else Sentence("pid %(pid)s", pid=pid))
         except waits.ProcessGone:
-            raise self._exited_early(f"pid {pid} reached state {states}") from None
+            raise self._exited_early(Sentence("pid %(pid)s reached state %(states)s", pid=pid, states=states)) from None
 
     def cpu_ticks_over(self, window: float, pid: int | None = None) -> int | None:
         """The CPU clock ticks PID (default: this program) uses over WINDOW seconds.
@@ -404,15 +411,16 @@ class Proc:
         after = observe.cpu_ticks(pid)
         return None if before is None or after is None else after - before
 
-    def child(self, timeout: float | Deadline, what: str = "its child") -> int:
+    def child(self, timeout: float | Deadline, what: str = "") -> int:
         """The pid of this program's first child once it has forked one; fails if it exits first."""
+        what = what or Sentence("its child")
         try:
-            return self.wait_for(lambda: observe.children(self.pid), timeout, f"{self.label} forked {what}")[0]
+            return self.wait_for(lambda: observe.children(self.pid), timeout, Sentence("%(program)s forked %(what)s", program=self.label, what=what))[0]
         except deadlock.Deadlock as proof:  # no child, and every process asleep: the cause, said at once
             if observe.children(self.pid):
                 raise
-            raise proof.again(evidence=[f"{self.label} forked no child: the grader waited for {what}, and nothing can make it fork one now.",
-                                        *proof.evidence]) from None
+            raise proof.again(evidence=[Sentence("%(program)s forked no child: the grader waited for %(what)s, and nothing can make it fork one now.",
+                                                 program=self.label, what=what), *proof.evidence]) from None
 
     def tree(self) -> list[int]:
         """This program's pid and all its descendants' now."""
@@ -429,7 +437,8 @@ class Proc:
             while not (self.stdout.eof and self.stderr.eof):
                 remaining = deadline.remaining()
                 if remaining <= 0:
-                    raise SpecTimeout(f"{self.label} kept its output open past {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
+                    raise SpecTimeout(Sentence("%(program)s kept its output open past %(within)s.", program=self.label, within=str(deadline)),
+                                      evidence=[observe.describe(self.pid)], procs=[self])
                 self._wait_a_little(remaining)
 
     def wait_fed(self, n: int, timeout: float | Deadline) -> None:
@@ -438,7 +447,8 @@ class Proc:
             while self.fed < n and self.stdin_error is None:
                 remaining = deadline.remaining()
                 if remaining <= 0:
-                    raise SpecTimeout(f"{self.label} read only {self.fed} of {n} bytes of stdin within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
+                    raise SpecTimeout(Sentence("%(program)s read only %(fed)s of %(n)s bytes of stdin within %(within)s.", program=self.label, fed=self.fed, n=n,
+                                               within=str(deadline)), evidence=[observe.describe(self.pid)], procs=[self])
                 self._wait_a_little(remaining)
 
     # --- exit ------------------------------------------------------------------------------
@@ -515,7 +525,8 @@ class Proc:
         """Wait for the process to exit, then for its output; SpecTimeout at the deadline."""
         deadline = Deadline.of(timeout)
         if not self._finish(deadline):
-            raise SpecTimeout(f"{what or self.label} did not exit within {deadline}.", evidence=[observe.describe(self.pid)], procs=[self])
+            raise SpecTimeout(Sentence("%(program)s did not exit within %(within)s.", program=what or self.label, within=str(deadline)),
+                              evidence=[observe.describe(self.pid)], procs=[self])
         status = self.poll()
         assert status is not None
         if not (self.stdout.eof and self.stderr.eof):

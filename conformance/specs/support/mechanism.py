@@ -19,7 +19,7 @@ import threading
 from conformance.deadline import Deadline
 from conformance.kernel import observe
 from conformance.kernel.explain import pipe_holders
-from conformance.outcomes import SpecFailure
+from conformance.outcomes import Sentence, SpecFailure, one_after_another
 from conformance.run.process import Proc
 
 from .settle import voluntary_switches
@@ -76,13 +76,13 @@ def pipe_to_child(proc: Proc, timeout: float | Deadline, *, who: str = "", down_
             return found
         if proc.poll() is not None:
             proc.wait(5)  # a stub that says `not implemented` ends the spec here
-            raise _no_pipe(proc, who, f"{proc.label} {proc.status.ended if proc.status else 'exited'} first")
+            raise _no_pipe(proc, who, Sentence("%(program)s %(ended)s first", program=proc.label, ended=proc.status.ended if proc.status else Sentence("exited")))
         pids = proc.tree()
         now = _settled(proc, pids)
         if now is not None and now == before:
-            raise _no_pipe(proc, who, "its processes all sleep, so none will make one")
+            raise _no_pipe(proc, who, Sentence("its processes all sleep, so none will make one"))
         if deadline.expired():
-            raise _no_pipe(proc, who, f"not within {deadline}")
+            raise _no_pipe(proc, who, Sentence("not within %(within)s", within=str(deadline)))
         if now is not None:
             before = now
             rest.wait(STILL)
@@ -94,16 +94,19 @@ def pipe_to_child(proc: Proc, timeout: float | Deadline, *, who: str = "", down_
 def _no_pipe(proc: Proc, who: str, why: str) -> SpecFailure:
     pids = [p for p in proc.tree() if p != proc.pid]
     try:
-        held = [f"{'the parent' if p == proc.pid else f'pid {p}'} holds {f}" for h in pipe_holders([proc.pid, *pids], exclude=proc.harness_pipes).values() for p, f in h]
+        held = [Sentence("%(who)s holds %(fd)s", who=Sentence("the parent") if p == proc.pid else Sentence("pid %(pid)s", pid=p), fd=str(f))
+                for h in pipe_holders([proc.pid, *pids], exclude=proc.harness_pipes).values() for p, f in h]
     except observe.NOT_SHOWN:
         held = []
-    kids = f"its processes below it: {', '.join(f'pid {p}' for p in pids)}" if pids else "it has no child process"
+    below = ", ".join(f"pid {p}" for p in pids)
+    kids = Sentence("its processes below it: %(pids)s", pids=below) if pids else Sentence("it has no child process")
     return SpecFailure(
-        f"{who} (pid {proc.pid}) shares no pipe of its own with a child ({why}): whatever it printed "
-        "did not go through a pipe between two processes, so it earns nothing here.",
-        expected=f"{who} forks a child and the two hold the two ends of one pipe",
-        evidence=[f"{kids}; the pipes they hold, leaving out the grader's own: {'; '.join(held) or 'none'}", *(observe.describe(p) for p in proc.tree())],
-        fix="Create the pipe with pipe(2) before fork(2); the parent writes to it and the child reads it.",
+        Sentence("%(who)s (pid %(pid)s) shares no pipe of its own with a child (%(why)s): whatever it printed "
+                 "did not go through a pipe between two processes, so it earns nothing here.", who=who, pid=proc.pid, why=why),
+        expected=Sentence("%(who)s forks a child and the two hold the two ends of one pipe", who=who),
+        evidence=[Sentence("%(children)s; the pipes they hold, leaving out the grader's own: %(pipes)s", children=kids,
+                           pipes=one_after_another(held, "; ") if held else Sentence("none")), *(observe.describe(p) for p in proc.tree())],
+        fix=Sentence("Create the pipe with pipe(2) before fork(2); the parent writes to it and the child reads it."),
         procs=[proc],
     )
 

@@ -34,11 +34,13 @@ from pathlib import Path
 from conformance import deadline
 from conformance.deadline import Deadline
 from conformance.kernel import deadlock, netstat, observe
-from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, Unsupported
+from conformance.outcomes import HarnessBroken, Sentence, SpecFailure, SpecTimeout, Unsupported, one_after_another
 from conformance.run.implementation import Implementation
 from conformance.run.process import Proc
 
 LOCALHOST = "127.0.0.1"
+#: Who the grader connects to, by default, in a message.
+SERVER = Sentence("the server")
 #: Measurement window for progress of a transfer; STALL_WINDOWS of them without any progress
 #: while every process involved sleeps is a deadlock (a starved process would be runnable).
 #: A socket's own window, not settle's: what it measures is bytes moved, not CPU used, and a
@@ -128,22 +130,23 @@ class GraderSockets:
         self._stack.callback(sock.close)
         return sock
 
-    def connect_tcp(self, port: int, host: str = LOCALHOST, who: str = "the server") -> socket.socket:
+    def connect_tcp(self, port: int, host: str = LOCALHOST, who: str = SERVER) -> socket.socket:
         sock = self.own(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         sock.settimeout(Deadline(deadline.STEP).remaining())
         try:
             sock.connect((host, port))
         except OSError as exc:
-            raise SpecFailure(f"the grader could not connect to {who} at {host}:{port}: {error_name(exc)}.") from None
+            where = f"{host}:{port}"
+            raise SpecFailure(Sentence("the grader could not connect to %(who)s at %(where)s: %(error)s.", who=who, where=where, error=error_name(exc))) from None
         return sock
 
-    def connect_unix(self, path: str, who: str = "the server") -> socket.socket:
+    def connect_unix(self, path: str, who: str = SERVER) -> socket.socket:
         sock = self.own(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
         sock.settimeout(Deadline(deadline.STEP).remaining())
         try:
             sock.connect(path)
         except OSError as exc:
-            raise SpecFailure(f"the grader could not connect to {who} at {path}: {error_name(exc)}.") from None
+            raise SpecFailure(Sentence("the grader could not connect to %(who)s at %(where)s: %(error)s.", who=who, where=path, error=error_name(exc))) from None
         return sock
 
     def tcp_listener(self) -> socket.socket:
@@ -169,7 +172,7 @@ class GraderSockets:
 def error_name(exc: OSError) -> str:
     """EXC as a message says it: its errno's name and text, or that no answer came in time."""
     if isinstance(exc, socket.timeout):
-        return "no answer before the deadline"
+        return Sentence("no answer before the deadline")
     name = errno.errorcode.get(exc.errno or 0)
     return f"{name} ({exc.strerror})" if name else str(exc)
 
@@ -180,7 +183,7 @@ def talking_to(proc: Proc, what: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise SpecFailure(f"{what}: {error_name(exc)}.", evidence=[observe.describe(proc.pid)], procs=[proc]) from None
+        raise SpecFailure(Sentence("%(what)s: %(error)s.", what=what, error=error_name(exc)), evidence=[observe.describe(proc.pid)], procs=[proc]) from None
 
 
 def wait_readable(sock: socket.socket, proc: Proc, timeout: float | Deadline) -> bool:
@@ -212,9 +215,10 @@ def exited_or_silent(proc: Proc, what: str) -> SpecFailure:
     """The finding when PROC sent nothing: its exit (a stub's `not implemented` raises), or silence."""
     if proc.poll() is not None:
         proc.wait(deadline.STEP)  # a stub's `not implemented` ends the spec here
-        return SpecFailure(f"{proc.label} {proc.status.ended if proc.status else 'exited'} before {what}.", procs=[proc])
+        return SpecFailure(Sentence("%(program)s %(ended)s before %(what)s.", program=proc.label, ended=proc.status.ended if proc.status else Sentence("exited"),
+                                    what=what), procs=[proc])
     return SpecFailure(
-        f"{proc.label} did not {what} within {deadline.STEP} s.",
+        Sentence("%(program)s did not %(what)s within %(seconds)s s.", program=proc.label, what=what, seconds=deadline.STEP),
         evidence=[observe.describe(proc.pid)],
         procs=[proc],
     )
@@ -222,7 +226,8 @@ def exited_or_silent(proc: Proc, what: str) -> SpecFailure:
 
 def send(sock: socket.socket, data: bytes, proc: Proc, shut: bool = False) -> None:
     """The grader sends DATA to PROC (then its EOF, if SHUT); a reset is PROC's doing."""
-    with talking_to(proc, f"the grader sending {data[:40]!r} to {proc.label} failed"):
+    shown = repr(data[:40])
+    with talking_to(proc, Sentence("the grader sending %(data)s to %(program)s failed", data=shown, program=proc.label)):
         sock.sendall(data)
         if shut:
             sock.shutdown(socket.SHUT_WR)
@@ -291,9 +296,9 @@ def listening_port(server: Proc) -> int:
     text = m.group(1)
     if not re.fullmatch(r"[0-9]{1,5}", text) or not 0 < int(text) < 65536:
         raise SpecFailure(
-            f"{server.label} printed `listening {text}`.",
-            expected="the port it is bound to, a number from 1 to 65535",
-            fix="Bind to port 0, then ask getsockname(2) which port you got.",
+            Sentence("%(program)s printed `listening %(text)s`.", program=server.label, text=text),
+            expected=Sentence("the port it is bound to, a number from 1 to 65535"),
+            fix=Sentence("Bind to port 0, then ask getsockname(2) which port you got."),
             procs=[server],
         )
     return int(text)
@@ -304,8 +309,8 @@ def listening_path(server: Proc, path: str) -> None:
     m = server.expect_line(r"listening\s+(.*)", deadline.STEP, what=f"`listening {path}`")
     if m.group(1) != path:
         raise SpecFailure(
-            f"{server.label} printed `listening {m.group(1)}`.",
-            expected=f"`listening {path}`, the PATH it was given",
+            Sentence("%(program)s printed `listening %(text)s`.", program=server.label, text=m.group(1)),
+            expected=Sentence("`listening %(path)s`, the PATH it was given", path=path),
             procs=[server],
         )
 
@@ -341,8 +346,8 @@ class Servers:
             proc, where = self._running[key]
             if proc.poll() is not None:
                 raise SpecFailure(
-                    f"{proc.label} {proc.status.ended if proc.status else 'exited'} after serving earlier clients.",
-                    expected="it to serve clients until it is told to stop",
+                    Sentence("%(program)s %(ended)s after serving earlier clients.", program=proc.label, ended=proc.status.ended if proc.status else Sentence("exited")),
+                    expected=Sentence("it to serve clients until it is told to stop"),
                     procs=[proc],
                 )
             return proc, where
@@ -368,9 +373,12 @@ def threads_doing(pid: int) -> str:
             sc = observe.syscall(pid, tid if len(tids) > 1 else None)
         except observe.NOT_SHOWN:
             return observe.describe(pid)
-        what = "running" if sc is None or sc.running else f"in {sc}"
-        parts.append(f"{'main thread' if tid == pid else f'thread {tid}'} {what}")
-    return f"pid {pid}: " + ", ".join(parts) if parts else observe.describe(pid)
+        call = str(sc) if sc is not None and not sc.running else ""
+        if tid == pid:
+            parts.append(Sentence("main thread in %(call)s", call=call) if call else Sentence("main thread running"))
+        else:
+            parts.append(Sentence("thread %(tid)s in %(call)s", tid=tid, call=call) if call else Sentence("thread %(tid)s running", tid=tid))
+    return Sentence("pid %(pid)s: %(threads)s", pid=pid, threads=one_after_another(parts, ", ")) if parts else observe.describe(pid)
 
 
 def held(proc: Proc, tables: Iterable[str] = netstat.TABLES) -> list[netstat.Held]:
@@ -381,7 +389,7 @@ def held(proc: Proc, tables: Iterable[str] = netstat.TABLES) -> list[netstat.Hel
 def list_held(sockets: list[netstat.Held], limit: int = 6) -> str:
     """SOCKETS for a message: the first LIMIT of them, and how many more."""
     if not sockets:
-        return "no socket at all"
+        return Sentence("no socket at all")
     shown = "; ".join(str(h) for h in sockets[:limit])
     return shown + (f"; and {len(sockets) - limit} more" if len(sockets) > limit else "")
 
@@ -407,8 +415,8 @@ def wait_moving(client: Proc, until: Deadline, progress: Callable[[], object], o
             raise Stalled()
         if until.expired():
             raise SpecTimeout(
-                f"{client.label} did not finish within {until}: it took {client.fed} bytes from "
-                f"stdin and printed {client.stdout.length}.",
+                Sentence("%(program)s did not finish within %(within)s: it took %(fed)s bytes from stdin and printed %(printed)s.",
+                         program=client.label, within=str(until), fed=client.fed, printed=client.stdout.length),
                 evidence=[threads_doing(client.pid)],
                 procs=[client],
             )

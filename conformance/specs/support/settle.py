@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from conformance.deadline import Deadline
 from conformance.kernel import observe, waits
-from conformance.outcomes import SpecDeadlock, SpecFailure, SpecTimeout
+from conformance.outcomes import Sentence, SpecDeadlock, SpecFailure, SpecTimeout
 from conformance.run.process import Proc
 
 #: CPU a program may burn before it sleeps, in clock ticks (starting up costs Python a few).
@@ -73,8 +73,8 @@ def settle(
     """
     calls = frozenset(calls)
     pid = pid or proc.pid
-    who = who or (proc.label if pid == proc.pid else f"pid {pid} (started by {proc.label})")
-    fix = fix or "Let the call block instead."
+    who = who or (proc.label if pid == proc.pid else Sentence("pid %(pid)s (started by %(program)s)", pid=pid, program=proc.label))
+    fix = fix or Sentence("Let the call block instead.")
     wanted = "/".join(sorted(calls))
     naps: list[tuple[float, str, int | None]] = []
     start = observe.cpu_ticks(pid) or 0
@@ -102,27 +102,28 @@ def settle(
 
     deadline = Deadline.of(timeout)
     try:
-        outcome = waits.wait_until(settled, deadline, f"{who} (pid {pid}) exiting or sleeping in {wanted}")
+        outcome = waits.wait_until(settled, deadline, Sentence("%(who)s (pid %(pid)s) exiting or sleeping in %(calls)s", who=who, pid=pid, calls=wanted))
     except SpecDeadlock as proof:  # the kernel proved it never will: that proof, with this wait's advice
         raise proof.again(fix=proof.fix or fix, procs=proof.procs or [proc]) from None
     except SpecTimeout:
         raise SpecTimeout(
-            f"{who} (pid {pid}) neither exited nor slept in {wanted} within {deadline}.",
+            Sentence("%(who)s (pid %(pid)s) neither exited nor slept in %(calls)s within %(within)s.", who=who, pid=pid, calls=wanted, within=str(deadline)),
             evidence=[observe.describe(pid)],
             fix=fix,
             procs=[proc],
         ) from None
     if outcome == "polling":
-        seen = sorted({name for _, name, _ in naps})
+        seen = "/".join(sorted({name for _, name, _ in naps}))
         raise SpecFailure(
-            f"{who} (pid {pid}) never sleeps in {wanted}: it was seen asleep in {'/'.join(seen)} "
-            f"{len(naps)} times, so it polls (tries, naps, tries again).",
+            Sentence("%(who)s (pid %(pid)s) never sleeps in %(calls)s: it was seen asleep in %(naps)s "
+                     "%(times)s times, so it polls (tries, naps, tries again).", who=who, pid=pid, calls=wanted, naps=seen, times=len(naps)),
             fix=fix,
             procs=[proc],
         )
     if outcome == "spinning":
         raise SpecFailure(
-            f"{who} (pid {pid}) used over {spin_ticks} clock ticks of CPU without ever sleeping in {wanted}: it spins.",
+            Sentence("%(who)s (pid %(pid)s) used over %(ticks)s clock ticks of CPU without ever sleeping in %(calls)s: it spins.",
+                     who=who, pid=pid, ticks=spin_ticks, calls=wanted),
             evidence=[observe.describe(pid)],
             fix=fix,
             procs=[proc],
@@ -146,10 +147,11 @@ def asleep_in(
     if blocked is None:
         if pid in (None, proc.pid):
             proc.wait(5)  # a stub that says `not implemented` ends the spec here
-            how = proc.status.ended if proc.status else "exited"
+            how = proc.status.ended if proc.status else Sentence("exited")
         else:
-            how = f"(pid {pid}) exited"
-        raise SpecFailure(f"{who or proc.label} {how} instead of sleeping in {'/'.join(sorted(calls))}.", fix=fix, procs=[proc])
+            how = Sentence("(pid %(pid)s) exited", pid=pid)
+        raise SpecFailure(Sentence("%(who)s %(how)s instead of sleeping in %(calls)s.", who=who or proc.label, how=how, calls="/".join(sorted(calls))),
+                          fix=fix, procs=[proc])
     return blocked
 
 
@@ -183,17 +185,19 @@ def idle(proc: Proc, *, pid: int | None = None, who: str = "", fix: str = "", wi
     if before is None:
         used = proc.cpu_ticks_over(TICKS_WINDOW, pid=pid)
         if used is not None and used > IDLE_TICKS:
-            _spins(proc, pid, who, fix, f"used {used} clock ticks of CPU in {TICKS_WINDOW} s")
+            _spins(proc, pid, who, fix, Sentence("used %(ticks)s clock ticks of CPU in %(window)s s", ticks=used, window=TICKS_WINDOW))
         return
     proc.exited_within(window)
     after = scheduled_ns(pid)
     if after is not None and after - before > IDLE_SHARE * window * 1e9:
-        _spins(proc, pid, who, fix, f"ran or waited for a CPU {(after - before) / 1e6:.0f} ms of {window * 1000:.0f} ms")
+        ran, of = format((after - before) / 1e6, ".0f"), format(window * 1000, ".0f")
+        _spins(proc, pid, who, fix, Sentence("ran or waited for a CPU %(ran)s ms of %(window)s ms", ran=ran, window=of))
 
 
 def _spins(proc: Proc, pid: int, who: str, fix: str, how: str) -> None:
     raise SpecFailure(
-        f"{who or proc.label} (pid {pid}) {how} while it should sleep: it spins, looking again and again instead of waiting in the kernel.",
+        Sentence("%(who)s (pid %(pid)s) %(how)s while it should sleep: it spins, looking again and again instead of waiting in the kernel.",
+                 who=who or proc.label, pid=pid, how=how),
         evidence=[observe.describe(pid)],
         fix=fix,
         procs=[proc],
