@@ -183,8 +183,8 @@ class ProgramsInterfered(Explained, SpecOutcome):
 
     def __init__(self, finding: str, **parts: Any) -> None:
         self.finding = finding
-        parts.setdefault("fix", "Leave the grader's objects and the machine's shared tables alone: a program may use only what its command line names.")
-        super().__init__(f"integrity: {finding}", **parts)
+        parts.setdefault("fix", Sentence("Leave the grader's objects and the machine's shared tables alone: a program may use only what its command line names."))
+        super().__init__(Sentence("integrity: %(finding)s", finding=finding), **parts)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from conformance.kernel import observe
 from conformance.outcomes import SpecTimeout
 from conformance.run.capture import Capture, readable
 from conformance.run.limits import become_subreaper
-from conformance.run.process import ExitStatus
+from conformance.run.status import ExitStatus
 from conformance.run.supervisor import Supervisor
 
 

@@ -78,6 +78,6 @@ def wait_until(predicate, deadline: Deadline | float, what: str):
         if value:
             return value
         if deadline.expired():
-            raise SpecTimeout(f"Not within {deadline}.", expected=what)
+            raise SpecTimeout(Sentence("Not within %(within)s.", within=str(deadline)), expected=what)
         deadlock.poll(predicate)
         pacer.pause(deadline)

@@ -189,7 +189,7 @@ class Timeline:
         self._look()
 
     def signalled(self, pid: int, sig: int) -> None:
-        from .process import signal_name
+        from .status import signal_name
 
         self._look()
         self._event("signal", pid, f"the grader sent {signal_name(sig)} to pid {pid}", signal=signal_name(sig))

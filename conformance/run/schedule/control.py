@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.deadline import Deadline
-from conformance.outcomes import HarnessBroken, SpecDeadlock, SpecFailure, SpecTimeout
+from conformance.outcomes import HarnessBroken, Sentence, SpecDeadlock, SpecFailure, SpecTimeout, one_after_another
 from conformance.settings import SETTINGS, SettingError
 
 from ..manifest import Manifest
@@ -98,7 +98,7 @@ class Controlled:
             raise HarnessBroken(f"no program for {mechanism} to run under schedule control")
         env = dict(ex.supervisor.env or {})
         env.update(ex.setup.library.env(self.scheduler.path, str(manifest.cwd) if program.interpreter else None))
-        label = f"your `{' '.join([mechanism, *args[:1]])}`"
+        label = Sentence("your `%(program)s`", program=" ".join([mechanism, *args[:1]]))
         proc = ex.supervisor.spawn(
             [*program.argv, *args], cwd=str(manifest.cwd), label=label, stdin=stdin, capture_limit=capture_limit,
             env=env, grader_chose=program.interpreter, subject=True,
@@ -162,12 +162,13 @@ class Controlled:
             if self.scheduler.idle():
                 waits = self.scheduler.waiting()
                 raise SpecDeadlock(
-                    f"{doing} never finished: under this schedule every process came to wait for another, and none can go on.",
-                    evidence=[f"{w}." for w in waits],
+                    Sentence("%(doing)s never finished: under this schedule every process came to wait for another, and none can go on.", doing=doing),
+                    evidence=[Sentence("%(sentence)s.", sentence=w) for w in waits],
                     procs=procs,
                 )
             if deadline.expired():
-                raise SpecTimeout(f"{doing} did not finish within {deadline}.", evidence=[f"{w}." for w in self.scheduler.waiting()], procs=procs)
+                raise SpecTimeout(Sentence("%(doing)s did not finish within %(within)s.", doing=doing, within=str(deadline)),
+                                  evidence=[Sentence("%(sentence)s.", sentence=w) for w in self.scheduler.waiting()], procs=procs)
             for p in procs:
                 if p.poll() is None:
                     p.exited_within(deadline.slice(0.02))
@@ -341,16 +342,16 @@ class Explorer:
         }
 
     def _explained(self, exc: SpecFailure | SpecTimeout, plan: Plan, index: int, budget: int, replay: bool) -> SpecFailure | SpecTimeout:
-        which = f"schedule {plan}" if replay else f"schedule {index + 1} of {budget} (seed {plan})"
-        observed = f"Under {which}: {exc.observed}"
-        done = (
+        which = Sentence("schedule %(plan)s", plan=str(plan)) if replay else Sentence("schedule %(n)s of %(budget)s (seed %(plan)s)", n=index + 1, budget=budget, plan=str(plan))
+        observed = Sentence("Under %(which)s: %(observed)s", which=which, observed=exc.observed)
+        how = Sentence(
             "The grader let one of your processes run at a time, from one scheduling point (a semaphore "
             "operation, a read or write on a pipe or socket, a signal, an access to shared memory, a line "
-            "of Python) to the next, and chose which by the schedule's seed. "
-            + (exc.done or "")
-        ).strip()
-        replay_words = f"Replay this interleaving: ipc-grade replay {self.spec_id} --impl DIR --schedule {plan}"
-        fix = " ".join(x for x in (exc.fix, replay_words + ".") if x)
+            "of Python) to the next, and chose which by the schedule's seed."
+        )
+        done = one_after_another([how, exc.done], " ") if exc.done else how
+        replay_words = Sentence("Replay this interleaving: ipc-grade replay %(spec)s --impl DIR --schedule %(plan)s.", spec=self.spec_id, plan=str(plan))
+        fix = one_after_another([exc.fix, replay_words], " ") if exc.fix else replay_words
         parts = {"expected": exc.expected, "done": done, "evidence": exc.evidence, "fix": fix, "procs": exc.procs}
         out = type(exc)(observed, **parts)
         out.because = exc.because

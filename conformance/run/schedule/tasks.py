@@ -14,7 +14,7 @@ from typing import Any
 
 from conformance.kernel import observe
 
-from ..process import signal_name
+from ..status import signal_name
 from . import protocol as P
 
 

@@ -53,8 +53,9 @@ from conformance.kernel.observe import (
     sysvipc,
 )
 from conformance.kernel.waits import ProcessGone, wait_for_state, wait_until
-from conformance.run.process import ExitStatus, Proc, signal_name
+from conformance.run.process import Proc
 from conformance.run.sandbox import give as give_to_programs
+from conformance.run.status import ExitStatus, signal_name
 from conformance.run.trace import spawn as spawn_traced
 
 from . import interference, mechanism, peers, queues, settle, shared_memory, strategies

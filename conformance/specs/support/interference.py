@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 
 from conformance.kernel import credentials, observe
-from conformance.outcomes import ProgramsInterfered
+from conformance.outcomes import ProgramsInterfered, Sentence
 from conformance.run import leftovers
 
 #: The programs hold "a table" when they hold at least this share of the kernel's limit.
@@ -50,11 +50,12 @@ def sysv_table(kind: str, what: str) -> ProgramsInterfered | None:
     theirs = [r for r in rows if uid in (r.get("uid"), r.get("cuid"))]
     if len(rows) < limit or len(theirs) < SHARE * limit:
         return None
-    noun = {"msg": "message queues", "shm": "shared memory segments", "sem": "semaphore sets"}[kind]
+    noun = {"msg": Sentence("message queues"), "shm": Sentence("shared memory segments"), "sem": Sentence("semaphore sets")}[kind]
     return ProgramsInterfered(
-        f"your programs filled the kernel's table of System V {noun}: they hold {len(theirs)} of the {limit} "
-        f"the kernel allows, so the grader could not create {what}.",
-        evidence=[f"/proc/sysvipc/{kind} lists {len(rows)} {noun}, {len(theirs)} of them owned by the programs' user (uid {uid})."],
+        Sentence("your programs filled the kernel's table of System V %(objects)s: they hold %(theirs)s of the %(limit)s "
+                 "the kernel allows, so the grader could not create %(what)s.", objects=noun, theirs=len(theirs), limit=limit, what=what),
+        evidence=[Sentence("/proc/sysvipc/%(kind)s lists %(rows)s %(objects)s, %(theirs)s of them owned by the programs' user (uid %(uid)s).",
+                           kind=kind, rows=len(rows), objects=noun, theirs=len(theirs), uid=uid)],
     )
 
 
@@ -74,9 +75,10 @@ def sysv_taken(kind: str, key: int, what: str) -> ProgramsInterfered | None:
     if row is None or uid not in (row.get("uid"), row.get("cuid")):
         return None
     return ProgramsInterfered(
-        f"your programs created a System V object under the key {key} the grader was about to use for {what}: "
-        "they took a name that is not theirs.",
-        evidence=[f"/proc/sysvipc/{kind} lists key {key}, created by uid {row.get('cuid')}, owned by uid {row.get('uid')} (the programs' user: {uid})."],
+        Sentence("your programs created a System V object under the key %(key)s the grader was about to use for %(what)s: "
+                 "they took a name that is not theirs.", key=key, what=what),
+        evidence=[Sentence("/proc/sysvipc/%(kind)s lists key %(key)s, created by uid %(cuid)s, owned by uid %(owner)s (the programs' user: %(uid)s).",
+                           kind=kind, key=key, cuid=row.get("cuid"), owner=row.get("uid"), uid=uid)],
     )
 
 
@@ -95,13 +97,13 @@ def name_taken(paths: Iterable[str], what: str, name: str = "") -> ProgramsInter
         if st.st_uid != uid:
             return None
         return ProgramsInterfered(
-            f"your programs created {path} before the grader could create it for {what}: they took a name that is not theirs.",
-            evidence=[f"{path} exists, owned by uid {st.st_uid} (the programs' user)."],
+            Sentence("your programs created %(path)s before the grader could create it for %(what)s: they took a name that is not theirs.", path=path, what=what),
+            evidence=[Sentence("%(path)s exists, owned by uid %(uid)s (the programs' user).", path=path, uid=st.st_uid)],
         )
     return ProgramsInterfered(
-        f"the name {name or what} existed before the grader could create it for {what}, though the run hands each name out once: "
-        "your programs, the only other processes here, took a name that is not theirs.",
-        evidence=["no mqueue file system is mounted here to show who made it."],
+        Sentence("the name %(name)s existed before the grader could create it for %(what)s, though the run hands each name out once: "
+                 "your programs, the only other processes here, took a name that is not theirs.", name=name or what, what=what),
+        evidence=[Sentence("no mqueue file system is mounted here to show who made it.")],
     )
 
 
@@ -144,9 +146,10 @@ def shm_full(what: str, directory: str = "/dev/shm") -> ProgramsInterfered | Non
     if not used or size < SHARE * used:
         return None
     return ProgramsInterfered(
-        f"your programs filled {directory}: {count} file(s) of theirs hold {size >> 20} MiB of its {(fs.f_blocks * fs.f_frsize) >> 20} MiB, "
-        f"so the grader could not make {what}.",
-        evidence=[f"statvfs({directory}): {fs.f_bavail * fs.f_frsize} bytes free; the programs' user (uid {programs_uid()}) owns {size} bytes there."],
+        Sentence("your programs filled %(directory)s: %(count)s file(s) of theirs hold %(mib)s MiB of its %(total)s MiB, "
+                 "so the grader could not make %(what)s.", directory=directory, count=count, mib=size >> 20, total=(fs.f_blocks * fs.f_frsize) >> 20, what=what),
+        evidence=[Sentence("statvfs(%(directory)s): %(free)s bytes free; the programs' user (uid %(uid)s) owns %(size)s bytes there.",
+                           directory=directory, free=fs.f_bavail * fs.f_frsize, uid=programs_uid(), size=size)],
     )
 
 
@@ -159,8 +162,9 @@ def mqueues_used(what: str, grader_names: Iterable[str] = ()) -> ProgramsInterfe
     if not count:
         return None
     return ProgramsInterfered(
-        f"your programs hold {count} POSIX message queue(s) of their own, so the grader could not create {what}.",
-        evidence=[f"the mqueue file system holds {count} queue(s) owned by the programs' user (uid {programs_uid()}) that the grader did not make."],
+        Sentence("your programs hold %(count)s POSIX message queue(s) of their own, so the grader could not create %(what)s.", count=count, what=what),
+        evidence=[Sentence("the mqueue file system holds %(count)s queue(s) owned by the programs' user (uid %(uid)s) that the grader did not make.",
+                           count=count, uid=programs_uid())],
     )
 
 
@@ -169,9 +173,9 @@ def events_flooded(directory: str, what: str) -> ProgramsInterfered:
     ran. Only they make entries there at that rate: the run's other processes (the grader and
     every spec's programs, in their private /dev/shm) make a few dozen, a flood thousands."""
     return ProgramsInterfered(
-        f"while your programs ran, the kernel's queue of events for {directory} overflowed (more than "
-        f"{_max_queued()} entries created or renamed there): they flooded it, so the grader could not see {what}.",
-        evidence=[f"inotify on {directory} reported IN_Q_OVERFLOW (fs.inotify.max_queued_events is {_max_queued()})."],
+        Sentence("while your programs ran, the kernel's queue of events for %(directory)s overflowed (more than "
+                 "%(most)s entries created or renamed there): they flooded it, so the grader could not see %(what)s.", directory=directory, most=_max_queued(), what=what),
+        evidence=[Sentence("inotify on %(directory)s reported IN_Q_OVERFLOW (fs.inotify.max_queued_events is %(most)s).", directory=directory, most=_max_queued())],
     )
 
 
