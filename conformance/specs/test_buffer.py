@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout, needs
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     READ_CALLS,
@@ -53,7 +53,6 @@ from conformance.specs.support import (
     wait_for_state,
     wait_until,
 )
-from conformance.specs.support.strategies import plural
 
 #: A semaphore wait (sem_wait, sem_timedwait) sleeps in futex(2).
 SEM_WAIT = frozenset({"futex"})
@@ -89,7 +88,27 @@ def _values(name):
 
 def _show(name):
     full, empty, mutex = _values(name)
-    return f"{name}.full reads {full}, {name}.empty {empty}, {name}.mutex {mutex}"
+    return Sentence("%(name)s.full reads %(full)s, %(name)s.empty %(empty)s, %(name)s.mutex %(mutex)s", name=name, full=full, empty=empty, mutex=mutex)
+
+
+def _items(count):
+    """``1 item``, ``3 items``: a sentence of its own."""
+    return Sentence("%(count)s item", count=count) if count == 1 else Sentence("%(count)s items", count=count)
+
+
+def _listed(parts):
+    """PARTS (sentences) said one after another with ", " between them."""
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    return Sentence("%(first)s, %(then)s", first=_listed(parts[:-1]), then=parts[-1])
+
+
+def _before_after(values, raw, name):
+    """The evidence that a refused init changed a live buffer: its semaphores and header before and after."""
+    return [
+        Sentence("before, %(values)s (full, empty, mutex) and its header %(header)s", values=str(values), header=raw[:HEADER].hex(" ")),
+        Sentence("after, %(values)s and %(header)s", values=str(_values(name)), header=(shared_memory.read_object(name) or b"")[:HEADER].hex(" ")),
+    ]
 
 
 def _present(name):
@@ -101,7 +120,8 @@ def _present(name):
 def _expect_exit(proc, code, doing):
     status = proc.status
     if status is None or status.code != code:
-        raise SpecFailure(f"{doing}: {proc.label} {status.ended if status else 'is still running'}.", expected=f"exit status {code}", procs=[proc])
+        raise SpecFailure(Sentence("%(doing)s: %(program)s %(ended)s.", doing=doing, program=proc.label, ended=status.ended if status else Sentence("is still running")),
+                          expected=Sentence("exit status %(code)s", code=code), procs=[proc])
 
 
 def _init(impl, name, slots, slot_size=None):
@@ -132,14 +152,14 @@ def _wait_filled(producer, name, count):
         return producer.poll() is not None or (shared_memory.semaphore_value(f"{name}.full") or 0) >= count
 
     try:
-        wait_until(filled, deadline.STEP, f"{producer.label} storing {plural(count, 'item')}")
+        wait_until(filled, deadline.STEP, Sentence("%(program)s storing %(items)s", program=producer.label, items=_items(count)))
     except SpecTimeout as exc:
         raise _timed_out(exc, evidence=[_show(name), describe(producer.pid)], procs=[producer]) from None
     if producer.poll() is not None and not producer.status.ok:
         producer.wait(deadline.STEP)
         raise SpecFailure(
-            f"{producer.label} {producer.status.ended} while storing items.",
-            expected="it to store them",
+            Sentence("%(program)s %(ended)s while storing items.", program=producer.label, ended=producer.status.ended),
+            expected=Sentence("it to store them"),
             procs=[producer],
         )
 
@@ -171,14 +191,14 @@ def _compare_items(expected, proc, doing):
         got_items = got.split(b"\n")
         where = next((i for i, (a, b) in enumerate(zip(expected, got_items, strict=False)) if a != b), min(len(expected), len(got_items)))
         detail = (
-            f"item {where + 1} was {expected[where][:60]!r} but the consumer printed {got_items[where][:60]!r}"
+            Sentence("item %(n)s was %(expected)s but the consumer printed %(got)s", n=where + 1, expected=repr(expected[where][:60]), got=repr(got_items[where][:60]))
             if where < len(expected) and where < len(got_items)
             else first_difference(_lines(expected), got)
         )
         raise SpecFailure(
-            f"{doing}: the consumer's output differs from the items in order: {detail}.",
-            fix="Items leave the buffer in the order they entered it (take at head, store at tail, "
-            "each advanced modulo SLOTS).",
+            Sentence("%(doing)s: the consumer's output differs from the items in order: %(detail)s.", doing=doing, detail=detail),
+            fix=Sentence("Items leave the buffer in the order they entered it (take at head, store at tail, "
+                         "each advanced modulo SLOTS)."),
             procs=[proc],
         )
 
@@ -202,25 +222,30 @@ def test_init_layout(impl, names, made):
         raw = shared_memory.read_object(name)
         if raw is None:
             raise SpecFailure(
-                f"`buffer init {name} {slots}` exited 0 but there is no shared memory object {name} ({shared_memory.object_path(name)}).",
+                Sentence("`buffer init %(name)s %(slots)s` exited 0 but there is no shared memory object %(name)s (%(path)s).",
+                         name=name, slots=slots, path=shared_memory.object_path(name)),
                 procs=[init],
             )
         header = [int.from_bytes(raw[i : i + 4], "little") for i in range(0, min(len(raw), HEADER), 4)]
         big = [int.from_bytes(raw[i : i + 4], "big") for i in range(0, min(len(raw), HEADER), 4)]
         if header != [slots, size, 0, 0] or len(raw) < HEADER + slots * size:
+            command = f"buffer init {name} {slots}" + (f" --slot-size {slot_size}" if slot_size else "")
             raise SpecFailure(
-                f"after `buffer init {name} {slots}{f' --slot-size {slot_size}' if slot_size else ''}`, the object "
-                f"has {len(raw)} bytes and its header reads {header}."
-                + (f" Read big-endian it would be {big}: the header was written big-endian." if big == [slots, size, 0, 0] else ""),
-                expected=f"at least {HEADER + slots * size} bytes and [SLOTS {slots}, SLOT_SIZE {size}, head 0, tail 0], "
-                f"32-bit little-endian",
+                Sentence("after `%(command)s`, the object has %(size)s bytes and its header reads %(header)s. "
+                         "Read big-endian it would be %(big)s: the header was written big-endian.",
+                         command=command, size=len(raw), header=str(header), big=str(big))
+                if big == [slots, size, 0, 0]
+                else Sentence("after `%(command)s`, the object has %(size)s bytes and its header reads %(header)s.",
+                              command=command, size=len(raw), header=str(header)),
+                expected=Sentence("at least %(bytes)s bytes and [SLOTS %(slots)s, SLOT_SIZE %(size)s, head 0, tail 0], "
+                                  "32-bit little-endian", bytes=HEADER + slots * size, slots=slots, size=size),
                 procs=[init],
             )
         values = _values(name)
         if values != (0, slots, 1):
             raise SpecFailure(
-                f"after `buffer init {name} {slots}`, {_show(name)}.",
-                expected=f"full 0, empty {slots} (every slot free) and mutex 1 (None means the semaphore does not exist)",
+                Sentence("after `buffer init %(name)s %(slots)s`, %(values)s.", name=name, slots=slots, values=_show(name)),
+                expected=Sentence("full 0, empty %(slots)s (every slot free) and mutex 1 (None means the semaphore does not exist)", slots=slots),
                 procs=[init],
             )
 
@@ -238,36 +263,35 @@ def test_init_refuses_existing(impl, reference, names, made):
     with needs("buffer.init-layout"):
         init = _init(impl, fresh, 2)
         if len(_present(fresh)) != 1 + len(ROLES):
+            made_only = ", ".join(_present(fresh))
             raise SpecFailure(
-                f"`buffer init {fresh} 2` exited 0 and made only {', '.join(_present(fresh)) or 'nothing'}.",
-                expected=f"the object {fresh} and the semaphores {fresh}.empty, {fresh}.full and {fresh}.mutex",
+                Sentence("`buffer init %(name)s 2` exited 0 and made only %(made)s.", name=fresh, made=made_only) if made_only
+                else Sentence("`buffer init %(name)s 2` exited 0 and made only nothing.", name=fresh),
+                expected=Sentence("the object %(name)s and the semaphores %(name)s.empty, %(name)s.full and %(name)s.mutex", name=fresh),
                 procs=[init],
             )
     # a live buffer: initialised by the reference, one item in it
     name = _new_buffer(made, names)
     _init(reference, name, 3)
     producer = reference.run("produce", name, input=b"still here\n", timeout=deadline.STEP)
-    _expect_exit(producer, 0, "the reference storing one item")
+    _expect_exit(producer, 0, Sentence("the reference storing one item"))
     raw, values = shared_memory.read_object(name), _values(name)
     init = impl.run("init", name, "3", timeout=deadline.STEP)
     changed = shared_memory.read_object(name) != raw or _values(name) != values
     if init.status is not None and init.status.code == 0 and changed:
         raise SpecFailure(
-            f"`buffer init {name} 3` on a buffer that holds an item: {init.label} {init.status.ended}, and it "
-            "initialised the buffer again: the buffer that existed already was overwritten, its item lost.",
-            expected="exit status 1: create the object and the semaphores with O_CREAT | O_EXCL, so that init fails on a name in use",
-            evidence=[f"before, {values} (full, empty, mutex) and its header {raw[:HEADER].hex(' ')}",
-                      f"after, {_values(name)} and {(shared_memory.read_object(name) or b'')[:HEADER].hex(' ')}"],
+            Sentence("`buffer init %(name)s 3` on a buffer that holds an item: %(program)s %(ended)s, and it "
+                     "initialised the buffer again: the buffer that existed already was overwritten, its item lost.",
+                     name=name, program=init.label, ended=init.status.ended),
+            expected=Sentence("exit status 1: create the object and the semaphores with O_CREAT | O_EXCL, so that init fails on a name in use"),
+            evidence=_before_after(values, raw, name),
             procs=[init],
         )
-    _expect_exit(init, 1, f"`buffer init {name} 3` on a buffer that holds an item")
+    _expect_exit(init, 1, Sentence("`buffer init %(name)s 3` on a buffer that holds an item", name=name))
     if changed:
         raise SpecFailure(
-            "a refused `buffer init` on a live buffer changed it.",
-            evidence=[
-                f"before, {values} (full, empty, mutex) and its header {raw[:HEADER].hex(' ')}",
-                f"after, {_values(name)} and {(shared_memory.read_object(name) or b'')[:HEADER].hex(' ')}",
-            ],
+            Sentence("a refused `buffer init` on a live buffer changed it."),
+            evidence=_before_after(values, raw, name),
             procs=[init],
         )
     # each of the four alone
@@ -276,19 +300,18 @@ def test_init_refuses_existing(impl, reference, names, made):
         if what == "object":
             content = b"someone else's data"
             shared_memory.create_object(name, content)
-            label = f"the shared memory object {name}"
+            label = Sentence("the shared memory object %(name)s", name=name)
         else:
             shared_memory.create_semaphore(f"{name}.{what}", 7)
-            label = f"the semaphore {name}.{what}"
+            label = Sentence("the semaphore %(name)s.%(role)s", name=name, role=what)
         init = impl.run("init", name, "2", timeout=deadline.STEP)
-        _expect_exit(init, 1, f"`buffer init {name} 2` when {label} exists already")
+        _expect_exit(init, 1, Sentence("`buffer init %(name)s 2` when %(what)s exists already", name=name, what=label))
         if what == "object":
             if shared_memory.read_object(name) != content:
-                raise SpecFailure(f"a refused `buffer init` changed {label}.", expected="it to leave it as it was", procs=[init])
-        elif shared_memory.semaphore_value(f"{name}.{what}") != 7:
+                raise SpecFailure(Sentence("a refused `buffer init` changed %(what)s.", what=label), expected=Sentence("it to leave it as it was"), procs=[init])
+        elif (after := shared_memory.semaphore_value(f"{name}.{what}")) != 7:
             raise SpecFailure(
-                f"a refused `buffer init` changed {label}: it read 7 before and "
-                f"{shared_memory.semaphore_value(f'{name}.{what}')} after.",
+                Sentence("a refused `buffer init` changed %(what)s: it read 7 before and %(after)s after.", what=label, after=after),
                 procs=[init],
             )
 
@@ -308,23 +331,27 @@ def test_destroy_cleans_up(impl, reference, names, made):
     left = _present(name)
     if left:
         sems = [p for p in left if "/sem." in p]
-        kinds = " and ".join(filter(None, [
-            "the shared memory object" if len(sems) < len(left) else "",
-            f"{len(sems)} semaphore{'s' if len(sems) != 1 else ''}" if sems else "",
-        ]))
-        raise SpecFailure(f"`buffer destroy {name}` exited 0 but left {kinds} behind: {', '.join(left)}.", procs=[destroy])
-    _expect_exit(impl.run("destroy", name, timeout=deadline.STEP), 1, f"`buffer destroy {name}` when nothing is left")
+        kinds = [
+            *([Sentence("the shared memory object")] if len(sems) < len(left) else []),
+            *([Sentence("%(count)s semaphore", count=1) if len(sems) == 1 else Sentence("%(count)s semaphores", count=len(sems))] if sems else []),
+        ]
+        raise SpecFailure(
+            Sentence("`buffer destroy %(name)s` exited 0 but left %(kinds)s behind: %(left)s.", name=name,
+                     kinds=Sentence("%(first)s and %(then)s", first=kinds[0], then=kinds[1]) if len(kinds) == 2 else kinds[0], left=", ".join(left)),
+            procs=[destroy],
+        )
+    _expect_exit(impl.run("destroy", name, timeout=deadline.STEP), 1, Sentence("`buffer destroy %(name)s` when nothing is left", name=name))
 
     name = _new_buffer(made, names)
     _init(reference, name, 2)
     shared_memory.unlink_semaphore(f"{name}.full")
     destroy = impl.run("destroy", name, timeout=deadline.STEP)
-    _expect_exit(destroy, 1, f"`buffer destroy {name}` with {name}.full missing")
+    _expect_exit(destroy, 1, Sentence("`buffer destroy %(name)s` with %(name)s.full missing", name=name))
     left = _present(name)
     if left:
         raise SpecFailure(
-            f"`buffer destroy {name}` with {name}.full missing left {', '.join(left)} behind.",
-            fix="Remove the others anyway.",
+            Sentence("`buffer destroy %(name)s` with %(name)s.full missing left %(left)s behind.", name=name, left=", ".join(left)),
+            fix=Sentence("Remove the others anyway."),
             procs=[destroy],
         )
 
@@ -353,54 +380,57 @@ def test_blocks_when_full(impl, names, made):
     if producer.exited_within(0):
         producer.wait(deadline.STEP)
         raise SpecFailure(
-            f"with {k} slots and {k + 1} lines, {producer.label} {producer.status.ended} without waiting for "
-            f"a free slot.",
-            evidence=[f"now {_show(name)}"],
-            fix="A full buffer must put the producer to sleep in sem_wait(empty) until a consumer "
-            "frees a slot: it never drops or overwrites an item.",
+            Sentence("with %(slots)s slots and %(lines)s lines, %(program)s %(ended)s without waiting for a free slot.",
+                     slots=k, lines=k + 1, program=producer.label, ended=producer.status.ended),
+            evidence=[Sentence("now %(values)s", values=_show(name))],
+            fix=Sentence("A full buffer must put the producer to sleep in sem_wait(empty) until a consumer "
+                         "frees a slot: it never drops or overwrites an item."),
             procs=[producer],
         )
-    fix = "Wait with sem_wait(empty): the kernel wakes the producer when a consumer posts; no polling loop."
-    blocked = _asleep(producer, "the producer facing a full buffer", fix)
+    fix = Sentence("Wait with sem_wait(empty): the kernel wakes the producer when a consumer posts; no polling loop.")
+    blocked = _asleep(producer, Sentence("the producer facing a full buffer"), fix)
     full, empty, mutex = _values(name)
     if blocked is None or (full, empty) != (k, 0):
+        how = Sentence("exited") if blocked is None else Sentence("sleeps (%(blocked)s)", blocked=blocked.words())
         raise SpecFailure(
-            f"with {k} slots and {k + 1} lines, {producer.label} "
-            + ("exited" if blocked is None else f"sleeps ({blocked})")
-            + f" while {_show(name)}."
-            + (f" full counts {full} items in {k} slots: it stored an item without waiting for a free slot, so it overwrote one."
-               if full > k else ""),
-            expected=f"the producer asleep with full {k} and empty 0",
-            fix="A full buffer must stop the producer in sem_wait(empty), never lose or overwrite an item.",
+            Sentence("with %(slots)s slots and %(lines)s lines, %(program)s %(how)s while %(values)s. full counts %(full)s items "
+                     "in %(slots)s slots: it stored an item without waiting for a free slot, so it overwrote one.",
+                     slots=k, lines=k + 1, program=producer.label, how=how, values=_show(name), full=full)
+            if full > k
+            else Sentence("with %(slots)s slots and %(lines)s lines, %(program)s %(how)s while %(values)s.",
+                          slots=k, lines=k + 1, program=producer.label, how=how, values=_show(name)),
+            expected=Sentence("the producer asleep with full %(slots)s and empty 0", slots=k),
+            fix=Sentence("A full buffer must stop the producer in sem_wait(empty), never lose or overwrite an item."),
             procs=[producer],
         )
     if mutex != 1:
         raise SpecFailure(
-            "the producer sleeps on a full buffer holding the mutex: no consumer can ever take an "
-            "item, a deadlock.",
-            evidence=[_show(name), str(blocked)],
-            fix="Call sem_wait(empty) first, then lock the mutex.",
+            Sentence("the producer sleeps on a full buffer holding the mutex: no consumer can ever take an "
+                     "item, a deadlock."),
+            evidence=[_show(name), blocked.words()],
+            fix=Sentence("Call sem_wait(empty) first, then lock the mutex."),
             procs=[producer],
         )
     consumer = _consume(impl, name, 1)
-    first = consumer.next_line(deadline.STEP, what="the first item")
+    first = consumer.next_line(deadline.STEP, what=Sentence("the first item"))
     if first != items[0]:
-        raise SpecFailure(f"the consumer took {first!r} first.", expected=f"{items[0]!r}, the oldest item", procs=[consumer])
+        raise SpecFailure(Sentence("the consumer took %(item)s first.", item=repr(first)),
+                          expected=Sentence("%(item)s, the oldest item", item=repr(items[0])), procs=[consumer])
     consumer.wait(deadline.STEP)
-    _expect_exit(consumer, 0, "taking one item")
+    _expect_exit(consumer, 0, Sentence("taking one item"))
     if not producer.finished_within(deadline.STEP):
         raise SpecFailure(
-            f"a consumer took one item, but the producer did not finish within {deadline.STEP} s.",
+            Sentence("a consumer took one item, but the producer did not finish within %(seconds)s s.", seconds=deadline.STEP),
             evidence=[_show(name), describe(producer.pid)],
-            fix="The consumer's sem_post(empty) must wake it to store its last item.",
+            fix=Sentence("The consumer's sem_post(empty) must wake it to store its last item."),
             procs=[producer, consumer],
         )
     producer.wait(deadline.STEP)
-    _expect_exit(producer, 0, f"producing {k + 1} items")
+    _expect_exit(producer, 0, Sentence("producing %(count)s items", count=k + 1))
     if _values(name)[:2] != (k, 0):
         raise SpecFailure(
-            f"after the producer stored its last item, {_show(name)}.",
-            expected=f"full {k} and empty 0",
+            Sentence("after the producer stored its last item, %(values)s.", values=_show(name)),
+            expected=Sentence("full %(slots)s and empty 0", slots=k),
             procs=[producer, consumer],
         )
 
@@ -416,32 +446,33 @@ def test_blocks_when_empty(impl, names, made):
     name = _new_buffer(made, names)
     _init(impl, name, 2)
     consumer = _consume(impl, name, 2)
-    fix = "Wait with sem_wait(full): the kernel wakes the consumer when a producer posts; no polling loop."
-    blocked = _asleep(consumer, "the consumer facing an empty buffer", fix)
+    fix = Sentence("Wait with sem_wait(full): the kernel wakes the consumer when a producer posts; no polling loop.")
+    blocked = _asleep(consumer, Sentence("the consumer facing an empty buffer"), fix)
     if blocked is None:
         consumer.wait(deadline.STEP)
-        raise SpecFailure(f"on an empty buffer {consumer.label} {consumer.status.ended} instead of waiting for an item.", procs=[consumer])
+        raise SpecFailure(Sentence("on an empty buffer %(program)s %(ended)s instead of waiting for an item.",
+                                   program=consumer.label, ended=consumer.status.ended), procs=[consumer])
     if _values(name) != (0, 2, 1):
         raise SpecFailure(
-            f"while the consumer waits on an empty buffer, {_show(name)}.",
-            expected="full 0, empty 2 and mutex 1 (a consumer asleep holding the mutex locks every producer out)",
-            evidence=[str(blocked)],
+            Sentence("while the consumer waits on an empty buffer, %(values)s.", values=_show(name)),
+            expected=Sentence("full 0, empty 2 and mutex 1 (a consumer asleep holding the mutex locks every producer out)"),
+            evidence=[blocked.words()],
             procs=[consumer],
         )
     for item in (b"first item", b"second item"):
         producer = impl.run("produce", name, input=item + b"\n", timeout=deadline.STEP)
-        _expect_exit(producer, 0, f"producing {item!r}")
-        line = consumer.next_line(deadline.STEP, what=f"the item {item!r} once it arrived")
+        _expect_exit(producer, 0, Sentence("producing %(item)s", item=repr(item)))
+        line = consumer.next_line(deadline.STEP, what=Sentence("the item %(item)s once it arrived", item=repr(item)))
         if line != item:
             again = item != b"first item" and line == b"first item"
             raise SpecFailure(
-                f"the waiting consumer printed {line!r}"
-                + (": the item it took before, again (head was not advanced past it)." if again else "."),
-                expected=f"{item!r}, the item just produced",
+                Sentence("the waiting consumer printed %(line)s: the item it took before, again (head was not advanced past it).", line=repr(line))
+                if again else Sentence("the waiting consumer printed %(line)s.", line=repr(line)),
+                expected=Sentence("%(item)s, the item just produced", item=repr(item)),
                 procs=[consumer, producer],
             )
     consumer.wait(deadline.STEP)
-    _expect_exit(consumer, 0, "consuming two items")
+    _expect_exit(consumer, 0, Sentence("consuming two items"))
 
 
 # --- order, loss, interoperability ------------------------------------------------------------
@@ -481,9 +512,10 @@ def test_fifo_order(impl, names, case):
         consumer = _consume(impl, name, len(items))
         consumer.wait(deadline.LONG)
         producer.wait(deadline.LONG)
-        _expect_exit(producer, 0, f"producing {len(items)} items into {slots} slots")
-        _expect_exit(consumer, 0, f"consuming {len(items)} items from {slots} slots")
-        _compare_items(items, consumer, f"{len(items)} items through {slots} slot(s) of {slot_size or DEFAULT_SLOT_SIZE} bytes")
+        _expect_exit(producer, 0, Sentence("producing %(count)s items into %(slots)s slots", count=len(items), slots=slots))
+        _expect_exit(consumer, 0, Sentence("consuming %(count)s items from %(slots)s slots", count=len(items), slots=slots))
+        _compare_items(items, consumer, Sentence("%(count)s items through %(slots)s slot(s) of %(size)s bytes",
+                                                 count=len(items), slots=slots, size=slot_size or DEFAULT_SLOT_SIZE))
 
 
 @spec(
@@ -503,9 +535,9 @@ def test_interop_producer(impl, reference, names, made):
     consumer = _consume(reference, name, len(items))
     consumer.wait(deadline.LONG)
     producer.wait(deadline.LONG)
-    _expect_exit(producer, 0, f"producing {len(items)} items")
-    _expect_exit(consumer, 0, f"the reference consuming {len(items)} items")
-    _compare_items(items, consumer, "your producer, the reference's consumer")
+    _expect_exit(producer, 0, Sentence("producing %(count)s items", count=len(items)))
+    _expect_exit(consumer, 0, Sentence("the reference consuming %(count)s items", count=len(items)))
+    _compare_items(items, consumer, Sentence("your producer, the reference's consumer"))
 
 
 @spec(
@@ -524,9 +556,9 @@ def test_interop_consumer(impl, reference, names, made):
     producer = _produce(reference, name, items)
     consumer.wait(deadline.LONG)
     producer.wait(deadline.LONG)
-    _expect_exit(producer, 0, f"the reference producing {len(items)} items")
-    _expect_exit(consumer, 0, f"consuming {len(items)} items")
-    _compare_items(items, consumer, "the reference's producer, your consumer")
+    _expect_exit(producer, 0, Sentence("the reference producing %(count)s items", count=len(items)))
+    _expect_exit(consumer, 0, Sentence("consuming %(count)s items", count=len(items)))
+    _compare_items(items, consumer, Sentence("the reference's producer, your consumer"))
 
 
 @spec(
@@ -541,17 +573,17 @@ def test_item_too_long(impl, names, made):
     _init(impl, name, 4, 16)
     fits = b"x" * 12  # 16 - 4: exactly a slot
     producer = impl.run("produce", name, input=_lines([b"ok", fits, b"y" * 13, b"never"]), timeout=deadline.STEP)
-    _expect_exit(producer, 1, "producing a 13-byte line into 16-byte slots")
+    _expect_exit(producer, 1, Sentence("producing a 13-byte line into 16-byte slots"))
     if _values(name)[0] != 2:
         raise SpecFailure(
-            f"after the producer refused a 13-byte line, {_show(name)}.",
-            expected="full 2 (the two lines before it)",
+            Sentence("after the producer refused a 13-byte line, %(values)s.", values=_show(name)),
+            expected=Sentence("full 2 (the two lines before it)"),
             procs=[producer],
         )
     consumer = _consume(impl, name, 2)
     consumer.wait(deadline.STEP)
-    _expect_exit(consumer, 0, "consuming 2 items")
-    _compare_items([b"ok", fits], consumer, "the items before a line too long")
+    _expect_exit(consumer, 0, Sentence("consuming %(count)s items", count=2))
+    _compare_items([b"ok", fits], consumer, Sentence("the items before a line too long"))
 
 
 # --- many producers and consumers at once ------------------------------------------------------
@@ -649,8 +681,8 @@ def _started(proc, calls, until):
 def _check_exchange(produced, consumers, seed, shape=""):
     """Every produced item consumed exactly once, untorn, each producer's items in order. SHAPE
     says who shared what (the exchange's, by default); SEED (or None) the perturbation's."""
-    where = f" (seed {seed}; set {SEED_ENV}={seed} to replay this perturbation)" if seed is not None else ""
-    shape = shape or f"{PRODUCERS} producers and {CONSUMERS} consumers sharing {CONTENDED_SLOTS} slots"
+    shape = shape or Sentence("%(producers)s producers and %(consumers)s consumers sharing %(slots)s slots",
+                              producers=PRODUCERS, consumers=CONSUMERS, slots=CONTENDED_SLOTS)
     by_line = {line: key for key, line in produced.items()}
     seen = Counter()
     torn, order = [], []
@@ -660,34 +692,43 @@ def _check_exchange(produced, consumers, seed, shape=""):
             m = ITEM.fullmatch(line)
             if line not in by_line:
                 intact = m is not None and zlib.crc32(b"%s %s %s" % m.group(1, 2, 3)) == int(m.group(4), 16)
-                why = ", a well-formed item nobody produced" if intact else ", which is no item any producer sent (its checksum does not match: a torn item)"
-                torn.append(f"consumer #{c} printed {line[:70]!r}{why}")
+                torn.append(
+                    Sentence("consumer #%(consumer)s printed %(line)s, a well-formed item nobody produced", consumer=c, line=repr(line[:70]))
+                    if intact
+                    else Sentence("consumer #%(consumer)s printed %(line)s, which is no item any producer sent (its checksum does not "
+                                  "match: a torn item)", consumer=c, line=repr(line[:70]))
+                )
                 continue
             key = by_line[line]
             seen[key] += 1
             p, seq = key
             if seq < last.get(p, -1):
-                order.append(f"consumer #{c} took producer {p}'s item {seq} after its item {last[p]}")
+                order.append(Sentence("consumer #%(consumer)s took producer %(producer)s's item %(seq)s after its item %(last)s",
+                                      consumer=c, producer=p, seq=seq, last=last[p]))
             last[p] = seq
     lost = [k for k in produced if seen[k] == 0]
     dup = [k for k, n in seen.items() if n > 1]
     if torn or lost or dup or order:
         problems = []
         if lost:
-            problems.append(f"{plural(len(lost), 'item')} lost, e.g. " + ", ".join(f"producer {p}'s item {s}" for p, s in lost[:4]))
+            which = _listed([Sentence("producer %(producer)s's item %(seq)s", producer=p, seq=s) for p, s in lost[:4]])
+            problems.append(Sentence("%(items)s lost, e.g. %(which)s", items=_items(len(lost)), which=which))
         if dup:
-            problems.append(f"{plural(len(dup), 'item')} taken more than once, e.g. " + ", ".join(f"producer {p}'s item {s} ({seen[(p, s)]} times)" for p, s in dup[:4]))
+            which = _listed([Sentence("producer %(producer)s's item %(seq)s (%(times)s times)", producer=p, seq=s, times=seen[(p, s)]) for p, s in dup[:4]])
+            problems.append(Sentence("%(items)s taken more than once, e.g. %(which)s", items=_items(len(dup)), which=which))
         if torn:
-            problems.append(f"{len(torn)} line(s) not produced: " + "; ".join(torn[:3]))
+            problems.append(Sentence("%(count)s line(s) not produced: %(lines)s", count=len(torn), lines=one_after_another(torn[:3], "; ")))
         if order:
-            problems.append("order broken: " + "; ".join(order[:3]))
+            problems.append(Sentence("order broken: %(pairs)s", pairs=one_after_another(order[:3], "; ")))
+        problems = one_after_another(problems, "; ")
         raise SpecFailure(
-            f"{shape}{where}: "
-            + "; ".join(problems)
-            + ".",
-            fix="Two processes updated head or tail at once: each store (read tail, write the slot, "
-            "advance tail) and each take (read head, read the slot, advance head) must happen "
-            "whole under the mutex.",
+            Sentence("%(shape)s (seed %(seed)s; set %(env)s=%(seed)s to replay this perturbation): %(problems)s.",
+                     shape=shape, seed=seed, env=SEED_ENV, problems=problems)
+            if seed is not None
+            else Sentence("%(shape)s: %(problems)s.", shape=shape, problems=problems),
+            fix=Sentence("Two processes updated head or tail at once: each store (read tail, write the slot, "
+                         "advance tail) and each take (read head, read the slot, advance head) must happen "
+                         "whole under the mutex."),
             procs=consumers,
         )
 
@@ -702,14 +743,14 @@ def _holding(name):
             sem = posix_ipc.Semaphore(name)
     except posix_ipc.ExistentialError:
         raise SpecFailure(
-            f"`buffer init` exited 0, but no POSIX semaphore {name} exists.",
-            fix="init creates the three semaphores NAME.empty, NAME.full and NAME.mutex (contract 3.7) with sem_open(O_CREAT).",
+            Sentence("`buffer init` exited 0, but no POSIX semaphore %(name)s exists.", name=name),
+            fix=Sentence("init creates the three semaphores NAME.empty, NAME.full and NAME.mutex (contract 3.7) with sem_open(O_CREAT)."),
         ) from None
     try:
         try:
             sem.acquire(0)  # sem_trywait
         except posix_ipc.BusyError:
-            raise SpecFailure(f"right after `buffer init`, {name} reads 0.", expected="1: the mutex starts free") from None
+            raise SpecFailure(Sentence("right after `buffer init`, %(name)s reads 0.", name=name), expected=Sentence("1: the mutex starts free")) from None
         try:
             yield sem
         finally:
@@ -723,9 +764,10 @@ def _check_the_mutex(impl, names, made):
     name = _new_buffer(made, names)
     _init(impl, name, CONTENDED_SLOTS, CONTENDED_SLOT_SIZE)
     items = [[b"%d %d mutex" % (p, s) for s in range(MUTEX_ITEMS_EACH)] for p in range(PRODUCERS)]
-    doing = (
-        f"{PRODUCERS} producers of {MUTEX_ITEMS_EACH} items each and {MUTEX_CONSUMERS} consumers "
-        f"on a buffer of {CONTENDED_SLOTS} slots, while the grader held {name}.mutex"
+    doing = Sentence(
+        "%(producers)s producers of %(each)s items each and %(consumers)s consumers "
+        "on a buffer of %(slots)s slots, while the grader held %(name)s.mutex",
+        producers=PRODUCERS, each=MUTEX_ITEMS_EACH, consumers=MUTEX_CONSUMERS, slots=CONTENDED_SLOTS, name=name,
     )
     with _holding(f"{name}.mutex"):
         before = shared_memory.read_object(name)
@@ -749,33 +791,35 @@ def _check_the_mutex(impl, names, made):
                 return "changed"
             return "still" if all(had_their_chance(p) for p in everyone) else None
 
-        if wait_until(outcome, deadline.STEP, f"every process of {doing} waiting") == "changed":
+        if wait_until(outcome, deadline.STEP, Sentence("every process of %(doing)s waiting", doing=doing)) == "changed":
             now, out = changed() or (shared_memory.read_object(name), [])
-            evidence = [f"{_show(name)} (the grader holds {name}.mutex)."]
+            evidence = [Sentence("%(values)s (the grader holds %(name)s.mutex).", values=_show(name), name=name)]
             if now is not None and before is not None and now[:HEADER] != before[:HEADER]:
-                evidence.append(f"the header (slots, slot size, head, tail) went from {before[:HEADER].hex(' ', 4)} to {now[:HEADER].hex(' ', 4)}.")
+                evidence.append(Sentence("the header (slots, slot size, head, tail) went from %(before)s to %(now)s.",
+                                         before=before[:HEADER].hex(" ", 4), now=now[:HEADER].hex(" ", 4)))
             elif now != before:
-                evidence.append("the slots of the object changed.")
-            evidence += [f"consumer pid {p.pid} printed {p.stdout.length} bytes." for p in out]
+                evidence.append(Sentence("the slots of the object changed."))
+            evidence += [Sentence("consumer pid %(pid)s printed %(count)s bytes.", pid=p.pid, count=p.stdout.length) for p in out]
             raise SpecFailure(
-                f"with {doing}, the buffer changed: its processes store and take without the mutex.",
-                expected="nothing stored and nothing taken: every producer and consumer asleep in sem_wait until the mutex is free",
-                evidence=evidence + [f"{describe(p.pid)}." for p in everyone],
-                fix="Take the mutex (sem_wait) before reading or advancing head or tail and before "
-                "touching a slot, and post it after: a fast program whose stores rarely overlap "
-                "still loses items once two run at the same time.",
+                Sentence("with %(doing)s, the buffer changed: its processes store and take without the mutex.", doing=doing),
+                expected=Sentence("nothing stored and nothing taken: every producer and consumer asleep in sem_wait until the mutex is free"),
+                evidence=evidence + [Sentence("%(process)s.", process=describe(p.pid)) for p in everyone],
+                fix=Sentence("Take the mutex (sem_wait) before reading or advancing head or tail and before "
+                             "touching a slot, and post it after: a fast program whose stores rarely overlap "
+                             "still loses items once two run at the same time."),
                 procs=everyone,
             )
     # the grader has let go: with the mutex free, they finish as usual
     for proc in everyone:
         if not proc.finished_within(deadline.LONG):
             raise proc.not_finished(
-                f"after the grader gave {name}.mutex back, {proc.label} {proc.did_not_exit(deadline.LONG)}.",
+                Sentence("after the grader gave %(name)s.mutex back, %(program)s %(did_not_exit)s.",
+                         name=name, program=proc.label, did_not_exit=proc.did_not_exit(deadline.LONG)),
                 evidence=[describe(proc.pid), _show(name)],
                 procs=[proc],
             )
         proc.wait(deadline.STEP)
-        _expect_exit(proc, 0, f"{doing} and then gave it back")
+        _expect_exit(proc, 0, Sentence("%(doing)s and then gave it back", doing=doing))
 
 
 @spec(
@@ -821,19 +865,21 @@ def test_no_loss_no_duplicates(impl, names, made, spec_meta, schedules):
         if not proc.finished_within(exchange):
             stuck = [p for p in everyone if p.poll() is None]
             raise proc.not_finished(
-                f"{PRODUCERS} producers and {CONSUMERS} consumers (seed {seed}) did not all finish "
-                f"within {deadline.LONG} s.",
+                Sentence("%(producers)s producers and %(consumers)s consumers (seed %(seed)s) did not all finish within %(seconds)s s.",
+                         producers=PRODUCERS, consumers=CONSUMERS, seed=seed, seconds=deadline.LONG),
                 evidence=[*(describe(p.pid) for p in stuck), _show(name)],
                 procs=list(dict.fromkeys([proc, *stuck])),
             )
     for proc in everyone:
         proc.wait(deadline.STEP)
-        _expect_exit(proc, 0, f"exchanging {len(produced)} items with {PRODUCERS} producers and {CONSUMERS} consumers (seed {seed})")
+        _expect_exit(proc, 0, Sentence("exchanging %(count)s items with %(producers)s producers and %(consumers)s consumers (seed %(seed)s)",
+                                       count=len(produced), producers=PRODUCERS, consumers=CONSUMERS, seed=seed))
     _check_exchange(produced, consumers, seed)
     slots, producers, each, consumers = SCHEDULED
     schedules.explore(
         lambda run: _exchange_under(run, impl, names, made), SCHEDULES,
-        what=f"{producers} producers of {each} items and {consumers} consumers on {slots} slots, one process at a time",
+        what=Sentence("%(producers)s producers of %(each)s items and %(consumers)s consumers on %(slots)s slots, one process at a time",
+                      producers=producers, each=each, consumers=consumers, slots=slots),
     )
 
 
@@ -851,8 +897,8 @@ def _exchange_under(run, impl, names, made):
         proc.write(_lines([produced[(p, s)] for s in range(each)]))  # a few lines: the pipe holds them
         proc.close_stdin()
     run.start()
-    shape = f"{producers} producers and {consumers} consumers sharing {slots} slots"
-    run.finish(takers + makers, deadline.LONG, f"{shape} ({len(produced)} items)")
+    shape = Sentence("%(producers)s producers and %(consumers)s consumers sharing %(slots)s slots", producers=producers, consumers=consumers, slots=slots)
+    run.finish(takers + makers, deadline.LONG, Sentence("%(shape)s (%(count)s items)", shape=shape, count=len(produced)))
     for proc in takers + makers:
-        _expect_exit(proc, 0, f"exchanging {len(produced)} items with {shape}")
+        _expect_exit(proc, 0, Sentence("exchanging %(count)s items with %(shape)s", count=len(produced), shape=shape))
     _check_exchange(produced, takers, None, shape)
