@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import HarnessBroken, SpecFailure, SpecTimeout, needs
+from conformance.outcomes import HarnessBroken, Sentence, SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
     LOCALHOST,
@@ -50,7 +50,6 @@ from conformance.specs.support import (
     threads_doing,
     wait_until,
 )
-from conformance.specs.support.strategies import plural
 
 MiB = 1 << 20
 #: The whole budget for 16 MiB through a client (Python moves it in well under a second). No
@@ -114,7 +113,19 @@ def _pairings(impl, reference):
 
 
 def _pair_name(client, server, kind: str, where) -> str:
-    return f"{client.who} `socket {kind}-client` against {server.who} `socket {kind}-server` ({where})"
+    client_role, server_role = f"{kind}-client", f"{kind}-server"
+    return Sentence("%(client)s against %(server)s (%(where)s)", client=client.label([client_role], "socket"), server=server.label([server_role], "socket"), where=where)
+
+
+def _port(port: int) -> str:
+    return Sentence("port %(port)s", port=port)
+
+
+def _counted(count: int, one: str) -> str:
+    """``1 line``, ``3 connections``: ONE is "line" or "connection"."""
+    if one == "line":
+        return Sentence("%(count)s line", count=count) if count == 1 else Sentence("%(count)s lines", count=count)
+    return Sentence("%(count)s connection", count=count) if count == 1 else Sentence("%(count)s connections", count=count)
 
 
 def _stream_roundtrip(client, server, args, data: bytes, what: str) -> None:
@@ -125,12 +136,14 @@ def _stream_roundtrip(client, server, args, data: bytes, what: str) -> None:
         peers.wait_moving(run, Deadline(deadline.EXIT), lambda: (run.fed, run.stdout.length), others=server.tree)
     except Stalled:
         raise SpecFailure(
-            f"{what}: deadlock. The client took {run.fed} of {len(data)} bytes from its stdin and "
-            f"printed {run.stdout.length} bytes of the echo, then nothing moved for "
-            f"{STALL_WINDOW * STALL_WINDOWS:g} s while client and server slept.",
-            evidence=[f"Client: {threads_doing(run.pid)}.", f"Server: {'; '.join(threads_doing(p) for p in server.tree())}."],
-            fix="A client must read the echo while it still sends, and a server must send what it "
-            "read before it reads more.",
+            Sentence("%(what)s: deadlock. The client took %(fed)s of %(total)s bytes from its stdin and "
+                     "printed %(printed)s bytes of the echo, then nothing moved for "
+                     "%(seconds)s s while client and server slept.",
+                     what=what, fed=run.fed, total=len(data), printed=run.stdout.length, seconds=format(STALL_WINDOW * STALL_WINDOWS, "g")),
+            evidence=[Sentence("Client: %(threads)s.", threads=threads_doing(run.pid)),
+                      Sentence("Server: %(threads)s.", threads="; ".join(threads_doing(p) for p in server.tree()))],
+            fix=Sentence("A client must read the echo while it still sends, and a server must send what it "
+                         "read before it reads more."),
             procs=[run, server],
         ) from None
     run.wait(deadline.STEP)
@@ -141,20 +154,21 @@ def _check_output(proc, expected: bytes, what: str) -> None:
     if not proc.stdout.matches(expected):
         got = proc.stdout.data
         early = (
-            "The client stopped before the server's EOF: one recv() returns what has arrived so "
-            "far, so loop until it returns 0."
+            Sentence("The client stopped before the server's EOF: one recv() returns what has arrived so "
+                     "far, so loop until it returns 0.")
             if proc.stdout.complete and len(got) < len(expected) and expected.startswith(got) and proc.status.ok
             else ""
         )
         raise SpecFailure(
-            f"{what}: sent {describe_bytes(expected)}; what came back differs: {first_difference(expected, got)}.",
+            Sentence("%(what)s: sent %(data)s; what came back differs: %(difference)s.",
+                     what=what, data=describe_bytes(expected), difference=first_difference(expected, got)),
             fix=early,
             procs=[proc],
         )
     if not proc.status.ok:
         raise SpecFailure(
-            f"{what}: the data came back but the client {proc.status}.",
-            expected="exit status 0",
+            Sentence("%(what)s: the data came back but the client %(status)s.", what=what, status=proc.status.words()),
+            expected=Sentence("exit status 0"),
             procs=[proc],
         )
 
@@ -180,7 +194,7 @@ def test_tcp_roundtrip(impl, reference, servers, data):
     """Bytes a TCP client sends come back from the echo server byte for byte (0 B to 1 MiB)."""
     for client, server in _pairings(impl, reference):
         proc, port = servers.started(server, "tcp")
-        what = _pair_name(client, server, "tcp", f"port {port}")
+        what = _pair_name(client, server, "tcp", _port(port))
         _stream_roundtrip(client, proc, ("tcp-client", LOCALHOST, str(port)), data, what)
 
 
@@ -201,35 +215,46 @@ def test_tcp_large_payload(impl, grader_sockets):
     try:
         peers.wait_moving(client, Deadline(LARGE_DEADLINE), lambda: (client.fed, *peer.progress, client.stdout.length))
     except Stalled:
+        moved = dict(seconds=format(STALL_WINDOW * STALL_WINDOWS, "g"), fed=client.fed, total=len(payload), received=peer.received,
+                     sent=peer.sent, printed=client.stdout.length, seed=LARGE_SEED)
         raise SpecFailure(
-            f"deadlock: for {STALL_WINDOW * STALL_WINDOWS:g} s nothing moved. Your client took "
-            f"{client.fed} of {len(payload)} bytes from its stdin, the grader's echo server "
-            f"received {peer.received} bytes and sent {peer.sent} back"
-            + (" and is blocked sending more" if peer.sending else "")
-            + f", and your client printed {client.stdout.length} bytes of them. (Payload: "
-            f"{len(payload)} pseudo-random bytes, seed {LARGE_SEED}.)",
+            Sentence("deadlock: for %(seconds)s s nothing moved. Your client took "
+                     "%(fed)s of %(total)s bytes from its stdin, the grader's echo server "
+                     "received %(received)s bytes and sent %(sent)s back and is blocked sending more"
+                     ", and your client printed %(printed)s bytes of them. (Payload: "
+                     "%(total)s pseudo-random bytes, seed %(seed)s.)", **moved)
+            if peer.sending
+            else Sentence("deadlock: for %(seconds)s s nothing moved. Your client took "
+                          "%(fed)s of %(total)s bytes from its stdin, the grader's echo server "
+                          "received %(received)s bytes and sent %(sent)s back"
+                          ", and your client printed %(printed)s bytes of them. (Payload: "
+                          "%(total)s pseudo-random bytes, seed %(seed)s.)", **moved),
             evidence=[threads_doing(client.pid)],
-            fix="A client that reads nothing until it has sent everything stops once the socket "
-            "buffers fill both ways: the server cannot send, so it stops reading.",
+            fix=Sentence("A client that reads nothing until it has sent everything stops once the socket "
+                         "buffers fill both ways: the server cannot send, so it stops reading."),
             procs=[client],
         ) from None
     client.wait(deadline.STEP)
     if not client.stdout.matches(payload):
+        differs = dict(program=client.label, count=len(payload), seed=LARGE_SEED, difference=first_difference(payload, client.stdout.data))
         raise SpecFailure(
-            f"{client.label} sent {len(payload)} bytes (pseudo-random, seed {LARGE_SEED}) to an echo "
-            f"server; what it printed differs: {first_difference(payload, client.stdout.data)}"
-            + ("" if client.stdout.complete else " (the grader keeps only part of the output)")
-            + ".",
+            Sentence("%(program)s sent %(count)s bytes (pseudo-random, seed %(seed)s) to an echo "
+                     "server; what it printed differs: %(difference)s.", **differs)
+            if client.stdout.complete
+            else Sentence("%(program)s sent %(count)s bytes (pseudo-random, seed %(seed)s) to an echo "
+                          "server; what it printed differs: %(difference)s (the grader keeps only part of the output).", **differs),
             procs=[client],
         )
     if not client.status.ok:
-        raise SpecFailure(f"{client.label} passed 16 MiB but {client.status}.", expected="exit status 0", procs=[client])
+        raise SpecFailure(Sentence("%(program)s passed 16 MiB but %(status)s.", program=client.label, status=client.status.words()),
+                          expected=Sentence("exit status 0"), procs=[client])
     if peer.received != len(payload):  # counted before the peer echoes: all of it, once the client printed it all
         # its output is the payload, but the payload did not go through the grader's server
         raise SpecFailure(
-            f"{client.label} printed the {len(payload)} bytes it was given, but the grader's echo server received "
-            f"{peer.received} of them: they did not go through the TCP connection.",
-            expected=f"every byte sent to the server at port {peer.port} and printed as it comes back",
+            Sentence("%(program)s printed the %(count)s bytes it was given, but the grader's echo server received "
+                     "%(received)s of them: they did not go through the TCP connection.",
+                     program=client.label, count=len(payload), received=peer.received),
+            expected=Sentence("every byte sent to the server at port %(port)s and printed as it comes back", port=peer.port),
             procs=[client],
         )
 
@@ -251,7 +276,8 @@ def test_tcp_concurrent_clients(impl, grader_sockets, schedules):
     idle = grader_sockets.connect_tcp(port, who=server.label)
     peers.send(idle, b"first client\n", server)
     if peers.recv_exact(idle, 13, deadline.STEP) != b"first client\n":
-        raise SpecFailure(f"{server.label} did not echo `first client` to its first client within {deadline.STEP} s.", procs=[server])
+        raise SpecFailure(Sentence("%(program)s did not echo `first client` to its first client within %(seconds)s s.",
+                                   program=server.label, seconds=deadline.STEP), procs=[server])
     # the first client now stays connected and sends nothing
     second = grader_sockets.connect_tcp(port, who=server.label)
     peers.send(second, b"second client\n", server, shut=True)
@@ -264,27 +290,31 @@ def test_tcp_concurrent_clients(impl, grader_sockets, schedules):
     if got != b"second client\n" or not eof:
         waiting = [s for s in on_port(port, pid=server.pid) if s.listening and s.rx_queue]
         queued = (
-            f"the kernel shows {plural(waiting[0].rx_queue, 'connection')} waiting in the accept queue "
-            f"of the listening socket, never accepted" if waiting else ""
+            Sentence("the kernel shows %(connections)s waiting in the accept queue of the listening socket, never accepted",
+                     connections=_counted(waiting[0].rx_queue, "connection")) if waiting else ""
         )
         raise SpecFailure(
-            f"with one client connected and idle, a second client sent `second client` and its EOF; "
-            f"it got back {got!r}{'' if eof else ' and no EOF'}.",
-            evidence=[queued, f"Your server: {threads_doing(server.pid)}."],
-            fix="A server that serves one client at a time is still busy with the idle one: serve "
-            "each client in its own thread or process, or with poll/select.",
+            Sentence("with one client connected and idle, a second client sent `second client` and its EOF; "
+                     "it got back %(got)s.", got=repr(got))
+            if eof
+            else Sentence("with one client connected and idle, a second client sent `second client` and its EOF; "
+                          "it got back %(got)s and no EOF.", got=repr(got)),
+            evidence=[queued, Sentence("Your server: %(threads)s.", threads=threads_doing(server.pid))],
+            fix=Sentence("A server that serves one client at a time is still busy with the idle one: serve "
+                         "each client in its own thread or process, or with poll/select."),
             procs=[server],
         )
     peers.send(idle, b"still here\n", server)
     if peers.recv_exact(idle, 11, deadline.STEP) != b"still here\n":
         raise SpecFailure(
-            f"after serving a second client, {server.label} no longer echoes to the first, which is "
-            f"still connected.",
+            Sentence("after serving a second client, %(program)s no longer echoes to the first, which is "
+                     "still connected.", program=server.label),
             procs=[server],
         )
     schedules.explore(
         lambda run: _echoes_under(run, grader_sockets), CONCURRENT_SCHEDULES,
-        what=f"{SCHEDULED_CLIENTS} clients each sending a line at once, {SCHEDULED_ROUNDS} times, the server's threads one at a time",
+        what=Sentence("%(clients)s clients each sending a line at once, %(rounds)s times, the server's threads one at a time",
+                      clients=SCHEDULED_CLIENTS, rounds=SCHEDULED_ROUNDS),
     )
 
 
@@ -303,19 +333,21 @@ def _echoes_under(run, grader_sockets):
         with run.hold():  # every line sent before the server goes on
             for conn, line in zip(conns, lines, strict=True):
                 peers.send(conn, line, server)
-        done = (f"{SCHEDULED_CLIENTS} clients connected at once; in each round every one sent a line of its own"
-                f" before your server went on (round {r + 1} of {SCHEDULED_ROUNDS})")
+        done = Sentence("%(clients)s clients connected at once; in each round every one sent a line of its own"
+                        " before your server went on (round %(round)s of %(rounds)s)", clients=SCHEDULED_CLIENTS, round=r + 1, rounds=SCHEDULED_ROUNDS)
         for i, (conn, line) in enumerate(zip(conns, lines, strict=True)):
             got = peers.recv_exact(conn, len(line), deadline.STEP)
             if got != line:
                 others = [x for j, x in enumerate(lines) if j != i]
                 crossed = any(o[: len(got)] == got or got in o for o in others) if got else False
                 raise SpecFailure(
-                    f"{done}; client {i + 1} sent {line!r} and got back {got!r}"
-                    + (": another client's line." if crossed else "."),
-                    expected=f"{line!r}: each client's own bytes, and only those",
-                    fix="Each connection needs a buffer of its own: a buffer shared by the threads (a global, "
-                    "a static array) is overwritten by another client's data between your recv and your send."
+                    Sentence("%(done)s; client %(client)s sent %(line)s and got back %(got)s: another client's line.",
+                             done=done, client=i + 1, line=repr(line), got=repr(got))
+                    if crossed
+                    else Sentence("%(done)s; client %(client)s sent %(line)s and got back %(got)s.", done=done, client=i + 1, line=repr(line), got=repr(got)),
+                    expected=Sentence("%(line)s: each client's own bytes, and only those", line=repr(line)),
+                    fix=Sentence("Each connection needs a buffer of its own: a buffer shared by the threads (a global, "
+                                 "a static array) is overwritten by another client's data between your recv and your send.")
                     if crossed else "",
                     procs=[server],
                 )
@@ -333,14 +365,19 @@ def test_tcp_many_clients_no_leak(impl, grader_sockets):
 
     def one_client(i: int) -> None:
         message = f"client {i}\n".encode()
-        with peers.talking_to(server, f"client {i + 1} of {MANY_CLIENTS} (one after another) connecting to port {port}"):
+        with peers.talking_to(server, Sentence("client %(n)s of %(clients)s (one after another) connecting to port %(port)s",
+                                               n=i + 1, clients=MANY_CLIENTS, port=port)):
             sock = socket.create_connection((LOCALHOST, port), timeout=Deadline(deadline.STEP).remaining())
         with sock:
             got, eof = peers.ask(sock, message, server)
         if got != message or not eof:
+            sent = dict(n=i + 1, clients=MANY_CLIENTS, message=repr(message), got=repr(got), seconds=deadline.STEP)
             raise SpecFailure(
-                f"client {i + 1} of {MANY_CLIENTS} (one after another) sent {message!r} and its EOF and "
-                f"got back {got!r}{'' if eof else ' and no EOF'} within {deadline.STEP} s.",
+                Sentence("client %(n)s of %(clients)s (one after another) sent %(message)s and its EOF and "
+                         "got back %(got)s within %(seconds)s s.", **sent)
+                if eof
+                else Sentence("client %(n)s of %(clients)s (one after another) sent %(message)s and its EOF and "
+                              "got back %(got)s and no EOF within %(seconds)s s.", **sent),
                 evidence=[threads_doing(server.pid)],
                 procs=[server],
             )
@@ -350,22 +387,21 @@ def test_tcp_many_clients_no_leak(impl, grader_sockets):
     for i in range(1, MANY_CLIENTS + 1):
         one_client(i)
     try:
-        wait_until(lambda: _fd_count(server) <= before + FD_SLACK, CLOSE_DEADLINE, "the fds to close")
+        wait_until(lambda: _fd_count(server) <= before + FD_SLACK, CLOSE_DEADLINE, Sentence("the fds to close"))
     except SpecTimeout:
         after = _fd_count(server)
         sockets = [h for h in peers.held(server) if not (h.socket and h.socket.listening)]
         states: dict[str, int] = {}
         for h in sockets:
             states[h.socket.state if h.socket else "unknown"] = states.get(h.socket.state if h.socket else "unknown", 0) + 1
+        in_states = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
         raise SpecFailure(
-            f"Your server held {before} descriptors before them and {after} after: it keeps "
-            f"{len(sockets)} connection sockets ("
-            + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-            + ").",
-            done=f"{MANY_CLIENTS} clients connected one after another, each sent a line and its EOF, "
-            f"got its echo and EOF, and closed.",
-            evidence=[f"/proc/{server.pid}/fd and /proc/{server.pid}/net show, for example: {peers.list_held(sockets, 3)}."],
-            fix="Close each connection's socket once its client is done.",
+            Sentence("Your server held %(before)s descriptors before them and %(after)s after: it keeps "
+                     "%(count)s connection sockets (%(states)s).", before=before, after=after, count=len(sockets), states=in_states),
+            done=Sentence("%(clients)s clients connected one after another, each sent a line and its EOF, "
+                          "got its echo and EOF, and closed.", clients=MANY_CLIENTS),
+            evidence=[Sentence("/proc/%(pid)s/fd and /proc/%(pid)s/net show, for example: %(held)s.", pid=server.pid, held=peers.list_held(sockets, 3))],
+            fix=Sentence("Close each connection's socket once its client is done."),
             procs=[server],
         ) from None
 
@@ -381,31 +417,31 @@ def test_tcp_eof(impl, grader_sockets):
     server, port = peers.start_tcp_server(impl)
     sock = grader_sockets.connect_tcp(port, who=server.label)
     got, eof = peers.ask(sock, b"last words\n", server)
-    done = "The grader connected, sent `last words` and shut down its sending side."
+    done = Sentence("The grader connected, sent `last words` and shut down its sending side.")
     if not eof:
         mine = sock.getsockname()[1]
         ends = [h for h in peers.held(server, ("tcp", "tcp6")) if h.socket and h.socket.remote_port == mine]
         why = (
-            f"the kernel shows your server's end of this connection ({ends[0]}): "
-            + (
-                "CLOSE_WAIT means it has received the client's EOF (FIN) but never closed the socket"
+            (
+                Sentence("the kernel shows your server's end of this connection (%(end)s): "
+                         "CLOSE_WAIT means it has received the client's EOF (FIN) but never closed the socket", end=str(ends[0]))
                 if ends[0].socket.state == "CLOSE_WAIT"
-                else "still open"
+                else Sentence("the kernel shows your server's end of this connection (%(end)s): still open", end=str(ends[0]))
             )
             if ends
             else ""
         )
         raise SpecFailure(
-            f"Within {deadline.STEP} s the echo {got!r} came back but the server never closed its side.",
+            Sentence("Within %(seconds)s s the echo %(got)s came back but the server never closed its side.", seconds=deadline.STEP, got=repr(got)),
             done=done,
             evidence=[why, threads_doing(server.pid)],
             procs=[server],
         )
     if got != b"last words\n":
         raise SpecFailure(
-            f"The server echoed {got!r} and closed.",
-            done="The grader sent `last words` and its EOF.",
-            fix="Echo every byte before closing.",
+            Sentence("The server echoed %(got)s and closed.", got=repr(got)),
+            done=Sentence("The grader sent `last words` and its EOF."),
+            fix=Sentence("Echo every byte before closing."),
             procs=[server],
         )
 
@@ -424,31 +460,31 @@ def test_tcp_client_half_close(impl, grader_sockets):
     request, reply = b"request\n", b"reply, sent after your EOF\n"
     client.feed(request)
     if not peers.wait_readable(listener, client, deadline.STEP):
-        raise peers.exited_or_silent(client, f"connect to port {port}")
+        raise peers.exited_or_silent(client, Sentence("connect to port %(port)s", port=port))
     conn, _ = listener.accept()
     grader_sockets.own(conn)
     got, eof = peers.recv_until_eof(conn, deadline.STEP)
     if not eof:
         raise SpecFailure(
-            f"{client.label} sent {got!r} but no EOF within {deadline.STEP} s of its stdin closing, so a "
-            f"server never learns that the request is complete.",
+            Sentence("%(program)s sent %(got)s but no EOF within %(seconds)s s of its stdin closing, so a "
+                     "server never learns that the request is complete.", program=client.label, got=repr(got), seconds=deadline.STEP),
             evidence=[threads_doing(client.pid)],
-            fix="Call shutdown(SHUT_WR) at the end of stdin.",
+            fix=Sentence("Call shutdown(SHUT_WR) at the end of stdin."),
             procs=[client],
         )
     if got != request:
-        raise SpecFailure(f"{client.label} sent {got!r}; its stdin was {request!r}.", procs=[client])
-    with peers.talking_to(client, "the grader's server sent its reply after the client's EOF"):
+        raise SpecFailure(Sentence("%(program)s sent %(got)s; its stdin was %(stdin)s.", program=client.label, got=repr(got), stdin=repr(request)), procs=[client])
+    with peers.talking_to(client, Sentence("the grader's server sent its reply after the client's EOF")):
         conn.sendall(reply)
     conn.close()
     status = client.wait(deadline.STEP)
     if client.stdout.data != reply or not status.ok:
         raise SpecFailure(
-            f"The client printed {client.stdout.data!r} and {status}.",
-            done=f"After {client.label} sent its EOF, the grader's server replied {reply!r} and closed.",
-            expected="the reply and exit status 0",
-            fix="Keep reading until recv() returns 0 after shutdown(SHUT_WR) (close() would end both "
-            "directions).",
+            Sentence("The client printed %(output)s and %(status)s.", output=repr(client.stdout.data), status=status.words()),
+            done=Sentence("After %(program)s sent its EOF, the grader's server replied %(reply)s and closed.", program=client.label, reply=repr(reply)),
+            expected=Sentence("the reply and exit status 0"),
+            fix=Sentence("Keep reading until recv() returns 0 after shutdown(SHUT_WR) (close() would end both "
+                         "directions)."),
             procs=[client],
         )
 
@@ -470,19 +506,22 @@ def test_tcp_refused(impl, grader_sockets):
     if not client.exited_within(deadline.STEP):
         doing = threads_doing(client.pid)
         raise SpecTimeout(
-            f"{client.label} connected to port {port}, where nobody listens, and did not exit within {deadline.STEP} s"
-            + (": it sleeps in a timer, not in connect, so it tries again after connect() failed with ECONNREFUSED "
-               "instead of reporting the refusal." if "nanosleep" in doing else "."),
-            expected="exit status 1 and `connection refused` on stderr, at once",
-            evidence=[f"Your client: {doing}."],
+            Sentence("%(program)s connected to port %(port)s, where nobody listens, and did not exit within %(seconds)s s"
+                     ": it sleeps in a timer, not in connect, so it tries again after connect() failed with ECONNREFUSED "
+                     "instead of reporting the refusal.", program=client.label, port=port, seconds=deadline.STEP)
+            if "nanosleep" in doing
+            else Sentence("%(program)s connected to port %(port)s, where nobody listens, and did not exit within %(seconds)s s.",
+                          program=client.label, port=port, seconds=deadline.STEP),
+            expected=Sentence("exit status 1 and `connection refused` on stderr, at once"),
+            evidence=[Sentence("Your client: %(threads)s.", threads=doing)],
             procs=[client],
         )
     client.wait(deadline.STEP)
     if client.status.code != 1 or b"connection refused" not in client.stderr.data.lower():
         raise SpecFailure(
-            f"{client.label} connected to port {port}, where nobody listens; it {client.status} with "
-            f"stderr {client.stderr.data[-200:]!r}.",
-            expected="exit status 1 and `connection refused` on stderr",
+            Sentence("%(program)s connected to port %(port)s, where nobody listens; it %(status)s with stderr %(stderr)s.",
+                     program=client.label, port=port, status=client.status.words(), stderr=repr(client.stderr.data[-200:])),
+            expected=Sentence("exit status 1 and `connection refused` on stderr"),
             procs=[client],
         )
     # the work this refusal is about: with a server listening, the client talks to it
@@ -491,9 +530,10 @@ def test_tcp_refused(impl, grader_sockets):
         client = impl.run("tcp-client", LOCALHOST, str(peer.port), input=b"hello?\n", timeout=deadline.STEP)
         if client.stdout.data != b"hello?\n" or not client.status.ok or peer.received != 7:
             raise SpecFailure(
-                f"{client.label} to the grader's echo server at port {peer.port} printed {client.stdout.data[:80]!r} and "
-                f"{client.status}; the server received {peer.received} bytes.",
-                expected="b'hello?\\n' through the server, and exit status 0",
+                Sentence("%(program)s to the grader's echo server at port %(port)s printed %(output)s and "
+                         "%(status)s; the server received %(received)s bytes.", program=client.label, port=peer.port,
+                         output=repr(client.stdout.data[:80]), status=client.status.words(), received=peer.received),
+                expected=Sentence("b'hello?\\n' through the server, and exit status 0"),
                 procs=[client],
             )
 
@@ -511,7 +551,7 @@ def test_tcp_restart_same_port(impl, grader_sockets):
     sock = grader_sockets.connect_tcp(port, who=first.label)
     peers.send(sock, b"open\n", first)
     if peers.recv_exact(sock, 5, deadline.STEP) != b"open\n":
-        raise SpecFailure(f"{first.label} did not echo `open` within {deadline.STEP} s.", procs=[first])
+        raise SpecFailure(Sentence("%(program)s did not echo `open` within %(seconds)s s.", program=first.label, seconds=deadline.STEP), procs=[first])
     first.send_signal(signal.SIGKILL)
     first.wait(deadline.STEP, check_implemented=False)
     lingering = [s for s in on_port(port) if not s.listening]
@@ -522,19 +562,20 @@ def test_tcp_restart_same_port(impl, grader_sockets):
         if again.poll() is None:
             raise
         raise SpecFailure(
-            f"The restarted server {again.status} with stderr {again.stderr.data[-200:]!r}.",
-            done=f"{first.label} was killed (SIGKILL) with a connection open on port {port} and started "
-            f"again at once with --port {port}.",
-            evidence=["The kernel still lists the old connections on that port: " + ("; ".join(str(s) for s in lingering[:3]) or "none") + "."],
-            fix="Set SO_REUSEADDR on the listening socket before bind(2).",
+            Sentence("The restarted server %(status)s with stderr %(stderr)s.", status=again.status.words(), stderr=repr(again.stderr.data[-200:])),
+            done=Sentence("%(program)s was killed (SIGKILL) with a connection open on port %(port)s and started "
+                          "again at once with --port %(port)s.", program=first.label, port=port),
+            evidence=[Sentence("The kernel still lists the old connections on that port: %(connections)s.", connections="; ".join(str(s) for s in lingering[:3]))
+                      if lingering else Sentence("The kernel still lists the old connections on that port: none.")],
+            fix=Sentence("Set SO_REUSEADDR on the listening socket before bind(2)."),
             procs=[again, first],
         ) from None
     if got != port:
-        raise SpecFailure(f"restarted with --port {port}, your server printed `listening {got}`.", procs=[again])
+        raise SpecFailure(Sentence("restarted with --port %(port)s, your server printed `listening %(got)s`.", port=port, got=got), procs=[again])
     sock = grader_sockets.connect_tcp(port, who=again.label)
     echoed, _ = peers.ask(sock, b"again\n", again)
     if echoed != b"again\n":
-        raise SpecFailure(f"the restarted server on port {port} echoed {echoed!r} to `again`.", procs=[again])
+        raise SpecFailure(Sentence("the restarted server on port %(port)s echoed %(echoed)s to `again`.", port=port, echoed=repr(echoed)), procs=[again])
 
 
 @spec(
@@ -556,14 +597,18 @@ def test_servers_exit_on_sigterm(impl, grader_sockets, ipc_tmp):
     for server in (tcp, udp, unix):
         if not server.finished_within(deadline.STEP):
             raise SpecFailure(
-                f"{server.label} did not exit within {deadline.STEP} s of SIGTERM.",
+                Sentence("%(program)s did not exit within %(seconds)s s of SIGTERM.", program=server.label, seconds=deadline.STEP),
                 evidence=[threads_doing(server.pid)],
                 procs=[server],
             )
         status = server.wait(deadline.STEP)
         if not status.ok:
-            why = ": SIGTERM's default action ended it (no handler)." if status.signal == signal.SIGTERM else "."
-            raise SpecFailure(f"on SIGTERM {server.label} {status.ended}{why}", expected="exit status 0", procs=[server])
+            raise SpecFailure(
+                Sentence("on SIGTERM %(program)s %(ended)s: SIGTERM's default action ended it (no handler).", program=server.label, ended=status.ended)
+                if status.signal == signal.SIGTERM
+                else Sentence("on SIGTERM %(program)s %(ended)s.", program=server.label, ended=status.ended),
+                expected=Sentence("exit status 0"), procs=[server],
+            )
 
 
 # --- UDP --------------------------------------------------------------------------------------
@@ -587,7 +632,7 @@ def test_udp_roundtrip(impl, reference, servers, lines):
     for client, server in _pairings(impl, reference):
         port = servers.get(server, "udp")
         run = client.run("udp-client", LOCALHOST, str(port), input=text, timeout=deadline.EXIT)
-        _check_output(run, text, _pair_name(client, server, "udp", f"port {port}"))
+        _check_output(run, text, _pair_name(client, server, "udp", _port(port)))
 
 
 BOUNDARY_SIZES = [1, 17, 512, 1472, 1473, 4096, 9000, 30000]
@@ -615,17 +660,19 @@ def test_udp_boundaries(impl, grader_sockets):
     for i, line in enumerate(lines):
         if not peers.wait_readable(peer, client, deadline.STEP):
             raise peers.exited_or_silent(
-                client, f"send datagram {i + 1} (the grader's UDP server got {i}; stdin had {len(lines)} lines of {sizes} bytes)"
+                client, Sentence("send datagram %(n)s (the grader's UDP server got %(got)s; stdin had %(lines)s lines of %(sizes)s bytes)",
+                                 n=i + 1, got=i, lines=len(lines), sizes=sizes),
             )
         datagram, sender = peer.recvfrom(1 << 17)
         if datagram != line:
             joined = b"\n" in datagram
+            sizes_of = dict(n=i + 1, program=client.label, got=len(datagram), line=len(line))
             raise SpecFailure(
-                f"datagram {i + 1} from {client.label} has {len(datagram)} bytes; line {i + 1} of its "
-                f"stdin has {len(line)}"
-                + (" (the datagram holds a newline: several lines were sent as one)" if joined else "")
-                + ".",
-                fix="Send each line, without its newline, as one datagram.",
+                Sentence("datagram %(n)s from %(program)s has %(got)s bytes; line %(n)s of its stdin has %(line)s"
+                         " (the datagram holds a newline: several lines were sent as one).", **sizes_of)
+                if joined
+                else Sentence("datagram %(n)s from %(program)s has %(got)s bytes; line %(n)s of its stdin has %(line)s.", **sizes_of),
+                fix=Sentence("Send each line, without its newline, as one datagram."),
                 procs=[client],
             )
         peer.sendto(datagram, sender)
@@ -635,11 +682,16 @@ def test_udp_boundaries(impl, grader_sockets):
         printed.pop()
     if printed != lines:
         together = len(lines) > 1 and b"".join(printed) == b"".join(lines)
+        echoed = dict(count=len(lines), sizes=sizes, program=client.label, printed=_counted(len(printed), "line"),
+                      lengths=", ".join(str(len(p)) for p in printed[:12]))
         raise SpecFailure(
-            f"the grader's server echoed {len(lines)} datagrams of {sizes} bytes to {client.label}, which "
-            f"printed {plural(len(printed), 'line')} of {', '.join(str(len(p)) for p in printed[:12])} bytes."
-            + (" Every byte of the replies is there, run together: a newline after each reply is missing." if together else ""),
-            fix="Print each reply as one line, as soon as it arrives, and receive into a buffer of 64 KiB.",
+            Sentence("the grader's server echoed %(count)s datagrams of %(sizes)s bytes to %(program)s, which "
+                     "printed %(printed)s of %(lengths)s bytes. Every byte of the replies is there, run together: "
+                     "a newline after each reply is missing.", **echoed)
+            if together
+            else Sentence("the grader's server echoed %(count)s datagrams of %(sizes)s bytes to %(program)s, which "
+                          "printed %(printed)s of %(lengths)s bytes.", **echoed),
+            fix=Sentence("Print each reply as one line, as soon as it arrives, and receive into a buffer of 64 KiB."),
             procs=[client],
         )
     # the grader's client against your server: each datagram must come back whole and alone
@@ -649,13 +701,13 @@ def test_udp_boundaries(impl, grader_sockets):
     for i, line in enumerate(lines):
         sock.sendto(line, (LOCALHOST, port))
         if not peers.wait_readable(sock, server, deadline.STEP):
-            raise peers.exited_or_silent(server, f"echo datagram {i + 1} ({len(line)} bytes)")
+            raise peers.exited_or_silent(server, Sentence("echo datagram %(n)s (%(count)s bytes)", n=i + 1, count=len(line)))
         reply, _ = sock.recvfrom(1 << 17)
         if reply != line:
             raise SpecFailure(
-                f"the grader sent {server.label} a datagram of {len(line)} bytes and got back one of "
-                f"{len(reply)}: {first_difference(line, reply)}.",
-                fix="Receive each datagram whole (a 64 KiB buffer) and send it back with one sendto().",
+                Sentence("the grader sent %(program)s a datagram of %(sent)s bytes and got back one of %(got)s: %(difference)s.",
+                         program=server.label, sent=len(line), got=len(reply), difference=first_difference(line, reply)),
+                fix=Sentence("Receive each datagram whole (a 64 KiB buffer) and send it back with one sendto()."),
                 procs=[server],
             )
 
@@ -673,31 +725,32 @@ def test_udp_timeout(impl, grader_sockets):
     client = impl.spawn("udp-client", LOCALHOST, str(port))
     client.feed(b"anyone there?\n")
     if not peers.wait_readable(silent, client, deadline.STEP):
-        raise peers.exited_or_silent(client, f"send the line `anyone there?` as a datagram to port {port}")
+        raise peers.exited_or_silent(client, Sentence("send the line `anyone there?` as a datagram to port %(port)s", port=port))
     sent = time.monotonic()
     silent.recv(1 << 16)
     limit = Deadline(UDP_TIMEOUT_MAX)
     if not client.finished_within(limit):
         raise SpecFailure(
-            f"{client.label} sent its datagram to a server that never answers and was still waiting "
-            f"{limit} later.",
+            Sentence("%(program)s sent its datagram to a server that never answers and was still waiting %(limit)s later.",
+                     program=client.label, limit=str(limit)),
             evidence=[describe(client.pid)],
-            fix="Give up after 2 s: exit 1 with `timeout`.",
+            fix=Sentence("Give up after 2 s: exit 1 with `timeout`."),
             procs=[client],
         )
     waited = time.monotonic() - sent
     status = client.wait(deadline.STEP)
     if waited < UDP_TIMEOUT_MIN:
         raise SpecFailure(
-            f"{client.label} gave up {waited:.2f} s after sending its datagram ({status}).",
-            expected="it to wait 2 seconds for a reply, as the contract says",
+            Sentence("%(program)s gave up %(waited)s s after sending its datagram (%(status)s).",
+                     program=client.label, waited=format(waited, ".2f"), status=status.words()),
+            expected=Sentence("it to wait 2 seconds for a reply, as the contract says"),
             procs=[client],
         )
     if status.code != 1 or b"timeout" not in client.stderr.data.lower():
         raise SpecFailure(
-            f"{client.label} got no reply and {status} after {waited:.2f} s with stderr "
-            f"{client.stderr.data[-200:]!r}.",
-            expected="exit status 1 and `timeout` on stderr",
+            Sentence("%(program)s got no reply and %(status)s after %(waited)s s with stderr %(stderr)s.",
+                     program=client.label, status=status.words(), waited=format(waited, ".2f"), stderr=repr(client.stderr.data[-200:])),
+            expected=Sentence("exit status 1 and `timeout` on stderr"),
             procs=[client],
         )
 
@@ -743,15 +796,16 @@ def test_unix_stale_path(impl, ipc_tmp, grader_sockets, run_context):
         if server.poll() is None:
             raise
         raise SpecFailure(
-            f"{server.label} found a stale socket file at {path} (nobody listens on it: connect(2) is "
-            f"refused) and {server.status} with stderr {server.stderr.data[-200:]!r}.",
-            fix="Remove a stale socket file before bind(2).",
+            Sentence("%(program)s found a stale socket file at %(path)s (nobody listens on it: connect(2) is "
+                     "refused) and %(status)s with stderr %(stderr)s.", program=server.label, path=path,
+                     status=server.status.words(), stderr=repr(server.stderr.data[-200:])),
+            fix=Sentence("Remove a stale socket file before bind(2)."),
             procs=[server],
         ) from None
     sock = grader_sockets.connect_unix(path, who=server.label)
     got, _ = peers.ask(sock, b"fresh\n", server)
     if got != b"fresh\n":
-        raise SpecFailure(f"{server.label} at {path} echoed {got!r} to `fresh`.", procs=[server])
+        raise SpecFailure(Sentence("%(program)s at %(path)s echoed %(got)s to `fresh`.", program=server.label, path=path, got=repr(got)), procs=[server])
 
 
 @spec(
@@ -770,9 +824,9 @@ def test_unix_cleanup(impl, ipc_tmp, grader_sockets):
     status = server.wait(deadline.STEP)
     if os.path.lexists(path):
         raise SpecFailure(
-            f"{server.label} {status.ended} on SIGTERM and left its socket file {path} behind; the next "
-            f"server finds a stale file there.",
-            fix="Remove PATH before exiting.",
+            Sentence("%(program)s %(ended)s on SIGTERM and left its socket file %(path)s behind; the next "
+                     "server finds a stale file there.", program=server.label, ended=status.ended, path=path),
+            fix=Sentence("Remove PATH before exiting."),
             procs=[server],
         )
 
@@ -786,11 +840,11 @@ def _require_socket(proc, test, wanted: str) -> Held:
         return next((h for h in peers.held(proc) if h.socket and test(h.socket)), None)
 
     try:
-        return proc.wait_for(found, deadline.STEP, f"{proc.label} held a {wanted}")
+        return proc.wait_for(found, deadline.STEP, Sentence("%(program)s held a %(socket)s", program=proc.label, socket=wanted))
     except SpecTimeout:
         raise SpecFailure(
-            f"{proc.label} (pid {proc.pid}) holds no {wanted}.",
-            evidence=[f"/proc/{proc.pid}/fd and /proc/{proc.pid}/net show {peers.list_held(peers.held(proc))}."],
+            Sentence("%(program)s (pid %(pid)s) holds no %(socket)s.", program=proc.label, pid=proc.pid, socket=wanted),
+            evidence=[Sentence("/proc/%(pid)s/fd and /proc/%(pid)s/net show %(held)s.", pid=proc.pid, held=peers.list_held(peers.held(proc)))],
             procs=[proc],
         ) from None
 
@@ -804,26 +858,26 @@ def _require_socket(proc, test, wanted: str) -> Held:
 def test_uses_sockets(impl, ipc_tmp):
     """Each program holds a real socket of its family, as /proc/PID/fd and /proc/PID/net show."""
     tcp, port = peers.start_tcp_server(impl)
-    _require_socket(tcp, lambda s: s.protocol == "tcp" and s.listening and s.local_port == port, f"TCP socket listening on port {port}")
+    _require_socket(tcp, lambda s: s.protocol == "tcp" and s.listening and s.local_port == port, Sentence("TCP socket listening on port %(port)s", port=port))
     client = impl.spawn("tcp-client", LOCALHOST, str(port))  # stdin stays open: it stays connected
-    _require_socket(client, lambda s: s.protocol == "tcp" and s.state == "ESTABLISHED" and s.remote_port == port, f"TCP connection to port {port}")
+    _require_socket(client, lambda s: s.protocol == "tcp" and s.state == "ESTABLISHED" and s.remote_port == port, Sentence("TCP connection to port %(port)s", port=port))
     client.close_stdin()
     client.wait(deadline.STEP)
 
     udp = impl.spawn("udp-server")
     uport = peers.listening_port(udp)
-    _require_socket(udp, lambda s: s.protocol == "udp" and s.local_port == uport, f"UDP socket bound to port {uport}")
+    _require_socket(udp, lambda s: s.protocol == "udp" and s.local_port == uport, Sentence("UDP socket bound to port %(port)s", port=uport))
     uclient = impl.spawn("udp-client", LOCALHOST, str(uport))
     uclient.write(b"ping\n")  # a client may open its socket for the first line
-    _require_socket(uclient, lambda s: s.protocol == "udp", "UDP socket")
+    _require_socket(uclient, lambda s: s.protocol == "udp", Sentence("UDP socket"))
     uclient.close_stdin()
     uclient.wait(deadline.STEP)
 
     path = str(ipc_tmp / "uses.sock")
     unix = peers.start_unix_server(impl, path)
-    _require_socket(unix, lambda s: s.table == "unix" and s.unix_type == "stream" and s.listening and s.local == path, f"Unix stream socket listening at {path}")
+    _require_socket(unix, lambda s: s.table == "unix" and s.unix_type == "stream" and s.listening and s.local == path, Sentence("Unix stream socket listening at %(path)s", path=path))
     uxclient = impl.spawn("unix-client", path)
-    _require_socket(uxclient, lambda s: s.table == "unix" and s.unix_type == "stream" and s.state == "CONNECTED", "connected Unix stream socket")
+    _require_socket(uxclient, lambda s: s.table == "unix" and s.unix_type == "stream" and s.state == "CONNECTED", Sentence("connected Unix stream socket"))
     uxclient.close_stdin()
     uxclient.wait(deadline.STEP)
 
@@ -852,21 +906,22 @@ def test_tcp_across_hosts(netns_pair, impl):
         raise HarnessBroken(f"the server (pid {server.pid}) does not run in network namespace {net.server_ns}")
     client = net.spawn(impl, net.client_ns, "tcp-client", net.server_addr, str(port), capture_limit=len(payload) + 4096)
     client.feed(payload)
-    what = (
-        f"{client.label} sent {len(payload)} bytes (pseudo-random, seed {ACROSS_SEED}) to "
-        f"{net.server_addr}:{port}, where {server.label} listens with --host 0.0.0.0"
+    what = Sentence(
+        "%(program)s sent %(count)s bytes (pseudo-random, seed %(seed)s) to %(addr)s:%(port)s, where %(server)s listens with --host 0.0.0.0",
+        program=client.label, count=len(payload), seed=ACROSS_SEED, addr=net.server_addr, port=port, server=server.label,
     )
     if not client.finished_within(deadline.EXIT):
         still = [h.socket for h in peers.held(client, ("tcp", "tcp6")) if h.socket and h.socket.state == "ESTABLISHED"] if client.fed >= len(payload) else []
         raise client.not_finished(
-            f"{what}; it {client.did_not_exit(deadline.EXIT)}.",
+            Sentence("%(what)s; it %(did_not_exit)s.", what=what, did_not_exit=client.did_not_exit(deadline.EXIT)),
             evidence=[
                 threads_doing(client.pid),
-                f"All of its stdin went in, yet the kernel shows its end of the connection still ESTABLISHED ({still[0]}): "
-                "it never half-closed it (shutdown(SHUT_WR)), so the server never reads EOF and never ends its echo." if still else "",
-                next((f"The server's end of the connection is in CLOSE_WAIT ({h.socket}): the client's EOF came, and the server "
-                      "never closed its side, so the client never reads EOF." for h in peers.held(server, ("tcp", "tcp6"))
-                      if h.socket and h.socket.state == "CLOSE_WAIT"), ""),
+                Sentence("All of its stdin went in, yet the kernel shows its end of the connection still ESTABLISHED (%(socket)s): "
+                         "it never half-closed it (shutdown(SHUT_WR)), so the server never reads EOF and never ends its echo.",
+                         socket=str(still[0])) if still else "",
+                next((Sentence("The server's end of the connection is in CLOSE_WAIT (%(socket)s): the client's EOF came, and the server "
+                               "never closed its side, so the client never reads EOF.", socket=str(h.socket))
+                      for h in peers.held(server, ("tcp", "tcp6")) if h.socket and h.socket.state == "CLOSE_WAIT"), ""),
             ],
             procs=[client, server],
         )
@@ -874,21 +929,23 @@ def test_tcp_across_hosts(netns_pair, impl):
     if not client.stdout.matches(payload) or not client.status.ok:
         listening = [h for h in peers.held(server, ("tcp", "tcp6")) if h.socket and h.socket.listening]
         where = (
-            f"The server's listening socket, as the kernel on its host shows it: {listening[0]}"
-            + (
-                f": bound to {listening[0].socket.local_addr} only, so no other host reaches it."
+            (
+                Sentence("The server's listening socket, as the kernel on its host shows it: %(socket)s: bound to %(addr)s only, "
+                         "so no other host reaches it.", socket=str(listening[0]), addr=listening[0].socket.local_addr)
                 if listening[0].socket.local_addr not in ("0.0.0.0", "::")
-                else "."
+                else Sentence("The server's listening socket, as the kernel on its host shows it: %(socket)s.", socket=str(listening[0]))
             )
             if listening
             else ""
         )
         got = client.stdout.data
         early = client.status.ok and got and len(got) < len(payload) and payload.startswith(got)
+        came_back = dict(what=what, status=client.status.words(), difference=first_difference(payload, got))
         raise SpecFailure(
-            f"{what}; it {client.status}, and what came back differs: {first_difference(payload, got)}."
-            + (" It exited 0 after a first part of the echo: it stopped reading before EOF (one recv(2) returns "
-               "what has arrived so far, not the whole echo)." if early else ""),
+            Sentence("%(what)s; it %(status)s, and what came back differs: %(difference)s. It exited 0 after a first part of the "
+                     "echo: it stopped reading before EOF (one recv(2) returns what has arrived so far, not the whole echo).", **came_back)
+            if early
+            else Sentence("%(what)s; it %(status)s, and what came back differs: %(difference)s.", **came_back),
             evidence=[where],
             procs=[client, server],
         )
