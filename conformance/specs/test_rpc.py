@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import SpecFailure, SpecTimeout
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     DEADLOCK_PERIOD,
@@ -49,7 +49,6 @@ from conformance.specs.support import (
     threads_doing,
     wait_until,
 )
-from conformance.specs.support.strategies import plural
 
 #: Records (contract section 3.9): LENGTH of what follows it, then ID, both big-endian; a reply
 #: adds a STATUS byte. A request has at least 4 bytes after LENGTH, a reply 5.
@@ -84,7 +83,7 @@ RECV_CALLS = frozenset(
         "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "futex",
     }
 )
-WAITING_FIX = (
+WAITING_FIX = Sentence(
     "Wait for a reply in the kernel: a blocking recv(2), or poll(2)/select(2) with the time left "
     "until the nearest deadline as timeout; never a loop that tries again at once."
 )
@@ -108,7 +107,9 @@ def reply(request_id: int, status: int, result: bytes) -> bytes:
 
 def _hex(data: bytes, limit: int = 40) -> str:
     shown = data[:limit].hex(" ")
-    return (shown + f" ... ({len(data)} bytes)") if len(data) > limit else (shown or "nothing")
+    if len(data) > limit:
+        return Sentence("%(hex)s ... (%(count)s bytes)", hex=shown, count=len(data))
+    return shown or Sentence("nothing")
 
 
 def _length_note(raw: bytes) -> str:
@@ -117,13 +118,40 @@ def _length_note(raw: bytes) -> str:
         return ""
     big, little = struct.unpack("!I", raw[:4])[0], struct.unpack("<I", raw[:4])[0]
     if big > MAX_LENGTH and 0 < little <= MAX_LENGTH:
-        return f" Read little-endian it would be {little}: LENGTH and ID are big-endian (htonl, struct '!I')."
+        return Sentence("Read little-endian it would be %(little)s: LENGTH and ID are big-endian (htonl, struct '!I').", little=little)
     return ""
+
+
+def _noted(sentence: str, note: str) -> str:
+    """SENTENCE, then NOTE (a _length_note, or "") after a space."""
+    return one_after_another([sentence, note], " ") if note else sentence
 
 
 def _describe_reply(payload: bytes) -> str:
     status = payload[0]
-    return f"status {status} ({STATUS_NAMES.get(status, 'not a status')}), result {payload[1:]!r}"
+    name = STATUS_NAMES.get(status) or Sentence("not a status")
+    return Sentence("status %(status)s (%(name)s), result %(result)s", status=status, name=name, result=repr(payload[1:]))
+
+
+def _counted(count: int, one: str) -> str:
+    """``1 request``, ``2 connections``, ``3 `count` calls``: ONE is "request", "connection" or "count"."""
+    if one == "request":
+        return Sentence("%(count)s request", count=count) if count == 1 else Sentence("%(count)s requests", count=count)
+    if one == "count":
+        return Sentence("%(count)s `count` call", count=count) if count == 1 else Sentence("%(count)s `count` calls", count=count)
+    return Sentence("%(count)s connection", count=count) if count == 1 else Sentence("%(count)s connections", count=count)
+
+
+def _connect_to(port: int) -> str:
+    return Sentence("connect to the grader's server at port %(port)s", port=port)
+
+
+def _calls_done(made) -> str:
+    """``Calls, one per line: [...]``, cut at 600 characters."""
+    calls, head = repr([c for c, _ in made]), len("Calls, one per line: ")
+    if head + len(calls) + 1 <= 600:
+        return Sentence("Calls, one per line: %(calls)s.", calls=calls)
+    return Sentence("Calls, one per line: %(calls)s", calls=calls[: 600 - head])
 
 
 class Conn:
@@ -174,10 +202,10 @@ class Conn:
         length = struct.unpack_from("!I", self.buffer)[0]
         if not minimum <= length <= MAX_LENGTH:
             raise SpecFailure(
-                f"{self.who} sent a record whose LENGTH field reads {length} "
-                f"(bytes {_hex(bytes(self.buffer[:12]))}).",
-                expected=f"a LENGTH from {minimum} to {MAX_LENGTH}: the number of bytes after it",
-                fix=_length_note(bytes(self.buffer)).strip(),
+                Sentence("%(who)s sent a record whose LENGTH field reads %(length)s (bytes %(bytes)s).",
+                         who=self.who, length=length, bytes=_hex(bytes(self.buffer[:12]))),
+                expected=Sentence("a LENGTH from %(minimum)s to %(maximum)s: the number of bytes after it", minimum=minimum, maximum=MAX_LENGTH),
+                fix=_length_note(bytes(self.buffer)),
                 procs=[self.proc],
             )
         if len(self.buffer) < 4 + length:
@@ -224,21 +252,21 @@ def _answer(conn: Conn, request_id: int, doing: str) -> bytes:
     if got is None:
         if conn.eof:
             raise SpecFailure(
-                f"{doing}: {conn.who} closed the connection instead of replying.",
-                fix="Answer every request with a reply record, an error reply included; close a "
-                "connection only when its client closes it.",
+                Sentence("%(done)s: %(who)s closed the connection instead of replying.", done=doing, who=conn.who),
+                fix=Sentence("Answer every request with a reply record, an error reply included; close a "
+                             "connection only when its client closes it."),
                 procs=[conn.proc],
             )
         raise SpecFailure(
-            f"{doing}: no reply from {conn.who} within {deadline.STEP} s.",
-            evidence=[f"Your server: {threads_doing(conn.proc.pid)}."],
+            Sentence("%(done)s: no reply from %(who)s within %(seconds)s s.", done=doing, who=conn.who, seconds=deadline.STEP),
+            evidence=[Sentence("Your server: %(threads)s.", threads=threads_doing(conn.proc.pid))],
             procs=[conn.proc],
         )
     got_id, payload = got
     if got_id != request_id:
         raise SpecFailure(
-            f"{doing}: the reply carries id {got_id} ({_describe_reply(payload)}).",
-            expected=f"id {request_id}, the request's",
+            Sentence("%(done)s: the reply carries id %(id)s (%(reply)s).", done=doing, id=got_id, reply=_describe_reply(payload)),
+            expected=Sentence("id %(id)s, the request's", id=request_id),
             procs=[conn.proc],
         )
     return payload
@@ -261,24 +289,29 @@ def _wait_read(server, port: int, conn: Conn, what: str, partial: bool = False) 
         server.wait_for(consumed_or_closed, deadline.STEP, what)
         end = _server_end(server, port, conn.port)
         if end is None or end.state != "ESTABLISHED":
+            closed = (
+                Sentence("%(program)s closed the connection when it had been sent %(what)s, without a reply "
+                         "(the kernel shows its end as %(state)s, at once).", program=server.label, what=what, state=end.state)
+                if end
+                else Sentence("%(program)s closed the connection when it had been sent %(what)s, without a reply "
+                              "(the kernel lists its end no more).", program=server.label, what=what)
+            )
             raise SpecFailure(
-                f"{server.label} closed the connection when it had been sent {what}, without a reply"
-                + (f" (the kernel shows its end as {end.state}, at once)." if end else " (the kernel lists its end no more).")
-                + (" TCP may deliver a record in several pieces." if partial else ""),
-                expected="the server to wait for the rest of the record" if partial else "a reply on the same connection",
-                fix="Keep what recv returned and call recv again until LENGTH and the whole record have come; "
-                "close a connection only when its client closes it."
+                one_after_another([closed, Sentence("TCP may deliver a record in several pieces.")], " ") if partial else closed,
+                expected=Sentence("the server to wait for the rest of the record") if partial else Sentence("a reply on the same connection"),
+                fix=Sentence("Keep what recv returned and call recv again until LENGTH and the whole record have come; "
+                             "close a connection only when its client closes it.")
                 if partial
-                else "Answer every request with a reply; close a connection only when its client closes it.",
+                else Sentence("Answer every request with a reply; close a connection only when its client closes it."),
                 procs=[server],
             )
     except SpecTimeout:
         end = _server_end(server, port, conn.port)
         raise SpecFailure(
-            f"{server.label} did not read {what} within {deadline.STEP} s.",
+            Sentence("%(program)s did not read %(what)s within %(seconds)s s.", program=server.label, what=what, seconds=deadline.STEP),
             evidence=[
-                f"the kernel shows its end of the connection as {end}" if end else "",
-                f"Your server: {threads_doing(server.pid)}.",
+                Sentence("the kernel shows its end of the connection as %(end)s", end=str(end)) if end else "",
+                Sentence("Your server: %(threads)s.", threads=threads_doing(server.pid)),
             ],
             procs=[server],
         ) from None
@@ -313,11 +346,14 @@ def _requests(conn: Conn, n: int, client, doing: str) -> list[tuple[int, bytes]]
             if (client.poll() is not None or conn.eof) and client.exited_within(deadline.STEP):
                 client.wait(deadline.STEP)  # a stub's `not implemented` ends the spec here
             raise SpecFailure(
-                f"{doing}: the grader's server got {plural(len(got), 'request')} from {client.label}, "
-                + ("then it closed the connection." if conn.eof else "then nothing more."),
-                expected=f"{n} requests, one per line of its stdin, each sent as soon as its line is read",
-                evidence=[f"Your client: {threads_doing(client.pid)}." if client.poll() is None else ""],
-                fix="Send each call at once, without waiting for the replies to earlier calls."
+                Sentence("%(done)s: the grader's server got %(requests)s from %(program)s, then it closed the connection.",
+                         done=doing, requests=_counted(len(got), "request"), program=client.label)
+                if conn.eof
+                else Sentence("%(done)s: the grader's server got %(requests)s from %(program)s, then nothing more.",
+                              done=doing, requests=_counted(len(got), "request"), program=client.label),
+                expected=Sentence("%(count)s requests, one per line of its stdin, each sent as soon as its line is read", count=n),
+                evidence=[Sentence("Your client: %(threads)s.", threads=threads_doing(client.pid)) if client.poll() is None else ""],
+                fix=Sentence("Send each call at once, without waiting for the replies to earlier calls.")
                 if got and not conn.eof
                 else "",
                 procs=[client],
@@ -353,8 +389,8 @@ class RpcServers:
         proc, port = self._running.get(side.who) or _start_server(side)
         if proc.poll() is not None:
             raise SpecFailure(
-                f"{proc.label} {proc.status.ended if proc.status else 'exited'} after serving earlier clients.",
-                expected="it to serve clients until it is told to stop",
+                Sentence("%(program)s %(ended)s after serving earlier clients.", program=proc.label, ended=proc.status.ended if proc.status else Sentence("exited")),
+                expected=Sentence("it to serve clients until it is told to stop"),
                 procs=[proc],
             )
         self._running[side.who] = (proc, port)
@@ -379,29 +415,33 @@ def _check_results(run, made: list[tuple[bytes, bytes | None]], what: str) -> No
             counted.append(int(printed[3:]))
             continue
         if printed != expected:
-            want = expected.decode("utf-8", "replace") if expected else "`ok N`, the counter's new value"
             joined = line.startswith(b"add ") and printed == b"ok " + b"".join(line[4:].split(b" "))
+            call = dict(what=what, n=i + 1, calls=len(made), line=repr(line[:80]), status=run.status.words(),
+                        printed=repr(printed[:120]) if printed is not None else Sentence("nothing"))
             raise SpecFailure(
-                f"{what}: call {i + 1} of {len(made)}, {line[:80]!r}, printed "
-                + (f"{printed[:120]!r}" if printed is not None else "nothing")
-                + f" ({run.status})."
-                + (" That is A and B joined, not added." if joined else ""),
-                expected=f"`{want}`",
-                done=f"Calls, one per line: {[c for c, _ in made]!r}."[:600],
+                Sentence("%(what)s: call %(n)s of %(calls)s, %(line)s, printed %(printed)s (%(status)s). That is A and B joined, not added.", **call)
+                if joined
+                else Sentence("%(what)s: call %(n)s of %(calls)s, %(line)s, printed %(printed)s (%(status)s).", **call),
+                expected="`" + expected.decode("utf-8", "replace") + "`" if expected else Sentence("``ok N`, the counter's new value`"),
+                done=_calls_done(made),
                 procs=[run],
             )
     if counted and sorted(counted) != list(range(min(counted), min(counted) + len(counted))):
+        values = dict(what=what, calls=_counted(len(counted), "count"), values=", ".join(map(str, counted)))
         raise SpecFailure(
-            f"{what}: its {plural(len(counted), '`count` call')} printed {', '.join(map(str, counted))}: "
-            + ("two calls got the same value." if len(set(counted)) < len(counted) else "a value was skipped."),
-            expected=f"{len(counted)} consecutive values, one for each call (each `count` adds one to the counter)",
-            done=f"Calls, one per line: {[c for c, _ in made]!r}."[:600],
+            Sentence("%(what)s: its %(calls)s printed %(values)s: two calls got the same value.", **values)
+            if len(set(counted)) < len(counted)
+            else Sentence("%(what)s: its %(calls)s printed %(values)s: a value was skipped.", **values),
+            expected=Sentence("%(count)s consecutive values, one for each call (each `count` adds one to the counter)", count=len(counted)),
+            done=_calls_done(made),
             procs=[run],
         )
     if len(got) > len(made):
-        raise SpecFailure(f"{what}: {len(made)} calls printed {len(got)} lines.", expected="one line per call", procs=[run])
+        raise SpecFailure(Sentence("%(what)s: %(calls)s calls printed %(lines)s lines.", what=what, calls=len(made), lines=len(got)),
+                          expected=Sentence("one line per call"), procs=[run])
     if not run.status.ok:
-        raise SpecFailure(f"{what}: every call was answered, but the client {run.status}.", expected="exit status 0", procs=[run])
+        raise SpecFailure(Sentence("%(what)s: every call was answered, but the client %(status)s.", what=what, status=run.status.words()),
+                          expected=Sentence("exit status 0"), procs=[run])
 
 
 @spec(
@@ -428,7 +468,8 @@ def test_call_returns_result(impl, reference, rpc_servers, made):
     text = b"".join(line + b"\n" for line, _ in made)
     for client, server in ((impl, reference), (reference, impl), (impl, impl)):
         proc, port = rpc_servers.started(server)
-        what = f"{client.who} `rpc client` against {server.who} `rpc server` (port {port})"
+        what = Sentence("%(client)s against %(server)s (%(where)s)", client=client.label(["client"], "rpc"),
+                        server=server.label(["server"], "rpc"), where=Sentence("port %(port)s", port=port))
         run = client.run("client", LOCALHOST, str(port), "--timeout", str(_ms(deadline.STEP)), input=text, timeout=deadline.EXIT)
         _check_results(run, made, what)
 
@@ -454,22 +495,24 @@ def test_wire_format(impl, grader_sockets):
     conn = _connect(grader_sockets, server, port)
     first, second = request(WIRE_ID, b"echo " + WIRE_BYTES), request(0, b"echo")
     conn.send(first[:3])
-    _wait_read(server, port, conn, "the first 3 bytes of a request", partial=True)
+    _wait_read(server, port, conn, Sentence("the first 3 bytes of a request"), partial=True)
     conn.send(first[3:] + second)
     expected = reply(WIRE_ID, OK, WIRE_BYTES) + reply(0, OK, b"")
     got = peers.recv_exact(conn.sock, len(expected), deadline.STEP)
     if got != expected:
+        replied = dict(program=server.label, bytes=_hex(got), difference=first_difference(expected, got))
         raise SpecFailure(
-            f"{server.label} replied {_hex(got)}; {first_difference(expected, got)}.{_length_note(got)}"
-            + (" It read the first 3 bytes on their own and then the rest, and answered neither request: it did not "
-               "join the pieces into one record." if not got else ""),
-            done="The grader sent 3 bytes of a request (`echo` and the 256 byte values, id "
-            f"{WIRE_ID}), waited until the server had read them, then sent the rest of it and a "
-            "second request (`echo`, id 0) in one send.",
-            expected=f"two replies: {_hex(expected[:16])} ... (LENGTH {5 + len(WIRE_BYTES)}, ID {WIRE_ID}, "
-            f"status 0, the 256 bytes), then {_hex(expected[-9:])}",
-            fix="Read LENGTH first, then loop on recv until that many bytes have come; bytes past "
-            "the record are the start of the next one.",
+            _noted(Sentence("%(program)s replied %(bytes)s; %(difference)s.", **replied), _length_note(got))
+            if got
+            else Sentence("%(program)s replied %(bytes)s; %(difference)s. It read the first 3 bytes on their own and then the rest, "
+                          "and answered neither request: it did not join the pieces into one record.", **replied),
+            done=Sentence("The grader sent 3 bytes of a request (`echo` and the 256 byte values, id "
+                          "%(id)s), waited until the server had read them, then sent the rest of it and a "
+                          "second request (`echo`, id 0) in one send.", id=WIRE_ID),
+            expected=Sentence("two replies: %(first)s ... (LENGTH %(length)s, ID %(id)s, status 0, the 256 bytes), then %(second)s",
+                              first=_hex(expected[:16]), length=5 + len(WIRE_BYTES), id=WIRE_ID, second=_hex(expected[-9:])),
+            fix=Sentence("Read LENGTH first, then loop on recv until that many bytes have come; bytes past "
+                         "the record are the start of the next one."),
             procs=[server],
         )
     # your client: its requests to the byte, and a reply that arrives in pieces
@@ -477,14 +520,16 @@ def test_wire_format(impl, grader_sockets):
     lport = listener.getsockname()[1]
     client = _client(impl, lport, "--id", str(CLIENT_FIRST_ID), "--timeout", str(_ms(deadline.STEP)))
     client.feed(b"echo hello, world\necho second\n")
-    cconn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
+    cconn = _accept(listener, client, grader_sockets, _connect_to(lport))
     want = request(CLIENT_FIRST_ID, b"echo hello, world") + request(CLIENT_FIRST_ID + 1, b"echo second")
     sent = peers.recv_exact(cconn.sock, len(want), deadline.STEP)
     if sent != want:
         raise SpecFailure(
-            f"{client.label} sent {_hex(sent, 48)}; {first_difference(want, sent)}.{_length_note(sent)}",
-            done=f"With `--id {CLIENT_FIRST_ID}` and the lines `echo hello, world` and `echo second`.",
-            expected=f"{_hex(want, 48)}: LENGTH, then ids {CLIENT_FIRST_ID} and {CLIENT_FIRST_ID + 1}, big-endian, each followed by its line",
+            _noted(Sentence("%(program)s sent %(bytes)s; %(difference)s.", program=client.label, bytes=_hex(sent, 48),
+                            difference=first_difference(want, sent)), _length_note(sent)),
+            done=Sentence("With `--id %(id)s` and the lines `echo hello, world` and `echo second`.", id=CLIENT_FIRST_ID),
+            expected=Sentence("%(bytes)s: LENGTH, then ids %(first)s and %(second)s, big-endian, each followed by its line",
+                              bytes=_hex(want, 48), first=CLIENT_FIRST_ID, second=CLIENT_FIRST_ID + 1),
             procs=[client],
         )
     answers = reply(CLIENT_FIRST_ID, OK, b"hello, world") + reply(CLIENT_FIRST_ID + 1, OK, b"second")
@@ -495,16 +540,16 @@ def test_wire_format(impl, grader_sockets):
         return not any(s.local_port == mine and s.rx_queue for s in socket_table("tcp"))
 
     with contextlib.suppress(SpecTimeout):  # a client that reads only whole records may leave them queued
-        wait_until(client_read, deadline.STEP, "the client reading the first 3 bytes")
+        wait_until(client_read, deadline.STEP, Sentence("the client reading the first 3 bytes"))
     cconn.send(answers[3:])
     status = client.wait(deadline.STEP)
     if _output_lines(client) != [b"ok hello, world", b"ok second"] or not status.ok:
         raise SpecFailure(
-            f"{client.label} printed {client.stdout.data[:200]!r} and {status}.",
-            done="The grader's server replied to both calls, the first reply in two pieces (3 bytes, "
-            "then the rest with the second reply in one send).",
-            expected="`ok hello, world` and `ok second`, exit status 0",
-            fix="Read LENGTH first, then loop on recv until that many bytes have come.",
+            Sentence("%(program)s printed %(output)s and %(status)s.", program=client.label, output=repr(client.stdout.data[:200]), status=status.words()),
+            done=Sentence("The grader's server replied to both calls, the first reply in two pieces (3 bytes, "
+                          "then the rest with the second reply in one send)."),
+            expected=Sentence("`ok hello, world` and `ok second`, exit status 0"),
+            fix=Sentence("Read LENGTH first, then loop on recv until that many bytes have come."),
             procs=[client],
         )
 
@@ -527,7 +572,7 @@ def test_concurrent_clients(impl, grader_sockets, schedules):
     server, port = _start_server(impl)
     slow = _connect(grader_sockets, server, port)
     slow.send(request(1, b"sleep %d" % SLOW_MS))
-    _wait_read(server, port, slow, f"the first client's `sleep {SLOW_MS}`")
+    _wait_read(server, port, slow, Sentence("the first client's `sleep %(ms)s`", ms=SLOW_MS))
     started = time.monotonic()
     fast = [_connect(grader_sockets, server, port) for _ in range(FAST_CLIENTS)]
 
@@ -551,55 +596,56 @@ def test_concurrent_clients(impl, grader_sockets, schedules):
                 others = [b"client %d call %d" % (j + 2, r + 1) for j in range(FAST_CLIENTS) if j != i]
                 crossed = got is not None and got[1][1:] in others
                 if crossed:
-                    fix = ("Your server keeps one table of replies for all connections, so a request id another "
-                           "client used before is answered as its retry. Keep the replies per connection: ids "
-                           "of different connections are unrelated.")
+                    fix = Sentence("Your server keeps one table of replies for all connections, so a request id another "
+                                   "client used before is answered as its retry. Keep the replies per connection: ids "
+                                   "of different connections are unrelated.")
                 elif got is None and not conn.eof and (queued or (end is not None and end.rx_queue)):
-                    fix = ("A server that serves one connection at a time, or holds one lock around every call, "
-                           "makes all clients wait for the slowest: a thread per connection, no lock around the procedure.")
+                    fix = Sentence("A server that serves one connection at a time, or holds one lock around every call, "
+                                   "makes all clients wait for the slowest: a thread per connection, no lock around the procedure.")
                 else:
                     fix = ""
+                if conn.eof:
+                    outcome = Sentence("its connection was closed")
+                elif got is None:
+                    outcome = Sentence("got no reply")
+                elif crossed:
+                    outcome = Sentence("got the reply to another client's call with the same id, `%(reply)s`", reply=got[1][1:].decode())
+                else:
+                    outcome = Sentence("got %(got)s", got=repr(got))
                 raise SpecFailure(
-                    f"client {i + 2} sent `echo {body.decode()}` (id {100 + r}) and "
-                    + (
-                        "its connection was closed"
-                        if conn.eof
-                        else "got no reply"
-                        if got is None
-                        else f"got the reply to another client's call with the same id, `{got[1][1:].decode()}`"
-                        if crossed
-                        else f"got {got!r}"
-                    )
-                    + f" ({time.monotonic() - started:.1f} s after client 1's call began).",
-                    done=f"Client 1 called `sleep {SLOW_MS}` and your server read it; then {FAST_CLIENTS} more "
-                    f"clients connected, and each called `echo`, {FAST_ROUNDS} times.",
-                    expected="each fast call answered while the slow one is still in progress",
+                    Sentence("client %(client)s sent `echo %(body)s` (id %(id)s) and %(outcome)s (%(seconds)s s after client 1's call began).",
+                             client=i + 2, body=body.decode(), id=100 + r, outcome=outcome, seconds=format(time.monotonic() - started, ".1f")),
+                    done=Sentence("Client 1 called `sleep %(ms)s` and your server read it; then %(clients)s more "
+                                  "clients connected, and each called `echo`, %(rounds)s times.", ms=SLOW_MS, clients=FAST_CLIENTS, rounds=FAST_ROUNDS),
+                    expected=Sentence("each fast call answered while the slow one is still in progress"),
                     evidence=[
-                        f"the kernel shows {plural(queued[0].rx_queue, 'connection')} waiting in the accept queue, never accepted" if queued else "",
+                        Sentence("the kernel shows %(connections)s waiting in the accept queue, never accepted",
+                                 connections=_counted(queued[0].rx_queue, "connection")) if queued else "",
                         (
-                            f"client {i + 2}'s connection was never accepted: its request waits in the kernel ({end})"
+                            Sentence("client %(client)s's connection was never accepted: its request waits in the kernel (%(end)s)", client=i + 2, end=str(end))
                             if end.inode == 0
-                            else f"client {i + 2}'s request lies unread in your server's receive queue ({end})"
+                            else Sentence("client %(client)s's request lies unread in your server's receive queue (%(end)s)", client=i + 2, end=str(end))
                         )
                         if end and end.rx_queue
                         else "",
-                        f"Your server: {threads_doing(server.pid)}.",
+                        Sentence("Your server: %(threads)s.", threads=threads_doing(server.pid)),
                     ],
                     fix=fix,
                     procs=[server],
                 )
     if slow.pending():
         got = slow.record(deadline.STEP, 5)
+        early = dict(program=server.label, ms=SLOW_MS, seconds=format(time.monotonic() - started, ".1f"))
         raise SpecFailure(
-            f"{server.label} "
-            + (f"answered `sleep {SLOW_MS}` ({got!r})" if got else f"closed the connection of `sleep {SLOW_MS}`")
-            + f" {time.monotonic() - started:.1f} s after it read it.",
-            expected=f"the reply after {SLOW_MS} ms: `sleep MS` waits MS milliseconds",
+            Sentence("%(program)s answered `sleep %(ms)s` (%(got)s) %(seconds)s s after it read it.", got=repr(got), **early)
+            if got
+            else Sentence("%(program)s closed the connection of `sleep %(ms)s` %(seconds)s s after it read it.", **early),
+            expected=Sentence("the reply after %(ms)s ms: `sleep MS` waits MS milliseconds", ms=SLOW_MS),
             procs=[server],
         )
     schedules.explore(
         lambda run: _counts_under(run, grader_sockets), CONCURRENT_SCHEDULES,
-        what=f"{SCHEDULED_CLIENTS} clients calling `count` at once, the server's threads one at a time",
+        what=Sentence("%(clients)s clients calling `count` at once, the server's threads one at a time", clients=SCHEDULED_CLIENTS),
     )
 
 
@@ -621,14 +667,14 @@ def _counts_under(run, grader_sockets):
     with run.hold():  # every call sent before the server goes on
         for conn in conns:
             conn.send(request(1, b"count"))
-    done = f"{SCHEDULED_CLIENTS} clients connected and each called `count` (id 1) at once"
+    done = Sentence("%(clients)s clients connected and each called `count` (id 1) at once", clients=SCHEDULED_CLIENTS)
     values = [_count(_answer(conn, 1, done), done, server) for conn in conns]
     if len(set(values)) != len(values):
         raise SpecFailure(
-            f"{done}; they got {', '.join(map(str, values))}: two calls of `count` returned the same value.",
-            expected=f"{SCHEDULED_CLIENTS} different values: each call adds one to the one counter",
-            fix="Every connection's thread updates the one counter: read, add and store it under one lock "
-            "(a mutex), and answer with the value it stored.",
+            Sentence("%(done)s; they got %(values)s: two calls of `count` returned the same value.", done=done, values=", ".join(map(str, values))),
+            expected=Sentence("%(clients)s different values: each call adds one to the one counter", clients=SCHEDULED_CLIENTS),
+            fix=Sentence("Every connection's thread updates the one counter: read, add and store it under one lock "
+                         "(a mutex), and answer with the value it stored."),
             procs=[server],
         )
     for conn in conns:
@@ -651,30 +697,32 @@ def test_unknown_procedure(impl, reference, grader_sockets):
     """An unknown procedure or bad arguments get an error reply, not a dropped connection."""
     server, port = _start_server(impl)
     conn = _connect(grader_sockets, server, port)
-    steps = "The grader's client called `frobnicate 1 2` (id 5)"
+    steps = Sentence("The grader's client called `frobnicate 1 2` (id 5)")
     payload = _call(conn, 5, b"frobnicate 1 2", steps)
     if payload[0] != NO_SUCH_PROCEDURE or b"no such procedure" not in payload[1:]:
         raise SpecFailure(
-            f"{steps}; the reply has {_describe_reply(payload)}.",
-            expected="status 1 and the message `no such procedure frobnicate`",
+            Sentence("%(done)s; the reply has %(reply)s.", done=steps, reply=_describe_reply(payload)),
+            expected=Sentence("status 1 and the message `no such procedure frobnicate`"),
             procs=[server],
         )
-    steps += ", then `add 1 x` (id 6)"
+    steps = Sentence("%(done)s, then `add 1 x` (id 6)", done=steps)
     payload = _call(conn, 6, b"add 1 x", steps)
     if payload[0] != BAD_ARGUMENTS:
-        raise SpecFailure(f"{steps}; the reply has {_describe_reply(payload)}.", expected="status 2, bad arguments", procs=[server])
-    steps += ", then `echo still here` (id 7) on the same connection"
+        raise SpecFailure(Sentence("%(done)s; the reply has %(reply)s.", done=steps, reply=_describe_reply(payload)),
+                          expected=Sentence("status 2, bad arguments"), procs=[server])
+    steps = Sentence("%(done)s, then `echo still here` (id 7) on the same connection", done=steps)
     payload = _call(conn, 7, b"echo still here", steps)
     if payload != bytes([OK]) + b"still here":
-        raise SpecFailure(f"{steps}; the reply has {_describe_reply(payload)}.", expected="status 0, `still here`", procs=[server])
+        raise SpecFailure(Sentence("%(done)s; the reply has %(reply)s.", done=steps, reply=_describe_reply(payload)),
+                          expected=Sentence("status 0, `still here`"), procs=[server])
     # your client, against the reference's server
     ref, rport = _start_server(reference)
     run = impl.run("client", LOCALHOST, str(rport), "--timeout", str(_ms(deadline.STEP)), input=b"frobnicate\necho after\n", timeout=deadline.EXIT)
     if _output_lines(run) != [b"error no such procedure frobnicate", b"ok after"] or run.status.code != EXIT_ERROR_REPLY:
         raise SpecFailure(
-            f"{run.label} printed {run.stdout.data[:200]!r} and {run.status}.",
-            done="Your client called `frobnicate`, then `echo after`, on the reference's server.",
-            expected=f"`error no such procedure frobnicate`, then `ok after`, and exit status {EXIT_ERROR_REPLY} (an error reply came)",
+            Sentence("%(program)s printed %(output)s and %(status)s.", program=run.label, output=repr(run.stdout.data[:200]), status=run.status.words()),
+            done=Sentence("Your client called `frobnicate`, then `echo after`, on the reference's server."),
+            expected=Sentence("`error no such procedure frobnicate`, then `ok after`, and exit status %(code)s (an error reply came)", code=EXIT_ERROR_REPLY),
             procs=[run],
         )
 
@@ -684,7 +732,8 @@ def test_unknown_procedure(impl, reference, grader_sockets):
 
 def _count(payload: bytes, doing: str, server) -> int:
     if payload[:1] != bytes([OK]) or not payload[1:].isdigit() or len(payload) > 21:
-        raise SpecFailure(f"{doing}: the reply has {_describe_reply(payload)}.", expected="status 0 and the counter's value", procs=[server])
+        raise SpecFailure(Sentence("%(done)s: the reply has %(reply)s.", done=doing, reply=_describe_reply(payload)),
+                          expected=Sentence("status 0 and the counter's value"), procs=[server])
     return int(payload[1:])
 
 
@@ -702,57 +751,60 @@ def test_at_most_once(impl, grader_sockets, schedules):
     """
     server, port = _start_server(impl)
     a = _connect(grader_sockets, server, port)
-    done = "The grader's client called `count` with id 7"
+    done = Sentence("The grader's client called `count` with id 7")
     first = _call(a, 7, b"count", done)
     c = _count(first, done, server)
-    done += f" (answer {c}), then sent the same request again, a retry"
+    done = Sentence("%(done)s (answer %(answer)s), then sent the same request again, a retry", done=done, answer=c)
     again = _call(a, 7, b"count", done)
     if again != first:
         again_value = _count(again, done, server) if again[:1] == bytes([OK]) else None
         raise SpecFailure(
-            f"{done}; the retry got {_describe_reply(again)}"
-            + (": the server executed the request a second time." if again_value == c + 1 else "."),
-            expected=f"the first reply again, byte for byte: {_describe_reply(first)}",
-            fix="A request whose id the connection has used before is not executed again: answer "
-            "it with the reply kept from the first time.",
+            Sentence("%(done)s; the retry got %(reply)s: the server executed the request a second time.", done=done, reply=_describe_reply(again))
+            if again_value == c + 1
+            else Sentence("%(done)s; the retry got %(reply)s.", done=done, reply=_describe_reply(again)),
+            expected=Sentence("the first reply again, byte for byte: %(reply)s", reply=_describe_reply(first)),
+            fix=Sentence("A request whose id the connection has used before is not executed again: answer "
+                         "it with the reply kept from the first time."),
             procs=[server],
         )
-    done += ", then `count` with a new id, 8"
+    done = Sentence("%(done)s, then `count` with a new id, 8", done=done)
     value = _count(_call(a, 8, b"count", done), done, server)
     if value != c + 1:
         raise SpecFailure(
-            f"{done}; it answered {value}.",
-            expected=f"{c + 1}: the retry must not have counted" if value == c + 2 else f"{c + 1}",
+            Sentence("%(done)s; it answered %(value)s.", done=done, value=value),
+            expected=Sentence("%(value)s: the retry must not have counted", value=c + 1) if value == c + 2 else str(c + 1),
             procs=[server],
         )
-    done += ", then `count` with id 9 twice in one send (a retry before the reply)"
+    done = Sentence("%(done)s, then `count` with id 9 twice in one send (a retry before the reply)", done=done)
     a.send(request(9, b"count") * 2)
     r1 = _answer(a, 9, done)
     r2 = _answer(a, 9, done)
     if r1 != r2 or _count(r1, done, server) != c + 2:
         twice = r1 != r2 and r1[:1] == r2[:1] == bytes([OK])  # both executed: two values of the counter
+        replies = dict(done=done, first=_describe_reply(r1), second=_describe_reply(r2))
         raise SpecFailure(
-            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}"
-            + (": the server executed the request a second time." if twice else "."),
-            expected=f"both {c + 2}: the second is a retry, answered from the first",
-            fix="Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
-            "in between must find it, not execute the request again." if twice else "",
+            Sentence("%(done)s; the replies have %(first)s and %(second)s: the server executed the request a second time.", **replies)
+            if twice
+            else Sentence("%(done)s; the replies have %(first)s and %(second)s.", **replies),
+            expected=Sentence("both %(value)s: the second is a retry, answered from the first", value=c + 2),
+            fix=Sentence("Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
+                         "in between must find it, not execute the request again.") if twice else "",
             procs=[server],
         )
     a.sock.close()  # that client is done; the next one numbers its calls afresh
     b = _connect(grader_sockets, server, port)
-    done += ", then closed the connection and, from a new one, called `count` with id 7"
+    done = Sentence("%(done)s, then closed the connection and, from a new one, called `count` with id 7", done=done)
     value = _count(_call(b, 7, b"count", done), done, server)
     if value != c + 3:
         raise SpecFailure(
-            f"{done}; it answered {value}.",
-            expected=f"{c + 3}: ids of different connections are unrelated, so this is a new call, executed",
-            fix="Key the kept replies by connection and id, not by id alone: every client numbers its calls from its own --id.",
+            Sentence("%(done)s; it answered %(value)s.", done=done, value=value),
+            expected=Sentence("%(value)s: ids of different connections are unrelated, so this is a new call, executed", value=c + 3),
+            fix=Sentence("Key the kept replies by connection and id, not by id alone: every client numbers its calls from its own --id."),
             procs=[server],
         )
     schedules.explore(
         lambda run: _retry_under(run, grader_sockets), RETRY_SCHEDULES,
-        what="`count` and its retry in one send, the server's threads one at a time",
+        what=Sentence("`count` and its retry in one send, the server's threads one at a time"),
     )
 
 
@@ -764,23 +816,24 @@ def _retry_under(run, grader_sockets):
     with run.hold():
         conn = _connect(grader_sockets, server, port)
         conn.send(request(9, b"count") * 2)
-    done = "The grader's client sent `count` with id 9 twice in one send (a retry before the reply)"
+    done = Sentence("The grader's client sent `count` with id 9 twice in one send (a retry before the reply)")
     r1, r2 = _answer(conn, 9, done), _answer(conn, 9, done)
     if r1 != r2:
         raise SpecFailure(
-            f"{done}; the replies have {_describe_reply(r1)} and {_describe_reply(r2)}: the server executed the request a second time.",
-            expected="the same reply twice: the second is a retry, answered from the first",
-            fix="Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
-            "in between must find it, not execute the request again.",
+            Sentence("%(done)s; the replies have %(first)s and %(second)s: the server executed the request a second time.",
+                     done=done, first=_describe_reply(r1), second=_describe_reply(r2)),
+            expected=Sentence("the same reply twice: the second is a retry, answered from the first"),
+            fix=Sentence("Keep the reply (or mark the id as in progress) before you send it: a retry that arrives "
+                         "in between must find it, not execute the request again."),
             procs=[server],
         )
-    done += ", then `count` with id 10"
+    done = Sentence("%(done)s, then `count` with id 10", done=done)
     conn.send(request(10, b"count"))
     value = _count(_answer(conn, 10, done), done, server)
     if value != _count(r1, done, server) + 1:
         raise SpecFailure(
-            f"{done}; it answered {value} after {_describe_reply(r1)}.",
-            expected=f"{_count(r1, done, server) + 1}: the retry must not have counted",
+            Sentence("%(done)s; it answered %(value)s after %(reply)s.", done=done, value=value, reply=_describe_reply(r1)),
+            expected=Sentence("%(value)s: the retry must not have counted", value=_count(r1, done, server) + 1),
             procs=[server],
         )
     conn.sock.close()
@@ -801,12 +854,13 @@ def test_replies_matched_by_id(impl, grader_sockets):
     lport = listener.getsockname()[1]
     client = _client(impl, lport, "--id", "100", "--timeout", str(_ms(deadline.STEP)))
     client.feed(b"echo first\necho second\n")
-    conn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
-    (id1, body1), (id2, body2) = _requests(conn, 2, client, "Your client was given the lines `echo first` and `echo second`")
+    conn = _accept(listener, client, grader_sockets, _connect_to(lport))
+    (id1, body1), (id2, body2) = _requests(conn, 2, client, Sentence("Your client was given the lines `echo first` and `echo second`"))
     if id1 == id2 or (body1, body2) != (b"echo first", b"echo second"):
         raise SpecFailure(
-            f"{client.label} sent {body1!r} with id {id1} and {body2!r} with id {id2}.",
-            expected="`echo first` and `echo second`, with different ids",
+            Sentence("%(program)s sent %(first)s with id %(first_id)s and %(second)s with id %(second_id)s.",
+                     program=client.label, first=repr(body1), first_id=id1, second=repr(body2), second_id=id2),
+            expected=Sentence("`echo first` and `echo second`, with different ids"),
             procs=[client],
         )
     stray = (max(id1, id2) + 1000) % (1 << 32)
@@ -815,15 +869,17 @@ def test_replies_matched_by_id(impl, grader_sockets):
     printed = _output_lines(client)
     if printed != [b"ok first", b"ok second"] or not status.ok:
         why = (
-            " It printed the replies in the order they arrived: the reply to the second call came first."
+            Sentence("It printed the replies in the order they arrived: the reply to the second call came first.")
             if printed[:2] == [b"ok second", b"ok first"]
-            else " It took the reply with an id it never used for one of its calls." if b"ok stray" in printed else ""
+            else Sentence("It took the reply with an id it never used for one of its calls.") if b"ok stray" in printed else ""
         )
         raise SpecFailure(
-            f"{client.label} printed {client.stdout.data[:200]!r} and {status}.{why}",
-            done=f"The grader's server got `echo first` (id {id1}) and `echo second` (id {id2}), then "
-            f"replied to id {stray} (which the client never used), to id {id2}, then to id {id1}.",
-            expected="`ok first`, then `ok second`, and exit status 0",
+            _noted(Sentence("%(program)s printed %(output)s and %(status)s.", program=client.label, output=repr(client.stdout.data[:200]),
+                            status=status.words()), why),
+            done=Sentence("The grader's server got `echo first` (id %(first)s) and `echo second` (id %(second)s), then "
+                          "replied to id %(stray)s (which the client never used), to id %(second)s, then to id %(first)s.",
+                          first=id1, second=id2, stray=stray),
+            expected=Sentence("`ok first`, then `ok second`, and exit status 0"),
             procs=[client],
         )
 
@@ -840,33 +896,35 @@ def test_client_timeout(impl, grader_sockets):
     lport = listener.getsockname()[1]
     client = _client(impl, lport, "--timeout", str(CLIENT_TIMEOUT_MS))
     client.feed(b"echo one\necho two\n")
-    conn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
-    ((id1, _),) = _requests(conn, 1, client, "Your client was given `echo one` and `echo two`")
+    conn = _accept(listener, client, grader_sockets, _connect_to(lport))
+    ((id1, _),) = _requests(conn, 1, client, Sentence("Your client was given `echo one` and `echo two`"))
     conn.send(reply(id1, OK, b"one"))
-    _requests(conn, 1, client, "Your client was given `echo one` and `echo two`; the grader answered the first")
+    _requests(conn, 1, client, Sentence("Your client was given `echo one` and `echo two`; the grader answered the first"))
     sent = time.monotonic()
     limit = Deadline(CLIENT_TIMEOUT_MS / 1000 + deadline.STEP)
     if not client.exited_within(limit):
         raise SpecFailure(
-            f"{client.label} with `--timeout {CLIENT_TIMEOUT_MS}` sent `echo two` to a server that never "
-            f"answers, and was still waiting {limit} later.",
-            evidence=[f"Your client: {threads_doing(client.pid)}."],
-            fix=f"Give up {CLIENT_TIMEOUT_MS} ms after sending the call: `timeout` on stderr, exit status {EXIT_TIMEOUT}.",
+            Sentence("%(program)s with `--timeout %(ms)s` sent `echo two` to a server that never "
+                     "answers, and was still waiting %(limit)s later.", program=client.label, ms=CLIENT_TIMEOUT_MS, limit=str(limit)),
+            evidence=[Sentence("Your client: %(threads)s.", threads=threads_doing(client.pid))],
+            fix=Sentence("Give up %(ms)s ms after sending the call: `timeout` on stderr, exit status %(code)s.", ms=CLIENT_TIMEOUT_MS, code=EXIT_TIMEOUT),
             procs=[client],
         )
     waited = time.monotonic() - sent
     status = client.wait(deadline.STEP)
     if waited < TIMEOUT_FLOOR * CLIENT_TIMEOUT_MS / 1000:
         raise SpecFailure(
-            f"{client.label} with `--timeout {CLIENT_TIMEOUT_MS}` gave up {waited:.2f} s after sending `echo two` ({status}).",
-            expected=f"it to wait {CLIENT_TIMEOUT_MS} ms for the reply",
+            Sentence("%(program)s with `--timeout %(ms)s` gave up %(waited)s s after sending `echo two` (%(status)s).",
+                     program=client.label, ms=CLIENT_TIMEOUT_MS, waited=format(waited, ".2f"), status=status.words()),
+            expected=Sentence("it to wait %(ms)s ms for the reply", ms=CLIENT_TIMEOUT_MS),
             procs=[client],
         )
     if status.code != EXIT_TIMEOUT or b"timeout" not in client.stderr.data.lower() or _output_lines(client) != [b"ok one"]:
         raise SpecFailure(
-            f"{client.label} got no reply to `echo two` and {status} after {waited:.2f} s, having printed "
-            f"{client.stdout.data[:120]!r}, with stderr {client.stderr.data[-200:]!r}.",
-            expected=f"`ok one` printed, `timeout` on stderr and exit status {EXIT_TIMEOUT}",
+            Sentence("%(program)s got no reply to `echo two` and %(status)s after %(waited)s s, having printed "
+                     "%(output)s, with stderr %(stderr)s.", program=client.label, status=status.words(), waited=format(waited, ".2f"),
+                     output=repr(client.stdout.data[:120]), stderr=repr(client.stderr.data[-200:])),
+            expected=Sentence("`ok one` printed, `timeout` on stderr and exit status %(code)s", code=EXIT_TIMEOUT),
             procs=[client],
         )
 
@@ -887,31 +945,32 @@ def test_client_server_gone(impl, grader_sockets):
     status = client.wait(deadline.STEP)
     if status.code != 1 or b"refused" not in client.stderr.data.lower():
         raise SpecFailure(
-            f"{client.label} to a port where nobody listens {status} with stderr {client.stderr.data[-200:]!r}.",
-            expected="exit status 1 with `connection refused`",
+            Sentence("%(program)s to a port where nobody listens %(status)s with stderr %(stderr)s.",
+                     program=client.label, status=status.words(), stderr=repr(client.stderr.data[-200:])),
+            expected=Sentence("exit status 1 with `connection refused`"),
             procs=[client],
         )
     listener = grader_sockets.tcp_listener()
     lport = listener.getsockname()[1]
     client = _client(impl, lport, "--timeout", patient)
     client.feed(b"echo anyone?\n", close=False)
-    conn = _accept(listener, client, grader_sockets, f"connect to the grader's server at port {lport}")
-    _requests(conn, 1, client, "Your client was given `echo anyone?`")
+    conn = _accept(listener, client, grader_sockets, _connect_to(lport))
+    _requests(conn, 1, client, Sentence("Your client was given `echo anyone?`"))
     conn.sock.close()  # the server goes away with the call unanswered
     if not client.exited_within(deadline.STEP):
         raise SpecFailure(
-            f"{client.label} was still waiting {deadline.STEP} s after the server closed the connection "
-            f"with its call unanswered (its --timeout is {patient} ms).",
-            evidence=[f"Your client: {threads_doing(client.pid)}."],
-            fix="recv() returning 0 is the server's EOF: no reply will ever come; exit 1 with `connection closed`.",
+            Sentence("%(program)s was still waiting %(seconds)s s after the server closed the connection "
+                     "with its call unanswered (its --timeout is %(ms)s ms).", program=client.label, seconds=deadline.STEP, ms=patient),
+            evidence=[Sentence("Your client: %(threads)s.", threads=threads_doing(client.pid))],
+            fix=Sentence("recv() returning 0 is the server's EOF: no reply will ever come; exit 1 with `connection closed`."),
             procs=[client],
         )
     status = client.wait(deadline.STEP)
     if status.code != 1 or b"closed" not in client.stderr.data.lower():
         raise SpecFailure(
-            f"the server closed the connection with a call unanswered; {client.label} {status.ended} with stderr "
-            f"{client.stderr.data[-200:]!r}.",
-            expected="exit status 1 with `connection closed`",
+            Sentence("the server closed the connection with a call unanswered; %(program)s %(ended)s with stderr %(stderr)s.",
+                     program=client.label, ended=status.ended, stderr=repr(client.stderr.data[-200:])),
+            expected=Sentence("exit status 1 with `connection closed`"),
             procs=[client],
         )
 
@@ -938,11 +997,12 @@ def test_uses_sockets(impl):
         )
 
     try:
-        mine = client.wait_for(connected, deadline.STEP, f"it held a TCP connection to port {port}")
+        mine = client.wait_for(connected, deadline.STEP, Sentence("it held a TCP connection to port %(port)s", port=port))
     except SpecTimeout:
         raise SpecFailure(
-            f"{client.label} (pid {client.pid}) holds no TCP connection to port {port}.",
-            evidence=[f"/proc/{client.pid}/fd and /proc/{client.pid}/net show {peers.list_held(peers.held(client))}."],
+            Sentence("%(program)s (pid %(pid)s) holds no %(socket)s.", program=client.label, pid=client.pid,
+                     socket=Sentence("TCP connection to port %(port)s", port=port)),
+            evidence=[Sentence("/proc/%(pid)s/fd and /proc/%(pid)s/net show %(held)s.", pid=client.pid, held=peers.list_held(peers.held(client)))],
             procs=[client, server],
         ) from None
 
@@ -951,19 +1011,21 @@ def test_uses_sockets(impl):
         return end is not None and end.inode in {h.fd.inode for h in peers.held(server)}
 
     try:
-        server.wait_for(accepted, deadline.STEP, f"it held its end of the connection from port {mine.socket.local_port}")
+        server.wait_for(accepted, deadline.STEP, Sentence("it held its end of the connection from port %(port)s", port=mine.socket.local_port))
     except SpecTimeout:
         end = _server_end(server, port, mine.socket.local_port)
         raise SpecFailure(
-            f"{client.label} is connected to port {port} ({mine}), but {server.label} holds no socket of that connection.",
+            Sentence("%(program)s is connected to port %(port)s (%(socket)s), but %(server)s holds no socket of that connection.",
+                     program=client.label, port=port, socket=str(mine), server=server.label),
             evidence=[
-                "the kernel shows the connection waiting in the accept queue of the listening socket, never accepted." if end is not None and not end.inode else "",
-                f"/proc/{server.pid}/fd and /proc/{server.pid}/net show {peers.list_held(peers.held(server))}.",
-                f"Your server: {threads_doing(server.pid)}.",
+                Sentence("the kernel shows the connection waiting in the accept queue of the listening socket, never accepted.")
+                if end is not None and not end.inode else "",
+                Sentence("/proc/%(pid)s/fd and /proc/%(pid)s/net show %(held)s.", pid=server.pid, held=peers.list_held(peers.held(server))),
+                Sentence("Your server: %(threads)s.", threads=threads_doing(server.pid)),
             ],
             procs=[client, server],
         ) from None
-    who = f"{client.label}, waiting for the reply to `sleep {SLOW_MS}`"
+    who = Sentence("%(program)s, waiting for the reply to `sleep %(ms)s`", program=client.label, ms=SLOW_MS)
     settle.asleep_in(client, RECV_CALLS, deadline.STEP, who=who, fix=WAITING_FIX)
     settle.idle(client, who=who, fix=WAITING_FIX)
 
@@ -982,11 +1044,16 @@ def test_server_exits_on_sigterm(impl, grader_sockets):
     server.send_signal(signal.SIGTERM)
     if not server.exited_within(deadline.STEP):
         raise SpecFailure(
-            f"{server.label} did not exit within {deadline.STEP} s of SIGTERM, with `sleep {SLOW_MS}` in progress.",
-            evidence=[f"Your server: {threads_doing(server.pid)}."],
+            Sentence("%(program)s did not exit within %(seconds)s s of SIGTERM, with `sleep %(ms)s` in progress.",
+                     program=server.label, seconds=deadline.STEP, ms=SLOW_MS),
+            evidence=[Sentence("Your server: %(threads)s.", threads=threads_doing(server.pid))],
             procs=[server],
         )
     status = server.wait(deadline.STEP)
     if not status.ok:
-        why = ": SIGTERM's default action ended it (no handler)." if status.signal == signal.SIGTERM else "."
-        raise SpecFailure(f"on SIGTERM {server.label} {status.ended}{why}", expected="exit status 0", procs=[server])
+        raise SpecFailure(
+            Sentence("on SIGTERM %(program)s %(ended)s: SIGTERM's default action ended it (no handler).", program=server.label, ended=status.ended)
+            if status.signal == signal.SIGTERM
+            else Sentence("on SIGTERM %(program)s %(ended)s.", program=server.label, ended=status.ended),
+            expected=Sentence("exit status 0"), procs=[server],
+        )
