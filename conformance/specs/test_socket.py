@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import HarnessBroken, Sentence, SpecFailure, SpecTimeout, needs
+from conformance.outcomes import HarnessBroken, Sentence, SpecFailure, SpecTimeout, needs, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     LOCALHOST,
@@ -141,7 +141,7 @@ def _stream_roundtrip(client, server, args, data: bytes, what: str) -> None:
                      "%(seconds)s s while client and server slept.",
                      what=what, fed=run.fed, total=len(data), printed=run.stdout.length, seconds=format(STALL_WINDOW * STALL_WINDOWS, "g")),
             evidence=[Sentence("Client: %(threads)s.", threads=threads_doing(run.pid)),
-                      Sentence("Server: %(threads)s.", threads="; ".join(threads_doing(p) for p in server.tree()))],
+                      Sentence("Server: %(threads)s.", threads=one_after_another([threads_doing(p) for p in server.tree()], "; "))],
             fix=Sentence("A client must read the echo while it still sends, and a server must send what it "
                          "read before it reads more."),
             procs=[run, server],
