@@ -189,8 +189,10 @@ class _Run:
     def __init__(self, out: bytes) -> None:
         import types
 
+        from conformance.run.status import ExitStatus
+
         self.stdout = types.SimpleNamespace(data=out)
-        self.status = types.SimpleNamespace(ok=True, __str__=lambda self: "exited with status 0")
+        self.status = ExitStatus(0)
         self.label, self.pid = "your `rpc client`", 1
 
     def record(self):  # its transcript, which the failure keeps
