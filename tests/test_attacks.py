@@ -309,7 +309,12 @@ def test_hostile_neighbours_leave_the_honest_verdicts_as_they_are_alone(tmp_path
     squat = records["3-squat"]
     build = squat.meta["build"] or {}
     seen = [int(n) for n in re.findall(r"squatted \d+ of (\d+) names seen", build.get("log", "") + _outputs(squat))]
-    assert "take a name another grading handed out" in build.get("status", "") or any(seen), build
+    # made and stopped: caught taking a name another grading was handed, or it reports the names
+    # it saw and took (in a namespace of its own, as root, taking collides with nothing), or,
+    # having taken more keys than a grading may hold objects (3 objects a key), stopped by the
+    # keeper for that before it could report: a faster honest grading shows it more keys a second
+    status = build.get("status", "")
+    assert "take a name another grading handed out" in status or any(seen) or ("your programs held" in status and "stopped" in status), build
     if where == "docker":  # the gradings shared one IPC namespace and /dev/shm: none of them left anything there
         held = neighbours.parse_held(done.stdout)
         assert held and neighbours.nothing_held(held[-1]), held
