@@ -41,6 +41,13 @@ class Sentence(str):
     def __reduce__(self) -> tuple[Any, ...]:  # copies (asdict) and pickles keep the parts
         return (_sentence, (self.template, self.values))
 
+    def said_of(self, program: str, instead: Sentence) -> str:
+        """This sentence with INSTEAD where its ``program`` value is PROGRAM (``it`` in "your `x`
+        exited before it forked its child"), else itself."""
+        if self.values.get("program") is not program:
+            return self
+        return _sentence(self.template, {**self.values, "program": instead})
+
     def data(self) -> dict[str, Any]:
         """The template and the values, as the record keeps them (Failure.words)."""
         return {"template": self.template, "values": {k: _value_data(v) for k, v in self.values.items()}}
@@ -51,12 +58,14 @@ def one_after_another(parts: list[str], separator: str) -> str:
     Sentence that says each part in the report's language: "" for none, the part for one."""
     if len(parts) <= 1:
         return parts[0] if parts else ""
-    first = one_after_another(parts[:-1], separator)
+    first, then = one_after_another(parts[:-1], separator), parts[-1]
     if separator == " ":
-        return Sentence("%(first)s %(then)s", first=first, then=parts[-1])
+        return Sentence("%(first)s %(then)s", first=first, then=then)
     if separator == ", ":
-        return Sentence("%(first)s, %(then)s", first=first, then=parts[-1])
-    return Sentence("%(first)s; %(then)s", first=first, then=parts[-1]) if separator == "; " else separator.join(parts)
+        return Sentence("%(first)s, %(then)s", first=first, then=then)
+    if separator == "; ":
+        return Sentence("%(first)s; %(then)s", first=first, then=then)
+    raise ValueError(f"no sentence joins parts with {separator!r}")
 
 
 def plain(value: Any) -> Any:

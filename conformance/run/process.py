@@ -317,9 +317,10 @@ class Proc:
 
     def _exited_early(self, what: str) -> SpecFailure:
         self.wait(5)  # raises NotImplementedBySubmission for a stub
-        if isinstance(what, Sentence) and what.template == "%(program)s forked %(what)s":
-            what = Sentence("it forked %(what)s", what=what.values["what"])
-        what = "it" + what[len(self.label):] if what.startswith(self.label + " ") else what  # not "... before your `x` ..."
+        if isinstance(what, Sentence):  # not "... before your `x` ..."
+            what = what.said_of(self.label, Sentence("it"))
+        elif what.startswith(self.label + " "):
+            what = "it" + what[len(self.label):]
         return SpecFailure(Sentence("%(program)s %(ended)s before %(what)s.", program=self.label, ended=self.status.ended if self.status else Sentence("exited"), what=what),
                            procs=[self])
 

@@ -96,13 +96,6 @@ def _items(count):
     return Sentence("%(count)s item", count=count) if count == 1 else Sentence("%(count)s items", count=count)
 
 
-def _listed(parts):
-    """PARTS (sentences) said one after another with ", " between them."""
-    if len(parts) <= 1:
-        return parts[0] if parts else ""
-    return Sentence("%(first)s, %(then)s", first=_listed(parts[:-1]), then=parts[-1])
-
-
 def _before_after(values, raw, name):
     """The evidence that a refused init changed a live buffer: its semaphores and header before and after."""
     return [
@@ -711,10 +704,10 @@ def _check_exchange(produced, consumers, seed, shape=""):
     if torn or lost or dup or order:
         problems = []
         if lost:
-            which = _listed([Sentence("producer %(producer)s's item %(seq)s", producer=p, seq=s) for p, s in lost[:4]])
+            which = one_after_another([Sentence("producer %(producer)s's item %(seq)s", producer=p, seq=s) for p, s in lost[:4]], ", ")
             problems.append(Sentence("%(items)s lost, e.g. %(which)s", items=_items(len(lost)), which=which))
         if dup:
-            which = _listed([Sentence("producer %(producer)s's item %(seq)s (%(times)s times)", producer=p, seq=s, times=seen[(p, s)]) for p, s in dup[:4]])
+            which = one_after_another([Sentence("producer %(producer)s's item %(seq)s (%(times)s times)", producer=p, seq=s, times=seen[(p, s)]) for p, s in dup[:4]], ", ")
             problems.append(Sentence("%(items)s taken more than once, e.g. %(which)s", items=_items(len(dup)), which=which))
         if torn:
             problems.append(Sentence("%(count)s line(s) not produced: %(lines)s", count=len(torn), lines=one_after_another(torn[:3], "; ")))

@@ -27,7 +27,7 @@ from hypothesis import example, given
 
 from conformance import deadline
 from conformance.deadline import Deadline
-from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs
+from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs, one_after_another
 from conformance.spec import spec
 from conformance.specs.support import (
     NOT_SHOWN,
@@ -445,16 +445,8 @@ def _check_lines(output: bytes, expected: list[list[bytes]]) -> Sentence | None:
     missing = [(w, len(lines) - next_k[w]) for w, lines in enumerate(expected) if next_k[w] != len(lines)]
     if missing:
         counts = [Sentence("%(count)s of writer %(writer)s's", count=n, writer=w) for w, n in missing]
-        return Sentence("Lines are missing: %(missing)s.", missing=_listed(counts))
+        return Sentence("Lines are missing: %(missing)s.", missing=one_after_another(counts, ", "))
     return None
-
-
-def _listed(parts: list[Sentence]) -> Sentence:
-    """PARTS one after another with ", " between them, each said in the report's language."""
-    said = parts[0]
-    for part in parts[1:]:
-        said = Sentence("%(first)s, %(then)s", first=said, then=part)
-    return said
 
 
 #: What to change when a line comes out torn.

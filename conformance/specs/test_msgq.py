@@ -37,7 +37,7 @@ from conformance.specs.support import (
     settle,
     spec_settings,
 )
-from conformance.specs.support.queues import listed, messages, numbered
+from conformance.specs.support.queues import messages, numbered
 
 #: A window in which a sleeping receiver must NOT wake (a non-matching message was queued): not
 #: a deadline but a measurement. The kernel decides at once whether a message wakes a receiver;
@@ -119,7 +119,7 @@ def test_fifo_within_type(impl, queues):
             raise SpecFailure(
                 one_after_another([printed, *why], " "),
                 expected=Sentence("%(expected)s: first in, first out within a type", expected=str(expected)),
-                done=Sentence("The grader sent, in this order, %(messages)s.", messages=listed([numbered("type", t, b) for t, b in sent])),
+                done=Sentence("The grader sent, in this order, %(messages)s.", messages=one_after_another([numbered("type", t, b) for t, b in sent], ", ")),
                 procs=runs,
             )
 

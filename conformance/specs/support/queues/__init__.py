@@ -26,7 +26,6 @@ from .driver import (
     Queues,
     describe_message,
     expect_exit,
-    listed,
     messages,
     numbered,
 )
@@ -59,7 +58,6 @@ __all__ = [
     "TypeRule",
     "describe_message",
     "expect_exit",
-    "listed",
     "messages",
     "msgmax",
     "numbered",

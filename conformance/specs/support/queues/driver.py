@@ -52,13 +52,6 @@ def numbered(field: str, number: int, body: bytes) -> str:
     return Sentence("type %(number)s %(body)s", number=number, body=repr(body))
 
 
-def listed(parts: list[str]) -> str:
-    """PARTS with commas between them, as one Sentence ("" for none)."""
-    if len(parts) <= 1:
-        return parts[0] if parts else ""
-    return Sentence("%(first)s, %(then)s", first=listed(parts[:-1]), then=parts[-1])
-
-
 def messages(n: int) -> str:
     """``1 message``, ``2 messages``."""
     return Sentence("%(n)s message", n=n) if n == 1 else Sentence("%(n)s messages", n=n)
