@@ -35,6 +35,17 @@ def test_wait_until_blocked_notices_an_exit(sup):
         waits.wait_until_blocked(p.pid, {"read"}, 5)
 
 
+def test_a_read_in_uninterruptible_sleep_is_not_a_wait_for_input(sup, monkeypatch):
+    """State D in read(2) is the disk (a Python program reading its modules on a cold page cache
+    shows it before it made any pipe or child), not a wait for input: neither blocked in read
+    nor asleep. The same process in S is both."""
+    cat = sup.spawn(["cat"], cwd="/", label="cat")
+    waits.wait_until_blocked(cat.pid, {"read"}, 5)
+    assert observe.blocked_now(cat.pid, {"read"}) and observe.asleep(cat.pid)
+    monkeypatch.setattr(observe, "state_of_thread", lambda pid, tid: "D")
+    assert observe.blocked_now(cat.pid, {"read"}) is None and not observe.asleep(cat.pid)
+
+
 def test_fds_tell_pipe_ends_apart(sup):
     cat = sup.spawn(["cat"], cwd="/", label="cat")
     fds = observe.fds(cat.pid)

@@ -24,7 +24,7 @@ def pipe_holders(pids: Iterable[int], exclude: set[int] = frozenset()) -> dict[i
 
 def blocked_on_fd(pid: int, calls: frozenset[str]) -> observe.Fd | None:
     """The fd PID is blocked on, if it sleeps in one of CALLS (its first argument is the fd)."""
-    if observe.state(pid) not in ("S", "D"):
+    if observe.state(pid) != "S":  # D: disk or a kernel lock, not the fd (observe.asleep)
         return None
     try:
         sc = observe.syscall(pid)

@@ -509,14 +509,14 @@ def describe(pid: int) -> str:
 def blocked_now(pid: int, names: Iterable[str]) -> Blocked | None:
     """Evidence that PID sleeps in one of the system calls NAMES right now, else None.
 
-    One look, no waiting. The whole process must be asleep (no thread running), and some
-    thread of it in one of NAMES. Raises EvidenceUnavailable or Unreadable when the kernel
-    will not show the system call: a sleep whose call is unknown is never taken for one.
+    One look, no waiting. The whole process must be asleep (every thread in S: see asleep),
+    and some thread of it in one of NAMES. Raises EvidenceUnavailable or Unreadable when the
+    kernel will not show the system call: a sleep whose call is unknown is never taken for one.
     """
     numbers = syscalls.numbers(set(names))
     tids = threads(pid) or [pid]
     states = [s for s in (state_of_thread(pid, t) for t in tids) if s]
-    if not states or any(s not in ("S", "D") for s in states):
+    if not states or any(s != "S" for s in states):
         return None  # gone, or some thread still runs
     for tid in tids:
         sc = syscall(pid, tid if len(tids) > 1 else None)
@@ -534,9 +534,13 @@ def state_of_thread(pid: int, tid: int) -> str | None:
 
 
 def asleep(pid: int) -> bool:
-    """Every thread of PID sleeps (state S or D): nothing of it runs or waits to run."""
+    """Every thread of PID waits for an event (state S): nothing of it runs or waits to run.
+
+    Not D (disk, kernel lock: it runs again on its own): a Python program starting on a cold
+    page cache is in D in read(2) of its modules, before any pipe or child (pipe.uses-pipe
+    once failed the reference so, as "a relay waiting for input without a child")."""
     states = [s for s in (state_of_thread(pid, t) for t in threads(pid)) if s]
-    return bool(states) and all(s in ("S", "D") for s in states)
+    return bool(states) and all(s == "S" for s in states)
 
 
 @dataclass(frozen=True)
