@@ -155,6 +155,30 @@ def test_the_record_stays_language_neutral_and_renders_again_in_english():
         assert render.render(fmt, i18n.rendered_in(korean, "en")) == render.render(fmt, rec), fmt
 
 
+def test_the_record_also_carries_what_each_spec_says_in_its_language():
+    """A Korean record keeps its English data and adds each spec said in Korean (``said``); an
+    English one has none, and a Korean record read back and written in English loses it."""
+    from conformance import record as run_record
+    from conformance.outcomes import Sentence, SpecFailure
+
+    rec = mixed_record()
+    failed = next(s for s in rec.specs if s.id == "pipe.eof-on-close")
+    failed.failure = SpecFailure(Sentence("%(program)s exited but printed %(output)s.", program=Sentence("your `%(program)s`", program="pipe relay"),
+                                          output="b''")).parts()
+    failed.message = failed.failure.text()
+    back = json.loads(render.render("json", i18n.rendered_in(rec, "ko")))
+    said = back["said"]
+    assert said["language"] == "ko" and set(said["specs"]) == {s.id for s in rec.specs}
+    own = said["specs"][failed.id]
+    assert own["message"] == "여러분의 `pipe relay`는 종료했지만 b''를 출력했습니다."
+    assert own["title"] == i18n.translator("ko").title(failed)
+    assert own["status"] == "실패"
+    assert next(s for s in back["specs"] if s["id"] == failed.id)["message"] == failed.message  # the English stays
+    assert "said" not in json.loads(render.render("json", rec))
+    reread = run_record.RunRecord.from_json(back)
+    assert "said" not in json.loads(render.render("json", i18n.rendered_in(reread, "en")))
+
+
 def test_spec_titles_and_hints_are_translated_by_spec_id():
     from conformance.record import RunRecord, SpecResult
 
@@ -351,3 +375,26 @@ def test_the_late_limit_and_rescale_notes_are_said_in_korean(case, tmp_path):
     assert note in render.render("text", rec)  # English: as late.py and rubric.py wrote it
     said = i18n.translator("ko").sentence(note)
     assert said != note and not PLACEHOLDER.search(said), said
+
+
+# --- the check that a Korean report has no English sentence (tests/korean.py) -------------------
+
+
+def test_the_korean_check_finds_english_sentences_and_allows_code_names_and_values():
+    from korean import english_sentences
+
+    assert english_sentences("자식 프로세스가 the child still holds the write end를 엽니다") == ["the child still holds the write end"]
+    assert english_sentences("its stdin, from the grader") == ["its stdin, from the grader"]
+    allowed = ("여러분의 `pipe relay`가 fd 3(pipe:[81])에서 read로 기다립니다; 'before close\\n', b'\\x00ab' 출력; "
+               "pipe.eof-on-close 스펙; /tmp/ipc-x/reference/pipe.py 파일; SIGKILL로 EOF; https://example.com/a b c 참고\n"
+               "    $ python3 pipe.py relay --size 3\n실행: kill -TERM 4243; 00 01 02 03 04 바이트")
+    assert english_sentences(allowed) == []
+
+
+def test_the_korean_check_fails_an_untranslated_report_in_every_format():
+    """A record whose failures are plain English (no words, as a record from before sentences were
+    kept): every format's Korean rendering shows English sentences, and the check names them."""
+    from korean import english_in_korean
+
+    found = english_in_korean(mixed_record())
+    assert set(found) == set(render.FORMATS) - {"json"}, found

@@ -7,6 +7,7 @@ see a hidden spec's details; instructors with ``show_hidden``) returning the doc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from conformance import record as run_record
 from conformance.record import RunRecord
 
-from . import gradescope, junit, markdown, prairielearn, terminal
+from . import gradescope, i18n, junit, markdown, prairielearn, present, terminal
 from . import html as htmlpage
 
 
@@ -30,7 +31,20 @@ class Format:
 
 
 def _json(record: RunRecord, show_hidden: bool = False) -> str:
-    return run_record.dumps(record)
+    """The run record. In a language other than English it also carries what each spec says, said
+    in that language (``said``: docs/run-record.md), for a reader of the JSON; the rest of it
+    stays language-neutral, and any report can still be rendered from it in either language."""
+    language = i18n.language_of(record)
+    record = dataclasses.replace(record, meta={k: v for k, v in record.meta.items() if k != "said"})  # a record read back: said again
+    if language == "en":
+        return run_record.dumps(record)
+    local = i18n.localized(record)
+    specs = {
+        spec.id: {"title": spec.title, "status": present.status_words(spec.status, language), "hint": spec.hint,
+                  **({"message": present.message_text(spec.parts, language)} if spec.message else {})}
+        for spec in local.specs
+    }
+    return run_record.dumps(dataclasses.replace(record, meta={**record.meta, "said": {"language": language, "specs": specs}}))
 
 
 def _terminal(record: RunRecord, show_hidden: bool = False) -> str:
