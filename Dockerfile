@@ -17,7 +17,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      python3 python3-venv gcc make libc6-dev strace iproute2 ca-certificates fonts-dejavu-core \
+      python3 python3-venv gcc make libc6-dev strace iproute2 ca-certificates fonts-dejavu-core fonts-nanum-coding \
  && rm -rf /var/lib/apt/lists/*
 
 COPY . /usr/src/ipc-conformance

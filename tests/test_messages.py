@@ -62,7 +62,15 @@ def test_the_phrase_check_reads_the_grader_not_the_program():
 
 def assert_pictures(rec: run_record.RunRecord) -> None:
     """PrairieLearn's results of REC carry the timeline picture of each failing spec that has a
-    timeline, as an image its results element shows (an SVG data URL)."""
+    timeline, as an image its results element shows (an SVG data URL), in English and in Korean;
+    so do Gradescope's (a PNG)."""
+    from grading.render import i18n
+
+    for language in ("en", "ko"):
+        _assert_pictures(i18n.rendered_in(rec, language))
+
+
+def _assert_pictures(rec: run_record.RunRecord) -> None:
     import base64
     import json
 
@@ -89,19 +97,20 @@ def assert_gradescope_pictures(rec: run_record.RunRecord) -> None:
     import json
     import struct
 
-    from grading.render import gradescope
+    from grading.render import gradescope, i18n
 
+    said = i18n.of(rec)
     doc = json.loads(gradescope.render(rec))
     tests = {t["name"].split(":")[0]: t for t in doc["tests"]}
     for s in rec.specs:
         t = tests[s.id]
         if s.status in ("failed", "timeout") and s.timeline and s.timeline.get("lanes"):
             if t["output_format"] == "text":
-                assert "results.json has room for no more" in t["output"], (s.id, t["output"][-300:])
+                assert said._(gradescope.NO_ROOM) in t["output"], (s.id, t["output"][-300:])
                 continue
             assert t["output_format"] == "html", s.id
             text, picture = t["output"].split("</pre>", 1)
-            assert text.startswith("<pre>") and "<" not in html.unescape(text[5:]).replace("<", "") and "Status:" in text
+            assert text.startswith("<pre>") and "<" not in html.unescape(text[5:]).replace("<", "") and said._("Status: %(status)s", status="") in text
             url = re.search(r'<img src="(data:image/png;base64,[A-Za-z0-9+/=]+)"', picture).group(1)
             png = base64.b64decode(url.split(",", 1)[1])
             width, height = struct.unpack(">II", png[16:24])
@@ -176,7 +185,9 @@ def test_where_no_picture_can_be_drawn_gradescope_keeps_the_text_and_says_why(mo
 
 def text_boxes(picture: str) -> list[tuple[str, tuple[float, float, float, float]]]:
     """Every <text> of an SVG timeline with its box, computed from its position, its font size
-    and the font's metrics (one advance a character: grading.render.timeline.ADVANCE)."""
+    and the font's metrics (one advance a character, two an East Asian wide one: Hangul;
+    grading.render.timeline.ADVANCE), measured here, not by the code under test."""
+    import unicodedata
     import xml.etree.ElementTree as ET
 
     from grading.render import timeline
@@ -188,7 +199,9 @@ def text_boxes(picture: str) -> list[tuple[str, tuple[float, float, float, float
     for el in root.iter(f"{ns}text"):
         title = el.find(f"{ns}title")
         words = (title.tail if title is not None else el.text) or ""
-        out.append((words, timeline.box(float(el.get("x")), float(el.get("y")), words, float(el.get("font-size", default)))))
+        x, y, size = float(el.get("x")), float(el.get("y")), float(el.get("font-size", default))
+        advances = sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in words)
+        out.append((words, (x, y - timeline.ASCENT * size, x + advances * timeline.ADVANCE * size, y + timeline.DESCENT * size)))
     return out
 
 
@@ -199,13 +212,18 @@ def overlapping_labels(picture: str) -> list[tuple[str, str]]:
 
 
 def assert_no_overlapping_labels(rec: run_record.RunRecord) -> None:
-    """No two labels of any timeline picture of REC's HTML report overlap."""
-    from grading.render import timeline
+    """No two labels of any timeline picture of REC's HTML report overlap, in English or in
+    Korean (a Hangul character two advances wide: timeline.width); the Korean picture's own words
+    are Korean."""
+    from grading.render import i18n, timeline
 
     for s in rec.specs:
         if s.timeline and s.timeline.get("lanes"):
-            clash = overlapping_labels(timeline.svg(s.timeline, s.status, key=s.id))
-            assert not clash, (s.id, clash[:3])
+            for language in ("en", "ko"):
+                picture = timeline.svg(s.timeline, s.status, key=s.id, t=i18n.translator(language))
+                clash = overlapping_labels(picture)
+                assert not clash, (s.id, language, clash[:3])
+                assert ("채점기" in picture) == (language == "ko"), (s.id, language)
 
 
 def test_a_crowded_timeline_has_no_overlapping_label_a_legend_and_its_finding_first():
@@ -224,3 +242,45 @@ def test_a_crowded_timeline_has_no_overlapping_label_a_legend_and_its_finding_fi
     texts = [w for w, _ in text_boxes(picture)]
     assert texts[0].startswith("\u25b6 a child of your `pipe relay` (pid 8): it holds the write end")  # the finding, first
     assert "the finding that decides the verdict" in texts and "running" in texts  # the legend
+
+
+def test_a_crowded_korean_timeline_measures_hangul_as_two_advances():
+    """A Korean picture's labels overlap nothing either: a Hangul character is drawn two
+    advances wide, and the picture measures it so (timeline.width) before it places a label."""
+    from grading.render import i18n, timeline
+
+    ko = i18n.translator("ko")
+    role = {"template": "your `%(program)s`", "values": {"program": "pipe relay"}}
+    child_words = {"template": "a child of %(program)s", "values": {"program": role}}
+    holds = [{"fd": 4, "end": "write", "target": "pipe:[5]"}]
+    child = {"pid": 8, "label": "a child of your `pipe relay`", "label_words": child_words,
+             "segments": [[0.0, 0.05, "running"], [0.05, 0.2, "stopped"], [0.2, 0.9, "read fd 3 (pipe:[5])"]], "holds": holds}
+    lanes = [child] + [{"pid": 10 + i, "label": f"a child of a child {i}", "label_words": child_words,
+                        "segments": [[0.1 * i, 0.1 * i + 0.08, "zombie"], [0.1 * i + 0.08, 1.0, "asleep"]]} for i in range(6)]
+    events = [{"kind": "fork", "pid": 10 + i, "t": 0.1 * i, "text": "your `pipe relay` forked pid 1",
+               "words": {"template": "%(program)s forked pid %(pid)s", "values": {"program": role, "pid": 10 + i}}} for i in range(6)]
+    events += [{"kind": "eof", "pid": 8, "t": 0.01 * i} for i in range(20)]
+    events += [{"kind": "verdict", "t": 1.0, "status": "failed", "text": "the spec ended: failed"}]
+    picture = timeline.svg({"lanes": lanes, "events": events, "end": 1.0}, "failed", key="pipe.eof-on-close", t=ko)
+    assert not overlapping_labels(picture)
+    texts = [w for w, _ in text_boxes(picture)]
+    assert texts[0].startswith("\u25b6 여러분의 `pipe relay`의 자식 프로세스 (pid 8): 자신이 읽는 파이프의 쓰기 끝(fd 4)을")
+    assert "채점기" in texts and "스펙 판정: 실패" in texts and "실행 중" in texts and "판정을 결정한 발견" in texts
+
+
+def test_a_korean_picture_is_drawn_to_png_with_its_hangul_or_not_at_all(monkeypatch):
+    """Gradescope's PNG of a Korean picture: drawn with a font that has Hangul
+    (NanumGothicCoding, raster.FONTS), else not drawn, and the reason says which font to install:
+    a picture of empty boxes would mislead."""
+    from grading.render import i18n, raster, timeline
+
+    picture = timeline.svg({"lanes": [{"pid": 7, "label": "x", "segments": [[0.0, 1.0, "running"]]}], "events": [], "end": 1.0},
+                           "failed", t=i18n.translator("ko"))
+    assert "채점기" in picture
+    monkeypatch.setattr(raster, "fonts", lambda: ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",))
+    with pytest.raises(raster.Unavailable, match="no font with Hangul .*fonts-nanum-coding"):
+        raster.png(picture)
+    monkeypatch.undo()
+    if not any(f.endswith("NanumGothicCoding.ttf") for f in raster.fonts()):
+        pytest.skip("no NanumGothicCoding here (fonts-nanum-coding): .ci/run installs it")
+    assert raster.png(picture).startswith(b"\x89PNG")

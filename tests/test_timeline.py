@@ -278,3 +278,93 @@ def test_output_is_drawn_on_the_lane_of_the_process_that_wrote_it(parent_writes)
         popen.stdin.close()
         popen.wait(10)
         popen.stdout.close()
+
+
+WORDS = ("label_words", "words", "exit_words", "why", "why_words", "grader_words", "names")
+
+
+def _without_words(value):
+    """VALUE (a timeline) as a record made before the timeline kept its words."""
+    if isinstance(value, dict):
+        return {k: _without_words(v) for k, v in value.items() if k not in WORDS}
+    if isinstance(value, list):
+        return [_without_words(v) for v in value]
+    return value
+
+
+def test_the_record_keeps_the_timelines_words_beside_its_english(graded):
+    """Every text the timeline composes is kept as its English and as its words (template and
+    values, docs/run-record.md), the one saying exactly the other; the verdict's why is the
+    failure's observed sentence."""
+    from grading.render import i18n
+
+    spec = _spec(graded, "pipe.eof-on-close")
+    for lane in spec.timeline["lanes"]:
+        assert i18n._english(lane["label_words"]) == lane["label"], lane
+        if lane.get("exit"):
+            assert i18n._english(lane["exit_words"]) == lane["exit"][1], lane
+        for hold in lane.get("holds") or []:
+            assert "grader" not in hold or i18n._english(hold["grader_words"]) == hold["grader"], hold
+    for event in spec.timeline["events"]:
+        assert i18n._english(event["words"]) == event["text"], event
+    verdict = next(e for e in spec.timeline["events"] if e["kind"] == "verdict")
+    assert verdict["why"] == spec.failure.observed and verdict["why_words"] == spec.failure.words["observed"]
+    assert {i18n._english(words) for words in spec.timeline["names"].values()} == set(spec.timeline["names"])
+    assert "its stdin, from the grader" in spec.timeline["names"]
+    json.dumps(spec.timeline)  # plain data
+
+
+ENGLISH = ("the grader", "the spec", "still there", "too short", "a child of", "your `", "running", "asleep", "stopped", "zombie",
+           "wrote", "bytes", "started", "closed", "forked", "holds", "write end", "read end", " at ", " to ", "run ", "give ",
+           "end the input", "another terminal", "times)", "what each process", "decide", "end of file")
+
+
+def _visible(picture: str) -> list[str]:
+    """Every text of PICTURE a student reads: its labels, its tooltips, its aria-label."""
+    root = ET.fromstring(picture)
+    return [root.get("aria-label")] + [el.text for el in root.iter() if el.text and el.text.strip()] + [
+        el.tail for el in root.iter() if el.tail and el.tail.strip()]
+
+
+def test_a_korean_report_says_the_timeline_in_korean(graded):
+    """In a Korean report the timeline's lanes, stretches, findings, events, verdict, the
+    picture's own words and the steps by hand are Korean; calls, fds, pipes, commands and what
+    the programs printed stay as they are."""
+    from grading.render import i18n
+
+    ko = i18n.translator("ko")
+    spec = _spec(graded, "pipe.eof-on-close")
+    lines = timeline.text(spec.timeline, lines=6, t=ko)
+    picture = timeline.svg(spec.timeline, spec.status, key=spec.id, t=ko)
+    steps = timeline.replay(spec.timeline, t=ko)
+    previews = {e.get("preview") for e in spec.timeline["events"]} - {None}
+    shown = [*lines, *steps, *(s for s in _visible(picture) if not any(p and p[:6].replace("\\n", "↵") in s for p in previews))]
+    english = [(phrase, s) for s in shown for phrase in ENGLISH if phrase in s]
+    assert not english, english[:5]
+    assert any(line.startswith("여러분의 `pipe relay`의 자식 프로세스 (pid ") and "read fd 3 (pipe:[" in line and "끝날 때까지 남아 있었습니다" in line
+               for line in lines), lines
+    observed = ko.said(spec.failure.observed, spec.failure.words["observed"])
+    assert observed != spec.failure.observed and lines[-1].endswith(f"스펙이 끝났습니다: 실패: {observed}"), lines[-1]
+    assert "각 프로세스가 시간 순서로 한 일" in picture and "채점기" in picture and "스펙 판정: 실패" in picture
+    assert steps[0] == "여러분의 `pipe relay`를 실행합니다: printf 'before close\\n' | python3 pipe.py relay", steps
+
+
+def test_a_timeline_recorded_without_words_renders_as_before(graded):
+    """A record made before the timeline kept its words: English exactly as with them; in Korean,
+    the picture's and the text's own words Korean, the record's texts as written."""
+    from grading.render import i18n
+
+    spec = _spec(graded, "pipe.eof-on-close")
+    old = _without_words(spec.timeline)
+    assert timeline.text(old) == timeline.text(spec.timeline)
+    assert timeline.svg(old, spec.status) == timeline.svg(spec.timeline, spec.status)
+    assert timeline.replay(old) == timeline.replay(spec.timeline)
+    ko = i18n.translator("ko")
+    lines = timeline.text(old, t=ko)
+    assert any(line.startswith("a child of your `pipe relay` (pid ") and "끝날 때까지 남아 있었습니다" in line for line in lines), lines
+    assert "채점기" in timeline.svg(old, spec.status, t=ko)
+
+
+def test_a_wide_character_is_measured_and_cut_as_two_advances():
+    assert timeline.width("채점기 ok", 10) == pytest.approx(9 * timeline.ADVANCE * 10)
+    assert timeline._cut("채점기채점기", 5) == "채점…" and timeline._cut("abcdef", 4) == "abc…" and timeline._cut("채점", 4) == "채점"

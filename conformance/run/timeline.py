@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance.kernel import glance, observe
+from conformance.outcomes import Sentence
 
 from .capture import readable
 
@@ -61,7 +62,7 @@ class Timeline:
         self.live = live
         """Called with a line for each event as it happens (ipc-grade replay), or None."""
         self._lock = threading.Lock()
-        self._names: dict[str, str] = {}
+        self._names: dict[str, Sentence] = {}
         self._fd_names: dict[tuple[int, int, int], str] = {}
         """What a pipe is, for the grader's own: `pipe:[5]` -> `its stdin, from the grader`."""
         self._roots: list[Any] = []
@@ -102,8 +103,10 @@ class Timeline:
                 lane["label"] = proc.label  # the sampler may have seen it first
             self._fast_until = time.monotonic() + FAST_FOR
             for name, inode in proc.harness_pipe_of.items():  # taken at spawn: a pipe may be closed by now
-                self._names[f"pipe:[{inode}]"] = f"its {name}, {'from' if name == 'stdin' else 'to'} the grader"
-        self._event("start", proc.pid, f"started {proc.label}: {' '.join(proc.shown_argv)}", argv=list(proc.shown_argv))
+                self._names[f"pipe:[{inode}]"] = (Sentence("its %(stream)s, from the grader", stream=name) if name == "stdin"
+                                                  else Sentence("its %(stream)s, to the grader", stream=name))
+        self._event("start", proc.pid, Sentence("started %(program)s: %(command)s", program=proc.label, command=" ".join(proc.shown_argv)),
+                    argv=list(proc.shown_argv))
         for name in ("stdout", "stderr"):  # what it wrote before the timeline was attached
             capture = getattr(proc, name)
             if capture.length:
@@ -123,15 +126,16 @@ class Timeline:
                 if len(head) < PREVIEW:
                     head += chunk[: PREVIEW - len(head)]
                     last["preview"] = preview(head)
-                last["text"] = f"{last['writer']} wrote {last['size']} bytes to {last['to']}: '{last['preview']}'" + ("" if now - last["t"] <= COALESCE else " (and more)")
+                last["text"] = _wrote(last["writer"], last["size"], last["to"], last["preview"], more=now - last["t"] > COALESCE)
                 return
         pid = self._writer(proc, stream)
         with self._lock:
             lane = self.lanes.get(pid) if pid != proc.pid else None
-            writer, to = (f"{lane['label']} (pid {pid})", f"{proc.label}'s {stream}") if lane else (proc.label, f"its {stream}")
+            writer, to = ((Sentence("%(program)s (pid %(pid)s)", program=lane["label"], pid=pid), Sentence("%(program)s's %(stream)s", program=proc.label, stream=stream))
+                          if lane else (proc.label, Sentence("its %(stream)s", stream=stream)))
             head = bytearray(chunk[:PREVIEW])
             shown = preview(head)
-            event = self._event_locked("output", lane["pid"] if lane else proc.pid, f"{writer} wrote {len(chunk)} bytes to {to}: '{shown}'",
+            event = self._event_locked("output", lane["pid"] if lane else proc.pid, _wrote(writer, len(chunk), to, shown),
                                        stream=stream, size=len(chunk), preview=shown, writer=writer, to=to)
             self._outputs[(proc.pid, stream)] = (event, count + 1, head)
 
@@ -182,35 +186,40 @@ class Timeline:
             pass
 
     def wrote(self, proc: Any, data: bytes) -> None:
-        self._event("stdin", proc.pid, f"the grader wrote {len(data)} bytes to {proc.label}'s stdin", size=len(data), preview=preview(data[:STDIN_PREVIEW]))
+        self._event("stdin", proc.pid, Sentence("the grader wrote %(size)s bytes to %(program)s's stdin", size=len(data), program=proc.label),
+                    size=len(data), preview=preview(data[:STDIN_PREVIEW]))
 
     def closed_stdin(self, proc: Any) -> None:
-        self._event("eof", proc.pid, f"the grader closed {proc.label}'s stdin")
+        self._event("eof", proc.pid, Sentence("the grader closed %(program)s's stdin", program=proc.label))
         self._look()
 
     def signalled(self, pid: int, sig: int) -> None:
         from .status import signal_name
 
         self._look()
-        self._event("signal", pid, f"the grader sent {signal_name(sig)} to pid {pid}", signal=signal_name(sig))
+        self._event("signal", pid, Sentence("the grader sent %(signal)s to pid %(pid)s", signal=signal_name(sig), pid=pid), signal=signal_name(sig))
 
     def ended(self, proc: Any, status: Any) -> None:
         after = any(e["kind"] == "verdict" for e in self.events)
         with self._lock:
             lane = self.lanes.get(proc.pid)
             if lane is not None and lane.get("exit") is None:
-                lane["exit"] = [self.now(), str(status)]
+                lane["exit"] = [self.now(), status.words()]
                 self._close(lane)
-        self._event("exit", proc.pid, f"{proc.label} {status}" + (" (the grader's cleanup, after the verdict)" if after else ""))
+        self._event("exit", proc.pid, Sentence("%(program)s %(status)s (the grader's cleanup, after the verdict)", program=proc.label, status=status.words())
+                    if after else Sentence("%(program)s %(status)s", program=proc.label, status=status.words()))
         self._look(objects=not after)
 
     def decided(self, status: str, why: str) -> None:
+        """The spec's verdict: STATUS, and WHY (its failure's observed sentence, or a line of text)."""
         self._look(always=True, objects=True)
         try:
             self._holdings()
         except Exception:
             pass
-        self._event("verdict", None, f"the spec ended: {status}" + (f": {why}" if why else ""), status=status)
+        self._event("verdict", None, Sentence("the spec ended: %(status)s: %(why)s", status=status, why=why) if why
+                    else Sentence("the spec ended: %(status)s", status=status), status=status,
+                    **({"why": str(why), **({"why_words": why.data()} if isinstance(why, Sentence) else {})} if why else {}))
 
     def _holdings(self) -> None:
         """What each process still there holds open, at the verdict: pipe ends, FIFOs and
@@ -224,7 +233,8 @@ class Timeline:
                     continue
                 target = fd.target if not fd.target.startswith("/") else os.path.basename(fd.target)
                 what = self._names.get(fd.target)
-                held.append({"fd": fd.fd, "target": target, "end": {"r": "read", "w": "write", "rw": "read-write"}[fd.access], **({"grader": what} if what else {})})
+                held.append({"fd": fd.fd, "target": target, "end": {"r": "read", "w": "write", "rw": "read-write"}[fd.access],
+                             **({"grader": str(what), "grader_words": what.data()} if what else {})})
             with self._lock:
                 lane["holds"] = held
 
@@ -232,7 +242,7 @@ class Timeline:
         """The schedule under which the spec failed: one process ran at a time, in this order."""
         with self._lock:
             self.schedule = {"seed": seed, **steps, "marked": marked}
-        self._event("schedule", None, f"the spec failed under schedule {seed}: {len(steps.get('steps', []))} steps kept", seed=seed)
+        self._event("schedule", None, Sentence("the spec failed under schedule %(seed)s: %(steps)s steps kept", seed=seed, steps=len(steps.get("steps", []))), seed=seed)
         if self.live is not None:
             for i, step in enumerate(steps.get("steps", [])):
                 mark = "  <-- " if i in marked else ""
@@ -267,13 +277,14 @@ class Timeline:
                 continue
             for raw, name in self._names.items():
                 if doing.endswith(f"({raw})"):
-                    doing = doing[: -len(raw) - 2] + f"({name})"
+                    doing = doing[: -len(raw) - 2] + f"({name})"  # the English: timeline["names"] has its words
             with self._lock:
                 lane = self.lanes.get(pid) or self._lane(pid, None, st.ppid if st else None, st.session if st else None)
                 if lane is None:
                     continue
                 if st is not None and st.comm != lane.setdefault("comm", st.comm) and st.state != "Z":
-                    self._event_locked("exec", pid, f"{lane['label']} (pid {pid}) became {st.comm}: it called exec", comm=st.comm)
+                    self._event_locked("exec", pid, Sentence("%(program)s (pid %(pid)s) became %(comm)s: it called exec", program=lane["label"], pid=pid, comm=st.comm),
+                                       comm=st.comm)
                     lane["comm"] = st.comm
                 segments = lane["segments"]
                 if segments and segments[-1][3] is None and segments[-1][2] == doing:
@@ -322,6 +333,8 @@ class Timeline:
     # --- bookkeeping ------------------------------------------------------------------------
 
     def _lane(self, pid: int, label: str | None, parent: int | None, session: int | None = None) -> dict[str, Any] | None:
+        """PID's lane, made when new: LABEL (a Sentence: the program's role), or said from its
+        parent's (``a child of ...``), or a process of a program's left behind, or its pid."""
         if pid in self.lanes:
             return self.lanes[pid]
         orphan_of = None
@@ -337,10 +350,10 @@ class Timeline:
             return None
         parent_label = self.lanes[parent]["label"] if parent in self.lanes else None
         if orphan_of is not None:
-            label = f"a process of {self.lanes[orphan_of]['label']}, orphaned"
+            label = Sentence("a process of %(program)s, orphaned", program=self.lanes[orphan_of]["label"])
         self.lanes[pid] = {
             "pid": pid,
-            "label": label or (f"a child of {parent_label}" if parent_label else f"pid {pid}"),
+            "label": label or (Sentence("a child of %(program)s", program=parent_label) if parent_label else Sentence("pid %(pid)s", pid=pid)),
             "parent": parent,
             "since": self.now(),
             "segments": [],
@@ -348,9 +361,10 @@ class Timeline:
         }
         if orphan_of is not None:
             self.lanes[pid]["orphan_of"] = orphan_of
-            self._event_locked("orphan", pid, f"pid {pid} of {self.lanes[orphan_of]['label']} was left behind: its parent ended without waiting for it, and the grader adopted it")
+            self._event_locked("orphan", pid, Sentence("pid %(pid)s of %(program)s was left behind: its parent ended without waiting for it, and the grader adopted it",
+                                                       pid=pid, program=self.lanes[orphan_of]["label"]))
         elif label is None and parent_label is not None:
-            self._event_locked("fork", pid, f"{parent_label} forked pid {pid}", parent=parent)
+            self._event_locked("fork", pid, Sentence("%(program)s forked pid %(pid)s", program=parent_label, pid=pid), parent=parent)
         return self.lanes[pid]
 
     @staticmethod
@@ -363,6 +377,8 @@ class Timeline:
             self._event_locked(kind, pid, text, **data)
 
     def _event_locked(self, kind: str, pid: int | None, text: str, **data: Any) -> dict[str, Any]:
+        """An event at this moment: TEXT (a Sentence: the record keeps its English and, in
+        to_json, its words) and DATA."""
         event = {"t": self.now(), "kind": kind, "pid": pid, "text": text, **data}
         if len(self.events) >= MAX_EVENTS:
             del self.events[MAX_EVENTS // 2]
@@ -377,11 +393,34 @@ class Timeline:
         with self._lock:
             lanes = []
             for lane in self.lanes.values():
-                lanes.append({**lane, "segments": [s[:3] for s in lane["segments"]]})
-            out = {"end": self.now(), "lanes": lanes, "events": list(self.events), "dropped": self.dropped}
+                lanes.append({**lane, **_said("label", lane["label"]), "segments": [s[:3] for s in lane["segments"]],
+                              **({"exit": [lane["exit"][0], str(lane["exit"][1])], **_words("exit_words", lane["exit"][1])} if lane.get("exit") else {})})
+            events = [{**e, **_said("text", e["text"], "words"), **{k: str(e[k]) for k in ("writer", "to") if k in e}} for e in self.events]
+            out = {"end": self.now(), "lanes": lanes, "events": events, "dropped": self.dropped}
+            names = {str(name): name.data() for name in self._names.values()}
+            if names:
+                out["names"] = names
             if self.schedule is not None:
                 out["schedule"] = self.schedule
             return out
+
+
+def _said(key: str, text: Any, words: str | None = None) -> dict[str, Any]:
+    """TEXT as the record keeps it: KEY its English (a plain str), and WORDS (KEY + "_words"
+    unless named) its template and values when it is a Sentence (docs/run-record.md)."""
+    return {key: str(text), **_words(words or f"{key}_words", text)}
+
+
+def _words(key: str, text: Any) -> dict[str, Any]:
+    """KEY: TEXT's template and values, when it is a Sentence; nothing when it is plain text."""
+    return {key: text.data()} if isinstance(text, Sentence) else {}
+
+
+def _wrote(writer: str, size: int, to: str, shown: str, more: bool = False) -> Sentence:
+    """An output event's sentence: WRITER wrote SIZE bytes to TO, the first of them SHOWN."""
+    if more:
+        return Sentence("%(writer)s wrote %(size)s bytes to %(to)s: '%(preview)s' (and more)", writer=writer, size=size, to=to, preview=shown)
+    return Sentence("%(writer)s wrote %(size)s bytes to %(to)s: '%(preview)s'", writer=writer, size=size, to=to, preview=shown)
 
 
 def preview(data: bytes | bytearray) -> str:
@@ -391,13 +430,13 @@ def preview(data: bytes | bytearray) -> str:
 
 
 SYSV = {
-    "msg": ("msqid", ("lspid", "lrpid"), "System V message queue"),
-    "shm": ("shmid", ("cpid", "lpid"), "System V shared memory segment"),
-    "sem": ("semid", (), "System V semaphore set"),
+    "msg": ("msqid", ("lspid", "lrpid"), Sentence("System V message queue")),
+    "shm": ("shmid", ("cpid", "lpid"), Sentence("System V shared memory segment")),
+    "sem": ("semid", (), Sentence("System V semaphore set")),
 }
 
 
-def _objects(pids: set[int], uids: set[int]) -> dict[str, tuple[int | None, str]]:
+def _objects(pids: set[int], uids: set[int]) -> dict[str, tuple[int | None, Sentence]]:
     """The IPC objects that are the spec's: System V objects its processes used (the kernel
     keeps the last pids) or its sandbox uid owns, POSIX objects its uid owns. Each as
     key -> (a pid that used it, or None; what it is, in words)."""
@@ -408,9 +447,11 @@ def _objects(pids: set[int], uids: set[int]) -> dict[str, tuple[int | None, str]
             if not users and row.get("uid") not in uids and row.get("cuid") not in uids:
                 continue
             by = users[0] if users else None
-            out[f"{kind} {row['key']} {row[ident]}"] = (by, f"a {words} exists: key {row['key']:#x}, {ident} {row[ident]}" + (f" (used by pid {by})" if by else ""))
+            values = {"what": words, "key": f"{row['key']:#x}", "id_name": ident, "id": row[ident]}
+            out[f"{kind} {row['key']} {row[ident]}"] = (by, Sentence("a %(what)s exists: key %(key)s, %(id_name)s %(id)s (used by pid %(pid)s)", **values, pid=by)
+                                                         if by else Sentence("a %(what)s exists: key %(key)s, %(id_name)s %(id)s", **values))
     if uids:
-        for base, words in (("/dev/shm", "POSIX shared memory object or semaphore"), ("/dev/mqueue", "POSIX message queue")):
+        for base, words in (("/dev/shm", Sentence("POSIX shared memory object or semaphore")), ("/dev/mqueue", Sentence("POSIX message queue"))):
             try:
                 names = os.listdir(base)
             except OSError:
@@ -421,7 +462,7 @@ def _objects(pids: set[int], uids: set[int]) -> dict[str, tuple[int | None, str]
                 except OSError:
                     continue
                 if owner in uids:
-                    out[f"{base}/{name}"] = (None, f"a {words} exists: {base}/{name}")
+                    out[f"{base}/{name}"] = (None, Sentence("a %(what)s exists: %(path)s", what=words, path=f"{base}/{name}"))
     return out
 
 

@@ -81,9 +81,9 @@ if [ "${IPC_SKIP_PACKAGES:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
   # Python for the grader, gcc and make for C submissions (build = "make"), strace for one
-  # signal spec, DejaVu for the timeline pictures' labels; the Python packages the grader
-  # needs come as wheels
-  apt-get install -y --no-install-recommends python3 python3-venv gcc make libc6-dev strace fonts-dejavu-core
+  # signal spec, DejaVu for the timeline pictures' labels and NanumGothicCoding for their
+  # Hangul (a course in Korean); the Python packages the grader needs come as wheels
+  apt-get install -y --no-install-recommends python3 python3-venv gcc make libc6-dev strace fonts-dejavu-core fonts-nanum-coding
   if ! /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     # older images (Ubuntu 22.04) ship Python 3.10; the grader needs 3.11 or newer
     apt-get install -y --no-install-recommends python3.11 python3.11-venv

@@ -141,7 +141,7 @@ def _with_picture(test: dict[str, Any], s: SpecResult, budget: list[int], t: i18
         test["output"] += "\n\n" + t._(NO_ROOM)
         return
     try:
-        url = "data:image/png;base64," + base64.b64encode(raster.png(timeline.svg(s.timeline, s.status, key=s.id))).decode("ascii")
+        url = "data:image/png;base64," + base64.b64encode(raster.png(timeline.svg(s.timeline, s.status, key=s.id, t=t))).decode("ascii")
     except raster.Unavailable as why:
         test["output"] += "\n\n" + t._("(This spec's timeline picture could not be drawn here: %(why)s. The HTML report has it.)", why=clean(str(why)))
         return

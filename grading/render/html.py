@@ -46,6 +46,6 @@ def _failure(s: Any, language: str) -> dict[str, Any]:
     return {
         "spec": s,
         "f": failure(s, language),
-        "picture": pages.safe(timeline.svg(s.timeline, s.status, key=s.id)) if drawn else None,
-        "steps": timeline.replay(s.timeline)[:20] if drawn else [],
+        "picture": pages.safe(timeline.svg(s.timeline, s.status, key=s.id, t=i18n.translator(language))) if drawn else None,
+        "steps": timeline.replay(s.timeline, t=i18n.translator(language))[:20] if drawn else [],
     }

@@ -148,7 +148,7 @@ def _failure(s: SpecResult, transcript_limit: int, t: i18n.Translator) -> list[M
         out.append(blank)
         out.append(M(t._("**What happened, in time:**")))
         out.append(blank)
-        out.extend(fence("\n".join(timeline.text(s.timeline, lines=6))))
+        out.extend(fence("\n".join(timeline.text(s.timeline, lines=6, t=t))))
     if f.transcript and transcript_limit:
         out.append(blank)
         out.append(M(t._("**Transcript:**")))

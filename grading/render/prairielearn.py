@@ -129,7 +129,7 @@ def picture(s: SpecResult, t: i18n.Translator | None = None) -> dict[str, str] |
 
     if not (s.timeline and s.timeline.get("lanes")):
         return None
-    drawn = timeline.svg(s.timeline, s.status, key=s.id)
+    drawn = timeline.svg(s.timeline, s.status, key=s.id, t=t)
     if 'xmlns="http://www.w3.org/2000/svg"' not in drawn:
         return None
     url = "data:image/svg+xml;base64," + base64.b64encode(drawn.encode()).decode("ascii")

@@ -210,7 +210,7 @@ def _problem(s: SpecResult, t: i18n.Translator) -> list[str]:
         out.append("    " + t._("hint: %(hint)s", hint=clean(s.advice)))
     if s.timeline and s.timeline.get("lanes"):
         out.append("    " + t._("in time:"))
-        out.extend(f"      {line}" for line in timeline.text(s.timeline, lines=4))
+        out.extend(f"      {line}" for line in timeline.text(s.timeline, lines=4, t=t))
     return out
 
 

@@ -12,15 +12,23 @@
 - ``text``: the same in a few lines, for the terminal and Markdown reports.
 - ``replay``: the steps to do by hand, in two terminals: the commands, what to type or pipe in,
   the signals to send, in order.
+
+Each says its words in the report's language (T, an i18n.Translator; English without one): its
+own through the catalogue, the record's (a lane's label, an event, how a process ended, the
+verdict's why) from the words the record keeps beside their English (docs/run-record.md); a
+record without words is shown as written.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from . import i18n
+from .i18n import N_
 from .present import clean
 
 LANE_H = 26
@@ -38,19 +46,60 @@ HOLDS_H = 14
 """The extra height of a lane with a line of what it holds."""
 
 
-def holdings(lane: dict[str, Any]) -> tuple[str, str | None]:
+def holdings(lane: dict[str, Any], t: i18n.Translator | None = None) -> tuple[str, str | None]:
     """What LANE held open at the verdict, in words, and the finding that explains a hang when
     there is one: it sleeps reading a pipe whose write end it holds itself."""
+    t = t or i18n.translator("en")
     held = [h for h in lane.get("holds") or [] if not h.get("grader")]  # its own stdio: not news
     last = (lane.get("segments") or [[0, 0, ""]])[-1][2]
     finding = None
     if last == "zombie" and not lane.get("exit"):
-        finding = "a zombie at the end: it had ended, and nobody waited for it" + (" (its parent ended without waitpid)" if lane.get("orphan_of") else "")
+        finding = (t._("a zombie at the end: it had ended, and nobody waited for it (its parent ended without waitpid)") if lane.get("orphan_of")
+                   else t._("a zombie at the end: it had ended, and nobody waited for it"))
     for h in held:
         if h["end"] == "write" and h["target"].startswith("pipe:") and last.startswith("read") and f"({h['target']})" in last:
-            finding = f"it holds the write end (fd {h['fd']}) of the pipe it reads, so its read never sees end of file"
-    parts = [f"fd {h['fd']} {h['end']} end of {h['target']}" if h["end"] != "read-write" else f"fd {h['fd']} {h['target']}" for h in held]
-    return ("holds " + ", ".join(parts)) if parts else (finding or ""), finding
+            finding = t._("it holds the write end (fd %(fd)s) of the pipe it reads, so its read never sees end of file", fd=h["fd"])
+    parts = [t._("fd %(fd)s read end of %(target)s", fd=h["fd"], target=h["target"]) if h["end"] == "read"
+             else t._("fd %(fd)s write end of %(target)s", fd=h["fd"], target=h["target"]) if h["end"] == "write"
+             else f"fd {h['fd']} {h['target']}" for h in held]
+    return t._("holds %(what)s", what=", ".join(parts)) if parts else (finding or ""), finding
+
+
+def label(lane: dict[str, Any], t: i18n.Translator) -> str:
+    """LANE's role in T's language (``your `pipe relay```, ``a child of ...``)."""
+    return t.said(lane["label"], lane.get("label_words"))
+
+
+def lane_name(lane: dict[str, Any], t: i18n.Translator) -> str:
+    """LANE's role and pid: ``your `pipe relay` (pid 8900)``."""
+    return t._("%(program)s (pid %(pid)s)", program=label(lane, t), pid=lane["pid"])
+
+
+def doing_words(doing: str, timeline: dict[str, Any], t: i18n.Translator) -> str:
+    """A stretch's DOING in T's language: a state's word, or a call whose object is one of the
+    grader's own pipes said by what it is (``read fd 0 (its stdin, from the grader)``); a call
+    and its fd stay as they are."""
+    if t.language == "en":
+        return doing
+    states = {"running": t.pgettext("timeline", "running"), "stopped": t.pgettext("timeline", "stopped"),
+              "zombie": t.pgettext("timeline", "zombie"), "asleep": t.pgettext("timeline", "asleep")}
+    if doing in states:
+        return states[doing]
+    for name, words in (timeline.get("names") or {}).items():
+        if doing.endswith(f"({name})"):
+            return doing[: -len(name) - 2] + f"({t.said(name, words)})"
+    return doing
+
+
+def event_text(event: dict[str, Any], t: i18n.Translator) -> str:
+    """EVENT's sentence in T's language; the verdict's with its status and its why."""
+    if event.get("kind") == "verdict" and t.language != "en" and "status" in event:
+        status = t.status_id(str(event["status"]))
+        if event.get("why"):
+            return t._("the spec ended: %(status)s: %(why)s", status=status, why=t.said(event["why"], event.get("why_words")))
+        if not event.get("text", "").startswith(f"the spec ended: {event['status']}:"):  # a record that kept no why: as written
+            return t._("the spec ended: %(status)s", status=status)
+    return t.said(event.get("text", ""), event.get("words"))
 
 
 def _colour(doing: str) -> str:
@@ -59,29 +108,37 @@ def _colour(doing: str) -> str:
 
 #: The pictures' font, monospace so that a text's width is its length times one advance: DejaVu
 #: Sans Mono's advance is 1233/2048 of the font size (Menlo's the same, Consolas's less), which
-#: ``width`` uses to place labels where they overlap nothing.
-FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+#: ``width`` uses to place labels where they overlap nothing. DejaVu has no Hangul: a Korean
+#: label's Hangul comes from NanumGothicCoding (Debian's fonts-nanum-coding; raster.FONTS), a
+#: monospace font whose Hangul is two of its Latin advances, 1000/1000 of the size (its Latin is
+#: 500/1000), which ``width`` counts as two of DejaVu's (1.204): never narrower than drawn.
+FONT = "DejaVu Sans Mono, Menlo, Consolas, NanumGothicCoding, monospace"
 ADVANCE = 0.602
 #: A text's box around its baseline, as fractions of its size: ascent above, descent below.
 ASCENT, DESCENT = 0.8, 0.25
 FINDING = "#c62828"
 #: What the legend explains: (how it is drawn, what it means).
 LEGEND = (
-    ("bar", COLOURS["running"], "running"),
-    ("bar", SLEEP, "asleep in a call (named on the bar)"),
-    ("bar", COLOURS["stopped"], "stopped"),
-    ("bar", COLOURS["zombie"], "zombie"),
-    ("arrow", "#555", "the grader writes, closes or signals"),
-    ("dot", EVENT_COLOURS["output"], "the process prints, forks, execs, makes an object"),
-    ("cross", EVENT_COLOURS["exit"], "it ends"),
-    ("dash", "#d32f2f", "the spec decides"),
-    ("text", FINDING, "the finding that decides the verdict"),
+    ("bar", COLOURS["running"], N_("running")),
+    ("bar", SLEEP, N_("asleep in a call (named on the bar)")),
+    ("bar", COLOURS["stopped"], N_("stopped")),
+    ("bar", COLOURS["zombie"], N_("zombie")),
+    ("arrow", "#555", N_("the grader writes, closes or signals")),
+    ("dot", EVENT_COLOURS["output"], N_("the process prints, forks, execs, makes an object")),
+    ("cross", EVENT_COLOURS["exit"], N_("it ends")),
+    ("dash", "#d32f2f", N_("the spec decides")),
+    ("text", FINDING, N_("the finding that decides the verdict")),
 )
 
 
+def columns(text: str) -> int:
+    """How many advances TEXT takes: an East Asian wide or fullwidth character (Hangul) two."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
 def width(text: str, size: float) -> float:
-    """How wide TEXT is drawn at SIZE in FONT (one advance a character)."""
-    return len(text) * ADVANCE * size
+    """How wide TEXT is drawn at SIZE in FONT (one advance a character, two a wide one)."""
+    return columns(text) * ADVANCE * size
 
 
 def box(x: float, y: float, text: str, size: float) -> tuple[float, float, float, float]:
@@ -142,17 +199,19 @@ def _fit(text: str, room: float, size: float) -> str:
     return _cut(text, max(0, int(room / (ADVANCE * size))))
 
 
-def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
+def svg(timeline: dict[str, Any], status: str = "", key: str = "", t: i18n.Translator | None = None) -> str:
     """TIMELINE as an <svg> element (a string), self-contained; KEY (the spec's id) keeps the
     ids inside it unique in a page of many pictures. The finding that decides the verdict comes
     first, in red, above everything (and its lane's last stretch is outlined in red); a legend
-    closes the picture; no two labels overlap (each is measured, then placed: ``_Picture.label``)."""
+    closes the picture; no two labels overlap (each is measured, then placed: ``_Picture.label``).
+    Its words in T's language."""
+    t = t or i18n.translator("en")
     arrow = "arrow-" + re.sub(r"[^A-Za-z0-9_-]", "-", key) if key else "arrow"
     lanes = timeline.get("lanes") or []
     events = timeline.get("events") or []
     end = max([timeline.get("end") or 0.0] + [e["t"] for e in events] + [0.001])
     rows = {lane["pid"]: i + 1 for i, lane in enumerate(lanes)}  # row 0: the grader
-    held = [holdings(lane) for lane in lanes]
+    held = [holdings(lane, t) for lane in lanes]
     width_all = LABEL_W + PLOT_W + 20
     found = next(((lane, f) for lane, (_, f) in zip(lanes, held, strict=True) if f), None)
     verdict = next((e for e in events if e.get("kind") == "verdict"), None)
@@ -161,7 +220,7 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     for words, _ in held:
         tops.append(tops[-1] + LANE_H + (HOLDS_H if words else 0))
     axis = tops[-1] + 6
-    legend_rows = _legend_rows(width_all - 8)
+    legend_rows = _legend_rows(width_all - 8, t)
     height = axis + 20 + 18 * len(legend_rows) + 4
 
     def x(t: float) -> float:
@@ -176,7 +235,7 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     out = _Picture({
         "xmlns": "http://www.w3.org/2000/svg", "class": "timeline", "width": width_all, "height": height,
         "viewBox": f"0 0 {width_all} {height}", "font-family": FONT, "font-size": 11, "role": "img",
-        "aria-label": "what each process did, in time",
+        "aria-label": t._("what each process did, in time"),
     })
     defs = out.add("defs", {})
     marker = out.add("marker", {"id": arrow, "viewBox": "0 0 10 10", "refX": 9, "refY": 5, "markerWidth": 6, "markerHeight": 6,
@@ -185,17 +244,18 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     line_y = 14
     if found:  # first: what decides the verdict, in red, a sentence of its own
         lane, finding = found
-        sentence = f"\u25b6 {lane['label']} (pid {lane['pid']}): {finding}"
+        sentence = f"\u25b6 {lane_name(lane, t)}: {finding}"
         out.label(4, line_y, _fit(clean(sentence), width_all - 8, 11), 11, fill=FINDING, **{"font-weight": "bold"})
         line_y += 16
     if verdict is not None:
-        words = _fit(clean(f"the spec decided: {status or verdict.get('status', '')}"), width_all - 8, 11)
-        out.label(min(x(verdict["t"]), width_all - 4 - width(words, 11)), line_y, words, 11, title=verdict.get("text", ""), fill="#d32f2f")
-    out.label(4, y(0) + 16, "the grader", 11, **{"font-weight": "bold"})
+        decided = status or verdict.get("status", "")
+        words = _fit(clean(t._("the spec decided: %(status)s", status=t.status_id(decided) if t.language != "en" else decided)), width_all - 8, 11)
+        out.label(min(x(verdict["t"]), width_all - 4 - width(words, 11)), line_y, words, 11, title=event_text(verdict, t), fill="#d32f2f")
+    out.label(4, y(0) + 16, t._("the grader"), 11, **{"font-weight": "bold"})
     out.add("line", {"x1": LABEL_W, "y1": y(0) + 12, "x2": LABEL_W + PLOT_W, "y2": y(0) + 12, "stroke": "#bbb"})
     for lane in lanes:
         row = rows[lane["pid"]]
-        name = clean(f"{lane['label']} (pid {lane['pid']})")
+        name = clean(lane_name(lane, t))
         out.label(4, y(row) + 16, _fit(name, LABEL_W - 10, 11), 11, title=name)
         out.add("line", {"x1": LABEL_W, "y1": y(row) + 12, "x2": LABEL_W + PLOT_W, "y2": y(row) + 12, "stroke": "#eee"})
         words, finding = held[row - 1]
@@ -204,17 +264,18 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
             w = max(x(stop) - x(start), 1.5)
             outlined = {"stroke": FINDING, "stroke-width": 2} if finding and i == len(segments) - 1 else {}
             out.add("rect", {"x": f(x(start)), "y": y(row) + 4, "width": f(w), "height": 16, "fill": _colour(doing), **outlined},
-                    title=f"{clean(doing)}: {start:.3f} s to {stop:.3f} s")
+                    title=t._("%(doing)s: %(start)s s to %(stop)s s", doing=clean(doing_words(doing, timeline, t)), start=f"{start:.3f}", stop=f"{stop:.3f}"))
         if lane.get("exit"):
-            t, how = lane["exit"]
-            out.label(x(t) - 4, y(row) + 17, "\u2715", 11, title=f"{how} at {t:.3f} s", fill="#5d4037", **{"font-weight": "bold"})
+            at, how = lane["exit"]
+            out.label(x(at) - 4, y(row) + 17, "\u2715", 11, title=t._("%(how)s at %(t)s s", how=t.said(how, lane.get("exit_words")), t=f"{at:.3f}"),
+                      fill="#5d4037", **{"font-weight": "bold"})
         for start, stop, doing in segments:
             w = x(stop) - x(start)
             if w > 40:
-                out.label(x(start) + 3, y(row) + 16, _fit(clean(doing), w - 6, 10), 10, fill="#fff")
+                out.label(x(start) + 3, y(row) + 16, _fit(clean(doing_words(doing, timeline, t)), w - 6, 10), 10, fill="#fff")
         if words:
             shown = clean(finding or words)
-            shown = shown if finding else "at the end " + shown
+            shown = shown if finding else t._("at the end %(holds)s", holds=shown)
             attrs = {"fill": FINDING, "font-weight": "bold"} if finding else {"fill": "#555"}
             out.label(LABEL_W, y(row) + LANE_H + 6, _fit(shown, PLOT_W + 16, 10), 10, title=words, **attrs)
 
@@ -227,7 +288,7 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
         if kind not in EVENT_COLOURS or (e.get("pid") not in rows and kind != "object") or (kind == "stdin" and not e.get("size")):
             continue
         colour = EVENT_COLOURS[kind]
-        tip = f"{e.get('text', '')} ({e['t']:.3f} s)"
+        tip = t._("%(text)s (%(t)s s)", text=event_text(e, t), t=f"{e['t']:.3f}")
         if kind in ("stdin", "eof", "signal"):  # the grader acts on a process: an arrow
             out.add("line", {"x1": f(x(e["t"])), "y1": y(0) + 14, "x2": f(x(e["t"])), "y2": y(rows[e["pid"]]) + 3, "stroke": colour,
                              "stroke-width": 1.5, "marker-end": f"url(#{arrow})"}, title=tip)
@@ -245,18 +306,20 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "") -> str:
     if verdict is not None:
         vx = x(verdict["t"])
         out.add("line", {"x1": f(vx), "y1": top - 6, "x2": f(vx), "y2": axis - 4, "stroke": "#d32f2f", "stroke-dasharray": "4 3"})
-    out.label(LABEL_W, axis + 10, "0 s", 10, fill="#777")
-    stamp = f"{end:.2f} s"
+    out.label(LABEL_W, axis + 10, t._("%(seconds)s s", seconds="0"), 10, fill="#777")
+    stamp = t._("%(seconds)s s", seconds=f"{end:.2f}")
     out.label(LABEL_W + PLOT_W - width(stamp, 10), axis + 10, stamp, 10, fill="#777")
     _legend(out, legend_rows, axis + 30)
     return str(out)
 
 
-def _legend_rows(room: float) -> list[list[tuple[str, str, str]]]:
-    """LEGEND's items in rows that fit ROOM pixels (each: a 14 px mark, its words, a gap)."""
+def _legend_rows(room: float, t: i18n.Translator) -> list[list[tuple[str, str, str]]]:
+    """LEGEND's items, their words in T's language, in rows that fit ROOM pixels (each: a 14 px
+    mark, its words, a gap)."""
     rows: list[list[tuple[str, str, str]]] = [[]]
     used = 0.0
-    for item in LEGEND:
+    for how, colour, words in LEGEND:
+        item = (how, colour, t.pgettext("timeline", words) if words in ("running", "stopped", "zombie") else t._(words))
         need = 18 + width(item[2], 10) + 14
         if rows[-1] and used + need > room:
             rows.append([])
@@ -286,33 +349,39 @@ def _legend(out: _Picture, rows: list[list[tuple[str, str, str]]], y0: float) ->
             at += 18 + width(words, 10) + 14
 
 
-def text(timeline: dict[str, Any], lines: int = 8) -> list[str]:
-    """A few lines: each process's stretches (the long ones), then the grader's last acts."""
+def text(timeline: dict[str, Any], lines: int = 8, t: i18n.Translator | None = None) -> list[str]:
+    """A few lines: each process's stretches (the long ones), then the grader's last acts; in
+    T's language."""
+    t = t or i18n.translator("en")
     out = []
     for lane in (timeline.get("lanes") or [])[:lines]:
         parts = []
         for start, stop, doing in lane.get("segments") or []:
-            parts.append(f"{'ran' if doing == 'running' else doing} {start:.2f}-{stop:.2f} s")
-        tail = f"; {lane['exit'][1]} at {lane['exit'][0]:.2f} s" if lane.get("exit") else "; still there at the end"
-        words, finding = holdings(lane)
+            parts.append(t._("%(doing)s %(start)s-%(stop)s s", doing=t._("ran") if doing == "running" else doing_words(doing, timeline, t),
+                             start=f"{start:.2f}", stop=f"{stop:.2f}"))
+        tail = (t._("; %(how)s at %(t)s s", how=t.said(lane["exit"][1], lane.get("exit_words")), t=f"{lane['exit'][0]:.2f}") if lane.get("exit")
+                else t._("; still there at the end"))
+        words, finding = holdings(lane, t)
         if finding:
             tail += f": {finding}"
         elif words:
             tail += f", {words}"
-        out.append(clean(f"{lane['label']} (pid {lane['pid']}): " + (", ".join(parts[-4:]) or "too short to be seen") + tail))
+        out.append(clean(f"{lane_name(lane, t)}: " + (", ".join(parts[-4:]) or t._("too short to be seen")) + tail))
     verdict = next((e for e in timeline.get("events") or [] if e.get("kind") == "verdict"), None)
     if verdict is not None:
-        out.append(clean(f"at {verdict['t']:.2f} s {verdict['text']}"))
+        out.append(clean(t._("at %(t)s s %(verdict)s", t=f"{verdict['t']:.2f}", verdict=event_text(verdict, t))))
     return out
 
 
-def replay(timeline: dict[str, Any], python: str = "") -> list[str]:
+def replay(timeline: dict[str, Any], python: str = "", t: i18n.Translator | None = None) -> list[str]:
     """What the grader did, as steps a student can do by hand: each program started with what
     it was given on stdin (one pipeline when that is all: ``printf 'a\\n' | python3 pipe.py
     relay``), the signals to send from a second terminal, and, when processes were still there
-    at the end, how to see where each one sleeps and what it holds."""
+    at the end, how to see where each one sleeps and what it holds; in T's language, the
+    commands as they are."""
+    t = t or i18n.translator("en")
     lanes = timeline.get("lanes") or []
-    labels = {lane["pid"]: lane["label"] for lane in lanes}
+    labels = {lane["pid"]: label(lane, t) for lane in lanes}
     events = [e for e in timeline.get("events") or [] if not (e.get("kind") == "stdin" and not e.get("size"))]
     acts = ("stdin", "eof", "signal")
     piped: set = set()  # programs given all their input at once and nothing else: one pipeline
@@ -324,32 +393,32 @@ def replay(timeline: dict[str, Any], python: str = "") -> list[str]:
     steps: list[str] = []
     for e in events:
         kind, pid = e.get("kind"), e.get("pid")
-        who = labels.get(pid, f"pid {pid}")
+        who = labels.get(pid) or t._("pid %(pid)s", pid=pid)
         if kind == "start":
             command = shlex.join([_python(a, python) if n == 0 else a for n, a in enumerate(e.get("argv") or [])])
             fed = [f for f in events if f.get("pid") == pid and f.get("kind") == "stdin"]
             if pid in piped:
-                steps.append(f"run {who}: {_feeder(fed)} | {command}" if fed else f"run {who}: {command} < /dev/null")
+                steps.append(t._("run %(program)s: %(command)s", program=who, command=f"{_feeder(fed)} | {command}" if fed else f"{command} < /dev/null"))
             else:
-                steps.append(f"start {who} in a terminal of its own: {command}")
+                steps.append(t._("start %(program)s in a terminal of its own: %(command)s", program=who, command=command))
         elif pid in piped:
             continue
         elif kind == "stdin":
-            steps.append(f"give {who} on its stdin: {_shown(e)}")
+            steps.append(t._("give %(program)s on its stdin: %(data)s", program=who, data=_shown(e, t)))
         elif kind == "eof":
-            steps.append(f"end the input of {who}: Ctrl-D")
+            steps.append(t._("end the input of %(program)s: Ctrl-D", program=who))
         elif kind == "signal":
             sig = str(e.get("signal", "")).removeprefix("SIG")
-            steps.append(f"from another terminal, send {who} SIG{sig}: kill -{sig} PID (its pid in your run: ps)")
+            steps.append(t._("from another terminal, send %(program)s SIG%(signal)s: kill -%(signal)s PID (its pid in your run: ps)", program=who, signal=sig))
     if any(not lane.get("exit") for lane in lanes):
-        steps.append(
+        steps.append(t._(
             "if it does not end, look from another terminal: `ps -e -o pid,ppid,stat,wchan:24,args` "
             "shows who sleeps where, `ls -l /proc/PID/fd` which pipe ends and sockets each holds"
-        )
-    return _runs([clean(s) for s in steps])
+        ))
+    return _runs([clean(s) for s in steps], t)
 
 
-def _runs(steps: list[str]) -> list[str]:
+def _runs(steps: list[str], t: i18n.Translator) -> list[str]:
     """STEPS with a step repeated at once given once: `... (3 times)`."""
     out: list[str] = []
     count = 0
@@ -357,7 +426,7 @@ def _runs(steps: list[str]) -> list[str]:
         count += 1
         if i + 1 < len(steps) and steps[i + 1] == step:
             continue
-        out.append(step + (f" ({count} times)" if count > 1 else ""))
+        out.append(t.ngettext("%(step)s (%(n)d time)", "%(step)s (%(n)d times)", count, step=step) if count > 1 else step)
         count = 0
     return out
 
@@ -410,12 +479,12 @@ def _printf(ch: str) -> str:
     return "".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogateescape"))
 
 
-def _shown(event: dict[str, Any]) -> str:
+def _shown(event: dict[str, Any], t: i18n.Translator) -> str:
     preview = event.get("preview", "")
     data = unpreview(preview)
     more = data is None or (event.get("size") or 0) > len(data.encode("utf-8", "surrogateescape"))
     preview = preview.replace("\n", "\\n").replace("\t", "\\t")  # a record written before previews were escaped
-    return f"{event.get('size')} bytes, '{preview[:60]}'" + ("…" if more or len(preview) > 60 else "")
+    return t._("%(size)s bytes, '%(preview)s'", size=event.get("size"), preview=preview[:60]) + ("…" if more or len(preview) > 60 else "")
 
 
 def _oneline(preview: str) -> str:
@@ -425,4 +494,13 @@ def _oneline(preview: str) -> str:
 
 
 def _cut(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: max(n - 1, 1)] + "…"
+    """TEXT in N advances (a wide character takes two), else cut with an ellipsis."""
+    if columns(text) <= n:
+        return text
+    room, used, kept = max(n - 1, 1), 0, ""
+    for ch in text:
+        used += columns(ch)
+        if used > room:
+            break
+        kept += ch
+    return kept + "…"
