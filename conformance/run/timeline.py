@@ -462,7 +462,7 @@ def _objects(pids: set[int], uids: set[int]) -> dict[str, tuple[int | None, Sent
                 except OSError:
                     continue
                 if owner in uids:
-                    out[f"{base}/{name}"] = (None, Sentence("a %(what)s exists: %(path)s", what=words, path=f"{base}/{name}"))
+                    out[f"{base}/{name}"] = (None, Sentence("a %(what)s exists: %(path)s", what=words, path=os.path.join(base, name)))
     return out
 
 

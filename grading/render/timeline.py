@@ -264,10 +264,10 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "", t: i18n.Trans
             w = max(x(stop) - x(start), 1.5)
             outlined = {"stroke": FINDING, "stroke-width": 2} if finding and i == len(segments) - 1 else {}
             out.add("rect", {"x": f(x(start)), "y": y(row) + 4, "width": f(w), "height": 16, "fill": _colour(doing), **outlined},
-                    title=t._("%(doing)s: %(start)s s to %(stop)s s", doing=clean(doing_words(doing, timeline, t)), start=f"{start:.3f}", stop=f"{stop:.3f}"))
+                    title=t._("%(doing)s: %(start)s s to %(stop)s s", doing=clean(doing_words(doing, timeline, t)), start=format(start, ".3f"), stop=format(stop, ".3f")))
         if lane.get("exit"):
             at, how = lane["exit"]
-            out.label(x(at) - 4, y(row) + 17, "\u2715", 11, title=t._("%(how)s at %(t)s s", how=t.said(how, lane.get("exit_words")), t=f"{at:.3f}"),
+            out.label(x(at) - 4, y(row) + 17, "\u2715", 11, title=t._("%(how)s at %(t)s s", how=t.said(how, lane.get("exit_words")), t=format(at, ".3f")),
                       fill="#5d4037", **{"font-weight": "bold"})
         for start, stop, doing in segments:
             w = x(stop) - x(start)
@@ -288,7 +288,7 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "", t: i18n.Trans
         if kind not in EVENT_COLOURS or (e.get("pid") not in rows and kind != "object") or (kind == "stdin" and not e.get("size")):
             continue
         colour = EVENT_COLOURS[kind]
-        tip = t._("%(text)s (%(t)s s)", text=event_text(e, t), t=f"{e['t']:.3f}")
+        tip = t._("%(text)s (%(t)s s)", text=event_text(e, t), t=format(e["t"], ".3f"))
         if kind in ("stdin", "eof", "signal"):  # the grader acts on a process: an arrow
             out.add("line", {"x1": f(x(e["t"])), "y1": y(0) + 14, "x2": f(x(e["t"])), "y2": y(rows[e["pid"]]) + 3, "stroke": colour,
                              "stroke-width": 1.5, "marker-end": f"url(#{arrow})"}, title=tip)
@@ -307,7 +307,7 @@ def svg(timeline: dict[str, Any], status: str = "", key: str = "", t: i18n.Trans
         vx = x(verdict["t"])
         out.add("line", {"x1": f(vx), "y1": top - 6, "x2": f(vx), "y2": axis - 4, "stroke": "#d32f2f", "stroke-dasharray": "4 3"})
     out.label(LABEL_W, axis + 10, t._("%(seconds)s s", seconds="0"), 10, fill="#777")
-    stamp = t._("%(seconds)s s", seconds=f"{end:.2f}")
+    stamp = t._("%(seconds)s s", seconds=format(end, ".2f"))
     out.label(LABEL_W + PLOT_W - width(stamp, 10), axis + 10, stamp, 10, fill="#777")
     _legend(out, legend_rows, axis + 30)
     return str(out)
@@ -359,7 +359,7 @@ def text(timeline: dict[str, Any], lines: int = 8, t: i18n.Translator | None = N
         for start, stop, doing in lane.get("segments") or []:
             parts.append(t._("%(doing)s %(start)s-%(stop)s s", doing=t._("ran") if doing == "running" else doing_words(doing, timeline, t),
                              start=f"{start:.2f}", stop=f"{stop:.2f}"))
-        tail = (t._("; %(how)s at %(t)s s", how=t.said(lane["exit"][1], lane.get("exit_words")), t=f"{lane['exit'][0]:.2f}") if lane.get("exit")
+        tail = (t._("; %(how)s at %(t)s s", how=t.said(lane["exit"][1], lane.get("exit_words")), t=format(lane["exit"][0], ".2f")) if lane.get("exit")
                 else t._("; still there at the end"))
         words, finding = holdings(lane, t)
         if finding:
@@ -369,7 +369,7 @@ def text(timeline: dict[str, Any], lines: int = 8, t: i18n.Translator | None = N
         out.append(clean(f"{lane_name(lane, t)}: " + (", ".join(parts[-4:]) or t._("too short to be seen")) + tail))
     verdict = next((e for e in timeline.get("events") or [] if e.get("kind") == "verdict"), None)
     if verdict is not None:
-        out.append(clean(t._("at %(t)s s %(verdict)s", t=f"{verdict['t']:.2f}", verdict=event_text(verdict, t))))
+        out.append(clean(t._("at %(t)s s %(verdict)s", t=format(verdict["t"], ".2f"), verdict=event_text(verdict, t))))
     return out
 
 
@@ -398,7 +398,8 @@ def replay(timeline: dict[str, Any], python: str = "", t: i18n.Translator | None
             command = shlex.join([_python(a, python) if n == 0 else a for n, a in enumerate(e.get("argv") or [])])
             fed = [f for f in events if f.get("pid") == pid and f.get("kind") == "stdin"]
             if pid in piped:
-                steps.append(t._("run %(program)s: %(command)s", program=who, command=f"{_feeder(fed)} | {command}" if fed else f"{command} < /dev/null"))
+                piped_command = f"{_feeder(fed)} | {command}" if fed else f"{command} < /dev/null"
+                steps.append(t._("run %(program)s: %(command)s", program=who, command=piped_command))
             else:
                 steps.append(t._("start %(program)s in a terminal of its own: %(command)s", program=who, command=command))
         elif pid in piped:
