@@ -84,6 +84,14 @@ def _sentence(template: str, values: dict[str, Any]) -> Sentence:
     return Sentence(template, **values)
 
 
+def sentence_of(words: Any) -> Sentence | None:
+    """The Sentence WORDS keep (``Sentence.data()``, as a record or another process has them),
+    its values that are sentences made Sentences again; None when WORDS is none."""
+    if not isinstance(words, dict) or not isinstance(words.get("template"), str):
+        return None
+    return _sentence(words["template"], {k: sentence_of(v) if isinstance(v, dict) else v for k, v in (words.get("values") or {}).items()})
+
+
 def _value_data(value: Any) -> Any:
     if isinstance(value, Sentence):
         return value.data()

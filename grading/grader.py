@@ -29,6 +29,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from . import rubric as rubric_mod
 from .rubric import Rubric, RubricError, SpecInfo
@@ -99,10 +100,17 @@ def manifest_error(path: Path, words: str = "ipc-grade") -> str | None:
     """What makes the implementation at PATH unusable as a whole (no directory, no ipc.toml, a
     manifest that does not parse or names unknown keys), said in the WORDS of ipc-grade or
     pytest; None when it can be graded, or when the grader cannot say (the run will)."""
+    return manifest_problem(path, words)[0]
+
+
+def manifest_problem(path: Path, words: str = "ipc-grade") -> tuple[str | None, dict[str, Any] | None]:
+    """manifest_error's answer, and its words (the sentence's template and values, for a report
+    in another language: i18n), or None for them."""
     try:
-        return json.loads(_ask("conformance.manifest", str(path), "--for", words))["error"]
+        answer = json.loads(_ask("conformance.manifest", str(path), "--for", words))
+        return answer["error"], answer.get("words") if isinstance(answer.get("words"), dict) else None
     except (GraderMissing, ValueError, KeyError, TypeError):
-        return None
+        return None, None
 
 
 def bundled(name: str) -> Path:

@@ -24,6 +24,7 @@ import pytest
 
 from conformance import CONTRACT_VERSION, __version__, deadline, locate
 from conformance.kernel import credentials, observe
+from conformance.outcomes import Sentence, plain
 from conformance.run import copies, evidence, integrity, isolation, leftovers, naming, runtime, schedule
 from conformance.run import sandbox as sandbox_mod
 from conformance.run.limits import Limits
@@ -169,28 +170,32 @@ def prepare(config: pytest.Config, impl: str, run_as: str) -> Run:
         if build is not None and not build["ok"]:
             for mechanism, why in build["why"].items():
                 m.problems[mechanism] = build_problem(m, build, mechanism, why)
+        build = plain(build)  # its sentences kept as words (build.words), for the workers and the record
         check_programs(m)
     reference = load(locate.bundled("reference"), python)
     reference.run_root = staged_reference
+    run_as_words, run_as_note = _run_as_words(box), _run_as_note(box)
     meta = {
         "grader": {"name": "ipc-conformance", "version": __version__},
         "contract_version": CONTRACT_VERSION,
         "started_at": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
         "deadline_scale": deadline.scale(),
         "hypothesis_profile": HYPOTHESIS_PROFILE,
-        "isolation": isolated,
+        "isolation": plain(isolated),
         "isolation_note": why_not,
-        "programs_run_as": _run_as_words(box),
+        "programs_run_as": plain(run_as_words),
         "programs_uid": box.uid if box else os.geteuid(),
-        "programs_run_as_note": _run_as_note(box),
+        "programs_run_as_note": plain(run_as_note),
         "programs_python": str(python),
-        "programs_python_note": runtime_note,
+        "programs_python_note": plain(runtime_note),
         "grader_files": protected,
         "build": build,
         "copies": _copies(m, built),
         "evidence_unavailable": unavailable,
         "schedule_control": controlled["words"] if controlled else "not prepared: the build failed",
         "machine": {"kernel": platform.release(), "arch": platform.machine(), "python": platform.python_version()},
+        "words": _words(isolation=isolated, programs_run_as=run_as_words, programs_run_as_note=run_as_note,
+                        programs_python_note=runtime_note, error=m.error),
     }
     return Run(
         run_id=run_id,
@@ -259,15 +264,21 @@ def _copies(m: Manifest, built: str | None) -> list[dict[str, Any]]:
     return copies.find(Path(built), copies.reference_files([reference, reference / "c"], [template, template / "c"]))
 
 
-def _run_as_words(box: sandbox_mod.Sandbox | None) -> str:
+def _words(**parts: Any) -> dict[str, Any]:
+    """The parts of the run's meta (and its ``error``) that are Sentences, as their data: the
+    record's ``meta.words`` (docs/run-record.md), which a report says in its own language."""
+    return {key: value.data() for key, value in parts.items() if isinstance(value, Sentence)}
+
+
+def _run_as_words(box: sandbox_mod.Sandbox | None) -> Sentence:
     if box is not None:
-        return "an unprivileged user id per grading process"
-    return "root (the grader's own user)" if os.geteuid() == 0 else "the grader's own user"
+        return Sentence("an unprivileged user id per grading process")
+    return Sentence("root (the grader's own user)") if os.geteuid() == 0 else Sentence("the grader's own user")
 
 
-def _run_as_note(box: sandbox_mod.Sandbox | None) -> str | None:
+def _run_as_note(box: sandbox_mod.Sandbox | None) -> Sentence | None:
     if box is None and os.geteuid() == 0:
-        return (
+        return Sentence(
             "--run-as none: the programs ran as root, with every privilege of the grader: they could "
             "read and change anything on this machine, and no process limit applied"
         )
@@ -287,7 +298,7 @@ def _protect_grader(config: pytest.Config, box: sandbox_mod.Sandbox | None, refe
     return "out of the programs' reach (an ACL denies their group), and watched (integrity.py)"
 
 
-def _programs_python(box: sandbox_mod.Sandbox | None, cwd: Path) -> tuple[Path, dict[str, str], str | None]:
+def _programs_python(box: sandbox_mod.Sandbox | None, cwd: Path) -> tuple[Path, dict[str, str], Sentence | None]:
     """The Python programs run under (runtime.py) that their user can run: the path, what its
     environment needs, and why none could be made (then python programs cannot start, and their
     specs are broken: the grader's fault, not charged)."""
@@ -304,7 +315,7 @@ def _programs_python(box: sandbox_mod.Sandbox | None, cwd: Path) -> tuple[Path, 
         if why is None:
             return rt.python, rt.env, None
         problems.append(why)
-    return python, env, "no Python the programs' user can run: " + "; ".join(problems)
+    return python, env, Sentence("no Python the programs' user can run: %(problems)s", problems="; ".join(problems))
 
 
 def _env(python: str | Path, python_env: dict[str, str], home: Path | None) -> dict[str, str]:

@@ -36,7 +36,7 @@ class Implementation:
         mechanism = mechanism or self.mechanism
         m = self.manifest
         if m.error:
-            raise SpecFailure(f"the manifest cannot be used: {m.error}", fix="Correct ipc.toml as the top of the report says.")
+            raise SpecFailure(Sentence("the manifest cannot be used: %(problem)s", problem=m.error), fix=Sentence("Correct ipc.toml as the top of the report says."))
         if mechanism in m.problems:
             raise SpecFailure(m.problems[mechanism])
         program = m.program(mechanism)

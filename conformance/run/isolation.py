@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 
+from conformance.outcomes import Sentence
 from conformance.settings import SETTINGS
 
 CLONE_NEWNS = 0x00020000
@@ -30,8 +31,10 @@ MS_PRIVATE = 1 << 18
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 
-PER_RUN_NAMES = "per-run names and keys"
-NAMESPACES = "private IPC namespace and /dev/shm (per-run names and keys inside)"
+#: The isolation, in words (Sentences: the record keeps them, docs/run-record.md, and a report says them in its language).
+PER_RUN_NAMES = Sentence("per-run names and keys")
+NAMESPACES = Sentence("private IPC namespace and /dev/shm (per-run names and keys inside)")
+IPC_NAMESPACE = Sentence("private IPC namespace (per-run names in /dev/shm)")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -52,7 +55,7 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
     )
 
 
-def enter_private_ipc() -> tuple[str, str | None]:
+def enter_private_ipc() -> tuple[Sentence, str | None]:
     """Try to isolate this process (and its future children); returns (isolation, why not)."""
     if threading.active_count() > 1:
         return PER_RUN_NAMES, "the grader already runs threads, so it cannot enter new namespaces"
@@ -72,8 +75,8 @@ def enter_private_ipc() -> tuple[str, str | None]:
         _mountable = True
     except OSError as exc:
         # the IPC namespace is private already; /dev/shm is shared: names still keep runs apart
-        return "private IPC namespace (per-run names in /dev/shm)" + network[0], f"could not mount a private /dev/shm ({exc.strerror})" + network[1]
-    return NAMESPACES + network[0], network[1] or None
+        return _with(IPC_NAMESPACE, network[0]), f"could not mount a private /dev/shm ({exc.strerror})" + network[1]
+    return _with(NAMESPACES, network[0]), network[1] or None
 
 
 #: Whether this process made its own mount namespace (so it may mount the mqueue file system).
@@ -107,9 +110,18 @@ def unmount_mqueue() -> None:
         _mqueue_mount = None
 
 
+def _with(ipc: Sentence, network: str) -> Sentence:
+    """The isolation: IPC's (ipc) and the network's (NETWORK, _private_network's words), as one sentence."""
+    if network == "without loopback":
+        return Sentence("%(ipc)s, a private network without loopback", ipc=ipc)
+    if network == "loopback only":
+        return Sentence("%(ipc)s, and a private network (loopback only)", ipc=ipc)
+    return ipc
+
+
 def _private_network() -> tuple[str, str]:
     """A network namespace of the run's own, with only loopback, up: no grading reaches another's
-    ports, nor anything beyond the machine. (words for the isolation, why not)"""
+    ports, nor anything beyond the machine. (the network's isolation for _with, why not)"""
     try:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
     except OSError as exc:
@@ -117,8 +129,8 @@ def _private_network() -> tuple[str, str]:
     try:
         _loopback_up()
     except OSError as exc:
-        return ", a private network without loopback", f"; loopback could not be brought up ({exc.strerror})"
-    return ", and a private network (loopback only)", ""
+        return "without loopback", f"; loopback could not be brought up ({exc.strerror})"
+    return "loopback only", ""
 
 
 def _loopback_up() -> None:

@@ -22,23 +22,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.outcomes import Sentence, one_after_another, plain, sentence_of
 from conformance.record import MECHANISMS
 
 from .keeper import Keeper
 
 MANIFEST = "ipc.toml"
-TEMPLATE_HINT = "copy student_template/ipc.toml as a starting point"
+TEMPLATE_HINT = Sentence("copy student_template/ipc.toml as a starting point")
 
 #: How a message names the implementation's directory and where a manifest comes from, in the
 #: words of the command the user ran (pytest's option, or ipc-grade's argument).
 WORDS = {
-    "pytest": ("the path given to --impl", TEMPLATE_HINT),
-    "ipc-grade": ("the PATH given to ipc-grade", "`ipc-grade new DIR` starts one from the template"),
+    "pytest": (Sentence("the path given to --impl"), TEMPLATE_HINT),
+    "ipc-grade": (Sentence("the PATH given to ipc-grade"), Sentence("`ipc-grade new DIR` starts one from the template")),
 }
 
 SECTIONS: dict[str, dict[str, str]] = {
-    "implementation": {"name": "a display name", "build": "a build command such as \"make\""},
-    "programs": {m: f"the command for {m}" for m in MECHANISMS},
+    "implementation": {"name": Sentence("a display name"), "build": Sentence("a build command such as \"make\"")},
+    "programs": {m: Sentence("the command for %(mechanism)s", mechanism=m) for m in MECHANISMS},
 }
 
 PYTHON_WORDS = ("python3", "python")
@@ -84,22 +85,35 @@ class Manifest:
 
     def to_data(self) -> dict[str, Any]:
         """This manifest as plain data (for another process: an xdist worker takes the
-        controller's checked manifest as it is, and never reads ipc.toml again)."""
-        data = asdict(self)
+        controller's checked manifest as it is, and never reads ipc.toml again): its error and
+        problems as plain text, and, where they are Sentences, as their words too."""
+        data = plain(asdict(self))
         data["root"] = str(self.root)
         data["run_root"] = None if self.run_root is None else str(self.run_root)
+        data["words"] = self.words()
         return data
+
+    def words(self) -> dict[str, Any]:
+        """The error and the problems that are Sentences, as their data: ``error``, ``problems``."""
+        return {
+            "error": self.error.data() if isinstance(self.error, Sentence) else None,
+            "problems": {m: p.data() for m, p in self.problems.items() if isinstance(p, Sentence)},
+        }
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Manifest:
         programs = {m: Program(**p) for m, p in data["programs"].items()}
         run_root = None if data["run_root"] is None else Path(data["run_root"])
-        return cls(**{**data, "root": Path(data["root"]), "programs": programs, "run_root": run_root, "problems": dict(data["problems"])})
+        words = data.get("words") or {}
+        problems = {m: sentence_of(words.get("problems", {}).get(m)) or p for m, p in data["problems"].items()}
+        error = sentence_of(words.get("error")) or data["error"]
+        fields = {k: v for k, v in data.items() if k != "words"}
+        return cls(**{**fields, "root": Path(data["root"]), "programs": programs, "run_root": run_root, "problems": problems, "error": error})
 
 
 def _suggest(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+    return Sentence("did you mean %(word)s? ", word=repr(close[0])) if close else ""
 
 
 def split_command(command: str, python: str | os.PathLike[str]) -> list[str]:
@@ -119,50 +133,51 @@ def load(root: str | os.PathLike[str], python: str | os.PathLike[str], words: st
     manifest = Manifest(root=root, name=root.name, python=str(python))
     file = manifest.file
     if not root.exists():
-        manifest.error = f"implementation directory {root} does not exist (check {given})"
+        manifest.error = Sentence("implementation directory %(path)s does not exist (check %(given)s)", path=str(root), given=given)
         return manifest
     if not root.is_dir():
-        manifest.error = f"{root} is a file, not an implementation directory (check {given}: the directory that holds {MANIFEST})"
+        manifest.error = Sentence("%(path)s is a file, not an implementation directory (check %(given)s: the directory that holds %(manifest)s)",
+                                  path=str(root), given=given, manifest=MANIFEST)
         return manifest
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        manifest.error = f"no manifest: {file} does not exist ({template})"
+        manifest.error = Sentence("no manifest: %(file)s does not exist (%(start)s)", file=str(file), start=template)
         return manifest
     except UnicodeDecodeError:
-        manifest.error = f"{file} is not UTF-8 text; save it as UTF-8"
+        manifest.error = Sentence("%(file)s is not UTF-8 text; save it as UTF-8", file=str(file))
         return manifest
     except tomllib.TOMLDecodeError as exc:
-        manifest.error = f"{file} is not valid TOML: {exc}; fix the syntax there"
+        manifest.error = Sentence("%(file)s is not valid TOML: %(problem)s; fix the syntax there", file=str(file), problem=str(exc))
         return manifest
     except OSError as exc:
-        manifest.error = f"cannot read {file}: {exc.strerror}"
+        manifest.error = Sentence("cannot read %(file)s: %(reason)s", file=str(file), reason=exc.strerror)
         return manifest
 
     errors: list[str] = []
     for section, value in data.items():
         if section not in SECTIONS:
-            errors.append(
-                f"unknown section [{section}] in {file}: {_suggest(section, list(SECTIONS))}"
-                f"the sections are [implementation] and [programs]"
-            )
+            errors.append(Sentence(
+                "unknown section [%(section)s] in %(file)s: %(suggestion)sthe sections are [implementation] and [programs]",
+                section=section, file=str(file), suggestion=_suggest(section, list(SECTIONS)),
+            ))
             continue
         if not isinstance(value, dict):
-            errors.append(f"{section} in {file} must be a table: write it as [{section}]")
+            errors.append(Sentence("%(section)s in %(file)s must be a table: write it as [%(section)s]", section=section, file=str(file)))
             continue
         for key, item in value.items():
             if key not in SECTIONS[section]:
-                errors.append(
-                    f"unknown key '{section}.{key}' in {file}: {_suggest(key, list(SECTIONS[section]))}"
-                    f"the keys of [{section}] are {', '.join(SECTIONS[section])}"
-                )
+                errors.append(Sentence(
+                    "unknown key '%(section)s.%(key)s' in %(file)s: %(suggestion)sthe keys of [%(section)s] are %(keys)s",
+                    section=section, key=key, file=str(file), suggestion=_suggest(key, list(SECTIONS[section])), keys=", ".join(SECTIONS[section]),
+                ))
             elif not isinstance(item, str) or not item.strip():
-                errors.append(
-                    f"'{section}.{key}' in {file} must be a non-empty string "
-                    f"({SECTIONS[section][key]}), not {item!r}"
-                )
+                errors.append(Sentence(
+                    "'%(section)s.%(key)s' in %(file)s must be a non-empty string (%(what)s), not %(value)s",
+                    section=section, key=key, file=str(file), what=SECTIONS[section][key], value=repr(item),
+                ))
     if errors:
-        manifest.error = "; ".join(errors)
+        manifest.error = one_after_another(errors, "; ")
         return manifest
 
     impl = data.get("implementation", {})
@@ -172,9 +187,9 @@ def load(root: str | os.PathLike[str], python: str | os.PathLike[str], words: st
         try:
             argv = split_command(command, manifest.python)
         except ValueError as exc:
-            manifest.problems[mechanism] = (
-                f"'programs.{mechanism}' in {file} cannot be split into words ({exc}): "
-                f"check its quotes"
+            manifest.problems[mechanism] = Sentence(
+                "'programs.%(mechanism)s' in %(file)s cannot be split into words (%(problem)s): check its quotes",
+                mechanism=mechanism, file=str(file), problem=str(exc),
             )
             continue
         manifest.programs[mechanism] = Program(mechanism, command, argv, interpreter=argv[:1] == [manifest.python])
@@ -193,7 +208,7 @@ def check_programs(manifest: Manifest) -> None:
 
 
 def _program_problem(manifest: Manifest, program: Program) -> str | None:
-    key = f"'programs.{program.mechanism}' in {manifest.file}"
+    key = Sentence("'programs.%(mechanism)s' in %(file)s", mechanism=program.mechanism, file=str(manifest.file))
     first = program.argv[0]
     if program.interpreter:
         script = next((w for w in program.argv[1:] if not w.startswith("-")), None)
@@ -201,20 +216,22 @@ def _program_problem(manifest: Manifest, program: Program) -> str | None:
             return None
         path = manifest.cwd / script
         if not path.is_file():
-            return f"{key} runs {script}, which does not exist in {manifest.root}: add it or fix the name"
+            return Sentence("%(key)s runs %(program)s, which does not exist in %(directory)s: add it or fix the name", key=key, program=script, directory=str(manifest.root))
         return None
     if "/" in first:
         path = (manifest.cwd / first).resolve()
         if not path.exists():
-            hint = " (is it made by the build?)" if manifest.build else ""
-            return f"{key} runs {first}, which does not exist in {manifest.root}{hint}: add it or fix the path"
+            if manifest.build:
+                return Sentence("%(key)s runs %(program)s, which does not exist in %(directory)s (is it made by the build?): add it or fix the path",
+                                key=key, program=first, directory=str(manifest.root))
+            return Sentence("%(key)s runs %(program)s, which does not exist in %(directory)s: add it or fix the path", key=key, program=first, directory=str(manifest.root))
         if path.is_dir() or not os.access(path, os.X_OK):
-            return f"{key} runs {first}, which is not executable: chmod +x {first}"
+            return Sentence("%(key)s runs %(program)s, which is not executable: chmod +x %(program)s", key=key, program=first)
         return None
     from shutil import which
 
     if which(first) is None:
-        return f"{key} runs {first!r}, which is not on PATH: give a path such as ./{first}"
+        return Sentence("%(key)s runs %(program)s, which is not on PATH: give a path such as ./%(name)s", key=key, program=repr(first), name=first)
     return None
 
 
@@ -240,7 +257,7 @@ def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] |
     try:
         argv = split_command(manifest.build, manifest.python)
     except ValueError as exc:
-        argv, result["status"] = [], f"cannot be split into words ({exc}): check its quotes"
+        argv, result["status"] = [], Sentence("cannot be split into words (%(problem)s): check its quotes", problem=str(exc))
     if argv and Path(argv[0]).name in ("make", "gmake") and not any(a in ("-k", "--keep-going") for a in argv):
         argv.insert(1, "--keep-going")  # a program that does not compile costs only its mechanism
     if argv:
@@ -251,22 +268,24 @@ def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] |
             status = proc.wait(BUILD_TIMEOUT, check_implemented=False)
             output = (proc.stdout.text() + proc.stderr.text()).strip()
             result["log"] = "\n".join(output.splitlines()[-BUILD_LOG_LINES:])
-            result["ok"], result["status"] = status.ok, str(status)
+            result["ok"], result["status"] = status.ok, status.words()
         except SpecTimeout:
-            result["status"] = f"did not finish within {BUILD_TIMEOUT:.0f} s"
+            result["status"] = Sentence("did not finish within %(seconds)s s", seconds=f"{BUILD_TIMEOUT:.0f}")
         except (SpecFailure, HarnessBroken) as exc:
-            result["status"] = f"could not start: {exc}"
+            result["status"] = Sentence("could not start: %(reason)s", reason=exc if isinstance(exc, Sentence) else str(exc))
         finally:
             taken = sup.keeper.stop()
             sup.teardown()
         if taken:
-            result["ok"], result["status"] = False, f"was stopped: {taken[0]}"
+            result["ok"], result["status"] = False, Sentence("was stopped: %(reason)s", reason=taken[0])
     elif not result["status"]:
-        result["status"] = "is empty"
+        result["status"] = Sentence("is empty")
     if not result["ok"]:
         why = unbuilt(manifest, started)
         result["cost"] = sorted(why, key=list(MECHANISMS).index)
         result["why"] = why
+    if isinstance(result["status"], Sentence):
+        result["words"] = {"status": result["status"].data()}
     return result
 
 
@@ -294,17 +313,17 @@ def unbuilt(manifest: Manifest, since: float) -> dict[str, str]:
             continue
         path = manifest.cwd / first
         if not path.exists():
-            out[mechanism] = f"the build did not make {first}"
+            out[mechanism] = Sentence("the build did not make %(program)s", program=first)
         elif path.stat().st_mtime < since:
-            out[mechanism] = f"the build did not make {first} (the file there is older than the build)"
+            out[mechanism] = Sentence("the build did not make %(program)s (the file there is older than the build)", program=first)
     return out
 
 
-def build_problem(manifest: Manifest, build: dict, mechanism: str, why: str) -> str:
+def build_problem(manifest: Manifest, build: dict, mechanism: str, why: str) -> Sentence:
     """What a spec of MECHANISM says when the failed BUILD did not make its program."""
-    return (
-        f"not graded: {why}, because the build `{build['command']}` ('implementation.build' in "
-        f"{manifest.file}) {build['status']}; its output is at the top of the report"
+    return Sentence(
+        "not graded: %(why)s, because the build `%(command)s` ('implementation.build' in %(file)s) %(status)s; its output is at the top of the report",
+        why=why, command=build["command"], file=str(manifest.file), status=build["status"],
     )
 
 
@@ -319,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         words = args[2]
     elif len(args) != 1:
         sys.exit(f"usage: python -m conformance.manifest PATH [--for {'|'.join(WORDS)}]")
-    json.dump({"error": load(args[0], sys.executable, words).error}, sys.stdout)
+    manifest = load(args[0], sys.executable, words)
+    json.dump({"error": manifest.error, "words": manifest.words()["error"]}, sys.stdout)
     print()
     return 0

@@ -10,24 +10,27 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from conformance.record import mechanism_order
 
 from ..late import final_score
-from ..render import pages
-from ..render.present import percent, points
+from ..render import i18n, pages
+from ..render.present import one_sentence, percent, points
 from .gradebook import HARNESS, Entry, maxima, mechanisms, out_of, pass_rates, subtotal
 
 if TYPE_CHECKING:
     from .similarity.model import Summary
 
 
-def render(entries: Sequence[Entry], title: str = "", links: bool = True, similarity: Summary | None = None) -> str:
+def render(entries: Sequence[Entry], title: str = "", links: bool = True, similarity: Summary | None = None, language: str | None = None) -> str:
     """The class page: pass rate of every spec, the score distribution, what broke the harness,
     the pairs SIMILARITY flagged (when given), and every submission (linking to its own report,
-    and to the side-by-side views, when LINKS)."""
+    and to the side-by-side views, when LINKS). In LANGUAGE, by default the records' (the
+    rubric's ``language``); the similarity section, for instructors only, stays in English."""
     entries = sorted(entries, key=lambda en: en.id)
+    t = i18n.translator(language if language is not None else _language(entries))
     counts: dict[str, int] = {}
     for en in entries:
         counts[en.status] = counts.get(en.status, 0) + 1
@@ -42,9 +45,10 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
         got = [subtotal(r, m) for r in graded]
         figures.append({
             "mechanism": m,
-            "mean": f"mean {points(round(statistics.fmean(got), 2))}/{points(top)}" if got else "graded by none",
+            "mean": t._("mean %(got)s/%(top)s", got=points(round(statistics.fmean(got), 2)), top=points(top)) if got else t._("graded by none"),
             "graded": len(got),
-            "histogram": histogram([percent(subtotal(r, m), out_of(r, m)) for r in graded], bins=5, width=320, height=160, label=f"{m}: % of its maximum"),
+            "histogram": histogram([percent(subtotal(r, m), out_of(r, m)) for r in graded], bins=5, width=320, height=160,
+                                   label=t._("%(mechanism)s: %% of its maximum", mechanism=m)),
         })
     mechs = mechanisms(entries)
     rows = []
@@ -55,7 +59,7 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
             "id": en.id,
             "total": final_score(rec),
             "max": rec.max_score,
-            "late": note if note and final_score(rec) != rec.score else None,
+            "late": t.sentence(note) if note and final_score(rec) != rec.score else None,
             "cells": [(subtotal(rec, m), out_of(rec, m)) if any(s.mechanism == m for s in rec.specs) else None for m in mechs],
             "status": en.status,
         })
@@ -66,9 +70,10 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
         entries=entries,
         counts=sorted(counts.items()),
         scores=scores,
-        distribution=histogram(scored),
+        distribution=histogram(scored, label=t._("score (%(percent)s of the maximum)", percent="%")),
         figures=figures,
-        rates=pass_rates(entries),
+        rates=[(spec_id, t.title(SimpleNamespace(id=spec_id, title=spec_title)), passed, graded) for spec_id, spec_title, passed, graded in pass_rates(entries)],
+        reasons={en.id: _reason(en, t) for en in entries},
         broke=[en for en in entries if en.status in HARNESS],
         regrades=[(en.id, en.record.regrade) for en in entries if en.record.regrade],
         similarity=similarity,
@@ -77,7 +82,28 @@ def render(entries: Sequence[Entry], title: str = "", links: bool = True, simila
         mechanisms=mechs,
         tops=tops,
         rows=rows,
+        lang=t.language,
+        _=t._,
+        ngettext=t.ngettext,
     )
+
+
+def _language(entries: Sequence[Entry]) -> str:
+    """The language the ENTRIES' reports are in (the rubric's, in every record), English when they differ."""
+    languages = {i18n.language_of(en.record) for en in entries}
+    return languages.pop() if len(languages) == 1 else "en"
+
+
+def _reason(entry: Entry, t: i18n.Translator) -> str:
+    """Why ENTRY was not graded to the end (Entry.reason), in T's language."""
+    rec = entry.record
+    said = i18n.localized(i18n.rendered_in(rec, t.language))  # the record's sentences, from its words
+    if rec.error:
+        return one_sentence(said.error or "")
+    if rec.meta.get("interrupt_note"):
+        return one_sentence(said.meta["interrupt_note"])
+    broken = [s.id for s in rec.specs if s.status == "broken"]
+    return t._("the grader failed on %(specs)s", specs=", ".join(broken)) if broken else ""
 
 
 def _similar_mechanisms(summary: Summary | None, graded: Sequence[str]) -> list[str]:

@@ -130,7 +130,7 @@ def report(rec: run_record.RunRecord, args: argparse.Namespace, targets: dict[st
     rec = i18n.rendered_in(rec, i18n.choose(getattr(args, "lang", None), rec.meta.get("language")))
     t = i18n.of(rec)
     if rec.error is not None and (not rec.specs or rec.meta.get("manifest_unusable")):  # nothing ran: its reason is all
-        print(t._("ipc-grade: could not grade %(path)s: %(reason)s", path=rec.implementation.get("path", ""), reason=rec.error), file=sys.stderr)
+        print(t._("ipc-grade: could not grade %(path)s: %(reason)s", path=rec.implementation.get("path", ""), reason=i18n.localized(rec).error), file=sys.stderr)
     elif not args.quiet:
         sys.stdout.write(terminal_report(rec, color=use_color(sys.stdout), show_hidden=args.show_hidden, columns=terminal_width(sys.stdout)))
         sys.stdout.flush()

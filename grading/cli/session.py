@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from conformance import record as run_record
 
@@ -27,6 +28,7 @@ from .. import grader, options
 from ..cpus import resolve_jobs
 from ..render import i18n
 from ..render import progress as progress_mod
+from ..render.i18n import N_
 from ..rubric import Rubric
 
 DEFAULT_SESSION_TIMEOUT = 1800.0
@@ -73,11 +75,11 @@ def grade(
     counting = progress and not verbose and keyword is None  # with -k, only the run knows
     known = grader.CatalogueQuestion() if counting else None
     try:
-        problem = grader.manifest_error(impl)
+        problem, words = grader.manifest_problem(impl)
         if problem is not None:
             if known is None and keyword is None:
                 known = grader.CatalogueQuestion()
-            return _unusable(implementation, problem, rubric, known, started)
+            return _unusable(implementation, problem, rubric, known, started, words)
         return _grade(impl, implementation, started, known, jobs=jobs, keyword=keyword, deadline_scale=deadline_scale,
                       session_timeout=session_timeout, verbose=verbose, extra_args=extra_args, rubric=rubric, run_as=run_as,
                       progress=progress, pytest_terminal=pytest_terminal, language=language)
@@ -161,8 +163,9 @@ def _grade(impl: Path, implementation: dict[str, str], started: float, known: gr
                 kind = kind or "bad-record"
     if rec is not None and reason is None:
         return rec
+    stopped = _stopped_words(session_timeout) if kind == "session-timeout" else None
     if rec is not None and kind == "session-timeout" and rec.meta.get("partial") and rec.specs:
-        return _cut_short(rec, reason, rubric, keyword, round(time.monotonic() - started, 3))
+        return _cut_short(rec, reason, rubric, keyword, round(time.monotonic() - started, 3), stopped)
     if reason is None:
         reason = "the grading run ended without a result: " + _last_lines(output)
         kind = "no-record"
@@ -170,6 +173,8 @@ def _grade(impl: Path, implementation: dict[str, str], started: float, known: gr
     specs = rec.specs if rec is not None else []
     meta = rec.meta if rec is not None else {}
     meta = {**meta, "duration_s": duration, "error_kind": kind}
+    if stopped is not None:
+        meta["words"] = {**(meta.get("words") or {}), "error": stopped}
     failed = run_record.failed_run(implementation, reason, specs, **meta)
     if rubric is not None:
         failed = rubric.apply(failed)
@@ -192,11 +197,16 @@ def _meta(started: float) -> dict:
     }
 
 
-def _unusable(implementation: dict[str, str], problem: str, rubric: Rubric | None, known: grader.CatalogueQuestion | None, started: float) -> run_record.RunRecord:
+def _unusable(implementation: dict[str, str], problem: str, rubric: Rubric | None, known: grader.CatalogueQuestion | None, started: float,
+              words: dict[str, Any] | None = None) -> run_record.RunRecord:
     """The record of a submission whose manifest cannot be used at all, made without a run: its
     reason, score 0, and every spec it would have graded (the catalogue's, as the rubric chooses
     them; none with -k, which only a run resolves) failed for that reason, as the plugin would
-    have failed them. No error_kind: the submission's fault, not the grader's run's."""
+    have failed them. No error_kind: the submission's fault, not the grader's run's. WORDS: the
+    reason's sentence as the record keeps it (meta ``words``, failure ``words``), for a report in
+    another language."""
+    message = f"the manifest cannot be used: {problem}"
+    said = {"observed": {"template": N_("the manifest cannot be used: %(problem)s"), "values": {"problem": words}}} if words else {}
     specs = []
     for info in _catalogue(known):
         if rubric is not None and not rubric.selects(info.id):
@@ -204,10 +214,12 @@ def _unusable(implementation: dict[str, str], problem: str, rubric: Rubric | Non
         specs.append(
             run_record.SpecResult(
                 id=info.id, mechanism=info.mechanism, title=info.title, status="failed", points=0.0,
-                max_points=info.points, hint=info.hint, message=f"the manifest cannot be used: {problem}",
+                max_points=info.points, hint=info.hint, message=message,
+                failure=run_record.Failure(observed=message, words=said) if said else None,
             )
         )
-    rec = run_record.failed_run(implementation, problem, specs, **_meta(started), manifest_unusable=True)
+    extra = {"words": {"error": words}} if words else {}
+    rec = run_record.failed_run(implementation, problem, specs, **_meta(started), manifest_unusable=True, **extra)
     return rubric.apply(rec) if rubric is not None else rec
 
 
@@ -230,9 +242,11 @@ def interrupted(rec: run_record.RunRecord | None, implementation: dict[str, str]
     for key in ("partial", "running", "planned"):
         meta.pop(key, None)
     planned = total or (rec.meta.get("planned") if rec is not None else None)
+    words = dict(meta.get("words") or {})
     if not reached:
         why = "the grading was interrupted (Ctrl-C) before any spec was decided: nothing was graded"
-        failed = run_record.failed_run(implementation, why, **meta)
+        words["error"] = {"template": N_("the grading was interrupted (Ctrl-C) before any spec was decided: nothing was graded"), "values": {}}
+        failed = run_record.failed_run(implementation, why, **{**meta, "words": words})
         return rubric.apply(failed) if rubric is not None else failed
     of = f" of {planned}" if planned else ""
     left = planned - len(reached) if planned else 0
@@ -240,6 +254,15 @@ def interrupted(rec: run_record.RunRecord | None, implementation: dict[str, str]
     meta["interrupt_note"] = (
         f"the grading was interrupted (Ctrl-C) after {len(reached)}{of} specs: the score counts only the specs decided{rest}"
     )
+    # the same, as words (meta ``words``): for a report in another language
+    others = ({"template": N_("; the other was not graded"), "values": {}} if left == 1 else
+              {"template": N_("; the other %(left)s were not graded"), "values": {"left": left}} if left > 1 else "")
+    words["interrupt_note"] = (
+        {"template": N_("the grading was interrupted (Ctrl-C) after %(reached)s of %(planned)s specs: the score counts only the specs decided%(rest)s"),
+         "values": {"reached": len(reached), "planned": planned, "rest": others}} if planned else
+        {"template": N_("the grading was interrupted (Ctrl-C) after %(reached)s specs: the score counts only the specs decided%(rest)s"),
+         "values": {"reached": len(reached), "rest": others}})
+    meta["words"] = words
     return run_record.RunRecord(implementation=rec.implementation, specs=list(reached), error=None, meta=meta)
 
 
@@ -253,10 +276,11 @@ def _partial(record_file: Path) -> run_record.RunRecord | None:
     return rec if rec.meta.get("partial") else None
 
 
-def _cut_short(rec: run_record.RunRecord, reason: str, rubric: Rubric | None, keyword: str | None, duration: float) -> run_record.RunRecord:
+def _cut_short(rec: run_record.RunRecord, reason: str, rubric: Rubric | None, keyword: str | None, duration: float,
+               words: dict[str, Any] | None = None) -> run_record.RunRecord:
     """A run the session timeout stopped: every verdict it reached stands, and every spec it
     did not reach is a timeout that says so (with -k, the specs it would have run are unknown:
-    only those reached are listed)."""
+    only those reached are listed). WORDS: REASON as a sentence's words (meta ``words``)."""
     reached = {s.id for s in rec.specs}
     missing = []
     if keyword is None:
@@ -273,12 +297,23 @@ def _cut_short(rec: run_record.RunRecord, reason: str, rubric: Rubric | None, ke
                     id=info.id, mechanism=info.mechanism, title=info.title, status="timeout", points=0.0,
                     max_points=points, hint=info.hint,
                     message=f"{reason}, before this spec was decided: the verdicts above were reached, this one was not.",
+                    failure=run_record.Failure(
+                        observed=f"{reason}, before this spec was decided: the verdicts above were reached, this one was not.",
+                        words={"observed": {"template": N_("%(reason)s, before this spec was decided: the verdicts above were reached, this one was not."),
+                                            "values": {"reason": words}}}) if words else None,
                 )
             )
     meta = {**rec.meta, "duration_s": duration, "error_kind": "session-timeout", "session_note": reason}
+    if words:
+        meta["words"] = {**(rec.meta.get("words") or {}), "session_note": words}
     for key in ("partial", "running", "planned"):
         meta.pop(key, None)
     return run_record.RunRecord(implementation=rec.implementation, specs=[*rec.specs, *missing], error=None, meta=meta)
+
+
+def _stopped_words(timeout: float) -> dict[str, Any]:
+    """What _wait says of a run the session timeout stopped, as a sentence's words (meta ``words``)."""
+    return {"template": N_("the grading run did not finish within %(seconds)s s and was stopped"), "values": {"seconds": f"{timeout:.0f}"}}
 
 
 def _wait(proc: subprocess.Popen, log: Path, *, end: float, timeout: float, tick: Callable[[], None]) -> tuple[str | None, str | None]:

@@ -265,10 +265,15 @@ def choose(given: str | None, course: str | None, environ: Mapping[str, str] | N
 
 
 def localized(record: RunRecord) -> RunRecord:
-    """RECORD with its specs' titles and hints in its language (the catalogue's, by spec id), for
-    a renderer; the record a renderer is given stays as it was (and the JSON record in English)."""
+    """RECORD with its specs' titles and hints in its language (the catalogue's, by spec id), and
+    the run's sentences it keeps as words (its ``words``: the isolation, whom programs ran as, why
+    the run could not grade; docs/run-record.md) said in it, for a renderer; the record a
+    renderer is given stays as it was (and the JSON record in English)."""
     t = of(record)
     if t.language == "en":
         return record
     specs = [dataclasses.replace(s, title=t.title(s), hint=t.hint(s.hint, s.id)) for s in record.specs]
-    return dataclasses.replace(record, specs=specs)
+    words = record.meta.get("words") if isinstance(record.meta.get("words"), dict) else {}
+    meta = {**record.meta, **{k: t.said(v, words.get(k)) for k, v in record.meta.items() if k in words and k != "error" and isinstance(v, str)}}
+    error = t.said(record.error, words.get("error")) if record.error is not None else None
+    return dataclasses.replace(record, specs=specs, meta=meta, error=error)

@@ -20,6 +20,7 @@ from conformance.record import CLEANUP_SPECS, STATUS, RunRecord, SpecResult, joi
 
 from ..rubric import points
 from . import i18n
+from .i18n import N_
 
 __all__ = [
     "Failure", "Group", "View", "clean", "failure", "message_text", "one_sentence", "percent", "plain", "points", "says_more",
@@ -200,7 +201,8 @@ class View:
             "It cost %(mechanisms)s: their programs were not made, so their specs are not graded; every other mechanism was graded.",
             len(cost), mechanisms=", ".join(cost),
         ) if cost else t._("Every program it should have made was there, so every mechanism was graded.")
-        said = t._("The build `%(command)s` failed: it %(status)s.", command=build.get("command", ""), status=build.get("status", ""))
+        status = t.said(build.get("status", ""), (build.get("words") or {}).get("status"))  # its words: manifest.run_build
+        said = t._("The build `%(command)s` failed: it %(status)s.", command=build.get("command", ""), status=status)
         return clean(f"{said} {costs}"), clean(build.get("log", ""))
 
     def evidence_notes(self) -> list[str]:
@@ -301,7 +303,7 @@ def failure(spec: SpecResult, language: str = "en") -> Failure:
         observed=clean(observed.strip("\n")).strip(),
         evidence=[clean(e) for e in parts.evidence],
         fix=clean(" ".join(p for p in (_consequence(parts.because, language), parts.fix) if p)),
-        transcript=_dedent(clean("\n".join(t.text() for t in parts.transcripts))),
+        transcript=_dedent(clean("\n".join(transcript_text(t, language) for t in parts.transcripts))),
         hint=spec.advice,
     )
 
@@ -339,8 +341,65 @@ def message_text(parts: Any, language: str = "en") -> str:
     lines += parts.evidence
     if parts.fix:
         lines.append(parts.fix)
-    lines += [tr.text() for tr in parts.transcripts]
+    lines += [transcript_text(tr, language) for tr in parts.transcripts]
     return "\n".join(lines)
+
+
+# --- a transcript, in the report's language ------------------------------------------------
+
+#: The labels of the programs the grader itself runs (conformance/run/, a spec), as a transcript names them.
+LABELS = (N_("the build"), N_("the strace probe"), N_("the evidence probe (cat)"), N_("the runtime probe"), N_("a short-lived process"))
+_LABEL = re.compile(r"(?P<who>your|the reference) `(?P<program>[^`]+)`(?P<rest>.*)", re.S)
+_ENDED = (
+    (re.compile(r"exited with status (?P<code>-?\d+)"), N_("exited with status %(code)s")),
+    (re.compile(r"killed by signal (?P<number>\d+) \((?P<signal>[^)]+)\)"), N_("killed by signal %(number)s (%(signal)s)")),
+)
+_STDIN_FAILED = re.compile(r"writing stdin failed after (?P<n>\d+) bytes: (?P<reason>.*)", re.S)
+#: Why writing a program's stdin failed, as conformance/run/process.py says it.
+STDIN_REASONS = (N_("the program had closed its stdin, or exited (EPIPE)"), N_("the grader had closed it"))
+_BINARY = re.compile(r"binary, (?P<n>\d+) bytes: (?P<dump>.*)", re.S)
+
+
+def transcript_text(tr: Any, language: str = "en") -> str:
+    """TR (record.Transcript) as plain text, as its ``text()`` lays it out, with the grader's own
+    words in LANGUAGE: who ran, the byte counts, "(empty)", the stdin note, how it ended. What
+    the program wrote stays as it wrote it (a hexdump's offsets and bytes too)."""
+    if language == "en":
+        return tr.text()
+    t = i18n.translator(language)
+    parts = [f"$ {tr.command}   (" + t._("%(label)s, pid %(pid)s", label=label_said(tr.label, t), pid=tr.pid) + ")"]
+    if tr.stdin_bytes:
+        parts.append(t._("stdin: %(n)s bytes written", n=tr.stdin_bytes))
+    if tr.stdin_note:
+        m = _STDIN_FAILED.fullmatch(tr.stdin_note)
+        reason = (t._(m["reason"]) if m["reason"] in STDIN_REASONS else m["reason"]) if m else ""
+        parts.append("stdin: " + (t._("writing stdin failed after %(n)s bytes: %(reason)s", n=m["n"], reason=reason) if m else tr.stdin_note))
+    for name, shown, length in (("stdout", tr.stdout, tr.stdout_bytes), ("stderr", tr.stderr, tr.stderr_bytes)):
+        binary = _BINARY.fullmatch(shown) if length else None
+        if binary:
+            shown = t._("binary, %(n)s bytes: %(dump)s", n=binary["n"], dump=binary["dump"])
+        parts.append(t._("%(stream)s (%(n)s bytes): %(shown)s", stream=name, n=length, shown=shown) if length else t._("%(stream)s: (empty)", stream=name))
+    if tr.status:
+        parts.append(next((t._(message, **m.groupdict()) for pattern, message in _ENDED if (m := pattern.fullmatch(tr.status))), tr.status))
+    return "\n".join("    " + p for p in parts)
+
+
+def label_said(label: str, t: i18n.Translator) -> str:
+    """LABEL, who a program is (``your `pipe relay```, ``the build``), as T says it: the
+    implementations' labels (implementation.py, with a host or ``(under strace)`` after them)
+    and the grader's own programs' (LABELS); any other as written."""
+    if t.language == "en":
+        return label
+    m = _LABEL.fullmatch(label)
+    if not m:
+        return t._(label) if label in LABELS else label
+    said = t._("your `%(program)s`", program=m["program"]) if m["who"] == "your" else t._("the reference `%(program)s`", program=m["program"])
+    host = re.fullmatch(r" on host (\S+)", m["rest"])
+    if host:
+        return t._("%(label)s on host %(host)s", label=said, host=host[1])
+    if m["rest"] == " (under strace)":
+        return t._("%(label)s (under strace)", label=said)
+    return said + m["rest"]
 
 
 def plain(f: Failure, *, hint: bool = True, language: str = "en") -> str:
