@@ -196,3 +196,28 @@ def test_an_interrupted_or_cut_short_run_says_why_in_korean():
     cut = session._cut_short(partial, reason, None, "pipe", 61.0, session._stopped_words(60))
     assert cut.meta["session_note"] == reason and "경고: 채점 실행이 60초 안에 끝나지 않아 중지되었습니다" in terminal.render(i18n.rendered_in(cut, "ko"))
     assert "WARNING: " + reason in terminal.render(i18n.rendered_in(cut, "en"))
+
+
+def test_a_spec_that_ran_out_of_its_time_budget_says_so_in_korean():
+    import signal as signals
+    from types import SimpleNamespace
+
+    import pytest
+    from _pytest.outcomes import Failed
+    from pytest_timeout import PYTEST_FAILURE_MESSAGE
+
+    from conformance.plugin import verdict
+
+    item = SimpleNamespace(stash=pytest.Stash(), funcargs={})
+    before = signals.signal(signals.SIGALRM, lambda signum, frame: pytest.fail(PYTEST_FAILURE_MESSAGE % 75))
+    try:
+        verdict.watch_interruption(item)
+        with pytest.raises(Failed) as interrupted:
+            signals.raise_signal(signals.SIGALRM)
+    finally:
+        signals.signal(signals.SIGALRM, before)
+    report = SimpleNamespace(when="call", passed=False)
+    _, message = verdict._status(item, report, SimpleNamespace(excinfo=SimpleNamespace(value=interrupted.value)))
+    failure = verdict._failure(item, interrupted.value, message)
+    assert message_text(failure, "en") == "the spec ran out of its time budget (Timeout (>75s) from pytest-timeout.)"
+    assert message_text(failure, "ko") == "스펙이 주어진 시간을 다 썼습니다(Timeout (>75s) from pytest-timeout.)"

@@ -22,7 +22,7 @@ from hypothesis.errors import Flaky
 
 from conformance import record as run_record
 from conformance.kernel import observe
-from conformance.outcomes import Explained, ProgramsInterfered, Status, status_of
+from conformance.outcomes import Explained, ProgramsInterfered, Sentence, Status, status_of
 from conformance.run import keeper
 from conformance.run.supervisor import Supervisor
 from conformance.run.timeline import Timeline
@@ -135,7 +135,7 @@ def _status(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[
     if isinstance(exc, pytest.skip.Exception):
         return Status.UNSUPPORTED, str(exc.msg)
     if isinstance(exc, pytest.fail.Exception) and exc is item.stash.get(INTERRUPTION, None):
-        return Status.TIMEOUT, f"the spec ran out of its time budget ({exc.msg})"
+        return Status.TIMEOUT, Sentence("the spec ran out of its time budget (%(reason)s)", reason=str(exc.msg))
     status = status_of(exc)
     if status is Status.BROKEN:
         return status, f"the harness failed ({type(exc).__name__}: {exc}): the grader's fault, not the submission's; an instructor regrades it."
@@ -169,7 +169,8 @@ def _failure(item: pytest.Item, exc: BaseException, message: str) -> run_record.
     """EXC's reasons as data, with the transcripts of the programs it names (or of the spec's
     last programs): whatever a spec raised, its failure shows what the programs did."""
     explained = _explained(exc)
-    parts = explained.parts() if explained is not None else run_record.Failure(observed=message)
+    said = {"observed": message.data()} if isinstance(message, Sentence) else {}  # a verdict's own sentence (_status), as words
+    parts = explained.parts() if explained is not None else run_record.Failure(observed=message, words=said)
     notes = student_notes(exc) + ([FLAKY] if isinstance(exc, Flaky) else [])
     if notes:
         parts.done = "\n".join([parts.done, *notes]).strip()
