@@ -221,3 +221,19 @@ def test_a_spec_that_ran_out_of_its_time_budget_says_so_in_korean():
     failure = verdict._failure(item, interrupted.value, message)
     assert message_text(failure, "en") == "the spec ran out of its time budget (Timeout (>75s) from pytest-timeout.)"
     assert message_text(failure, "ko") == "스펙이 주어진 시간을 다 썼습니다(Timeout (>75s) from pytest-timeout.)"
+
+
+def test_the_schedules_guarantee_is_said_in_korean_from_its_words():
+    from conformance.run.schedule import control
+
+    record = {"seed": "0x7819", "schedules": 36, "depths": {"0": 18, "1": 5, "2": 5}, "tasks": 2, "processes": 2, "choices": 40020,
+              "bounds": {"1": 0.96875, "2": 6.2e-05}, "control": "points"}
+    control.state_guarantee(record)
+    assert record["guarantee"] == ("36 schedules (seed 0x7819) of 2 processes and up to 40020 scheduling points explored, every one passed: "
+                                   "by PCT's bound, a race of depth 1 is found with probability at least 0.968, one of depth 2 with probability at least 0.000062.")
+    spec = run_record.SpecResult(id="shm.counter-exact", mechanism="shm", title="", status="passed", points=1.0, max_points=1.0,
+                                 schedule=json.loads(json.dumps(record)))
+    rec = run_record.RunRecord(implementation={"path": "/a", "name": "a"}, specs=[spec], meta={"language": "ko"})
+    assert ("shm.counter-exact의 스케줄: 스케줄 36개(시드 0x7819): 프로세스 2개, 스케줄링 지점 최대 40020개에 대해 탐색했고, 모두 통과했습니다: "
+            "PCT의 한계에 따르면 깊이 1의 경쟁 조건은 최소 0.968의 확률로 찾고, 깊이 2의 경쟁 조건은 최소 0.000062의 확률로 찾습니다.") in terminal.render(rec)
+    assert "Schedules of shm.counter-exact: " + record["guarantee"] in terminal.render(i18n.rendered_in(rec, "en"))

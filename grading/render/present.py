@@ -219,7 +219,7 @@ class View:
     def schedules(self) -> list[str]:
         """A sentence per shown spec that controlled how its programs' processes interleave
         (its ``schedule``, docs/schedules.md): what it explored, its seed, what that guarantees."""
-        return [clean(self.t._("Schedules of %(spec)s: %(guarantee)s", spec=s.id, guarantee=s.schedule["guarantee"]))
+        return [clean(self.t._("Schedules of %(spec)s: %(guarantee)s", spec=s.id, guarantee=self.t.said(s.schedule["guarantee"], s.schedule.get("guarantee_words"))))
                 for s in self.specs if s.schedule and s.schedule.get("guarantee")]
 
     def problems(self) -> list[SpecResult]:

@@ -239,7 +239,7 @@ class Explorer:
         self.supervisor.schedule = record
         if control.startswith("none"):
             record.update(schedules=0, why=control.partition(": ")[2])
-            record["guarantee"] = guarantee_words(record)
+            state_guarantee(record)
             return
         if control == "calls":
             record["why"] = self.setup.kinds.get(self.mechanism, "") and "its build did not take the flags that add points at shared-memory accesses: only its IPC calls are points"
@@ -264,14 +264,14 @@ class Explorer:
                     stats = self._one(scenario, plan, i, sock_dir)
                 except _Uncontrolled as exc:
                     record.update(control="none", why=str(exc), schedules=0)
-                    record["guarantee"] = guarantee_words(record)
+                    state_guarantee(record)
                     return
                 except (SpecFailure, SpecTimeout) as exc:
                     stats = self._last_stats
                     self._count(counts, by_depth, outside, plan, stats)
                     record.update(self._summary(counts, by_depth, outside, len(plans), started))
                     record["failing"] = {"seed": str(plan), "index": i + 1, "depth": plan.depth}
-                    record["guarantee"] = guarantee_words(record)
+                    state_guarantee(record)
                     raise self._explained(exc, plan, i, budget, only is not None) from None
                 self._count(counts, by_depth, outside, plan, stats)
                 k_seen = max(k_seen, stats.choices)
@@ -280,7 +280,7 @@ class Explorer:
                     break
         finally:
             record.update(self._summary(counts, by_depth, outside, len(plans), started))
-            record["guarantee"] = guarantee_words(record)
+            state_guarantee(record)
             if only is not None:
                 record["replayed"] = str(only)
 
@@ -358,29 +358,41 @@ class Explorer:
         return out
 
 
-def guarantee_words(record: dict[str, Any]) -> str:
+def state_guarantee(record: dict[str, Any]) -> None:
+    """Put RECORD's guarantee in it: ``guarantee`` (its text) and ``guarantee_words`` (its
+    words, for a report in another language: docs/run-record.md)."""
+    said = guarantee_words(record)
+    record["guarantee"], record["guarantee_words"] = str(said), said.data()
+
+
+def guarantee_words(record: dict[str, Any]) -> Sentence:
     """The one sentence a report states for a spec's exploration (docs/schedules.md)."""
     if record.get("control") == "none":
-        return f"Ran without schedule control: {record.get('why') or 'control is not possible here'}."
+        return Sentence("Ran without schedule control: %(why)s.", why=record.get("why") or Sentence("control is not possible here"))
     n = record.get("schedules", 0)
     if record.get("replayed"):
-        head = f"Replayed schedule {record['replayed']} alone"
+        head = Sentence("Replayed schedule %(seed)s alone", seed=record["replayed"])
     else:
-        head = f"{n} schedule{'s' if n != 1 else ''} (seed {record['seed']})"
+        head = Sentence("%(n)s schedules (seed %(seed)s)", n=n, seed=record["seed"]) if n != 1 else Sentence("%(n)s schedule (seed %(seed)s)", n=n, seed=record["seed"])
     processes, tasks = record.get("processes", 0), record.get("tasks", 0)
-    who = f"{processes} process{'es' if processes != 1 else ''}" + (f" ({tasks} tasks, counting threads and the grader's own steps)" if tasks != processes else "")
-    shape = f"of {who} and up to {record.get('choices', 0)} scheduling points"
+    who = Sentence("%(n)s processes", n=processes) if processes != 1 else Sentence("%(n)s process", n=processes)
+    if tasks != processes:
+        who = Sentence("%(processes)s (%(tasks)s tasks, counting threads and the grader's own steps)", processes=who, tasks=tasks)
+    shape = Sentence("of %(who)s and up to %(choices)s scheduling points", who=who, choices=record.get("choices", 0))
     failing = record.get("failing")
     if failing:
-        return f"{head} {shape} explored; schedule {failing['index']} ({failing['seed']}) made it fail, and replays it exactly."
+        return Sentence("%(head)s %(shape)s explored; schedule %(index)s (%(seed)s) made it fail, and replays it exactly.",
+                        head=head, shape=shape, index=failing["index"], seed=failing["seed"])
     bounds = record.get("bounds", {})
-    said = [f"{'a race' if not i else 'one'} of depth {d} {'is found ' if not i else ''}with probability at least {probability_words(bounds.get(str(d), 0.0))}"
+    said = [Sentence("one of depth %(depth)s with probability at least %(probability)s", depth=d, probability=probability_words(bounds.get(str(d), 0.0))) if i else
+            Sentence("a race of depth %(depth)s is found with probability at least %(probability)s", depth=d, probability=probability_words(bounds.get(str(d), 0.0)))
             for i, d in enumerate(d for d in STATED if record.get("depths", {}).get(str(d)))]
-    calls = " (points at its IPC calls only: its build did not take the flags for shared-memory accesses)" if record.get("control") == "calls" else ""
-    limited = f", stopped at the time limit after {n} of {record.get('budget')}" if record.get("time_limited") else ""
-    outside = f"; {record['outside']} wait(s) outside control" if record.get("outside") else ""
-    bound = f": by PCT's bound, {', '.join(said)}" if said else ""
-    return f"{head} {shape} explored{calls}{limited}, every one passed{bound}{outside}."
+    calls = Sentence(" (points at its IPC calls only: its build did not take the flags for shared-memory accesses)") if record.get("control") == "calls" else ""
+    limited = Sentence(", stopped at the time limit after %(n)s of %(budget)s", n=n, budget=record.get("budget")) if record.get("time_limited") else ""
+    outside = Sentence("; %(n)s wait(s) outside control", n=record["outside"]) if record.get("outside") else ""
+    bound = Sentence(": by PCT's bound, %(said)s", said=one_after_another(said, ", ")) if said else ""
+    return Sentence("%(head)s %(shape)s explored%(calls)s%(limited)s, every one passed%(bound)s%(outside)s.",
+                    head=head, shape=shape, calls=calls, limited=limited, bound=bound, outside=outside)
 
 
 def fingerprint(root: Path) -> str:
@@ -396,4 +408,4 @@ def fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-__all__ = ["DEPTHS", "Controlled", "Explorer", "Setup", "fingerprint", "guarantee_words"]
+__all__ = ["DEPTHS", "Controlled", "Explorer", "Setup", "fingerprint", "guarantee_words", "state_guarantee"]
