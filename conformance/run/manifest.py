@@ -270,9 +270,9 @@ def run_build(manifest: Manifest, user: int | None = None, env: dict[str, str] |
             result["log"] = "\n".join(output.splitlines()[-BUILD_LOG_LINES:])
             result["ok"], result["status"] = status.ok, status.words()
         except SpecTimeout:
-            result["status"] = Sentence("did not finish within %(seconds)s s", seconds=f"{BUILD_TIMEOUT:.0f}")
+            result["status"] = Sentence("did not finish within %(seconds)s s", seconds=format(BUILD_TIMEOUT, ".0f"))
         except (SpecFailure, HarnessBroken) as exc:
-            result["status"] = Sentence("could not start: %(reason)s", reason=exc if isinstance(exc, Sentence) else str(exc))
+            result["status"] = Sentence("could not start: %(reason)s", reason=str(exc))
         finally:
             taken = sup.keeper.stop()
             sup.teardown()
