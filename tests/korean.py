@@ -68,7 +68,7 @@ def without_output(rec: run_record.RunRecord) -> run_record.RunRecord:
 
     def quiet(spec: run_record.SpecResult) -> run_record.SpecResult:
         if spec.timeline:
-            events = [{**e, "preview": ""} if "preview" in e else e for e in spec.timeline.get("events", [])]
+            events = [_quiet_event(e) for e in spec.timeline.get("events", [])]
             spec = dataclasses.replace(spec, timeline={**spec.timeline, "events": events})
         if spec.failure is None:
             return spec
@@ -76,6 +76,16 @@ def without_output(rec: run_record.RunRecord) -> run_record.RunRecord:
         return dataclasses.replace(spec, failure=dataclasses.replace(spec.failure, transcripts=transcripts))
 
     return dataclasses.replace(rec, specs=[quiet(s) for s in rec.specs], implementation={**rec.implementation, "name": "impl"})
+
+
+def _quiet_event(event: dict) -> dict:
+    """EVENT without the bytes it shows (its preview, also among its sentence's values)."""
+    if "preview" not in event:
+        return event
+    words = event.get("words")
+    if isinstance(words, dict) and "preview" in words.get("values", {}):
+        words = {**words, "values": {**words["values"], "preview": ""}}
+    return {**event, "preview": "", **({"words": words} if words is not None else {})}
 
 
 def english_in_korean(rec: run_record.RunRecord) -> dict[str, list[str]]:
@@ -121,13 +131,17 @@ class _Text(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIP:
             self._skipping += 1
+        if tag == "code":  # a code span, as the text reports write it
+            self.parts.append("`")
         for name, value in attrs:  # what a reader sees of a tag: its title and alt text
             if name in ("title", "alt", "aria-label") and value:
-                self.parts.append(value)
+                self.parts.append(f" {value} ")
 
     def handle_endtag(self, tag):
         if tag in self.SKIP and self._skipping:
             self._skipping -= 1
+        if tag == "code":
+            self.parts.append("`")
 
     def handle_data(self, data):
         if not self._skipping:
@@ -137,4 +151,4 @@ class _Text(HTMLParser):
 def _html_text(page: str) -> str:
     parser = _Text()
     parser.feed(page)
-    return html.unescape("\n".join(parser.parts))
+    return html.unescape("".join(parser.parts))

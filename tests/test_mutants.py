@@ -9,6 +9,7 @@ import tomllib
 import pytest
 from harness import MUTANTS as MUTANTS_DIR
 from harness import grade, mutants
+from korean import assert_korean
 from test_messages import assert_names_cause, assert_no_overlapping_labels, assert_pictures
 
 from conformance import locate
@@ -42,6 +43,7 @@ def test_mutant_is_caught(mutant, tmp_path):
     assert_names_cause(mutant, rec)
     assert_pictures(rec)
     assert_no_overlapping_labels(rec)
+    assert_korean(rec)  # every sentence a student reads of it, in every format, in Korean too
 
 
 #: What no report may show a student: Hypothesis's and the grader's internals, raw control bytes.
