@@ -32,7 +32,7 @@ ENGLISH = re.compile(rf"(?<![A-Za-z]){WORD}(?:[ ,:;]+{WORD}){{{RUN - 1},}}(?![A-
 #: What is English by nature, taken out before looking (each replaced by a space).
 ALLOWED = [
     re.compile(r"`[^`\n]*`"),  # code spans: a program's label, a command, a call
-    re.compile(r"\bb?'(?:[^'\\\n]|\\.)*'"),  # quoted values and bytes reprs
+    re.compile(r"(?<![A-Za-z])b?'(?:[^'\\\n]|\\.)*'"),  # quoted values and bytes reprs (also in a list: ['a'])
     re.compile(r'"(?:[^"\\\n]|\\.)*"'),
     re.compile(r"https?://\S+"),
     re.compile(r"(?m)^\s*\$ .*$"),  # a transcript's command line
@@ -121,7 +121,10 @@ def _strings(value) -> list[str]:
 
 
 class _Text(HTMLParser):
-    SKIP = {"script", "style"}
+    """A page's text as its reader reads it; a code element is code (the page says so), kept as a
+    code span, whatever it holds (a step by hand is a sentence around a command, in one)."""
+
+    SKIP = {"script", "style", "code"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -131,8 +134,8 @@ class _Text(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIP:
             self._skipping += 1
-        if tag == "code":  # a code span, as the text reports write it
-            self.parts.append("`")
+        if tag == "code":
+            self.parts.append(" `code` ")
         for name, value in attrs:  # what a reader sees of a tag: its title and alt text
             if name in ("title", "alt", "aria-label") and value:
                 self.parts.append(f" {value} ")
@@ -140,8 +143,6 @@ class _Text(HTMLParser):
     def handle_endtag(self, tag):
         if tag in self.SKIP and self._skipping:
             self._skipping -= 1
-        if tag == "code":
-            self.parts.append("`")
 
     def handle_data(self, data):
         if not self._skipping:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from harness import ROOT, grade
+from korean import english_in_korean
 
 from conformance import locate
 from conformance.kernel import observe
@@ -70,3 +71,4 @@ def test_the_reference_passes_every_spec_when_sandboxed(tmp_path):
     failed = {s.id: s.message[:300] for s in rec.specs if s.status not in ("passed", "unsupported")}
     assert not failed, failed
     assert _left(rec) == []
+    assert not english_in_korean(rec)  # its report read in Korean, every format: the header, the schedules' guarantees

@@ -13,6 +13,7 @@ import os
 
 import pytest
 from harness import ROOT, grade
+from korean import english_in_korean
 
 from conformance import locate
 
@@ -38,6 +39,7 @@ def test_the_template_is_not_implemented_the_same_way_every_run(tmp_path):
         _assert_judged(rec, {"not-implemented", "unsupported"})
     assert len({rec.max_score for rec in runs}) == 1, [rec.max_score for rec in runs]
     assert _statuses(runs[0]) == _statuses(runs[1])
+    assert not english_in_korean(runs[0])  # a student starting out reads it in Korean too, in every format
 
 
 @pytest.mark.slow

@@ -160,7 +160,9 @@ def _with_picture(test: dict[str, Any], s: SpecResult, budget: list[int], t: i18
 
 def _output(s: SpecResult, t: i18n.Translator) -> str:
     if s.status == "passed":
-        return t._("Passed.") + (f" {clean(s.schedule['guarantee'])}" if s.schedule and s.schedule.get("guarantee") else "")
+        if s.schedule and s.schedule.get("guarantee"):  # what the schedules explored: said in the report's language
+            return t._("Passed.") + " " + clean(t.said(s.schedule["guarantee"], s.schedule.get("guarantee_words")))
+        return t._("Passed.")
     status = s.status if t.language == "en" else t.status(s.info.words)
     lines = [t._("Status: %(status)s", status=status) + (" (" + t._("required") + ")" if s.required else "")]
     if s.info.note:

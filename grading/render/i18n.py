@@ -200,6 +200,9 @@ def N_(message: str) -> str:
 #: conformance/run/process.py and implementation.py), read back into their values.
 SENTENCES = [
     (re.compile(r"your `(?P<program>[^`]+)` says: not implemented"), N_("your `%(program)s` says: not implemented")),
+    # the same, of a program started under strace (run/trace.py) or on another host (the socket specs' peers)
+    (re.compile(r"your `(?P<program>[^`]+)` \(under strace\) says: not implemented"), N_("your `%(program)s` (under strace) says: not implemented")),
+    (re.compile(r"your `(?P<program>[^`]+)` on host (?P<host>\S+) says: not implemented"), N_("your `%(program)s` on host %(host)s says: not implemented")),
     (re.compile(r'(?P<file>.+) has no \[programs\] entry for (?P<mechanism>\w+): add (?P=mechanism) = "<command>" to implement it'),
      N_('%(file)s has no [programs] entry for %(mechanism)s: add %(mechanism)s = "<command>" to implement it')),
     # the late policy's and the submission limit's notes (grading/late.py) and a rubric's rescaled total (rubric.py)
