@@ -15,6 +15,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from conformance.outcomes import Sentence
+
 from . import observe
 
 INET_TABLES = ("tcp", "tcp6", "udp", "udp6")
@@ -173,8 +175,13 @@ class Held:
     """None when no table we read lists the inode (a netlink or raw socket, say)."""
 
     def __str__(self) -> str:
-        what = str(self.socket) if self.socket else f"{self.fd.target}, in none of /proc/{self.pid}/net/{{{','.join(TABLES)}}}"
-        return f"pid {self.pid} fd {self.fd.fd}: {what}"
+        return str(self.words())
+
+    def words(self) -> Sentence:
+        """This descriptor for a message: what the tables say it is, or that none lists it."""
+        tables = f"/proc/{self.pid}/net/{{{','.join(TABLES)}}}"
+        what = str(self.socket) if self.socket else Sentence("%(target)s, in none of %(tables)s", target=self.fd.target, tables=tables)
+        return Sentence("pid %(pid)s fd %(fd)s: %(what)s", pid=self.pid, fd=self.fd.fd, what=what)
 
 
 def held(pids: Iterable[int], tables: Iterable[str] = TABLES) -> list[Held]:

@@ -390,8 +390,8 @@ def list_held(sockets: list[netstat.Held], limit: int = 6) -> str:
     """SOCKETS for a message: the first LIMIT of them, and how many more."""
     if not sockets:
         return Sentence("no socket at all")
-    shown = "; ".join(str(h) for h in sockets[:limit])
-    return shown + (f"; and {len(sockets) - limit} more" if len(sockets) > limit else "")
+    shown = one_after_another([h.words() for h in sockets[:limit]], "; ")
+    return Sentence("%(shown)s; and %(n)s more", shown=shown, n=len(sockets) - limit) if len(sockets) > limit else shown
 
 
 class Stalled(Exception):
@@ -448,7 +448,7 @@ class NetnsPair:
         return side.supervisor.spawn(
             side.argv(*args),
             cwd=str(side.manifest.cwd),
-            label=f"{side.label(args)} on host {self.server_addr if ns == self.server_ns else self.client_addr}",
+            label=Sentence("%(label)s on host %(host)s", label=side.label(args), host=self.server_addr if ns == self.server_ns else self.client_addr),
             capture_limit=capture_limit,
             netns=self.path(ns),
             grader_chose=side.chose_program(),
