@@ -184,3 +184,97 @@ def test_a_python_line_that_stores_a_global_is_a_store_point():
     bump = next(c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == "bump")
     assert store_lines(bump) == {8}  # `counter = value`; not `value = counter + 1`, a read
     assert P.OP["store"] in P.STORES and P.OP["store"] not in P.WAITS
+
+
+def _msg(**fields: int) -> P.Msg:
+    return P.Msg.parse(P.pack(**fields))
+
+
+def test_a_failing_spinning_and_uncontrolled_schedule_is_said_in_korean(tmp_path):
+    """What schedule control says (docs/schedules.md) is said in the report's language: the
+    waits of a schedule that deadlocked (its tasks' labels, their calls and objects), a task that
+    spins or polls, a program that never reached the scheduler, the steps of a failing schedule
+    (who, what, on) and the waits outside control: Sentences, whose words the record keeps
+    beside the English, so a Korean report of it has no English sentence left."""
+    import json
+    import os
+    import socket
+
+    from korean import english_in_korean, english_sentences
+
+    from conformance import record as run_record
+    from conformance.outcomes import Sentence, SpecDeadlock
+    from conformance.run.schedule import scheduler as scheduling
+    from conformance.run.schedule.tasks import Act, object_words, waits_words
+    from conformance.run.schedule.trail import timeline_steps
+    from grading.render import i18n
+
+    ko = i18n.translator("ko")
+    gone = 1 << 22  # pids no process has here: /proc shows none of them
+    sched = scheduling.Scheduler(Plan(0, 1, 1), str(tmp_path / "s"))
+    conns = [socket.socketpair() for _ in range(3)]
+    try:
+        with sched._lock:  # as the scheduler's thread does
+            parent = sched._register(conns[0][0], _msg(type=P.T_HELLO, pid=gone, tid=gone))
+            parent.label = Sentence("%(program)s (pid %(pid)s)", program=Sentence("your `%(program)s`", program="buffer consume"), pid=gone)
+            child = sched._register(conns[1][0], _msg(type=P.T_HELLO, pid=gone + 1, tid=gone + 1, flags=P.F_FORKED), parent)
+            thread = sched._register(conns[2][0], _msg(type=P.T_HELLO, pid=gone, tid=gone + 2, flags=P.F_THREAD), parent)
+            ino = os.stat("/").st_ino + (1 << 40)  # no object in /dev/shm: its inode, in words
+            parent.state, parent.waits = "blocked", waits_words(_msg(op=P.OP["sem_wait"], kind=P.K["mem"], kb=ino, kc=8, deadline=5))
+            child.state, child.waits = "blocked", waits_words(_msg(op=P.OP["sigwait"]))
+            thread.state = "new"
+            objects = [object_words(_msg(op=P.OP[op], kind=P.K[kind], ka=7, arg=12)) for op, kind in
+                       (("line", "none"), ("msgrcv", "msq"), ("semop", "sysvsem"), ("forked", "none"), ("read", "pmem"))]
+            waits = [*sched.waiting(), *(waits_words(_msg(op=P.OP[op], kind=P.K["msq"], ka=3)) for op in ("wait", "sleep", "join"))]
+            sched._grant(Act("the grader's step", lambda: None), 1)
+            child.woken = True
+            sched._grant(child, 2)
+            child.state = "blocked"
+            sched._grant(child, 3, timeout=True)
+            sched._grant(thread, 4)
+            sched._spinning(thread, scheduling.spins_words(Sentence("%(n)s scheduling points in a row", n=99)))
+            spun = sched.spinning
+            sched._spinning(child, Sentence("it polls: it woke from %(n)s timed waits in a row with nothing else to do", n=20))
+            polled = sched.spinning
+        assert not sched.expect(gone + 3, Sentence("your `%(program)s`", program="buffer produce"), 0.05)
+        never = sched.stats.uncontrolled[-1]
+    finally:
+        sched.close()
+        for a, b in conns:
+            a.close(), b.close()
+    assert str(waits[0]).startswith(f"your `buffer consume` (pid {gone}): waits in sem_wait on shared memory inode {ino} at offset 8 (with a deadline)")
+    assert f"pid {gone + 1} (child of pid {gone}): waits in a wait for a signal" in waits and f"pid {gone} thread 2: new" in waits
+    assert spun == (f"pid {gone} thread 2: it spins: it used more than 0.25 s of CPU over 99 scheduling points in a row without waiting (a loop "
+                    "that polls instead of sleeping in a call that waits), so the grader cannot choose how it interleaves with the others")
+    assert never == f"your `buffer produce` (pid {gone + 3}) never reached the scheduler"
+    steps = timeline_steps(sched.trail, sched.cut)["steps"]
+    assert [(s["who"], s["what"]) for s in steps] == [("the grader", "the grader's step"), (f"pid {gone + 1} (child of pid {gone})", "tries its wait again"),
+                                                      (f"pid {gone + 1} (child of pid {gone})", "its wait's deadline passed"), (f"pid {gone} thread 2", "starts")]
+    # what the record keeps in words, said in Korean: no English sentence left
+    said = [ko.said(str(s), s.data()) for s in [*objects, *waits, spun, polled, never]]
+    said += [ko.said(s[k], s.get(f"{k}_words")) for s in steps for k in ("who", "what") if k != "what" or s["who"] != "the grader"]
+    assert all(not english_sentences(s) for s in said), [s for s in said if english_sentences(s)]
+    assert not any("pid" in s and "child of" in s for s in said)
+    # a record: a spec that failed under a schedule (a deadlock), one whose task spun, one a program never reached
+    explorer = control.Explorer.__new__(control.Explorer)
+    explorer.spec_id = "buffer.no-loss-no-duplicates"
+    deadlock = SpecDeadlock(Sentence("%(doing)s never finished: under this schedule every process came to wait for another, and none can go on.",
+                                     doing=Sentence("the consumer")), evidence=[Sentence("%(sentence)s.", sentence=w) for w in waits])
+    failed = explorer._explained(deadlock, Plan(5, 2, 40), 3, 40, False)
+    summary = control.Explorer._summary({"tasks": 3, "processes": 2, "points": 80, "choices": 30, "outside": 2}, {1: 1, 0: 1, 2: 2},
+                                        [polled, never], 4, 0.0)
+    schedules = [{"what": "", "seed": "0x1", "budget": 40, "control": "points", **summary, "failing": {"seed": "0x5", "index": 4, "depth": 2}}]
+    for why in (spun, never):
+        schedules.append({"what": "", "seed": "0x2", "budget": 40, "control": "none", "why": str(why), "schedules": 0})
+        control.state_guarantee(schedules[-1], why)
+    control.state_guarantee(schedules[0])
+    assert schedules[1]["why"] == spun and schedules[0]["outside_examples"] == [polled, never]
+    specs = [run_record.SpecResult(id=f"buffer.s{i}", mechanism="buffer", title="", status="failed" if i == 0 else "passed", points=0.0,
+                                   max_points=1.0, failure=failed.parts() if i == 0 else None, schedule=schedule)
+             for i, schedule in enumerate(schedules)]
+    rec = run_record.RunRecord(implementation={"path": "/x", "name": "x"}, specs=specs, meta={"language": "ko"})
+    rec = run_record.RunRecord.from_json(json.loads(run_record.dumps(rec)))  # as the record keeps it
+    assert english_in_korean(rec) == {}
+    kept = rec.specs[0].schedule
+    outside = [ko.said(text, words) for text, words in zip(kept["outside_examples"], kept["outside_words"], strict=True)]
+    assert all(not english_sentences(s) for s in outside), outside

@@ -77,12 +77,11 @@ class Unreadable(SpecFailure):
 
     def __init__(self, pid: int, source: str, path: str) -> None:
         self.pid, self.source = pid, source
-        super().__init__(
-            f"the kernel refuses to show {path} of pid {pid} ({comm(pid)}) even to its own user, "
-            f"although it shows it for other programs here, so the grader cannot see what this "
-            f"spec checks: the process made itself non-dumpable (prctl PR_SET_DUMPABLE, 0), changed "
-            f"its user, or runs a file it may not read. Drop that, and let the kernel show your process."
-        )
+        super().__init__(Sentence(
+            "the kernel refuses to show %(path)s of pid %(pid)s (%(comm)s) even to its own user, although it shows it for other "
+            "programs here, so the grader cannot see what this spec checks: the process made itself non-dumpable (prctl "
+            "PR_SET_DUMPABLE, 0), changed its user, or runs a file it may not read. Drop that, and let the kernel show your process.",
+            path=path, pid=pid, comm=comm(pid)))
 
 
 #: What a reader raises when the kernel will not show it: for sentences in messages, catch these

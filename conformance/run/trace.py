@@ -28,7 +28,7 @@ from pathlib import Path
 
 from conformance.deadline import Deadline
 from conformance.kernel import observe
-from conformance.outcomes import SpecTimeout, Unsupported
+from conformance.outcomes import Sentence, SpecTimeout, Unsupported
 
 from .process import Proc
 from .supervisor import Supervisor
@@ -62,7 +62,7 @@ def unavailable_reason(supervisor: Supervisor) -> str | None:
     probe = supervisor.spawn(
         [path, "-f", "-qq", "-e", "trace=exit_group", "-o", os.devnull, "--", target],
         cwd="/",
-        label="the strace probe",
+        label=Sentence("the strace probe"),
         stdin="devnull",
         grader_chose=True,
     )

@@ -106,7 +106,7 @@ class Controlled:
         self.procs.append(proc)
         if not self.scheduler.expect(proc.pid, label, Deadline.of(5.0).remaining()):
             proc.wait(5, check_implemented=True)  # a stub says `not implemented` before anything
-            raise _Uncontrolled(f"{label} never reached the scheduler")
+            raise _Uncontrolled(Sentence("%(program)s never reached the scheduler", program=label))
         return proc
 
     def start(self) -> None:
@@ -187,7 +187,12 @@ def _has_read(proc: Proc, n: int, timeout: float | Deadline) -> None:
 
 
 class _Uncontrolled(Exception):
-    """A program of the scenario never reached the scheduler: control is impossible here."""
+    """A program of the scenario never reached the scheduler, or one spins: control is impossible
+    here, and WHY says why (the guarantee says it: "Ran without schedule control: WHY.")."""
+
+    def __init__(self, why: Sentence) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class Explorer:
@@ -252,6 +257,8 @@ class Explorer:
         counts = {"tasks": 0, "processes": 0, "points": 0, "choices": 0, "outside": 0}
         by_depth: dict[int, int] = {}
         outside: list[str] = []
+        why: Sentence | None = None
+        """Why control ended, when a program never reached it or spins (the guarantee's words)."""
         try:
             for i in range(1 if only else budget):
                 if only is not None:
@@ -263,8 +270,9 @@ class Explorer:
                 try:
                     stats = self._one(scenario, plan, i, sock_dir)
                 except _Uncontrolled as exc:
-                    record.update(control="none", why=str(exc), schedules=0)
-                    state_guarantee(record)
+                    why = exc.why
+                    record.update(control="none", why=str(why), schedules=0)
+                    state_guarantee(record, why)
                     return
                 except (SpecFailure, SpecTimeout) as exc:
                     stats = self._last_stats
@@ -280,7 +288,7 @@ class Explorer:
                     break
         finally:
             record.update(self._summary(counts, by_depth, outside, len(plans), started))
-            state_guarantee(record)
+            state_guarantee(record, why)
             if only is not None:
                 record["replayed"] = str(only)
 
@@ -337,7 +345,8 @@ class Explorer:
             "choices": counts["choices"],
             "bounds": bounds,
             "outside": counts["outside"],
-            "outside_examples": outside,
+            "outside_examples": [str(o) for o in outside],
+            "outside_words": [o.data() if isinstance(o, Sentence) else None for o in outside],
             "seconds": round(time.monotonic() - started, 2),
         }
 
@@ -358,17 +367,20 @@ class Explorer:
         return out
 
 
-def state_guarantee(record: dict[str, Any]) -> None:
+def state_guarantee(record: dict[str, Any], why: Sentence | None = None) -> None:
     """Put RECORD's guarantee in it: ``guarantee`` (its text) and ``guarantee_words`` (its
-    words, for a report in another language: docs/run-record.md)."""
-    said = guarantee_words(record)
+    words, for a report in another language: docs/run-record.md). WHY: why it ran without
+    control, in words (RECORD's ``why`` is its text)."""
+    said = guarantee_words(record, why)
     record["guarantee"], record["guarantee_words"] = str(said), said.data()
 
 
-def guarantee_words(record: dict[str, Any]) -> Sentence:
-    """The one sentence a report states for a spec's exploration (docs/schedules.md)."""
+def guarantee_words(record: dict[str, Any], why: Sentence | None = None) -> Sentence:
+    """The one sentence a report states for a spec's exploration (docs/schedules.md); WHY, why
+    it ran without control in words, when RECORD's ``why`` is its text."""
     if record.get("control") == "none":
-        return Sentence("Ran without schedule control: %(why)s.", why=record.get("why") or Sentence("control is not possible here"))
+        said = why if why is not None and str(why) == record.get("why") else record.get("why")
+        return Sentence("Ran without schedule control: %(why)s.", why=said or Sentence("control is not possible here"))
     n = record.get("schedules", 0)
     if record.get("replayed"):
         head = Sentence("Replayed schedule %(seed)s alone", seed=record["replayed"])

@@ -12,6 +12,8 @@ import socket
 import time
 from typing import Any
 
+from conformance.outcomes import Sentence
+
 from . import protocol as P
 from .pct import Pct
 from .tasks import Stats, Task, in_exec, object_words, wait_gone, wait_thread_gone, waits_words
@@ -85,7 +87,7 @@ class Messages:
             return
         if m.type == P.T_POINT:
             task.state = "parked"
-            task.waits = f"about to {m.opname}"
+            task.waits = Sentence("about to %(call)s", call=m.opname)
             task.granted = m
             if m.op in (P.OP["forked"], P.OP["thread_created"]):
                 self._awaiting[m.arg2] = (task, time.monotonic())
@@ -116,7 +118,7 @@ class Messages:
             self._execs.pop(pid, None)
             self._attach(exec_of, conn, m)
             exec_of.state = "parked"
-            exec_of.waits = "its new image starts"
+            exec_of.waits = Sentence("its new image starts")
             self._warm(exec_of)
             return
         if m.flags & (P.F_FORKED | P.F_THREAD):
@@ -131,11 +133,11 @@ class Messages:
     def _register(self, conn: socket.socket, m: P.Msg, creator: Task | None = None) -> Task:
         if creator is not None and m.flags & P.F_THREAD:
             n = sum(1 for t in self.tasks.values() if t.pid == m.pid)
-            label = f"pid {m.pid} thread {n + 1}"
+            label: str = Sentence("pid %(pid)s thread %(thread)s", pid=m.pid, thread=n + 1)
         elif creator is not None:
-            label = f"pid {m.pid} (child of pid {creator.pid})"
+            label = Sentence("pid %(pid)s (child of pid %(parent)s)", pid=m.pid, parent=creator.pid)
         else:
-            label = f"pid {m.pid}"
+            label = Sentence("pid %(pid)s", pid=m.pid)
         task = Task(m.pid, m.tid, label, self.pct.new_priority(), ppid=m.arg2 if not m.flags & P.F_THREAD else 0)
         self._attach(task, conn, m)
         self.tasks[m.tid] = task
@@ -190,7 +192,7 @@ class Messages:
         if was_running:
             self._step_ended(task, 0)
         task.state = "done"
-        task.waits = "ended"
+        task.waits = Sentence("ended")
         if not any(t.pid == task.pid and t.state != "done" for t in self.tasks.values()):
             wait_gone(task.pid)
             self._wake(lambda t, ppid=task.ppid: t.key == (P.K["child"], ppid, 0, 0))

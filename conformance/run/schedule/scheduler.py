@@ -32,11 +32,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from conformance.kernel import observe
+from conformance.outcomes import Sentence
 
 from . import protocol as P
 from .messages import Messages
 from .pct import SPIN_STEPS, Pct, Plan
-from .tasks import Act, Stats, Task, object_words
+from .tasks import STATES, Act, Stats, Task, object_words
 
 #: How long the task that holds the turn may go without a word before /proc is asked whether
 #: it sleeps (in a call the library does not see), and how long a sleep must last to count.
@@ -116,7 +117,7 @@ class Scheduler(Messages):
         self._timeouts: tuple[int, int] = (0, 0)
         """The task its waits' deadlines woke, how many times, no other task stepping in between."""
         """The task granted points in a row: its tid, how many, its CPU at the first check."""
-        self.spinning: str | None = None
+        self.spinning: Sentence | None = None
         """Why control ended early: a task that spins (see SPIN_SECONDS)."""
         self.error: str | None = None
         r, w = socket.socketpair()
@@ -137,11 +138,11 @@ class Scheduler(Messages):
         with self._lock:
             while pid not in self._roots():
                 if self.error or time.monotonic() > end or observe.state(pid) in (None, "Z", "X"):
-                    self.stats.uncontrolled.append(f"{label} (pid {pid}) never reached the scheduler")
+                    self.stats.uncontrolled.append(Sentence("%(program)s (pid %(pid)s) never reached the scheduler", program=label, pid=pid))
                     return False
                 self._lock.wait(0.01)
             task = self._roots()[pid]
-            task.label = f"{label} (pid {pid})"
+            task.label = Sentence("%(program)s (pid %(pid)s)", program=label, pid=pid)
             return True
 
     def _roots(self) -> dict[int, Task]:
@@ -206,10 +207,10 @@ class Scheduler(Messages):
             left = [t for t in self.tasks.values() if t.state != "done"]
             return bool(left) and all(t.state == "blocked" and not t.woken and t.deadline is None and not t.fds for t in left) and not self._pending_acts()
 
-    def waiting(self) -> list[str]:
+    def waiting(self) -> list[Sentence]:
         """What each task not yet done waits for, in words."""
         with self._lock:
-            return [f"{t.label}: {t.waits or t.state}" for t in self.tasks.values() if t.state != "done"]
+            return [Sentence("%(task)s: %(waits)s", task=t.label, waits=t.waits or STATES.get(t.state, t.state)) for t in self.tasks.values() if t.state != "done"]
 
     def let_go(self) -> None:
         """Control ends: every task runs free from its next word on."""
@@ -363,14 +364,14 @@ class Scheduler(Messages):
         for pid, since in list(self._execs.items()):
             if now - since > 2.0:  # its new image never said hello: a static program, an exit
                 del self._execs[pid]
-                self.stats.uncontrolled.append(f"pid {pid} ran a program the library does not reach after exec")
+                self.stats.uncontrolled.append(Sentence("pid %(pid)s ran a program the library does not reach after exec", pid=pid))
                 for t in self.tasks.values():
                     if t.pid == pid and t.state == "exec":
                         t.state = "outside"
         for t in self.tasks.values():
             if t.state == "warming" and now - t.since > WARMING:
                 t.state = "outside"  # it never reached the submission's code (its startup hangs)
-                self.stats.uncontrolled.append(f"{t.label} did not start its Python within {WARMING:g} s")
+                self.stats.uncontrolled.append(Sentence("%(task)s did not start its Python within %(seconds)s s", task=t.label, seconds=format(WARMING, "g")))
         if self._awaiting or self._checks or self._execs or any(t.state == "warming" for t in self.tasks.values()):
             return SLICE
         if self.stats.steps >= MAX_STEPS:
@@ -404,7 +405,7 @@ class Scheduler(Messages):
             tid, n = self._timeouts
             self._timeouts = (t.tid, n + 1 if tid == t.tid else 1)
             if self._timeouts[1] > SPIN_POLLS:
-                self._spinning(t, f"it polls: it woke from {SPIN_POLLS} timed waits in a row with nothing else to do")
+                self._spinning(t, Sentence("it polls: it woke from %(n)s timed waits in a row with nothing else to do", n=SPIN_POLLS))
             self._grant(t, step, timeout=True)
             return 0
         self._quiet = not timers  # a timed wait still to end is a step still to come
@@ -435,7 +436,7 @@ class Scheduler(Messages):
 
     def _grant(self, chosen: Task | Act, step: int, timeout: bool = False, contended: bool = False) -> None:
         if isinstance(chosen, Act):
-            self._trail(step, "the grader", 0, chosen.label, "")
+            self._trail(step, Sentence("the grader"), 0, chosen.label, "")
             self.stats.steps += 1
             self.stats.choices += contended
             self._streak = (0, 0, None)  # what the grader did may give a poller its work
@@ -462,7 +463,7 @@ class Scheduler(Messages):
         task.contended = contended
         self.stats.choices += contended
         m = task.granted
-        what = ("tries its wait again" if not timeout else "its wait's deadline passed") if task.state == "blocked" else ("starts" if m is None else m.opname)
+        what = (Sentence("tries its wait again") if not timeout else Sentence("its wait's deadline passed")) if task.state == "blocked" else (Sentence("starts") if m is None else m.opname)
         self._trail(step, task.label, task.tid, what, "" if m is None else object_words(m))
         budget = 0
         if m is None or m.op not in P.EFFECTS:
@@ -504,14 +505,14 @@ class Scheduler(Messages):
             if mark is None:
                 mark = cpu
             elif cpu is not None and cpu - mark > SPIN_TICKS:
-                self._spinning(task, f"{grants} scheduling points in a row")
+                self._spinning(task, spins_words(Sentence("%(n)s scheduling points in a row", n=grants)))
         self._streak = (tid, grants, mark)
 
-    def _spinning(self, task: Task, how: str) -> None:
-        what = how if how.startswith("it polls") else f"it spins: it used more than {SPIN_SECONDS:g} s of CPU over {how} without waiting"
-        self.spinning = (
-            f"{task.label}: {what} (a loop that polls instead of sleeping in a call that waits), so the grader "
-            "cannot choose how it interleaves with the others"
+    def _spinning(self, task: Task, what: Sentence) -> None:
+        """Control ends: TASK spins or polls (WHAT says which and how it was seen)."""
+        self.spinning = Sentence(
+            "%(task)s: %(what)s (a loop that polls instead of sleeping in a call that waits), so the grader "
+            "cannot choose how it interleaves with the others", task=task.label, what=what,
         )
         self._free = True
         self._lock.notify_all()
@@ -532,7 +533,7 @@ class Scheduler(Messages):
                 if task.cpu_mark is None:
                     task.cpu_mark = cpu
                 elif cpu is not None and cpu - task.cpu_mark > SPIN_TICKS:
-                    self._spinning(task, "its turn, without reaching a scheduling point")
+                    self._spinning(task, spins_words(Sentence("its turn, without reaching a scheduling point")))
             return
         now = time.monotonic()
         if task.outside_since is None:
@@ -544,14 +545,19 @@ class Scheduler(Messages):
             sc = observe.syscall(task.pid, task.tid)
         except observe.NOT_SHOWN:
             sc = None
-        call = "stopped" if st in ("T", "t") else (sc.name if sc and sc.name else "a system call")
+        call = Sentence("stopped") if st in ("T", "t") else (sc.name if sc and sc.name else Sentence("a system call"))
         self.stats.outside_count += 1
         if len(self.stats.outside) < OUTSIDE_NAMED:
-            self.stats.outside.append(f"{task.label} slept in {call}")
+            self.stats.outside.append(Sentence("%(task)s slept in %(call)s", task=task.label, call=call))
         task.state = "outside"
-        task.waits = f"asleep in {call}, outside the scheduler's control"
+        task.waits = Sentence("asleep in %(call)s, outside the scheduler's control", call=call)
         task.outside_since = None
         self._running = None
+
+
+def spins_words(how: Sentence) -> Sentence:
+    """A spinner's sentence: it used more than SPIN_SECONDS of CPU over HOW without waiting."""
+    return Sentence("it spins: it used more than %(seconds)s s of CPU over %(how)s without waiting", seconds=format(SPIN_SECONDS, "g"), how=how)
 
 
 __all__ = ["Act", "Scheduler", "Stats", "Task"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.kernel import observe
+from conformance.outcomes import Sentence
 
 from ..status import signal_name
 from . import protocol as P
@@ -39,6 +40,7 @@ class Task:
     key: tuple[int, int, int, int] | None = None
     deadline: float | None = None
     waits: str = ""
+    """What it waits for, in words (a Sentence, or a call's name)."""
     granted: P.Msg | None = None
     """The point it was last let past: its effect lands when its step ends."""
     steps: int = 0
@@ -92,35 +94,46 @@ def in_exec(task: Task) -> bool:
     return task.state == "exec" or (task.state == "running" and task.granted is not None and task.granted.op == P.OP["exec"])
 
 
-def waits_words(m: P.Msg) -> str:
-    what = {
-        "sem_wait": "sem_wait", "mutex_lock": "pthread_mutex_lock", "cond_wait": "pthread_cond_wait",
-        "read": "read", "write": "write", "accept": "accept", "poll": "poll/select", "msgsnd": "msgsnd",
-        "msgrcv": "msgrcv", "semop": "semop", "mq_send": "mq_send", "mq_receive": "mq_receive",
-        "sigwait": "a wait for a signal", "wait": "wait for a child", "join": "pthread_join", "sleep": "a sleep",
-    }.get(m.opname, m.opname)
-    on = object_words(m)
-    return f"waits in {what}" + (f" on {on}" if on else "") + (" (with a deadline)" if m.deadline >= 0 else "")
+#: The waits a task reports that are no call's name, in words.
+WAITS_IN = {"sigwait": Sentence("a wait for a signal"), "wait": Sentence("wait for a child"), "sleep": Sentence("a sleep")}
+CALLS = {"mutex_lock": "pthread_mutex_lock", "cond_wait": "pthread_cond_wait", "poll": "poll/select", "join": "pthread_join"}
+
+
+#: A task's state in words, for one that has said nothing yet of what it waits for.
+STATES = {"new": Sentence("new"), "parked": Sentence("parked"), "blocked": Sentence("blocked"), "running": Sentence("running"),
+          "outside": Sentence("outside"), "exec": Sentence("exec"), "warming": Sentence("warming"), "free": Sentence("free"), "done": Sentence("done")}
+
+
+def waits_words(m: P.Msg) -> Sentence:
+    """What a task that reported M waits for, in words: ``waits in read on fd 3 (pipe:[5])``."""
+    call = WAITS_IN.get(m.opname) or CALLS.get(m.opname, m.opname)
+    on, timed = object_words(m), m.deadline >= 0
+    if on:
+        if timed:
+            return Sentence("waits in %(call)s on %(object)s (with a deadline)", call=call, object=on)
+        return Sentence("waits in %(call)s on %(object)s", call=call, object=on)
+    return Sentence("waits in %(call)s (with a deadline)", call=call) if timed else Sentence("waits in %(call)s", call=call)
 
 
 def object_words(m: P.Msg) -> str:
+    """The object of M's step, in words (a Sentence, or a value: ``fd 3 (pipe:[5])``); "" for none."""
     kind = P.KINDS[m.kind] if 0 <= m.kind < len(P.KINDS) else ""
     if m.op == P.OP["line"] or (m.op == P.OP["store"] and kind == "none"):
-        return f"line {m.arg}"
+        return Sentence("line %(line)s", line=m.arg)
     if kind == "mem":
-        return f"{shared_name(m.ka, m.kb)} at offset {m.kc}"
+        return Sentence("%(object)s at offset %(offset)s", object=shared_name(m.ka, m.kb), offset=m.kc)
     if kind == "pmem":
-        return "memory of its own process"
+        return Sentence("memory of its own process")
     if kind in ("pipe", "sock", "fd"):
         return f"fd {m.kc} ({'pipe' if kind == 'pipe' else 'socket' if kind == 'sock' else 'file'}:[{m.kb}])"
     if kind == "msq":
-        return f"System V queue {m.ka}"
+        return Sentence("System V queue %(id)s", id=m.ka)
     if kind == "sysvsem":
-        return f"System V semaphore set {m.ka}"
+        return Sentence("System V semaphore set %(id)s", id=m.ka)
     if kind == "sig" and m.op == P.OP["kill"]:
         return f"pid {m.arg}, {signal_name(m.arg2)}"
     if m.op == P.OP["forked"]:
-        return f"child pid {m.arg}"
+        return Sentence("child pid %(pid)s", pid=m.arg)
     return ""
 
 
@@ -133,7 +146,7 @@ def shared_name(dev: int, ino: int) -> str:
                 return f"/dev/shm/{name}"
     except OSError:
         pass
-    return f"shared memory inode {ino}"
+    return Sentence("shared memory inode %(inode)s", inode=ino)
 
 
 def wait_gone(pid: int, timeout: float = 1.0) -> None:
@@ -150,4 +163,4 @@ def wait_thread_gone(pid: int, tid: int, timeout: float = 1.0) -> None:
         threading.Event().wait(0.0005)
 
 
-__all__ = ["Act", "Stats", "Task", "in_exec", "object_words", "wait_gone", "wait_thread_gone", "waits_words"]
+__all__ = ["Act", "Stats", "Task", "STATES", "in_exec", "object_words", "wait_gone", "wait_thread_gone", "waits_words"]

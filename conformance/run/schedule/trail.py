@@ -13,12 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.outcomes import Sentence
+
 EFFECTS = ("kill", "sem_post", "write", "mutex_unlock", "cond_signal", "msgsnd", "mq_send", "close", "exit")
 
 
 def timeline_steps(trail: list[dict[str, Any]], cut: int) -> dict[str, Any]:
-    """The steps as the record keeps them (the timeline's ``schedule``)."""
-    return {"steps": [dict(e) for e in trail], "cut": cut}
+    """The steps as the record keeps them (the timeline's ``schedule``): ``who``, ``what`` and
+    ``on`` as text, and as words (``who_words``, ...) where they are Sentences."""
+    return {"steps": [_step(e) for e in trail], "cut": cut}
+
+
+def _step(entry: dict[str, Any]) -> dict[str, Any]:
+    out = {k: str(v) if isinstance(v, str) else v for k, v in entry.items()}
+    out.update({f"{k}_words": v.data() for k, v in entry.items() if isinstance(v, Sentence)})
+    return out
 
 
 def marked_steps(scheduler: Any) -> list[int]:
