@@ -278,3 +278,23 @@ def test_a_failing_spinning_and_uncontrolled_schedule_is_said_in_korean(tmp_path
     kept = rec.specs[0].schedule
     outside = [ko.said(text, words) for text, words in zip(kept["outside_examples"], kept["outside_words"], strict=True)]
     assert all(not english_sentences(s) for s in outside), outside
+
+
+@pytest.mark.parametrize("why", sorted(control.REASONS))
+def test_why_a_spec_ran_without_control_is_said_in_korean(tmp_path, why):
+    """A spec whose programs cannot be controlled here (no library, no program, a static one)
+    states it in the guarantee: "Ran without schedule control: WHY." with WHY in words."""
+    from types import SimpleNamespace
+
+    from korean import english_sentences
+
+    from grading.render import i18n
+
+    setup = control.Setup(None, why, None, {}, None, None, lambda: tmp_path, "f")
+    supervisor = SimpleNamespace(schedule=None)
+    explorer = control.Explorer(setup, supervisor, "shm.counter-exact", "shm")
+    explorer.explore(lambda run: None, 4)
+    record = supervisor.schedule
+    assert record["guarantee"] == f"Ran without schedule control: {why}." and record["why"] == why
+    said = i18n.translator("ko").said(record["guarantee"], record["guarantee_words"])
+    assert said != record["guarantee"] and not english_sentences(said), said

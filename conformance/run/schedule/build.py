@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.outcomes import Sentence
+
 from ..manifest import Manifest, run_build
 from . import elf
 from .library import NAME, Library
@@ -70,12 +72,18 @@ def instrumented(manifest: Manifest, staged: Path, lib: Library, user: int | Non
     return Instrumented(str(staged), note, programs, seconds)
 
 
+#: Why a program runs without control, as kind_of says it after "none: " (control.REASONS says
+#: it again in words).
+NO_PROGRAM = Sentence("no program")
+STATIC = Sentence("a statically linked program, which no preloaded library reaches")
+
+
 def kind_of(manifest: Manifest, mechanism: str) -> str:
     """How MECHANISM's program can be controlled: "points" (its shared accesses too), "calls"
     (its IPC calls), or "none: WHY"."""
     program = manifest.program(mechanism)
     if program is None:
-        return "none: no program"
+        return f"none: {NO_PROGRAM}"
     if program.interpreter:
         return "points"  # Python: its lines (programs_site.py)
     first = program.argv[0]
@@ -91,7 +99,7 @@ def kind_of(manifest: Manifest, mechanism: str) -> str:
     if exe.script is not None:
         return "calls"
     if not exe.dynamic:
-        return "none: a statically linked program, which no preloaded library reaches"
+        return f"none: {STATIC}"
     return "points" if NAME in exe.needed else "calls"
 
 

@@ -30,7 +30,8 @@ from conformance.settings import SETTINGS, SettingError
 from ..manifest import Manifest
 from ..process import Proc
 from ..supervisor import Supervisor, kill_tree
-from .library import Library
+from .build import NO_PROGRAM, STATIC
+from .library import NO_COMPILER, Library
 from .pct import Plan, at_least, draw, per_schedule, probability_words
 from .scheduler import Scheduler
 from .trail import marked_steps, timeline_steps
@@ -51,6 +52,15 @@ SCHEDULE = SETTINGS["schedule"]
 SEED = SETTINGS["seed"]
 #: The budget setting (IPC_SCHEDULES): every exploration's, instead of its spec's own.
 BUDGET = SETTINGS["schedules"]
+
+
+#: Why a spec's programs run without control (Setup.why_not, build.kind_of's "none: WHY"), as
+#: prepare.py and build.py say it; the guarantee says it again in words (REASONS, by its text).
+NOT_PREPARED = Sentence("schedule control was not prepared for this run")
+NO_LIBRARY = Sentence("no scheduling library")
+NOT_MADE = Sentence("the build with scheduling points was not made")
+NO_BUILD = Sentence("no build with scheduling points")
+REASONS = {str(s): s for s in (NOT_PREPARED, NO_LIBRARY, NOT_MADE, NO_BUILD, NO_PROGRAM, STATIC, NO_COMPILER)}
 
 
 @dataclass
@@ -227,7 +237,7 @@ class Explorer:
         if self.setup.library is None:
             return f"none: {self.setup.why_not}"
         if self.setup.manifest is None:
-            return f"none: {self.setup.why_not or 'no build with scheduling points'}"
+            return f"none: {self.setup.why_not or NO_BUILD}"
         return self.setup.kinds.get(self.mechanism, "calls")
 
     def explore(self, scenario: Callable[[Controlled], None], budget: int, *, what: str = "") -> None:
@@ -244,7 +254,7 @@ class Explorer:
         self.supervisor.schedule = record
         if control.startswith("none"):
             record.update(schedules=0, why=control.partition(": ")[2])
-            state_guarantee(record)
+            state_guarantee(record, REASONS.get(record["why"]))
             return
         if control == "calls":
             record["why"] = self.setup.kinds.get(self.mechanism, "") and "its build did not take the flags that add points at shared-memory accesses: only its IPC calls are points"
@@ -420,4 +430,4 @@ def fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-__all__ = ["DEPTHS", "Controlled", "Explorer", "Setup", "fingerprint", "guarantee_words", "state_guarantee"]
+__all__ = ["DEPTHS", "REASONS", "Controlled", "Explorer", "Setup", "fingerprint", "guarantee_words", "state_guarantee"]

@@ -23,6 +23,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.outcomes import Sentence
+
 from ..runtime import build_into, cache_dir
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +35,10 @@ NAME = "libipcsched.so"
 COMPILERS = ("cc", "gcc")
 #: What the wrapper adds to every compiler call of the instrumented build.
 FLAGS = ("-fsanitize=thread",)
+
+
+#: Why the library cannot be built here, when this machine has no C compiler (control.REASONS).
+NO_COMPILER = Sentence("this machine has no C compiler (cc or gcc) to build the scheduling library")
 
 
 class Unavailable(Exception):
@@ -83,7 +89,7 @@ def ensure() -> Library:
     Unavailable, saying why, where it cannot be."""
     cc = compiler()
     if cc is None:
-        raise Unavailable("this machine has no C compiler (cc or gcc) to build the scheduling library")
+        raise Unavailable(NO_COMPILER)
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     root = cache / f"sched-{_key(cc)}"

@@ -19,7 +19,7 @@ from conformance import locate
 
 from ..manifest import Manifest
 from .build import Instrumented, instrumented, kind_of
-from .control import Setup, fingerprint
+from .control import NO_LIBRARY, NOT_MADE, NOT_PREPARED, Setup, fingerprint
 from .library import Library, Unavailable, ensure
 
 
@@ -71,9 +71,9 @@ def for_worker(data: dict[str, Any] | None, restage: Callable[[Path], Path] | No
 def setup(data: dict[str, Any] | None, manifest: Manifest, uid: int | None, gid: int | None, socket_dir: Callable[[], Path]) -> Setup:
     """A spec's Setup from the run's DATA and the submission's MANIFEST (as staged here)."""
     if data is None:
-        return Setup(None, "schedule control was not prepared for this run", None, {}, uid, gid, socket_dir, "")
+        return Setup(None, NOT_PREPARED, None, {}, uid, gid, socket_dir, "")
     if data.get("library") is None:
-        return Setup(None, data.get("why") or "no scheduling library", None, {}, uid, gid, socket_dir, data.get("fingerprint", ""))
+        return Setup(None, data.get("why") or NO_LIBRARY, None, {}, uid, gid, socket_dir, data.get("fingerprint", ""))
     lib = Library(Path(data["library"]))
     inst = Instrumented.from_data(data.get("instrumented"))
     controlled = manifest
@@ -82,7 +82,7 @@ def setup(data: dict[str, Any] | None, manifest: Manifest, uid: int | None, gid:
     if manifest.error is None and manifest.build:
         if inst is None or inst.built is None:
             controlled = None
-            why = inst.note if inst is not None else "the build with scheduling points was not made"
+            why = inst.note if inst is not None else NOT_MADE
         else:
             controlled = Manifest.from_data(manifest.to_data())
             controlled.run_root = Path(inst.built)
