@@ -398,3 +398,35 @@ def test_the_korean_check_fails_an_untranslated_report_in_every_format():
 
     found = english_in_korean(mixed_record())
     assert set(found) == set(render.FORMATS) - {"json"}, found
+
+
+def test_why_a_spec_is_unsupported_is_said_in_korean(monkeypatch):
+    """What a student in a container reads for a spec the machine cannot run (two hosts need
+    network namespaces; strace; a source of evidence): the toolbox's own reasons, made by its own
+    code here, are Korean in every format."""
+    from korean import english_in_korean
+
+    from conformance.kernel import observe
+    from conformance.outcomes import Unsupported
+    from conformance.record import RunRecord, SpecResult
+    from conformance.run import trace
+    from conformance.specs.support import peers
+
+    reasons = []
+    monkeypatch.setattr(peers, "_missing_caps", lambda: ["CAP_SYS_ADMIN"])
+    with pytest.raises(Unsupported) as caps:
+        with peers.netns_pair("t"):
+            pass
+    reasons.append(str(caps.value))
+    monkeypatch.setattr(peers.shutil, "which", lambda name: None)
+    with pytest.raises(Unsupported) as no_ip:
+        with peers.netns_pair("t"):
+            pass
+    reasons.append(str(no_ip.value))
+    monkeypatch.setattr(trace, "strace_path", lambda: None)
+    reasons.append(trace.unavailable_reason(None))
+    reasons.append(str(observe.EvidenceUnavailable("syscall", "permission denied, even to the process's own user")))
+    specs = [SpecResult(f"socket.why-{i}", "socket", "t", "unsupported", 0, 1, message=r) for i, r in enumerate(reasons)]
+    rec = RunRecord(implementation={"path": "/x", "name": "x"}, specs=specs)
+    assert english_in_korean(rec) == {}, reasons
+    assert "CAP_SYS_ADMIN" in render.render("junit", i18n.rendered_in(rec, "ko"))  # the values stay

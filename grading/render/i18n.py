@@ -152,7 +152,7 @@ class Translator:
         for pattern, message in SENTENCES:
             m = pattern.fullmatch(text.strip())
             if m:
-                values = {k: v or "" for k, v in m.groupdict().items()}
+                values = {k: self._catalogue.gettext(v) if v in VALUES else v or "" for k, v in m.groupdict().items()}
                 if "when" in values:  # late.py's "submitted AT (SOURCE)"
                     at, _, source = values["when"].removeprefix("submitted ").partition(" (")
                     values["when"] = self._("submitted %(at)s", at=at) + (f" ({source}" if source else "")
@@ -205,6 +205,28 @@ SENTENCES = [
     (re.compile(r"your `(?P<program>[^`]+)` on host (?P<host>\S+) says: not implemented"), N_("your `%(program)s` on host %(host)s says: not implemented")),
     (re.compile(r'(?P<file>.+) has no \[programs\] entry for (?P<mechanism>\w+): add (?P=mechanism) = "<command>" to implement it'),
      N_('%(file)s has no [programs] entry for %(mechanism)s: add %(mechanism)s = "<command>" to implement it')),
+    # why a spec is unsupported on this machine (the toolbox's Unsupported: queues/, peers.py, run/trace.py,
+    # kernel/observe.EvidenceUnavailable), as a student reads it where the course grades (a container)
+    (re.compile(r"this kernel has no System V message queues \(msgget: ENOSYS\)"), N_("this kernel has no System V message queues (msgget: ENOSYS)")),
+    (re.compile(r"this platform has no POSIX message queues"), N_("this platform has no POSIX message queues")),
+    (re.compile(r"this kernel has no POSIX message queues \(mq_open: ENOSYS\)"), N_("this kernel has no POSIX message queues (mq_open: ENOSYS)")),
+    (re.compile(r"network namespaces need `ip` from iproute2, which is not installed here"),
+     N_("network namespaces need `ip` from iproute2, which is not installed here")),
+    (re.compile(r"two hosts need network namespaces, which need (?P<needed>.+); this grader \(uid (?P<uid>\d+)\) lacks (?P<missing>.+) "
+                r"\(a container with Docker's default capabilities, or an ordinary user\)"),
+     N_("two hosts need network namespaces, which need %(needed)s; this grader (uid %(uid)s) lacks %(missing)s "
+        "(a container with Docker's default capabilities, or an ordinary user)")),
+    (re.compile(r"cannot create two network namespaces joined by a veth pair here: (?P<reason>.+)", re.S),
+     N_("cannot create two network namespaces joined by a veth pair here: %(reason)s")),
+    (re.compile(r"this kernel's System V limits \(msgmax (?P<msgmax>\d+), msgmnb (?P<msgmnb>\d+)\) are below (?P<size>\d+) bytes"),
+     N_("this kernel's System V limits (msgmax %(msgmax)s, msgmnb %(msgmnb)s) are below %(size)s bytes")),
+    (re.compile(r"strace is not installed \(install Debian's `strace` package to check this spec\)"),
+     N_("strace is not installed (install Debian's `strace` package to check this spec)")),
+    (re.compile(r"strace did not finish tracing (?P<target>\S+) within (?P<seconds>\S+) s"), N_("strace did not finish tracing %(target)s within %(seconds)s s")),
+    (re.compile(r"strace cannot trace here \((?P<said>.*)\); ptrace\(2\) is probably not permitted", re.S),
+     N_("strace cannot trace here (%(said)s); ptrace(2) is probably not permitted")),
+    (re.compile(r"evidence unavailable: the grader cannot read (?P<source>.+?) on this machine \((?P<reason>.*)\), and this spec draws its verdict from it", re.S),
+     N_("evidence unavailable: the grader cannot read %(source)s on this machine (%(reason)s), and this spec draws its verdict from it")),
     # the late policy's and the submission limit's notes (grading/late.py) and a rubric's rescaled total (rubric.py)
     (re.compile(r"Late policy: the submission time is not known, so no late penalty was applied\."),
      N_("Late policy: the submission time is not known, so no late penalty was applied.")),
@@ -224,6 +246,19 @@ SENTENCES = [
     (re.compile(r"(?P<specs>.+) could not be judged and (?:does|do) not count: the other specs share the rubric's total of (?P<total>\S+) points"),
      N_("%(specs)s could not be judged and do not count: the other specs share the rubric's total of %(total)s points")),
 ]
+
+
+#: Values of those sentences that are words of the grader's own (observe.SOURCES; evidence.py's
+#: reasons), said in the report's language where a sentence carries them.
+VALUES = frozenset({
+    N_("/proc/PID/syscall (the system call a process sleeps in)"),
+    N_("/proc/PID/wchan (where in the kernel it sleeps)"),
+    N_("/proc/PID/fd and fdinfo (the files, pipe ends and sockets it holds)"),
+    N_("permission denied, even to the process's own user"),
+    N_("did not show the probe asleep in read"),
+    N_("did not show where the probe sleeps"),
+    N_("did not show the probe's stdin pipe"),
+})
 
 
 @functools.cache
