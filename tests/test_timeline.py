@@ -193,6 +193,12 @@ def test_replay_runs_one_spec_as_it_happens_then_says_how_by_hand(keeps_write_en
     assert "a child of your `pipe relay`" in out and "read fd 3 (pipe:[" in out
     assert out.index("started your") < out.index("the spec ended: failed") < out.index("Try it by hand")
     assert "printf 'before close\\n' | python3 pipe.py relay" in out
+    korean = subprocess.run(
+        [sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-close", str(keeps_write_end), "--lang", "ko"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    ).stdout
+    by_hand = korean[korean.index("직접 해 보기(구현 디렉터리에서"):]  # the steps too, in the report's language
+    assert "printf 'before close\\n' | python3 pipe.py relay" in by_hand and "여러분의 `pipe relay`를 실행합니다" in by_hand and "run your" not in by_hand
     unknown = subprocess.run([sys.executable, "-m", "grading.cli", "replay", "pipe.eof-on-clos", "--impl", str(keeps_write_end)], capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 2 and "did you mean pipe.eof-on-close" in unknown.stderr
 

@@ -23,7 +23,7 @@ import argparse
 import sys
 
 from .. import grader, options
-from ..render import timeline
+from ..render import i18n, timeline
 from ..render.terminal import fit, render
 from . import EXIT_INTERRUPTED, EXIT_NOT_PASSED, EXIT_NOTHING_GRADED, EXIT_PASSED, EXIT_USAGE
 from .grade import terminal_width, use_color
@@ -47,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     options.add(p, "run_as", default=None)
     options.add(p, "schedule", note="(for a spec that controls how your processes interleave: its failure names the seed)")
     options.add(p, "session_timeout", default=SESSION_TIMEOUT, note=f"(default {options.word(SESSION_TIMEOUT)})")
+    options.add(p, "lang")
     return p
 
 
@@ -81,14 +82,16 @@ def run(args: argparse.Namespace) -> int:
     if rec.error is not None and not rec.specs:
         print(f"ipc-grade replay: could not grade {rec.implementation.get('path', '')}: {rec.error}", file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else EXIT_NOTHING_GRADED
+    rec = i18n.rendered_in(rec, i18n.choose(args.lang, rec.meta.get("language")))  # --lang, else the rubric's, else the locale's
+    t = i18n.of(rec)
     columns = terminal_width(sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.write(render(rec, color=use_color(sys.stdout), columns=columns))  # inert.Drawn: its colours are its own
     spec = next((s for s in rec.specs if s.id == args.spec), None)
     if spec is not None and spec.timeline:
-        steps = timeline.replay(spec.timeline)
+        steps = timeline.replay(spec.timeline, t=t)
         if steps:
-            said = ["", "Try it by hand (in the implementation's directory; a second terminal for signals and /proc):"]
+            said = ["", t._("Try it by hand (in the implementation's directory; a second terminal for signals and /proc):")]
             said += [f"  {i}. {step}" for i, step in enumerate(steps, 1)]
             print("\n".join(piece for line in said for piece in fit(line, columns)))
     if interrupted:
