@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from harness import ROOT, grade
+from korean import english_in_korean
 
 from conformance import locate
 from conformance.run import copies
@@ -77,6 +78,7 @@ def test_the_hidden_reference_scores_nothing_where_it_runs(tmp_path):
     assert rec.meta["loaded"] == {"pipe": ["loader.py", "pipe.dat"], "msgq": ["loader.py", "msgq.dat"]}
     for fmt in ("text", "markdown", "html", "junit", "gradescope", "prairielearn"):  # students see it, in every format
         assert "pipe.dat is a copy of the bundled reference's pipe.py" in html.unescape(render.render(fmt, rec)), fmt
+    assert not english_in_korean(rec)  # and in Korean: the integrity finding, its fix, the header
 
 
 def test_a_copy_under_the_references_own_name_is_reported_and_graded(tmp_path):

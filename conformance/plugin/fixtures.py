@@ -20,7 +20,7 @@ import pytest
 from conformance import deadline
 from conformance.deadline import Deadline
 from conformance.kernel import deadlock
-from conformance.outcomes import SpecFailure
+from conformance.outcomes import Sentence, SpecFailure
 from conformance.record import visible
 from conformance.run import integrity, keeper, leftovers, naming, schedule
 from conformance.run import sandbox as sandbox_mod
@@ -47,8 +47,8 @@ def _left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     fence = keeper.fenced()
     if fence:
         raise SpecFailure(
-            f"not run: in an earlier spec {fence}. A submission whose programs take more than their share of what "
-            "the machine's gradings share is not run again.",
+            Sentence("not run: in an earlier spec %(finding)s. A submission whose programs take more than their share of what "
+                     "the machine's gradings share is not run again.", finding=fence),
             fix=keeper.FIX,
         )
     yield

@@ -22,7 +22,7 @@ from hypothesis.errors import Flaky
 
 from conformance import record as run_record
 from conformance.kernel import observe
-from conformance.outcomes import Explained, ProgramsInterfered, Sentence, Status, status_of
+from conformance.outcomes import Explained, ProgramsInterfered, Sentence, SpecFailure, Status, status_of
 from conformance.run import keeper
 from conformance.run.supervisor import Supervisor
 from conformance.run.timeline import Timeline
@@ -218,20 +218,15 @@ def _interfered(item: pytest.Item) -> str | None:
 
 def _integrity_failure(item: pytest.Item, findings: list[str]) -> run_record.Failure:
     supervisor = item.funcargs["supervisor"]
+    transcripts = [p.record() for p in supervisor.procs[-TRANSCRIPTS:]]
     if supervisor.keeper is not None and set(findings) <= set(supervisor.keeper.findings):
-        return run_record.Failure(
-            observed=keeper.OBSERVED,
-            evidence=findings,
-            fix=keeper.FIX,
-            transcripts=[p.record() for p in supervisor.procs[-TRANSCRIPTS:]],
-        )
-    return run_record.Failure(
-        observed="integrity: your programs ran the grader's own files (or a hidden copy of its reference), not programs of "
-        "their own, so this spec gives no points whatever they printed.",
+        return SpecFailure(keeper.OBSERVED, evidence=findings, fix=keeper.FIX).parts(transcripts)
+    return SpecFailure(
+        Sentence("integrity: your programs ran the grader's own files (or a hidden copy of its reference), not programs of "
+                 "their own, so this spec gives no points whatever they printed."),
         evidence=findings,
-        fix="Hand in programs of your own: a program may not run, import or copy the grader or its reference implementation.",
-        transcripts=[p.record() for p in supervisor.procs[-TRANSCRIPTS:]],
-    )
+        fix=Sentence("Hand in programs of your own: a program may not run, import or copy the grader or its reference implementation."),
+    ).parts(transcripts)
 
 
 def _explained(exc: BaseException) -> Explained | None:

@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from conformance.outcomes import Sentence
+
 #: A file of the submission is a copy of a reference file when it holds this share of the
 #: reference file's shingles (those the template does not have too), or is byte-identical.
 SHARE = 0.8
@@ -150,10 +152,12 @@ def renamed(copy: dict[str, Any]) -> bool:
     return Path(copy["file"]).name != Path(copy["reference"]).name
 
 
-def words(copy: dict[str, Any]) -> str:
+def words(copy: dict[str, Any]) -> Sentence:
     """COPY in a sentence's words."""
-    how = "byte for byte" if copy["identical"] else f"{copy['share']}% of it"
-    return f"{copy['file']} is a copy of the bundled reference's {copy['reference']} ({how})"
+    if copy["identical"]:
+        return Sentence("%(file)s is a copy of the bundled reference's %(reference)s (byte for byte)", file=copy["file"], reference=copy["reference"])
+    return Sentence("%(file)s is a copy of the bundled reference's %(reference)s (%(share)s%% of it)",
+                    file=copy["file"], reference=copy["reference"], share=copy["share"])
 
 
 # --- what the programs open: inotify -------------------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from conformance import locate
 from conformance.kernel import observe
+from conformance.outcomes import Sentence
 
 from . import copies as copies_mod
 
@@ -93,18 +94,18 @@ class Guard:
         for word in argv:
             hit = self.names_grader(word)
             if hit:
-                self._add(f"{who}'s command line names the grader's {hit}: {' '.join(argv)}")
+                self._add(Sentence("%(who)s's command line names the grader's %(hit)s: %(command)s", who=who, hit=hit, command=" ".join(argv)))
                 return
 
     def scan(self, pid: int, who: str, deep: bool) -> None:
         """PID's command line and executable (and, if DEEP, working directory, memory maps and
         open files), for the grader's files."""
-        reads = [("command line", lambda: _cmdline(pid)), ("executable", lambda: [_link(pid, "exe")])]
+        reads = [(Sentence("command line"), lambda: _cmdline(pid)), (Sentence("executable"), lambda: [_link(pid, "exe")])]
         if deep:
             reads += [
-                ("working directory", lambda: [_link(pid, "cwd")]),
-                ("memory maps", lambda: _maps(pid)),
-                ("open files", lambda: [fd.target for fd in observe.fds(pid).values()]),
+                (Sentence("working directory"), lambda: [_link(pid, "cwd")]),
+                (Sentence("memory maps"), lambda: _maps(pid)),
+                (Sentence("open files"), lambda: [fd.target for fd in observe.fds(pid).values()]),
             ]
         for what, read in reads:
             try:
@@ -115,7 +116,7 @@ class Guard:
                 self._note_loaded(value)
                 hit = value and self.names_grader(value)
                 if hit:
-                    self._add(f"{who} (pid {pid}): its {what} names the grader's {hit} ({value[:200]})")
+                    self._add(Sentence("%(who)s (pid %(pid)s): its %(what)s names the grader's %(hit)s (%(value)s)", who=who, pid=pid, what=what, hit=hit, value=value[:200]))
                     return
 
     def _note_loaded(self, value: str) -> None:
@@ -190,7 +191,8 @@ class Guard:
         for rel in self.loaded:
             copy = self.copies.get(rel)
             if copy is not None and copies_mod.renamed(copy):
-                self._add(f"your programs loaded {rel}, and {copies_mod.words(copy)} under another name: a hidden copy is not a program of your own")
+                self._add(Sentence("your programs loaded %(file)s, and %(copy)s under another name: a hidden copy is not a program of your own",
+                                   file=rel, copy=copies_mod.words(copy)))
         return list(self.findings)
 
 

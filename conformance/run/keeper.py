@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.deadline import Deadline
+from conformance.outcomes import Sentence
 
 from . import leftovers
 from .naming import Names
@@ -84,15 +85,24 @@ class _SemInfo(ctypes.Structure):
 
 
 #: What a keeper watches: the run record's words for each (the kinds leftovers.py counts).
-WORDS = {
-    "msg": "the System V message queue table",
-    "shm": "the System V shared memory segment table",
-    "sem": "the System V semaphore set table",
-    "mqueue": "the POSIX message queues (fs.mqueue.queues_max)",
-    "dev_shm": "/dev/shm (POSIX shared memory and semaphores)",
-    "dev_shm_inodes": "/dev/shm's inodes",
-    "tmp": "/tmp",
+TABLES = {
+    "msg": Sentence("the System V message queue table"),
+    "shm": Sentence("the System V shared memory segment table"),
+    "sem": Sentence("the System V semaphore set table"),
+    "mqueue": Sentence("the POSIX message queues (fs.mqueue.queues_max)"),
+    "dev_shm": Sentence("/dev/shm (POSIX shared memory and semaphores)"),
+    "dev_shm_inodes": Sentence("/dev/shm's inodes"),
+    "tmp": Sentence("/tmp"),
 }
+#: The same as the announcements write them (plain text, read by other gradings).
+WORDS = {kind: str(said) for kind, said in TABLES.items()}
+#: What an announcement of a squat names.
+SQUATTED = Sentence("a name another grading handed out")
+
+
+def said_table(what: str) -> Sentence | str:
+    """WHAT, a table or name as an announcement writes it, as the Sentence it was (as written if unknown)."""
+    return next((said for said in (*TABLES.values(), SQUATTED) if str(said) == what), what)
 
 
 def _share(kind: str, limit: int) -> int:
@@ -339,8 +349,9 @@ class Keeper:
             self._read_at[kind] = self._looks
             mine = held(self.who, kind, self.names.root if self.names is not None else None)
             if mine > share:
-                what = f"{_amount(kind, mine)} of {WORDS[kind]} (of {_amount(kind, limit)} on this machine; a grading's programs may hold {_amount(kind, share)})"
-                self._stop_them(f"your programs held {what}: they were stopped and what they made removed", WORDS[kind], self._ok_at)
+                what = Sentence("%(amount)s of %(table)s (of %(limit)s on this machine; a grading's programs may hold %(share)s)",
+                                amount=_amount(kind, mine), table=TABLES[kind], limit=_amount(kind, limit), share=_amount(kind, share))
+                self._stop_them(Sentence("your programs held %(what)s: they were stopped and what they made removed", what=what), WORDS[kind], self._ok_at)
             elif full and self.interference is None:
                 others = {u: n for u, n in holders(kind).items() if u != self.who}
                 if others:
@@ -381,8 +392,9 @@ class Keeper:
             return
         for a in announcements(self._started):
             if a.uid == self.who:
-                how = "take" if a.kind == SQUAT else "hold"
-                self._stop_them(f"another grading saw your programs {how} {a.what}: they were stopped and what they made removed", None, a.start)
+                what = said_table(a.what)
+                self._stop_them(Sentence("another grading saw your programs take %(what)s: they were stopped and what they made removed", what=what) if a.kind == SQUAT
+                                else Sentence("another grading saw your programs hold %(what)s: they were stopped and what they made removed", what=what), None, a.start)
                 return
 
     def _flooded_by_others(self, until: float) -> str | None:
@@ -400,7 +412,7 @@ class Keeper:
             uid, what = found
             self.interference = f"user {uid} {what}, before its programs could"
             now = time.monotonic()
-            announce(SQUAT, now, now, uid, "a name another grading handed out")
+            announce(SQUAT, now, now, uid, str(SQUATTED))
 
     def _squatter(self, keys: bool) -> tuple[int, str] | None:
         """(user, what it did) of the first object under a name (or, with KEYS, a key) handed out
@@ -471,11 +483,11 @@ def _scandir(top: str) -> list[os.DirEntry]:
 
 
 #: How a spec's failure says that its programs took more than their share, and what to do.
-OBSERVED = (
+OBSERVED = Sentence(
     "integrity: your programs took more than their share of a table or file system this machine shares with other "
     "gradings (System V IPC, POSIX queues, /dev/shm, /tmp), so they were stopped and this spec gives no points."
 )
-FIX = "Make and remove the objects a spec needs, a few at a time: never create IPC objects or files in a loop without end."
+FIX = Sentence("Make and remove the objects a spec needs, a few at a time: never create IPC objects or files in a loop without end.")
 
 
 __all__ = ["EVENTS", "FIX", "OBSERVED", "Keeper", "Announcement", "announce", "announcements", "fenced", "held", "holders", "usage"]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from conformance.kernel import observe
-from conformance.outcomes import HarnessBroken, SpecFailure
+from conformance.outcomes import HarnessBroken, Sentence, SpecFailure
 
 from . import keeper as keeper_mod
 from . import leftovers
@@ -76,7 +76,7 @@ class Supervisor:
         own program: the guard watches it and its descendants.
         """
         if self.keeper is not None and self.keeper.findings:
-            raise SpecFailure(f"{label} was not started: in this spec {self.keeper.findings[0]}.", fix=keeper_mod.FIX)
+            raise SpecFailure(Sentence("%(program)s was not started: in this spec %(finding)s.", program=label, finding=self.keeper.findings[0]), fix=keeper_mod.FIX)
         if subject and self.guard is not None:
             self.guard.check_argv(argv, label)
         netns_fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC) if netns else None
