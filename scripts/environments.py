@@ -250,13 +250,13 @@ def compare(results: dict[str, Result], fails: dict[str, set[str]] | None = None
             seen = {env: r.verdicts.get(impl, {}).get(spec) for env, r in results.items() if r.problem is None}
             judged = {env: v for env, v in seen.items() if v not in ("unsupported", None)}  # None: not graded there
             if len(set(judged.values())) > 1:
-                detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items())
+                detail = "; ".join(f"{env}: {v} {results[env].reasons.get(impl, {}).get(spec, '')}" for env, v in seen.items())
                 problems.append(f"{impl} {spec} differs: {detail}")
             if impl == "reference" and any(v not in ("passed", "unsupported") for v in seen.values()):
-                detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items() if v != "passed")
+                detail = "; ".join(f"{env}: {v} {results[env].reasons.get(impl, {}).get(spec, '')}" for env, v in seen.items() if v != "passed")
                 problems.append(f"the reference does not pass {spec}: {detail}")
             if impl.startswith("null/") and any(v in ("passed", "broken") for v in seen.values()):
-                detail = "; ".join(f"{env}: {v} {results[env].reasons[impl].get(spec, '')}" for env, v in seen.items() if v in ("passed", "broken"))
+                detail = "; ".join(f"{env}: {v} {results[env].reasons.get(impl, {}).get(spec, '')}" for env, v in seen.items() if v in ("passed", "broken"))
                 problems.append(f"{impl}, which does none of the work, has {spec} {'/'.join(sorted({v for v in seen.values() if v in ('passed', 'broken')}))}: {detail}")
     return problems
 
