@@ -16,6 +16,7 @@ from conformance.deadline import Deadline
 from conformance.outcomes import Sentence, SpecFailure, SpecTimeout, needs
 from conformance.spec import spec
 from conformance.specs.support import (
+    NOT_SHOWN,
     READ_CALLS,
     STATE_NAMES,
     WRITE_CALLS,
@@ -30,6 +31,8 @@ from conformance.specs.support import (
     roles_of_tree,
     settle,
     spec_settings,
+    state,
+    syscall,
     why_no_eof,
     why_stuck_writing,
 )
@@ -42,6 +45,17 @@ def _kill(relay, pid, sig):
         relay.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _vforking(pid: int) -> bool:
+    """PID waits in vfork (or a clone with CLONE_VFORK) for its child to exec or exit."""
+    if state(pid) != "D":
+        return False
+    try:
+        sc = syscall(pid)
+    except NOT_SHOWN:
+        return False
+    return sc is not None and sc.name in ("vfork", "clone", "clone3")
 
 
 def _wait(relay, timeout):
@@ -149,6 +163,8 @@ def test_uses_pipe(impl):
         )
 
 
+#: The calls a parent waits for its child in.
+WAIT_CALLS = frozenset({"wait4", "waitid"})
 #: What to change when the parent does not sleep in write(2) on the full pipe.
 BLOCK_IN_WRITE = Sentence("Block in write(2) instead of retrying in a loop.")
 
@@ -165,13 +181,21 @@ def test_blocks_when_full(impl):
     relay = impl.spawn("relay", capture_limit=len(payload) + 1024)
     relay.write(b"x")
     child = relay.child(deadline.STEP)
+    # a parent that starts its child with vfork (posix_spawn, a shell) sleeps in it until the child
+    # runs its program: the child is stopped only after that, or the parent could never go on
+    relay.wait_for(lambda: not _vforking(relay.pid), deadline.STEP, Sentence("%(program)s finished starting its child", program=relay.label))
     _kill(relay, child, signal.SIGSTOP)
     relay.wait_state("T", deadline.STEP, pid=child)
     relay.feed(payload)
     # no spin check: the parent copies a pipe's worth of input (or, wrongly, all of it) first
-    blocked = settle.asleep_in(relay, WRITE_CALLS | {"futex"}, deadline.STEP, who=Sentence("the parent"), fix=BLOCK_IN_WRITE, spin_ticks=None)
+    # asleep in wait4 for the child the grader stopped, the parent can never write: a verdict at
+    # once, not at the deadline (a program whose child exits at once gets the same one every run)
+    blocked = settle.asleep_in(relay, WRITE_CALLS | {"futex"} | WAIT_CALLS, deadline.STEP, who=Sentence("the parent"), fix=BLOCK_IN_WRITE, spin_ticks=None)
     if blocked.syscall.name == "futex":
         raise SpecFailure(Sentence("the parent waits on a lock (futex), not in write."), evidence=[blocked.words()], procs=[relay])
+    if blocked.syscall.name in WAIT_CALLS:
+        raise SpecFailure(Sentence("the parent waits for its stopped child (%(call)s) instead of copying its input to the pipe: "
+                                   "it never writes.", call=blocked.syscall.name), evidence=[blocked.words()], fix=BLOCK_IN_WRITE, procs=[relay])
     settle.idle(relay, who=Sentence("the parent"), fix=BLOCK_IN_WRITE)
     # a pipe holds 64 KiB (at most 1 MiB if enlarged): more than half the payload taken means
     # the parent read its input into memory instead of letting the full pipe stop it

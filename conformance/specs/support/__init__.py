@@ -50,6 +50,7 @@ from conformance.kernel.observe import (
     read_stat,
     signal_sets,
     state,
+    syscall,
     sysvipc,
 )
 from conformance.kernel.waits import ProcessGone, wait_for_state, wait_until
@@ -101,6 +102,7 @@ __all__ = [
     "wait_until",
     # what the kernel shows (kernel/observe.py)
     "NOT_SHOWN",
+    "syscall",
     "STATE_NAMES",
     "Fd",
     "SignalSets",
